@@ -1,0 +1,3 @@
+"""Sending notifications: one adapter per provider protocol behind one small interface."""
+
+__all__: list[str] = []

@@ -1,0 +1,181 @@
+"""The one small interface every provider adapter implements.
+
+A caller hands ``Channel.send`` a batch of ``OutboundMessage`` and gets back one ``SendResult`` per
+message, in the same order. ``send`` never raises for provider trouble: errors from the adapter's
+``_send`` become results, so the caller only ever looks at ``SendResult.outcome``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
+
+from channels.errors import ChannelError, PermanentError, ThrottledError
+
+__all__ = ["Channel", "Outcome", "OutboundMessage", "SendResult", "chunked"]
+
+_log = logging.getLogger("channels")
+
+
+class Outcome(enum.StrEnum):
+    """What happened to one message at the provider's door."""
+
+    #: The provider took the message; a receipt may still report failure later.
+    ACCEPTED = "accepted"
+    #: Not taken now; the same message may succeed later (timeouts, throttling, system errors).
+    RETRYABLE = "retryable"
+    #: Not taken and never will be as sent (bad template, bad credentials, content rules).
+    PERMANENT = "permanent"
+    #: This recipient cannot be reached on this channel (bad number, unfollowed, blocked); try another channel.
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message for one recipient, already rendered for its channel.
+
+    ``delivery_id`` is the caller's idempotency key; adapters pass it to the provider where the
+    protocol has a place for it (Aliyun ``OutId``, WeChat ``client_msg_id``, JPush ``sendno``).
+    ``template`` is a logical template name that each adapter's configuration maps to its own
+    provider template; ``params`` are that template's variables, in the template's order.
+    """
+
+    delivery_id: str
+    recipient: str
+    template: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+    title: str = ""
+    text: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The provider's verdict on one message.
+
+    ``maybe_sent`` marks a retryable result where the provider may nevertheless have sent the message
+    (a timeout after the request went out): settle it with ``Channel.settle`` before sending again.
+    ``provider_fault`` marks errors that are the provider's own trouble (system errors, 5xx,
+    timeouts) as opposed to throttling or the message itself; the router fails over on these.
+    """
+
+    delivery_id: str
+    outcome: Outcome
+    provider: str
+    provider_message_id: str = ""
+    code: str = ""
+    text: str = ""
+    retry_after_s: float | None = None
+    maybe_sent: bool = False
+    provider_fault: bool = False
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome is not Outcome.RETRYABLE
+
+
+_T = TypeVar("_T")
+
+
+def chunked(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
+    """Split ``items`` into consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Channel(ABC):
+    """A provider adapter: subclasses implement ``_send`` (the protocol) and nothing else is required.
+
+    ``send`` adds what every provider needs: timing, logging without personal data, and turning
+    ``ChannelError`` into results. ``code_table`` (provider code -> outcome) is the adapter's data;
+    ``throttle_codes`` are retryable codes that mean "slow down", not "the provider is failing".
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]  # "sms", "wechat" or "app": which recipients the channel can reach
+    code_table: ClassVar[Mapping[str, Outcome]] = {}
+    throttle_codes: ClassVar[frozenset[str]] = frozenset()
+
+    async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Send ``batch``; return one result per message, in order. Never raises ``ChannelError``."""
+        if not batch:
+            return []
+        started = time.perf_counter()
+        try:
+            results = await self._send(batch)
+        except ChannelError as exc:
+            results = [self.result_from_error(m, exc) for m in batch]
+        elapsed = time.perf_counter() - started
+        if len(results) != len(batch):
+            raise RuntimeError(f"{self.name}._send returned {len(results)} results for {len(batch)} messages")
+        by_outcome: dict[str, int] = {}
+        for r in results:
+            by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
+        _log.debug("%s sent %d message(s) in %.3fs: %s", self.name, len(batch), elapsed, by_outcome)
+        return results
+
+    @abstractmethod
+    async def _send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        """Speak the provider protocol for ``batch``; may raise ``ChannelError`` for the whole batch."""
+        raise NotImplementedError(f"{type(self).__name__}._send")
+
+    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
+        """Ask the provider what became of messages whose send outcome is unknown.
+
+        Returns ``ACCEPTED`` for a message the provider has, a ``RETRYABLE`` result (without
+        ``maybe_sent``) for one it certainly does not have, and None where it cannot tell. Channels
+        whose provider deduplicates on our delivery id need no query and return None.
+        """
+        return [None for _ in batch]
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release what the adapter owns (the HTTP session belongs to the caller)."""
+
+    # ---- helpers for adapters -------------------------------------------------------------------
+
+    def outcome_for(self, code: str, *, default: Outcome = Outcome.PERMANENT) -> Outcome:
+        return self.code_table.get(code, default)
+
+    def result(
+        self,
+        msg: OutboundMessage,
+        code: str,
+        text: str = "",
+        *,
+        provider_message_id: str = "",
+        outcome: Outcome | None = None,
+        retry_after_s: float | None = None,
+    ) -> SendResult:
+        """Build a result from a provider code, classifying it through ``code_table``."""
+        verdict = outcome if outcome is not None else self.outcome_for(code)
+        return SendResult(
+            delivery_id=msg.delivery_id,
+            outcome=verdict,
+            provider=self.name,
+            provider_message_id=provider_message_id,
+            code=code,
+            text=text,
+            retry_after_s=retry_after_s,
+            provider_fault=verdict is Outcome.RETRYABLE and code not in self.throttle_codes,
+        )
+
+    def result_from_error(self, msg: OutboundMessage, exc: ChannelError) -> SendResult:
+        if isinstance(exc, PermanentError):
+            outcome = Outcome.PERMANENT
+        else:
+            outcome = self.code_table.get(exc.code, Outcome.RETRYABLE)
+        return SendResult(
+            delivery_id=msg.delivery_id,
+            outcome=outcome,
+            provider=self.name,
+            code=exc.code,
+            text=str(exc),
+            retry_after_s=exc.retry_after_s,
+            maybe_sent=exc.maybe_sent,
+            provider_fault=outcome is Outcome.RETRYABLE and not isinstance(exc, ThrottledError),
+        )

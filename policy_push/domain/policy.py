@@ -1,0 +1,94 @@
+"""The policy record (formats.md, "Policy")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from ._types import ISODate, RecordId, check_short_text, context_of
+
+__all__ = ["Policy"]
+
+_URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: RecordId
+    title: str
+    issuer: str | None = None
+    doc_number: str | None = None
+    audience: Literal["enterprise", "resident"]
+    categories: list[str] = Field(default_factory=list)
+    summary: str | None = None
+    text: str = ""
+    url: str | None = None
+    published_on: ISODate | None = None
+    apply_from: ISODate | None = None
+    apply_until: ISODate | None = None
+    benefit_max_yuan: float | None = Field(None, ge=0)
+    #: bypasses quiet hours when sending (design.md, invariant 5)
+    urgent: bool = False
+    #: validated as a tree by :func:`policy_push.domain.parse_policy`, which knows the audience
+    criteria: dict[str, Any] | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str, info: ValidationInfo) -> str:
+        return check_short_text(v, info, required=True)  # type: ignore[return-value]
+
+    @field_validator("issuer", "doc_number", "summary")
+    @classmethod
+    def _short(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_short_text(v, info)
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str, info: ValidationInfo) -> str:
+        limit = context_of(info).max_text_chars
+        if len(v) > limit:
+            raise ValueError(f"text is {len(v):,} characters long; the limit is {limit:,}")
+        return v
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        for i, c in enumerate(v):
+            if not c.strip() or len(c) > 32:
+                raise ValueError(f"category {i} must be 1-32 characters")
+        return list(dict.fromkeys(v))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and (len(v) > 2048 or not _URL_RE.match(v)):
+            raise ValueError("url must be an http(s) address of at most 2048 characters")
+        return v
+
+    @field_validator("apply_until")
+    @classmethod
+    def _window(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("apply_from")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"apply_until {v.isoformat()} is before apply_from {start.isoformat()}")
+        return v
+
+    # -- derived -------------------------------------------------------------------------------
+    def is_open(self, on: dt.date) -> bool:
+        """Still open for applications on ``on`` (no deadline counts as open)."""
+        return self.apply_until is None or self.apply_until >= on
+
+    def to_json(self) -> dict[str, Any]:
+        """The formats.md shape, ready for ``json.dumps``."""
+        return self.model_dump(mode="json")
+
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical JSON; equal content, equal hash (re-imports change nothing)."""
+        blob = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()

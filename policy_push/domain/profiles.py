@@ -1,0 +1,279 @@
+"""Enterprise and resident profiles (formats.md), with the values derived from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from policy_push.refdata import CodeTable, load_reference_data
+
+from ._types import ISODate, RecordId, TagList, check_region, check_short_text, context_of
+from .checksums import (
+    USCC_ALPHABET,
+    id_number_birth_date,
+    id_number_check_digit,
+    id_number_gender,
+    uscc_check_char,
+)
+from .sme import derive_size
+
+__all__ = ["CHANNELS", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
+
+CHANNELS = ("sms", "wechat", "app")
+Channel = Literal["sms", "wechat", "app"]
+Size = Literal["large", "medium", "small", "micro"]
+
+_PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+_OPENID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+_APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+_USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
+
+
+def full_years(start: dt.date, on: dt.date) -> int:
+    """Whole years completed from ``start`` to ``on``; a 29 February start counts its
+    anniversary on 1 March in common years."""
+    years = on.year - start.year
+    if (on.month, on.day) < (start.month, start.day):
+        years -= 1
+    return years
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phone: str | None = None
+    wechat_openid: str | None = None
+    app_registration_id: str | None = None
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, v: Any) -> str | None:
+        if v is None:
+            return None
+        if not isinstance(v, str):
+            raise ValueError(f"phone must be a string, got {type(v).__name__}")
+        digits = re.sub(r"[\s-]", "", v)
+        if digits.startswith("+86"):
+            digits = digits[3:]
+        if not digits.isdigit():
+            raise ValueError("a mainland mobile number has 11 digits and nothing else")
+        if len(digits) != 11:
+            raise ValueError(f"phone has {len(digits)} digits; a mainland mobile number has 11")
+        if not _PHONE_RE.match(digits):
+            raise ValueError("phone is not a mainland mobile number (1[3-9] followed by 9 digits)")
+        return digits
+
+    @field_validator("wechat_openid")
+    @classmethod
+    def _openid(cls, v: str | None) -> str | None:
+        if v is not None and not _OPENID_RE.match(v):
+            raise ValueError("wechat_openid must be 6-64 characters of A-Z a-z 0-9 _ -")
+        return v
+
+    @field_validator("app_registration_id")
+    @classmethod
+    def _app_id(cls, v: str | None) -> str | None:
+        if v is not None and not _APP_ID_RE.match(v):
+            raise ValueError("app_registration_id must be 6-64 characters of A-Z a-z 0-9 _ -")
+        return v
+
+    def address_for(self, channel: str) -> str | None:
+        return {"sms": self.phone, "wechat": self.wechat_openid, "app": self.app_registration_id}.get(channel)
+
+
+class _ProfileBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    region: str | None = None
+    interests: str | None = None
+    contact: Contact = Field(default_factory=Contact)
+    channels: list[Channel] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    consent: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        return check_short_text(v, info, required=True)  # type: ignore[return-value]
+
+    @field_validator("interests")
+    @classmethod
+    def _interests(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_short_text(v, info)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_region(v, info)
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a channel is listed twice")
+        return v
+
+    def reachable_channels(self) -> list[str]:
+        """The preferred channels this profile can actually be reached on, in order."""
+        return [c for c in self.channels if self.contact.address_for(c)]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def content_hash(self) -> str:
+        blob = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class EnterpriseProfile(_ProfileBase):
+    id: str
+    industry: str | None = None
+    size: Size | None = None
+    established_on: ISODate | None = None
+    employees: int | None = Field(None, ge=0)
+    annual_revenue_wan: float | None = Field(None, ge=0)
+    total_assets_wan: float | None = Field(None, ge=0)
+    qualifications: TagList = None
+    tax_credit_rating: Literal["A", "B", "M", "C", "D"] | None = None
+    business_scope: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _uscc(cls, v: str) -> str:
+        if len(v) != 18:
+            raise ValueError(f"a unified social credit code has 18 characters, got {len(v)}")
+        if not _USCC_RE.match(v):
+            bad = sorted({c for c in v if c not in USCC_ALPHABET})
+            raise ValueError(f"unified social credit code has character(s) outside the standard set: {''.join(bad)}")
+        expected = uscc_check_char(v[:17])
+        if v[17] != expected:
+            raise ValueError(f"unified social credit code check character is {v[17]!r}, expected {expected!r} (GB 32100-2015)")
+        return v
+
+    @field_validator("industry")
+    @classmethod
+    def _industry(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        ctx = context_of(info)
+        if not re.fullmatch(r"[A-T]|\d{2,4}", v):
+            raise ValueError(f"industry must be a GB/T 4754 section letter or a 2-4 digit code, got {v!r}")
+        if not ctx.trusted and v not in ctx.ref.industries:
+            raise ValueError(f"unknown industry code {v!r} (not in GB/T 4754-2017)")
+        return v
+
+    @field_validator("established_on")
+    @classmethod
+    def _established(cls, v: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        ctx = context_of(info)
+        if v is not None and not ctx.trusted and v > ctx.today:
+            raise ValueError(f"established_on {v.isoformat()} is in the future")
+        return v
+
+    @field_validator("business_scope")
+    @classmethod
+    def _scope(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_short_text(v, info)
+
+    # -- derived -------------------------------------------------------------------------------
+    def derived_size(self, industries: CodeTable | None = None) -> str | None:
+        """Size by the 2011 SME standard from the figures (None when unknown)."""
+        industries = industries if industries is not None else load_reference_data().industries
+        figures = {
+            "employees": self.employees,
+            "annual_revenue_wan": self.annual_revenue_wan,
+            "total_assets_wan": self.total_assets_wan,
+        }
+        return derive_size(self.industry, figures, industries)
+
+    def effective_size(self, industries: CodeTable | None = None) -> str | None:
+        """The declared size, or else the derived one (formats.md: a declared size wins)."""
+        return self.size if self.size is not None else self.derived_size(industries)
+
+    def established_years(self, on: dt.date) -> int | None:
+        return None if self.established_on is None else full_years(self.established_on, on)
+
+
+class ResidentProfile(_ProfileBase):
+    id: RecordId
+    id_number: str | None = None
+    birth_date: ISODate | None = None
+    gender: Literal["male", "female"] | None = None
+    hukou_region: str | None = None
+    tags: TagList = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        v = v.upper()
+        if len(v) != 18:
+            raise ValueError(f"a resident ID number has 18 characters, got {len(v)} (convert a 15-digit number first)")
+        if not re.fullmatch(r"\d{17}[\dX]", v):
+            raise ValueError("a resident ID number is 17 digits and a digit or X")
+        try:
+            born = id_number_birth_date(v)
+        except ValueError:
+            raise ValueError(f"birth date {v[6:10]}-{v[10:12]}-{v[12:14]} in the ID number is not a real date") from None
+        expected = id_number_check_digit(v[:17])
+        if v[17] != expected:
+            raise ValueError(f"ID number check digit is {v[17]!r}, expected {expected!r} (GB 11643-1999)")
+        ctx = context_of(info)
+        if not ctx.trusted:
+            if born > ctx.today:
+                raise ValueError(f"birth date {born.isoformat()} in the ID number is in the future")
+            if born.year < 1890:
+                raise ValueError(f"birth date {born.isoformat()} in the ID number is implausibly early")
+            prefix = v[:6]
+            # a county code withdrawn since the number was issued still sits in a known city
+            if prefix not in ctx.ref.regions and f"{prefix[:4]}00" not in ctx.ref.regions:
+                raise ValueError(f"unknown region prefix {prefix!r} in the ID number")
+        return v
+
+    @field_validator("hukou_region")
+    @classmethod
+    def _hukou(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_region(v, info)
+
+    @model_validator(mode="after")
+    def _agree(self) -> ResidentProfile:
+        if self.id_number:
+            born = id_number_birth_date(self.id_number)
+            if self.birth_date is not None and self.birth_date != born:
+                raise ValueError(f"birth_date {self.birth_date.isoformat()} disagrees with the ID number ({born.isoformat()})")
+            if self.gender is not None and self.gender != id_number_gender(self.id_number):
+                raise ValueError("gender disagrees with the ID number")
+        return self
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def effective_birth_date(self) -> dt.date | None:
+        if self.birth_date is not None:
+            return self.birth_date
+        return id_number_birth_date(self.id_number) if self.id_number else None
+
+    @property
+    def effective_gender(self) -> str | None:
+        if self.gender is not None:
+            return self.gender
+        return id_number_gender(self.id_number) if self.id_number else None
+
+    @property
+    def effective_hukou_region(self) -> str | None:
+        if self.hukou_region is not None:
+            return self.hukou_region
+        return self.id_number[:6] if self.id_number else None
+
+    def age(self, on: dt.date) -> int | None:
+        born = self.effective_birth_date
+        return None if born is None else full_years(born, on)
+
+
+Profile = EnterpriseProfile | ResidentProfile
