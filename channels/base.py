@@ -17,7 +17,7 @@ from typing import ClassVar, TypeVar
 
 from channels.errors import ChannelError, PermanentError, ThrottledError
 
-__all__ = ["Channel", "Outcome", "OutboundMessage", "SendResult", "chunked"]
+__all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked"]
 
 _log = logging.getLogger("channels")
 

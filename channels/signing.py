@@ -18,7 +18,9 @@ __all__ = [
     "aliyun_string_to_sign",
     "basic_auth_header",
     "tc3_authorization",
+    "tc3_canonical_request",
     "tc3_signature",
+    "tc3_string_to_sign",
     "wechat_callback_signature",
 ]
 
@@ -48,6 +50,28 @@ def _hmac256(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
+def tc3_canonical_request(
+    *,
+    headers: Mapping[str, str],
+    signed_headers: list[str],
+    payload: bytes,
+    method: str = "POST",
+    uri: str = "/",
+    query: str = "",
+) -> str:
+    """Method, URI, query, ``name:value`` lines of the signed headers, their names, sha256(payload)."""
+    canonical_headers = "".join(f"{h}:{headers[h].strip()}\n" for h in signed_headers)
+    return "\n".join(
+        [method, uri, query, canonical_headers, ";".join(signed_headers), hashlib.sha256(payload).hexdigest()]
+    )
+
+
+def tc3_string_to_sign(*, service: str, timestamp: int, canonical_request: str) -> str:
+    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+    return f"TC3-HMAC-SHA256\n{timestamp}\n{date}/{service}/tc3_request\n{digest}"
+
+
 def tc3_signature(
     *,
     secret_key: str,
@@ -65,26 +89,11 @@ def tc3_signature(
     ``headers`` maps lowercase names to values exactly as sent; Tencent lowercases the action header
     value itself, so callers pass ``x-tc-action`` already lowercased.
     """
-    canonical_headers = "".join(f"{h}:{headers[h].strip()}\n" for h in signed_headers)
-    canonical_request = "\n".join(
-        [
-            method,
-            uri,
-            query,
-            canonical_headers,
-            ";".join(signed_headers),
-            hashlib.sha256(payload).hexdigest(),
-        ]
+    canonical = tc3_canonical_request(
+        headers=headers, signed_headers=signed_headers, payload=payload, method=method, uri=uri, query=query
     )
+    string_to_sign = tc3_string_to_sign(service=service, timestamp=timestamp, canonical_request=canonical)
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    string_to_sign = "\n".join(
-        [
-            "TC3-HMAC-SHA256",
-            str(timestamp),
-            f"{date}/{service}/tc3_request",
-            hashlib.sha256(canonical_request.encode()).hexdigest(),
-        ]
-    )
     k_date = _hmac256(f"TC3{secret_key}".encode(), date)
     k_service = _hmac256(k_date, service)
     k_signing = _hmac256(k_service, "tc3_request")

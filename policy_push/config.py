@@ -101,3 +101,13 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             else:
                 os.environ["POLICY_PUSH_CONFIG"] = old
     return Settings(**overrides)
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(none)" if default is None or default == "" else f"`{default}`"
+        rows.append(f"| `POLICY_PUSH_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)

@@ -14,9 +14,9 @@ __all__ = [
     "ISODate",
     "RecordId",
     "TagList",
-    "context_of",
     "check_region",
     "check_short_text",
+    "context_of",
 ]
 
 _ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

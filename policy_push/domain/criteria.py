@@ -10,8 +10,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from matchers import OPERATORS, FieldKind, FieldSpec, field_spec
 from matchers import FIELDS as _FIELDS
+from matchers import OPERATORS, FieldKind, FieldSpec, field_spec
 from matchers import Audience as _Audience
 from policy_push.refdata import ReferenceData
 

@@ -1,0 +1,1 @@
+"""Throughput of the channel adapters against their simulators on loopback (``python -m bench.channels``)."""

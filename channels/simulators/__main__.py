@@ -1,0 +1,3 @@
+from channels.simulators import main
+
+main()

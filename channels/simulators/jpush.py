@@ -1,0 +1,157 @@
+"""JPush v3 push simulator: Basic auth, POST only, body shape, audience and payload limits, known
+registration ids (1011 when none match) and the per-AppKey rate window with ``X-Rate-Limit-*``
+headers on every answer (429 + code 2001 when exceeded). The window is 60 s scaled by ``time_factor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from channels.simulators._common import Faults, SentRecord, Simulator, json_response
+
+__all__ = ["JPushSimConfig", "JPushSimulator"]
+
+_STATUS = {
+    "1000": 500, "1001": 405, "1002": 400, "1003": 400, "1004": 401, "1005": 400, "1008": 400, "1011": 400,
+    "1020": 404, "1030": 503, "2001": 429, "2002": 429, "2003": 403, "2004": 403, "2005": 403, "2008": 429,
+}  # fmt: skip
+_MESSAGES = {
+    "1000": "系统内部错误", "1001": "只支持 HTTP Post 方法", "1002": "缺少了必须的参数", "1003": "参数值不合法",
+    "1004": "验证失败", "1005": "消息体太大", "1011": "没有满足条件的推送目标", "1030": "内部服务超时",
+    "2001": "Rate limit exceeded",
+}  # fmt: skip
+_REG_ID = re.compile(r"^[0-9a-zA-Z]{8,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class JPushSimConfig:
+    apps: Mapping[str, str] = field(default_factory=lambda: {"simappkey000000000000000": "simmastersecret000000000"})
+    #: ids that no device holds (uninstalled apps); any other well-formed id is a live device
+    unknown_ids: frozenset[str] = frozenset()
+    pushes_per_window: int = 600
+    window_s: float = 60.0
+    time_factor: float = 1.0
+
+
+class JPushSimulator(Simulator):
+    provider = "jpush"
+
+    def __init__(
+        self, config: JPushSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(faults=faults, clock=clock)
+        self.config = config or JPushSimConfig()
+        self._msg_ids = itertools.count(1_828_256_757)
+        self._window: dict[str, tuple[float, int]] = {}  # app_key -> (window start, pushes)
+        #: monotonic times of accepted pushes, for rate assertions
+        self.push_times: list[float] = []
+        self.app.router.add_route("*", "/v3/push", self._push)
+        self.app.router.add_route("*", "/v3/push/validate", self._push)
+
+    def _error(self, code: str, headers: Mapping[str, str] | None = None, message: str = "") -> web.Response:
+        status = _STATUS.get(code, 400)
+        return json_response({"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}, status, headers)
+
+    def _app_key(self, request: web.Request) -> str | None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Basic":
+            return None
+        try:
+            key, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return key if self.config.apps.get(key) == secret else None
+
+    def _rate_headers(self, app_key: str) -> tuple[dict[str, str], bool]:
+        """Count this call in the AppKey's window; return the headers and whether it is over the limit."""
+        window = self.config.window_s * self.config.time_factor
+        now = time.monotonic()
+        start, count = self._window.get(app_key, (now, 0))
+        if now - start >= window:
+            start, count = now, 0
+        count += 1
+        self._window[app_key] = (start, count)
+        reset = max(0.0, start + window - now)
+        # Real JPush says whole seconds; scaled windows need fractions or clients would overwait.
+        reset_text = str(math.ceil(reset)) if self.config.time_factor == 1 else f"{reset:.3f}"
+        limit = self.config.pushes_per_window
+        headers = {
+            "X-Rate-Limit-Limit": str(limit),
+            "X-Rate-Limit-Remaining": str(max(0, limit - count)),
+            "X-Rate-Limit-Reset": reset_text,
+        }
+        return headers, count > limit
+
+    async def _push(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return self._error("1001")
+        app_key = self._app_key(request)
+        if app_key is None:
+            return self._error("1004")
+        headers, over = self._rate_headers(app_key)
+        if over:
+            return self._error("2001", headers)
+        fault = await self.inject()
+        if fault is not None and fault != "TIMEOUT":
+            return self._error(fault, headers, "simulated")
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self._error("1003", headers, "body is not JSON")
+        problem = self._check(body)
+        if problem:
+            return self._error(problem, headers)
+        ids = body["audience"]["registration_id"]
+        live = [r for r in ids if r not in self.config.unknown_ids]
+        if not live:
+            return self._error("1011", headers)
+        msg_id = str(next(self._msg_ids))
+        if not request.path.endswith("/validate"):
+            self.push_times.append(time.monotonic())
+            note = body.get("notification", {})
+            android = note.get("android", {}) if isinstance(note, dict) else {}
+            text = f"{android.get('title', '')}: {note.get('alert', '')}" if isinstance(note, dict) else ""
+            sendno = str(body.get("options", {}).get("sendno", ""))
+            for reg_id in live:
+                self.record(SentRecord(self.provider, msg_id, reg_id, sendno, "", {}, text, self.clock()))
+        answer = json_response({"sendno": str(body.get("options", {}).get("sendno", 0)), "msg_id": msg_id}, 200, headers)
+        if fault == "TIMEOUT":
+            await self.hang()
+        return answer
+
+    def _check(self, body: Any) -> str | None:
+        if not isinstance(body, dict) or "platform" not in body or "audience" not in body:
+            return "1002"
+        if "notification" not in body and "message" not in body:
+            return "1002"
+        audience = body["audience"]
+        if not isinstance(audience, dict) or not isinstance(audience.get("registration_id"), list):
+            return "1003"  # this simulator only serves registration_id audiences
+        ids = audience["registration_id"]
+        if not ids or len(ids) > 1000 or not all(isinstance(r, str) and _REG_ID.match(r) for r in ids):
+            return "1003"
+        options = body.get("options", {})
+        if not isinstance(options, dict):
+            return "1003"
+        sendno = options.get("sendno", 0)
+        ttl = options.get("time_to_live", 86400)
+        if not isinstance(sendno, int) or not isinstance(ttl, int) or not 0 <= ttl <= 864000:
+            return "1003"
+        note = body.get("notification", {})
+        if isinstance(note, dict):
+            size = lambda part: len(json.dumps(note.get(part, {}), ensure_ascii=False).encode())  # noqa: E731
+            if size("ios") > 2000 or size("android") + len(json.dumps(body.get("message", {})).encode()) > 4000:
+                return "1005"
+        return None

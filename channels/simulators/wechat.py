@@ -1,0 +1,234 @@
+"""WeChat official account simulator: tokens, template messages and TEMPLATESENDJOBFINISH events.
+
+``/cgi-bin/stable_token`` returns the same token while more than 5 minutes remain, mints a new one
+(the old one staying valid until it expires) when less remain, and on ``force_refresh`` invalidates
+the old token at once (at most 20 a day, 30 s apart; otherwise nothing changes). ``/cgi-bin/token``
+mints a token on every call, keeps the previous one for a 5-minute grace period and counts towards
+2000 calls a day. Template sends check the token, the follower, the template, every key and its
+length rule, deduplicate on (openid, client_msg_id) for 10 minutes, and count towards a daily quota.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from channels.render import wechat_field_limit
+from channels.signing import wechat_callback_signature
+from channels.simulators._common import CallbackPusher, Faults, SentRecord, Simulator, json_response
+
+__all__ = ["WechatSimConfig", "WechatSimulator"]
+
+_OPENID = re.compile(r"^o[\w-]{27}$")
+_DEDUPE_S = 600.0
+_GRACE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class WechatSimConfig:
+    apps: Mapping[str, str] = field(default_factory=lambda: {"wxsimappid0000001": "sim-app-secret"})
+    #: template_id -> its keys
+    templates: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"TPL-policy-notice-0000000000000000000000000": ("thing1", "time2", "thing3", "thing4")}
+    )
+    #: openid -> "follower" | "unfollowed" (40003) | "not_following" (43004) | "refused" (43101)
+    #: | "blocked" (sent, event "failed:user block") | "system_fail" (sent, event "failed: system failed").
+    #: Any other well-formed openid (o + 27 characters) counts as a follower.
+    users: Mapping[str, str] = field(default_factory=dict)
+    token_ttl_s: float = 7200.0
+    daily_quota: int = 100_000
+    classic_token_daily_quota: int = 2000
+    ip_whitelist: frozenset[str] = frozenset()
+    callback_url: str = ""
+    callback_token: str = "sim-callback-token"
+    event_delay_s: float = 1.0
+    event_retry_delays_s: tuple[float, ...] = (5.0, 5.0, 5.0)
+    time_factor: float = 1.0
+    account: str = "gh_7f083739789a"
+
+
+class WechatSimulator(Simulator):
+    provider = "wechat"
+
+    def __init__(
+        self, config: WechatSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(faults=faults, clock=clock)
+        self.config = config or WechatSimConfig()
+        self.pusher = CallbackPusher(retry_delays_s=self.config.event_retry_delays_s, time_factor=self.config.time_factor)
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (appid, expires_at)
+        self._stable: dict[str, str] = {}  # appid -> current stable token
+        self._forced: dict[str, list[float]] = {}
+        self._classic_calls: dict[str, list[float]] = {}
+        self._sent_today: list[float] = []
+        self._dedupe: dict[tuple[str, str], tuple[str, float]] = {}
+        self._msgids = itertools.count(200_228_332)
+        self.token_requests = 0
+        self.app.router.add_post("/cgi-bin/stable_token", self._stable_token)
+        self.app.router.add_get("/cgi-bin/token", self._classic_token)
+        self.app.router.add_post("/cgi-bin/message/template/send", self._template_send)
+
+    async def close(self) -> None:
+        await self.pusher.close()
+        await super().close()
+
+    @staticmethod
+    def _err(code: int, msg: str) -> web.Response:
+        return json_response({"errcode": code, "errmsg": f"{msg} rid: {secrets.token_hex(4)}-{secrets.token_hex(4)}"})
+
+    # ---- tokens ---------------------------------------------------------------------------------
+
+    def _check_app(self, request: web.Request, grant: Any, appid: Any, secret: Any) -> web.Response | None:
+        if self.config.ip_whitelist and request.remote not in self.config.ip_whitelist:
+            return self._err(40164, f"invalid ip {request.remote}, not in whitelist")
+        if grant != "client_credential":
+            return self._err(40002, "invalid grant_type")
+        if not appid:
+            return self._err(41002, "appid missing")
+        if appid not in self.config.apps:
+            return self._err(40013, "invalid appid")
+        if not secret:
+            return self._err(41004, "appsecret missing")
+        if self.config.apps[appid] != secret:
+            return self._err(40125, "invalid appsecret")
+        return None
+
+    def _mint(self, appid: str) -> str:
+        token = secrets.token_urlsafe(96)  # real tokens are long; clients must store >= 512 characters
+        self.tokens[token] = (appid, self.clock() + self.config.token_ttl_s)
+        return token
+
+    async def _stable_token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._err(47001, "data format error")
+        body = body if isinstance(body, dict) else {}
+        appid = body.get("appid")
+        problem = self._check_app(request, body.get("grant_type"), appid, body.get("secret"))
+        if problem:
+            return problem
+        fault = await self.inject()
+        if fault == "-1":
+            return self._err(-1, "system error")
+        now = self.clock()
+        current = self._stable.get(appid, "")
+        expires_at = self.tokens.get(current, ("", 0.0))[1]
+        if body.get("force_refresh") is True and current:
+            recent = [t for t in self._forced.get(appid, []) if t > now - 86400]
+            if len(recent) < 20 and (not recent or now - recent[-1] >= 30):
+                self._forced[appid] = [*recent, now]
+                self.tokens.pop(current, None)
+                current = ""
+        if not current or expires_at - now <= _GRACE_S:
+            current = self._mint(appid)  # the old one, if any, lives on until its own expiry
+            self._stable[appid] = current
+        return json_response({"access_token": current, "expires_in": int(self.tokens[current][1] - now)})
+
+    async def _classic_token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        q = request.query
+        appid = q.get("appid")
+        problem = self._check_app(request, q.get("grant_type"), appid, q.get("secret"))
+        if problem:
+            return problem
+        now = self.clock()
+        calls = [t for t in self._classic_calls.get(appid, []) if t > now - 86400]
+        if len(calls) >= self.config.classic_token_daily_quota:
+            return self._err(45009, "reach max api daily quota limit")
+        self._classic_calls[appid] = [*calls, now]
+        for token, (owner, exp) in list(self.tokens.items()):
+            if owner == appid and token not in self._stable.values():
+                self.tokens[token] = (owner, min(exp, now + _GRACE_S))
+        return json_response({"access_token": self._mint(appid), "expires_in": int(self.config.token_ttl_s)})
+
+    # ---- template messages ----------------------------------------------------------------------
+
+    async def _template_send(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("access_token", "")
+        owner = self.tokens.get(token)
+        if owner is None:
+            return self._err(40001, "invalid credential, access_token is invalid or not latest")
+        if owner[1] <= self.clock():
+            return self._err(42001, "access_token expired")
+        fault = await self.inject()
+        if fault is not None and fault != "TIMEOUT":
+            if fault.startswith("HTTP_"):
+                return web.Response(status=int(fault[5:]), text="simulated failure")
+            return self._err(int(fault), "simulated")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._err(47001, "data format error")
+        answer = self._accept(body if isinstance(body, dict) else {})
+        if fault == "TIMEOUT":
+            await self.hang()
+        return answer
+
+    def _accept(self, body: dict[str, Any]) -> web.Response:
+        openid, template_id = str(body.get("touser", "")), str(body.get("template_id", ""))
+        status = self.config.users.get(openid) or ("follower" if _OPENID.match(openid) else "unfollowed")
+        if status == "unfollowed":
+            return self._err(40003, "invalid openid")
+        if status == "not_following":
+            return self._err(43004, "require subscribe")
+        if status == "refused":
+            return self._err(43101, "user refuse to accept the msg")
+        keys = self.config.templates.get(template_id)
+        if keys is None:
+            return self._err(40037 if len(template_id) == 43 else 40036, "invalid template_id")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            return self._err(47003, "argument invalid! data is empty")
+        for key in keys:
+            value = data.get(key, {}).get("value") if isinstance(data.get(key), dict) else None
+            if not isinstance(value, str) or not value.strip():
+                return self._err(47003, f"argument invalid! data.{key}.value is empty")
+            if len(value) > wechat_field_limit(key):
+                return self._err(47003, f"argument invalid! data.{key}.value invalid")
+        now = self.clock()
+        client_msg_id = str(body.get("client_msg_id", ""))
+        if client_msg_id:
+            seen = self._dedupe.get((openid, client_msg_id))
+            if seen and now - seen[1] < _DEDUPE_S:
+                return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(seen[0])})
+        self._sent_today = [t for t in self._sent_today if t > now - 86400]
+        if len(self._sent_today) >= self.config.daily_quota:
+            return self._err(45009, "reach max api daily quota limit")
+        self._sent_today.append(now)
+        msgid = str(next(self._msgids))
+        if client_msg_id:
+            self._dedupe[(openid, client_msg_id)] = (msgid, now)
+        params = {k: data[k]["value"] for k in keys}
+        self.record(SentRecord(self.provider, msgid, openid, client_msg_id, template_id, params, " / ".join(params.values()), now))
+        if self.config.callback_url and not self.lose_receipt():
+            event = {"blocked": "failed:user block", "system_fail": "failed: system failed"}.get(status, "success")
+            self._push_event(openid, msgid, event)
+        return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(msgid)})
+
+    def _push_event(self, openid: str, msgid: str, status: str) -> None:
+        timestamp, nonce = str(int(self.clock())), secrets.token_hex(5)
+        signature = wechat_callback_signature(self.config.callback_token, timestamp, nonce)
+        xml = (
+            f"<xml><ToUserName><![CDATA[{self.config.account}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{timestamp}</CreateTime>"
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event>"
+            f"<MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status></xml>"
+        )
+        sep = "&" if "?" in self.config.callback_url else "?"
+        url = f"{self.config.callback_url}{sep}signature={signature}&timestamp={timestamp}&nonce={nonce}"
+        self.pusher.push(
+            url,
+            xml.encode(),
+            content_type="text/xml",
+            is_ack=lambda st, body: st == 200 and body.strip() in (b"", b"success"),
+            delay_s=self.config.event_delay_s,
+        )

@@ -1,0 +1,234 @@
+"""The columnar profile table and the vectorised criteria evaluator (policy -> profiles).
+
+``ProfileTable`` stores one audience's profiles as typed numpy columns (see ``_columns``).
+``ProfileTable.evaluate(criteria, on_ymd)`` returns an ``Evaluation``: Kleene truth for every
+row as two ``bool[n_rows]`` masks (``true``, ``false``; unknown is neither), plus the masks of
+each condition so that reasons for the few rows returned are read off, not recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._columns import CodeColumn, DateColumn, EnumColumn, Grow, NumberColumn, TagColumn
+from ._criteria import FALSE, TRUE, UNKNOWN, Condition, Criteria, Node, to_ymd
+from ._fields import FIELDS, Audience, FieldKind
+from ._hierarchy import Hierarchy
+
+__all__ = ["DERIVED_YEARS", "Evaluation", "ProfileTable", "normalise_profile", "storage_fields"]
+
+#: criteria fields computed at evaluation time as full years since a stored date
+DERIVED_YEARS = {"age": "birth_date", "established_years": "established_on"}
+
+Column = CodeColumn | EnumColumn | NumberColumn | DateColumn | TagColumn
+
+
+def storage_fields(audience: Audience) -> dict[str, FieldKind]:
+    """The stored columns of an audience: its criteria fields with derived ones replaced by dates."""
+    out: dict[str, FieldKind] = {}
+    for name, spec in FIELDS[audience].items():
+        if name in DERIVED_YEARS:
+            out[DERIVED_YEARS[name]] = FieldKind.DATE
+        else:
+            out[name] = spec.kind
+    return out
+
+
+def normalise_profile(record: Mapping[str, Any], audience: Audience) -> dict[str, Any]:
+    """Profile record (formats.md keys, validated by the app) -> stored values.
+
+    Codes and enums stay str, numbers become float, dates ``yyyymmdd`` ints (``date`` objects or
+    ISO strings are accepted), tag lists tuples; a missing key or None is None (unknown).
+    Raises ValueError for a value of the wrong type, naming the field.
+    """
+    out: dict[str, Any] = {}
+    specs = FIELDS[audience]
+    for name, kind in storage_fields(audience).items():
+        v = record.get(name)
+        if v is None:
+            out[name] = None
+            continue
+        try:
+            if kind is FieldKind.DATE:
+                out[name] = to_ymd(v)
+            elif kind is FieldKind.NUMBER:
+                if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+                    raise TypeError("not a number")
+                out[name] = float(v)
+            elif kind is FieldKind.TAGS:
+                if isinstance(v, str) or not all(isinstance(t, str) for t in v):
+                    raise TypeError("not a list of strings")
+                out[name] = tuple(dict.fromkeys(v))
+            else:
+                if not isinstance(v, str):
+                    raise TypeError("not a string")
+                if kind is FieldKind.ENUM and v not in specs[name].choices:
+                    raise ValueError(f"not one of {specs[name].choices}")
+                out[name] = v
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"profile {record.get('id')!r}: field {name!r}: {exc}") from None
+    return out
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Kleene result over all rows: ``true``/``false`` are ``bool[n_rows]``; ``leaves[i]`` is the
+    (true, false) pair of condition ``i``.  Dead rows (removed/replaced profiles) are false."""
+
+    true: np.ndarray
+    false: np.ndarray
+    leaves: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return ~(self.true | self.false)
+
+    def leaf_value(self, i: int, row: int) -> int:
+        t, f = self.leaves[i]
+        return TRUE if t[row] else FALSE if f[row] else UNKNOWN
+
+
+class ProfileTable:
+    """Columns of one audience's profiles; rows are append-only, ``alive`` masks dead ones.
+
+    Attributes: ``columns`` (name -> column), ``alive`` (``bool[n_rows]``), ``n_rows``.
+    """
+
+    def __init__(self, audience: str | Audience, regions: Hierarchy, industries: Hierarchy) -> None:
+        self.audience = Audience(audience)
+        self.hierarchies = {"region": regions, "industry": industries}
+        self.columns: dict[str, Column] = {}
+        for name, kind in storage_fields(self.audience).items():
+            self.columns[name] = self._new_column(name, kind)
+        self.alive = Grow(bool)
+
+    def _new_column(self, name: str, kind: FieldKind, data: np.ndarray | None = None,
+                    vocab: list[str] | None = None) -> Column:
+        spec = FIELDS[self.audience].get(name)
+        if kind is FieldKind.CODE:
+            assert spec is not None and spec.hierarchy is not None
+            return CodeColumn(self.hierarchies[spec.hierarchy], data, vocab)
+        if kind is FieldKind.ENUM:
+            assert spec is not None
+            return EnumColumn(spec.choices, data)
+        if kind is FieldKind.NUMBER:
+            return NumberColumn(data)
+        if kind is FieldKind.DATE:
+            return DateColumn(data)
+        return TagColumn()
+
+    @property
+    def n_rows(self) -> int:
+        return self.alive.n
+
+    def append(self, values: Mapping[str, Any]) -> int:
+        """Append one normalised profile (see ``normalise_profile``); returns its row."""
+        for name, col in self.columns.items():
+            col.append(values[name])
+        self.alive.append(True)
+        return self.alive.n - 1
+
+    def kill(self, row: int) -> None:
+        self.alive.a[row] = False
+
+    def row_values(self, row: int) -> dict[str, Any]:
+        """The stored (normalised) values of ``row``."""
+        return {name: col.get(row) for name, col in self.columns.items()}
+
+    def value(self, name: str, row: int, on_ymd: int) -> Any:
+        """Value of criteria field ``name`` at ``row``; derived years computed at ``on_ymd``."""
+        if name in DERIVED_YEARS:
+            born = self.columns[DERIVED_YEARS[name]].get(row)
+            return None if born is None else (on_ymd - born) // 10000
+        return self.columns[name].get(row)
+
+    def _condition(self, cond: Condition, on_ymd: int) -> tuple[np.ndarray, np.ndarray]:
+        if cond.field in DERIVED_YEARS:
+            col = self.columns[DERIVED_YEARS[cond.field]]
+            assert isinstance(col, DateColumn)
+            known = col.known()
+            if cond.op == "exists":
+                t = known if cond.value else ~known
+                return t, ~t
+            t = col.years_hit(cond, on_ymd)
+            return t, known & ~t
+        col = self.columns[cond.field]
+        known = col.known()
+        if cond.op == "exists":
+            t = known if cond.value else ~known
+            return t, ~t
+        hit = col.hit(cond)
+        if isinstance(col, NumberColumn | DateColumn):
+            return hit, known & ~hit  # intervals already applied the negation
+        return (known & ~hit, hit) if cond.negated else (hit, known & ~hit)
+
+    def evaluate(self, criteria: Criteria, on_ymd: int) -> Evaluation:
+        """Kleene truth of ``criteria`` for every row at date ``on_ymd`` (``yyyymmdd``)."""
+        alive = self.alive.a
+        leaves = [self._condition(c, on_ymd) for c in criteria.conditions]
+        if criteria.root is None:
+            return Evaluation(alive.copy(), ~alive, leaves)
+        t, f = _combine(criteria.root, leaves, self.n_rows)
+        return Evaluation(t & alive, f | ~alive, leaves)
+
+    def take(self, rows: np.ndarray) -> ProfileTable:
+        """A new table holding only ``rows`` (in that order), all alive: the compaction step."""
+        out = ProfileTable(self.audience, self.hierarchies["region"], self.hierarchies["industry"])
+        for name, col in self.columns.items():
+            if isinstance(col, TagColumn):
+                out.columns[name] = col.take(rows)
+            elif isinstance(col, CodeColumn):
+                out.columns[name] = CodeColumn(col.hierarchy, col.v.a[rows], col.vocab)
+            else:
+                col_out = out.columns[name]
+                col_out.v = Grow(col.v.a.dtype, col.v.a[rows])  # type: ignore[union-attr]
+        out.alive = Grow(bool, np.ones(len(rows), bool))
+        return out
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+        """Arrays and vocabularies for persistence (``from_state`` restores them)."""
+        arrays: dict[str, np.ndarray] = {"alive": self.alive.a}
+        vocabs: dict[str, list[str]] = {}
+        for name, col in self.columns.items():
+            if isinstance(col, TagColumn):
+                tag_arrays, vocabs[name] = col.state()
+                arrays.update({f"{name}.{k}": v for k, v in tag_arrays.items()})
+            else:
+                arrays[name] = col.v.a
+                if isinstance(col, CodeColumn):
+                    vocabs[name] = col.vocab
+        return arrays, vocabs
+
+    @classmethod
+    def from_state(cls, audience: str | Audience, regions: Hierarchy, industries: Hierarchy,
+                   arrays: Mapping[str, np.ndarray], vocabs: Mapping[str, list[str]]) -> ProfileTable:
+        table = cls(audience, regions, industries)
+        for name, kind in storage_fields(table.audience).items():
+            if kind is FieldKind.TAGS:
+                sub = {k: arrays[f"{name}.{k}"] for k in ("known", "indptr", "ids")}
+                table.columns[name] = TagColumn.from_state(sub, vocabs[name])
+            else:
+                table.columns[name] = table._new_column(name, kind, arrays[name], vocabs.get(name))
+        table.alive = Grow(bool, arrays["alive"])
+        return table
+
+
+def _combine(node: Node, leaves: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    if node.kind == "leaf":
+        assert node.condition is not None
+        return leaves[node.condition.index]
+    if node.kind == "const":
+        yes = np.full(n, node.constant)
+        return yes, ~yes
+    if node.kind == "not":
+        t, f = _combine(node.children[0], leaves, n)
+        return f, t
+    parts = [_combine(c, leaves, n) for c in node.children]
+    if node.kind == "all":  # false if any child false; true only if all true
+        return np.logical_and.reduce([p[0] for p in parts]), np.logical_or.reduce([p[1] for p in parts])
+    return np.logical_or.reduce([p[0] for p in parts]), np.logical_and.reduce([p[1] for p in parts])

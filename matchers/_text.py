@@ -1,0 +1,136 @@
+"""Chinese tokenisation: one jieba tokenizer with the shipped policy dictionary and stop words.
+
+Build one ``Tokenizer`` at start-up (loading jieba's dictionary takes about a second) and
+share it; ``tokens(text)`` is then pure CPU work, safe to call from executor threads.
+
+Text is cut block by block exactly as ``jieba.cut`` does (a block is a run of Han characters,
+letters and digits), and each block's tokens are cached: business scopes repeat catalogue
+phrases ("技术开发、技术咨询、技术服务"), so re-indexing mostly never calls jieba at all.
+``tokenize_many(texts, n_jobs=2)`` spreads a bulk build over processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import re
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import jieba
+
+__all__ = ["Tokenizer", "shipped_path"]
+
+# the block pattern jieba.cut itself splits on (jieba.re_han_default)
+_BLOCK = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-]+")
+_NUMBER = re.compile(r"^[0-9.%\-+]+$")
+_SEP = "\x1f"
+
+
+def shipped_path(name: str) -> Path:
+    """Path of a data file shipped in ``matchers/data`` ("policy_terms.txt", "stopwords.txt")."""
+    return Path(str(resources.files("matchers") / "data" / name))
+
+
+class Tokenizer:
+    """jieba tokenizer with a user dictionary and stop words.
+
+    Parameters
+    ----------
+    user_dict : path, optional
+        One term per line (``term [freq [tag]]``); default the shipped ``policy_terms.txt``.
+    stopwords : path, optional
+        One word per line; default the shipped ``stopwords.txt``.
+    hmm : bool
+        Let jieba guess unknown words with its HMM (slower, finds names and new words).
+    min_len : int
+        Shorter tokens are dropped (single characters carry little meaning in Chinese text).
+    cache_size : int
+        Blocks whose tokens are kept; the cache is emptied when it grows past this.
+    user_freq : int
+        Frequency given to dictionary terms without one, high enough that jieba keeps them whole.
+    """
+
+    def __init__(self, user_dict: str | Path | None = None, stopwords: str | Path | None = None, *,
+                 hmm: bool = False, min_len: int = 2, cache_size: int = 500_000, user_freq: int = 2000) -> None:
+        self.user_dict = str(user_dict or shipped_path("policy_terms.txt"))
+        self.stopwords_path = str(stopwords or shipped_path("stopwords.txt"))
+        self.hmm = hmm
+        self.min_len = min_len
+        self.cache_size = cache_size
+        self.user_freq = user_freq
+        # jieba logs its loading to stderr at DEBUG; the app has its own logging
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        # the dictionary cache must go somewhere writable whatever the process's cwd or HOME
+        self._jieba.tmp_dir = tempfile.gettempdir()
+        self._jieba.cache_file = "policy_push_matchers_jieba.cache"
+        self._jieba.initialize()
+        self.terms = _read_lines(self.user_dict)
+        for line in self.terms:
+            word, *rest = line.split()
+            self._jieba.add_word(word, int(rest[0]) if rest else user_freq, rest[1] if len(rest) > 1 else None)
+        self.stopwords = frozenset(_read_lines(self.stopwords_path))
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def _params(self) -> dict[str, object]:
+        return {"user_dict": self.user_dict, "stopwords": self.stopwords_path, "hmm": self.hmm,
+                "min_len": self.min_len, "cache_size": self.cache_size, "user_freq": self.user_freq}
+
+    def _block(self, block: str) -> tuple[str, ...]:
+        got = self._cache.get(block)
+        if got is None:
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            got = tuple(
+                w for w in (t.lower() for t in self._jieba.cut(block, HMM=self.hmm))
+                if len(w) >= self.min_len and w not in self.stopwords and not _NUMBER.match(w)
+            )
+            self._cache[block] = got
+        return got
+
+    def tokens(self, text: str | None) -> list[str]:
+        """Tokens of ``text`` in order, stop words, numbers and too-short tokens removed."""
+        if not text:
+            return []
+        out: list[str] = []
+        for block in _BLOCK.findall(text):
+            out.extend(self._block(block))
+        return out
+
+    def tokenize_many(self, texts: Sequence[str], n_jobs: int = 1, chunk_size: int = 20_000) -> list[list[str]]:
+        """``[tokens(t) for t in texts]``, over ``n_jobs`` processes when the input is large."""
+        if n_jobs <= 1 or len(texts) < 2 * chunk_size:
+            return [self.tokens(t) for t in texts]
+        chunks = [texts[i : i + chunk_size] for i in range(0, len(texts), chunk_size)]
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        global _WORKER
+        _WORKER = self  # a forked worker inherits the loaded dictionary instead of reloading it
+        try:
+            with ctx.Pool(n_jobs, initializer=_init_worker, initargs=(self._params(),)) as pool:
+                joined = pool.map(_cut_chunk, chunks)
+        finally:
+            _WORKER = None
+        # one joined string per text crosses the process boundary, far cheaper than lists of str
+        return [s.split(_SEP) if s else [] for part in joined for s in part]
+
+
+_WORKER: Tokenizer | None = None
+
+
+def _init_worker(params: dict) -> None:
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = Tokenizer(**params)  # type: ignore[arg-type]
+
+
+def _cut_chunk(texts: Sequence[str]) -> list[str]:
+    assert _WORKER is not None
+    return [_SEP.join(_WORKER.tokens(t)) for t in texts]
+
+
+def _read_lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [s for s in (line.strip() for line in f) if s and not s.startswith("#")]

@@ -1,0 +1,5 @@
+import sys
+
+from policy_push.cli import main
+
+sys.exit(main())

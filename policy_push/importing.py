@@ -1,0 +1,262 @@
+"""Streaming JSONL import shared by ``policy-push import`` and ``POST /api/v1/import/{kind}``.
+
+Input arrives as byte chunks of any size; lines are cut here with a bounded buffer, so a
+5 MB line is skipped as "too large" without ever being held whole, and memory stays flat
+whatever the file size (only the ids seen so far are kept, to refuse a second line with the
+same id).  Valid records are written in batches, one transaction per batch; a batch that hits
+a conflict (the same ID number on two residents, say) is retried record by record, so only
+the offending lines are rejected and nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_push.domain import FieldError, RecordInvalid, ValidationContext, parse_record
+from policy_push.security import PiiCipher
+from policy_push.storage import Conflict, EnterpriseRepository, PolicyRepository, ResidentRepository
+
+__all__ = [
+    "KINDS",
+    "ImportReport",
+    "RawLine",
+    "RejectedLine",
+    "import_lines",
+    "normalise_kind",
+    "split_lines",
+]
+
+#: command-line / URL names of the record kinds and their singular record kind
+KINDS = {"policies": "policy", "enterprises": "enterprise", "residents": "resident"}
+
+ProgressFn = Callable[[int, int], None]  # (bytes consumed, lines done)
+
+
+def normalise_kind(kind: str) -> str:
+    """'policies' or 'policy' -> 'policy', etc.; ValueError for anything else."""
+    if kind in KINDS:
+        return KINDS[kind]
+    if kind in KINDS.values():
+        return kind
+    raise ValueError(f"unknown record kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    number: int
+    #: the line's bytes without its newline; None when it was longer than the limit
+    data: bytes | None
+    size: int
+
+
+@dataclass(slots=True)
+class RejectedLine:
+    line_no: int
+    record_id: str | None
+    errors: list[FieldError]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line_no, "id": self.record_id, "errors": [e.as_dict() for e in self.errors]}
+
+
+@dataclass(slots=True)
+class ImportReport:
+    kind: str
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RejectedLine] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "total": self.total,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+            "errors": [r.as_dict() for r in self.rejected],
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.total} lines: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.rejected)} rejected"
+        )
+
+
+class _LineSplitter:
+    def __init__(self, max_line_bytes: int) -> None:
+        self.max = max_line_bytes
+        self.buf = bytearray()
+        self.number = 0
+        self.discarding = 0  # bytes of an over-long line skipped so far (0: not skipping)
+
+    def feed(self, chunk: bytes) -> list[RawLine]:
+        out: list[RawLine] = []
+        start = 0
+        n = len(chunk)
+        while start < n:
+            nl = chunk.find(b"\n", start)
+            end = n if nl < 0 else nl
+            piece = chunk[start:end]
+            if self.discarding:
+                self.discarding += len(piece)
+            else:
+                self.buf += piece
+                if len(self.buf) > self.max:
+                    self.discarding = len(self.buf)
+                    self.buf = bytearray()
+            if nl < 0:
+                break
+            out.extend(self._end_line())
+            start = nl + 1
+        return out
+
+    def _end_line(self) -> list[RawLine]:
+        self.number += 1
+        if self.discarding:
+            line = RawLine(self.number, None, self.discarding)
+            self.discarding = 0
+            return [line]
+        data = bytes(self.buf).rstrip(b"\r")
+        self.buf = bytearray()
+        if not data.strip():
+            return []
+        return [RawLine(self.number, data, len(data))]
+
+    def close(self) -> list[RawLine]:
+        if self.buf or self.discarding:
+            return self._end_line()
+        return []
+
+
+async def split_lines(
+    chunks: AsyncIterable[bytes] | Iterable[bytes], max_line_bytes: int
+) -> AsyncIterator[RawLine]:
+    """Cut byte chunks into numbered lines; blank lines are skipped but keep their number."""
+    splitter = _LineSplitter(max_line_bytes)
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            for line in splitter.feed(chunk):
+                yield line
+    else:
+        for chunk in chunks:
+            for line in splitter.feed(chunk):
+                yield line
+    for line in splitter.close():
+        yield line
+
+
+def _decode(line: RawLine, max_line_bytes: int) -> Any:
+    if line.data is None:
+        raise RecordInvalid(
+            [FieldError(("(record)",), f"record too large: the line has {line.size:,}+ bytes, the limit is {max_line_bytes:,}")]
+        )
+    try:
+        return json.loads(line.data)
+    except UnicodeDecodeError as exc:
+        raise RecordInvalid([FieldError(("(line)",), f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
+    except json.JSONDecodeError as exc:
+        raise RecordInvalid([FieldError(("(line)",), f"invalid JSON: {exc.msg} at column {exc.colno}")]) from None
+    except RecursionError:
+        raise RecordInvalid([FieldError(("(line)",), "invalid JSON: nested too deeply")]) from None
+
+
+def _repository(kind: str, session: AsyncSession, cipher: PiiCipher) -> Any:
+    if kind == "policy":
+        return PolicyRepository(session)
+    if kind == "enterprise":
+        return EnterpriseRepository(session, cipher)
+    return ResidentRepository(session, cipher)
+
+
+async def _write_batch(
+    kind: str,
+    batch: list[tuple[int, Any]],
+    report: ImportReport,
+    session_factory: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    actor: str,
+) -> None:
+    records = [r for _, r in batch]
+    try:
+        async with session_factory() as session, session.begin():
+            results = await _repository(kind, session, cipher).upsert_many(records, actor=actor)
+    except Conflict:
+        # find the offending record(s): one transaction each, so the others still land
+        results = []
+        for line_no, record in batch:
+            try:
+                async with session_factory() as session, session.begin():
+                    results.append(await _repository(kind, session, cipher).upsert(record, actor=actor))
+            except Conflict as exc:
+                report.rejected.append(RejectedLine(line_no, record.id, [FieldError((exc.field,) if getattr(exc, "field", None) else ("(record)",), str(exc))]))
+    for result in results:
+        if result.outcome == "created":
+            report.created += 1
+        elif result.outcome == "updated":
+            report.updated += 1
+        else:
+            report.unchanged += 1
+
+
+async def import_lines(
+    kind: str,
+    lines: AsyncIterable[bytes] | Iterable[bytes],
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    ctx: ValidationContext,
+    actor: str,
+    max_line_bytes: int,
+    batch_size: int = 500,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Validate and store every good line of a JSONL stream; report the others.
+
+    ``lines`` may be any byte chunks (whole lines, or 64 KiB reads of a file or request body).
+    Running the same input twice changes nothing the second time.
+    """
+    record_kind = normalise_kind(kind)
+    report = ImportReport(kind=record_kind)
+    seen: dict[str, int] = {}
+    batch: list[tuple[int, Any]] = []
+    consumed = 0
+    async for line in split_lines(lines, max_line_bytes):
+        report.total += 1
+        consumed += line.size + 1
+        record_id: str | None = None
+        try:
+            data = _decode(line, max_line_bytes)
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                record_id = data["id"][:64]
+            record = parse_record(record_kind, data, ctx)  # type: ignore[arg-type]
+            first = seen.get(record.id)  # type: ignore[attr-defined]
+            if first is not None:
+                raise RecordInvalid(
+                    [FieldError(("id",), f"duplicate id {record.id!r}: already on line {first} of this import; send an update separately")]  # type: ignore[attr-defined]
+                )
+        except RecordInvalid as exc:
+            report.rejected.append(RejectedLine(line.number, record_id, exc.errors))
+        else:
+            seen[record.id] = line.number  # type: ignore[attr-defined]
+            batch.append((line.number, record))
+            if len(batch) >= batch_size:
+                await _write_batch(record_kind, batch, report, session_factory, cipher, actor)
+                batch = []
+        if progress is not None:
+            progress(consumed, report.total)
+    if batch:
+        await _write_batch(record_kind, batch, report, session_factory, cipher, actor)
+    return report

@@ -1,0 +1,288 @@
+"""Enterprise and resident profiles with their personal values encrypted at rest.
+
+A stored row keeps the formats.md record in ``document`` with every personal value nulled;
+phone, WeChat openid, app registration id (and a resident's ID number) live only as AES-GCM
+ciphertexts, each with a keyed hash beside it for look-ups and duplicate detection.
+
+Bulk writes go one chunk at a time: one SELECT of the stored content hashes (and, for
+residents, of colliding ID-number hashes), then one executemany ``INSERT … ON CONFLICT DO
+UPDATE`` of the new and changed rows.  Unchanged rows are not written at all.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_push.domain import (
+    Contact,
+    EnterpriseProfile,
+    ResidentProfile,
+    ValidationContext,
+    parse_enterprise,
+    parse_resident,
+)
+from policy_push.refdata import ReferenceData
+from policy_push.security.pii import PiiCipher
+
+from .audit import AuditLog
+from .errors import AlreadyExists, Conflict
+from .records import UpsertResult
+from .region_codes import area_prefix
+from .tables import Base, utcnow
+
+__all__ = ["EnterpriseRepository", "ResidentRepository"]
+
+P = TypeVar("P", EnterpriseProfile, ResidentProfile)
+
+_CONTACT_KINDS = ("phone", "wechat_openid", "app_registration_id")
+# rows per executemany; big enough to amortise the round trip, small enough for IN (...) lists
+_CHUNK = 1000
+
+
+class _ProfileRepository(Generic[P]):
+    entity_type: ClassVar[str]
+    table: ClassVar[Table]
+
+    def __init__(self, session: AsyncSession, cipher: PiiCipher, *, ref: ReferenceData | None = None) -> None:
+        self.session = session
+        self.cipher = cipher
+        self._audit = AuditLog(session)
+        # records read back are trusted: a code withdrawn since must not break reads
+        self._read_ctx = ValidationContext(trusted=True) if ref is None else ValidationContext(ref=ref, trusted=True)
+
+    # -- hooks for the two kinds of profile ------------------------------------------------------
+    def _parse(self, doc: dict[str, Any]) -> P:
+        raise NotImplementedError(f"{type(self).__name__}._parse")
+
+    def _extra_columns(self, profile: P, doc: dict[str, Any]) -> dict[str, Any]:
+        """Columns beyond the shared ones; may move personal values out of ``doc``."""
+        raise NotImplementedError(f"{type(self).__name__}._extra_columns")
+
+    def _restore_extra(self, row: Any, doc: dict[str, Any]) -> None:
+        """Put the personal values of the extra columns back into ``doc``."""
+
+    async def _check_conflicts(self, rows: builtins.list[dict[str, Any]]) -> None:
+        """Raise :class:`Conflict` for rows that collide with stored data or with each other."""
+
+    # -- row <-> profile -------------------------------------------------------------------------
+    def _row(self, profile: P) -> dict[str, Any]:
+        doc = profile.to_json()
+        row: dict[str, Any] = {
+            "id": profile.id,
+            "name": profile.name,
+            "region": profile.region,
+            "consent": profile.consent,
+            # keyed, over the record with its personal values: see tables._ProfileColumns.
+            # pydantic's JSON keeps the model's field order, so equal records hash equal
+            "content_hash": self.cipher.lookup_hash("profile", profile.model_dump_json()),
+        }
+        contact = doc.get("contact") or {}
+        for kind in _CONTACT_KINDS:
+            row.update(self._seal(kind, contact.get(kind)))
+        doc["contact"] = dict.fromkeys(_CONTACT_KINDS)
+        row.update(self._extra_columns(profile, doc))
+        row["document"] = doc
+        return row
+
+    def _seal(self, kind: str, value: str | None) -> dict[str, Any]:
+        if value is None:
+            return {f"{kind}_enc": None, f"{kind}_hash": None}
+        return {f"{kind}_enc": self.cipher.encrypt(kind, value), f"{kind}_hash": self.cipher.lookup_hash(kind, value)}
+
+    def _open(self, kind: str, blob: bytes | None) -> str | None:
+        return None if blob is None else self.cipher.decrypt(kind, blob)
+
+    def _profile(self, row: Any) -> P:
+        doc = dict(row.document)
+        doc["contact"] = {kind: self._open(kind, getattr(row, f"{kind}_enc")) for kind in _CONTACT_KINDS}
+        self._restore_extra(row, doc)
+        return self._parse(doc)
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def upsert(self, profile: P, *, actor: str) -> UpsertResult:
+        return (await self.upsert_many([profile], actor=actor))[0]
+
+    async def create(self, profile: P, *, actor: str) -> UpsertResult:
+        """Store a new profile; :class:`AlreadyExists` when the id is taken."""
+        if await self._exists(profile.id):
+            raise AlreadyExists(self.entity_type, profile.id)
+        return (await self.upsert_many([profile], actor=actor))[0]
+
+    async def upsert_many(self, profiles: Sequence[P], *, actor: str) -> builtins.list[UpsertResult]:
+        """Create or update many profiles, a chunk per round trip; unchanged ones are not written.
+
+        Any :class:`Conflict` rejects the call; inside the caller's transaction nothing of it
+        stays.  Each created or updated profile gets an audit entry."""
+        seen: set[str] = set()
+        for p in profiles:
+            if p.id in seen:
+                raise Conflict(self.entity_type, p.id, "id", "appears twice in one batch; send the update separately")
+            seen.add(p.id)
+        results: builtins.list[UpsertResult] = []
+        for start in range(0, len(profiles), _CHUNK):
+            results += await self._upsert_chunk(profiles[start : start + _CHUNK], actor)
+        return results
+
+    async def _upsert_chunk(self, profiles: Sequence[P], actor: str) -> builtins.list[UpsertResult]:
+        rows = [self._row(p) for p in profiles]
+        t = self.table
+        found = await self.session.execute(select(t.c.id, t.c.content_hash).where(t.c.id.in_([r["id"] for r in rows])))
+        stored: dict[str, str] = {row_id: digest for row_id, digest in found}
+        results: builtins.list[UpsertResult] = []
+        to_write: builtins.list[dict[str, Any]] = []
+        for row in rows:
+            old_hash = stored.get(row["id"])
+            if old_hash == row["content_hash"]:
+                results.append(UpsertResult(row["id"], "unchanged", None))
+                continue
+            to_write.append(row)
+            results.append(UpsertResult(row["id"], "created" if old_hash is None else "updated", None))
+        if not to_write:
+            return results
+        await self._check_conflicts(to_write)
+        now = utcnow()
+        for row in to_write:
+            row["created_at"] = now
+            row["updated_at"] = now
+        try:
+            await self.session.execute(self._upsert_statement(), to_write)
+        except IntegrityError as exc:
+            raise self._integrity_conflict(exc, to_write) from exc
+        await self._audit.record_many(
+            [
+                {"actor": actor, "action": f"{self.entity_type}.{r.outcome}", "entity_type": self.entity_type, "entity_id": r.id}
+                for r in results
+                if r.outcome != "unchanged"
+            ]
+        )
+        return results
+
+    def _upsert_statement(self) -> Any:
+        insert = postgresql.insert if self.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(self.table)
+        # created_at keeps its first value; everything else follows the new record
+        keep = {"id", "created_at"}
+        return stmt.on_conflict_do_update(
+            index_elements=[self.table.c.id],
+            set_={c.name: stmt.excluded[c.name] for c in self.table.columns if c.name not in keep},
+        )
+
+    def _integrity_conflict(self, exc: IntegrityError, rows: builtins.list[dict[str, Any]]) -> Conflict:
+        # a concurrent writer slipped in between the checks and the write
+        first = rows[0]["id"] if len(rows) == 1 else f"{rows[0]['id']}…"
+        if "id_number" in str(exc.orig):
+            return Conflict(self.entity_type, first, "id_number", "is already registered to another resident")
+        return Conflict(self.entity_type, first, "id", "was written concurrently; retry the request")
+
+    async def delete(self, profile_id: str, *, actor: str) -> bool:
+        result = await self.session.execute(delete(self.table).where(self.table.c.id == profile_id))
+        if not getattr(result, "rowcount", 0):
+            return False
+        await self._audit.record(actor=actor, action=f"{self.entity_type}.delete", entity_type=self.entity_type, entity_id=profile_id)
+        return True
+
+    # -- reads -----------------------------------------------------------------------------------
+    async def _exists(self, profile_id: str) -> bool:
+        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id == profile_id)) is not None
+
+    async def get(self, profile_id: str) -> P | None:
+        """The profile with its personal values decrypted, or None."""
+        row = (await self.session.execute(select(self.table).where(self.table.c.id == profile_id))).first()
+        return None if row is None else self._profile(row)
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(self.table)) or 0)
+
+    async def list(self, *, region: str | None = None, limit: int = 50, offset: int = 0) -> tuple[builtins.list[P], int]:
+        """A page of profiles (by id) and the total; ``region`` keeps those inside that area."""
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if region is not None:
+            prefix = area_prefix(region).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(or_(self.table.c.region == region, self.table.c.region.like(prefix + "%", escape="\\")))
+        total = await self.session.scalar(select(func.count()).select_from(self.table).where(*conditions))
+        rows = await self.session.execute(
+            select(self.table).where(*conditions).order_by(self.table.c.id).limit(limit).offset(offset)
+        )
+        return [self._profile(r) for r in rows], int(total or 0)
+
+    async def find_by_phone(self, phone: str) -> builtins.list[str]:
+        """Ids of the profiles registered with this phone number (any common spelling of it)."""
+        try:
+            normalized = Contact(phone=phone).phone
+        except ValidationError:
+            return []
+        assert normalized is not None
+        digest = self.cipher.lookup_hash("phone", normalized)
+        rows = await self.session.execute(select(self.table.c.id).where(self.table.c.phone_hash == digest).order_by(self.table.c.id))
+        return list(rows.scalars())
+
+    async def iter_all(self, *, chunk: int = 1000) -> AsyncIterator[P]:
+        """Every profile, by id, ``chunk`` rows per query (keyset paging: no long-held cursor)."""
+        after: str | None = None
+        while True:
+            stmt = select(self.table).order_by(self.table.c.id).limit(chunk)
+            if after is not None:
+                stmt = stmt.where(self.table.c.id > after)
+            rows = (await self.session.execute(stmt)).all()
+            for row in rows:
+                yield self._profile(row)
+            if len(rows) < chunk:
+                return
+            after = rows[-1].id
+
+
+class EnterpriseRepository(_ProfileRepository[EnterpriseProfile]):
+    entity_type = "enterprise"
+    table = Base.metadata.tables["enterprises"]
+
+    def _parse(self, doc: dict[str, Any]) -> EnterpriseProfile:
+        return parse_enterprise(doc, self._read_ctx)
+
+    def _extra_columns(self, profile: EnterpriseProfile, doc: dict[str, Any]) -> dict[str, Any]:
+        # pass the tables in: looking them up per record costs more than the encryption
+        return {"industry": profile.industry, "size": profile.effective_size(self._read_ctx.ref.industries)}
+
+
+class ResidentRepository(_ProfileRepository[ResidentProfile]):
+    entity_type = "resident"
+    table = Base.metadata.tables["residents"]
+
+    def _parse(self, doc: dict[str, Any]) -> ResidentProfile:
+        return parse_resident(doc, self._read_ctx)
+
+    def _extra_columns(self, profile: ResidentProfile, doc: dict[str, Any]) -> dict[str, Any]:
+        doc["id_number"] = None
+        return {"hukou_region": profile.effective_hukou_region, **self._seal("id_number", profile.id_number)}
+
+    def _restore_extra(self, row: Any, doc: dict[str, Any]) -> None:
+        doc["id_number"] = self._open("id_number", row.id_number_enc)
+
+    async def find_by_id_number(self, id_number: str) -> str | None:
+        """The id of the resident registered with this ID number, or None."""
+        digest = self.cipher.lookup_hash("id_number", id_number.strip().upper())
+        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id_number_hash == digest))
+
+    async def _check_conflicts(self, rows: builtins.list[dict[str, Any]]) -> None:
+        owners: dict[str, str] = {}
+        for row in rows:
+            digest = row["id_number_hash"]
+            if digest is None:
+                continue
+            if digest in owners:
+                raise Conflict(self.entity_type, row["id"], "id_number", "is the same as another resident's in this batch")
+            owners[digest] = row["id"]
+        if not owners:
+            return
+        t = self.table
+        taken = await self.session.execute(select(t.c.id_number_hash, t.c.id).where(t.c.id_number_hash.in_(list(owners))))
+        for digest, stored_id in taken:
+            if stored_id != owners[digest]:
+                raise Conflict(self.entity_type, owners[digest], "id_number", "is already registered to another resident")

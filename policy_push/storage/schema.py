@@ -1,0 +1,141 @@
+"""Schema migrations run from the program (no ``alembic.ini`` on the user's side), and the
+check that stops ``serve`` on a database the code does not match."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policy_push.config import Settings
+
+from .engine import create_engine
+
+__all__ = [
+    "SchemaAhead",
+    "SchemaOutOfDate", "SchemaStatus", "alembic_config", "head_revision", "require_current_schema", "schema_status", "upgrade"]
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+UPGRADE_COMMAND = "policy-push db upgrade"
+
+
+class SchemaOutOfDate(Exception):
+    """The database schema is not the one this code was written for."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        self.current = current
+        self.head = head
+        if current is None:
+            msg = f"the database has no policy_push schema yet; the code needs revision {head}: run `{UPGRADE_COMMAND}`"
+        else:
+            msg = f"the database is at revision {current}, the code needs {head}: run `{UPGRADE_COMMAND}`"
+        super().__init__(msg)
+
+
+class SchemaAhead(SchemaOutOfDate):
+    """The database was migrated by a newer policy_push than this one."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(current, head)
+        self.args = (
+            f"the database is at revision {current}, which this version of policy_push does not know "
+            f"(its newest is {head}); upgrade policy_push instead of the database",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+    def raise_if_outdated(self) -> None:
+        """:class:`SchemaOutOfDate` (or :class:`SchemaAhead`) unless the schema is current."""
+        if self.is_current:
+            return
+        if self.current is not None and not _is_known(self.current):
+            raise SchemaAhead(self.current, self.head)
+        raise SchemaOutOfDate(self.current, self.head)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revisions"
+    return head
+
+
+@contextlib.contextmanager
+def _quiet_alembic(quiet: bool) -> Iterator[None]:
+    # alembic reports every step at INFO; the CLI prints its own one-line summary instead
+    logger = logging.getLogger("alembic")
+    old = logger.level
+    if quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def _upgrade_sync(connection: Connection, cfg: Config, revision: str) -> None:
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def upgrade(target: AsyncEngine | Settings | str | URL, *, revision: str = "head", quiet: bool = True) -> SchemaStatus:
+    """``alembic upgrade head`` on the database named by ``target``; returns the new status."""
+    engine, owned = (target, False) if isinstance(target, AsyncEngine) else (create_engine(target), True)
+    try:
+        with _quiet_alembic(quiet):
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade_sync, alembic_config(), revision)
+        return await schema_status(engine)
+    finally:
+        if owned:
+            await engine.dispose()
+
+
+def _current_sync(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_status(engine: AsyncEngine) -> SchemaStatus:
+    # quiet: reading the revision is not news, and alembic logs its dialect choice at INFO
+    with _quiet_alembic(True):
+        async with engine.connect() as conn:
+            current = await conn.run_sync(_current_sync)
+    return SchemaStatus(current=current, head=head_revision())
+
+
+def _is_known(revision: str) -> bool:
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+async def require_current_schema(engine: AsyncEngine) -> SchemaStatus:
+    """Raise :class:`SchemaOutOfDate` unless the database is at this code's head revision."""
+    status = await schema_status(engine)
+    status.raise_if_outdated()
+    return status

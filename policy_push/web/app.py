@@ -1,0 +1,65 @@
+"""The application factory.  Long-lived objects (engine, sessions, PII cipher, reference data)
+are made in a ``cleanup_ctx`` and hang off typed app keys; nothing lives in module globals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policy_push.config import Settings
+from policy_push.refdata import load_reference_data
+from policy_push.security import PiiCipher
+from policy_push.storage import create_engine, schema_status, session_factory
+
+from .keys import cipher_key, engine_key, openapi_key, refdata_key, session_factory_key, settings_key
+from .middlewares import auth_middleware, error_middleware
+from .openapi import build_openapi
+from .routes import setup_routes
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("policy_push.web")
+
+
+def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.Application:
+    """The aiohttp application for ``settings``.
+
+    ``engine``: use this engine (tests, or a caller sharing one) instead of creating one; the
+    caller then owns it and disposes of it.  The PII cipher is built here, so a missing
+    ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
+    """
+    cipher = PiiCipher.from_settings(settings)
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
+        client_max_size=settings.max_body_bytes,
+    )
+    app[settings_key] = settings
+    app[cipher_key] = cipher
+    app[openapi_key] = build_openapi()
+    setup_routes(app)
+    app.cleanup_ctx.append(_resources(settings, engine))
+    return app
+
+
+def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[refdata_key] = await asyncio.to_thread(load_reference_data, settings.regions_csv, settings.industries_csv)
+        engine = given if given is not None else create_engine(settings)
+        app[engine_key] = engine
+        app[session_factory_key] = session_factory(engine)
+        try:
+            status = await schema_status(engine)
+            if not status.is_current:
+                log.warning("database schema is not current; /healthz reports 503 until `policy-push db upgrade`")
+        except Exception as exc:  # the server still starts, and /healthz says what is wrong
+            log.warning("could not read the schema status: %s", type(exc).__name__)
+        yield
+        if given is None:
+            await engine.dispose()
+
+    return ctx

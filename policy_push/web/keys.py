@@ -1,0 +1,35 @@
+"""Typed application keys: everything long-lived hangs off the app, never off a module global."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from policy_push.config import Settings
+from policy_push.refdata import ReferenceData
+from policy_push.security import PiiCipher
+
+__all__ = [
+    "cipher_key",
+    "engine_key",
+    "openapi_key",
+    "refdata_key",
+    "request_id_key",
+    "route_index_key",
+    "session_factory_key",
+    "settings_key",
+]
+
+settings_key = web.AppKey("settings", Settings)
+engine_key = web.AppKey("engine", AsyncEngine)
+session_factory_key = web.AppKey("session_factory", async_sessionmaker)
+cipher_key = web.AppKey("cipher", PiiCipher)
+refdata_key = web.AppKey("refdata", ReferenceData)
+#: the OpenAPI document, built once from the routes table when the app is created
+openapi_key = web.AppKey("openapi", dict)
+#: (method, path template) -> the routes-table entry, for the auth middleware
+route_index_key: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("route_index", dict)
+#: the id under which an unexpected error is logged and reported to the client
+request_id_key = web.RequestKey("request_id", str)

@@ -1,0 +1,169 @@
+"""The two middlewares: every error becomes JSON, and the routes that need it get a token check.
+
+Errors: an :class:`~policy_push.errors.HttpError` carries its status; ``RecordInvalid`` is 422
+with one entry per field; storage's ``AlreadyExists``/``Conflict`` are 409; aiohttp's own
+404/405/413 are re-dressed as JSON; anything else is logged under a request id and answered
+with a 500 JSON body.  Logs name the exception type and where it was raised, never its
+message: driver messages quote the values of the row (phone numbers, ID numbers).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import traceback
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy.exc import IntegrityError
+
+from policy_push.domain import RecordInvalid
+from policy_push.errors import Forbidden, HttpError, Unauthorized
+from policy_push.storage import AlreadyExists, Conflict
+
+from .bodies import json_response, too_large
+from .keys import request_id_key, route_index_key, settings_key
+
+__all__ = ["REQUEST_ID_HEADER", "auth_middleware", "check_token", "error_middleware", "expect_continue"]
+
+log = logging.getLogger("policy_push.web")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _CLIENT_ID_RE.match(given) else uuid.uuid4().hex
+
+
+def _errors_response(status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None) -> web.Response:
+    return json_response({"errors": errors}, status=status, headers=headers)
+
+
+def _from_record_invalid(exc: RecordInvalid) -> web.Response:
+    errors = []
+    for err in exc.errors:
+        item = err.as_dict()
+        if exc.record_id is not None:
+            item["record"] = exc.record_id
+        errors.append(item)
+    return _errors_response(422, errors)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    if exc.status < 400:
+        raise exc  # redirects and the like are answers, not errors
+    if exc.status == 413:
+        return _errors_response(413, too_large(request.app[settings_key].max_body_bytes).as_body()["errors"])
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+    if exc.status == 404:
+        msg = f"no route {request.path[:200]!r}; see /api/v1/openapi.json"
+        return _errors_response(404, [{"loc": ["path"], "msg": msg}], headers)
+    if exc.status == 405:
+        allowed = headers.get("Allow", "")
+        msg = f"method {request.method} is not allowed here; allowed: {allowed}"
+        return _errors_response(405, [{"loc": ["method"], "msg": msg}], headers)
+    return _errors_response(exc.status, [{"loc": [], "msg": exc.reason}], headers)
+
+
+def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -> None:
+    where = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "unexpected %s in %s %s [request_id=%s]\n%s",
+        type(exc).__name__,
+        request.method,
+        request.match_info.route.resource.canonical if request.match_info.route.resource else request.path,
+        request_id,
+        where,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _request_id(request)
+    request[request_id_key] = request_id
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except HttpError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        response = _errors_response(exc.status, exc.as_body()["errors"], headers)
+    except RecordInvalid as exc:
+        response = _from_record_invalid(exc)
+    except AlreadyExists as exc:
+        response = _errors_response(409, [{"loc": ["body", "id"], "msg": str(exc), "record": exc.entity_id}])
+    except Conflict as exc:
+        item = {"loc": ["body", *exc.field.split(".")], "field": exc.field, "msg": str(exc), "record": exc.entity_id}
+        response = _errors_response(409, [item])
+    except IntegrityError:
+        # two requests raced to write the same record; the loser may simply retry
+        response = _errors_response(409, [{"loc": ["body"], "msg": "conflicting concurrent write; retry the request"}])
+    except web.HTTPException as exc:
+        response = _from_http_exception(request, exc)
+    except Exception as exc:
+        _log_unexpected(request, exc, request_id)
+        response = _errors_response(500, [{"loc": [], "msg": "internal error", "request_id": request_id}])
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _route_spec(request: web.Request) -> Any:
+    route = request.match_info.route
+    if route.resource is None:
+        return None
+    return request.app[route_index_key].get((route.method, route.resource.canonical))
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    spec = _route_spec(request)
+    if spec is not None and spec.auth:
+        check_token(request)
+    return await handler(request)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue``: refuse at once (401/403/413) what would be refused after the
+    upload, so a client does not send 5 MB to hear "too large".  Runs before the middlewares,
+    hence it answers with a response instead of raising."""
+    spec = _route_spec(request)
+    limit = request.app[settings_key].max_body_bytes
+    try:
+        if spec is not None and spec.auth:
+            check_token(request)
+        bounded = spec is not None and spec.body is not None and spec.body.content_type == "application/json"
+        if bounded and request.content_length is not None and request.content_length > limit:
+            raise too_large(limit)
+    except HttpError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+        headers[REQUEST_ID_HEADER] = _request_id(request)
+        return _errors_response(exc.status, exc.as_body()["errors"], headers)
+    expect = request.headers.get("Expect", "")
+    if expect.lower() != "100-continue":
+        return _errors_response(417, [{"loc": ["header", "Expect"], "msg": f"unknown Expect: {expect[:60]}"}])
+    if request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own handler: the real response has not started
+    return None
+
+
+def check_token(request: web.Request) -> None:
+    """401 without a bearer token, 403 with a wrong one, 403 when the service has none configured."""
+    configured = request.app[settings_key].api_token
+    secret = configured.get_secret_value() if configured is not None else ""
+    if not secret:
+        raise Forbidden(
+            "this service has no API token configured, so writes and personal data are refused; "
+            "set POLICY_PUSH_API_TOKEN",
+            loc=["header", "Authorization"],
+        )
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("a bearer token is required: send 'Authorization: Bearer <token>'", loc=["header", "Authorization"])
+    if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        raise Forbidden("the bearer token is not valid", loc=["header", "Authorization"])

@@ -1,0 +1,121 @@
+"""OpenAPI 3.1 document built from the routes table and the pydantic models: every route,
+parameter and body described here is the one the router serves and the views validate."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from .routes import ROUTES, Route
+from .schemas import SCHEMA_MODELS
+
+__all__ = ["build_openapi"]
+
+_REF = "#/components/schemas/{model}"
+
+#: schemas that are not pydantic models: an NDJSON body is text, one record per line
+_EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
+    "NdjsonBody": {
+        "type": "string",
+        "contentMediaType": "application/x-ndjson",
+        "description": "JSON lines; each line is one record of the kind named in the path.",
+        "x-line-schema": {
+            "oneOf": [{"$ref": _REF.format(model=m)} for m in ("Policy", "EnterpriseProfile", "ResidentProfile")]
+        },
+    },
+}
+
+_ERROR_TEXT = {
+    401: "No bearer token (`WWW-Authenticate: Bearer`).",
+    403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
+    404: "No such record.",
+    405: "Method not allowed.",
+    409: "Conflict: the record already exists, or a concurrent write won.",
+    413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
+    415: "Wrong Content-Type.",
+    422: "Invalid input: each error names the location (`loc`), the field and the reason.",
+    500: "Internal error; the body carries a request id.",
+}
+
+_PARAM_RE = re.compile(r"\{(\w+)\}")
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("policy_push")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _components() -> dict[str, Any]:
+    """Every model's JSON schema, with nested definitions lifted into components."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in SCHEMA_MODELS.values()], ref_template=_REF
+    )
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    schemas.update(_EXTRA_SCHEMAS)
+    return schemas
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary, "tags": [route.tag]}
+    if route.description:
+        op["description"] = route.description
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "description": route.path_params.get(name, ""), "schema": {"type": "string"}}
+        for name in _PARAM_RE.findall(route.path)
+    ]
+    params.extend(p.openapi() for p in route.query)
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "description": route.body.description,
+            "content": {route.body.content_type: {"schema": _ref(route.body.schema)}},
+        }
+    responses: dict[str, Any] = {}
+    for reply in route.replies:
+        entry: dict[str, Any] = {"description": reply.description}
+        if reply.schema is not None:
+            entry["content"] = {"application/json": {"schema": _ref(reply.schema)}}
+        responses[str(reply.status)] = entry
+    statuses = set(route.errors) | {500}
+    if route.auth:
+        statuses |= {401, 403}
+        op["security"] = [{"bearerToken": []}]
+    for status in sorted(statuses):
+        responses[str(status)] = {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/json": {"schema": _ref("ErrorBody")}},
+        }
+    op["responses"] = responses
+    return op
+
+
+def build_openapi() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "policy_push API",
+            "version": _package_version(),
+            "description": "政策找人: policies, enterprise and resident profiles, bulk import. Writes and every read "
+            "of personal data need `Authorization: Bearer <POLICY_PUSH_API_TOKEN>`. Errors are always JSON: "
+            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _components(),
+            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+        },
+    }

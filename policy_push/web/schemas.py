@@ -1,0 +1,133 @@
+"""Shapes of the API's responses, as pydantic models: the OpenAPI document is generated from
+them, and the tests validate real responses against that document.
+
+Request bodies are the domain records themselves (:mod:`policy_push.domain`), so what the API
+documents is exactly what it validates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
+
+__all__ = ["SCHEMA_MODELS"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorItem(_Out):
+    loc: list[str | int] = Field(description="Where the problem is: body, query, path or header, then the field path.")
+    msg: str = Field(description="What is wrong, in words a person can act on.")
+    field: str | None = Field(None, description="The field path joined with dots, e.g. `contact.phone`.")
+    record: str | None = Field(None, description="The id of the record the error belongs to, when known.")
+    request_id: str | None = Field(None, description="Quote this when reporting an internal error.")
+
+
+class ErrorBody(_Out):
+    errors: list[ErrorItem]
+
+
+class WriteResult(_Out):
+    id: str
+    outcome: Literal["created", "updated", "unchanged"]
+    version: int | None = Field(None, description="The policy version now current (policies only).")
+
+
+class PolicyEnvelope(_Out):
+    policy: Policy = Field(description="The record as stored, in the formats.md shape (valid input for PUT).")
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    is_open: bool = Field(description="No deadline, or `apply_until` not yet passed today (Asia/Shanghai).")
+
+
+class PolicyPage(_Out):
+    items: list[PolicyEnvelope]
+    total: int
+    limit: int
+    offset: int
+
+
+class PolicyVersionOut(_Out):
+    version: int
+    content_hash: str
+    actor: str
+    created_at: dt.datetime
+    policy: Policy
+
+
+class PolicyVersions(_Out):
+    id: str
+    versions: list[PolicyVersionOut] = Field(description="Newest first; the first is the current version.")
+
+
+class EnterpriseEnvelope(_Out):
+    enterprise: EnterpriseProfile = Field(description="The whole record, personal data included (token holders only).")
+
+
+class ResidentEnvelope(_Out):
+    resident: ResidentProfile = Field(description="The whole record, personal data included (token holders only).")
+
+
+class MaskedProfilePage(_Out):
+    items: list[dict[str, Any]] = Field(
+        description="Profiles in the formats.md shape with phone, openids, app ids and ID numbers masked "
+        "(e.g. `138****5678`); fetch one profile by id to see it whole."
+    )
+    total: int
+    limit: int
+    offset: int
+
+
+class RejectedLineOut(_Out):
+    line: int = Field(description="1-based line number in the uploaded file.")
+    id: str | None
+    errors: list[ErrorItem]
+
+
+class ImportReportOut(_Out):
+    kind: Literal["policy", "enterprise", "resident"]
+    total: int = Field(description="Non-blank lines read.")
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    errors: list[RejectedLineOut] = Field(description="One entry per rejected line; those lines changed nothing.")
+
+
+class Health(_Out):
+    status: Literal["ok", "unavailable"]
+    database: dict[str, Any] = Field(description="`ok`, the dialect, and whether the schema is current.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Stored policies, enterprises and residents.")
+
+
+class OpenApiDocument(_Out):
+    openapi: str
+
+
+#: every named schema the routes table may refer to
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (
+        Policy,
+        EnterpriseProfile,
+        ResidentProfile,
+        ErrorBody,
+        WriteResult,
+        PolicyEnvelope,
+        PolicyPage,
+        PolicyVersions,
+        EnterpriseEnvelope,
+        ResidentEnvelope,
+        MaskedProfilePage,
+        ImportReportOut,
+        Health,
+        OpenApiDocument,
+    )
+}

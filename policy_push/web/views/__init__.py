@@ -1,0 +1,1 @@
+"""Request handlers, one module per resource; they translate domain outcomes into HTTP."""

@@ -1,0 +1,44 @@
+"""Bulk JSONL import.  The body is read chunk by chunk from ``request.content`` and cut into
+lines by :func:`policy_push.importing.import_lines` with a bounded buffer, so an import of any
+size, or one 5 MB line, never sits whole in memory.  ``max_body_bytes`` does not apply here;
+each line is bounded by ``max_import_line_bytes`` instead.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from policy_push.errors import NotFound
+from policy_push.importing import KINDS, import_lines
+
+from ..bodies import UnsupportedMediaType, json_response
+from ..keys import cipher_key, session_factory_key, settings_key
+from ._common import API_ACTOR, request_context
+
+__all__ = ["NDJSON_TYPES", "import_records"]
+
+#: accepted content types; the first is the one documented
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain", "application/octet-stream")
+
+_CHUNK_BYTES = 64 * 1024
+
+
+async def import_records(request: web.Request) -> web.Response:
+    collection = request.match_info["kind"]
+    if collection not in KINDS:
+        raise NotFound(f"no record kind {collection[:40]!r}; use one of {', '.join(KINDS)}", loc=["path", "kind"])
+    if request.body_exists and request.content_type not in NDJSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send JSON lines as application/x-ndjson, not {request.content_type[:60]}", loc=["header", "Content-Type"]
+        )
+    settings = request.app[settings_key]
+    report = await import_lines(
+        collection,
+        request.content.iter_chunked(_CHUNK_BYTES),
+        session_factory=request.app[session_factory_key],
+        cipher=request.app[cipher_key],
+        ctx=request_context(request),
+        actor=API_ACTOR,
+        max_line_bytes=settings.max_import_line_bytes,
+    )
+    return json_response(report.as_dict())

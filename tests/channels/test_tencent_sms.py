@@ -1,0 +1,115 @@
+"""The Tencent adapter against the Tencent simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from channels import Outcome, TencentSms, TencentSmsConfig, TencentTemplate
+from channels.signing import tc3_authorization
+from channels.simulators import Faults, TencentSimConfig, TencentSimulator
+from tests.channels.helpers import phone, sms
+
+SECRET_ID, SECRET_KEY, APP = "sim-secret-id", "sim-secret-key", "1400000001"
+TEMPLATES = {"policy_notice": TencentTemplate("2000001", ("title", "benefit", "deadline", "reason", "link"))}
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[Callable[..., Awaitable[TencentSimulator]]]:
+    sims: list[TencentSimulator] = []
+
+    async def make(**kw: Any) -> TencentSimulator:
+        s = TencentSimulator(**kw)
+        await s.start()
+        sims.append(s)
+        return s
+
+    yield make
+    for s in sims:
+        await s.close()
+
+
+@pytest.fixture
+async def sim(make_sim) -> TencentSimulator:
+    return await make_sim()
+
+
+def adapter(sim: TencentSimulator, session: aiohttp.ClientSession, *, key: str = SECRET_KEY, now=time.time) -> TencentSms:
+    config = TencentSmsConfig(SECRET_ID, key, APP, "盘锦政务", TEMPLATES, base_url=sim.url + "/", timeout_s=2.0)
+    return TencentSms(config, session, now=now)
+
+
+async def test_success_with_serial_numbers(sim, session) -> None:
+    results = await adapter(sim, session).send([sms(1), sms(2, reason="您的企业是高新技术企业")])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2
+    assert all(r.provider_message_id.startswith("5000:") for r in results)
+    assert sim.records[0].text.startswith("【盘锦政务】您可能符合专精特新中小企业奖励")
+    assert sim.requests == 2  # different parameters cannot share a call
+
+
+async def test_identical_messages_share_calls_of_at_most_200(sim, session) -> None:
+    results = await adapter(sim, session).send([sms(i) for i in range(450)])
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    assert sim.requests == 3 and len(sim.records) == 450
+
+
+async def test_per_number_verdicts(make_sim, session) -> None:
+    sim = await make_sim(config=TencentSimConfig(send_scenarios={"+86" + phone(2): "FailedOperation.PhoneNumberInBlacklist"}))
+    results = await adapter(sim, session).send([sms(1), sms(2), sms(3, recipient="12345")])
+    assert [(r.outcome, r.code) for r in results] == [
+        (Outcome.ACCEPTED, "Ok"),
+        (Outcome.UNREACHABLE, "FailedOperation.PhoneNumberInBlacklist"),
+        (Outcome.UNREACHABLE, "InvalidParameterValue.IncorrectPhoneNumber"),
+    ]
+
+
+async def test_wrong_key_is_refused(sim, session) -> None:
+    [res] = await adapter(sim, session, key="wrong").send([sms(1)])
+    assert (res.outcome, res.code) == (Outcome.PERMANENT, "AuthFailure.SignatureFailure")
+    assert sim.records == []
+
+
+async def test_timestamp_more_than_5_minutes_off_is_refused(sim, session) -> None:
+    [res] = await adapter(sim, session, now=lambda: time.time() - 400).send([sms(1)])
+    assert res.code == "AuthFailure.SignatureExpire"
+
+
+async def test_signed_headers_must_include_host(sim, session) -> None:
+    payload = json.dumps({"PhoneNumberSet": ["+8613800000001"]}).encode()
+    ts = int(time.time())
+    headers = {"content-type": "application/json; charset=utf-8"}
+    auth = tc3_authorization(secret_id=SECRET_ID, secret_key=SECRET_KEY, service="sms", timestamp=ts,
+                             headers=headers, signed_headers=["content-type"], payload=payload)
+    async with session.post(sim.url + "/", data=payload, headers={
+        "Content-Type": headers["content-type"], "X-TC-Action": "SendSms", "X-TC-Version": "2021-01-11",
+        "X-TC-Region": "ap-guangzhou", "X-TC-Timestamp": str(ts), "Authorization": auth,
+    }) as resp:  # fmt: skip
+        body = await resp.json()
+    assert body["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
+
+
+async def test_internal_error_is_a_retryable_provider_fault(make_sim, session) -> None:
+    sim = await make_sim(faults=Faults(error_rates={"InternalError": 1.0}))
+    [res] = await adapter(sim, session).send([sms(1)])
+    assert res.outcome is Outcome.RETRYABLE and res.provider_fault
+
+
+async def test_daily_limit_per_number(make_sim, session) -> None:
+    sim = await make_sim(config=TencentSimConfig(daily_limit_per_phone=1))
+    ch = adapter(sim, session)
+    await ch.send([sms(1)])
+    [res] = await ch.send([sms(2, recipient=phone(1))])
+    assert res.code == "LimitExceeded.PhoneNumberDailyLimit" and res.outcome is Outcome.RETRYABLE
+    assert not res.provider_fault
+
+
+async def test_missing_template_parameter_is_caught_before_sending(sim, session) -> None:
+    msg = sms(1)
+    broken = type(msg)(msg.delivery_id, msg.recipient, msg.template, {"title": "x"})
+    [res] = await adapter(sim, session).send([broken])
+    assert res.outcome is Outcome.PERMANENT and sim.requests == 0

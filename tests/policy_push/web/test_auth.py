@@ -1,0 +1,63 @@
+"""The bearer token guards every write and every read of personal data; policy reads are public."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy_push.web.routes import ROUTES
+
+from .conftest import AUTH, Client, sample_policy
+
+GUARDED = [r for r in ROUTES if r.auth]
+
+
+def _url(path: str) -> str:
+    return path.replace("{id}", "some-id").replace("{kind}", "policies")
+
+
+def test_every_write_and_every_profile_route_is_guarded() -> None:
+    for route in ROUTES:
+        if route.method != "GET" or "/enterprises" in route.path or "/residents" in route.path:
+            assert route.auth, f"{route.method} {route.path} must need the token"
+    public = {(r.method, r.path) for r in ROUTES if not r.auth}
+    assert ("GET", "/api/v1/policies") in public
+    assert ("GET", "/api/v1/policies/{id}") in public
+
+
+@pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r.method} {r.path}")
+async def test_missing_token_is_401_with_challenge(client: Client, route) -> None:
+    resp = await client.request(route.method, _url(route.path), json={})
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"] == "Bearer"
+    error = (await resp.json())["errors"][0]
+    assert error["loc"] == ["header", "Authorization"]
+
+
+@pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r.method} {r.path}")
+async def test_wrong_token_is_403(client: Client, route) -> None:
+    resp = await client.request(route.method, _url(route.path), json={}, headers={"Authorization": "Bearer nope"})
+    assert resp.status == 403
+    assert (await resp.json())["errors"][0]["msg"] == "the bearer token is not valid"
+
+
+@pytest.mark.parametrize("header", ["Basic dGVzdC10b2tlbg==", "Bearer", "test-token", "Bearer "])
+async def test_malformed_authorization_is_401(client: Client, header: str) -> None:
+    resp = await client.post("/api/v1/policies", json=sample_policy(), headers={"Authorization": header})
+    assert resp.status == 401
+
+
+async def test_no_token_configured_refuses_writes_and_says_what_to_set(make_client) -> None:
+    client = await make_client(api_token=None)
+    resp = await client.post("/api/v1/policies", json=sample_policy(), headers=AUTH)
+    assert resp.status == 403
+    assert "POLICY_PUSH_API_TOKEN" in (await resp.json())["errors"][0]["msg"]
+    assert (await client.get("/api/v1/enterprises", headers=AUTH)).status == 403
+    assert (await client.get("/api/v1/policies")).status == 200
+
+
+async def test_right_token_passes_and_policy_reads_need_none(client: Client) -> None:
+    record = sample_policy()
+    assert (await client.post("/api/v1/policies", json=record, headers=AUTH)).status == 201
+    assert (await client.get(f"/api/v1/policies/{record['id']}")).status == 200
+    assert (await client.get("/api/v1/policies")).status == 200
+    assert (await client.get(f"/api/v1/policies/{record['id']}/versions")).status == 200

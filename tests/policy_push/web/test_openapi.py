@@ -1,0 +1,137 @@
+"""The OpenAPI document and the router agree, and the documented schemas fit real data."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from policy_push.web.routes import ROUTES
+
+from .conftest import AUTH, SAMPLE, Client, sample_enterprise, sample_policy, sample_resident
+
+jsonschema = pytest.importorskip("jsonschema")
+
+BODY_SAMPLES = {"Policy": "policies.jsonl", "EnterpriseProfile": "enterprises.jsonl", "ResidentProfile": "residents.jsonl"}
+
+
+def _validator(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    root = {**schema, "components": doc["components"]}
+    jsonschema.Draft202012Validator.check_schema(root)
+    return jsonschema.Draft202012Validator(root)
+
+
+@pytest.fixture
+async def doc(client: Client) -> dict[str, Any]:
+    resp = await client.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    return await resp.json()
+
+
+async def test_document_and_router_list_the_same_routes(client: Client, doc: dict[str, Any]) -> None:
+    served = {
+        (route.method, route.resource.canonical)
+        for route in client.app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    assert served == documented
+    assert len(documented) == len(ROUTES)
+
+
+def test_document_is_openapi_31_with_unique_operation_ids(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1")
+    ops = [op for ops in doc["paths"].values() for op in ops.values()]
+    ids = [op["operationId"] for op in ops]
+    assert len(ids) == len(set(ids))
+    for path, path_ops in doc["paths"].items():
+        for op in path_ops.values():
+            names = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert names == set(re.findall(r"\{(\w+)\}", path))
+            assert "500" in op["responses"]
+
+
+def test_guarded_routes_document_401_and_403(doc: dict[str, Any]) -> None:
+    for route in ROUTES:
+        op = doc["paths"][route.path][route.method.lower()]
+        assert ("security" in op) == route.auth
+        if route.auth:
+            assert {"401", "403"} <= set(op["responses"])
+
+
+def test_every_schema_reference_resolves(doc: dict[str, Any]) -> None:
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc)))
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def test_request_bodies_accept_the_sample_records(doc: dict[str, Any]) -> None:
+    seen = set()
+    for path_ops in doc["paths"].values():
+        for op in path_ops.values():
+            body = op.get("requestBody")
+            if body is None:
+                continue
+            for content_type, media in body["content"].items():
+                name = media["schema"]["$ref"].rsplit("/", 1)[1]
+                schema = doc["components"]["schemas"][name]
+                if content_type == "application/x-ndjson":
+                    validator = _validator(doc, schema["x-line-schema"])
+                    files = BODY_SAMPLES.values()
+                else:
+                    validator = _validator(doc, media["schema"])
+                    files = [BODY_SAMPLES[name]]
+                for file in files:
+                    for line in (SAMPLE / file).read_text(encoding="utf-8").splitlines()[:20]:
+                        validator.validate(json.loads(line))
+                seen.add(name)
+    assert {"Policy", "EnterpriseProfile", "ResidentProfile", "NdjsonBody"} <= seen
+
+
+def test_body_schemas_reject_what_the_api_rejects(doc: dict[str, Any]) -> None:
+    validator = _validator(doc, {"$ref": "#/components/schemas/Policy"})
+    assert not validator.is_valid({**sample_policy(), "unknown_field": 1})
+    assert not validator.is_valid({k: v for k, v in sample_policy().items() if k != "title"})
+    assert not validator.is_valid({**sample_policy(), "audience": "everyone"})
+
+
+async def test_responses_match_their_documented_schemas(client: Client, doc: dict[str, Any]) -> None:
+    policy, enterprise, resident = sample_policy(), sample_enterprise(), sample_resident()
+    calls = [
+        ("POST", "/api/v1/policies", "/api/v1/policies", policy),
+        ("PUT", "/api/v1/policies/{id}", f"/api/v1/policies/{policy['id']}", {**policy, "summary": "改"}),
+        ("GET", "/api/v1/policies/{id}", f"/api/v1/policies/{policy['id']}", None),
+        ("GET", "/api/v1/policies", "/api/v1/policies", None),
+        ("GET", "/api/v1/policies/{id}/versions", f"/api/v1/policies/{policy['id']}/versions", None),
+        ("POST", "/api/v1/enterprises", "/api/v1/enterprises", enterprise),
+        ("GET", "/api/v1/enterprises/{id}", f"/api/v1/enterprises/{enterprise['id']}", None),
+        ("GET", "/api/v1/enterprises", "/api/v1/enterprises", None),
+        ("POST", "/api/v1/residents", "/api/v1/residents", resident),
+        ("PUT", "/api/v1/residents/{id}", f"/api/v1/residents/{resident['id']}", resident),
+        ("GET", "/api/v1/residents/{id}", f"/api/v1/residents/{resident['id']}", None),
+        ("GET", "/api/v1/residents", "/api/v1/residents", None),
+        ("GET", "/api/v1/policies/{id}", "/api/v1/policies/nope", None),
+        ("GET", "/api/v1/policies", "/api/v1/policies?limit=0", None),
+        ("POST", "/api/v1/policies", "/api/v1/policies", {**policy, "title": ""}),
+        ("DELETE", "/api/v1/residents/{id}", f"/api/v1/residents/{resident['id']}", None),
+        ("GET", "/healthz", "/healthz", None),
+        ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None),
+    ]
+    for method, template, url, body in calls:
+        resp = await client.request(method, url, json=body, headers=AUTH)
+        responses = doc["paths"][template][method.lower()]["responses"]
+        assert str(resp.status) in responses, (method, url, resp.status)
+        content = responses[str(resp.status)].get("content")
+        if content is None:
+            assert resp.status == 204
+            continue
+        _validator(doc, content["application/json"]["schema"]).validate(await resp.json())
+
+    report_resp = await client.post(
+        "/api/v1/import/residents",
+        data=b'{"id": "r-1", "name": ""}\nnot json\n',
+        headers={**AUTH, "Content-Type": "application/x-ndjson"},
+    )
+    schema = doc["paths"]["/api/v1/import/{kind}"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    _validator(doc, schema).validate(await report_resp.json())
