@@ -120,13 +120,16 @@ def pg_schema_url() -> Iterator[str]:
         finally:
             await engine.dispose()
 
+    problem = ""
     try:
         run_async(create)
     except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:  # failed outside the except block, so the report is the message alone
         shown = make_url(admin_url).render_as_string(hide_password=True)
         pytest.fail(
-            f"PostgreSQL at {shown} is unreachable ({type(exc).__name__}: {exc}). Start it, point "
-            f"{PG_URL_ENV} at a reachable server, or set {SKIP_PG_ENV}=1 to skip the PostgreSQL tests.",
+            f"PostgreSQL at {shown} is unreachable ({problem}). Start it, point {PG_URL_ENV} at a "
+            f"reachable server, or set {SKIP_PG_ENV}=1 to skip the PostgreSQL tests.",
             pytrace=False,
         )
     url = make_url(admin_url).update_query_dict({"search_path": schema}).render_as_string(hide_password=False)
@@ -152,12 +155,20 @@ async def _empty_pg_schema(url: str) -> None:
     try:
         async with engine.begin() as conn:
             names = (
-                await conn.execute(
-                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'")
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                        )
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if names:
-                await conn.execute(text(f"TRUNCATE {', '.join(f'{n!s}' for n in names)} RESTART IDENTITY CASCADE"))
+                await conn.execute(
+                    text(f"TRUNCATE {', '.join(f'{n!s}' for n in names)} RESTART IDENTITY CASCADE")
+                )
     finally:
         await engine.dispose()
 

@@ -51,7 +51,9 @@ def make_credit_code(seq: int, region: str = "211103") -> str:
     return first17 + uscc_check_char(first17)
 
 
-def make_id_number(seq: int, region: str = "211103", born: dt.date | None = None, *, male: bool = True) -> str:
+def make_id_number(
+    seq: int, region: str = "211103", born: dt.date | None = None, *, male: bool = True
+) -> str:
     """A valid 18-digit resident ID number; distinct for distinct ``seq`` below ~7 million."""
     if born is None:
         born = dt.date(1950, 1, 1) + dt.timedelta(days=(seq // 500) % 20000)
@@ -130,7 +132,11 @@ def resident_doc(seq: int | None = None, **overrides: Any) -> dict[str, Any]:
         "region": "211102002",
         "tags": ["退役军人"],
         "interests": "养老 医疗",
-        "contact": {"phone": make_phone(n + 50_000_000), "wechat_openid": f"oRes_{n:012d}Wx", "app_registration_id": None},
+        "contact": {
+            "phone": make_phone(n + 50_000_000),
+            "wechat_openid": f"oRes_{n:012d}Wx",
+            "app_registration_id": None,
+        },
         "channels": ["sms", "wechat"],
         "categories": [],
         "consent": True,

@@ -9,6 +9,7 @@ from pathlib import Path
 __all__ = ["CodeTable", "ReferenceData", "load_reference_data", "shipped_path"]
 
 
+@functools.cache
 def shipped_path(name: str) -> Path:
     """Path of a table shipped in ``policy_push/refdata/data``."""
     return Path(str(resources.files("policy_push.refdata") / "data" / name))

@@ -47,7 +47,9 @@ PII_KINDS: Final[tuple[str, ...]] = ("phone", "id_number", "wechat_openid", "app
 #: The demo key is public on purpose (it is printed here and in the docs): demo data is
 #: synthetic, and a demo must start without any set-up.  Outside ``demo`` mode it is refused
 #: only by being absent from configuration; never configure it for real data.
-DEMO_PII_KEY: Final[str] = base64.b64encode(hashlib.sha256(b"policy_push public demo key - never for real data").digest()).decode()
+DEMO_PII_KEY: Final[str] = base64.b64encode(
+    hashlib.sha256(b"policy_push public demo key - never for real data").digest()
+).decode()
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -80,7 +82,9 @@ def _decode_key(key: str) -> bytes:
 
 
 def _subkey(master: bytes, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=b"policy_push/" + purpose).derive(master)
+    return HKDF(
+        algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=b"policy_push/" + purpose
+    ).derive(master)
 
 
 class PiiCipher:

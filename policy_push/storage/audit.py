@@ -21,11 +21,22 @@ class AuditLog:
         self.session = session
 
     async def record(
-        self, *, actor: str, action: str, entity_type: str, entity_id: str, detail: dict[str, Any] | None = None
+        self,
+        *,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         await self.session.execute(
             insert(_audit).values(
-                at=utcnow(), actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, detail=detail
+                at=utcnow(),
+                actor=actor,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                detail=detail,
             )
         )
 
@@ -49,7 +60,13 @@ class AuditLog:
         rows = (await self.session.execute(stmt)).scalars().all()
         return [
             AuditEntry(
-                id=r.id, at=r.at, actor=r.actor, action=r.action, entity_type=r.entity_type, entity_id=r.entity_id, detail=r.detail
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                entity_type=r.entity_type,
+                entity_id=r.entity_id,
+                detail=r.detail,
             )
             for r in rows
         ]

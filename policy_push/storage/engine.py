@@ -46,13 +46,17 @@ def create_engine(
     url = database_url(settings_or_url)
     if busy_timeout_ms is None:
         busy_timeout_ms = (
-            settings_or_url.sqlite_busy_timeout_ms if isinstance(settings_or_url, Settings) else _DEFAULT_BUSY_TIMEOUT_MS
+            settings_or_url.sqlite_busy_timeout_ms
+            if isinstance(settings_or_url, Settings)
+            else _DEFAULT_BUSY_TIMEOUT_MS
         )
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo, **engine_kw)
     if url.get_backend_name() == "postgresql":
         return _postgres_engine(url, echo=echo, **engine_kw)
-    raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+    raise ValueError(
+        f"unsupported database {url.get_backend_name()!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://"
+    )
 
 
 def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_kw: Any) -> AsyncEngine:

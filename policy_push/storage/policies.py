@@ -101,7 +101,9 @@ class PolicyRepository:
             await self._write(created, updated, changed, actor, now)
         except IntegrityError as exc:
             # another transaction created one of these ids between our SELECT and INSERT
-            raise Conflict("policy", changed[0][0].id, "id", "was written concurrently; retry the request") from exc
+            raise Conflict(
+                "policy", changed[0][0].id, "id", "was written concurrently; retry the request"
+            ) from exc
         return results
 
     async def _write(
@@ -137,7 +139,9 @@ class PolicyRepository:
             ],
         )
         region_rows = [
-            {"policy_id": p.id, "region_code": code} for p, _ in changed for code in sorted(policy_region_codes(p.criteria))
+            {"policy_id": p.id, "region_code": code}
+            for p, _ in changed
+            for code in sorted(policy_region_codes(p.criteria))
         ]
         if region_rows:
             await self.session.execute(insert(_regions), region_rows)
@@ -180,7 +184,9 @@ class PolicyRepository:
     async def history(self, policy_id: str) -> builtins.list[PolicyVersion]:
         """Every version, newest first (the current one included)."""
         rows = await self.session.execute(
-            select(PolicyVersionRow).where(PolicyVersionRow.policy_id == policy_id).order_by(PolicyVersionRow.version.desc())
+            select(PolicyVersionRow)
+            .where(PolicyVersionRow.policy_id == policy_id)
+            .order_by(PolicyVersionRow.version.desc())
         )
         return [
             PolicyVersion(
@@ -237,7 +243,9 @@ def _filters(
         out.append(_policies.c.audience == audience)
     if category is not None:
         out.append(
-            exists().where(PolicyCategoryRow.policy_id == _policies.c.id, PolicyCategoryRow.category == category)
+            exists().where(
+                PolicyCategoryRow.policy_id == _policies.c.id, PolicyCategoryRow.category == category
+            )
         )
     if region is not None:
         has_region = exists().where(PolicyRegionRow.policy_id == _policies.c.id)

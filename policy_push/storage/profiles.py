@@ -56,7 +56,9 @@ class _ProfileRepository(Generic[P]):
         self.cipher = cipher
         self._audit = AuditLog(session)
         # records read back are trusted: a code withdrawn since must not break reads
-        self._read_ctx = ValidationContext(trusted=True) if ref is None else ValidationContext(ref=ref, trusted=True)
+        self._read_ctx = (
+            ValidationContext(trusted=True) if ref is None else ValidationContext(ref=ref, trusted=True)
+        )
 
     # -- hooks for the two kinds of profile ------------------------------------------------------
     def _parse(self, doc: dict[str, Any]) -> P:
@@ -95,7 +97,10 @@ class _ProfileRepository(Generic[P]):
     def _seal(self, kind: str, value: str | None) -> dict[str, Any]:
         if value is None:
             return {f"{kind}_enc": None, f"{kind}_hash": None}
-        return {f"{kind}_enc": self.cipher.encrypt(kind, value), f"{kind}_hash": self.cipher.lookup_hash(kind, value)}
+        return {
+            f"{kind}_enc": self.cipher.encrypt(kind, value),
+            f"{kind}_hash": self.cipher.lookup_hash(kind, value),
+        }
 
     def _open(self, kind: str, blob: bytes | None) -> str | None:
         return None if blob is None else self.cipher.decrypt(kind, blob)
@@ -124,7 +129,9 @@ class _ProfileRepository(Generic[P]):
         seen: set[str] = set()
         for p in profiles:
             if p.id in seen:
-                raise Conflict(self.entity_type, p.id, "id", "appears twice in one batch; send the update separately")
+                raise Conflict(
+                    self.entity_type, p.id, "id", "appears twice in one batch; send the update separately"
+                )
             seen.add(p.id)
         results: builtins.list[UpsertResult] = []
         for start in range(0, len(profiles), _CHUNK):
@@ -134,7 +141,9 @@ class _ProfileRepository(Generic[P]):
     async def _upsert_chunk(self, profiles: Sequence[P], actor: str) -> builtins.list[UpsertResult]:
         rows = [self._row(p) for p in profiles]
         t = self.table
-        found = await self.session.execute(select(t.c.id, t.c.content_hash).where(t.c.id.in_([r["id"] for r in rows])))
+        found = await self.session.execute(
+            select(t.c.id, t.c.content_hash).where(t.c.id.in_([r["id"] for r in rows]))
+        )
         stored: dict[str, str] = {row_id: digest for row_id, digest in found}
         results: builtins.list[UpsertResult] = []
         to_write: builtins.list[dict[str, Any]] = []
@@ -158,7 +167,12 @@ class _ProfileRepository(Generic[P]):
             raise self._integrity_conflict(exc, to_write) from exc
         await self._audit.record_many(
             [
-                {"actor": actor, "action": f"{self.entity_type}.{r.outcome}", "entity_type": self.entity_type, "entity_id": r.id}
+                {
+                    "actor": actor,
+                    "action": f"{self.entity_type}.{r.outcome}",
+                    "entity_type": self.entity_type,
+                    "entity_id": r.id,
+                }
                 for r in results
                 if r.outcome != "unchanged"
             ]
@@ -186,12 +200,20 @@ class _ProfileRepository(Generic[P]):
         result = await self.session.execute(delete(self.table).where(self.table.c.id == profile_id))
         if not getattr(result, "rowcount", 0):
             return False
-        await self._audit.record(actor=actor, action=f"{self.entity_type}.delete", entity_type=self.entity_type, entity_id=profile_id)
+        await self._audit.record(
+            actor=actor,
+            action=f"{self.entity_type}.delete",
+            entity_type=self.entity_type,
+            entity_id=profile_id,
+        )
         return True
 
     # -- reads -----------------------------------------------------------------------------------
     async def _exists(self, profile_id: str) -> bool:
-        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id == profile_id)) is not None
+        return (
+            await self.session.scalar(select(self.table.c.id).where(self.table.c.id == profile_id))
+            is not None
+        )
 
     async def get(self, profile_id: str) -> P | None:
         """The profile with its personal values decrypted, or None."""
@@ -201,12 +223,16 @@ class _ProfileRepository(Generic[P]):
     async def count(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(self.table)) or 0)
 
-    async def list(self, *, region: str | None = None, limit: int = 50, offset: int = 0) -> tuple[builtins.list[P], int]:
+    async def list(
+        self, *, region: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[builtins.list[P], int]:
         """A page of profiles (by id) and the total; ``region`` keeps those inside that area."""
         conditions: builtins.list[ColumnElement[bool]] = []
         if region is not None:
             prefix = area_prefix(region).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(or_(self.table.c.region == region, self.table.c.region.like(prefix + "%", escape="\\")))
+            conditions.append(
+                or_(self.table.c.region == region, self.table.c.region.like(prefix + "%", escape="\\"))
+            )
         total = await self.session.scalar(select(func.count()).select_from(self.table).where(*conditions))
         rows = await self.session.execute(
             select(self.table).where(*conditions).order_by(self.table.c.id).limit(limit).offset(offset)
@@ -221,7 +247,9 @@ class _ProfileRepository(Generic[P]):
             return []
         assert normalized is not None
         digest = self.cipher.lookup_hash("phone", normalized)
-        rows = await self.session.execute(select(self.table.c.id).where(self.table.c.phone_hash == digest).order_by(self.table.c.id))
+        rows = await self.session.execute(
+            select(self.table.c.id).where(self.table.c.phone_hash == digest).order_by(self.table.c.id)
+        )
         return list(rows.scalars())
 
     async def iter_all(self, *, chunk: int = 1000) -> AsyncIterator[P]:
@@ -277,12 +305,21 @@ class ResidentRepository(_ProfileRepository[ResidentProfile]):
             if digest is None:
                 continue
             if digest in owners:
-                raise Conflict(self.entity_type, row["id"], "id_number", "is the same as another resident's in this batch")
+                raise Conflict(
+                    self.entity_type,
+                    row["id"],
+                    "id_number",
+                    "is the same as another resident's in this batch",
+                )
             owners[digest] = row["id"]
         if not owners:
             return
         t = self.table
-        taken = await self.session.execute(select(t.c.id_number_hash, t.c.id).where(t.c.id_number_hash.in_(list(owners))))
+        taken = await self.session.execute(
+            select(t.c.id_number_hash, t.c.id).where(t.c.id_number_hash.in_(list(owners)))
+        )
         for digest, stored_id in taken:
             if stored_id != owners[digest]:
-                raise Conflict(self.entity_type, owners[digest], "id_number", "is already registered to another resident")
+                raise Conflict(
+                    self.entity_type, owners[digest], "id_number", "is already registered to another resident"
+                )

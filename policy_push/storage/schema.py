@@ -23,7 +23,14 @@ from .engine import create_engine
 
 __all__ = [
     "SchemaAhead",
-    "SchemaOutOfDate", "SchemaStatus", "alembic_config", "head_revision", "require_current_schema", "schema_status", "upgrade"]
+    "SchemaOutOfDate",
+    "SchemaStatus",
+    "alembic_config",
+    "head_revision",
+    "require_current_schema",
+    "schema_status",
+    "upgrade",
+]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 UPGRADE_COMMAND = "policy-push db upgrade"
@@ -101,7 +108,9 @@ def _upgrade_sync(connection: Connection, cfg: Config, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-async def upgrade(target: AsyncEngine | Settings | str | URL, *, revision: str = "head", quiet: bool = True) -> SchemaStatus:
+async def upgrade(
+    target: AsyncEngine | Settings | str | URL, *, revision: str = "head", quiet: bool = True
+) -> SchemaStatus:
     """``alembic upgrade head`` on the database named by ``target``; returns the new status."""
     engine, owned = (target, False) if isinstance(target, AsyncEngine) else (create_engine(target), True)
     try:

@@ -184,7 +184,9 @@ class AuditRow(Base):
     __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
 
     # BIGINT on PostgreSQL; on SQLite only INTEGER is the auto-incrementing rowid
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))

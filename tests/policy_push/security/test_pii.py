@@ -71,7 +71,9 @@ def test_missing_key_outside_demo_is_refused(tmp_path: Path) -> None:
 
 def test_demo_mode_uses_the_public_demo_key(tmp_path: Path) -> None:
     demo = PiiCipher.from_settings(Settings(data_dir=tmp_path, demo=True))
-    assert demo.lookup_hash("phone", "13812345678") == PiiCipher(DEMO_PII_KEY).lookup_hash("phone", "13812345678")
+    assert demo.lookup_hash("phone", "13812345678") == PiiCipher(DEMO_PII_KEY).lookup_hash(
+        "phone", "13812345678"
+    )
 
 
 def test_configured_key_wins_in_demo_mode(tmp_path: Path, pii_key: str) -> None:

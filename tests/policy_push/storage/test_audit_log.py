@@ -10,7 +10,9 @@ Sessions = async_sessionmaker[AsyncSession]
 async def test_record_and_list_newest_first(session_factory: Sessions) -> None:
     async with session_factory() as s, s.begin():
         log = AuditLog(s)
-        await log.record(actor="alice", action="campaign.approve", entity_type="campaign", entity_id="c-1", detail={"n": 3})
+        await log.record(
+            actor="alice", action="campaign.approve", entity_type="campaign", entity_id="c-1", detail={"n": 3}
+        )
         await log.record(actor="bob", action="campaign.send", entity_type="campaign", entity_id="c-1")
         await log.record(actor="bob", action="policy.create", entity_type="policy", entity_id="p-1")
     async with session_factory() as s:

@@ -52,7 +52,9 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-async def test_raw_rows_hold_no_plaintext(session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher) -> None:
+async def test_raw_rows_hold_no_plaintext(
+    session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher
+) -> None:
     ent, res = await _store(session_factory, cipher)
     dump: list[str] = []
     async with engine.connect() as conn:

@@ -35,7 +35,10 @@ async def test_upsert_created_unchanged_updated(session_factory: Sessions) -> No
     assert stored is not None
     assert stored.policy == changed and stored.version == 2
     assert stored.created_at.tzinfo is not None and stored.updated_at >= stored.created_at
-    assert [(v.version, v.actor, v.policy.title) for v in history] == [(2, "bob", "第二版"), (1, "alice", "第一版")]
+    assert [(v.version, v.actor, v.policy.title) for v in history] == [
+        (2, "bob", "第二版"),
+        (1, "alice", "第一版"),
+    ]
     assert history[0].content_hash == changed.content_hash()
     # the unchanged re-import wrote no audit entry
     assert [a.action for a in audit] == ["policy.update", "policy.create"]
@@ -76,11 +79,16 @@ async def test_same_id_twice_in_one_batch_is_a_conflict(session_factory: Session
 
 
 async def test_update_replaces_region_and_category_index(session_factory: Sessions) -> None:
-    p = make_policy(categories=["资金奖补"], criteria={"field": "region", "op": "within", "value": ["211102"]})
+    p = make_policy(
+        categories=["资金奖补"], criteria={"field": "region", "op": "within", "value": ["211102"]}
+    )
     async with session_factory() as s, s.begin():
         await PolicyRepository(s).upsert(p, actor="t")
     moved = make_policy(
-        seq=0, id=p.id, categories=["稳岗就业"], criteria={"field": "region", "op": "within", "value": ["211104"]}
+        seq=0,
+        id=p.id,
+        categories=["稳岗就业"],
+        criteria={"field": "region", "op": "within", "value": ["211104"]},
     )
     async with session_factory() as s, s.begin():
         await PolicyRepository(s).upsert(moved, actor="t")
@@ -130,13 +138,28 @@ async def catalogue(session_factory: Sessions) -> dict[str, str]:
     ("region", "expected"),
     [
         # a county: itself, the areas containing it, the places inside it, and unscoped policies
-        ("211103", {"everywhere", "not_dawa", "liaoning", "panjin", "xinglongtai", "street", "resident_panjin"}),
+        (
+            "211103",
+            {"everywhere", "not_dawa", "liaoning", "panjin", "xinglongtai", "street", "resident_panjin"},
+        ),
         # a street: every level above it
-        ("211103001", {"everywhere", "not_dawa", "liaoning", "panjin", "xinglongtai", "street", "resident_panjin"}),
+        (
+            "211103001",
+            {"everywhere", "not_dawa", "liaoning", "panjin", "xinglongtai", "street", "resident_panjin"},
+        ),
         # the city: everything inside it too
         (
             "211100",
-            {"everywhere", "not_dawa", "liaoning", "panjin", "xinglongtai", "street", "dawa", "resident_panjin"},
+            {
+                "everywhere",
+                "not_dawa",
+                "liaoning",
+                "panjin",
+                "xinglongtai",
+                "street",
+                "dawa",
+                "resident_panjin",
+            },
         ),
         ("110105", {"everywhere", "not_dawa", "beijing"}),
     ],
@@ -162,9 +185,9 @@ async def test_list_audience_category_status(session_factory: Sessions, catalogu
         assert (await repo.list(status="open", today=june))[1] == len(catalogue) - 1
         # the deadline day itself is still open
         assert (await repo.list(status="closed", today=dt.date(2026, 5, 31)))[1] == 0
-        assert _ids(await repo.list(audience="resident", status="open", today=dt.date(2026, 5, 31), region="211104")) == {
-            catalogue["resident_panjin"]
-        }
+        assert _ids(
+            await repo.list(audience="resident", status="open", today=dt.date(2026, 5, 31), region="211104")
+        ) == {catalogue["resident_panjin"]}
         with pytest.raises(ValueError, match="status"):
             await repo.list(status="pending")  # type: ignore[arg-type]
 

@@ -24,7 +24,9 @@ async def test_enterprise_round_trip_with_pii(session_factory: Sessions, cipher:
 
 async def test_resident_round_trip_with_id_number(session_factory: Sessions, cipher: PiiCipher) -> None:
     res = make_resident()
-    bare = make_resident(id_number=None, contact={"phone": None, "wechat_openid": None, "app_registration_id": None})
+    bare = make_resident(
+        id_number=None, contact={"phone": None, "wechat_openid": None, "app_registration_id": None}
+    )
     async with session_factory() as s, s.begin():
         await ResidentRepository(s, cipher).upsert_many([res, bare], actor="t")
     async with session_factory() as s:
@@ -74,7 +76,9 @@ async def test_delete(session_factory: Sessions, cipher: PiiCipher) -> None:
         await ResidentRepository(s, cipher).upsert(res.model_copy(update={"id": "r-other"}), actor="t")
 
 
-async def test_duplicate_id_number_is_a_conflict_and_stores_nothing(session_factory: Sessions, cipher: PiiCipher) -> None:
+async def test_duplicate_id_number_is_a_conflict_and_stores_nothing(
+    session_factory: Sessions, cipher: PiiCipher
+) -> None:
     first = make_resident()
     async with session_factory() as s, s.begin():
         await ResidentRepository(s, cipher).upsert(first, actor="t")
@@ -101,12 +105,16 @@ async def test_duplicate_id_number_within_one_batch(session_factory: Sessions, c
         assert await ResidentRepository(s, cipher).count() == 0
 
 
-async def test_resident_may_keep_its_own_id_number_on_update(session_factory: Sessions, cipher: PiiCipher) -> None:
+async def test_resident_may_keep_its_own_id_number_on_update(
+    session_factory: Sessions, cipher: PiiCipher
+) -> None:
     res = make_resident()
     async with session_factory() as s, s.begin():
         await ResidentRepository(s, cipher).upsert(res, actor="t")
     async with session_factory() as s, s.begin():
-        result = await ResidentRepository(s, cipher).upsert(res.model_copy(update={"name": "改名"}), actor="t")
+        result = await ResidentRepository(s, cipher).upsert(
+            res.model_copy(update={"name": "改名"}), actor="t"
+        )
     assert result.outcome == "updated"
 
 

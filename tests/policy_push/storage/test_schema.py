@@ -60,7 +60,9 @@ async def test_upgrade_from_empty(empty_db_url: str) -> None:
 
 
 def _diff(conn: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata))
+    return list(
+        compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    )
 
 
 async def test_models_match_migrations(engine: AsyncEngine) -> None:

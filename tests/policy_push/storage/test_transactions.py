@@ -38,20 +38,26 @@ async def _seed(session_factory: Sessions, cipher: PiiCipher) -> dict[str, Any]:
     return {"policy": policy, "enterprise": ent, "resident": res}
 
 
-async def test_failed_transaction_changes_nothing(session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher) -> None:
+async def test_failed_transaction_changes_nothing(
+    session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher
+) -> None:
     seeded = await _seed(session_factory, cipher)
     before = await _snapshot(engine)
     with pytest.raises(Boom):
         async with session_factory() as s, s.begin():
             await PolicyRepository(s).upsert(seeded["policy"].model_copy(update={"title": "改"}), actor="x")
             await PolicyRepository(s).upsert(make_policy(), actor="x")
-            await EnterpriseRepository(s, cipher).upsert_many([make_enterprise() for _ in range(5)], actor="x")
+            await EnterpriseRepository(s, cipher).upsert_many(
+                [make_enterprise() for _ in range(5)], actor="x"
+            )
             await ResidentRepository(s, cipher).delete(seeded["resident"].id, actor="x")
             raise Boom
     assert await _snapshot(engine) == before
 
 
-async def test_conflict_mid_batch_changes_nothing(session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher) -> None:
+async def test_conflict_mid_batch_changes_nothing(
+    session_factory: Sessions, engine: AsyncEngine, cipher: PiiCipher
+) -> None:
     seeded = await _seed(session_factory, cipher)
     before = await _snapshot(engine)
     batch = [make_resident(), make_resident(), make_resident(id_number=seeded["resident"].id_number)]

@@ -126,7 +126,9 @@ def upgrade() -> None:
 
     op.create_table(
         "audit_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("at", _TS, nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
@@ -140,5 +142,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_log", "residents", "enterprises", "policy_categories", "policy_regions", "policy_versions", "policies"):
+    for table in (
+        "audit_log",
+        "residents",
+        "enterprises",
+        "policy_categories",
+        "policy_regions",
+        "policy_versions",
+        "policies",
+    ):
         op.drop_table(table)
