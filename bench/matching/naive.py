@@ -18,7 +18,7 @@ def _years(born: str | None, on: dt.date) -> int | None:
 
 def _chain(code: str, parents: Mapping[str, str]) -> set[str]:
     out = {code}
-    while parents.get(code):
+    while parents.get(code) and parents[code] not in out:  # some cities list themselves as parent
         code = parents[code]
         out.add(code)
     return out
@@ -105,7 +105,9 @@ def fts_match(db: sqlite3.Connection, policy: Mapping[str, Any], terms: Sequence
             if hi is not None:
                 where.append("p.born > ?")
                 args.append(on.replace(year=on.year - hi - 1).isoformat())
-    match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+    match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms if t.replace('"', ""))
+    if not match:
+        return []  # nothing to rank by
     sql = (f"SELECT p.id, bm25(t) AS s FROM t JOIN p ON p.rowid = t.rowid WHERE t MATCH ? AND {' AND '.join(where)}"
            f" ORDER BY s LIMIT {k}")
     return db.execute(sql, [match, *args]).fetchall()
