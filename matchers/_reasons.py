@@ -62,6 +62,8 @@ def _requirement(cond: Condition, op: str, negate: bool, hierarchies: Mapping[st
         if lo is not None and hi is not None:
             text = f"{_date(lo)} 至 {_date(hi)}" if is_date else f"{_num(lo)}–{_num(hi)}{unit}"
             return f"不在 {text} 之间" if negate else text
+        if lo is None and hi is None:
+            return "无限制" if not negate else "不可能满足"
         o, v = ("gte", lo) if lo is not None else ("lte", hi)
         return one(_COMPLEMENT[o] if negate else o, v)
     if op in ("in", "not_in"):

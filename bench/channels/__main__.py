@@ -24,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.channels._simproc import serve
 from channels import Channel, OutboundMessage, Outcome, RateLimit
 
 POLICY_PARAMS = {
@@ -34,29 +35,6 @@ POLICY_PARAMS = {
     "link": "Ab3x",
 }
 WECHAT_PARAMS = {"thing1": "专精特新中小企业奖励", "time2": "2024年6月30日", "thing3": "您的企业是专精特新中小企业", "thing4": "最高30万元"}
-
-
-def _serve(conn: Connection) -> None:
-    """Child process: run all simulators until told to stop, then report CPU time and record counts."""
-    from channels.simulators import start_all
-
-    async def main() -> None:
-        sims = await start_all()
-        sims.wechat.config = type(sims.wechat.config)(**{**_fields(sims.wechat.config), "daily_quota": 10_000_000})
-        conn.send(sims.urls)
-        loop = asyncio.get_running_loop()
-        while True:
-            command = await loop.run_in_executor(None, conn.recv)
-            if command == "stop":
-                break
-            conn.send((time.process_time(), {k: len(v) for k, v in sims.records.items()}))
-        await sims.close()
-
-    asyncio.run(main())
-
-
-def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -118,9 +96,9 @@ async def _run(
 
 
 async def bench(quick: bool, conn: Connection, urls: dict[str, str]) -> list[Row]:
-    from channels.simulators import SimulatorSet  # noqa: F401 - documents where the defaults come from
     from channels.aliyun_sms import AliyunSms, AliyunSmsConfig
     from channels.jpush import JPush, JPushConfig
+    from channels.simulators import SimulatorSet  # noqa: F401 - documents where the defaults come from
     from channels.tencent_sms import TencentSms, TencentSmsConfig, TencentTemplate
     from channels.wechat import Wechat, WechatConfig, WechatTemplate
 
@@ -186,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+    proc = ctx.Process(target=serve, args=(child,), daemon=True)
     proc.start()
     try:
         urls = parent.recv()

@@ -193,3 +193,8 @@ class AuditRow(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+
+
+# the send pipeline's tables live in their own module; importing it here puts them on
+# Base.metadata wherever the models are loaded (migrations, schema checks)
+from . import campaign_tables as _campaign_tables  # noqa: E402, F401

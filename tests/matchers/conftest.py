@@ -38,13 +38,20 @@ def industries() -> Hierarchy:
     return Hierarchy.from_pairs((r["code"], r["parent"], r["name"]) for r in read_csv_rows("industries.csv"))
 
 
+class _Quiet(dict):
+    """A dict with a short repr: hypothesis prints fixtures of failing examples."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} entries>"
+
+
 @pytest.fixture(scope="session")
 def parents() -> dict[str, dict[str, str]]:
     """Plain parent maps for the reference evaluator (independent of ``Hierarchy``)."""
-    return {
+    return _Quiet({
         "region": {r["code"]: r["parent_code"] for r in read_csv_rows("regions.csv")},
         "industry": {r["code"]: r["parent"] for r in read_csv_rows("industries.csv")},
-    }
+    })
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,19 @@ from policy_push.storage.tables import Base
 EXPECTED_TABLES = {
     "alembic_version",
     "audit_log",
+    "campaign_messages",
+    "campaign_recipients",
+    "campaigns",
+    "deliveries",
+    "delivery_events",
     "enterprises",
+    "feedback",
+    "opt_outs",
     "policies",
     "policy_categories",
     "policy_regions",
     "policy_versions",
+    "provider_switches",
     "residents",
 }
 

@@ -1,0 +1,171 @@
+"""Tables of the send pipeline: campaigns, their recipients and messages, the delivery outbox,
+its event trail, opt-outs, feedback and provider switches.
+
+Statuses are the enums of :mod:`policy_push.statuses`, stored as their string values.
+The unique constraint on deliveries is invariant 2 in the database itself: nobody hears about
+the same policy twice on the same channel (per purpose: the announcement and one reminder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .tables import Base, JSONDoc, UTCDateTime
+
+__all__ = [
+    "CampaignMessageRow",
+    "CampaignRecipientRow",
+    "CampaignRow",
+    "DeliveryEventRow",
+    "DeliveryRow",
+    "FeedbackRow",
+    "OptOutRow",
+    "ProviderSwitchRow",
+]
+
+_BIGID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id", ondelete="CASCADE"), index=True)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    audience: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))  #: Purpose
+    state: Mapped[str] = mapped_column(String(16), index=True)  #: CampaignState
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    prepared_by: Mapped[str] = mapped_column(String(128))
+    approved_by: Mapped[str | None] = mapped_column(String(128))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: SHA-256 of the recipient list and the message texts the approver saw
+    approval_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: when sending may start (UTC); None = as soon as approved and scheduled
+    send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: counts of the match run and the recipient list (eligible, may_qualify, skipped by reason …)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignRecipientRow(Base):
+    __tablename__ = "campaign_recipients"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_kind: Mapped[str] = mapped_column(String(16))
+    eligible: Mapped[bool] = mapped_column(Boolean)  #: False: may qualify, missing data
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSONDoc)
+    missing: Mapped[list[str]] = mapped_column(JSONDoc)
+    #: the first channel of the recipient's preference that can reach them, or None
+    channel: Mapped[str | None] = mapped_column(String(16))
+    #: why this recipient gets nothing (SkipReason), or None when they will be messaged
+    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    excluded_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class CampaignMessageRow(Base):
+    """The rendered message per channel, as the approver saw it."""
+
+    __tablename__ = "campaign_messages"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class DeliveryRow(Base):
+    """The outbox: one row per recipient, channel and purpose, created before any provider call."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("policy_id", "profile_kind", "profile_id", "channel", "purpose", name="uq_deliveries_once"),
+        Index("ix_deliveries_due", "status", "not_before"),
+        Index("ix_deliveries_profile", "profile_kind", "profile_id", "sent_at"),
+    )
+
+    #: also the idempotency key sent to providers (Aliyun OutId, WeChat client_msg_id, JPush sendno)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    policy_id: Mapped[str] = mapped_column(String(64))
+    profile_kind: Mapped[str] = mapped_column(String(16))
+    profile_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: earliest send time (UTC): quiet hours, the frequency cap and retry backoff push it on
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: why not_before was pushed ("quiet_hours", "frequency_cap", "retry"), for the funnel
+    waiting_for: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    final_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    provider_code: Mapped[str | None] = mapped_column(String(64))
+    provider_text: Mapped[str | None] = mapped_column(Text)
+    #: the delivery on the previous channel whose permanent failure started this one
+    fallback_of: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryEventRow(Base):
+    """Every status change and receipt of a delivery (duplicates and late receipts included)."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(32))  #: dispatch, receipt, settle, cancel …
+    code: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class OptOutRow(Base):
+    """Opt-outs per profile and channel ("*" for every channel), e.g. from SMS 回复TD退订."""
+
+    __tablename__ = "opt_outs"
+
+    profile_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(32))
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("policy_id", "profile_kind", "profile_id", "kind", name="uq_feedback_once"),)
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(64), index=True)
+    profile_kind: Mapped[str] = mapped_column(String(16))
+    profile_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  #: FeedbackKind
+    delivery_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ProviderSwitchRow(Base):
+    """Every provider failover, with its reason (GOV.UK Notify records these too)."""
+
+    __tablename__ = "provider_switches"
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(16))
+    from_provider: Mapped[str] = mapped_column(String(32))
+    to_provider: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
