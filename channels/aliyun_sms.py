@@ -27,7 +27,7 @@ from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
 from channels.errors import ChannelError, InvalidMessageError, ProviderServerError, provider_errors
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
 from channels.render import check_sms_variable
-from channels.signing import aliyun_percent_encode, aliyun_signature
+from channels.signing import aliyun_signed_query
 
 __all__ = ["ALIYUN_CODES", "AliyunSms", "AliyunSmsConfig", "SendDetail"]
 
@@ -232,8 +232,7 @@ class AliyunSms(Channel):
             "Version": "2017-05-25",
             **params,
         }
-        full["Signature"] = aliyun_signature(self.config.access_key_secret, "POST", full)
-        return "&".join(f"{aliyun_percent_encode(k)}={aliyun_percent_encode(v)}" for k, v in full.items())
+        return aliyun_signed_query(self.config.access_key_secret, "POST", full)
 
     async def _call(self, action: str, params: Mapping[str, str]) -> dict[str, object]:
         form = self.signed_form(action, params)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from channels.errors import ChannelError, PermanentError, ThrottledError
+from channels.errors import ChannelError, InvalidMessageError, PermanentError, ThrottledError
 
-__all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked"]
+__all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked", "contains_id_number"]
 
 _log = logging.getLogger("channels")
 
@@ -80,6 +81,24 @@ class SendResult:
 
 
 _T = TypeVar("_T")
+# 18-digit resident ID (region, birth date, sequence, check) and the old 15-digit form; a last line of
+# defence under the renderer, because no message may ever carry an ID number (design.md invariant 6).
+_ID_NUMBER = re.compile(
+    r"(?<![0-9])(?:[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
+    r"|[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3})(?![0-9Xx])"
+)
+
+
+def contains_id_number(text: str) -> bool:
+    return _ID_NUMBER.search(text) is not None
+
+
+def _refuse_id_numbers(batch: Sequence[OutboundMessage]) -> dict[str, InvalidMessageError]:
+    refused = {}
+    for m in batch:
+        if contains_id_number("\n".join((m.title, m.text, m.url, *m.params.values()))):
+            refused[m.delivery_id] = InvalidMessageError("message contains an ID number", code="CONTAINS_ID_NUMBER")
+    return refused
 
 
 def chunked(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
@@ -106,10 +125,18 @@ class Channel(ABC):
         if not batch:
             return []
         started = time.perf_counter()
+        refused = _refuse_id_numbers(batch)
+        to_send = [m for m in batch if m.delivery_id not in refused] if refused else batch
         try:
-            results = await self._send(batch)
+            results = await self._send(to_send) if to_send else []
         except ChannelError as exc:
-            results = [self.result_from_error(m, exc) for m in batch]
+            results = [self.result_from_error(m, exc) for m in to_send]
+        if refused:
+            sent = iter(results)
+            results = [
+                self.result_from_error(m, refused[m.delivery_id]) if m.delivery_id in refused else next(sent)
+                for m in batch
+            ]
         elapsed = time.perf_counter() - started
         if len(results) != len(batch):
             raise RuntimeError(f"{self.name}._send returned {len(results)} results for {len(batch)} messages")

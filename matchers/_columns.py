@@ -202,7 +202,7 @@ class DateColumn(_Column):
                 continue
             m = self.known().copy()
             if first is not None:
-                m &= born < on_ymd - first * 10000
+                m &= born <= on_ymd - first * 10000
             if last is not None:
                 m &= born > on_ymd - (last + 1) * 10000
             out |= m

@@ -122,8 +122,8 @@ class TfidfIndex:
         df = np.bincount(term_ids[row_live], minlength=n_terms)
         self.idf_ = Grow(np.float32, np.log((1 + live.sum()) / (1 + df)) + 1)
         w = counts * self.idf_.a[term_ids]
-        sq = np.add.reduceat(w * w, indptr[:-1]) if len(w) else np.zeros(len(lens))
-        norms = np.sqrt(np.where(lens > 0, sq, 0)).astype(np.float32)
+        rows = np.repeat(np.arange(len(lens)), lens)
+        norms = np.sqrt(np.bincount(rows, weights=w * w, minlength=len(lens))).astype(np.float32)
         norms[norms == 0] = 1.0
         self.norms = Grow(np.float32, norms)
         self.rebuild_base()

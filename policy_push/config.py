@@ -56,6 +56,25 @@ class Settings(BaseSettings):
     regions_csv: Path | None = Field(None, description="A newer regions table (code,name,parent_code,level) to use instead of the shipped one.")
     industries_csv: Path | None = Field(None, description="A newer GB/T 4754 table (code,name,parent,level) to use instead of the shipped one.")
     log_level: str = Field("INFO", description="Python logging level.")
+    public_base_url: str = Field(
+        "",
+        description="Public address of this service, used in the links of messages (`/p/<policy>?d=<delivery>`). "
+        "Empty means http://HOST:PORT.",
+    )
+    sms_sign_name: str = Field("盘锦政务", description="SMS signature (签名) shown as 【…】 before every text.")
+    sms_link_base: str = Field(
+        "https://s.pj.gov.cn/",
+        description="Fixed part of the short link in the approved SMS template; the SMS carries only the code "
+        "after it, which the short-link host sends on to PUBLIC_BASE_URL/s/<code>.",
+    )
+    sms_opt_out_text: str = Field("回复TD退订", description="Opt-out line appended to every SMS.")
+    message_template: str = Field(
+        "policy_notice", description="Logical template name of policy messages; each provider maps it to its own template."
+    )
+    wechat_template_fields: str = Field(
+        "thing1=title,time2=deadline,thing3=benefit,thing4=reason",
+        description="WeChat template keys and the message field each shows (title, summary, reason, deadline, benefit, link).",
+    )
 
     @field_validator("log_level")
     @classmethod

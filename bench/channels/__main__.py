@@ -154,6 +154,8 @@ def _machine() -> list[str]:
         f"- machine: `{uname}`",
         f"- nproc: {os.cpu_count()}",
         f"- python: {platform.python_version()} ({platform.python_implementation()}), aiohttp {aiohttp.__version__}",
+        "- load average before the run (other work on the machine shares the cores): "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
     ]
 
 

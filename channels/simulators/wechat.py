@@ -14,6 +14,7 @@ import itertools
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,7 @@ class WechatSimulator(Simulator):
         self._stable: dict[str, str] = {}  # appid -> current stable token
         self._forced: dict[str, list[float]] = {}
         self._classic_calls: dict[str, list[float]] = {}
-        self._sent_today: list[float] = []
+        self._sent_today: deque[float] = deque()
         self._dedupe: dict[tuple[str, str], tuple[str, float]] = {}
         self._msgids = itertools.count(200_228_332)
         self.token_requests = 0
@@ -200,7 +201,8 @@ class WechatSimulator(Simulator):
             seen = self._dedupe.get((openid, client_msg_id))
             if seen and now - seen[1] < _DEDUPE_S:
                 return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(seen[0])})
-        self._sent_today = [t for t in self._sent_today if t > now - 86400]
+        while self._sent_today and self._sent_today[0] <= now - 86400:
+            self._sent_today.popleft()
         if len(self._sent_today) >= self.config.daily_quota:
             return self._err(45009, "reach max api daily quota limit")
         self._sent_today.append(now)

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from policy_push.config import Settings, load_settings
 from policy_push.errors import ConfigurationError
 
-from . import db, demo, records, serve, tools
+from . import db, demo, match, records, serve, simulators, tools
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve, demo, records, db, tools)
+_COMMANDS = (serve, demo, records, match, db, simulators, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,10 @@ def settings_from(args: argparse.Namespace, **overrides: object) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulators"]:
+        # the simulators parse their own options; argparse would swallow them at this level
+        return simulators.run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

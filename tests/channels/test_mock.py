@@ -23,3 +23,11 @@ async def test_mock_channel_with_async_handler_and_name() -> None:
 
 async def test_empty_batch() -> None:
     assert await MockChannel(lambda m: Outcome.ACCEPTED).send([]) == []
+
+
+async def test_no_channel_ever_sends_an_id_number() -> None:
+    ch = MockChannel(lambda m: Outcome.ACCEPTED)
+    leaky = sms(2, reason="身份证211102199001011234")
+    results = await ch.send([sms(1), leaky, sms(3)])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED]
+    assert results[1].code == "CONTAINS_ID_NUMBER" and [m.delivery_id for m in ch.sent] == ["d-1", "d-3"]

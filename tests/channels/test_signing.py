@@ -179,3 +179,11 @@ def test_wechat_callback_signature_sorts_before_hashing() -> None:
     expected = hashlib.sha1(b"1395658920nonce42tok").hexdigest()
     assert wechat_callback_signature("tok", "1395658920", "nonce42") == expected
     assert wechat_callback_signature("tok", "nonce42", "1395658920") == expected
+
+
+def test_aliyun_signed_query_matches_the_vector_and_the_slow_path() -> None:
+    from channels.signing import aliyun_signed_query
+
+    query = aliyun_signed_query("testSecret", "GET", VECTOR_A)
+    assert query.startswith("Signature=zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D&AccessKeyId=testId&")
+    assert query == VECTOR_A_URL_QUERY  # the doc's final URL lists the parameters sorted after Signature

@@ -41,8 +41,9 @@ def enterprise(i: int) -> st.SearchStrategy[dict[str, Any]]:
         "size": maybe(st.sampled_from(["large", "medium", "small", "micro"])),
         "established_on": maybe(dates), "employees": maybe(numbers), "annual_revenue_wan": maybe(numbers),
         "total_assets_wan": maybe(numbers), "qualifications": maybe(st.lists(st.sampled_from(QUALS), max_size=3)),
-        "tax_credit_rating": maybe(st.sampled_from("ABMCD")), "business_scope": st.sampled_from(["技术服务", "", "石油装备制造"]),
-        "interests": st.just("融资"),
+        "tax_credit_rating": maybe(st.sampled_from("ABMCD")),
+        "business_scope": st.sampled_from(["技术服务", "", "石油装备制造", None]),
+        "interests": st.sampled_from(["融资", "", None]),
     })
 
 
@@ -51,7 +52,7 @@ def resident(i: int) -> st.SearchStrategy[dict[str, Any]]:
         "id": st.just(f"r{i}"), "region": maybe(st.sampled_from(REGIONS)),
         "hukou_region": maybe(st.sampled_from(REGIONS)), "birth_date": maybe(dates),
         "gender": maybe(st.sampled_from(["male", "female"])),
-        "tags": maybe(st.lists(st.sampled_from(TAGS), max_size=3)), "interests": st.sampled_from(["养老", "就业"]),
+        "tags": maybe(st.lists(st.sampled_from(TAGS), max_size=3)), "interests": st.sampled_from(["养老", "就业", None]),
     })
 
 

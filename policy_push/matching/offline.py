@@ -1,0 +1,110 @@
+"""Matching JSONL files in memory, no database: the engine of ``policy-push match``.
+
+Records are validated exactly as ``policy-push import`` validates them; a bad line is reported
+with its number and left out, the others are matched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matchers import CriteriaError, MatchEngine
+from policy_push.domain import FieldError, Policy, RecordInvalid, RecordKind, ValidationContext, parse_record
+
+from .engines import AUDIENCES, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
+
+__all__ = ["RejectedLine", "match_records", "read_jsonl"]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLine:
+    path: Path
+    line_no: int
+    record_id: str | None
+    errors: list[FieldError]
+
+    def __str__(self) -> str:
+        who = f" ({self.record_id})" if self.record_id else ""
+        reasons = "; ".join(f"{e.field}: {e.msg}" for e in self.errors)
+        return f"{self.path}:{self.line_no}{who}: {reasons}"
+
+
+def read_jsonl(path: Path, kind: RecordKind, ctx: ValidationContext) -> tuple[list[Any], list[RejectedLine]]:
+    """The valid records of a JSONL file, in file order, and the rejected lines.  The same id on
+    a later line is rejected, as ``policy-push import`` does."""
+    good: list[Any] = []
+    bad: list[RejectedLine] = []
+    seen: dict[str, int] = {}
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            record_id = None
+            try:
+                data = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                bad.append(RejectedLine(path, line_no, None, [FieldError(("(line)",), f"invalid JSON: {exc}")]))
+                continue
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                record_id = data["id"][:64]
+            try:
+                record = parse_record(kind, data, ctx)
+            except RecordInvalid as exc:
+                bad.append(RejectedLine(path, line_no, record_id, exc.errors))
+                continue
+            first = seen.get(record.id)  # type: ignore[attr-defined]
+            if first is not None:
+                msg = f"duplicate id: already on line {first} of this file"
+                bad.append(RejectedLine(path, line_no, record_id, [FieldError(("id",), msg)]))
+                continue
+            seen[record.id] = line_no  # type: ignore[attr-defined]
+            good.append(record)
+    return good, bad
+
+
+def match_records(
+    policies: list[Policy],
+    profiles: dict[str, list[Any]],
+    *,
+    on: dt.date,
+    ctx: ValidationContext,
+    top_k: int | None = None,
+    min_score: float = 0.0,
+    n_jobs: int = 1,
+    progress: Callable[[str], None] | None = None,
+    on_error: Callable[[Policy, CriteriaError], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Match records (formats.md) of every policy against the profiles of its audience: per
+    policy, in the order given, the eligible by score (best first), then those that may qualify
+    but lack data.  ``top_k`` cuts each of the two lists per policy.  Policies whose audience
+    has no profiles given produce nothing.  A policy the engine cannot compile goes to
+    ``on_error`` (raised when None) and the others are still matched."""
+    hier = Hierarchies.from_ref(ctx.ref)
+    tokenizer = CountingTokenizer()
+    engines: dict[str, MatchEngine] = {}
+    for audience in AUDIENCES:
+        if audience in profiles:
+            if progress:
+                progress(f"indexing {len(profiles[audience])} {audience} profiles")
+            records = [engine_record(p, ctx.ref) for p in profiles[audience]]
+            engines[audience] = new_engine(audience, hier, tokenizer, n_jobs=n_jobs).fit(records)
+    for policy in policies:
+        engine = engines.get(policy.audience)
+        if engine is None:
+            continue
+        try:
+            found = engine.match_policy(policy_source(policy), on=on, top_k=top_k, min_score=min_score)
+        except CriteriaError as exc:  # the engine refused what validation let through: say which
+            if on_error is None:
+                raise
+            on_error(policy, exc)
+            continue
+        if progress:
+            progress(f"matched {policy.id}: {found.n_eligible} eligible, {found.n_unknown} may qualify")
+        for rec in (*found.eligible, *found.unknown):
+            yield rec.to_dict()

@@ -1,0 +1,111 @@
+"""Validation of criteria trees, hierarchy edge cases, reasons wording."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from matchers import MAX_DEPTH, CriteriaError, Hierarchy, MatchEngine, NotFittedError, compile_criteria
+
+DAY = dt.date(2026, 11, 26)
+
+
+@pytest.mark.parametrize(("tree", "path"), [
+    ({"field": "salary", "op": "eq", "value": 1}, "criteria.field"),
+    ({"field": "age", "op": "eq", "value": 1}, "criteria.field"),  # a resident field
+    ({"field": "region", "op": "gte", "value": "211100"}, "criteria.op"),
+    ({"field": "region", "op": "like", "value": "2111"}, "criteria.op"),
+    ({"field": "size", "op": "in", "value": ["huge"]}, "criteria.value"),
+    ({"field": "employees", "op": "gte", "value": "20"}, "criteria.value"),
+    ({"field": "employees", "op": "between", "value": [1]}, "criteria.value"),
+    ({"field": "established_on", "op": "gte", "value": "2021-13-01"}, "criteria.value"),
+    ({"field": "qualifications", "op": "has_any", "value": "高新技术企业"}, "criteria.value"),
+    ({"all": [{"field": "employees", "op": "exists", "value": 1}]}, "criteria.all[0].value"),
+    ({"all": {"field": "employees", "op": "exists", "value": True}}, "criteria.all"),
+    ({"field": "employees", "op": "exists", "value": True, "extra": 1}, "criteria"),
+])
+def test_bad_criteria_raise_with_a_path(tree, path):
+    with pytest.raises(CriteriaError) as err:
+        compile_criteria(tree, "enterprise")
+    assert err.value.path == path
+
+
+def test_nesting_limit():
+    tree: dict = {"field": "employees", "op": "exists", "value": True}
+    for _ in range(MAX_DEPTH - 1):
+        tree = {"not": tree}
+    compile_criteria(tree, "enterprise")
+    with pytest.raises(CriteriaError, match="32"):
+        compile_criteria({"not": tree}, "enterprise")
+
+
+def test_hierarchy_unknown_and_self_parent_codes():
+    h = Hierarchy.from_pairs([("211100", "210000", "盘锦市"), ("210000", None, "辽宁省"), ("441900", "441900", "东莞市")])
+    assert h.chain("211100") == ("211100", "210000")
+    assert h.chain("219999") == ("219999",) and h.name("219999") == "219999"
+    assert h.chain("441900") == ("441900",)
+    assert h.is_within("211100", ["210000"]) and not h.is_within("219999", ["210000"])
+
+
+@pytest.fixture
+def engine(regions, industries, tokenizer):
+    recs = [
+        {"id": "a", "region": "211103", "industry": "3512", "size": "small", "established_on": dt.date(2016, 5, 10),
+         "employees": 45, "annual_revenue_wan": 3200, "total_assets_wan": None, "qualifications": ["专精特新中小企业"],
+         "tax_credit_rating": "B", "business_scope": "石油钻采专用设备制造", "interests": "技术改造"},
+        {"id": "b", "region": "219999", "industry": None, "size": None, "established_on": None, "employees": None,
+         "annual_revenue_wan": None, "total_assets_wan": None, "qualifications": [], "tax_credit_rating": None,
+         "business_scope": None, "interests": None},
+    ]
+    return MatchEngine("enterprise", regions, industries, tokenizer).fit(recs)
+
+
+def test_reasons_wording(engine):
+    policy = {"id": "p", "audience": "enterprise", "title": "专精特新", "criteria": {"all": [
+        {"field": "region", "op": "within", "value": ["211100"]},
+        {"field": "size", "op": "in", "value": ["medium", "small", "micro"]},
+        {"field": "qualifications", "op": "has_any", "value": ["专精特新中小企业"]},
+        {"field": "established_years", "op": "gte", "value": 10},
+        {"not": {"field": "tax_credit_rating", "op": "in", "value": ["C", "D"]}},
+        {"any": [{"field": "total_assets_wan", "op": "gte", "value": 1}, {"field": "employees", "op": "gte", "value": 20}]},
+    ]}}
+    res = engine.match_policy(policy, on=DAY, top_k=None)
+    assert [m.profile_id for m in res.eligible] == ["a"] and res.n_ineligible == 1
+    assert res.eligible[0].reasons == (
+        "注册地 兴隆台区 属于 盘锦市", "企业规模 小型 符合", "资质 专精特新中小企业 符合",
+        "成立年限 10 年，满足 ≥10 年", "纳税信用等级 B 符合（不为 C、D）", "缺少：资产总额", "从业人数 45 人，满足 ≥20 人",
+    )
+
+
+def test_withdrawn_code_is_itself_only(engine):
+    own = {"id": "p", "audience": "enterprise", "criteria": {"field": "region", "op": "within", "value": ["219999"]}}
+    assert [m.profile_id for m in engine.match_policy(own, on=DAY).eligible] == ["b"]
+    prov = {"id": "q", "audience": "enterprise", "criteria": {"field": "region", "op": "within", "value": ["210000"]}}
+    res = engine.match_policy(prov, on=DAY)
+    assert [m.profile_id for m in res.eligible] == ["a"] and res.eligible[0].reasons == ("注册地 兴隆台区 属于 辽宁省",)
+    assert engine.match_policy(prov, on=DAY, top_k=None).n_ineligible == 1
+
+
+def test_missing_field_is_unknown_and_listed(engine):
+    pol = {"id": "p", "audience": "enterprise", "criteria": {"all": [
+        {"field": "employees", "op": "gte", "value": 1}, {"field": "region", "op": "prefix", "value": ["21"]}]}}
+    res = engine.match_policy(pol, on=DAY)
+    assert [m.profile_id for m in res.unknown] == ["b"]
+    assert res.unknown[0].missing == ("employees",)
+    assert res.unknown[0].reasons[0] == "缺少：从业人数"
+
+
+def test_wrong_audience_and_not_fitted(engine, regions, industries, tokenizer):
+    with pytest.raises(ValueError, match="resident"):
+        engine.match_policy({"id": "r", "audience": "resident", "criteria": None}, on=DAY)
+    with pytest.raises(NotFittedError):
+        MatchEngine("resident", regions, industries, tokenizer).match_policy({"id": "r", "audience": "resident"}, on=DAY)
+
+
+def test_feb_29_birthday_counts_from_march_1(regions, industries, tokenizer):
+    eng = MatchEngine("resident", regions, industries, tokenizer).fit(
+        [{"id": "x", "region": "211103", "birth_date": dt.date(2008, 2, 29), "tags": []}])
+    pol = {"id": "p", "audience": "resident", "criteria": {"field": "age", "op": "gte", "value": 18}}
+    assert not eng.match_policy(pol, on=dt.date(2026, 2, 28)).eligible
+    assert eng.match_policy(pol, on=dt.date(2026, 3, 1)).eligible[0].reasons == ("年龄 18 岁，满足 ≥18 岁",)
