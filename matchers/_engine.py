@@ -68,22 +68,26 @@ class MatchEngine:
         Shared jieba tokenizer (built once by the app); a new one is made when omitted.
     n_jobs : int
         Processes used to tokenise in ``fit`` (jieba is pure Python; 2 on a 2-core box).
-    merge_fraction : float
-        Compact automatically once masked and not-yet-merged rows exceed this share of rows.
+    merge_fraction, merge_min_rows : float, int
+        Compact in the background once masked plus not-yet-merged rows exceed this share of
+        all rows and this count.
 
     Attributes (learned): ``table_`` (ProfileTable), ``tfidf_`` (TfidfIndex), ``row_ids_``
     (profile id per row), ``rows_`` (profile id -> live row).
     """
 
     def __init__(self, audience: str, regions: Hierarchy, industries: Hierarchy,
-                 tokenizer: Tokenizer | None = None, *, n_jobs: int = 1, merge_fraction: float = 0.2) -> None:
+                 tokenizer: Tokenizer | None = None, *, n_jobs: int = 1, merge_fraction: float = 0.2,
+                 merge_min_rows: int = 1000) -> None:
         self.audience = Audience(audience)
         self.regions = regions
         self.industries = industries
         self.tokenizer = tokenizer
         self.n_jobs = n_jobs
         self.merge_fraction = merge_fraction
+        self.merge_min_rows = merge_min_rows
         self._lock = threading.RLock()
+        self._merged = threading.Condition(self._lock)
         self._generation = 0
         self._journal: set[str] | None = None
         self.policies_ = PolicySet(self.hierarchies)
@@ -173,26 +177,40 @@ class MatchEngine:
         return hasattr(self, "rows_") and profile_id in self.rows_
 
     def _maybe_merge(self) -> None:
-        n = self.table_.n_rows
-        stale = (n - len(self.rows_)) + (n - self.tfidf_.n_base)
-        if self._journal is None and n and stale > self.merge_fraction * n and stale > 1000:
-            self.merge_in_background()
+        with self._lock:
+            n = self.table_.n_rows
+            stale = (n - len(self.rows_)) + (n - self.tfidf_.n_base)
+            due = self._journal is None and n and stale > self.merge_fraction * n and stale > self.merge_min_rows
+            if due:
+                self._journal = set()  # claimed here so that no second merge starts meanwhile
+        if due:
+            threading.Thread(target=self._merge, name="matchers-merge", daemon=True).start()
 
     def compact(self) -> None:
         """Drop masked rows, refresh idf and fold every row into the term-major base."""
         self._check()
         with self._lock:
+            while self._journal is not None:  # a background merge is running: let it finish
+                self._merged.wait()
             self._journal = set()
-            live = np.flatnonzero(self.table_.alive.a)
-            table, tfidf = self.table_, self.tfidf_
-        try:
-            new = (table.take(live), tfidf.take(live), self.hashes_.a[live].copy(),
-                   [self.row_ids_[r] for r in live])
-        except BaseException:
-            self._journal = None
-            raise
+        self._merge()
+
+    def _merge(self) -> None:
+        # Only one merge at a time (the journal claims it).  The heavy part runs without the
+        # lock: rows are append-only, so rows below the snapshot never change except their
+        # alive flag, and what changes meanwhile is named in the journal and replayed.
         with self._lock:
-            self._install(*new)
+            live = np.flatnonzero(self.table_.alive.a)
+            table, tfidf, hashes, ids = self.table_, self.tfidf_, self.hashes_, self.row_ids_
+        try:
+            new = (table.take(live), tfidf.take(live), hashes.a[live].copy(), [ids[r] for r in live])
+            with self._lock:
+                self._install(*new)
+        finally:
+            with self._lock:
+                self._journal = None
+                self._merged.notify_all()
+        self._maybe_merge()  # writes made during this merge may already call for the next one
 
     def merge_in_background(self) -> threading.Thread:
         """Run ``compact`` in a daemon thread; reads and writes go on meanwhile."""
@@ -202,7 +220,7 @@ class MatchEngine:
 
     def _install(self, table: ProfileTable, tfidf: TfidfIndex, hashes: np.ndarray, ids: list[str]) -> None:
         old_table, old_tfidf, old_rows, old_hashes = self.table_, self.tfidf_, self.rows_, self.hashes_
-        changed, self._journal = self._journal or set(), None
+        changed = set(self._journal or ())
         self.table_, self.tfidf_, self.hashes_, self.row_ids_ = table, tfidf, Grow(np.uint64, hashes), ids
         self.rows_ = {pid: r for r, pid in enumerate(ids)}
         # replay what changed while the compaction ran, from the old rows (tokens reused)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -56,6 +56,64 @@ class Settings(BaseSettings):
     regions_csv: Path | None = Field(None, description="A newer regions table (code,name,parent_code,level) to use instead of the shipped one.")
     industries_csv: Path | None = Field(None, description="A newer GB/T 4754 table (code,name,parent,level) to use instead of the shipped one.")
     log_level: str = Field("INFO", description="Python logging level.")
+    # -- dispatch: respect, retries, ticks (policy_push.workflow) ------------------------------
+    local_timezone: str = Field("Asia/Shanghai", description="Time zone of quiet hours, deadlines and reminders.")
+    quiet_hours: str = Field(
+        "21:00-08:00", description="Local hours in which nothing non-urgent is sent (HH:MM-HH:MM; empty = none)."
+    )
+    quiet_hours_by_channel: dict[str, str] = Field(
+        {},
+        description='Per-channel quiet hours overriding QUIET_HOURS, as JSON, e.g. {"app": "22:00-07:00", "wechat": ""}.',
+    )
+    frequency_cap: int = Field(3, ge=1, description="Most messages one person gets in any FREQUENCY_CAP_DAYS, across campaigns.")
+    frequency_cap_days: float = Field(7.0, gt=0, description="Window of the frequency cap, in days.")
+    reminder_days_before: int = Field(7, ge=0, description="Deadline reminders go out this many days before apply_until.")
+    retention_days: int = Field(
+        365, ge=1, description="Contact data of profiles not updated for this many days (and in no open campaign) is erased."
+    )
+    stuck_sending_timeout_s: float = Field(
+        120.0, gt=0, description="Real seconds a delivery may stay `sending` before the settle tick looks at it."
+    )
+    receipt_wait_s: float = Field(
+        3600.0, ge=0, description="Seconds a sent SMS/WeChat message waits for its receipt before its campaign may finish."
+    )
+    retry_max_attempts: int = Field(5, ge=1, description="Provider attempts of a delivery before technical_failure.")
+    retry_base_delay_s: float = Field(60.0, ge=0, description="First retry backoff (doubles each attempt, with jitter).")
+    retry_max_delay_s: float = Field(3600.0, ge=0, description="Longest retry backoff.")
+    time_factor: float = Field(
+        1.0, gt=0, description="Simulated seconds per real second for the dispatch clock (the demo runs quiet hours in a minute)."
+    )
+    dispatch_batch_size: int = Field(500, ge=1, le=5000, description="Deliveries claimed per batch.")
+    dispatch_concurrency: int = Field(4, ge=1, le=64, description="Batches in flight at once per worker.")
+    worker_poll_s: float = Field(1.0, gt=0, description="Real seconds between dispatch ticks of a worker.")
+    worker_id: str = Field("", description="Name of this worker in claimed_by; empty = host:pid.")
+    # -- providers (policy_push.workflow.providers) ----------------------------------------------
+    provider_mode: Literal["simulators", "live"] = Field(
+        "simulators",
+        description="`simulators`: unset provider URLs and credentials default to the local simulators (demo, tests). "
+        "`live`: the real providers; credentials are required.",
+    )
+    aliyun_sms_url: str = Field("", description="Aliyun dysmsapi endpoint; empty = simulator or https://dysmsapi.aliyuncs.com/.")
+    aliyun_access_key_id: str = Field("", description="Aliyun AccessKeyId.")
+    aliyun_access_key_secret: SecretStr | None = Field(None, description="Aliyun AccessKeySecret.")
+    aliyun_template_code: str = Field("", description="Aliyun TemplateCode of MESSAGE_TEMPLATE (simulator default SMS_900001).")
+    wechat_url: str = Field("", description="WeChat API base; empty = simulator or https://api.weixin.qq.com.")
+    wechat_appid: str = Field("", description="WeChat official account appid.")
+    wechat_secret: SecretStr | None = Field(None, description="WeChat appsecret.")
+    wechat_template_id: str = Field("", description="WeChat template_id of MESSAGE_TEMPLATE.")
+    wechat_callback_token: SecretStr | None = Field(
+        None, description="Token that signs WeChat event pushes (simulator default sim-callback-token)."
+    )
+    jpush_url: str = Field("", description="JPush API base; empty = simulator or https://api.jpush.cn.")
+    jpush_app_key: str = Field("", description="JPush appKey.")
+    jpush_master_secret: SecretStr | None = Field(None, description="JPush masterSecret.")
+    provider_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a provider's answer.")
+    sms_rate_per_s: float = Field(100.0, gt=0, description="Most SMS API requests per second (a batch request carries up to 100).")
+    wechat_rate_per_s: float = Field(500.0, gt=0, description="Most WeChat template sends per second.")
+    app_rate_per_s: float = Field(10.0, gt=0, description="Most JPush push requests per second (each up to 1000 devices).")
+    sms_daily_quota: int = Field(0, ge=0, description="Most SMS per day (0 = no quota of ours).")
+    wechat_daily_quota: int = Field(0, ge=0, description="Most WeChat messages per day (0 = no quota of ours).")
+    app_daily_quota: int = Field(0, ge=0, description="Most app pushes per day (0 = no quota of ours).")
     public_base_url: str = Field(
         "",
         description="Public address of this service, used in the links of messages (`/p/<policy>?d=<delivery>`). "

@@ -23,7 +23,6 @@ built are queued and applied when it is done, so a write never waits for a build
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import logging
@@ -78,6 +77,10 @@ _YIELD_EVERY = 100
 
 class MatchIndexUnavailable(RuntimeError):
     """The index could not be built or loaded (the log says why); matching is unavailable."""
+
+
+class _Closing(Exception):
+    """Raised at a safe point of a start that ``close`` asked to stop."""
 
 
 @dataclass(slots=True)
@@ -160,7 +163,8 @@ class MatchService:
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
         self._pending: list[Callable[[], Awaitable[None]]] = []
-        self._start_task: asyncio.Task[StartReport] | None = None
+        self._start_task: asyncio.Task[StartReport | None] | None = None
+        self._closing = False
         # bumped by every mutation: cached answers of an older index are not served
         self._version = 0
         self._results: OrderedDict[tuple[Any, ...], asyncio.Task[PolicyMatches]] = OrderedDict()
@@ -201,16 +205,16 @@ class MatchService:
         if self._error is not None:
             raise MatchIndexUnavailable(f"the match index could not be built: {type(self._error).__name__}")
 
-    def start_in_background(self, *, progress: ProgressFn | None = None) -> asyncio.Task[StartReport]:
+    def start_in_background(self, *, progress: ProgressFn | None = None) -> asyncio.Task[StartReport | None]:
         """Start without waiting: the caller goes on serving while the index is built."""
         self._start_task = asyncio.create_task(self._start_logged(progress), name="match-index-start")
         return self._start_task
 
-    async def _start_logged(self, progress: ProgressFn | None) -> StartReport:
+    async def _start_logged(self, progress: ProgressFn | None) -> StartReport | None:
         try:
             return await self.start(progress=progress)
-        except asyncio.CancelledError:
-            raise
+        except _Closing:
+            return None
         except Exception as exc:
             # the service keeps running without matching; reads say so, the log says why
             log.error("match index failed to start: %s", type(exc).__name__, exc_info=True)
@@ -244,6 +248,7 @@ class MatchService:
 
     async def _load_or_build(self) -> StartReport:
         self._hier = await self._run(Hierarchies.from_ref, self._ref)
+        self._checkpoint()
         loaded = None
         if self._store is not None:
             loaded = await self._run(self._store.load, self._database, self._hier, self.tokenizer)
@@ -253,6 +258,7 @@ class MatchService:
             saved_policies: dict[str, str] = {}
             for audience in AUDIENCES:
                 await self._rebuild(audience)
+                self._checkpoint()
         else:
             mode = "loaded"
             self._engines, manifest = loaded
@@ -260,19 +266,25 @@ class MatchService:
             saved_policies = manifest.policies
             for audience in AUDIENCES:
                 caught_up[audience] = await self._catch_up(audience)
+                self._checkpoint()
         changed_policies = await self._sync_policies(saved_policies)
         if mode == "built" or any(caught_up.values()) or changed_policies:
             await self._save()
         return StartReport(mode, {a: len(self._engines[a]) for a in AUDIENCES}, caught_up,
                            len(self._policies), 0, 0.0)
 
+    def _checkpoint(self) -> None:
+        if self._closing:
+            raise _Closing
+
     async def close(self) -> None:
         """Stop a start still running; otherwise catch up with the database and save."""
+        self._closing = True
         task = self._start_task
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # not cancelled: a cancel landing inside a database call leaks its connection; the
+            # start stops at its next safe point instead (between rows, or after a fit)
+            await asyncio.wait([task])
         elif self.is_ready and self._store is not None:
             try:
                 async with self._lock:
@@ -415,6 +427,7 @@ class MatchService:
             async for profile in iter_profiles(session, audience, self._cipher, self._ref):
                 records.append(engine_record(profile, self._ref))
                 if len(records) % _YIELD_EVERY == 0:
+                    self._checkpoint()
                     await asyncio.sleep(0)  # decrypting and parsing rows is CPU work: let others in
                 if len(records) % step == 0:
                     self.progress(phase, len(records), total)

@@ -11,11 +11,20 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.config import Settings
+from policy_push.matching import MatchService, database_key
 from policy_push.refdata import load_reference_data
 from policy_push.security import PiiCipher
 from policy_push.storage import create_engine, schema_status, session_factory
 
-from .keys import cipher_key, engine_key, openapi_key, refdata_key, session_factory_key, settings_key
+from .keys import (
+    cipher_key,
+    engine_key,
+    match_service_key,
+    openapi_key,
+    refdata_key,
+    session_factory_key,
+    settings_key,
+)
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi
 from .routes import setup_routes
@@ -43,6 +52,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app[openapi_key] = build_openapi()
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
+    app.cleanup_ctx.append(_match_index(settings))
     return app
 
 
@@ -63,3 +73,27 @@ def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.A
             await engine.dispose()
 
     return ctx
+
+
+def _match_index(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The match index, built (or loaded from ``data_dir/index``) in the background: the server
+    answers at once, and match requests wait until the index is up."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        service = MatchService(
+            app[session_factory_key],
+            app[cipher_key],
+            app[refdata_key],
+            index_dir=settings.data_dir / "index",
+            database=database_key(app[engine_key].url),
+        )
+        app[match_service_key] = service
+        service.start_in_background(progress=_log_progress)
+        yield
+        await service.close()
+
+    return ctx
+
+
+def _log_progress(phase: str, done: int, total: int) -> None:
+    log.info("%s %d/%d", phase, done, total)

@@ -8,12 +8,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from policy_push.config import Settings
+from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 
 __all__ = [
     "cipher_key",
     "engine_key",
+    "match_service_key",
     "openapi_key",
     "refdata_key",
     "request_id_key",
@@ -27,6 +29,8 @@ engine_key = web.AppKey("engine", AsyncEngine)
 session_factory_key = web.AppKey("session_factory", async_sessionmaker)
 cipher_key = web.AppKey("cipher", PiiCipher)
 refdata_key = web.AppKey("refdata", ReferenceData)
+#: the match index: built in the background at start, kept current by every write
+match_service_key = web.AppKey("match_service", MatchService)
 #: the OpenAPI document, built once from the routes table when the app is created
 openapi_key = web.AppKey("openapi", dict)
 #: (method, path template) -> the routes-table entry, for the auth middleware

@@ -28,6 +28,8 @@ _EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+_EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
+
 _ERROR_TEXT = {
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
@@ -85,7 +87,7 @@ def _operation(route: Route) -> dict[str, Any]:
     for reply in route.replies:
         entry: dict[str, Any] = {"description": reply.description}
         if reply.schema is not None:
-            entry["content"] = {"application/json": {"schema": _ref(reply.schema)}}
+            entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
     statuses = set(route.errors) | {500}
     if route.auth:

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from . import pages
 from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
-from .views import docs, health, imports, policies
+from .schemas import SCHEMA_MODELS
+from .views import campaigns, docs, feedback, health, imports, matches, policies
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -37,6 +39,7 @@ class Reply:
     status: int
     schema: str | None
     description: str
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +61,27 @@ class Route:
     path_params: dict[str, str] = field(default_factory=dict)
 
 
+# the match views declare their response shapes beside them; the OpenAPI document reads them here
+SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
+SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
+
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
 _UPSERT = (Reply(200, "WriteResult", "Updated, or unchanged when the content was identical."), Reply(201, "WriteResult", "Created."))
 _PROFILE_GET_NOTE = (
     "Returns the whole record, personal data included, to a token holder (the caller asked for this "
     "one record by id, e.g. to correct it). List views mask personal data."
+)
+
+_MATCHES_NOTE = (
+    "Token required: the list says who qualifies, which for resident policies is personal data. Items carry "
+    "profile ids and reasons only. Matching ignores apply windows (an expired policy can still be previewed). "
+    "A policy without criteria matches every profile of its audience; `no_criteria` and `note` say so. "
+    "While the match index is still being built at start-up the request waits for it; 503 if it could not be built."
+)
+_PROFILE_POLICIES_NOTE = (
+    "Token required (it describes one enterprise or person). Only policies open on `date` (no deadline, or "
+    "`apply_until` not before it), best text match first."
 )
 
 
@@ -85,6 +103,80 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
         Route("DELETE", f"{base}/{{id}}", views.delete, f"delete_{title}", f"Delete a {title} profile", tag,
               (Reply(204, None, "Deleted."),), auth=True, errors=(404,), path_params=_ID),
     ]
+
+
+_STAFF_NOTE = (
+    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it); the four-eyes rule "
+    "compares it with the preparer. A stopgap until staff accounts exist."
+)
+_CAMPAIGN = {"id": "The campaign's id."}
+_HTML = Reply(200, "HtmlPage", "An HTML page.", content_type="text/html")
+
+
+def _campaign_routes() -> list[Route]:
+    base, c = f"{API_PREFIX}/campaigns", campaigns
+    one = f"{base}/{{id}}"
+    detail = (Reply(200, "CampaignOut", "The campaign after the change."),)
+    change = (Reply(200, "RecipientChange", "How many changed; an approved campaign is a draft again."),)
+    return [
+        Route("GET", base, c.list_campaigns, "list_campaigns", "List campaigns", "campaigns",
+              (Reply(200, "CampaignPage", "Newest first."),), auth=True, query=c.CAMPAIGN_LIST_PARAMS, errors=(422,)),
+        Route("POST", base, c.create_campaign, "create_campaign", "Match a policy and prepare a draft campaign", "campaigns",
+              (Reply(201, "CampaignDetail", "The draft."),), auth=True, body=Body("CampaignCreate"),
+              errors=(404, 409, 413, 415, 422), description="Older drafts of the policy are cancelled. " + _STAFF_NOTE),
+        Route("GET", one, c.get_campaign, "get_campaign", "A campaign: counts, histogram, messages, top recipients",
+              "campaigns", (Reply(200, "CampaignDetail", "Contacts masked."),), auth=True, errors=(404,), path_params=_CAMPAIGN),
+        Route("GET", f"{one}/recipients", c.campaign_recipients, "list_campaign_recipients",
+              "Recipients of a campaign (paged; contacts masked)", "campaigns",
+              (Reply(200, "RecipientPage", "Best score first."),), auth=True, query=c.RECIPIENT_PARAMS,
+              errors=(404, 422), path_params=_CAMPAIGN),
+        Route("POST", f"{one}/exclude", c.exclude, "exclude_recipients", "Take recipients off the list", "campaigns",
+              change, auth=True, body=Body("ProfileIds"), errors=(404, 409, 413, 415, 422), path_params=_CAMPAIGN,
+              description=_STAFF_NOTE),
+        Route("POST", f"{one}/include", c.include, "include_recipients", "Put recipients back, or include may-qualify ones",
+              "campaigns", change, auth=True, body=Body("ProfileIds"), errors=(404, 409, 413, 415, 422),
+              path_params=_CAMPAIGN, description="Recipients skipped by a rule (no consent, opted out, unreachable, "
+              "already notified) cannot be included (422). " + _STAFF_NOTE),
+        Route("PUT", f"{one}/send-time", c.put_send_time, "set_campaign_send_time", "Set the send time", "campaigns",
+              detail, auth=True, body=Body("SendTimeIn"), errors=(404, 409, 413, 415, 422), path_params=_CAMPAIGN,
+              description=_STAFF_NOTE),
+        Route("POST", f"{one}/approve", c.approve_campaign, "approve_campaign", "Approve (four eyes)", "campaigns", detail,
+              auth=True, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              description="403 when the approver prepared the campaign. Records who, when and the SHA-256 of the "
+              "recipient list and messages. " + _STAFF_NOTE),
+        Route("POST", f"{one}/schedule", c.schedule_campaign, "schedule_campaign", "Schedule an approved campaign",
+              "campaigns", detail, auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              description="At the send time set in draft, else now. " + _STAFF_NOTE),
+        Route("POST", f"{one}/cancel", c.cancel_campaign, "cancel_campaign", "Cancel a campaign", "campaigns", detail,
+              auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN, description=_STAFF_NOTE),
+        Route("POST", f"{API_PREFIX}/opt-outs", feedback.create_opt_out, "create_opt_out",
+              "Record an opt-out (e.g. an SMS 回复TD uplink)", "campaigns",
+              (Reply(201, "OptOutResult", "Recorded."), Reply(200, "OptOutResult", "Already recorded.")), auth=True,
+              body=Body("OptOutIn"), errors=(404, 413, 415, 422), description=_STAFF_NOTE),
+        Route("GET", "/p/{policy_id}", feedback.policy_page, "policy_page", "The page a message links to", "recipients",
+              (_HTML,), errors=(404,), path_params={"policy_id": "The policy's id."},
+              query=(QueryParam("d", "The delivery id from the message link: shows why you got it, and the "
+                                "feedback buttons.", {"type": "string"}, str),),
+              description="Public. Shows no personal data; everything is escaped."),
+        Route("POST", "/p/{policy_id}/feedback", feedback.post_feedback, "post_feedback", "有用 / 不相关 / 已申报 / 退订",
+              "recipients", (_HTML,), body=Body("FeedbackForm", content_type="application/x-www-form-urlencoded"),
+              errors=(404, 422), path_params={"policy_id": "The policy's id."},
+              description="Public; the delivery id identifies the recipient. Recorded once per kind; 退订 opts out of "
+              "every channel."),
+        Route("GET", "/s/{code}", feedback.short_link, "short_link", "Where the SMS short link lands", "recipients",
+              (Reply(302, None, "Redirect to /p/{policy_id}?d={delivery_id}."),), errors=(404,),
+              path_params={"code": "The code after the short-link base."}),
+        Route("GET", "/staff/campaigns/{id}", pages.staff_campaign, "staff_campaign_page", "Staff preview of a campaign",
+              "staff pages", (_HTML,), errors=(401, 403, 404), path_params=_CAMPAIGN,
+              query=(QueryParam("token", "The API token (or send Authorization: Bearer).", {"type": "string"}, str),
+                     QueryParam("done", "Set after a form post.", {"type": "string"}, str)),
+              description="HTML: counts, score histogram (SVG), the rendered messages, top recipients (contacts "
+              "masked), may-qualify list, approve form. Token as ?token= or header until staff accounts exist."),
+        Route("POST", "/staff/campaigns/{id}/approve", pages.staff_approve, "staff_approve", "Approve from the preview page",
+              "staff pages", (Reply(303, None, "Back to the preview page."),),
+              body=Body("StaffApproveForm", content_type="application/x-www-form-urlencoded"),
+              errors=(401, 403, 404, 409, 422), path_params=_CAMPAIGN),
+    ]  # fmt: skip
 
 
 ROUTES: tuple[Route, ...] = (
@@ -116,6 +208,28 @@ ROUTES: tuple[Route, ...] = (
           errors=(404, 415), path_params={"kind": "policies, enterprises or residents."},
           description="Streamed: the body may be of any size; each line is limited by POLICY_PUSH_MAX_IMPORT_LINE_BYTES. "
           "The same id twice in one import is rejected on the later line."),
+    Route("GET", f"{API_PREFIX}/policies/{{id}}/matches", matches.policy_matches, "list_policy_matches",
+          "Who qualifies for a policy (preview, paged)", "matching",
+          (Reply(200, "PolicyMatchPage", "Counts, a score histogram and one page of match records."),),
+          auth=True, query=matches.MATCH_PARAMS, errors=(404, 422), path_params=_ID,
+          description=_MATCHES_NOTE),
+    Route("GET", f"{API_PREFIX}/profiles/{{id}}/policies", matches.profile_policies, "list_profile_policies",
+          "Open policies that fit a profile (enterprise or resident id)", "matching",
+          (Reply(200, "ProfilePolicies", "Open policies the profile qualifies for, and those it may qualify for."),),
+          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
+          description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
+          "ask /enterprises/{id}/policies or /residents/{id}/policies."),
+    Route("GET", f"{API_PREFIX}/enterprises/{{id}}/policies", matches.enterprise_policies, "list_enterprise_policies",
+          "Open policies that fit an enterprise", "matching",
+          (Reply(200, "ProfilePolicies", "Open policies the enterprise qualifies for, and those it may qualify for."),),
+          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
+          description=_PROFILE_POLICIES_NOTE),
+    Route("GET", f"{API_PREFIX}/residents/{{id}}/policies", matches.resident_policies, "list_resident_policies",
+          "Open policies that fit a resident", "matching",
+          (Reply(200, "ProfilePolicies", "Open policies the resident qualifies for, and those it may qualify for."),),
+          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
+          description=_PROFILE_POLICIES_NOTE),
+    *_campaign_routes(),
 )
 
 

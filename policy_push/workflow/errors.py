@@ -23,10 +23,10 @@ class CampaignNotFound(NotFound):
 
 
 class WrongState(ConflictError):
-    def __init__(self, campaign_id: str, state: str, action: str, **extra: Any) -> None:
-        super().__init__(
-            f"campaign {campaign_id} is {state}; cannot {action}", loc=["path", "id"], state=state, **extra
-        )
+    def __init__(
+        self, record: str, state: str, action: str, *, loc: list[str | int] | None = None, what: str = "campaign", **extra: Any
+    ) -> None:
+        super().__init__(f"{what} {record} is {state}; cannot {action}", loc=loc or ["path", "id"], state=state, **extra)
 
 
 class SelfApproval(Forbidden):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 
 import numpy as np
 import pytest
@@ -151,3 +152,19 @@ def test_tokenizer_dictionary_and_stopwords(tokenizer):
 def test_tokenize_many_in_processes_equals_serial(tokenizer):
     texts = [f"石油钻采专用设备制造；技术服务{i % 7}；稳岗返还 创业担保贷款" for i in range(60)]
     assert tokenizer.tokenize_many(texts, n_jobs=2, chunk_size=10) == [tokenizer.tokens(t) for t in texts]
+
+
+def test_automatic_background_merge(regions, industries, tokenizer, sample_records, ent_policies):
+    recs = _records(sample_records)
+    eng = MatchEngine("enterprise", regions, industries, tokenizer, merge_fraction=0.1, merge_min_rows=20).fit(recs)
+    final = {r["id"]: r for r in recs}
+    for r in recs[:120]:
+        final[r["id"]] = dict(r, interests="稳岗 融资")
+        eng.upsert(final[r["id"]])
+    for _ in range(200):  # the merge runs in a daemon thread; wait for the last one
+        if eng._journal is None and eng.table_.n_rows - len(eng) < 50:
+            break
+        threading.Event().wait(0.05)
+    assert eng.table_.n_rows - len(eng) < 50  # dead rows were dropped by a merge
+    fresh = MatchEngine("enterprise", regions, industries, tokenizer).fit(final.values())
+    _same(_outcome(eng, ent_policies), _outcome(fresh, ent_policies), scores=False)

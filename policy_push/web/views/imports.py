@@ -14,6 +14,8 @@ from policy_push.importing import KINDS, import_lines
 from ..bodies import UnsupportedMediaType, json_response
 from ..keys import cipher_key, session_factory_key, settings_key
 from ._common import API_ACTOR, request_context
+from .campaigns import drafts_after_import
+from .matches import index_import
 
 __all__ = ["NDJSON_TYPES", "import_records"]
 
@@ -41,4 +43,8 @@ async def import_records(request: web.Request) -> web.Response:
         actor=API_ACTOR,
         max_line_bytes=settings.max_import_line_bytes,
     )
+    if report.created or report.updated:
+        await index_import(request, KINDS[collection])
+        if KINDS[collection] == "policy":
+            await drafts_after_import(request)
     return json_response(report.as_dict())

@@ -13,6 +13,8 @@ from policy_push.storage import PolicyRepository
 from ..bodies import json_response, read_json
 from ..params import POLICY_LIST_PARAMS, parse_query
 from ._common import API_ACTOR, local_iso, request_context, transaction
+from .campaigns import draft_after_policy_write
+from .matches import index_policy
 
 __all__ = ["create_policy", "get_policy", "list_policies", "list_policy_versions", "put_policy"]
 
@@ -63,6 +65,8 @@ async def create_policy(request: web.Request) -> web.Response:
                 record=policy.id,
             )
         result = await repo.upsert(policy, actor=API_ACTOR)
+    await index_policy(request, policy)
+    await draft_after_policy_write(request, policy.id)
     return json_response(_write_result(result), status=201, headers={"Location": f"/api/v1/policies/{policy.id}"})
 
 
@@ -89,6 +93,9 @@ async def put_policy(request: web.Request) -> web.Response:
     policy = parse_policy(data, request_context(request))
     async with transaction(request) as session:
         result = await PolicyRepository(session).upsert(policy, actor=API_ACTOR)
+    if result.outcome != "unchanged":
+        await index_policy(request, policy)
+        await draft_after_policy_write(request, policy.id)
     status = 201 if result.outcome == "created" else 200
     return json_response(_write_result(result), status=status)
 

@@ -28,6 +28,7 @@ from ..bodies import json_response, read_json
 from ..keys import cipher_key
 from ..params import PROFILE_LIST_PARAMS, parse_query
 from ._common import API_ACTOR, request_context, transaction
+from .matches import index_profile, unindex_profile
 
 __all__ = ["ENTERPRISES", "RESIDENTS", "ProfileViews"]
 
@@ -78,6 +79,7 @@ class ProfileViews:
                 loc=["body", "id"],
                 record=profile.id,
             ) from exc
+        await index_profile(request, profile)
         return json_response(_write_result(result), status=201, headers={"Location": self._location(profile.id)})
 
     async def get(self, request: web.Request) -> web.Response:
@@ -103,6 +105,8 @@ class ProfileViews:
         profile: Any = parse_record(self.kind, data, request_context(request))  # type: ignore[arg-type]
         async with transaction(request) as session:
             result = await self._repo(request, session).upsert(profile, actor=API_ACTOR)
+        if result.outcome != "unchanged":
+            await index_profile(request, profile)
         return json_response(_write_result(result), status=201 if result.outcome == "created" else 200)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -111,6 +115,7 @@ class ProfileViews:
             deleted = await self._repo(request, session).delete(profile_id, actor=API_ACTOR)
         if not deleted:
             raise self._not_found(profile_id)
+        await unindex_profile(request, self.kind, profile_id)
         return web.Response(status=204)
 
 

@@ -1,0 +1,63 @@
+"""``policy-push worker``: the dispatch ticks without the HTTP server.
+
+Run one per node (any number against one PostgreSQL; one on SQLite). ``--exit-when-idle`` runs the
+ticks' bodies in a loop until nothing is left to send and exits (for batch jobs and the fault tests);
+otherwise the scheduler runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from policy_push.config import Settings
+from policy_push.runtime import open_runtime
+from policy_push.storage import SchemaOutOfDate
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("worker", help="run the dispatch ticks (no HTTP server)")
+    p.add_argument("--exit-when-idle", action="store_true", help="exit once nothing is left to send")
+    p.add_argument("--timeout", type=float, default=3600.0, help="with --exit-when-idle: give up after this many seconds")
+    p.add_argument("--worker-id", help="name in deliveries.claimed_by (default host:pid)")
+    p.add_argument("--time-factor", type=float, help="simulated seconds per real second (demo)")
+    p.set_defaults(handler=_worker)
+
+
+async def run_worker(settings: Settings, *, exit_when_idle: bool = False, timeout_s: float = 3600.0) -> int:
+    from policy_push.workflow.ticks import build_scheduler, open_pipeline
+
+    async with open_runtime(settings) as runtime, open_pipeline(runtime) as pipeline:
+        if exit_when_idle:
+            # a single worker on SQLite, or one of several on PostgreSQL: settle is safe to overlap
+            idle = await pipeline.run_until_idle(timeout_s=timeout_s)
+            print(f"worker {pipeline.dispatcher.worker_id}: claimed {pipeline.dispatcher.claimed}, "
+                  f"accepted {pipeline.dispatcher.accepted}, idle={idle}", flush=True)  # fmt: skip
+            return 0 if idle else 1
+        scheduler = build_scheduler(pipeline)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        scheduler.start()
+        print(f"worker {pipeline.dispatcher.worker_id}: ticks {sorted(scheduler.ticks)} (Ctrl+C to stop)", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await scheduler.shutdown()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from policy_push.cli import settings_from
+
+    settings = settings_from(args, worker_id=args.worker_id, time_factor=args.time_factor)
+    try:
+        return asyncio.run(run_worker(settings, exit_when_idle=args.exit_when_idle, timeout_s=args.timeout))
+    except SchemaOutOfDate as exc:
+        print(f"policy-push worker: {exc}", file=sys.stderr)
+        return 2

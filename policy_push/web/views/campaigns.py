@@ -1,0 +1,374 @@
+"""Campaigns: the recipient list of a policy, its approval and schedule, under /api/v1/campaigns.
+
+Every route needs the API token (a recipient list is personal data even with contacts masked).
+Writes also name the acting staff member in the ``X-Staff-Member`` header (422 without it): the
+four-eyes rule compares it with the preparer, and the audit log records it.  One shared token
+and a self-declared name are a stopgap until staff accounts exist; the header is documented in
+OpenAPI as such.
+
+Also here: the hooks the policy views call after a write (:func:`draft_after_policy_write`,
+:func:`drafts_after_import`); a failure there never fails the policy write — the leader-only
+tick (``prepare_pending_campaigns``) catches up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import ColumnElement, func, select
+
+from policy_push.domain import FieldError, RecordInvalid
+from policy_push.errors import HttpError, Unprocessable
+from policy_push.matching import MatchIndexUnavailable
+from policy_push.statuses import CampaignState, SkipReason
+from policy_push.storage.campaign_tables import CampaignRow
+from policy_push.workflow import (
+    approve,
+    cancel,
+    exclude_recipients,
+    include_recipients,
+    list_recipients,
+    load_campaign_view,
+    prepare_campaign,
+    prepare_pending_campaigns,
+    schedule,
+    set_send_time,
+)
+from policy_push.workflow.preview import NOT_SKIPPED, campaign_json
+from policy_push.workflow.recipients import CONTACT_FIELD
+
+from ..bodies import json_response, read_json
+from ..keys import cipher_key, match_service_key, session_factory_key, settings_key
+from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query, pattern_param
+from ._common import transaction
+
+__all__ = [
+    "APPROVE_PARAMS",
+    "CAMPAIGN_LIST_PARAMS",
+    "CAMPAIGN_SCHEMAS",
+    "RECIPIENT_PARAMS",
+    "STAFF_HEADER",
+    "approve_campaign",
+    "campaign_recipients",
+    "cancel_campaign",
+    "create_campaign",
+    "draft_after_policy_write",
+    "drafts_after_import",
+    "exclude",
+    "get_campaign",
+    "include",
+    "list_campaigns",
+    "put_send_time",
+    "schedule_campaign",
+    "staff_member",
+]
+
+log = logging.getLogger("policy_push.web")
+
+STAFF_HEADER = "X-Staff-Member"
+_STAFF_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+
+
+# -- bodies and responses (registered with the OpenAPI schemas by the routes table) -------------
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class CampaignCreate(_In):
+    policy_id: str = Field(min_length=1, max_length=64, description="The policy to match and prepare a draft for.")
+    version: int | None = Field(None, ge=1, description="Refuse (409) unless the policy is still at this version.")
+
+
+class ProfileIds(_In):
+    profile_ids: list[str] = Field(min_length=1, max_length=10_000, description="Recipients of this campaign.")
+
+
+class SendTimeIn(_In):
+    send_at: dt.datetime | None = Field(
+        description="ISO 8601 with an offset, in the future; null: as soon as it is scheduled."
+    )
+
+
+class OptOutIn(_In):
+    profile_kind: str | None = Field(None, pattern="^(enterprise|resident)$", description="With profile_id.")
+    profile_id: str | None = Field(None, min_length=1, max_length=64)
+    phone: str | None = Field(None, max_length=20, description="Instead of an id: every profile with this phone.")
+    channel: str = Field("*", pattern=r"^(\*|sms|wechat|app)$", description="`*` for every channel.")
+    source: str = Field("staff", pattern="^(sms_uplink|staff|api)$", description="Where the opt-out came from.")
+
+
+class CampaignOut(_Out):
+    id: str
+    policy_id: str
+    policy_version: int
+    state: CampaignState
+    prepared_by: str
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    approval_sha256: str | None = Field(description="SHA-256 of the recipient list and message bodies approved.")
+    send_at: dt.datetime | None
+
+
+class CampaignPage(_Out):
+    items: list[CampaignOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RecipientOut(_Out):
+    profile_id: str
+    eligible: bool = Field(description="False: may qualify (see `missing`).")
+    score: float
+    reasons: list[str]
+    missing: list[str]
+    channel: str | None
+    skip_reason: SkipReason | None = Field(description="Why no message goes to them; null: they will be messaged.")
+    contacts: dict[str, str | None] = Field(description="Masked addresses per channel (`138****5678`).")
+
+
+class CampaignDetail(CampaignOut):
+    summary: dict[str, Any] = Field(
+        description="eligible, may_qualify, profiles, no_criteria, histogram, recipients, to_message (per channel), "
+        "to_message_total, skipped (per reason)."
+    )
+    messages: dict[str, dict[str, Any]] = Field(description="Per channel, the message as rendered (SMS: length, segments).")
+    top_recipients: list[RecipientOut]
+    may_qualify: list[RecipientOut]
+
+
+class RecipientPage(_Out):
+    items: list[RecipientOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class RecipientChange(_Out):
+    changed: int
+    unchanged: int
+    state: CampaignState = Field(description="After a change an approved campaign is a draft again.")
+    summary: dict[str, Any]
+
+
+class OptOutResult(_Out):
+    opted_out: list[dict[str, Any]] = Field(description="profile_kind, profile_id, channel, created (false: already)")
+
+
+CAMPAIGN_SCHEMAS: dict[str, type[BaseModel]] = {
+    m.__name__: m
+    for m in (CampaignCreate, ProfileIds, SendTimeIn, OptOutIn, CampaignOut, CampaignPage, CampaignDetail,
+              RecipientPage, RecipientChange, OptOutResult)
+}  # fmt: skip
+
+_LIMIT = int_param("limit", f"Page size, 1-{MAX_PAGE_SIZE}.", minimum=1, maximum=MAX_PAGE_SIZE, default=50)
+_OFFSET = int_param("offset", "Number of items to skip.", minimum=0, default=0)
+CAMPAIGN_LIST_PARAMS: tuple[QueryParam, ...] = (
+    enum_param("state", "Only campaigns in this state.", [s.value for s in CampaignState]),
+    pattern_param("policy_id", "Only campaigns of this policy.", r"[A-Za-z0-9._-]{1,64}", "a policy id"),
+    _LIMIT,
+    _OFFSET,
+)
+RECIPIENT_PARAMS: tuple[QueryParam, ...] = (
+    enum_param("eligible", "`true`: eligible; `false`: may qualify.", ("true", "false")),
+    enum_param("skip_reason", f"Only recipients skipped for this reason; `{NOT_SKIPPED}`: those to be messaged.",
+               [NOT_SKIPPED, *(s.value for s in SkipReason)]),
+    enum_param("channel", "Only recipients on this channel.", list(CONTACT_FIELD)),
+    _LIMIT,
+    _OFFSET,
+)  # fmt: skip
+APPROVE_PARAMS: tuple[QueryParam, ...] = (
+    enum_param("schedule", "`true`: approve and schedule in one step.", ("true", "false")),
+)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def staff_member(request: web.Request) -> str:
+    """The acting staff member from ``X-Staff-Member``; 422 when missing or malformed."""
+    raw = request.headers.get(STAFF_HEADER, "").strip()
+    if not raw:
+        raise Unprocessable(f"name the acting staff member in the {STAFF_HEADER} header", loc=["header", STAFF_HEADER])
+    if not _STAFF_RE.match(raw):
+        raise Unprocessable(f"{STAFF_HEADER} must be 1-128 printable characters", loc=["header", STAFF_HEADER])
+    return raw
+
+
+async def _body(request: web.Request, model: type[_In]) -> Any:
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RecordInvalid([FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
+
+
+def _campaign_id(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+async def _detail(request: web.Request, campaign_id: str) -> dict[str, Any]:
+    async with transaction(request) as session:
+        view = await load_campaign_view(session, request.app[cipher_key], campaign_id)
+    return view.as_dict()
+
+
+# -- handlers ------------------------------------------------------------------------------------
+async def list_campaigns(request: web.Request) -> web.Response:
+    q = parse_query(request, CAMPAIGN_LIST_PARAMS)
+    conditions: list[ColumnElement[bool]] = []
+    if q["state"] is not None:
+        conditions.append(CampaignRow.state == q["state"])
+    if q["policy_id"] is not None:
+        conditions.append(CampaignRow.policy_id == q["policy_id"])
+    async with transaction(request) as session:
+        total = await session.scalar(select(func.count()).select_from(CampaignRow).where(*conditions))
+        rows = await session.scalars(
+            select(CampaignRow).where(*conditions).order_by(CampaignRow.created_at.desc(), CampaignRow.id)
+            .limit(q["limit"]).offset(q["offset"])
+        )  # fmt: skip
+        items = [{**campaign_json(r), "summary": _counts_only(r.summary)} for r in rows]
+    return json_response({"items": items, "total": int(total or 0), "limit": q["limit"], "offset": q["offset"]})
+
+
+def _counts_only(summary: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (summary or {}).items() if k != "histogram"}
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    body = await _body(request, CampaignCreate)
+    prepared = await prepare_campaign(
+        request.app[session_factory_key], request.app[match_service_key], body.policy_id,
+        prepared_by=actor, settings=request.app[settings_key], version=body.version,
+    )  # fmt: skip
+    assert prepared is not None  # force=True always prepares
+    return json_response(
+        await _detail(request, prepared.id), status=201, headers={"Location": f"/api/v1/campaigns/{prepared.id}"}
+    )
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    return json_response(await _detail(request, _campaign_id(request)))
+
+
+async def campaign_recipients(request: web.Request) -> web.Response:
+    q = parse_query(request, RECIPIENT_PARAMS)
+    eligible = None if q["eligible"] is None else q["eligible"] == "true"
+    async with transaction(request) as session:
+        lines, total = await list_recipients(
+            session, request.app[cipher_key], _campaign_id(request), eligible=eligible,
+            skip_reason=q["skip_reason"], channel=q["channel"], limit=q["limit"], offset=q["offset"],
+        )  # fmt: skip
+    body = {"items": [ln.as_dict() for ln in lines], "total": total, "limit": q["limit"], "offset": q["offset"]}
+    return json_response(body)
+
+
+async def exclude(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    body = await _body(request, ProfileIds)
+    async with transaction(request) as session:
+        result = await exclude_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
+    return json_response(result)
+
+
+async def include(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    body = await _body(request, ProfileIds)
+    async with transaction(request) as session:
+        result = await include_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
+    return json_response(result)
+
+
+async def put_send_time(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    body = await _body(request, SendTimeIn)
+    async with transaction(request) as session:
+        row = await set_send_time(session, _campaign_id(request), body.send_at, actor=actor)
+        out = campaign_json(row)
+    return json_response(out)
+
+
+async def approve_campaign(request: web.Request) -> web.Response:
+    q = parse_query(request, APPROVE_PARAMS)
+    actor = staff_member(request)
+    async with transaction(request) as session:
+        row = await approve(session, _campaign_id(request), approver=actor, and_schedule=q["schedule"] == "true")
+        out = campaign_json(row)
+    return json_response(out)
+
+
+async def schedule_campaign(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    async with transaction(request) as session:
+        row = await schedule(session, _campaign_id(request), actor=actor)
+        out = campaign_json(row)
+    return json_response(out)
+
+
+async def cancel_campaign(request: web.Request) -> web.Response:
+    actor = staff_member(request)
+    async with transaction(request) as session:
+        row = await cancel(session, _campaign_id(request), actor=actor, reason="cancelled through the API")
+        out = campaign_json(row)
+    return json_response(out)
+
+
+# -- hooks for the policy views ------------------------------------------------------------------
+def _preparer(request: web.Request) -> str:
+    raw = request.headers.get(STAFF_HEADER, "").strip()
+    # a draft made by a policy write names the writer when known; approval still needs a person
+    return raw if raw and _STAFF_RE.match(raw) else "system:policy-write"
+
+
+async def draft_after_policy_write(request: web.Request, policy_id: str) -> None:
+    """A new draft when a created or updated policy changed materially (never fails the write)."""
+    service = request.app.get(match_service_key)
+    if service is None:
+        return
+    try:
+        await prepare_campaign(
+            request.app[session_factory_key], service, policy_id, prepared_by=_preparer(request),
+            settings=request.app[settings_key], force=False,
+        )  # fmt: skip
+    except (HttpError, MatchIndexUnavailable) as exc:
+        log.warning("no draft campaign for policy %s after its write: %s", policy_id, exc)
+
+
+async def drafts_after_import(request: web.Request) -> None:
+    """Drafts for the open policies an import created or changed materially."""
+    service = request.app.get(match_service_key)
+    if service is None:
+        return
+    try:
+        await prepare_pending_campaigns(
+            request.app[session_factory_key], service, settings=request.app[settings_key], actor=_preparer(request)
+        )
+    except MatchIndexUnavailable as exc:
+        log.warning("no draft campaigns after the import: %s", exc)
+
+
+
+class FeedbackForm(_In):
+    """The form of the public policy page (application/x-www-form-urlencoded)."""
+
+    d: str = Field(max_length=36, description="The delivery id from the message link.")
+    kind: str = Field(pattern="^(useful|irrelevant|applied|unsubscribe)$", description="有用 / 不相关 / 已申报 / 退订.")
+
+
+class StaffApproveForm(_In):
+    """The approve form of the staff preview page (application/x-www-form-urlencoded)."""
+
+    token: str | None = Field(None, description="The API token, when the page was opened with ?token=.")
+    staff_member: str = Field(min_length=1, max_length=128, description="Who approves; not the preparer.")
+    schedule: str | None = Field(None, description="`on`: approve and schedule.")
+
+
+CAMPAIGN_SCHEMAS.update({m.__name__: m for m in (FeedbackForm, StaffApproveForm)})

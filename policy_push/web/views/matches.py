@@ -1,0 +1,287 @@
+"""Matching: who qualifies for a policy (the staff preview), and which open policies fit a profile
+(惠企政策"指尖查").  Answers come from the match index (:class:`policy_push.matching.MatchService`).
+
+Both need the API token.  A match list says who qualifies, and for resident policies that says
+who receives 低保, who is disabled or unemployed: personal data even without a name.  A
+profile's policies describe that one enterprise or person.  The answers carry profile ids and
+the reasons (the profile's values the criteria looked at), never names or contact details.
+
+Also here: the ``index_*`` helpers the writing views call once their transaction has committed,
+so the index answers for the new state at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from policy_push.domain import Policy, Profile, local_today
+from policy_push.errors import ConflictError, HttpError, NotFound
+from policy_push.matching import MatchIndexUnavailable, MatchService
+from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
+
+from ..bodies import json_response
+from ..keys import cipher_key, match_service_key
+from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
+from ._common import transaction
+
+__all__ = [
+    "MATCH_PARAMS",
+    "MATCH_SCHEMAS",
+    "PROFILE_POLICY_PARAMS",
+    "enterprise_policies",
+    "index_import",
+    "index_policy",
+    "index_profile",
+    "policy_matches",
+    "profile_policies",
+    "resident_policies",
+    "unindex_profile",
+]
+
+log = logging.getLogger("policy_push.web")
+
+
+class IndexUnavailable(HttpError):
+    status = 503
+
+
+# -- response shapes (registered with the OpenAPI schemas by the routes table) ------------------
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class MatchRecordOut(_Out):
+    policy_id: str
+    profile_id: str
+    eligible: bool = Field(description="Every criterion holds. False: some field is unknown (see `missing`).")
+    score: float = Field(description="TF-IDF cosine of policy and profile text, 0..1; ranks the eligible.")
+    reasons: list[str] = Field(description="One line per criterion, in Chinese, naming the profile's value.")
+    missing: list[str] = Field(description="Fields the profile leaves empty that a criterion needs.")
+
+
+class MatchCounts(_Out):
+    eligible: int
+    unknown: int = Field(description="May qualify: no criterion fails, but some field is missing.")
+    profiles: int = Field(description="Every profile of the policy's audience.")
+
+
+class HistogramBin(_Out):
+    from_: float = Field(alias="from")
+    to: float
+    count: int
+
+
+class PolicyMatchPage(_Out):
+    policy_id: str
+    date: dt.date = Field(description="The day matched on (ages, years since founding).")
+    counts: MatchCounts
+    histogram: list[HistogramBin] = Field(description="Scores of every eligible profile in 10 buckets of 0.1.")
+    no_criteria: bool = Field(description="The policy has no criteria: every profile of its audience is eligible.")
+    note: str | None = Field(None, description="Said plainly when the list is every profile of the audience.")
+    items: list[MatchRecordOut] = Field(description="Eligible best score first, then those that may qualify.")
+    total: int
+    limit: int
+    offset: int
+
+
+class ProfilePolicies(_Out):
+    profile_id: str
+    audience: str
+    date: dt.date
+    items: list[MatchRecordOut] = Field(description="Open policies the profile qualifies for, best score first.")
+    may_qualify: list[MatchRecordOut] = Field(description="Open policies it may qualify for once `missing` is filled in.")
+
+
+MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies)}
+
+
+# -- query parameters ---------------------------------------------------------------------------
+def _date(raw: str) -> dt.date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise ValueError(f"date must be YYYY-MM-DD; got {raw[:40]!r}")
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"date {raw[:40]!r} is not a real day") from None
+
+
+def _score(raw: str) -> float:
+    if not re.fullmatch(r"\d+(\.\d+)?", raw.strip()) or not 0.0 <= float(raw) <= 1.0:
+        raise ValueError(f"min_score must be a number from 0 to 1; got {raw[:40]!r}")
+    return float(raw)
+
+
+_DATE = QueryParam("date", "The day to match on, YYYY-MM-DD (default: today in Asia/Shanghai).",
+                   {"type": "string", "format": "date"}, _date)
+_LIMIT = int_param("limit", f"Page size, 1-{MAX_PAGE_SIZE}.", minimum=1, maximum=MAX_PAGE_SIZE, default=50)
+
+MATCH_PARAMS: tuple[QueryParam, ...] = (
+    enum_param("eligible", "`true`: only the eligible; `false`: only those that may qualify (missing data). "
+               "Default both, eligible first.", ("true", "false")),
+    _LIMIT,
+    int_param("offset", "Number of items to skip.", minimum=0, default=0),
+    QueryParam("min_score", "Leave out eligible profiles scoring below this (0-1).",
+               {"type": "number", "minimum": 0, "maximum": 1}, _score),
+    _DATE,
+)
+PROFILE_POLICY_PARAMS: tuple[QueryParam, ...] = (
+    _DATE,
+    int_param("limit", f"At most this many policies in each list, 1-{MAX_PAGE_SIZE}.", minimum=1,
+              maximum=MAX_PAGE_SIZE, default=50),
+)
+
+
+# -- handlers -----------------------------------------------------------------------------------
+def _service(request: web.Request) -> MatchService:
+    return request.app[match_service_key]
+
+
+async def policy_matches(request: web.Request) -> web.Response:
+    query = parse_query(request, MATCH_PARAMS)
+    policy_id = request.match_info["id"]
+    async with transaction(request) as session:
+        stored = await PolicyRepository(session).get(policy_id)
+    if stored is None:
+        raise NotFound(f"no policy {policy_id[:80]!r}", loc=["path", "id"])
+    on: dt.date = query["date"] or local_today()
+    limit, offset = query["limit"], query["offset"]
+    try:
+        # each list cut at offset + limit is enough for any page of either list or of both
+        result = await _service(request).match_policy(
+            stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"]
+        )
+    except MatchIndexUnavailable as exc:
+        raise IndexUnavailable(str(exc)) from exc
+    if query["eligible"] == "true":
+        rows, total = result.eligible, result.eligible_total
+    elif query["eligible"] == "false":
+        rows, total = result.unknown, result.counts["unknown"]
+    else:
+        rows, total = result.eligible + result.unknown, result.eligible_total + result.counts["unknown"]
+    note = None
+    if result.no_criteria:
+        note = (f"这项政策没有设定条件：全部 {result.counts['profiles']} 个{_AUDIENCE_CN[stored.policy.audience]}"
+                "都符合，仅按文本相关度排序。 The policy has no criteria: every profile of its audience is eligible, "
+                "ranked by text similarity alone.")
+    body = {
+        "policy_id": policy_id,
+        "date": on.isoformat(),
+        "counts": result.counts,
+        "histogram": result.histogram,
+        "no_criteria": result.no_criteria,
+        "note": note,
+        "items": rows[offset : offset + limit],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+    return json_response(body)
+
+
+_AUDIENCE_CN = {"enterprise": "企业", "resident": "居民"}
+
+
+async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:
+    repo = EnterpriseRepository if audience == "enterprise" else ResidentRepository
+    async with transaction(request) as session:
+        return await repo(session, request.app[cipher_key]).get(profile_id) is not None
+
+
+async def _profile_answer(request: web.Request, audience: str, profile_id: str) -> web.Response:
+    query = parse_query(request, PROFILE_POLICY_PARAMS)
+    on: dt.date = query["date"] or local_today()
+    try:
+        records = await _service(request).policies_for_profile(
+            audience, profile_id, on=on, top_k=query["limit"], include_unknown=True
+        )
+    except MatchIndexUnavailable as exc:
+        raise IndexUnavailable(str(exc)) from exc
+    body = {
+        "profile_id": profile_id,
+        "audience": audience,
+        "date": on.isoformat(),
+        "items": [r for r in records if r["eligible"]],
+        "may_qualify": [r for r in records if not r["eligible"]],
+    }
+    return json_response(body)
+
+
+async def _find(request: web.Request, audiences: tuple[str, ...], profile_id: str) -> list[str]:
+    """Audiences holding the id; a profile stored without the service hearing of it (a CLI
+    import while it runs) is caught up first rather than reported missing."""
+    service = _service(request)
+    try:
+        found = [a for a in await service.audiences_of(profile_id) if a in audiences]
+        if found:
+            return found
+        stored = [a for a in audiences if await _in_database(request, a, profile_id)]
+        for audience in stored:
+            await service.refresh(audience)
+    except MatchIndexUnavailable as exc:
+        raise IndexUnavailable(str(exc)) from exc
+    return stored
+
+
+async def profile_policies(request: web.Request) -> web.Response:
+    profile_id = request.match_info["id"]
+    found = await _find(request, ("enterprise", "resident"), profile_id)
+    if not found:
+        raise NotFound(f"no enterprise or resident {profile_id[:80]!r}", loc=["path", "id"])
+    if len(found) > 1:
+        raise ConflictError(
+            f"{profile_id[:80]!r} is both an enterprise and a resident id; ask "
+            f"/api/v1/enterprises/{profile_id[:80]}/policies or /api/v1/residents/{profile_id[:80]}/policies",
+            loc=["path", "id"],
+        )
+    return await _profile_answer(request, found[0], profile_id)
+
+
+async def _audience_policies(request: web.Request, audience: str) -> web.Response:
+    profile_id = request.match_info["id"]
+    if not await _find(request, (audience,), profile_id):
+        raise NotFound(f"no {audience} {profile_id[:80]!r}", loc=["path", "id"])
+    return await _profile_answer(request, audience, profile_id)
+
+
+async def enterprise_policies(request: web.Request) -> web.Response:
+    """``GET /api/v1/enterprises/{id}/policies``: no ambiguity about the kind of id."""
+    return await _audience_policies(request, "enterprise")
+
+
+async def resident_policies(request: web.Request) -> web.Response:
+    return await _audience_policies(request, "resident")
+
+
+# -- keeping the index current (called by the writing views after their commit) ----------------
+async def _notify(request: web.Request, what: str, call: Any) -> None:
+    service = request.app.get(match_service_key)
+    if service is None:
+        return
+    try:
+        await call(service)
+    except Exception as exc:
+        # the write is committed and must be reported as done; the index catches up with the
+        # database at the next start (or the next import), so this is logged, not raised
+        log.error("match index not updated after %s: %s", what, type(exc).__name__, exc_info=True)
+
+
+async def index_profile(request: web.Request, profile: Profile) -> None:
+    await _notify(request, "a profile write", lambda s: s.profile_written(profile))
+
+
+async def unindex_profile(request: web.Request, audience: str, profile_id: str) -> None:
+    await _notify(request, "a profile delete", lambda s: s.profile_deleted(audience, profile_id))
+
+
+async def index_policy(request: web.Request, policy: Policy) -> None:
+    await _notify(request, "a policy write", lambda s: s.policy_written(policy))
+
+
+async def index_import(request: web.Request, kind: str) -> None:
+    await _notify(request, "an import", lambda s: s.refresh(kind))

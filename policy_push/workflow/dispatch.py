@@ -1,0 +1,227 @@
+"""Sending: claim a batch, release the database, call the providers, record the results.
+
+This is the only module of the application that calls providers (``Router.send``; grep finds
+``.send(`` nowhere else in ``policy_push``). Per batch:
+
+1. claim (``claim.claim_batch``): rows move ``created -> sending`` and the claim is committed;
+2. no session is held while the providers are called, so a slow provider cannot pin the pool;
+3. results are recorded in one write transaction, each an UPDATE guarded by status ``sending``:
+
+   ============  ===================================================================
+   accepted      ``sent`` (provider, message id, sent_at)
+   retryable     ``created`` again, ``not_before`` = backoff with jitter, attempts + 1;
+                 ``technical_failure`` once ``max_attempts`` are used. Throttling and
+                 quota waits ("slow down", ``provider_fault`` False) do not spend an attempt.
+                 SMS that may have gone out (a timeout after the request left) stays
+                 ``sending`` for settle: SMS is not idempotent, so it is asked about first.
+   permanent     ``permanent_failure``
+   unreachable   ``unreachable``
+   ============  ===================================================================
+
+   A failure for good starts a fallback delivery on the recipient's next channel (``outbox.create_fallbacks``).
+
+Rate limits live in the adapters' limiters: waiting for a token is not a failure. Addresses are
+decrypted per batch and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels import ChannelError, OutboundMessage, Outcome, Router, SendResult
+from policy_push.security import PiiCipher
+from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
+from policy_push.storage.campaign_tables import CampaignMessageRow
+from scheduler import Clock
+
+from .claim import Claimed, claim_batch
+from .messages import render_for_recipient
+from .outbox import EventSource, Failed, Move, SendRules, Waiting, begin_write, create_fallbacks, events, move
+from .starting import finish_campaigns, sending_campaigns
+
+__all__ = ["Dispatcher", "sim_per_real"]
+
+log = logging.getLogger("policy_push.dispatch")
+messages_table = CampaignMessageRow.__table__
+
+
+def sim_per_real(clock: Clock) -> float:
+    """Simulated seconds per real second: provider waits are real, ``not_before`` is simulated."""
+    return 1.0 / clock.real_seconds(1.0)
+
+
+class Dispatcher:
+    """Claims and sends due deliveries; one per process (it holds the message cache)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: PiiCipher,
+        router: Router,
+        clock: Clock,
+        rules: SendRules,
+        worker_id: str,
+        batch_size: int = 500,
+        concurrency: int = 4,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.cipher = cipher
+        self.router = router
+        self.clock = clock
+        self.rules = rules
+        self.worker_id = worker_id
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self._rng = rng or random.Random()
+        self._bodies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        #: deliveries this dispatcher claimed / sent (accepted) since it was made, for reports
+        self.claimed = 0
+        self.accepted = 0
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    async def send_due(self, *, budget_s: float | None = None) -> int:
+        """Claim and send until nothing is due (or ``budget_s`` real seconds pass); returns rows claimed.
+
+        ``concurrency`` lanes run at once: while one waits for a provider, another claims or records.
+        """
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        total = 0
+
+        async def lane() -> None:
+            nonlocal total
+            while deadline is None or time.monotonic() < deadline:
+                n = await self.run_batch()
+                total += n
+                if n < self.batch_size:
+                    return
+
+        await asyncio.gather(*(lane() for _ in range(self.concurrency)))
+        await self.finish()
+        return total
+
+    async def finish(self) -> list[str]:
+        """Move campaigns with nothing left to send to ``done``."""
+        now = self.clock.now()
+        async with self.sessions() as s, s.begin():
+            await begin_write(s)
+            return await finish_campaigns(s, await sending_campaigns(s), now=now, rules=self.rules)
+
+    async def run_batch(self) -> int:
+        """One claim -> send -> record round; returns the number of rows claimed."""
+        batch = await claim_batch(
+            self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size
+        )
+        if not batch:
+            return 0
+        self.claimed += len(batch)
+        results = await self._send(batch)
+        await self._record(batch, results)
+        return len(batch)
+
+    # ---- sending ------------------------------------------------------------------------------
+
+    async def _bodies_for(self, batch: Sequence[Claimed]) -> None:
+        missing = {(r.campaign_id, r.channel) for r in batch} - self._bodies.keys()
+        if not missing:
+            return
+        m = messages_table.c
+        async with self.sessions() as s:
+            for campaign_id in {c for c, _ in missing}:
+                found = dict((await s.execute(select(m.channel, m.body).where(m.campaign_id == campaign_id))).all())
+                for ch in ("sms", "wechat", "app"):
+                    self._bodies[(campaign_id, ch)] = found.get(ch)
+
+    async def _send(self, batch: Sequence[Claimed]) -> dict[str, SendResult]:
+        await self._bodies_for(batch)
+        results: dict[str, SendResult] = {}
+        by_kind: dict[str, list[OutboundMessage]] = {}
+        for row in batch:
+            body = self._bodies.get((row.campaign_id, row.channel))
+            if row.address is None:
+                results[row.id] = SendResult(row.id, Outcome.UNREACHABLE, "", code="NO_ADDRESS", text="no address for this channel")
+                continue
+            if body is None:
+                results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code="NO_APPROVED_MESSAGE", text="no approved message for this channel")
+                continue
+            try:
+                msg = render_for_recipient(body, reasons=row.reasons, delivery_id=row.id, address=row.address)
+            except ChannelError as exc:  # breaks a channel rule: never sendable as it is
+                results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=exc.code, text=str(exc))
+                continue
+            by_kind.setdefault(row.channel, []).append(msg)
+        kinds = list(by_kind)
+        # the provider calls: no database session is open here
+        answers = await asyncio.gather(*(self.router.send(kind, by_kind[kind]) for kind in kinds))
+        for per_kind in answers:
+            for res in per_kind:
+                results[res.delivery_id] = res
+        return results
+
+    # ---- recording ----------------------------------------------------------------------------
+
+    def _move_for(self, row: Claimed, res: SendResult, now: datetime) -> Move | None:
+        common = {"provider": res.provider or None, "provider_code": res.code or None, "provider_text": (res.text or "")[:500] or None}
+        if res.outcome is Outcome.ACCEPTED:
+            return Move(row.id, DeliveryStatus.SENT, {**common, "provider_message_id": res.provider_message_id or None, "sent_at": now, "waiting_for": None}, code=res.code)
+        if res.outcome is Outcome.PERMANENT:
+            return Move(row.id, DeliveryStatus.PERMANENT_FAILURE, common, code=res.code, text=res.text[:500])
+        if res.outcome is Outcome.UNREACHABLE:
+            return Move(row.id, DeliveryStatus.UNREACHABLE, common, code=res.code, text=res.text[:500])
+        if res.maybe_sent and row.channel == "sms":
+            return None  # stays sending: settle asks QuerySendDetails before any resend
+        if not res.provider_fault:  # throttled or out of quota: wait as asked, spend no attempt
+            wait_s = max(res.retry_after_s or 0.0, 1.0) * sim_per_real(self.clock)
+            return Move(row.id, DeliveryStatus.CREATED, {**common, "not_before": now + timedelta(seconds=wait_s), "waiting_for": Waiting.THROTTLED.value}, code=res.code)
+        attempts = row.attempts + 1
+        if attempts >= self.rules.max_attempts:
+            return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {**common, "attempts": attempts}, code=res.code, text=res.text[:500])
+        wait_s = max(self.rules.backoff_s(attempts, self._rng.random()), (res.retry_after_s or 0.0) * sim_per_real(self.clock))
+        return Move(
+            row.id, DeliveryStatus.CREATED,
+            {**common, "attempts": attempts, "not_before": now + timedelta(seconds=wait_s), "waiting_for": Waiting.RETRY.value},
+            code=res.code, text=res.text[:500],
+        )  # fmt: skip
+
+    async def _record(self, batch: Sequence[Claimed], results: Mapping[str, SendResult]) -> None:
+        now = self.clock.now()
+        moves: list[Move] = []
+        unsure = []
+        for row in batch:
+            mv = self._move_for(row, results[row.id], now)
+            if mv is None:
+                unsure.append(row.id)
+            else:
+                moves.append(mv)
+        by_id = {r.id: r for r in batch}
+        async with self.sessions() as s, s.begin():
+            await begin_write(s)
+            applied = await move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.DISPATCH, now=now)
+            failed = [
+                Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
+                for mv in moves
+                if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
+                for r in (by_id[mv.delivery_id],)
+            ]
+            await create_fallbacks(s, failed, now=now, rules=self.rules)
+            if unsure:
+                await s.execute(
+                    events.insert(),
+                    [{"delivery_id": i, "at": now, "from_status": "sending", "to_status": None,
+                      "source": EventSource.DISPATCH.value, "code": "MAYBE_SENT", "text": "left for settle"} for i in unsure],
+                )  # fmt: skip
+        self.accepted += sum(1 for mv in moves if mv.to is DeliveryStatus.SENT and mv.delivery_id in applied)
+        lost = len(moves) - len(applied)
+        if lost:
+            log.warning("%d result(s) not recorded: their rows had left sending (settled by another node?)", lost)

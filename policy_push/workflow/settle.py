@@ -1,0 +1,196 @@
+"""Settling rows stuck in ``sending``: what makes a crash between claim and result safe (kill -9).
+
+A row stays in ``sending`` past ``stuck_sending_timeout_s`` (real seconds) only if its worker died
+between the claim and the result, or a provider call timed out with the SMS possibly sent. Then:
+
+* SMS is not idempotent, so the provider is asked first: ``QuerySendDetails`` for the recipient's
+  phone on the send dates, looking for our delivery id (``OutId`` of a single send, or the link
+  code every text carries, which also identifies members of a batch send). Found: ``sent``, or
+  ``delivered`` / failed by its ``SendStatus``. Certainly absent: back to ``created`` with the same
+  id, safe to send. The query failing: left for the next tick.
+* WeChat (``client_msg_id``) and JPush (``sendno``): back to ``created`` with the same id, so the
+  resend carries the same idempotency key.
+
+Each return to ``created`` counts an attempt, so a row that kills its worker every time ends as
+``technical_failure`` instead of looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels import CHINA_TZ, AliyunSms, ChannelError, Router, SendDetail
+from policy_push.security import PiiCipher
+from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
+from scheduler import Clock
+
+from .messages import short_code
+from .outbox import (
+    CONTACT_COLUMN,
+    EventSource,
+    Failed,
+    Move,
+    SendRules,
+    begin_write,
+    chunks,
+    create_fallbacks,
+    deliveries,
+    move,
+    profile_table,
+)
+
+__all__ = ["SettleReport", "settle_stuck"]
+
+log = logging.getLogger("policy_push.settle")
+#: carrier codes of a failed SMS that mean the number is unusable (as in channels.receipts)
+_UNREACHABLE_CODES = frozenset({"MK:0001", "MK:0012", "MI:0013", "IC:0015", "UNDELIV", "EMPTY_NUMBER"})
+_QUERY_CONCURRENCY = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SettleReport:
+    examined: int
+    resend: int
+    found: int
+    unknown: int
+
+
+@dataclass(slots=True)
+class _Stuck:
+    id: str
+    campaign_id: str
+    policy_id: str
+    profile_kind: str
+    profile_id: str
+    channel: str
+    purpose: str
+    attempts: int
+
+
+def _found_move(row: _Stuck, detail: SendDetail, now: datetime) -> Move:
+    base = {"provider": "aliyun_sms", "sent_at": now, "provider_code": detail.err_code or None}
+    if detail.send_status == 3:
+        return Move(row.id, DeliveryStatus.DELIVERED, base, code="QUERY_DELIVERED")
+    if detail.send_status == 2:
+        status = DeliveryStatus.UNREACHABLE if detail.err_code in _UNREACHABLE_CODES else DeliveryStatus.PERMANENT_FAILURE
+        return Move(row.id, status, base, code=detail.err_code or "QUERY_FAILED")
+    return Move(row.id, DeliveryStatus.SENT, base, code="QUERY_SENT")
+
+
+def _resend(row: _Stuck, now: datetime, rules: SendRules, code: str) -> Move:
+    attempts = row.attempts + 1
+    if attempts >= rules.max_attempts:
+        return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {"attempts": attempts}, code=code, text="stuck in sending too often")
+    return Move(row.id, DeliveryStatus.CREATED, {"attempts": attempts, "not_before": now, "waiting_for": None}, code=code)
+
+
+async def settle_stuck(
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    router: Router,
+    *,
+    clock: Clock,
+    rules: SendRules,
+    limit: int = 5000,
+) -> SettleReport:
+    """Settle up to ``limit`` rows claimed more than ``rules.stuck_after_s`` real seconds ago."""
+    now = clock.now()
+    cutoff = now - timedelta(seconds=rules.stuck_after_s / clock.real_seconds(1.0))
+    d = deliveries.c
+    async with sessions() as s:
+        rows = [
+            _Stuck(*r)
+            for r in await s.execute(
+                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts)
+                .where(d.status == DeliveryStatus.SENDING.value, d.claimed_at < cutoff)
+                .order_by(d.claimed_at)
+                .limit(limit)
+            )
+        ]
+        phones = await _phones(s, cipher, [r for r in rows if r.channel == "sms"])
+    if not rows:
+        return SettleReport(0, 0, 0, 0)
+    moves: list[Move] = [_resend(r, now, rules, "RESEND_SAME_KEY") for r in rows if r.channel != "sms"]
+    sms = [r for r in rows if r.channel == "sms"]
+    unknown = 0
+    found = 0
+    if sms:
+        adapter = router.active("sms")
+        if not isinstance(adapter, AliyunSms):
+            log.error("settle: SMS provider %s cannot be queried; %d row(s) left in sending", adapter.name, len(sms))
+            unknown += len(sms)
+        else:
+            gate = asyncio.Semaphore(_QUERY_CONCURRENCY)
+
+            async def one(row: _Stuck) -> Move | None:
+                phone = phones.get(row.id)
+                if phone is None:
+                    return Move(row.id, DeliveryStatus.UNREACHABLE, code="NO_ADDRESS")
+                async with gate:
+                    try:
+                        details = await _query(adapter, phone, rules)
+                    except ChannelError as exc:
+                        log.warning("settle: QuerySendDetails failed (%s); will ask again", exc.code)
+                        return None
+                code = short_code(row.id)
+                hit = next((x for x in details if x.out_id == row.id or code in x.content), None)
+                return _found_move(row, hit, now) if hit else _resend(row, now, rules, "QUERY_NOT_SENT")
+
+            for mv in await asyncio.gather(*(one(r) for r in sms)):
+                if mv is None:
+                    unknown += 1
+                else:
+                    moves.append(mv)
+                    found += mv.to is not DeliveryStatus.CREATED and mv.to is not DeliveryStatus.TECHNICAL_FAILURE
+    by_id = {r.id: r for r in rows}
+    async with sessions() as s, s.begin():
+        await begin_write(s)
+        applied = await move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.SETTLE, now=now)
+        failed = [
+            Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
+            for mv in moves
+            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD and mv.to is not DeliveryStatus.TECHNICAL_FAILURE
+            for r in (by_id[mv.delivery_id],)
+        ]
+        await create_fallbacks(s, failed, now=now, rules=rules)
+    resend = sum(1 for mv in moves if mv.delivery_id in applied and mv.to is DeliveryStatus.CREATED)
+    log.info("settle: %d stuck row(s): %d to resend, %d found at the provider, %d unknown", len(rows), resend, found, unknown)
+    return SettleReport(len(rows), resend, found, unknown)
+
+
+async def _query(adapter: AliyunSms, phone: str, rules: SendRules) -> list[SendDetail]:
+    """Send records of ``phone`` on the provider's (real) dates a stuck send may carry."""
+    real_now = time.time()
+    dates = {
+        datetime.fromtimestamp(t, CHINA_TZ).strftime("%Y%m%d")
+        for t in (real_now, real_now - rules.stuck_after_s - 3600)
+    }
+    out: list[SendDetail] = []
+    for date in sorted(dates):
+        out += await adapter.query_send_details(phone, date)
+    return out
+
+
+async def _phones(s: AsyncSession, cipher: PiiCipher, rows: Sequence[_Stuck]) -> dict[str, str]:
+    """Delivery id -> decrypted phone, for the rows being settled only."""
+    out: dict[str, str] = {}
+    col = CONTACT_COLUMN["sms"]
+    for kind in {r.profile_kind for r in rows}:
+        t = profile_table(kind)
+        mine = [r for r in rows if r.profile_kind == kind]
+        blobs: dict[str, bytes | None] = {}
+        for part in chunks(sorted({r.profile_id for r in mine})):
+            blobs.update((await s.execute(select(t.c.id, t.c.phone_enc).where(t.c.id.in_(part)))).all())
+        for r in mine:
+            blob = blobs.get(r.profile_id)
+            if blob is not None:
+                out[r.id] = cipher.decrypt(col, blob)
+    return out

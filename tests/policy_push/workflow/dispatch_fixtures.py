@@ -1,0 +1,89 @@
+"""Fixtures of the dispatch tests: simulators on loopback, settings pointing at them, a dispatcher.
+
+Imported by name into the test modules (``from .dispatch_fixtures import *``) rather than through a
+conftest, so the campaign tests in this folder keep their own fixtures.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.simulators import SimulatorSet, start_all
+from policy_push.config import Settings
+from policy_push.security import PiiCipher
+from policy_push.workflow.dispatch import Dispatcher
+from policy_push.workflow.outbox import SendRules
+from policy_push.workflow.providers import build_router
+from scheduler import FrozenClock
+
+__all__ = ["dispatch_settings", "http", "make_dispatcher", "sims", "sim_settings"]
+
+#: a Wednesday 10:00 in Shanghai: outside quiet hours
+DAYTIME = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
+
+
+def sim_settings(base: Settings, sims: SimulatorSet, **overrides: object) -> Settings:
+    """``base`` pointed at the running simulators, with fast retries and no quiet hours unless overridden."""
+    values: dict[str, object] = {
+        "aliyun_sms_url": sims.aliyun.url + "/",
+        "wechat_url": sims.wechat.url,
+        "jpush_url": sims.jpush.url,
+        "quiet_hours": "",
+        "retry_base_delay_s": 1.0,
+        "retry_max_delay_s": 10.0,
+        "provider_timeout_s": 2.0,
+        "sms_rate_per_s": 1000.0,
+        "wechat_rate_per_s": 2000.0,
+        "app_rate_per_s": 100.0,
+    }
+    values.update(overrides)
+    return base.model_copy(update=values)
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[SimulatorSet]:
+    s = await start_all(time_factor=0.001)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def dispatch_settings(db_settings: Settings, sims: SimulatorSet) -> Settings:
+    return sim_settings(db_settings, sims)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    http: aiohttp.ClientSession,
+    *,
+    clock: object | None = None,
+    worker_id: str = "test-worker",
+    batch_size: int = 200,
+) -> Dispatcher:
+    return Dispatcher(
+        sessions=sessions,
+        cipher=cipher,
+        router=build_router(settings, http),
+        clock=clock or FrozenClock(DAYTIME),  # type: ignore[arg-type]
+        rules=SendRules.from_settings(settings),
+        worker_id=worker_id,
+        batch_size=batch_size,
+        concurrency=2,
+        rng=random.Random(7),
+    )
