@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="serve the HTTP API")
     p.add_argument("--host", help="address to listen on (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default from settings: 8080)")
+    p.add_argument("--no-worker", action="store_true", help="do not run the dispatch ticks in this process")
     p.set_defaults(handler=_serve)
 
 
@@ -26,10 +27,10 @@ async def preflight(settings: Settings) -> None:
         pass
 
 
-def run_server(settings: Settings, *, banner: str = "") -> None:
+def run_server(settings: Settings, *, banner: str = "", worker: bool = True) -> None:
     from policy_push.web import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, worker=worker)
     url = f"http://{settings.host}:{settings.port}"
 
     def say(_msg: str) -> None:
@@ -48,5 +49,5 @@ def _serve(args: argparse.Namespace) -> int:
     except SchemaOutOfDate as exc:
         print(f"policy-push serve: {exc}", file=sys.stderr)
         return 2
-    run_server(settings)
+    run_server(settings, worker=not args.no_worker)
     return 0

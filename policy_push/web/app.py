@@ -21,6 +21,7 @@ from .keys import (
     engine_key,
     match_service_key,
     openapi_key,
+    pipeline_key,
     refdata_key,
     session_factory_key,
     settings_key,
@@ -34,7 +35,7 @@ __all__ = ["create_app"]
 log = logging.getLogger("policy_push.web")
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.Application:
+def create_app(settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False) -> web.Application:
     """The aiohttp application for ``settings``.
 
     ``engine``: use this engine (tests, or a caller sharing one) instead of creating one; the
@@ -53,6 +54,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings))
+    if worker:  # the dispatch ticks in this process (``serve`` unless --no-worker)
+        app.cleanup_ctx.append(_dispatch_worker)
     return app
 
 
@@ -97,3 +100,20 @@ def _match_index(settings: Settings) -> Callable[[web.Application], AsyncIterato
 
 def _log_progress(phase: str, done: int, total: int) -> None:
     log.info("%s %d/%d", phase, done, total)
+
+
+async def _dispatch_worker(app: web.Application) -> AsyncIterator[None]:
+    """The send pipeline and its TickScheduler, sharing the app's engine; receipts use its clock."""
+    from policy_push.runtime import Runtime
+    from policy_push.workflow.ticks import build_scheduler, open_pipeline
+
+    settings = app[settings_key]
+    runtime = Runtime(settings, app[engine_key], app[session_factory_key], app[cipher_key], app[refdata_key])
+    async with open_pipeline(runtime, matcher=app.get(match_service_key)) as pipeline:
+        app[pipeline_key] = pipeline
+        scheduler = build_scheduler(pipeline)
+        scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.shutdown()

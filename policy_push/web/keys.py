@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -12,11 +12,15 @@ from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 
+if TYPE_CHECKING:
+    from policy_push.workflow.ticks import Pipeline
+
 __all__ = [
     "cipher_key",
     "engine_key",
     "match_service_key",
     "openapi_key",
+    "pipeline_key",
     "refdata_key",
     "request_id_key",
     "route_index_key",
@@ -31,6 +35,8 @@ cipher_key = web.AppKey("cipher", PiiCipher)
 refdata_key = web.AppKey("refdata", ReferenceData)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
+#: the send pipeline when this process runs the dispatch ticks (``serve`` without ``--no-worker``)
+pipeline_key: web.AppKey[Pipeline] = web.AppKey("pipeline")
 #: the OpenAPI document, built once from the routes table when the app is created
 openapi_key = web.AppKey("openapi", dict)
 #: (method, path template) -> the routes-table entry, for the auth middleware

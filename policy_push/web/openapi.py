@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 
 from .routes import ROUTES, Route
 from .schemas import SCHEMA_MODELS
+from .views.callbacks import CALLBACK_SCHEMAS
 
 __all__ = ["build_openapi"]
 
@@ -28,6 +29,7 @@ _EXTRA_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+_EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
@@ -113,7 +115,9 @@ def build_openapi() -> dict[str, Any]:
             "version": _package_version(),
             "description": "政策找人: policies, enterprise and resident profiles, bulk import. Writes and every read "
             "of personal data need `Authorization: Bearer <POLICY_PUSH_API_TOKEN>`. Errors are always JSON: "
-            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai.',
+            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai. '
+            "Campaign writes also name the acting staff member in `X-Staff-Member` (until staff accounts exist); "
+            "staff HTML pages take the token as `?token=` or the header.",
         },
         "paths": paths,
         "components": {

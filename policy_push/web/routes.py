@@ -13,7 +13,7 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import campaigns, docs, feedback, health, imports, matches, policies
+from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -230,6 +230,20 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE),
     *_campaign_routes(),
+    Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
+          "Aliyun SMS receipts (SmsReport push)", "callbacks",
+          (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),
+           Reply(500, "AliyunReceiptAck", "Some reports match no delivery yet; Aliyun pushes again later.")),
+          body=Body("AliyunSmsReport"),
+          description="One transaction per push. Late or duplicate reports are recorded as events and change nothing. "
+          "A body that is not an SmsReport array is a 400."),
+    Route("GET", "/callbacks/wechat", callbacks.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
+          "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),)),
+    Route("POST", "/callbacks/wechat", callbacks.wechat_event, "wechat_event", "WeChat events (TEMPLATESENDJOBFINISH)",
+          "callbacks", (Reply(200, "PlainText", "`success`: applied, or an event of no interest.", content_type="text/plain"),),
+          body=Body("WechatEventXml", content_type="text/xml"),
+          description="Signed by WeChat (`signature`, `timestamp`, `nonce` query parameters); a bad signature is a 403, "
+          "a body that is not XML a 400."),
 )
 
 

@@ -40,7 +40,14 @@ from .feedback import (
     record_opt_out,
 )
 from .messages import MessageSettings, best_reason, build_message_bodies, render_for_recipient, short_code
-from .preview import CampaignView, RecipientLine, list_recipients, load_campaign_view, render_preview_text
+from .preview import (
+    CampaignView,
+    RecipientLine,
+    campaign_preview_text,
+    list_recipients,
+    load_campaign_view,
+    render_preview_text,
+)
 from .recipients import ProfileFacts, choose_channel, masked_contacts, notified_channels, opted_out_channels
 
 __all__ = [
@@ -62,6 +69,7 @@ __all__ = [
     "approve",
     "best_reason",
     "build_message_bodies",
+    "campaign_preview_text",
     "cancel",
     "choose_channel",
     "exclude_recipients",

@@ -183,7 +183,7 @@ async def _store(
             continue
         seen.add(pid)
         channel, skip = choose_channel(
-            facts.get(pid), eligible=bool(rec["eligible"]), opted_out=opted.get(pid, ()), used=used.get(pid, ())
+            facts.get(pid), eligible=bool(rec["eligible"]), opted_out=opted.get(pid, ()), used=used.get(pid)
         )
         rows.append({
             "campaign_id": campaign_id, "profile_id": pid, "profile_kind": kind, "eligible": bool(rec["eligible"]),

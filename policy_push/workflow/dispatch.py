@@ -119,15 +119,29 @@ class Dispatcher:
             return await finish_campaigns(s, await sending_campaigns(s), now=now, rules=self.rules)
 
     async def run_batch(self) -> int:
-        """One claim -> send -> record round; returns the number of rows claimed."""
+        """One claim -> send -> record round; returns the number of rows claimed.
+
+        Each channel's results are recorded as soon as that provider answers, so a slow provider
+        does not hold back the others' records (a receipt can only be matched once its send is).
+        """
         batch = await claim_batch(
             self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size
         )
         if not batch:
             return 0
         self.claimed += len(batch)
-        results = await self._send(batch)
-        await self._record(batch, results)
+        ready, by_kind = await self._prepare(batch)
+        by_id = {r.id: r for r in batch}
+
+        async def kind_round(kind: str, msgs: list[OutboundMessage]) -> None:
+            # the provider call: no database session is open here
+            results = await self.router.send(kind, msgs)
+            await self._record([by_id[r.delivery_id] for r in results], {r.delivery_id: r for r in results})
+
+        jobs = [kind_round(kind, msgs) for kind, msgs in by_kind.items()]
+        if ready:
+            jobs.append(self._record([by_id[i] for i in ready], ready))
+        await asyncio.gather(*jobs)
         return len(batch)
 
     # ---- sending ------------------------------------------------------------------------------
@@ -143,7 +157,8 @@ class Dispatcher:
                 for ch in ("sms", "wechat", "app"):
                     self._bodies[(campaign_id, ch)] = found.get(ch)
 
-    async def _send(self, batch: Sequence[Claimed]) -> dict[str, SendResult]:
+    async def _prepare(self, batch: Sequence[Claimed]) -> tuple[dict[str, SendResult], dict[str, list[OutboundMessage]]]:
+        """Render each row's message; rows that cannot be sent get their result at once."""
         await self._bodies_for(batch)
         results: dict[str, SendResult] = {}
         by_kind: dict[str, list[OutboundMessage]] = {}
@@ -161,13 +176,7 @@ class Dispatcher:
                 results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=exc.code, text=str(exc))
                 continue
             by_kind.setdefault(row.channel, []).append(msg)
-        kinds = list(by_kind)
-        # the provider calls: no database session is open here
-        answers = await asyncio.gather(*(self.router.send(kind, by_kind[kind]) for kind in kinds))
-        for per_kind in answers:
-            for res in per_kind:
-                results[res.delivery_id] = res
-        return results
+        return results, by_kind
 
     # ---- recording ----------------------------------------------------------------------------
 

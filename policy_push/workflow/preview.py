@@ -25,6 +25,7 @@ __all__ = [
     "CampaignView",
     "RecipientLine",
     "campaign_json",
+    "campaign_preview_text",
     "list_recipients",
     "load_campaign_view",
     "render_preview_text",
@@ -211,3 +212,8 @@ def render_preview_text(view: CampaignView, *, top_n: int = 5) -> str:
     if SkipReason.MAY_QUALIFY.value in skipped:
         out.append(f"  ({skipped[SkipReason.MAY_QUALIFY.value]} may-qualify profiles are listed, not messaged, unless included)")
     return "\n".join(out)
+
+
+async def campaign_preview_text(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 5) -> str:
+    """:func:`render_preview_text` of a stored campaign (for the CLI demo)."""
+    return render_preview_text(await load_campaign_view(session, cipher, campaign_id, top_n=top_n), top_n=top_n)

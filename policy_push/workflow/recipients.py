@@ -5,8 +5,10 @@ The rules, in order (the first that applies wins; :func:`choose_channel` is the 
 1. no consent                                   -> ``no_consent``
 2. opted out of every channel ("*"), or of every channel they are reachable on -> ``opted_out``
 3. no channel of their preference has an address -> ``unreachable``
-4. every reachable channel already has a delivery row for this policy and purpose
-   (the unique constraint ``uq_deliveries_once`` would refuse another) -> ``already_notified``
+4. told before: a delivery row for this policy and purpose exists on some channel and has not
+   failed for good (delivered, sent or still on its way) -> ``already_notified``.  Moving on to
+   another channel is a fallback, and a fallback comes only after the first channel failed for
+   good (design.md, invariant 2); every reachable channel tried already -> ``already_notified``
 5. otherwise the first such channel in preference order; a may-qualify profile keeps it but is
    skipped as ``may_qualify`` until staff include it.
 
@@ -18,14 +20,14 @@ one page at a time, in memory, and masked before they leave this module.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.security import PiiCipher, mask_openid, mask_phone
-from policy_push.statuses import Purpose, SkipReason
+from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus, Purpose, SkipReason
 from policy_push.storage.campaign_tables import DeliveryRow, OptOutRow
 from policy_push.storage.tables import Base
 
@@ -68,7 +70,11 @@ class ProfileFacts:
 
 
 def choose_channel(
-    facts: ProfileFacts | None, *, eligible: bool, opted_out: Iterable[str] = (), used: Iterable[str] = ()
+    facts: ProfileFacts | None,
+    *,
+    eligible: bool,
+    opted_out: Iterable[str] = (),
+    used: Mapping[str, str] | None = None,
 ) -> tuple[str | None, SkipReason | None]:
     """The channel to message and the skip reason (None when the recipient will be messaged).
 
@@ -86,8 +92,10 @@ def choose_channel(
     allowed = [c for c in facts.reachable if c not in blocked]
     if not allowed:
         return None, SkipReason.OPTED_OUT
-    taken = set(used)
-    fresh = [c for c in allowed if c not in taken]
+    used = used or {}
+    if any(DeliveryStatus(status) not in DELIVERY_FAILED_FOR_GOOD for status in used.values()):
+        return None, SkipReason.ALREADY_NOTIFIED
+    fresh = [c for c in allowed if c not in used]
     if not fresh:
         return None, SkipReason.ALREADY_NOTIFIED
     return fresh[0], (None if eligible else SkipReason.MAY_QUALIFY)
@@ -127,21 +135,21 @@ async def opted_out_channels(session: AsyncSession, kind: str, ids: Sequence[str
 
 async def notified_channels(
     session: AsyncSession, policy_id: str, kind: str, ids: Sequence[str], *, purpose: Purpose = Purpose.ANNOUNCE
-) -> dict[str, set[str]]:
-    """profile id -> channels that already have a delivery row for this policy and purpose
-    (in any status: the unique constraint refuses a second row whatever the first one's fate)."""
-    out: dict[str, set[str]] = defaultdict(set)
+) -> dict[str, dict[str, str]]:
+    """profile id -> {channel: status} of the delivery rows that exist for this policy and
+    purpose (the unique constraint refuses a second row on a channel whatever the first one's fate)."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
     for chunk in _chunks(ids):
         rows = await session.execute(
-            select(DeliveryRow.profile_id, DeliveryRow.channel).where(
+            select(DeliveryRow.profile_id, DeliveryRow.channel, DeliveryRow.status).where(
                 DeliveryRow.policy_id == policy_id,
                 DeliveryRow.profile_kind == kind,
                 DeliveryRow.purpose == purpose.value,
                 DeliveryRow.profile_id.in_(chunk),
             )
         )
-        for profile_id, channel in rows:
-            out[profile_id].add(channel)
+        for profile_id, channel, status in rows:
+            out[profile_id][channel] = status
     return dict(out)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import CHINA_TZ, AliyunSms, ChannelError, Router, SendDetail
@@ -47,7 +47,7 @@ from .outbox import (
     profile_table,
 )
 
-__all__ = ["SettleReport", "settle_stuck"]
+__all__ = ["SettleReport", "settle_stuck", "sweep_unreceipted_sms"]
 
 log = logging.getLogger("policy_push.settle")
 #: carrier codes of a failed SMS that mean the number is unusable (as in channels.receipts)
@@ -194,3 +194,77 @@ async def _phones(s: AsyncSession, cipher: PiiCipher, rows: Sequence[_Stuck]) ->
             if blob is not None:
                 out[r.id] = cipher.decrypt(col, blob)
     return out
+
+
+async def sweep_unreceipted_sms(
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    router: Router,
+    *,
+    clock: Clock,
+    rules: SendRules,
+    limit: int = 2000,
+) -> int:
+    """Pull the receipt of SMS rows ``sent`` longer than ``receipt_wait_s`` ago without one.
+
+    Aliyun keeps every send's status for ``QuerySendDetails`` (SendStatus 3 delivered, 2 failed),
+    so a lost SmsReport push still ends in the right status. Rows still waiting (SendStatus 1) are
+    touched (``updated_at``) and asked again one ``receipt_wait_s`` later. Returns rows moved.
+    """
+    adapter = router.active("sms")
+    if not isinstance(adapter, AliyunSms):
+        return 0
+    now = clock.now()
+    horizon = now - timedelta(seconds=rules.receipt_wait_s)
+    d = deliveries.c
+    async with sessions() as s:
+        rows = [
+            _Stuck(*r)
+            for r in await s.execute(
+                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts)
+                .where(d.status == DeliveryStatus.SENT.value, d.channel == "sms", d.sent_at <= horizon, d.updated_at <= horizon)
+                .order_by(d.sent_at)
+                .limit(limit)
+            )
+        ]
+        phones = await _phones(s, cipher, rows)
+    if not rows:
+        return 0
+    gate = asyncio.Semaphore(_QUERY_CONCURRENCY)
+
+    async def one(row: _Stuck) -> Move | None:
+        phone = phones.get(row.id)
+        if phone is None:
+            return None
+        async with gate:
+            try:
+                details = await _query(adapter, phone, rules)
+            except ChannelError:
+                return None
+        code = short_code(row.id)
+        hit = next((x for x in details if x.out_id == row.id or code in x.content), None)
+        if hit is None or hit.send_status not in (2, 3):
+            return None
+        mv = _found_move(row, hit, now)
+        mv.values.pop("sent_at", None)
+        return mv
+
+    answers = await asyncio.gather(*(one(r) for r in rows))
+    moves = [mv for mv in answers if mv is not None]
+    waiting = [r.id for r, mv in zip(rows, answers, strict=True) if mv is None]
+    by_id = {r.id: r for r in rows}
+    async with sessions() as s, s.begin():
+        await begin_write(s)
+        applied = await move(s, moves, allowed_from={DeliveryStatus.SENT}, source=EventSource.SETTLE, now=now)
+        failed = [
+            Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
+            for mv in moves
+            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
+            for r in (by_id[mv.delivery_id],)
+        ]
+        await create_fallbacks(s, failed, now=now, rules=rules)
+        for part in chunks(waiting):
+            await s.execute(
+                update(deliveries).where(d.id.in_(part), d.status == DeliveryStatus.SENT.value).values(updated_at=now)
+            )
+    return len(applied)

@@ -63,7 +63,7 @@ from .outbox import SendRules, campaigns, deliveries
 from .receipts import ReceiptReport, apply_receipts
 from .reminders import create_due_reminders
 from .retention import purge_contact_data
-from .settle import SettleReport, settle_stuck
+from .settle import SettleReport, settle_stuck, sweep_unreceipted_sms
 from .starting import Verify, resolve_verify, start_due_campaigns
 
 __all__ = ["Pipeline", "build_scheduler", "make_clock", "open_pipeline", "pg_lock_leader", "worker_name"]
@@ -106,7 +106,9 @@ class Pipeline:
         return await self.dispatcher.send_due(budget_s=self.send_budget_s)
 
     async def settle_stuck(self) -> SettleReport:
-        return await settle_stuck(self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules)
+        report = await settle_stuck(self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules)
+        await sweep_unreceipted_sms(self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules)
+        return report
 
     async def close_expired_policies(self) -> CloseReport:
         return await close_expired_policies(self.sessions, now=self.clock.now(), tz=self.settings.local_timezone)

@@ -79,9 +79,11 @@ def test_request_bodies_accept_the_sample_records(doc: dict[str, Any]) -> None:
                 if content_type == "application/x-ndjson":
                     validator = _validator(doc, schema["x-line-schema"])
                     files = BODY_SAMPLES.values()
-                else:
+                elif name in BODY_SAMPLES:
                     validator = _validator(doc, media["schema"])
                     files = [BODY_SAMPLES[name]]
+                else:  # small bodies of other routes (campaigns …) are checked beside their routes
+                    continue
                 for file in files:
                     for line in (SAMPLE / file).read_text(encoding="utf-8").splitlines()[:20]:
                         validator.validate(json.loads(line))
