@@ -31,6 +31,9 @@ from policy_push.security import PiiCipher, generate_key
 from policy_push.storage import create_engine, upgrade
 from policy_push.storage import session_factory as make_session_factory
 
+#: simulators, settings pointing at them and a dispatcher, for the dispatch and fault tests
+pytest_plugins = ["tests.policy_push.workflow.dispatch_fixtures"]
+
 PG_URL_ENV = "POLICY_PUSH_TEST_PG_URL"
 SKIP_PG_ENV = "POLICY_PUSH_SKIP_PG"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

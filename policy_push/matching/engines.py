@@ -56,7 +56,9 @@ class CountingTokenizer:
             self.texts_cut += n
 
     def tokens(self, text: str | None) -> list[str]:
-        if not text:
+        # blank text has no tokens; not asking jieba keeps it unloaded (``MatchEngine.load``
+        # compiles each saved policy with empty title, summary and text)
+        if not text or text.isspace():
             return []
         self._count(1)
         return self.inner.tokens(text)

@@ -1,12 +1,14 @@
 """The match index on disk, under ``settings.data_dir / "index"``::
 
-    index/enterprise/   MatchEngine.save output: columns, persisted tokens, TF-IDF, policies
-    index/resident/
-    index/manifest.json which database it mirrors, how far (a ``Mark`` per profile table) and
-                        the content hash of every policy whose tokens the engines hold
+    index/CURRENT                 the name of the generation to load
+    index/<generation>/enterprise/   MatchEngine.save output: columns, persisted tokens, TF-IDF
+    index/<generation>/resident/
+    index/<generation>/manifest.json which database it mirrors, how far (a ``Mark`` per profile
+                                  table) and the content hash of every policy whose tokens it holds
 
-The manifest is written last, by rename: a crash mid-save leaves an older manifest, whose
-marks only make the next start catch up on a little more than it needs to.
+Each save writes a new generation and then points ``CURRENT`` at it by rename, so a crash
+mid-save, or two processes sharing a data directory, never pair one save's engines with
+another's marks.  Older generations are removed once they are a while old.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ __all__ = ["IndexStore", "Manifest", "database_key"]
 log = logging.getLogger("policy_push.matching")
 
 _FORMAT = "policy_push.match_index/1"
+# a generation this old is no longer being written by anyone: safe to remove
+_STALE_S = 600
 
 
 def database_key(url: Any) -> str:
@@ -73,29 +79,50 @@ class IndexStore:
         self.path = Path(path)
 
     @property
-    def manifest_path(self) -> Path:
-        return self.path / "manifest.json"
+    def _pointer(self) -> Path:
+        return self.path / "CURRENT"
+
+    def current(self) -> Path | None:
+        """The directory of the generation to load, if any."""
+        try:
+            name = self._pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return self.path / name if name else None
 
     def save(self, engines: dict[str, MatchEngine], manifest: Manifest) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns()}-{os.getpid()}"
+        target = self.path / name
+        target.mkdir(parents=True)
         for audience, engine in engines.items():
-            engine.save(self.path / audience)
-        tmp = self.path / f".manifest.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(manifest.to_json(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+            engine.save(target / audience)
+        (target / "manifest.json").write_text(json.dumps(manifest.to_json(), ensure_ascii=False), encoding="utf-8")
+        tmp = self.path / f".CURRENT.{os.getpid()}.tmp"
+        tmp.write_text(name, encoding="utf-8")
+        os.replace(tmp, self._pointer)
+        self._remove_old(keep=name)
+
+    def _remove_old(self, keep: str) -> None:
+        current = self.current()
+        skip = {keep, current.name if current is not None else keep}
+        for entry in self.path.glob("gen-*"):
+            # older than ours, or abandoned; a newer one may be another process's save in progress
+            if entry.name not in skip and (entry.name < keep or time.time() - entry.stat().st_mtime > _STALE_S):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def load(self, database: str, hier: Hierarchies, tokenizer: CountingTokenizer) -> tuple[dict[str, MatchEngine], Manifest] | None:
         """The saved engines and manifest, or None (and why, in the log) when there is no usable
         index for ``database``: the caller then builds one from scratch."""
-        if not self.manifest_path.is_file():
+        where = self.current()
+        if where is None:
             return None
         try:
-            manifest = Manifest.from_json(json.loads(self.manifest_path.read_text(encoding="utf-8")))
+            manifest = Manifest.from_json(json.loads((where / "manifest.json").read_text(encoding="utf-8")))
             if manifest.database != database:
                 log.info("match index at %s mirrors another database; rebuilding", self.path)
                 return None
             engines = {
-                a: MatchEngine.load(self.path / a, hier.regions, hier.industries, tokenizer.as_tokenizer())
+                a: MatchEngine.load(where / a, hier.regions, hier.industries, tokenizer.as_tokenizer())
                 for a in AUDIENCES
             }
         except (OSError, ValueError, KeyError) as exc:

@@ -98,7 +98,7 @@ def match_records(
         if engine is None:
             continue
         try:
-            found = engine.match_policy(policy_source(policy), on=on, top_k=top_k, min_score=min_score)
+            found = engine.match_policy(policy_source(policy), on=on, top_k=top_k)
         except CriteriaError as exc:  # the engine refused what validation let through: say which
             if on_error is None:
                 raise
@@ -106,5 +106,8 @@ def match_records(
             continue
         if progress:
             progress(f"matched {policy.id}: {found.n_eligible} eligible, {found.n_unknown} may qualify")
-        for rec in (*found.eligible, *found.unknown):
+        # min_score against the score as printed (4 places), as the API does; the eligible are
+        # best first, so cutting after top_k keeps the same records as cutting before it
+        eligible = [r for r in found.eligible if round(r.score, 4) >= min_score]
+        for rec in (*eligible, *found.unknown):
             yield rec.to_dict()

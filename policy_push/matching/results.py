@@ -49,7 +49,8 @@ class PolicyMatchResult:
         """Cut an uncut engine answer (``top_k=None``) to the caller's ``top_k``/``min_score``."""
         eligible: list[MatchRecord] = full.eligible
         if min_score:
-            eligible = [r for r in eligible if r.score >= min_score]
+            # against the score as shown (4 places): a threshold copied from a record keeps it
+            eligible = [r for r in eligible if round(r.score, 4) >= min_score]
         unknown: list[MatchRecord] = full.unknown
         eligible_total = len(eligible)
         if top_k is not None:

@@ -7,7 +7,7 @@ Life cycle (the web app drives it from a ``cleanup_ctx``)::
     service.start_in_background(progress=log_progress)   # load the saved index, or build one
     ...  await service.match_policy(policy, on=today)      # reads wait until the index is ready
     ...  await service.profile_written(profile)            # after each committed write
-    await service.close()                                  # catch up and save
+    await service.close()                                  # save
 
 Start-up loads the saved index when it mirrors this database and catches up on what changed
 since (``sync``), cutting only the text of changed profiles; otherwise it reads every profile
@@ -70,7 +70,7 @@ _PLURAL = {"enterprise": "enterprises", "resident": "residents"}
 # a catch-up touching more than half the rows (and at least this many) re-reads them all instead
 _REFIT_MIN = 1000
 # policy -> profiles answers kept, uncut, for paging and for several previews of one policy
-_RESULT_CACHE = 8
+_RESULT_CACHE = 4
 # rows read between two yields to the event loop while scanning profiles
 _YIELD_EVERY = 100
 
@@ -165,6 +165,8 @@ class MatchService:
         self._pending: list[Callable[[], Awaitable[None]]] = []
         self._start_task: asyncio.Task[StartReport | None] | None = None
         self._closing = False
+        #: mutated since the last save
+        self._dirty = False
         # bumped by every mutation: cached answers of an older index are not served
         self._version = 0
         self._results: OrderedDict[tuple[Any, ...], asyncio.Task[PolicyMatches]] = OrderedDict()
@@ -216,9 +218,10 @@ class MatchService:
         except _Closing:
             return None
         except Exception as exc:
-            # the service keeps running without matching; reads say so, the log says why
+            # the service keeps running without matching; reads say so (the error is kept in
+            # ``_error``), the log says why
             log.error("match index failed to start: %s", type(exc).__name__, exc_info=True)
-            raise
+            return None
 
     async def start(self, *, progress: ProgressFn | None = None) -> StartReport:
         self.progress = _Progress(progress)
@@ -229,7 +232,7 @@ class MatchService:
                 # writes that came in meanwhile; the last check and ``set`` are one step, so none
                 # can slip between them
                 while self._pending:
-                    await self._pending.pop(0)()
+                    await self._apply_queued(self._pending.pop(0))
                 self._version += 1
                 self._ready.set()
         except BaseException as exc:
@@ -273,27 +276,32 @@ class MatchService:
         return StartReport(mode, {a: len(self._engines[a]) for a in AUDIENCES}, caught_up,
                            len(self._policies), 0, 0.0)
 
+    async def _apply_queued(self, apply: Callable[[], Awaitable[None]]) -> None:
+        # its writer has long had its answer: a failure here is logged, and must not stop the start
+        try:
+            await apply()
+        except Exception as exc:
+            log.error("match index: a write queued during the start failed: %s", type(exc).__name__, exc_info=True)
+        self._dirty = True
+
     def _checkpoint(self) -> None:
         if self._closing:
             raise _Closing
 
     async def close(self) -> None:
-        """Stop a start still running; otherwise catch up with the database and save."""
+        """Stop a start still running; otherwise save what changed since the last save."""
         self._closing = True
         task = self._start_task
         if task is not None and not task.done():
             # not cancelled: a cancel landing inside a database call leaks its connection; the
             # start stops at its next safe point instead (between rows, or after a fit)
             await asyncio.wait([task])
-        elif self.is_ready and self._store is not None:
-            try:
-                async with self._lock:
-                    changed = [await self._catch_up(a) for a in AUDIENCES]
-                    changed.append(await self._sync_policies({}))
-                    await self._save()
-                    log.info("match index saved (%d changes caught up)", sum(changed))
-            except Exception as exc:  # the next start catches up instead; shutting down goes on
-                log.warning("match index not saved at shutdown: %s", type(exc).__name__)
+        elif self.is_ready and self._dirty:
+            # no database work here: the database may already be closing.  What was written
+            # since the last save is kept; the marks stay those of the last catch-up, so the
+            # next start re-reads those rows (without re-cutting their text) and misses nothing
+            async with self._lock:
+                await self._save()
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
 
     # -- reads ----------------------------------------------------------------------------------
@@ -412,6 +420,7 @@ class MatchService:
                 await apply()
             finally:
                 self._version += 1
+                self._dirty = True
 
     # -- building and catching up (called with the lock held) -----------------------------------
     async def _rebuild(self, audience: Audience) -> None:
@@ -506,7 +515,12 @@ class MatchService:
         manifest = Manifest(
             self._database, dict(self._marks), {pid: e.content_hash for pid, e in self._policies.items()}
         )
-        await self._run(self._store.save, dict(self._engines), manifest)
+        try:
+            await self._run(self._store.save, dict(self._engines), manifest)
+        except OSError as exc:  # the index in memory is fine; the next start catches up more
+            log.warning("match index not saved: %s", type(exc).__name__)
+            return
+        self._dirty = False
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args))

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.config import Settings
-from policy_push.matching import MatchService, database_key
+from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
 from policy_push.security import PiiCipher
 from policy_push.storage import create_engine, schema_status, session_factory
@@ -35,11 +35,15 @@ __all__ = ["create_app"]
 log = logging.getLogger("policy_push.web")
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False) -> web.Application:
+def create_app(
+    settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False, index_wait_s: float = 2.0
+) -> web.Application:
     """The aiohttp application for ``settings``.
 
     ``engine``: use this engine (tests, or a caller sharing one) instead of creating one; the
-    caller then owns it and disposes of it.  The PII cipher is built here, so a missing
+    caller then owns it and disposes of it.  ``index_wait_s``: how long start-up waits for the
+    match index before serving without it (a big one goes on building in the background;
+    match requests wait for it).  The PII cipher is built here, so a missing
     ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
     """
     cipher = PiiCipher.from_settings(settings)
@@ -53,7 +57,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, worker:
     app[openapi_key] = build_openapi()
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
-    app.cleanup_ctx.append(_match_index(settings))
+    app.cleanup_ctx.append(_match_index(settings, index_wait_s))
     if worker:  # the dispatch ticks in this process (``serve`` unless --no-worker)
         app.cleanup_ctx.append(_dispatch_worker)
     return app
@@ -78,9 +82,10 @@ def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.A
     return ctx
 
 
-def _match_index(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The match index, built (or loaded from ``data_dir/index``) in the background: the server
-    answers at once, and match requests wait until the index is up."""
+def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The match index, loaded from ``data_dir/index`` or built.  A small one is ready before
+    the first request; a big one goes on in the background while the server answers, and
+    match requests wait until it is up."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         service = MatchService(
@@ -91,7 +96,11 @@ def _match_index(settings: Settings) -> Callable[[web.Application], AsyncIterato
             database=database_key(app[engine_key].url),
         )
         app[match_service_key] = service
-        service.start_in_background(progress=_log_progress)
+        # jieba's dictionary loads in one call that holds the GIL for a good 100 ms: done now,
+        # before the first request, so that no request ever waits behind it
+        await asyncio.to_thread(shared_tokenizer)
+        started = service.start_in_background(progress=_log_progress)
+        await asyncio.wait([started], timeout=wait_s)
         yield
         await service.close()
 

@@ -27,6 +27,7 @@ decrypted per batch and never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -52,6 +53,11 @@ __all__ = ["Dispatcher", "sim_per_real"]
 
 log = logging.getLogger("policy_push.dispatch")
 messages_table = CampaignMessageRow.__table__
+
+
+def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    bind = sessions.kw.get("bind")
+    return bind is not None and bind.dialect.name == "sqlite"
 
 
 def sim_per_real(clock: Clock) -> float:
@@ -85,6 +91,11 @@ class Dispatcher:
         self.concurrency = concurrency
         self._rng = rng or random.Random()
         self._bodies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        # SQLite has one writer: the lanes take turns here rather than queueing in SQLite's busy
+        # handler, whose timeout a lane held up by another's provider work could otherwise exceed
+        self._writes: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if _is_sqlite(sessions) else contextlib.nullcontext()
+        )
         #: deliveries this dispatcher claimed / sent (accepted) since it was made, for reports
         self.claimed = 0
         self.accepted = 0
@@ -124,9 +135,10 @@ class Dispatcher:
         Each channel's results are recorded as soon as that provider answers, so a slow provider
         does not hold back the others' records (a receipt can only be matched once its send is).
         """
-        batch = await claim_batch(
-            self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size
-        )
+        async with self._writes:
+            batch = await claim_batch(
+                self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size
+            )
         if not batch:
             return 0
         self.claimed += len(batch)
@@ -214,7 +226,7 @@ class Dispatcher:
             else:
                 moves.append(mv)
         by_id = {r.id: r for r in batch}
-        async with self.sessions() as s, s.begin():
+        async with self._writes, self.sessions() as s, s.begin():
             await begin_write(s)
             applied = await move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.DISPATCH, now=now)
             failed = [

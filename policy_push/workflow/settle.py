@@ -212,7 +212,7 @@ async def sweep_unreceipted_sms(
     touched (``updated_at``) and asked again one ``receipt_wait_s`` later. Returns rows moved.
     """
     adapter = router.active("sms")
-    if not isinstance(adapter, AliyunSms):
+    if not isinstance(adapter, AliyunSms) or rules.receipt_wait_s <= 0:  # 0: receipts are not awaited
         return 0
     now = clock.now()
     horizon = now - timedelta(seconds=rules.receipt_wait_s)

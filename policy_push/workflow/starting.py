@@ -30,7 +30,7 @@ from .outbox import (
     deliveries,
     insert_deliveries,
     new_row,
-    previous_sends,
+    previous_sends_of_recipients,
 )
 from .reminders import verify_reminder
 
@@ -118,7 +118,7 @@ async def start_campaign(
             ).all()
             if not batch:
                 break
-            prev = await previous_sends(s, {(k, p) for k, p, _ in batch})
+            prev = await previous_sends_of_recipients(s, recipients, campaign_id, after, batch[-1].profile_id)
             rows = []
             for kind, pid, channel in batch:
                 at, waiting = rules.plan(now, channel, prev.get((kind, pid), []), urgent=bool(camp.urgent))

@@ -41,7 +41,7 @@ from ..policy_push.workflow.seed import address, by_share, openid, phone, reg_id
 from .harness import received
 
 N = 1200
-SMS_RATE, WECHAT_RATE, APP_RATE = 20.0, 150.0, 20.0
+SMS_RATE, WECHAT_RATE, APP_RATE = 60.0, 150.0, 20.0
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ async def _callback_server(settings, sessions, cipher) -> AsyncIterator[str]:  #
 
 
 async def test_faults_end_in_the_right_status_within_rates(db_settings, session_factory, engine, cipher) -> None:
-    pick = by_share({"sms": 0.5, "wechat": 0.3, "app": 0.2})
+    pick = by_share({"sms": 0.55, "wechat": 0.35, "app": 0.1})
     bad_numbers = {i for i in range(1, N + 1) if pick(i) == "sms" and i % 37 == 0}
     failed_receipts = {i for i in range(1, N + 1) if pick(i) == "sms" and i % 41 == 0} - bad_numbers
     blocking = {i for i in range(1, N + 1) if pick(i) == "wechat" and i % 29 == 0}
@@ -106,7 +106,7 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
                           lost_receipt_rate=0.25, seed=2),
         ),
         jpush=JPushSimulator(
-            JPushSimConfig(unknown_ids=frozenset(reg_id(i) for i in gone_apps), pushes_per_window=4, window_s=60.0, time_factor=0.01),
+            JPushSimConfig(unknown_ids=frozenset(reg_id(i) for i in gone_apps), pushes_per_window=6, window_s=60.0, time_factor=0.01),
             faults=Faults({"1000": 0.05}, seed=3),
         ),
     )  # fmt: skip
@@ -168,14 +168,15 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
             if r.status in ("sent", "delivered"):
                 assert received(sims)[r.channel][address(r.channel, seeded.index_of(r.profile_id))] == 1
 
-        # rates: any 1 s window holds at most a second's worth plus the burst (a tenth of a second's)
-        assert _max_in_window(sims.aliyun.request_times, 1.0) <= SMS_RATE * 1.1 + 1
-        assert _max_in_window(sims.wechat.request_times, 1.0) <= WECHAT_RATE * 1.1 + 1
-        assert _max_in_window(sims.jpush.request_times, 1.0) <= APP_RATE * 1.1 + 1
-        # the JPush window (4 pushes per fixed 0.6 s window here) is the provider's own limit: it
+        # rates: any 1 s window holds at most a second's worth plus the burst (a tenth of a second's),
+        # with 50 ms for arrival jitter on loopback (the limiter spaces departures, the simulator
+        # stamps arrivals)
+        for sim, rate in ((sims.aliyun, SMS_RATE), (sims.wechat, WECHAT_RATE), (sims.jpush, APP_RATE)):
+            assert _max_in_window(sim.request_times, 1.0) <= rate * 1.05 + max(1.0, rate / 10), sim.provider
+        # the JPush window (6 pushes per fixed 0.6 s window here) is the provider's own limit: it
         # answered 429 (code 2001) and the adapter waited for X-Rate-Limit-Reset; accepted pushes
         # stay within it (a sliding look may straddle two fixed windows: at most twice the limit)
-        assert _max_in_window(sims.jpush.push_times, 0.6) <= 2 * 4
+        assert _max_in_window(sims.jpush.push_times, 0.6) <= 2 * 6
         print(f"final statuses {dict(statuses)}; aliyun max/s {_max_in_window(sims.aliyun.request_times, 1.0)}, "
               f"wechat max/s {_max_in_window(sims.wechat.request_times, 1.0)}")  # fmt: skip
     finally:

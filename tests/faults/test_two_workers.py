@@ -39,7 +39,7 @@ async def test_two_workers_share_a_campaign_without_duplicates(db_settings, sess
         await asyncio.gather(finish(a), finish(b))
 
         counts = await status_counts(session_factory)
-        assert counts == {"sent": N}, counts
+        assert set(counts) <= {"sent", "delivered"} and sum(counts.values()) == N, counts
         got = received(sims)
         for channel in ("sms", "wechat", "app"):
             want = {address(ch, seeded.index_of(pid)) for pid, (ch, _) in seeded.recipients.items() if ch == channel}

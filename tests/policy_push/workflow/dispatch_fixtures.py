@@ -1,7 +1,7 @@
 """Fixtures of the dispatch tests: simulators on loopback, settings pointing at them, a dispatcher.
 
-Imported by name into the test modules (``from .dispatch_fixtures import *``) rather than through a
-conftest, so the campaign tests in this folder keep their own fixtures.
+Registered for the dispatch and fault tests by ``tests/conftest.py`` (``pytest_plugins``), so the
+campaign tests in this folder keep their own fixtures and nothing needs importing by name.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.simulators import SimulatorSet, start_all
@@ -22,7 +23,7 @@ from policy_push.workflow.outbox import SendRules
 from policy_push.workflow.providers import build_router
 from scheduler import FrozenClock
 
-__all__ = ["dispatch_settings", "http", "make_dispatcher", "sims", "sim_settings"]
+__all__ = ["dispatch_settings", "http", "make_dispatcher", "sim_settings", "sims"]
 
 #: a Wednesday 10:00 in Shanghai: outside quiet hours
 DAYTIME = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
@@ -87,3 +88,20 @@ def make_dispatcher(
         concurrency=2,
         rng=random.Random(7),
     )
+
+
+def callback_app(settings: Settings, sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher) -> web.Application:
+    """Just the provider callback views, with what they read from the app."""
+    from aiohttp import web
+
+    from policy_push.web.keys import cipher_key, session_factory_key, settings_key
+    from policy_push.web.views import callbacks
+
+    app = web.Application()
+    app[settings_key] = settings
+    app[session_factory_key] = sessions
+    app[cipher_key] = cipher
+    app.router.add_post("/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report)
+    app.router.add_get("/callbacks/wechat", callbacks.wechat_verify)
+    app.router.add_post("/callbacks/wechat", callbacks.wechat_event)
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -11,7 +12,7 @@ from policy_push.storage.campaign_tables import CampaignRow, DeliveryEventRow, D
 from policy_push.workflow.outbox import SendRules
 from policy_push.workflow.starting import start_due_campaigns
 
-from .dispatch_fixtures import DAYTIME, dispatch_settings, http, make_dispatcher, sims  # noqa: F401
+from .dispatch_fixtures import DAYTIME, make_dispatcher
 from .seed import address, always_approved, by_share, seed_campaign
 
 
@@ -53,3 +54,108 @@ async def test_a_campaign_goes_out_once_per_recipient_on_their_channel(
     assert await d.send_due() == 0
     assert len(sims.records["aliyun"]) + len(sims.records["wechat"]) + len(sims.records["jpush"]) == 300
     assert DeliveryStatus.SENT == "sent"
+
+
+# ---- results, retries and fallbacks with MockChannel ---------------------------------------------
+
+import random  # noqa: E402
+
+from channels import MockChannel, Outcome, RetryPolicy, Router, SendResult  # noqa: E402
+from policy_push.workflow.dispatch import Dispatcher  # noqa: E402
+from scheduler import FrozenClock  # noqa: E402
+
+
+def _mock_router(**handlers) -> Router:  # type: ignore[no-untyped-def]
+    default = lambda m: Outcome.ACCEPTED  # noqa: E731
+    return Router(
+        [MockChannel(handlers.get(k, default), name=f"mock_{k}", kind=k) for k in ("sms", "wechat", "app")],
+        retry=RetryPolicy(max_attempts=1),
+    )
+
+
+def _dispatcher(settings, sessions, cipher, router, clock) -> Dispatcher:  # type: ignore[no-untyped-def]
+    return Dispatcher(sessions=sessions, cipher=cipher, router=router, clock=clock, rules=SendRules.from_settings(settings),
+                      worker_id="w", batch_size=50, concurrency=1, rng=random.Random(1))  # fmt: skip
+
+
+async def _rows(sessions):  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        return {(r.profile_id, r.channel): r for r in (await s.execute(select(DeliveryRow))).scalars()}
+
+
+async def test_retryable_backs_off_then_technical_failure(dispatch_settings, session_factory, cipher) -> None:
+    settings = dispatch_settings.model_copy(update={"retry_max_attempts": 3, "retry_base_delay_s": 60.0, "retry_max_delay_s": 3600.0})
+    fault = lambda m: SendResult(m.delivery_id, Outcome.RETRYABLE, "mock_sms", code="isp.SYSTEM_ERROR", provider_fault=True)  # noqa: E731
+    clock = FrozenClock(DAYTIME)
+    d = _dispatcher(settings, session_factory, cipher, _mock_router(sms=fault), clock)
+    seeded = await seed_campaign(session_factory, cipher, settings, n=3, fallbacks=False)
+    await start_due_campaigns(session_factory, now=clock.now(), rules=d.rules, verify=always_approved)
+    assert await d.send_due() == 3
+    row = (await _rows(session_factory))[(sorted(seeded.recipients)[0], "sms")]
+    assert (row.status, row.attempts, row.waiting_for) == ("created", 1, "retry")
+    assert timedelta(seconds=30) <= row.not_before - clock.now() <= timedelta(seconds=60)  # equal jitter of 60 s
+    assert await d.send_due() == 0  # not due yet: the backoff is respected
+    clock.advance(timedelta(minutes=5))
+    await d.send_due()
+    clock.advance(timedelta(minutes=5))
+    await d.send_due()
+    assert {(r.status, r.attempts) for r in (await _rows(session_factory)).values()} == {("technical_failure", 3)}
+
+
+async def test_throttling_waits_without_spending_an_attempt(dispatch_settings, session_factory, cipher) -> None:
+    slow = lambda m: SendResult(m.delivery_id, Outcome.RETRYABLE, "mock_sms", code="Throttling.User", retry_after_s=120.0)  # noqa: E731
+    clock = FrozenClock(DAYTIME)
+    d = _dispatcher(dispatch_settings, session_factory, cipher, _mock_router(sms=slow), clock)
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=2, fallbacks=False)
+    await start_due_campaigns(session_factory, now=clock.now(), rules=d.rules, verify=always_approved)
+    await d.send_due()
+    for row in (await _rows(session_factory)).values():
+        assert (row.status, row.attempts, row.waiting_for) == ("created", 0, "throttled")
+        assert row.not_before == clock.now() + timedelta(seconds=120)
+
+
+async def test_failure_for_good_falls_back_to_the_next_channel_once(dispatch_settings, session_factory, cipher) -> None:
+    clock = FrozenClock(DAYTIME)
+    router = _mock_router(sms=lambda m: Outcome.UNREACHABLE, wechat=lambda m: Outcome.PERMANENT)
+    d = _dispatcher(dispatch_settings, session_factory, cipher, router, clock)
+    seeded = await seed_campaign(session_factory, cipher, dispatch_settings, n=4)  # prefs sms, wechat, app
+    await start_due_campaigns(session_factory, now=clock.now(), rules=d.rules, verify=always_approved)
+    for _ in range(3):
+        await d.send_due()
+    rows = await _rows(session_factory)
+    for pid in seeded.recipients:
+        sms, wechat, app = rows[(pid, "sms")], rows[(pid, "wechat")], rows[(pid, "app")]
+        assert (sms.status, wechat.status, app.status) == ("unreachable", "permanent_failure", "sent")
+        assert wechat.fallback_of == sms.id and app.fallback_of == wechat.id
+    assert len(rows) == 12
+
+
+async def test_an_sms_that_may_have_gone_out_stays_sending_for_settle(dispatch_settings, session_factory, cipher) -> None:
+    unsure = lambda m: SendResult(m.delivery_id, Outcome.RETRYABLE, "mock_sms", code="ProviderTimeout", maybe_sent=True, provider_fault=True)  # noqa: E731
+    clock = FrozenClock(DAYTIME)
+    d = _dispatcher(dispatch_settings, session_factory, cipher, _mock_router(sms=unsure, wechat=unsure), clock)
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=2, channel_of=lambda i: "sms" if i == 1 else "wechat", fallbacks=False)
+    await start_due_campaigns(session_factory, now=clock.now(), rules=d.rules, verify=always_approved)
+    await d.send_due()
+    status = {ch: r.status for (_, ch), r in (await _rows(session_factory)).items()}
+    # SMS is not idempotent: ask before resending; WeChat resends under the same client_msg_id
+    assert status == {"sms": "sending", "wechat": "created"}
+
+
+async def test_opt_out_after_approval_cancels_at_claim(dispatch_settings, session_factory, cipher) -> None:
+    from policy_push.storage.campaign_tables import OptOutRow
+
+    clock = FrozenClock(DAYTIME)
+    router = _mock_router()
+    d = _dispatcher(dispatch_settings, session_factory, cipher, router, clock)
+    seeded = await seed_campaign(session_factory, cipher, dispatch_settings, n=3, fallbacks=False)
+    await start_due_campaigns(session_factory, now=clock.now(), rules=d.rules, verify=always_approved)
+    first = sorted(seeded.recipients)[0]
+    async with session_factory() as s, s.begin():
+        s.add(OptOutRow(profile_kind="resident", profile_id=first, channel="sms", at=clock.now(), source="test"))
+    await d.send_due()
+    rows = await _rows(session_factory)
+    assert rows[(first, "sms")].status == "cancelled"
+    assert sum(r.status == "sent" for r in rows.values()) == 2
+    sms = next(ch for ch in router._kinds["sms"].channels)
+    assert len(sms.sent) == 2  # type: ignore[attr-defined]
