@@ -288,5 +288,7 @@ async def _close(conn: AsyncConnection) -> None:
 def build_scheduler(pipeline: Pipeline) -> TickScheduler:
     """A TickScheduler of the pipeline's ticks: advisory-lock leader on PostgreSQL, always on SQLite."""
     settings = pipeline.settings
+    # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(settings.effective_database_url)
     return TickScheduler(pipeline.ticks(), leader=leader, clock=pipeline.clock)
