@@ -1,27 +1,61 @@
-"""``policy-push demo``: the whole service on embedded SQLite with the bundled Panjin sample."""
+"""``policy-push demo``: the whole flow on embedded SQLite with the bundled Panjin sample.
+
+The story, told on a simulated clock that runs an hour a second: at 20:45 on 26 November 2026 a
+policy officer (王科员) imports the sample, every open policy is matched and drafted, one draft is
+previewed, and a second officer (李科长) approves them all.  Quiet hours start at 21:00, so most
+messages wait for 08:00; some providers refuse some recipients (the simulators inject faults), so
+fallback channels take over; a deadline reminder goes out for a policy closing soon; and the
+frequency cap holds back people who would otherwise hear about more than three policies a week.
+Everything goes through the real protocols to the local simulators, and receipts come back
+through the service's own callback endpoints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import logging
 import tempfile
+import time
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from aiohttp import web
+from sqlalchemy import func, select
+
+from channels.simulators import Faults, SimulatorSet, start_all
 from policy_push.config import Settings
 from policy_push.storage import create_engine, upgrade
 
 from .records import import_file
-from .serve import run_server
 
 SAMPLE_FILES = (("policies", "policies.jsonl"), ("enterprises", "enterprises.jsonl"), ("residents", "residents.jsonl"))
 DEMO_TOKEN = "demo-token"
+PREPARER = "王科员"
+APPROVER = "李科长"
+PREVIEW_POLICY = "pj-gxj-2026-012"
+#: the sample's evaluation day; 20:45 local, a quarter of an hour before quiet hours
+DEMO_START = dt.datetime(2026, 11, 26, 20, 45, tzinfo=ZoneInfo("Asia/Shanghai"))
+#: simulated seconds per real second
+TIME_FACTOR = 3600.0
+#: the demo stops once the simulated clock passes this (the morning after, sending done)
+DEMO_END = dt.datetime(2026, 11, 27, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+#: provider refusals injected so that fallbacks happen (codes from the real protocols)
+DEMO_FAULTS = {
+    "wechat": Faults(error_rates={"43004": 0.15}, seed=7),  # 需要接收者关注: unreachable on WeChat
+    "jpush": Faults(error_rates={"1011": 0.2}, seed=8),  # no such registration id: unreachable in the app
+    "aliyun": Faults(error_rates={"isv.MOBILE_NUMBER_ILLEGAL": 0.01}, lost_receipt_rate=0.05, seed=9),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "demo",
-        help="run the demo: embedded SQLite, the bundled Panjin sample data, then serve the API",
+        help="run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
     )
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
     p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
@@ -34,6 +68,7 @@ def sample_path(name: str) -> Path:
 
 
 async def prepare(settings: Settings, *, quiet: bool = False) -> None:
+    """Migrate the database and import the bundled sample (idempotent)."""
     from policy_push.runtime import open_runtime
 
     engine = create_engine(settings)
@@ -43,22 +78,230 @@ async def prepare(settings: Settings, *, quiet: bool = False) -> None:
         await engine.dispose()
     async with open_runtime(settings) as runtime:
         for kind, name in SAMPLE_FILES:
-            report = await import_file(runtime, kind, sample_path(name), actor="demo", quiet=quiet)
+            report = await import_file(runtime, kind, sample_path(name), actor=PREPARER, quiet=quiet)
             print(f"  {kind:<12} {report.summary()}")
+
+
+@dataclass
+class Funnel:
+    matched: int = 0
+    may_qualify: int = 0
+    approved: int = 0
+    campaigns: int = 0
+    reminders: int = 0
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    fell_back: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        sent = {ch: sum(n for s, n in st.items() if s in ("sent", "delivered")) for ch, st in self.by_channel.items()}
+        delivered = {ch: st.get("delivered", 0) for ch, st in self.by_channel.items()}
+        failed = {
+            ch: sum(st.get(s, 0) for s in ("permanent_failure", "unreachable", "technical_failure"))
+            for ch, st in self.by_channel.items()
+        }
+        out = [
+            f"matched            {self.matched:>6}  eligible (+{self.may_qualify} may qualify, missing data)",
+            f"approved           {self.approved:>6}  recipients in {self.campaigns} campaigns (+{self.reminders} reminder campaigns)",
+        ]
+        for ch in sorted(self.by_channel):
+            out.append(
+                f"sent by {ch:<10} {sent[ch]:>6}  → delivered {delivered[ch]}, failed for good {failed[ch]}"
+            )
+        out.append(f"fell back          {self.fell_back:>6}  messages moved to the next channel after a failure")
+        for reason, n in sorted(self.waiting.items()):
+            label = {"quiet_hours": "quiet hours", "frequency_cap": "the frequency cap (3 a week)", "retry": "a retry"}
+            out.append(f"waiting            {n:>6}  for {label.get(reason, reason)}")
+        return out
+
+
+async def funnel(sessions: Any) -> Funnel:
+    from policy_push.storage.campaign_tables import CampaignRecipientRow, CampaignRow, DeliveryRow
+
+    f = Funnel()
+    async with sessions() as s:
+        for purpose, n in await s.execute(select(CampaignRow.purpose, func.count()).group_by(CampaignRow.purpose)):
+            if purpose == "announce":
+                f.campaigns = n
+            else:
+                f.reminders = n
+        announce = select(CampaignRow.id).where(CampaignRow.purpose == "announce", CampaignRow.state != "cancelled")
+        rec = CampaignRecipientRow
+        f.matched = await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.eligible.is_(True))) or 0
+        f.may_qualify = await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.eligible.is_(False))) or 0
+        f.approved = (
+            await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.skip_reason.is_(None))) or 0
+        )
+        d = DeliveryRow
+        for channel, status, n in await s.execute(select(d.channel, d.status, func.count()).group_by(d.channel, d.status)):
+            f.by_channel.setdefault(channel, {})[status] = n
+        f.fell_back = await s.scalar(select(func.count()).where(d.fallback_of.is_not(None))) or 0
+        for reason, n in await s.execute(
+            select(d.waiting_for, func.count()).where(d.status == "created").group_by(d.waiting_for)
+        ):
+            f.waiting[reason or "due"] = n
+    return f
+
+
+async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[str]:
+    from policy_push.storage import PolicyRepository
+    from policy_push.workflow import approve, campaign_preview_text, prepare_campaign
+
+    today = clock.now().astimezone(ZoneInfo(runtime.settings.local_timezone)).date()
+    async with runtime.sessions() as session:
+        stored, _ = await PolicyRepository(session).list(status="open", today=today, limit=500)
+    ids = []
+    for item in stored:
+        prepared = await prepare_campaign(
+            runtime.sessions, matcher, item.policy.id, prepared_by=PREPARER, settings=runtime.settings, on=today
+        )
+        if prepared is not None:
+            ids.append((item.policy.id, prepared.id))
+    print(f"\n{len(ids)} open policies matched and drafted by {PREPARER} ({len(stored)} open, 3 expired never pushed).")
+    preview_id = next((cid for pid, cid in ids if pid == PREVIEW_POLICY), ids[0][1])
+    async with runtime.sessions() as session:
+        print("\n" + await campaign_preview_text(session, runtime.cipher, preview_id, top_n=5))
+    for _pid, cid in ids:
+        async with runtime.sessions() as session, session.begin():
+            await approve(session, cid, approver=APPROVER, and_schedule=True, now=clock.now())
+    print(f"\n{APPROVER} (a second officer) approved and scheduled all {len(ids)} campaigns at "
+          f"{clock.now().astimezone(DEMO_START.tzinfo):%H:%M} (SHA-256 of each recipient list and text recorded).")
+    return [cid for _pid, cid in ids]
+
+
+async def _start_web(settings: Settings, pipeline: Any) -> web.AppRunner:
+    from policy_push.web import create_app
+    from policy_push.web.keys import pipeline_key
+
+    app = create_app(settings, worker=False)
+    # receipts arriving at the callback endpoints use the demo's pipeline and its simulated clock
+    app[pipeline_key] = pipeline
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    return runner
+
+
+async def run_demo(settings: Settings, *, serve_after: bool) -> int:
+    from policy_push.matching.service import MatchService
+    from policy_push.runtime import open_runtime
+    from policy_push.workflow.ticks import open_pipeline
+    from scheduler import FrozenClock, ScaledClock
+
+    started = time.perf_counter()
+    base = f"http://{settings.host}:{settings.port}"
+    sims: SimulatorSet = await start_all(
+        callback_urls={"aliyun": f"{base}/callbacks/aliyun/sms-report", "wechat": f"{base}/callbacks/wechat"},
+        # the simulators' factor multiplies the providers' real waits (receipt delays, callback
+        # retry schedules): a hundredth keeps receipts quick without outrunning our own records
+        time_factor=0.01,
+        faults=DEMO_FAULTS,
+    )
+    settings = settings.model_copy(
+        update={
+            "aliyun_sms_url": sims.urls["aliyun"] + "/",
+            "wechat_url": sims.urls["wechat"],
+            "jpush_url": sims.urls["jpush"],
+        }
+    )
+    runner: web.AppRunner | None = None
+    try:
+        print("provider simulators (test mode) on loopback: " + ", ".join(f"{k} {v}" for k, v in sims.urls.items()))
+        print("importing the Panjin sample (24 policies, 400 enterprises, 600 residents):")
+        await prepare(settings, quiet=True)
+        async with open_runtime(settings) as runtime:
+            matcher = MatchService.for_runtime(runtime)
+            await matcher.start()
+            try:
+                # drafting and approval happen at 20:45 sharp; the clock starts running with dispatch
+                await _prepare_and_approve(runtime, matcher, FrozenClock(DEMO_START))
+                clock = ScaledClock(TIME_FACTOR, start=DEMO_START + dt.timedelta(minutes=5))
+                async with open_pipeline(runtime, clock=clock, matcher=matcher) as pipeline:
+                    runner = await _start_web(settings, pipeline)
+                    print("\ndispatching (simulated clock, one hour per second; quiet hours 21:00–08:00):")
+                    await _dispatch(pipeline, runtime.sessions, clock)
+                    await asyncio.sleep(0.5)  # the last receipts
+                    print("\nfunnel:")
+                    for line in (await funnel(runtime.sessions)).lines():
+                        print("  " + line)
+                    print("\nprovider records: " + ", ".join(f"{k} {len(v)}" for k, v in sims.records.items()))
+                    print(f"demo run took {time.perf_counter() - started:.1f} s")
+            finally:
+                await matcher.close()
+        if runner is not None:
+            await runner.cleanup()
+            runner = None
+        if not serve_after:
+            return 0
+        # from here on the service runs as `serve` does: real time, the ticks in process
+        from policy_push.web import create_app
+
+        app = create_app(settings.model_copy(update={"time_factor": 1.0}), worker=True)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        print(f"\npolicy_push API on {base}/api/v1 (OpenAPI {base}/api/v1/openapi.json), token {DEMO_TOKEN!r}")
+        print(f"  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {base}/api/v1/campaigns")
+        print(f"  staff preview: {base}/staff/campaigns/<campaign id>?token={DEMO_TOKEN}")
+        print(f"  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {base}/api/v1/policies/{PREVIEW_POLICY}/matches")
+        print("Press Ctrl+C to stop.")
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await sims.close()
+
+
+async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
+    """Run the ticks' bodies until the simulated morning after, printing a line per simulated hour."""
+    from policy_push.storage.campaign_tables import DeliveryRow
+
+    tz = DEMO_START.tzinfo
+    last_hour = None
+    while clock.now() < DEMO_END:
+        await pipeline.dispatch_due_campaigns()
+        await pipeline.dispatcher.send_due(budget_s=pipeline.send_budget_s)
+        await pipeline.settle_stuck()
+        await pipeline.close_expired_policies()
+        reminders = await pipeline.deadline_reminders()
+        await pipeline.dispatcher.finish()
+        now = clock.now().astimezone(tz)
+        if reminders:
+            print(f"  {now:%m-%d %H:%M}  deadline reminder campaign(s) started for policies closing soon")
+        if now.hour != last_hour:
+            last_hour = now.hour
+            async with sessions() as s:
+                counts = dict((await s.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))).all())
+                waiting = await s.scalar(select(func.count()).where(DeliveryRow.status == "created", DeliveryRow.not_before > clock.now())) or 0
+            done = counts.get("sent", 0) + counts.get("delivered", 0)
+            quiet = "  (quiet hours)" if now.hour >= 21 or now.hour < 8 else ""
+            print(f"  {now:%m-%d %H:%M}  sent {done:>5}  delivered {counts.get('delivered', 0):>5}  waiting {waiting:>5}{quiet}")
+        await asyncio.sleep(0.05)
 
 
 def _demo(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policy_push_demo_"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(demo=True, data_dir=data_dir, port=args.port, api_token=DEMO_TOKEN, database_url="")
+    settings = Settings(
+        demo=True,
+        data_dir=data_dir,
+        port=args.port,
+        api_token=DEMO_TOKEN,
+        database_url="",
+        public_base_url=f"http://127.0.0.1:{args.port}",
+        # a reminder 20 days ahead makes the sample's policy closing on 15 December due at once
+        reminder_days_before=20,
+        # JPush's paid tier: each app message carries its recipient's own reason, so one push each
+        app_rate_per_s=200.0,
+        # Aliyun SendSms, one request per message for the same reason (the simulator's own limits hold)
+        sms_rate_per_s=1000.0,
+    )
+    # the demo prints its own story; the service's INFO lines would drown it
+    logging.getLogger("policy_push").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     print(f"policy_push demo — data in {data_dir}")
-    print("importing the Panjin sample (24 policies, 400 enterprises, 600 residents):")
-    asyncio.run(prepare(settings))
-    base = f"http://{settings.host}:{settings.port}"
-    print("try:")
-    print(f"  curl {base}/api/v1/policies?audience=enterprise")
-    print(f"  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {base}/api/v1/residents/r-000001")
-    if args.exit:
+    try:
+        return asyncio.run(run_demo(settings, serve_after=not args.exit))
+    except KeyboardInterrupt:
         return 0
-    run_server(settings)
-    return 0

@@ -342,7 +342,6 @@ async def rerender_messages(session: AsyncSession, campaign_id: str, *, settings
         )
     ).all()
     sample = [list(r.reasons or []) for r in rows if r.skip_reason is None] or [list(r.reasons or []) for r in rows][:1]
-    bodies = build_message_bodies(policy, {r.channel for r in rows}, MessageSettings.from_settings(settings), sample_reasons=sample)
     stored = dict(
         (
             await session.execute(
@@ -350,6 +349,9 @@ async def rerender_messages(session: AsyncSession, campaign_id: str, *, settings
             )
         ).all()
     )
+    # the stored set includes the fallback channels' texts, approved up front with the first choices
+    channels = set(stored) | {r.channel for r in rows}
+    bodies = build_message_bodies(policy, channels, MessageSettings.from_settings(settings), sample_reasons=sample)
     if _canonical(stored) == _canonical(bodies):
         return False
     await _back_to_draft(session, campaign, actor, "re-render the messages")

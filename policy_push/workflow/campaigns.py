@@ -190,7 +190,11 @@ async def _store(
             "score": float(rec["score"]), "reasons": list(rec["reasons"]), "missing": list(rec.get("missing") or []),
             "channel": channel, "skip_reason": None if skip is None else skip.value, "excluded_by": None,
         })  # fmt: skip
-    channels = sorted({r["channel"] for r in rows if r["channel"] is not None})
+    # every channel a recipient can be reached on, not only the first choices: a fallback may only
+    # carry a text the approver saw, so the fallback channels' texts are approved up front too
+    channels = sorted(
+        {c for r in rows if r["channel"] is not None for c in facts[r["profile_id"]].reachable} if rows else set()
+    )
     # best first, ties by id: the preview shows the same reason however the match ordered ties
     ranked = sorted(rows, key=lambda r: (-r["score"], r["profile_id"]))
     to_message = [r["reasons"] for r in ranked if r["skip_reason"] is None and r["channel"] is not None]

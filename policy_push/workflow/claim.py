@@ -7,7 +7,9 @@ UPDATE (single node; the lock is held for milliseconds).
 
 In the same transaction the claim re-checks what may have changed since the campaign was approved:
 a recipient who opted out (on this channel or all), withdrew consent or was deleted gets the row
-cancelled instead (invariant 5: opted-out people get nothing). The encrypted address is read here and
+cancelled instead (invariant 5: opted-out people get nothing).  Quiet hours are checked again too:
+a row planned for 20:55 but reached by a busy worker at 21:10 waits for the morning instead of
+going out at night (invariant 5), unless its policy is urgent. The encrypted address is read here and
 decrypted after commit, in memory, for this batch only.
 """
 
@@ -24,12 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_push.security import PiiCipher
 from policy_push.statuses import DeliveryStatus
 from policy_push.storage.campaign_tables import CampaignRecipientRow
+from scheduler import next_send_time
 
 from .outbox import (
     CONTACT_COLUMN,
     EventSource,
     Move,
+    SendRules,
+    Waiting,
     begin_write,
+    campaigns,
     chunks,
     deliveries,
     events,
@@ -62,9 +68,18 @@ class Claimed:
 
 
 async def claim_batch(
-    sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher, *, now: datetime, worker_id: str, limit: int
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    *,
+    now: datetime,
+    worker_id: str,
+    limit: int,
+    rules: SendRules | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due rows (oldest ``not_before`` first); the claim is committed on return."""
+    """Claim up to ``limit`` due rows (oldest ``not_before`` first); the claim is committed on return.
+
+    With ``rules``, rows whose channel is in its quiet hours now (and whose campaign is not urgent)
+    are not claimed but moved on to the end of the quiet period."""
     d = deliveries.c
     async with sessions() as s, s.begin():
         await begin_write(s)
@@ -77,6 +92,8 @@ async def claim_batch(
         if is_postgres(s):
             stmt = stmt.with_for_update(skip_locked=True)
         rows = [Claimed(*r) for r in await s.execute(stmt)]
+        if rows and rules is not None:
+            rows = await _postpone_quiet(s, rows, rules, now)
         if not rows:
             return []
         contacts = await _contacts(s, rows)
@@ -115,6 +132,27 @@ async def claim_batch(
     for row in keep:
         blob = contacts[(row.profile_kind, row.profile_id)][CONTACT_COLUMN[row.channel]]
         row.address = cipher.decrypt(CONTACT_COLUMN[row.channel], blob) if blob is not None else None
+    return keep
+
+
+async def _postpone_quiet(s: AsyncSession, rows: list[Claimed], rules: SendRules, now: datetime) -> list[Claimed]:
+    quiet_channels = {ch for ch in {r.channel for r in rows} if (q := rules.windows.for_channel(ch)) and q.is_quiet(now)}
+    if not quiet_channels:
+        return rows
+    c = campaigns.c
+    ids = sorted({r.campaign_id for r in rows if r.channel in quiet_channels})
+    urgent = {cid for (cid,) in await s.execute(select(c.id).where(c.id.in_(ids), c.urgent.is_(True)))}
+    keep: list[Claimed] = []
+    for row in rows:
+        if row.channel in quiet_channels and row.campaign_id not in urgent:
+            later = next_send_time(now, rules.windows.for_channel(row.channel))
+            await s.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id, deliveries.c.status == DeliveryStatus.CREATED.value)
+                .values(not_before=later, waiting_for=Waiting.QUIET_HOURS.value, updated_at=now)
+            )
+        else:
+            keep.append(row)
     return keep
 
 

@@ -137,7 +137,8 @@ class Dispatcher:
         """
         async with self._writes:
             batch = await claim_batch(
-                self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size
+                self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size,
+                rules=self.rules,
             )
         if not batch:
             return 0

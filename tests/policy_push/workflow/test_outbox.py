@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, func, select, update
@@ -106,3 +108,27 @@ async def test_concurrent_claims_never_take_a_row_twice(db_settings, session_fac
     claimed = [i for ids in results for i in ids]
     assert len(claimed) == len(set(claimed)) == 1000
     assert await _count(session_factory, status="sending") == 1000
+
+
+async def test_a_row_reached_in_quiet_hours_waits_for_the_morning(db_settings, session_factory, cipher) -> None:
+    """Planned before 21:00 but claimed after it: the claim re-checks quiet hours (invariant 5)."""
+    await seed_campaign(session_factory, cipher, db_settings, n=3)
+    await start_due_campaigns(session_factory, now=DAYTIME, rules=RULES, verify=always_approved)
+    local = DAYTIME.astimezone(ZoneInfo("Asia/Shanghai"))
+    night = local.replace(hour=22, minute=30)
+    assert await claim_batch(session_factory, cipher, now=night, worker_id="w", limit=10, rules=RULES) == []
+    async with session_factory() as s:
+        rows = (await s.execute(select(DeliveryRow.status, DeliveryRow.not_before, DeliveryRow.waiting_for))).all()
+    morning = (night + dt.timedelta(days=1)).replace(hour=8, minute=0)
+    assert {(st, nb.astimezone(ZoneInfo("Asia/Shanghai")), w) for st, nb, w in rows} == {("created", morning, "quiet_hours")}
+    # without the rules (or once the morning comes) the rows are claimed
+    assert len(await claim_batch(session_factory, cipher, now=morning, worker_id="w", limit=10, rules=RULES)) == 3
+
+
+async def test_urgent_policies_are_claimed_in_quiet_hours(db_settings, session_factory, cipher) -> None:
+    seeded = await seed_campaign(session_factory, cipher, db_settings, n=2)
+    async with session_factory() as s, s.begin():
+        await s.execute(update(CampaignRow).where(CampaignRow.id == seeded.campaign_id).values(urgent=True))
+    await start_due_campaigns(session_factory, now=DAYTIME, rules=RULES, verify=always_approved)
+    night = DAYTIME.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=23)
+    assert len(await claim_batch(session_factory, cipher, now=night, worker_id="w", limit=10, rules=RULES)) == 2
