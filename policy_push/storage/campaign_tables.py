@@ -22,6 +22,7 @@ __all__ = [
     "CampaignRow",
     "DeliveryEventRow",
     "DeliveryRow",
+    "EarlyReceiptRow",
     "FeedbackRow",
     "OptOutRow",
     "ProviderSwitchRow",
@@ -131,6 +132,30 @@ class DeliveryEventRow(Base):
     source: Mapped[str] = mapped_column(String(32))  #: dispatch, receipt, settle, cancel …
     code: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
+
+
+class EarlyReceiptRow(Base):
+    """A provider receipt that arrived before our record of its send (``workflow.receipts``).
+
+    Providers give up re-pushing after a few tries (WeChat: three, within seconds) and WeChat has
+    no query API, so such a receipt is kept here and applied once the send is recorded, instead of
+    being refused and lost. The recipient is kept only as its keyed look-up hash (personal data is
+    never stored in clear), which is all that matching members of a shared Aliyun BizId needs.
+    """
+
+    __tablename__ = "early_receipts"
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
+    #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid"); None if absent
+    recipient_hash: Mapped[str | None] = mapped_column(String(64))
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    outcome: Mapped[str] = mapped_column(String(16))  #: channels.Outcome
+    code: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class OptOutRow(Base):

@@ -19,6 +19,7 @@ This is the only module of the application that calls providers (``Router.send``
    ============  ===================================================================
 
    A failure for good starts a fallback delivery on the recipient's next channel (``outbox.create_fallbacks``).
+   Receipts that arrived before this record (``early_receipts``) are applied in the same transaction.
 
 Rate limits live in the adapters' limiters: waiting for a token is not a failure. Addresses are
 decrypted per batch and never logged.
@@ -47,6 +48,7 @@ from scheduler import Clock
 from .claim import Claimed, claim_batch
 from .messages import render_for_recipient
 from .outbox import EventSource, Failed, Move, SendRules, Waiting, begin_write, create_fallbacks, events, move
+from .receipts import apply_early_receipts
 from .starting import finish_campaigns, sending_campaigns
 
 __all__ = ["Dispatcher", "sim_per_real"]
@@ -237,6 +239,18 @@ class Dispatcher:
                 for r in (by_id[mv.delivery_id],)
             ]
             await create_fallbacks(s, failed, now=now, rules=self.rules)
+            # receipts that outran this record (stored by the callbacks as early receipts) can
+            # match now that the message ids are known; in this transaction, so no receipt tick
+            # sees the row sent without them. One that raced this transaction is the settle sweep's.
+            message_ids = {
+                pmid
+                for mv in moves
+                if mv.to is DeliveryStatus.SENT and mv.delivery_id in applied
+                for pmid in (mv.values.get("provider_message_id"),)
+                if pmid
+            }
+            if message_ids:
+                await apply_early_receipts(s, self.cipher, now=now, rules=self.rules, provider_message_ids=message_ids)
             if unsure:
                 await s.execute(
                     events.insert(),

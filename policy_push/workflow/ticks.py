@@ -8,7 +8,8 @@ tick                        leader  does
 ==========================  ======  ==========================================================
 dispatch_due_campaigns      no      verify the approval, write the outbox rows, campaign -> sending
 send_due_deliveries         no      claim -> send -> record until nothing is due (or a budget)
-settle_stuck                yes     rows stuck in ``sending`` (a crashed worker): ask / resend
+settle_stuck                yes     rows stuck in ``sending`` (a crashed worker): ask / resend;
+                                    early receipts that raced their send; expire old ones
 close_expired_policies      yes     past apply_until: cancel unsent rows and open campaigns
 deadline_reminders          yes     reminder campaigns N days before apply_until
 purge_contact_data          yes     erase contact data past the retention period
@@ -60,7 +61,7 @@ from scheduler import (
 from .closing import CloseReport, close_expired_policies
 from .dispatch import Dispatcher
 from .outbox import SendRules, campaigns, deliveries
-from .receipts import ReceiptReport, apply_receipts
+from .receipts import ReceiptReport, apply_receipts, sweep_early_receipts
 from .reminders import create_due_reminders
 from .retention import purge_contact_data
 from .settle import SettleReport, settle_stuck, sweep_unreceipted_sms
@@ -108,6 +109,8 @@ class Pipeline:
     async def settle_stuck(self) -> SettleReport:
         report = await settle_stuck(self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules)
         await sweep_unreceipted_sms(self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules)
+        # early receipts stored while their send's results transaction was still open, and expiry
+        await sweep_early_receipts(self.sessions, self.cipher, now=self.clock.now(), rules=self.rules)
         return report
 
     async def close_expired_policies(self) -> CloseReport:

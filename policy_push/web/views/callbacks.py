@@ -1,9 +1,11 @@
 """Provider receipt endpoints: Aliyun SmsReport pushes and WeChat template events.
 
 Each push is applied in one transaction (``workflow.receipts``). A receipt that matches no delivery
-yet (it outran our own record of the send) is not acknowledged, so the provider pushes it again on
-its retry schedule (Aliyun: 1, 5, 10 minutes; WeChat: three more times). JPush pushes no receipts
-(its delivery statistics are pulled), so it has no endpoint here.
+yet (it outran our own record of the send) is stored in that transaction as an early receipt and
+acknowledged: relying on the provider's re-push would lose it, as providers give up after a few
+(WeChat: three, within seconds) and WeChat cannot be asked later. Only a receipt that could not be
+kept (no message id to match it by) is refused with 500. JPush pushes no receipts (its delivery
+statistics are pulled), so it has no endpoint here.
 
 WeChat signs every request to the account's server URL with ``signature`` = sha1(sorted(token,
 timestamp, nonce)); an unsigned or wrongly signed request gets 403 and changes nothing. The GET
@@ -83,8 +85,8 @@ async def aliyun_sms_report(request: web.Request) -> web.Response:
         return _json({"code": 400, "msg": str(exc)}, 400)
     report = await _apply(request, receipts)
     if report.unmatched:
-        # not acknowledged: Aliyun pushes the array again later, when our record of the send exists
-        return _json({"code": 500, "msg": f"{report.unmatched} report(s) not yet known; push again"}, 500)
+        # a report that could not be kept: not acknowledged, so it is at least not dropped silently
+        return _json({"code": 500, "msg": f"{report.unmatched} report(s) could not be matched or kept"}, 500)
     return _json(ALIYUN_RECEIPT_ACK)
 
 
@@ -110,6 +112,6 @@ async def wechat_event(request: web.Request) -> web.Response:
     if receipt is None:  # another event or message type: acknowledged, nothing to do
         return web.Response(text="success")
     report = await _apply(request, [receipt])
-    if report.unmatched:
-        return web.Response(status=500, text="unknown MsgID; push again")
+    if report.unmatched:  # no MsgID to keep it by: refused rather than dropped silently
+        return web.Response(status=500, text="receipt could not be matched or kept")
     return web.Response(text="success")

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "campaigns",
     "deliveries",
     "delivery_events",
+    "early_receipts",
     "enterprises",
     "feedback",
     "opt_outs",
