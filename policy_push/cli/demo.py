@@ -145,7 +145,7 @@ async def funnel(sessions: Any) -> Funnel:
 
 async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[str]:
     from policy_push.storage import PolicyRepository
-    from policy_push.workflow import approve, campaign_preview_text, prepare_campaign
+    from policy_push.workflow import approve, campaign_preview_text, prepare_campaign, schedule
 
     today = clock.now().astimezone(ZoneInfo(runtime.settings.local_timezone)).date()
     async with runtime.sessions() as session:
@@ -161,9 +161,14 @@ async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[s
     preview_id = next((cid for pid, cid in ids if pid == PREVIEW_POLICY), ids[0][1])
     async with runtime.sessions() as session:
         print("\n" + await campaign_preview_text(session, runtime.cipher, preview_id, top_n=5))
-    for _pid, cid in ids:
+    # the policies closing soonest go out first: their recipients take the week's first slots
+    # under the frequency cap, and the one closing on 15 December gets its deadline reminder
+    deadline = {item.policy.id: item.policy.apply_until or dt.date.max for item in stored}
+    ordered = sorted(ids, key=lambda pc: (deadline[pc[0]], pc[0]))
+    for i, (_pid, cid) in enumerate(ordered):
         async with runtime.sessions() as session, session.begin():
-            await approve(session, cid, approver=APPROVER, and_schedule=True, now=clock.now())
+            await approve(session, cid, approver=APPROVER, now=clock.now())
+            await schedule(session, cid, actor=APPROVER, send_at=clock.now() + dt.timedelta(seconds=i + 1), now=clock.now())
     print(f"\n{APPROVER} (a second officer) approved and scheduled all {len(ids)} campaigns at "
           f"{clock.now().astimezone(DEMO_START.tzinfo):%H:%M} (SHA-256 of each recipient list and text recorded).")
     return [cid for _pid, cid in ids]
