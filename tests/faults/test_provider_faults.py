@@ -168,11 +168,16 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
             if r.status in ("sent", "delivered"):
                 assert received(sims)[r.channel][address(r.channel, seeded.index_of(r.profile_id))] == 1
 
-        # rates: any 1 s window holds at most a second's worth plus the burst (a tenth of a second's),
-        # with 50 ms for arrival jitter on loopback (the limiter spaces departures, the simulator
-        # stamps arrivals)
+        # rates: the limiter spaces departures, the simulator stamps arrivals. Over any 5 s a
+        # window holds at most 5 s' worth plus the burst (a tenth of a second's) and 5 % for jitter.
+        # A single second may hold more only by arrival jitter: on a loaded 2-core machine the
+        # simulator's loop can stall for a few hundred ms and then stamp a queue of requests at
+        # once, so the 1 s look allows half a second's worth of it (a limiter at twice the rate
+        # would still fail both looks)
         for sim, rate in ((sims.aliyun, SMS_RATE), (sims.wechat, WECHAT_RATE), (sims.jpush, APP_RATE)):
-            assert _max_in_window(sim.request_times, 1.0) <= rate * 1.05 + max(1.0, rate / 10), sim.provider
+            burst = max(1.0, rate / 10)
+            assert _max_in_window(sim.request_times, 5.0) <= 5 * rate * 1.05 + burst, sim.provider
+            assert _max_in_window(sim.request_times, 1.0) <= rate * 1.5 + burst, sim.provider
         # the JPush window (6 pushes per fixed 0.6 s window here) is the provider's own limit: it
         # answered 429 (code 2001) and the adapter waited for X-Rate-Limit-Reset; accepted pushes
         # stay within it (a sliding look may straddle two fixed windows: at most twice the limit)
