@@ -87,14 +87,29 @@ class Router:
             self._switch(state, kind, 0, f"probing primary after {self.failover.probe_after_s:.0f}s on fallback")
         return state.channels[state.active]
 
-    async def send(self, kind: str, batch: Sequence[OutboundMessage]) -> list[SendResult]:
-        """Send ``batch`` over ``kind``; one result per message, in order, after retries and failover."""
+    def channel(self, kind: str, name: str) -> Channel:
+        """The adapter of ``kind`` called ``name`` (active or not); ValueError if there is none."""
+        for ch in self._state(kind).channels:
+            if ch.name == name:
+                return ch
+        names = [ch.name for ch in self._state(kind).channels]
+        raise ValueError(f"no provider {name!r} for kind {kind!r}; have {names}")
+
+    async def send(
+        self, kind: str, batch: Sequence[OutboundMessage], *, provider: str | None = None
+    ) -> list[SendResult]:
+        """Send ``batch`` over ``kind``; one result per message, in order, after retries and failover.
+
+        ``provider`` pins every attempt of this call to that adapter of ``kind`` (ValueError if
+        unknown), so a caller that recorded where a message goes before calling is never wrong about
+        it; its faults still count towards failover, which then applies to later calls."""
+        pinned = self.channel(kind, provider) if provider is not None else None
         final: dict[str, SendResult] = {}
         pending = list(batch)
         attempt = 0
         while pending:
             attempt += 1
-            channel = self.active(kind)
+            channel = pinned or self.active(kind)
             results = await channel.send(pending)
             self._observe(kind, channel, results)
             retry_msgs: list[OutboundMessage] = []

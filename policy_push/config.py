@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str = Field("", description="Aliyun AccessKeyId.")
     aliyun_access_key_secret: SecretStr | None = Field(None, description="Aliyun AccessKeySecret.")
     aliyun_template_code: str = Field("", description="Aliyun TemplateCode of MESSAGE_TEMPLATE (simulator default SMS_900001).")
+    sms_providers: str = Field(
+        "aliyun,tencent",
+        description="SMS providers in order of preference (`aliyun`, `tencent`); the router fails over to the next "
+        "after repeated provider faults. `aliyun` alone disables SMS failover.",
+    )
+    tencent_sms_url: str = Field("", description="Tencent Cloud SMS endpoint; empty = simulator or https://sms.tencentcloudapi.com/.")
+    tencent_secret_id: str = Field("", description="Tencent Cloud SecretId.")
+    tencent_secret_key: SecretStr | None = Field(None, description="Tencent Cloud SecretKey.")
+    tencent_sdk_app_id: str = Field("", description="Tencent SMS SdkAppId (simulator default 1400000001).")
+    tencent_template_id: str = Field(
+        "", description="Tencent TemplateId of MESSAGE_TEMPLATE, slots {1}..{5} = title, benefit, deadline, reason, link "
+        "(simulator default 2000001).",
+    )
     wechat_url: str = Field("", description="WeChat API base; empty = simulator or https://api.weixin.qq.com.")
     wechat_appid: str = Field("", description="WeChat official account appid.")
     wechat_secret: SecretStr | None = Field(None, description="WeChat appsecret.")
@@ -133,6 +146,15 @@ class Settings(BaseSettings):
         "thing1=title,time2=deadline,thing3=benefit,thing4=reason",
         description="WeChat template keys and the message field each shows (title, summary, reason, deadline, benefit, link).",
     )
+
+    @field_validator("sms_providers")
+    @classmethod
+    def _sms_providers(cls, v: str) -> str:
+        names = [part.strip().lower() for part in v.split(",") if part.strip()]
+        unknown = sorted(set(names) - {"aliyun", "tencent"})
+        if unknown or not names or len(set(names)) != len(names):
+            raise ValueError(f"sms_providers: a comma-separated list of distinct aliyun, tencent; got {v!r}")
+        return ",".join(names)
 
     @field_validator("log_level")
     @classmethod

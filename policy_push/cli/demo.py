@@ -205,6 +205,7 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
     settings = settings.model_copy(
         update={
             "aliyun_sms_url": sims.urls["aliyun"] + "/",
+            "tencent_sms_url": sims.urls["tencent"] + "/",
             "wechat_url": sims.urls["wechat"],
             "jpush_url": sims.urls["jpush"],
         }

@@ -11,11 +11,16 @@ cancelled instead (invariant 5: opted-out people get nothing).  Quiet hours are 
 a row planned for 20:55 but reached by a busy worker at 21:10 waits for the morning instead of
 going out at night (invariant 5), unless its policy is urgent. The encrypted address is read here and
 decrypted after commit, in memory, for this batch only.
+
+``providers`` (channel -> adapter name, chosen by the dispatcher before the claim) is written to
+``deliveries.provider`` in the claim transaction, before any provider call: a row found in
+``sending`` later (a dead worker, a timeout) names the provider that got, or may have got, its
+message, which is what settling must ask (or must not resend through).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,11 +80,13 @@ async def claim_batch(
     worker_id: str,
     limit: int,
     rules: SendRules | None = None,
+    providers: Mapping[str, str] | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows (oldest ``not_before`` first); the claim is committed on return.
 
     With ``rules``, rows whose channel is in its quiet hours now (and whose campaign is not urgent)
-    are not claimed but moved on to the end of the quiet period."""
+    are not claimed but moved on to the end of the quiet period. With ``providers``, each claimed
+    row's ``provider`` is set to the adapter its channel will be sent through (None if not named)."""
     d = deliveries.c
     async with sessions() as s, s.begin():
         await begin_write(s)
@@ -111,13 +118,22 @@ async def claim_batch(
             else:
                 keep.append(row)
         await move(s, cancel, allowed_from={DeliveryStatus.CREATED}, source=EventSource.OPT_OUT, now=now)
-        for part in chunks([r.id for r in keep]):
-            await s.execute(
-                update(deliveries)
-                .where(d.id.in_(part), d.status == DeliveryStatus.CREATED.value)
-                .values(status=DeliveryStatus.SENDING.value, claimed_at=now, claimed_by=worker_id, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        by_channel: dict[str, list[str]] = {}
+        for r in keep:
+            by_channel.setdefault(r.channel, []).append(r.id)
+        for channel, ids in sorted(by_channel.items()):
+            values: dict[str, Any] = {
+                "status": DeliveryStatus.SENDING.value, "claimed_at": now, "claimed_by": worker_id, "updated_at": now,
+            }
+            if providers is not None:
+                values["provider"] = providers.get(channel)
+            for part in chunks(ids):
+                await s.execute(
+                    update(deliveries)
+                    .where(d.id.in_(part), d.status == DeliveryStatus.CREATED.value)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
         for part in chunks(keep):
             await s.execute(
                 events.insert(),

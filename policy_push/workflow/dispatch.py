@@ -3,7 +3,10 @@
 This is the only module of the application that calls providers (``Router.send``; grep finds
 ``.send(`` nowhere else in ``policy_push``). Per batch:
 
-1. claim (``claim.claim_batch``): rows move ``created -> sending`` and the claim is committed;
+1. the provider of each channel kind is chosen (``router.active(kind)``, which may fail over or
+   probe the primary), then claimed (``claim.claim_batch``): rows move ``created -> sending`` with
+   that ``provider`` and the claim is committed. The send is pinned to it (``Router.send(provider=…)``),
+   so a row's ``provider`` always names the adapter that got, or may have got, its message;
 2. no session is held while the providers are called, so a slow provider cannot pin the pool;
 3. results are recorded in one write transaction, each an UPDATE guarded by status ``sending``:
 
@@ -19,7 +22,8 @@ This is the only module of the application that calls providers (``Router.send``
    ============  ===================================================================
 
    A failure for good starts a fallback delivery on the recipient's next channel (``outbox.create_fallbacks``).
-   Receipts that arrived before this record (``early_receipts``) are applied in the same transaction.
+   Receipts that arrived before this record (``early_receipts``) are applied in the same transaction,
+   and so are the router's provider switches since the last record (``provider_switches``).
 
 Rate limits live in the adapters' limiters: waiting for a token is not a failure. Addresses are
 decrypted per batch and never logged.
@@ -39,10 +43,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import ChannelError, OutboundMessage, Outcome, Router, SendResult
+from channels import ChannelError, OutboundMessage, Outcome, ProviderSwitch, Router, SendResult
 from policy_push.security import PiiCipher
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
-from policy_push.storage.campaign_tables import CampaignMessageRow
+from policy_push.storage.campaign_tables import CampaignMessageRow, ProviderSwitchRow
 from scheduler import Clock
 
 from .claim import Claimed, claim_batch
@@ -55,6 +59,7 @@ __all__ = ["Dispatcher", "sim_per_real"]
 
 log = logging.getLogger("policy_push.dispatch")
 messages_table = CampaignMessageRow.__table__
+switches_table = ProviderSwitchRow.__table__
 
 
 def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:
@@ -101,6 +106,8 @@ class Dispatcher:
         #: deliveries this dispatcher claimed / sent (accepted) since it was made, for reports
         self.claimed = 0
         self.accepted = 0
+        #: how many of ``router.switches`` have been handed to a results transaction
+        self._switches_seen = 0
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -137,10 +144,12 @@ class Dispatcher:
         Each channel's results are recorded as soon as that provider answers, so a slow provider
         does not hold back the others' records (a receipt can only be matched once its send is).
         """
+        # where each kind goes is decided before the claim, so the claimed rows record it
+        providers = {kind: self.router.active(kind).name for kind in self.router.kinds}
         async with self._writes:
             batch = await claim_batch(
                 self.sessions, self.cipher, now=self.clock.now(), worker_id=self.worker_id, limit=self.batch_size,
-                rules=self.rules,
+                rules=self.rules, providers=providers,
             )
         if not batch:
             return 0
@@ -150,7 +159,8 @@ class Dispatcher:
 
         async def kind_round(kind: str, msgs: list[OutboundMessage]) -> None:
             # the provider call: no database session is open here
-            results = await self.router.send(kind, msgs)
+            results = await self.router.send(kind, msgs, provider=providers[kind])
+            # the record takes the switches this send (or any since the last record) caused
             await self._record([by_id[r.delivery_id] for r in results], {r.delivery_id: r for r in results})
 
         jobs = [kind_round(kind, msgs) for kind, msgs in by_kind.items()]
@@ -195,6 +205,12 @@ class Dispatcher:
 
     # ---- recording ----------------------------------------------------------------------------
 
+    def _new_switches(self) -> list[ProviderSwitch]:
+        """The router's switches not yet handed to a results transaction (no await: lanes cannot race)."""
+        new = self.router.switches[self._switches_seen :]
+        self._switches_seen += len(new)
+        return list(new)
+
     def _move_for(self, row: Claimed, res: SendResult, now: datetime) -> Move | None:
         common = {"provider": res.provider or None, "provider_code": res.code or None, "provider_text": (res.text or "")[:500] or None}
         if res.outcome is Outcome.ACCEPTED:
@@ -204,7 +220,7 @@ class Dispatcher:
         if res.outcome is Outcome.UNREACHABLE:
             return Move(row.id, DeliveryStatus.UNREACHABLE, common, code=res.code, text=res.text[:500])
         if res.maybe_sent and row.channel == "sms":
-            return None  # stays sending: settle asks QuerySendDetails before any resend
+            return None  # stays sending: settle asks Aliyun (QuerySendDetails) or fails a Tencent row for good
         if not res.provider_fault:  # throttled or out of quota: wait as asked, spend no attempt
             wait_s = max(res.retry_after_s or 0.0, 1.0) * sim_per_real(self.clock)
             return Move(row.id, DeliveryStatus.CREATED, {**common, "not_before": now + timedelta(seconds=wait_s), "waiting_for": Waiting.THROTTLED.value}, code=res.code)
@@ -219,6 +235,7 @@ class Dispatcher:
         )  # fmt: skip
 
     async def _record(self, batch: Sequence[Claimed], results: Mapping[str, SendResult]) -> None:
+        switches = self._new_switches()  # before any await: each switch goes to exactly one record
         now = self.clock.now()
         moves: list[Move] = []
         unsure = []
@@ -257,6 +274,14 @@ class Dispatcher:
                     [{"delivery_id": i, "at": now, "from_status": "sending", "to_status": None,
                       "source": EventSource.DISPATCH.value, "code": "MAYBE_SENT", "text": "left for settle"} for i in unsure],
                 )  # fmt: skip
+            if switches:
+                await s.execute(
+                    switches_table.insert(),
+                    [{"at": sw.at, "channel": sw.kind, "from_provider": sw.from_provider, "to_provider": sw.to_provider,
+                      "reason": sw.reason} for sw in switches],
+                )  # fmt: skip
+        for sw in switches:
+            log.warning("provider switch on %s: %s -> %s: %s", sw.kind, sw.from_provider, sw.to_provider, sw.reason)
         self.accepted += sum(1 for mv in moves if mv.to is DeliveryStatus.SENT and mv.delivery_id in applied)
         lost = len(moves) - len(applied)
         if lost:

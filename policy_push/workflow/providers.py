@@ -5,7 +5,9 @@ left unset falls back to the local simulators' defaults (``channels.simulators``
 checkout sends to loopback and nowhere else. ``provider_mode = "live"``: URLs fall back to the real
 endpoints and credentials are required; a missing one is a configuration error naming the setting.
 
-One adapter per channel kind ("sms" Aliyun, "wechat", "app" JPush). The router gets
+SMS has one adapter per name in ``sms_providers`` (Aliyun, Tencent), in that order: the first is
+the router's primary, the next its failover target. "wechat" and "app" (JPush) have one each. Tencent
+settings are resolved (and, live, required) only when ``tencent`` is in ``sms_providers``. The router gets
 ``RetryPolicy(max_attempts=1)``: retries belong to the outbox (``not_before`` backoff, attempts
 counted in the row), so a slow retry never holds a claimed batch or a sender's slot.
 """
@@ -25,17 +27,41 @@ from channels import (
     RateLimit,
     RetryPolicy,
     Router,
+    TencentSms,
+    TencentSmsConfig,
+    TencentTemplate,
     Wechat,
     WechatConfig,
     WechatTemplate,
 )
-from channels.simulators import DEFAULT_PORTS, AliyunSimConfig, JPushSimConfig, WechatSimConfig
+from channels.simulators import (
+    DEFAULT_PORTS,
+    AliyunSimConfig,
+    JPushSimConfig,
+    TencentSimConfig,
+    WechatSimConfig,
+)
 from policy_push.config import Settings
 from policy_push.errors import ConfigurationError
 
-__all__ = ["ProviderEndpoints", "build_channels", "build_router", "endpoints", "wechat_callback_token"]
+__all__ = [
+    "TENCENT_PARAMS",
+    "ProviderEndpoints",
+    "build_channels",
+    "build_router",
+    "endpoints",
+    "sms_providers",
+    "wechat_callback_token",
+]
 
-_LIVE_URLS = {"aliyun": "https://dysmsapi.aliyuncs.com/", "wechat": "https://api.weixin.qq.com", "jpush": "https://api.jpush.cn"}
+_LIVE_URLS = {
+    "aliyun": "https://dysmsapi.aliyuncs.com/",
+    "tencent": "https://sms.tencentcloudapi.com/",
+    "wechat": "https://api.weixin.qq.com",
+    "jpush": "https://api.jpush.cn",
+}
+#: the SMS params (``messages.render_for_recipient``) that fill the Tencent template's {1}..{5}, in order
+TENCENT_PARAMS = ("title", "benefit", "deadline", "reason", "link")
 _SIM_CALLBACK_TOKEN = WechatSimConfig().callback_token
 
 
@@ -51,9 +77,22 @@ class ProviderEndpoints:
     wechat_template_id: str
     jpush_url: str
     jpush_app: tuple[str, str]
+    #: empty strings when ``tencent`` is not in ``sms_providers``
+    tencent_url: str = ""
+    tencent_key: tuple[str, str] = ("", "")
+    tencent_sdk_app_id: str = ""
+    tencent_template_id: str = ""
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets
-        return f"ProviderEndpoints(aliyun={self.aliyun_url}, wechat={self.wechat_url}, jpush={self.jpush_url})"
+        return (
+            f"ProviderEndpoints(aliyun={self.aliyun_url}, tencent={self.tencent_url or '-'}, "
+            f"wechat={self.wechat_url}, jpush={self.jpush_url})"
+        )
+
+
+def sms_providers(settings: Settings) -> list[str]:
+    """The SMS provider names of ``settings.sms_providers``, most preferred first."""
+    return [part.strip() for part in settings.sms_providers.split(",") if part.strip()]
 
 
 def _secret(value: object) -> str:
@@ -63,7 +102,7 @@ def _secret(value: object) -> str:
 def endpoints(settings: Settings) -> ProviderEndpoints:
     """Resolve URLs and credentials, filling gaps from the simulators (simulators mode) or failing (live)."""
     sim = settings.provider_mode == "simulators"
-    a, w, j = AliyunSimConfig(), WechatSimConfig(), JPushSimConfig()
+    a, t, w, j = AliyunSimConfig(), TencentSimConfig(), WechatSimConfig(), JPushSimConfig()
 
     def pick(value: str, sim_default: str, setting: str) -> str:
         if value:
@@ -75,13 +114,26 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
     def url(value: str, provider: str) -> str:
         if value:
             return value
-        return f"http://127.0.0.1:{DEFAULT_PORTS[provider]}" + ("/" if provider == "aliyun" else "") if sim else _LIVE_URLS[provider]
+        slash = "/" if provider in ("aliyun", "tencent") else ""
+        return f"http://127.0.0.1:{DEFAULT_PORTS[provider]}{slash}" if sim else _LIVE_URLS[provider]
 
     (ak, asecret), (appid, wsecret), (app_key, master) = (
         next(iter(a.access_keys.items())),
         next(iter(w.apps.items())),
         next(iter(j.apps.items())),
     )
+    tencent: dict[str, object] = {}
+    if "tencent" in sms_providers(settings):
+        tid, tkey = next(iter(t.secrets.items()))
+        tencent = {
+            "tencent_url": url(settings.tencent_sms_url, "tencent"),
+            "tencent_key": (
+                pick(settings.tencent_secret_id, tid, "tencent_secret_id"),
+                pick(_secret(settings.tencent_secret_key), tkey, "tencent_secret_key"),
+            ),
+            "tencent_sdk_app_id": pick(settings.tencent_sdk_app_id, t.sdk_app_id, "tencent_sdk_app_id"),
+            "tencent_template_id": pick(settings.tencent_template_id, next(iter(t.templates)), "tencent_template_id"),
+        }
     return ProviderEndpoints(
         aliyun_url=url(settings.aliyun_sms_url, "aliyun"),
         aliyun_key=(
@@ -94,6 +146,7 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
         wechat_template_id=pick(settings.wechat_template_id, next(iter(w.templates)), "wechat_template_id"),
         jpush_url=url(settings.jpush_url, "jpush"),
         jpush_app=(pick(settings.jpush_app_key, app_key, "jpush_app_key"), pick(_secret(settings.jpush_master_secret), master, "jpush_master_secret")),
+        **tencent,  # type: ignore[arg-type]
     )
 
 
@@ -117,18 +170,34 @@ def _rate(per_s: float, quota: int) -> RateLimit:
 
 
 def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: ProviderEndpoints | None = None) -> list[Channel]:
-    """One adapter per channel kind, each with its own limiter (shared by every sender in this process)."""
+    """The SMS adapters in ``sms_providers`` order, then WeChat and JPush; each with its own limiter
+    (shared by every sender in this process)."""
     e = ends or endpoints(settings)
     template = settings.message_template
     timeout = settings.provider_timeout_s
+    sms: list[Channel] = []
+    for name in sms_providers(settings):
+        if name == "aliyun":
+            sms.append(AliyunSms(
+                AliyunSmsConfig(
+                    e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name, {template: e.aliyun_template_code},
+                    base_url=e.aliyun_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
+                ),
+                session,
+            ))
+        elif name == "tencent":
+            sms.append(TencentSms(
+                TencentSmsConfig(
+                    e.tencent_key[0], e.tencent_key[1], e.tencent_sdk_app_id, settings.sms_sign_name,
+                    {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS)},
+                    base_url=e.tencent_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
+                ),
+                session,
+            ))
+        else:  # the settings validator lets no other name through
+            raise ConfigurationError(f"POLICY_PUSH_SMS_PROVIDERS: unknown provider {name!r}")
     return [
-        AliyunSms(
-            AliyunSmsConfig(
-                e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name, {template: e.aliyun_template_code},
-                base_url=e.aliyun_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
-            ),
-            session,
-        ),
+        *sms,
         Wechat(
             WechatConfig(
                 e.wechat_app[0], e.wechat_app[1], {template: WechatTemplate(e.wechat_template_id, _wechat_keys(settings))},

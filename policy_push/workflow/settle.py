@@ -3,16 +3,29 @@
 A row stays in ``sending`` past ``stuck_sending_timeout_s`` (real seconds) only if its worker died
 between the claim and the result, or a provider call timed out with the SMS possibly sent. Then:
 
-* SMS is not idempotent, so the provider is asked first: ``QuerySendDetails`` for the recipient's
-  phone on the send dates, looking for our delivery id (``OutId`` of a single send, or the link
-  code every text carries, which also identifies members of a batch send). Found: ``sent``, or
-  ``delivered`` / failed by its ``SendStatus``. Certainly absent: back to ``created`` with the same
-  id, safe to send. The query failing: left for the next tick.
+* SMS is not idempotent. What happens depends on ``deliveries.provider``, which the claim set to
+  the adapter the dispatcher pinned the send to (so it names the provider that got, or may have
+  got, the message, even after a failover):
+
+  - ``aliyun_sms`` (or none, as claimed before providers were recorded, when Aliyun was the only
+    SMS provider): Aliyun is asked first, by name, whichever SMS adapter the router has active
+    now: ``QuerySendDetails`` for the recipient's phone on the send dates, looking for our
+    delivery id (``OutId`` of a single send, or the link code every text carries, which also
+    identifies members of a batch send). Found: ``sent``, or ``delivered`` / failed by its
+    ``SendStatus``. Certainly absent: back to ``created`` with the same id, safe to send. The
+    query failing: left for the next tick.
+  - ``tencent_sms``: Tencent's ``SendSms`` has no idempotency key and there is no API to ask
+    whether a message went out, so the outcome cannot be learnt, and resending (through Tencent,
+    or Aliyun after a switch back) could text the person twice, which invariant 2 forbids. Such a
+    row is never resent on SMS: it becomes ``technical_failure`` with code ``UNKNOWN_OUTCOME``, a
+    failure for good, and the recipient's next channel (if any) takes over through a fallback
+    delivery. At worst the person gets the SMS and the fallback: two channels, never two texts.
+  - any other provider: logged and left in ``sending`` (nothing known can settle it).
 * WeChat (``client_msg_id``) and JPush (``sendno``): back to ``created`` with the same id, so the
   resend carries the same idempotency key.
 
 Each return to ``created`` counts an attempt, so a row that kills its worker every time ends as
-``technical_failure`` instead of looping.
+``technical_failure`` instead of looping (without a fallback: the row may have gone out).
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import CHINA_TZ, AliyunSms, ChannelError, Router, SendDetail
+from channels import CHINA_TZ, AliyunSms, ChannelError, Router, SendDetail, TencentSms
 from policy_push.security import PiiCipher
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
 from scheduler import Clock
@@ -47,12 +60,16 @@ from .outbox import (
     profile_table,
 )
 
-__all__ = ["SettleReport", "settle_stuck", "sweep_unreceipted_sms"]
+__all__ = ["UNKNOWN_OUTCOME", "SettleReport", "settle_stuck", "sweep_unreceipted_sms"]
 
 log = logging.getLogger("policy_push.settle")
 #: carrier codes of a failed SMS that mean the number is unusable (as in channels.receipts)
 _UNREACHABLE_CODES = frozenset({"MK:0001", "MK:0012", "MI:0013", "IC:0015", "UNDELIV", "EMPTY_NUMBER"})
 _QUERY_CONCURRENCY = 32
+_ALIYUN = AliyunSms.name
+_TENCENT = TencentSms.name
+#: the code of a stuck SMS whose provider cannot tell whether it went out (see the module notes)
+UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,8 @@ class SettleReport:
     resend: int
     found: int
     unknown: int
+    #: SMS whose provider cannot be asked (Tencent): failed for good as ``UNKNOWN_OUTCOME``
+    unknown_outcome: int = 0
 
 
 @dataclass(slots=True)
@@ -73,6 +92,24 @@ class _Stuck:
     channel: str
     purpose: str
     attempts: int
+    provider: str | None = None
+
+
+def _aliyun(router: Router) -> AliyunSms | None:
+    """The router's Aliyun adapter, active or not (None if Aliyun is not configured)."""
+    try:
+        adapter = router.channel("sms", _ALIYUN)
+    except (KeyError, ValueError):
+        return None
+    return adapter if isinstance(adapter, AliyunSms) else None
+
+
+def _unknown_outcome(row: _Stuck) -> Move:
+    return Move(
+        row.id, DeliveryStatus.TECHNICAL_FAILURE, {"provider": row.provider, "provider_code": UNKNOWN_OUTCOME},
+        code=UNKNOWN_OUTCOME,
+        text=f"{row.provider} cannot be asked whether the SMS went out; not resent",
+    )
 
 
 def _found_move(row: _Stuck, detail: SendDetail, now: datetime) -> Move:
@@ -109,23 +146,30 @@ async def settle_stuck(
         rows = [
             _Stuck(*r)
             for r in await s.execute(
-                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts)
+                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts,
+                       d.provider)
                 .where(d.status == DeliveryStatus.SENDING.value, d.claimed_at < cutoff)
                 .order_by(d.claimed_at)
                 .limit(limit)
             )
         ]
-        phones = await _phones(s, cipher, [r for r in rows if r.channel == "sms"])
+        phones = await _phones(s, cipher, [r for r in rows if r.channel == "sms" and r.provider in (None, _ALIYUN)])
     if not rows:
         return SettleReport(0, 0, 0, 0)
     moves: list[Move] = [_resend(r, now, rules, "RESEND_SAME_KEY") for r in rows if r.channel != "sms"]
-    sms = [r for r in rows if r.channel == "sms"]
-    unknown = 0
+    tencent = [r for r in rows if r.channel == "sms" and r.provider == _TENCENT]
+    moves += [_unknown_outcome(r) for r in tencent]
+    sms = [r for r in rows if r.channel == "sms" and r.provider in (None, _ALIYUN)]
+    other = [r for r in rows if r.channel == "sms" and r.provider not in (None, _ALIYUN, _TENCENT)]
+    unknown = len(other)
+    if other:
+        log.error("settle: %d SMS row(s) of providers %s cannot be settled; left in sending",
+                  len(other), sorted({str(r.provider) for r in other}))  # fmt: skip
     found = 0
     if sms:
-        adapter = router.active("sms")
-        if not isinstance(adapter, AliyunSms):
-            log.error("settle: SMS provider %s cannot be queried; %d row(s) left in sending", adapter.name, len(sms))
+        adapter = _aliyun(router)
+        if adapter is None:
+            log.error("settle: Aliyun SMS is not configured, so it cannot be queried; %d row(s) left in sending", len(sms))
             unknown += len(sms)
         else:
             gate = asyncio.Semaphore(_QUERY_CONCURRENCY)
@@ -157,13 +201,18 @@ async def settle_stuck(
         failed = [
             Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
             for mv in moves
-            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD and mv.to is not DeliveryStatus.TECHNICAL_FAILURE
+            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
+            # stuck too often: no fallback. An unknown outcome is a failure for good: the next channel takes over
+            and (mv.to is not DeliveryStatus.TECHNICAL_FAILURE or mv.code == UNKNOWN_OUTCOME)
             for r in (by_id[mv.delivery_id],)
         ]
         await create_fallbacks(s, failed, now=now, rules=rules)
     resend = sum(1 for mv in moves if mv.delivery_id in applied and mv.to is DeliveryStatus.CREATED)
+    gave_up = sum(1 for mv in moves if mv.delivery_id in applied and mv.code == UNKNOWN_OUTCOME)
+    if gave_up:
+        log.warning("settle: %d SMS row(s) of %s failed as %s (cannot be asked, never resent)", gave_up, _TENCENT, UNKNOWN_OUTCOME)
     log.info("settle: %d stuck row(s): %d to resend, %d found at the provider, %d unknown", len(rows), resend, found, unknown)
-    return SettleReport(len(rows), resend, found, unknown)
+    return SettleReport(len(rows), resend, found, unknown, gave_up)
 
 
 async def _query(adapter: AliyunSms, phone: str, rules: SendRules) -> list[SendDetail]:
@@ -211,8 +260,8 @@ async def sweep_unreceipted_sms(
     so a lost SmsReport push still ends in the right status. Rows still waiting (SendStatus 1) are
     touched (``updated_at``) and asked again one ``receipt_wait_s`` later. Returns rows moved.
     """
-    adapter = router.active("sms")
-    if not isinstance(adapter, AliyunSms) or rules.receipt_wait_s <= 0:  # 0: receipts are not awaited
+    adapter = _aliyun(router)  # only Aliyun keeps send records to ask; Tencent rows stay ``sent``
+    if adapter is None or rules.receipt_wait_s <= 0:  # 0: receipts are not awaited
         return 0
     now = clock.now()
     horizon = now - timedelta(seconds=rules.receipt_wait_s)
@@ -221,8 +270,10 @@ async def sweep_unreceipted_sms(
         rows = [
             _Stuck(*r)
             for r in await s.execute(
-                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts)
-                .where(d.status == DeliveryStatus.SENT.value, d.channel == "sms", d.sent_at <= horizon, d.updated_at <= horizon)
+                select(d.id, d.campaign_id, d.policy_id, d.profile_kind, d.profile_id, d.channel, d.purpose, d.attempts,
+                       d.provider)
+                .where(d.status == DeliveryStatus.SENT.value, d.channel == "sms", d.provider == _ALIYUN,
+                       d.sent_at <= horizon, d.updated_at <= horizon)
                 .order_by(d.sent_at)
                 .limit(limit)
             )

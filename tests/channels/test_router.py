@@ -150,3 +150,24 @@ async def test_unknown_kind_names_the_configured_ones() -> None:
     router = Router([MockChannel(lambda m: Outcome.ACCEPTED, kind="app")])
     with pytest.raises(KeyError, match="app"):
         await router.send("sms", [sms(1)])
+
+
+async def test_send_pinned_to_a_provider_uses_that_adapter_for_every_attempt(sims, session) -> None:
+    a, t = sims
+    router = Router(sms_channels(sims, session), retry=FAST, failover=FailoverPolicy(fault_threshold=1))
+    [res] = await router.send("sms", [sms(1)], provider="tencent_sms")
+    assert res.provider == "tencent_sms" and len(t.records) == 1 and a.records == []
+    assert router.active("sms").name == "aliyun_sms" and router.switches == []
+    # pinned to a failing primary: its retries stay there, and its faults still move the next calls on
+    a.faults = Faults(error_rates={"isp.SYSTEM_ERROR": 1.0})
+    [res] = await router.send("sms", [sms(2)], provider="aliyun_sms")
+    assert res.provider == "aliyun_sms" and res.outcome is not Outcome.ACCEPTED
+    assert a.requests == FAST.max_attempts and len(t.records) == 1
+    assert router.active("sms").name == "tencent_sms" and len(router.switches) == 1
+
+
+async def test_send_pinned_to_an_unknown_provider_is_refused(sims, session) -> None:
+    router = Router(sms_channels(sims, session), retry=FAST)
+    with pytest.raises(ValueError, match="jpush"):
+        await router.send("sms", [sms(1)], provider="jpush")
+    assert router.channel("sms", "tencent_sms").name == "tencent_sms"

@@ -172,6 +172,7 @@ async def test_health_answers_while_a_big_index_builds(
     client = await make_client(index_wait_s=0)  # serve at once, build in the background
     service = client.app[match_service_key]
     stalls: list[float] = []
+    started = time.perf_counter()
 
     async def watch_loop() -> None:
         while not service.is_ready:
@@ -186,11 +187,13 @@ async def test_health_answers_while_a_big_index_builds(
     answered_while_building = not service.is_ready
     pairs, first = await matched_pairs(client, "p2")  # waits for the index
     await watcher
+    build_s = time.perf_counter() - started
     assert answered_while_building
     assert len(pairs) == 3000 and first["no_criteria"]
     assert "没有设定条件" in first["note"]
-    # the loop kept turning: no single stall anywhere near the length of the build
-    assert stalls and max(stalls) < 0.25, max(stalls)
+    # the loop kept turning: no single stall anywhere near the length of the build (a build on
+    # the loop would be one stall as long as the build; a loaded machine stretches both alike)
+    assert stalls and max(stalls) < max(0.25, build_s / 3), (max(stalls), build_s)
 
 
 async def test_errors_are_json_and_the_routes_need_the_token(make_client: MakeClient) -> None:

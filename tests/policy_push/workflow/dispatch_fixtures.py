@@ -33,6 +33,7 @@ def sim_settings(base: Settings, sims: SimulatorSet, **overrides: object) -> Set
     """``base`` pointed at the running simulators, with fast retries and no quiet hours unless overridden."""
     values: dict[str, object] = {
         "aliyun_sms_url": sims.aliyun.url + "/",
+        "tencent_sms_url": sims.tencent.url + "/",
         "wechat_url": sims.wechat.url,
         "jpush_url": sims.jpush.url,
         "quiet_hours": "",

@@ -159,3 +159,42 @@ async def test_opt_out_after_approval_cancels_at_claim(dispatch_settings, sessio
     assert sum(r.status == "sent" for r in rows.values()) == 2
     sms = next(ch for ch in router._kinds["sms"].channels)
     assert len(sms.sent) == 2  # type: ignore[attr-defined]
+
+
+# ---- failover to the second SMS provider, against the simulators ---------------------------------
+
+
+async def test_sms_fails_over_to_tencent_and_each_row_goes_out_once(
+    dispatch_settings, session_factory, cipher, sims, http, caplog
+) -> None:
+    from channels.simulators import Faults
+    from policy_push.storage.campaign_tables import ProviderSwitchRow
+
+    from .dispatch_fixtures import make_dispatcher as make_sim_dispatcher
+
+    sims.aliyun.faults = Faults(error_rates={"isp.SYSTEM_ERROR": 1.0})
+    seeded = await seed_campaign(session_factory, cipher, dispatch_settings, n=12, fallbacks=False)
+    # small batches: each is one router call, and the router switches after fault_threshold failed calls
+    d = make_sim_dispatcher(dispatch_settings, session_factory, cipher, http, batch_size=2)
+    threshold = d.router.failover.fault_threshold
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules, verify=always_approved)
+    for _ in range(5):
+        await d.send_due()
+        d.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    rows = await _rows(session_factory)
+    assert {(r.status, r.provider) for r in rows.values()} == {("sent", "tencent_sms")}
+    # every recipient's SMS exactly once, across both providers; Aliyun accepted none
+    assert sims.aliyun.records == [] and sims.aliyun.requests >= threshold
+    got = Counter(rec.recipient.removeprefix("+86") for rec in sims.tencent.records)
+    assert got == Counter(address("sms", seeded.index_of(pid)) for pid in seeded.recipients)
+    # rows that failed on Aliyun before the switch were retried (an attempt spent), then went via Tencent
+    assert sum(r.attempts for r in rows.values()) >= 2 * threshold
+    async with session_factory() as s:
+        [switch] = (await s.execute(select(ProviderSwitchRow))).scalars().all()
+    assert (switch.channel, switch.from_provider, switch.to_provider) == ("sms", "aliyun_sms", "tencent_sms")
+    assert "isp.SYSTEM_ERROR" in switch.reason and f"{threshold} consecutive" in switch.reason
+    assert any(r.name == "policy_push.dispatch" and r.levelname == "WARNING" and "aliyun_sms -> tencent_sms" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    assert await d.send_due() == 0
+    async with session_factory() as s:
+        assert len((await s.execute(select(ProviderSwitchRow))).scalars().all()) == 1  # recorded once

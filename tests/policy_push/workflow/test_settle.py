@@ -12,7 +12,7 @@ from policy_push.workflow.settle import settle_stuck, sweep_unreceipted_sms
 from policy_push.workflow.starting import start_due_campaigns
 
 from .dispatch_fixtures import make_dispatcher
-from .seed import always_approved, phone, seed_campaign
+from .seed import always_approved, openid, phone, seed_campaign
 
 
 async def _rows(sessions):  # type: ignore[no-untyped-def]
@@ -66,3 +66,54 @@ async def test_lost_sms_receipts_are_pulled(dispatch_settings, session_factory, 
     await asyncio.sleep(0.1)  # the simulator's receipt delay (scaled) passes
     assert await sweep_unreceipted_sms(session_factory, cipher, d.router, clock=d.clock, rules=d.rules) == 3
     assert {r.status for r in (await _rows(session_factory)).values()} == {"delivered"}
+
+
+async def test_stuck_tencent_sms_fails_for_good_and_falls_back_never_resent(dispatch_settings, session_factory, cipher, sims, http) -> None:
+    from policy_push.workflow.settle import UNKNOWN_OUTCOME
+
+    # r-1 may have reached Tencent (no query API); r-2 has SMS only, so nothing can take over
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=1, channel_of=lambda i: "sms")
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=1, start=2, policy_seq=2, fallbacks=False)
+    d = make_dispatcher(dispatch_settings, session_factory, cipher, http)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules, verify=always_approved)
+    claimed = await claim_batch(session_factory, cipher, now=d.clock.now(), worker_id="dead", limit=10, providers={"sms": "tencent_sms"})
+    assert len(claimed) == 2
+    assert {r.provider for r in (await _rows(session_factory)).values()} == {"tencent_sms"}  # recorded by the claim
+    d.clock.advance(timedelta(seconds=d.rules.stuck_after_s + 1))  # type: ignore[attr-defined]
+    report = await settle_stuck(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
+    assert (report.examined, report.resend, report.unknown_outcome) == (2, 0, 2)
+    async with session_factory() as s:
+        rows = {(r.profile_id, r.channel): r for r in (await s.execute(select(DeliveryRow))).scalars()}
+    for pid in ("r-0000001", "r-0000002"):
+        sms = rows[(pid, "sms")]
+        assert (sms.status, sms.provider, sms.provider_code) == ("technical_failure", "tencent_sms", UNKNOWN_OUTCOME)
+    assert rows[("r-0000001", "wechat")].fallback_of == rows[("r-0000001", "sms")].id
+    assert {k for k in rows if k[0] == "r-0000002"} == {("r-0000002", "sms")}
+    await d.send_due()
+    # the fallback went out on WeChat; the SMS was not sent again on either provider
+    assert sims.tencent.records == [] and sims.aliyun.records == []
+    assert [r.recipient for r in sims.wechat.records] == [openid(1)]
+    assert (await _rows(session_factory))["r-0000002"].status == "technical_failure"
+
+
+async def test_stuck_aliyun_sms_is_asked_at_aliyun_even_after_a_switch(
+    dispatch_settings, session_factory, cipher, sims, http
+) -> None:
+    from policy_push.workflow.providers import build_router
+
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=2, channel_of=lambda i: "sms", fallbacks=False)
+    d = make_dispatcher(dispatch_settings, session_factory, cipher, http)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules, verify=always_approved)
+    await d.send_due()  # both went out through Aliyun; the worker died before recording it
+    async with session_factory() as s, s.begin():
+        await s.execute(update(DeliveryRow).values(status="sending", claimed_at=d.clock.now(), sent_at=None))
+    assert {r.provider for r in (await _rows(session_factory)).values()} == {"aliyun_sms"}
+    # a router whose active SMS provider is Tencent: settle still asks Aliyun, by name
+    router = build_router(dispatch_settings.model_copy(update={"sms_providers": "tencent,aliyun"}), http)
+    assert router.active("sms").name == "tencent_sms"
+    d.clock.advance(timedelta(seconds=d.rules.stuck_after_s + 1))  # type: ignore[attr-defined]
+    report = await settle_stuck(session_factory, cipher, router, clock=d.clock, rules=d.rules)
+    assert (report.examined, report.found, report.resend, report.unknown, report.unknown_outcome) == (2, 2, 0, 0, 0)
+    assert {r.status for r in (await _rows(session_factory)).values()} <= {"sent", "delivered"}
+    await d.send_due()
+    assert len(sims.aliyun.records) == 2 and sims.tencent.records == []
