@@ -105,6 +105,10 @@ class Health(_Out):
     status: Literal["ok", "unavailable"]
     database: dict[str, Any] = Field(description="`ok`, the dialect, and whether the schema is current.")
     counts: dict[str, int] = Field(default_factory=dict, description="Stored policies, enterprises and residents.")
+    match_index: dict[str, Any] | None = Field(
+        None, description="The match index: `ready`, profiles per audience, policies, build progress."
+    )
+    worker: dict[str, Any] | None = Field(None, description="Present when this process runs the dispatch ticks.")
 
 
 class OpenApiDocument(_Out):

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository, schema_status
 
 from ..bodies import json_response
-from ..keys import cipher_key, engine_key
+from ..keys import cipher_key, engine_key, match_service_key, pipeline_key
 from ._common import transaction
 
 __all__ = ["healthz"]
@@ -41,5 +41,13 @@ async def healthz(request: web.Request) -> web.Response:
         log.warning("health check failed: %s", type(exc).__name__)
         database["error"] = type(exc).__name__
     healthy = database["ok"] and database.get("schema_current", False) and "error" not in database
-    body = {"status": "ok" if healthy else "unavailable", "database": database, "counts": counts}
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "database": database, "counts": counts}
+    # the match index may still be building after a start: the service answers meanwhile,
+    # match requests wait, and an operator sees the progress here
+    service = request.app.get(match_service_key)
+    if service is not None:
+        body["match_index"] = service.stats()
+    pipeline = request.app.get(pipeline_key)
+    if pipeline is not None:
+        body["worker"] = {"dispatch": True, "stats": dict(pipeline.stats)}
     return json_response(body, status=200 if healthy else 503)

@@ -15,6 +15,8 @@ async def test_healthz_reports_database_and_counts(client: Client) -> None:
     assert body["database"]["ok"] is True
     assert body["database"]["schema_current"] is True
     assert body["counts"] == {"policies": 1, "enterprises": 1, "residents": 0}
+    index = body["match_index"]
+    assert index["ready"] is True and index["profiles"]["enterprise"] == 1 and index["policies"] == 1
 
 
 async def test_healthz_is_503_when_the_schema_is_missing(settings, aiohttp_client, tmp_path) -> None:
