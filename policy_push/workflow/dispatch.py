@@ -45,13 +45,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import ChannelError, OutboundMessage, Outcome, ProviderSwitch, Router, SendResult
 from policy_push.security import PiiCipher
-from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
+from policy_push.statuses import DeliveryStatus
 from policy_push.storage.campaign_tables import CampaignMessageRow, ProviderSwitchRow
 from scheduler import Clock
 
 from .claim import Claimed, claim_batch
 from .messages import render_for_recipient
-from .outbox import EventSource, Failed, Move, SendRules, Waiting, begin_write, create_fallbacks, events, move
+from .outbox import EventSource, Move, SendRules, Waiting, begin_write, events, fall_back_after, move
 from .receipts import apply_early_receipts
 from .starting import finish_campaigns, sending_campaigns
 
@@ -249,13 +249,7 @@ class Dispatcher:
         async with self._writes, self.sessions() as s, s.begin():
             await begin_write(s)
             applied = await move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.DISPATCH, now=now)
-            failed = [
-                Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
-                for mv in moves
-                if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
-                for r in (by_id[mv.delivery_id],)
-            ]
-            await create_fallbacks(s, failed, now=now, rules=self.rules)
+            await fall_back_after(s, moves, applied, by_id, now=now, rules=self.rules)
             # receipts that outran this record (stored by the callbacks as early receipts) can
             # match now that the message ids are known; in this transaction, so no receipt tick
             # sees the row sent without them. One that raced this transaction is the settle sweep's.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -24,7 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.config import Settings
-from policy_push.statuses import DELIVERY_FINAL, DELIVERY_TRANSITIONS, DeliveryStatus
+from policy_push.statuses import (
+    DELIVERY_FAILED_FOR_GOOD,
+    DELIVERY_FINAL,
+    DELIVERY_TRANSITIONS,
+    DeliveryStatus,
+)
 from policy_push.storage.campaign_tables import (
     CampaignMessageRow,
     CampaignRow,
@@ -45,6 +50,7 @@ __all__ = [
     "chunks",
     "create_fallbacks",
     "deliveries",
+    "fall_back_after",
     "is_postgres",
     "move",
     "new_delivery_id",
@@ -317,6 +323,27 @@ class Failed:
     profile_id: str
     channel: str
     purpose: str
+
+
+async def fall_back_after(
+    session: AsyncSession,
+    moves: Sequence[Move],
+    applied: Mapping[str, Any],
+    rows: Mapping[str, Any],
+    *,
+    now: datetime,
+    rules: SendRules,
+    skip: Callable[[Move], bool] = lambda _mv: False,
+) -> int:
+    """Fallbacks for the ``moves`` that took effect (``applied``) and failed for good; ``rows``
+    maps delivery ids to objects with the delivery's columns (claimed or stuck rows)."""
+    failed = [
+        Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
+        for mv in moves
+        if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD and not skip(mv)
+        for r in (rows[mv.delivery_id],)
+    ]
+    return await create_fallbacks(session, failed, now=now, rules=rules)
 
 
 async def create_fallbacks(session: AsyncSession, failed: Sequence[Failed], *, now: datetime, rules: SendRules) -> int:

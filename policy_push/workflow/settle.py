@@ -42,20 +42,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import CHINA_TZ, AliyunSms, ChannelError, Router, SendDetail, TencentSms
 from policy_push.security import PiiCipher
-from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
+from policy_push.statuses import DeliveryStatus
 from scheduler import Clock
 
 from .messages import short_code
 from .outbox import (
     CONTACT_COLUMN,
     EventSource,
-    Failed,
     Move,
     SendRules,
     begin_write,
     chunks,
-    create_fallbacks,
     deliveries,
+    fall_back_after,
     move,
     profile_table,
 )
@@ -198,15 +197,11 @@ async def settle_stuck(
     async with sessions() as s, s.begin():
         await begin_write(s)
         applied = await move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.SETTLE, now=now)
-        failed = [
-            Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
-            for mv in moves
-            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
-            # stuck too often: no fallback. An unknown outcome is a failure for good: the next channel takes over
-            and (mv.to is not DeliveryStatus.TECHNICAL_FAILURE or mv.code == UNKNOWN_OUTCOME)
-            for r in (by_id[mv.delivery_id],)
-        ]
-        await create_fallbacks(s, failed, now=now, rules=rules)
+        # stuck too often: no fallback. An unknown outcome is a failure for good: the next channel takes over
+        await fall_back_after(
+            s, moves, applied, by_id, now=now, rules=rules,
+            skip=lambda mv: mv.to is DeliveryStatus.TECHNICAL_FAILURE and mv.code != UNKNOWN_OUTCOME,
+        )  # fmt: skip
     resend = sum(1 for mv in moves if mv.delivery_id in applied and mv.to is DeliveryStatus.CREATED)
     gave_up = sum(1 for mv in moves if mv.delivery_id in applied and mv.code == UNKNOWN_OUTCOME)
     if gave_up:
@@ -307,13 +302,7 @@ async def sweep_unreceipted_sms(
     async with sessions() as s, s.begin():
         await begin_write(s)
         applied = await move(s, moves, allowed_from={DeliveryStatus.SENT}, source=EventSource.SETTLE, now=now)
-        failed = [
-            Failed(r.id, r.campaign_id, r.policy_id, r.profile_kind, r.profile_id, r.channel, r.purpose)
-            for mv in moves
-            if mv.delivery_id in applied and mv.to in DELIVERY_FAILED_FOR_GOOD
-            for r in (by_id[mv.delivery_id],)
-        ]
-        await create_fallbacks(s, failed, now=now, rules=rules)
+        await fall_back_after(s, moves, applied, by_id, now=now, rules=rules)
         for part in chunks(waiting):
             await s.execute(
                 update(deliveries).where(d.id.in_(part), d.status == DeliveryStatus.SENT.value).values(updated_at=now)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -26,18 +27,8 @@ MakeSim = Callable[..., "asyncio.Future[AliyunSimulator]"]
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., object]]:
-    sims: list[AliyunSimulator] = []
-
-    async def make(config: AliyunSimConfig | None = None, **kw: object) -> AliyunSimulator:
-        sim = AliyunSimulator(config, **kw)  # type: ignore[arg-type]
-        await sim.start()
-        sims.append(sim)
-        return sim
-
-    yield make
-    for sim in sims:
-        await sim.close()
+def make_sim(start_sim: Callable[..., object]) -> Callable[..., object]:
+    return functools.partial(start_sim, AliyunSimulator)
 
 
 def adapter(sim: AliyunSimulator, session: aiohttp.ClientSession, **overrides: object) -> AliyunSms:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -18,18 +19,8 @@ APP_KEY, MASTER = "simappkey000000000000000", "simmastersecret000000000"
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Awaitable[JPushSimulator]]]:
-    sims: list[JPushSimulator] = []
-
-    async def make(**kw: Any) -> JPushSimulator:
-        s = JPushSimulator(**kw)
-        await s.start()
-        sims.append(s)
-        return s
-
-    yield make
-    for s in sims:
-        await s.close()
+def make_sim(start_sim: Callable[..., Awaitable[JPushSimulator]]) -> Callable[..., Awaitable[JPushSimulator]]:
+    return functools.partial(start_sim, JPushSimulator)
 
 
 def adapter(sim: JPushSimulator, session: aiohttp.ClientSession, *, secret: str = MASTER, **kw: Any) -> JPush:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -20,18 +20,8 @@ TEMPLATES = {"policy_notice": TencentTemplate("2000001", ("title", "benefit", "d
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Awaitable[TencentSimulator]]]:
-    sims: list[TencentSimulator] = []
-
-    async def make(**kw: Any) -> TencentSimulator:
-        s = TencentSimulator(**kw)
-        await s.start()
-        sims.append(s)
-        return s
-
-    yield make
-    for s in sims:
-        await s.close()
+def make_sim(start_sim: Callable[..., Awaitable[TencentSimulator]]) -> Callable[..., Awaitable[TencentSimulator]]:
+    return functools.partial(start_sim, TencentSimulator)
 
 
 @pytest.fixture

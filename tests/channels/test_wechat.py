@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -29,18 +30,8 @@ KEYS = ("thing1", "time2", "thing3", "thing4")
 
 
 @pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Awaitable[WechatSimulator]]]:
-    sims: list[WechatSimulator] = []
-
-    async def make(**kw: Any) -> WechatSimulator:
-        s = WechatSimulator(**kw)
-        await s.start()
-        sims.append(s)
-        return s
-
-    yield make
-    for s in sims:
-        await s.close()
+def make_sim(start_sim: Callable[..., Awaitable[WechatSimulator]]) -> Callable[..., Awaitable[WechatSimulator]]:
+    return functools.partial(start_sim, WechatSimulator)
 
 
 def adapter(sim: WechatSimulator, session: aiohttp.ClientSession, *, secret: str = SECRET, **kw: Any) -> Wechat:
