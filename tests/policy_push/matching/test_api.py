@@ -164,7 +164,10 @@ async def test_health_answers_while_a_big_index_builds(
     make_client: MakeClient, session_factory: async_sessionmaker[AsyncSession], cipher: PiiCipher
 ) -> None:
     scopes = ["石油钻采专用设备制造", "稻米加工 粮食收购", "河蟹养殖 水产品销售", "软件开发 信息技术咨询", "餐饮服务 住宿"]
-    profiles = [make_enterprise(1000 + i, business_scope=f"{scopes[i % 5]} 第{i}号", qualifications=[]) for i in range(3000)]
+    # big enough that the build lasts well over a second: a build on the loop would then be one
+    # stall far past the GIL pauses a thread's jieba and numpy work cause (a few hundred ms)
+    n = 8000
+    profiles = [make_enterprise(1000 + i, business_scope=f"{scopes[i % 5]} 第{i}号", qualifications=[]) for i in range(n)]
     async with session_factory() as session, session.begin():
         await EnterpriseRepository(session, cipher).upsert_many(profiles, actor="test")
         await PolicyRepository(session).upsert(make_policy(2, id="p2", criteria=None), actor="test")
@@ -183,13 +186,13 @@ async def test_health_answers_while_a_big_index_builds(
     watcher = asyncio.create_task(watch_loop())
     resp = await client.get("/healthz")
     assert resp.status == 200
-    assert (await resp.json())["counts"]["enterprises"] == 3000
+    assert (await resp.json())["counts"]["enterprises"] == n
     answered_while_building = not service.is_ready
     pairs, first = await matched_pairs(client, "p2")  # waits for the index
     await watcher
     build_s = time.perf_counter() - started
     assert answered_while_building
-    assert len(pairs) == 3000 and first["no_criteria"]
+    assert len(pairs) == n and first["no_criteria"]
     assert "没有设定条件" in first["note"]
     # the loop kept turning: no single stall anywhere near the length of the build (a build on
     # the loop would be one stall as long as the build; a loaded machine stretches both alike)
