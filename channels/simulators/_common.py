@@ -16,9 +16,12 @@ from aiohttp import web
 
 from channels.masking import mask_recipient
 
-__all__ = ["CallbackPusher", "Faults", "SentRecord", "Simulator", "json_response"]
+__all__ = ["CONTROL_PREFIX", "CallbackPusher", "Faults", "SentRecord", "Simulator", "json_response", "read_control"]
 
 _log = logging.getLogger("channels.simulators")
+#: Control endpoints live under this prefix, which no provider uses: an SDK pointed at a simulator
+#: can never reach them, and a client pointed at the real provider gets a 404 for them.
+CONTROL_PREFIX = "/_sim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,37 @@ class Simulator:
         self.app = web.Application(client_max_size=4 * 1024 * 1024)
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.app.router.add_get(f"{CONTROL_PREFIX}/records", self._control_records)
+        self.app.router.add_post(f"{CONTROL_PREFIX}/scenario", self._control_scenario)
+
+    def set_scenario(self, recipient: str, what: str) -> None:
+        """Script one recipient's fate (the codes each simulator understands are in its ``set_scenario``)."""
+        raise ValueError(f"{self.provider} has no per-recipient scenarios")
+
+    async def _control_records(self, request: web.Request) -> web.Response:
+        """Every accepted message, oldest first: what a test or a trainer checks after a run."""
+        return json_response(
+            {
+                "provider": self.provider,
+                "records": [
+                    {
+                        "message_id": r.message_id, "recipient": r.recipient, "delivery_id": r.delivery_id,
+                        "template": r.template, "params": dict(r.params), "text": r.text, "at": r.at,
+                    }
+                    for r in self.records
+                ],
+            }
+        )  # fmt: skip
+
+    async def _control_scenario(self, request: web.Request) -> web.Response:
+        data = await read_control(request, ("recipient", "scenario"))
+        if isinstance(data, web.Response):
+            return data
+        try:
+            self.set_scenario(str(data["recipient"]), str(data["scenario"]))
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 422)
+        return json_response({"recipient": data["recipient"], "scenario": data["scenario"]})
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
@@ -193,6 +227,20 @@ class Simulator:
 
     def lose_receipt(self) -> bool:
         return bool(self.faults.lost_receipt_rate) and self.rng.random() < self.faults.lost_receipt_rate
+
+
+async def read_control(request: web.Request, required: Sequence[str]) -> dict[str, Any] | web.Response:
+    """The JSON object of a control request, or a 400/422 answer naming what is wrong."""
+    try:
+        data = await request.json()
+    except ValueError:
+        return json_response({"error": "the body must be a JSON object"}, 400)
+    if not isinstance(data, dict):
+        return json_response({"error": "the body must be a JSON object"}, 400)
+    missing = [name for name in required if not data.get(name)]
+    if missing:
+        return json_response({"error": f"missing {', '.join(missing)}"}, 422)
+    return data
 
 
 def json_response(body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -10,6 +10,7 @@ template + phone (rolling 24 h).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import itertools
 import json
@@ -20,11 +21,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.signing import aliyun_signature
+from channels.signing import (
+    acs3_canonical_request,
+    acs3_signature,
+    acs3_string_to_sign,
+    aliyun_signature,
+    aliyun_string_to_sign,
+)
 from channels.simulators._common import CallbackPusher, Faults, SentRecord, Simulator, json_response
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
@@ -39,6 +47,8 @@ _GATEWAY_STATUS = {
     "InvalidSignatureMethod": 400,
     "Throttling.User": 400,
     "InvalidApi.NotFound": 404,
+    "InvalidAuthorization": 400,
+    "IncompleteSignature": 400,
 }
 _MESSAGES = {
     "isv.BUSINESS_LIMIT_CONTROL": "触发天级流控Permits:50",
@@ -57,6 +67,11 @@ _MESSAGES = {
     "SignatureNonceUsed": "Specified signature nonce was used already.",
 }
 _COMMON = ("AccessKeyId", "Action", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp", "Version")
+_ACTIONS = {"SendSms": "_send_sms", "SendBatchSms": "_send_batch", "QuerySendDetails": "_query"}
+_SEND_ACTIONS = frozenset({"SendSms", "SendBatchSms"})
+_ACS3 = re.compile(
+    r"^(?P<algorithm>ACS3-[A-Z0-9-]+) Credential=(?P<key>[^,]+),\s*SignedHeaders=(?P<headers>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]+)$"
+)
 _PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _URL = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.|\b[a-z0-9-]+\.(?:cn|com|net|org|gov)\b)")
 _WINDOW_S = 15 * 60
@@ -129,59 +144,117 @@ class AliyunSimulator(Simulator):
     # ---- gateway checks -------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.method == "POST":
-            params = {k: str(v) for k, v in (await request.post()).items()}
+        # The official SDKs put every parameter in the query string, even on a POST with an empty
+        # body; form posts put them in the body. The gateway reads both, and signs over both.
+        raw = await request.read()
+        params = dict(request.query)
+        if raw and request.content_type == "application/x-www-form-urlencoded":
+            params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("ACS3-"):
+            problem, action, version = self._check_v3(request, params, raw, authorization)
         else:
-            params = dict(request.query)
-        problem = self._check_gateway(request.method, params)
+            problem = self._check_v1(request.method, params)
+            action, version = params.get("Action", ""), params.get("Version", "")
         if problem:
-            return self._error(problem)
-        action = params["Action"]
+            return self._error(*problem)
+        if action not in _ACTIONS or version != "2017-05-25":
+            return self._error("InvalidApi.NotFound")
         # Faults are for sends: the receipt query is how a test settles what a fault left unknown.
-        fault = await self.inject() if action != "QuerySendDetails" else None
+        fault = await self.inject() if action in _SEND_ACTIONS else None
         if fault is not None and fault != "TIMEOUT":
             return self._error(fault)
-        handlers = {"SendSms": self._send_sms, "SendBatchSms": self._send_batch, "QuerySendDetails": self._query}
-        answer = handlers[action](params)
+        answer = getattr(self, _ACTIONS[action])(params)
         if fault == "TIMEOUT":
             await self.hang()
         return answer
 
-    def _check_gateway(self, method: str, params: dict[str, str]) -> str | None:
+    def _check_v1(self, method: str, params: dict[str, str]) -> tuple[str, str] | None:
+        """Signature V1 (HMAC-SHA1 over the sorted parameters), as the RPC gateway checks it."""
         for name in _COMMON:
             if not params.get(name):
-                return f"Missing{name}"
-        if params["Action"] not in ("SendSms", "SendBatchSms", "QuerySendDetails") or params["Version"] != "2017-05-25":
-            return "InvalidApi.NotFound"
+                return (f"Missing{name}", f"{name} is mandatory for this action.")
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
-            return "InvalidSignatureMethod"
+            return ("InvalidSignatureMethod", "Specified signature method is not valid.")
         secret = self.config.access_keys.get(params["AccessKeyId"])
         if secret is None:
-            return "InvalidAccessKeyId.NotFound"
-        try:
-            ts = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            return "InvalidTimeStamp.Format"
-        now = self.clock()
-        if abs(now - ts) > _WINDOW_S:
-            return "InvalidTimeStamp.Expired"
+            return ("InvalidAccessKeyId.NotFound", "")
+        problem = self._check_time(params["Timestamp"])
+        if problem:
+            return problem
         expected = aliyun_signature(secret, method, params)
         if not hmac.compare_digest(expected, params.get("Signature", "")):
-            return "SignatureDoesNotMatch"
+            # The SDK compares the text after the colon with its own string to sign: equal means a
+            # wrong secret (it raises InvalidAccessKeySecret), different means it signed wrongly.
+            sts = aliyun_string_to_sign(method, params)
+            return ("SignatureDoesNotMatch", f"Specified signature is not matched with our calculation. server string to sign is:{sts}")
+        return self._check_nonce(params["SignatureNonce"])
+
+    def _check_v3(
+        self, request: web.Request, params: dict[str, str], raw: bytes, authorization: str
+    ) -> tuple[tuple[str, str] | None, str, str]:
+        """Signature V3 (ACS3-HMAC-SHA256 over method, path, query, signed headers and body hash)."""
+        h = request.headers
+        action, version = h.get("x-acs-action", ""), h.get("x-acs-version", "")
+        m = _ACS3.match(authorization)
+        if not m:
+            return ("InvalidAuthorization", "the Authorization header is malformed"), action, version
+        if m["algorithm"] != "ACS3-HMAC-SHA256":
+            return ("InvalidSignatureMethod", "Specified signature method is not valid."), action, version
+        signed = m["headers"].split(";")
+        for name in ("host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"):
+            if not h.get(name):
+                return (f"Missing{name}", f"{name} is mandatory for this action."), action, version
+            if name not in signed:
+                return ("IncompleteSignature", f"the header {name} must be signed"), action, version
+        if signed != sorted(signed):
+            return ("IncompleteSignature", "SignedHeaders must be sorted"), action, version
+        secret = self.config.access_keys.get(m["key"])
+        if secret is None:
+            return ("InvalidAccessKeyId.NotFound", ""), action, version
+        problem = self._check_time(h["x-acs-date"])
+        if problem:
+            return problem, action, version
+        canonical = acs3_canonical_request(
+            method=request.method,
+            path=request.raw_path.split("?", 1)[0],
+            query=dict(request.query),
+            headers={name: ",".join(sorted(v.strip() for v in h.getall(name, []))) for name in signed},
+            signed_headers=signed,
+            hashed_payload=hashlib.sha256(raw).hexdigest(),
+        )
+        if not hmac.compare_digest(acs3_signature(secret, canonical), m["signature"]):
+            sts = acs3_string_to_sign(canonical).replace("\n", " ")
+            text = f"Specified signature is not matched with our calculation. server string to sign is:{sts}"
+            return ("SignatureDoesNotMatch", text), action, version
+        return self._check_nonce(h["x-acs-signature-nonce"]), action, version
+
+    def _check_time(self, stamp: str) -> tuple[str, str] | None:
+        try:
+            ts = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            return ("InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
+        if abs(self.clock() - ts) > _WINDOW_S:
+            return ("InvalidTimeStamp.Expired", "")
+        return None
+
+    def _check_nonce(self, nonce: str) -> tuple[str, str] | None:
+        now = self.clock()
         while self._nonce_order and self._nonce_order[0][0] < now - _WINDOW_S:
             self._nonces.pop(self._nonce_order.popleft()[1], None)
-        nonce = params["SignatureNonce"]
         if nonce in self._nonces:
-            return "SignatureNonceUsed"
+            return ("SignatureNonceUsed", "")
         self._nonces[nonce] = now
         self._nonce_order.append((now, nonce))
         return None
 
-    def _error(self, code: str) -> web.Response:
+    def _error(self, code: str, message: str = "") -> web.Response:
         if code.startswith("HTTP_"):
-            return json_response({"Code": "ServiceUnavailable", "Message": "simulated"}, int(code[5:]))
+            status = int(code[5:])
+            name = "ServiceUnavailable" if status == 503 else "InternalError"
+            return json_response({"RequestId": self._request_id(), "Code": name, "Message": "simulated failure"}, status)
         status = _GATEWAY_STATUS.get(code, 400 if code.startswith("Missing") else 200)
-        body = {"RequestId": self._request_id(), "Code": code, "Message": _MESSAGES.get(code, code)}
+        body = {"RequestId": self._request_id(), "Code": code, "Message": message or _MESSAGES.get(code, code)}
         if status != 200:
             body["HostId"] = "dysmsapi.aliyuncs.com"
         return json_response(body, status)

@@ -1,13 +1,25 @@
-"""Tencent Cloud SMS simulator: ``SendSms`` 2021-01-11 behind a TC3-HMAC-SHA256 check.
+"""Tencent Cloud SMS simulator: SendSms, the status and reply pulls, and the callbacks, API 2021-01-11.
 
-The signature is recomputed with whatever ``SignedHeaders`` the client declared (``content-type``
-and ``host`` are required), ``X-TC-Timestamp`` must be within 5 minutes, and the credential date must
-be the UTC date of the timestamp. Request-level errors come back as ``Response.Error`` with HTTP 200;
-per-number verdicts in ``SendStatusSet``.
+Requests are checked as the API gateway checks them: TC3-HMAC-SHA256 recomputed with whatever
+``SignedHeaders`` the client declared (``content-type`` and ``host`` required), an unsigned payload
+when ``X-TC-Content-SHA256: UNSIGNED-PAYLOAD`` says so, ``X-TC-Timestamp`` within 5 minutes and the
+credential date equal to the timestamp's UTC date. POST with a JSON body and GET with the parameters
+in the query string (``PhoneNumberSet.0=…``) are both served, as the official SDK can use either.
+
+Request-level errors come back as ``Response.Error`` with HTTP 200 and ``Content-Type`` exactly
+``application/json``: the official Python SDK looks for ``Error`` only under that content type (or
+``text/plain``), so ``application/json; charset=utf-8`` would turn every error into an empty success.
+
+After a send, each accepted number gets a carrier report after ``receipt_delay_s``: it is queued for
+``PullSmsSendStatus`` (each report is handed out once, as Tencent's queue does), kept for
+``PullSmsSendStatusByPhoneNumber`` and pushed to ``callback_url`` as the status callback's JSON
+array. ``POST /_sim/reply`` makes a phone reply: the reply callback is pushed to
+``reply_callback_url`` and queued for ``PullSmsReplyStatus``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import itertools
 import json
@@ -19,11 +31,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from channels.rate_limit import CHINA_TZ
 from channels.signing import tc3_signature
-from channels.simulators._common import Faults, SentRecord, Simulator, json_response
+from channels.simulators._common import (
+    CallbackPusher,
+    Faults,
+    SentRecord,
+    Simulator,
+    json_response,
+    read_control,
+)
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
 
@@ -33,6 +54,20 @@ _AUTH = re.compile(
 )
 _PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _DAY_S = 24 * 3600
+_VERSION = "2021-01-11"
+_ACTIONS = {
+    "SendSms": "_send",
+    "PullSmsSendStatus": "_pull_status",
+    "PullSmsSendStatusByPhoneNumber": "_pull_status_by_phone",
+    "PullSmsReplyStatus": "_pull_replies",
+    "PullSmsReplyStatusByPhoneNumber": "_pull_replies_by_phone",
+}
+#: the exact content type of every answer (see the module docstring)
+_JSON = "application/json"
+
+
+def _json(body: Mapping[str, Any]) -> web.Response:
+    return web.Response(body=json.dumps(body, ensure_ascii=False).encode(), headers={"Content-Type": _JSON})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +81,30 @@ class TencentSimConfig:
     )
     #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)
     send_scenarios: Mapping[str, str] = field(default_factory=dict)
+    #: +86 phone -> carrier errmsg of a failed report (e.g. MK:0001); others are DELIVRD
+    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
     daily_limit_per_phone: int = 10
     max_param_len: int = 35
+    #: status callback (JSON array of reports) and reply callback (one JSON object per reply)
+    callback_url: str = ""
+    reply_callback_url: str = ""
+    receipt_delay_s: float = 5.0
+    #: Tencent retries a callback that was not answered with HTTP 200 (documented as a few tries)
+    callback_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
+    time_factor: float = 1.0
+    #: Tencent echoes SessionContext in pulled statuses only once support has enabled it
+    session_context_in_pulls: bool = True
+
+
+@dataclass(slots=True)
+class _Sent:
+    serial: str
+    phone: str  # +86…
+    context: str
+    sent_at: float
+    report: str = ""  # "" until the carrier reports, then SUCCESS or FAIL
+    errmsg: str = ""
+    received_at: float = 0.0
 
 
 class TencentSimulator(Simulator):
@@ -62,30 +119,65 @@ class TencentSimulator(Simulator):
     ) -> None:
         super().__init__(faults=faults, clock=clock)
         self.config = config or TencentSimConfig()
+        self.send_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.send_scenarios.items()}
+        self.receipt_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.receipt_scenarios.items()}
+        self.pusher = CallbackPusher(retry_delays_s=self.config.callback_retry_delays_s, time_factor=self.config.time_factor)
         self._serials = itertools.count(1)
         self._daily: dict[str, deque[float]] = defaultdict(deque)
+        self._by_phone: dict[str, list[_Sent]] = defaultdict(list)
+        self._status_queue: deque[_Sent] = deque()
+        self._reply_queue: deque[dict[str, Any]] = deque()
+        self._replies: list[dict[str, Any]] = []
+        self._pending: deque[tuple[float, _Sent]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
         self.app.router.add_route("*", "/", self._handle)
+        self.app.router.add_post("/_sim/reply", self._control_reply)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.pusher.close()
+        await super().close()
+
+    def set_scenario(self, recipient: str, what: str) -> None:
+        """``receipt:ERRMSG`` fails the carrier report; any other code refuses the number at send time."""
+        phone = _e164(recipient)
+        if what.startswith("receipt:"):
+            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
+        else:
+            self.send_scenarios[phone] = what
 
     def _error(self, code: str, message: str = "") -> web.Response:
         if code.startswith("HTTP_"):
             return web.Response(status=int(code[5:]), text="simulated failure")
-        return json_response({"Response": {"Error": {"Code": code, "Message": message or code}, "RequestId": str(uuid.uuid4())}})
+        return _json({"Response": {"Error": {"Code": code, "Message": message or code}, "RequestId": str(uuid.uuid4())}})
+
+    # ---- gateway --------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "POST":
-            return self._error("InvalidParameter", "only POST is supported")
+        if request.method not in ("POST", "GET"):
+            return self._error("InvalidParameter", "only POST and GET are supported")
         payload = await request.read()
         problem = self._check_auth(request, payload)
         if problem:
             return self._error(*problem)
-        fault = await self.inject()
+        action = request.headers["X-TC-Action"]
+        if request.method == "GET":
+            body: Any = _unflatten(dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True)))
+        else:
+            try:
+                body = json.loads(payload or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return self._error("InvalidParameter", "body is not JSON")
+        body = body if isinstance(body, dict) else {}
+        if body.get("SmsSdkAppId") != self.config.sdk_app_id:
+            return self._error("InvalidParameterValue.SdkAppIdNotExist", "SmsSdkAppId does not exist")
+        # Faults are for sends: the pulls are how a test settles what a fault left unknown.
+        fault = await self.inject() if action == "SendSms" else None
         if fault is not None and fault != "TIMEOUT":
             return self._error(fault, "simulated")
-        try:
-            body = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._error("InvalidParameter", "body is not JSON")
-        answer = self._send(body if isinstance(body, dict) else {})
+        answer = getattr(self, _ACTIONS[action])(body)
         if fault == "TIMEOUT":
             await self.hang()
         return answer
@@ -94,9 +186,11 @@ class TencentSimulator(Simulator):
         h = request.headers
         for name in ("X-TC-Action", "X-TC-Version", "X-TC-Timestamp", "X-TC-Region", "Authorization"):
             if not h.get(name):
-                return ("MissingParameter", f"missing header {name}")
-        if h["X-TC-Action"] != "SendSms" or h["X-TC-Version"] != "2021-01-11":
-            return ("InvalidParameter", "unknown action or version")
+                return ("MissingParameter", f"The request is missing a required parameter `{name}`.")
+        if h["X-TC-Action"] not in _ACTIONS:
+            return ("InvalidAction", f"The action `{h['X-TC-Action']}` is not supported.")
+        if h["X-TC-Version"] != _VERSION:
+            return ("NoSuchVersion", f"The version `{h['X-TC-Version']}` does not exist.")
         m = _AUTH.match(h["Authorization"])
         if not m or m["service"] != "sms":
             return ("AuthFailure.InvalidAuthorization", "Authorization header is malformed")
@@ -105,7 +199,7 @@ class TencentSimulator(Simulator):
             return ("AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host, sorted")
         secret = self.config.secrets.get(m["id"])
         if secret is None:
-            return ("AuthFailure.SecretIdNotFound", "The SecretId is not found")
+            return ("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
         try:
             ts = int(h["X-TC-Timestamp"])
         except ValueError:
@@ -114,19 +208,23 @@ class TencentSimulator(Simulator):
             return ("AuthFailure.SignatureExpire", "Signature expired: the timestamp is more than 5 minutes off")
         if datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") != m["date"]:
             return ("AuthFailure.SignatureFailure", "credential date is not the UTC date of the timestamp")
-        headers = {}
-        for name in signed:
-            value = h.get(name, "")
-            headers[name] = value.lower() if name == "x-tc-action" else value
+        headers = {name: (h.get(name, "").lower() if name == "x-tc-action" else h.get(name, "")) for name in signed}
+        if h.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
+            signed_payload = b"UNSIGNED-PAYLOAD"
+        else:
+            signed_payload = b"" if request.method == "GET" else payload
         expected = tc3_signature(
-            secret_key=secret, service="sms", timestamp=ts, headers=headers, signed_headers=signed, payload=payload
-        )
+            secret_key=secret, service="sms", timestamp=ts, headers=headers, signed_headers=signed,
+            payload=signed_payload, method=request.method, query=request.rel_url.raw_query_string if request.method == "GET" else "",
+        )  # fmt: skip
         if not hmac.compare_digest(expected, m["sig"]):
             return (
                 "AuthFailure.SignatureFailure",
                 "The provided credentials could not be validated. Please check your signature is correct.",
             )
         return None
+
+    # ---- SendSms --------------------------------------------------------------------------------
 
     def _send(self, body: dict[str, Any]) -> web.Response:
         phones = body.get("PhoneNumberSet")
@@ -135,22 +233,24 @@ class TencentSimulator(Simulator):
             return self._error("MissingParameter", "PhoneNumberSet and TemplateId are required")
         if len(phones) > 200:
             return self._error("LimitExceeded.PhoneNumberCountLimit", "at most 200 numbers per call")
-        if body.get("SmsSdkAppId") != self.config.sdk_app_id:
-            return self._error("InvalidParameterValue.SdkAppIdNotExist", "SmsSdkAppId does not exist")
         if body.get("SignName") not in self.config.sign_names:
             return self._error("FailedOperation.SignatureIncorrectOrUnapproved", "signature not approved")
         template = self.config.templates.get(str(body["TemplateId"]))
         if template is None:
             return self._error("FailedOperation.TemplateIncorrectOrUnapproved", "template not approved")
         slots = len(set(re.findall(r"\{(\d+)\}", template)))
+        if params is None:
+            params = []
         if not isinstance(params, list) or len(params) != slots or not all(isinstance(p, str) for p in params):
             return self._error("InvalidParameterValue.TemplateParameterFormatError", "TemplateParamSet does not fit")
         if any(len(p) > self.config.max_param_len for p in params):
             return self._error("InvalidParameterValue.TemplateParameterLengthLimit", "a parameter is too long")
+        context = str(body.get("SessionContext") or "")
+        if len(context.encode()) > 512:
+            return self._error("InvalidParameterValue", "SessionContext is longer than 512 bytes")
         text = f"【{body['SignName']}】" + re.sub(r"\{(\d+)\}", lambda m: params[int(m.group(1)) - 1], template)
-        context = str(body.get("SessionContext", ""))
         statuses = [self._one(str(p), text, str(body["TemplateId"]), params, context) for p in phones]
-        return json_response({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
+        return _json({"Response": {"SendStatusSet": statuses, "RequestId": str(uuid.uuid4())}})
 
     def _one(self, phone: str, text: str, template: str, params: list[str], context: str) -> dict[str, Any]:
         m = _PHONE.match(phone)
@@ -159,8 +259,8 @@ class TencentSimulator(Simulator):
         code = "Ok"
         if not m:
             code = "InvalidParameterValue.IncorrectPhoneNumber"
-        elif e164 in self.config.send_scenarios:
-            code = self.config.send_scenarios[e164]
+        elif e164 in self.send_scenarios:
+            code = self.send_scenarios[e164]
         else:
             window = self._daily[e164]
             now = self.clock()
@@ -175,5 +275,176 @@ class TencentSimulator(Simulator):
         serial = f"5000:{next(self._serials):028d}"
         fee = 1 if len(text) <= 70 else -(-len(text) // 67)
         named = {str(i + 1): v for i, v in enumerate(params)}
-        self.record(SentRecord(self.provider, serial, m.group(1), context, template, named, text, self.clock()))
+        now = self.clock()
+        self.record(SentRecord(self.provider, serial, m.group(1), context, template, named, text, now))
+        sent = _Sent(serial, e164, context, now)
+        self._by_phone[e164].append(sent)
+        self._pending.append((time.monotonic() + self.config.receipt_delay_s * self.config.time_factor, sent))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_reports())
         return {**status, "SerialNo": serial, "Fee": fee, "Code": "Ok", "Message": "send success"}
+
+    # ---- carrier reports ------------------------------------------------------------------------
+
+    async def _flush_reports(self) -> None:
+        while self._pending:
+            wait = self._pending[0][0] - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now_m, now = time.monotonic(), self.clock()
+            pushed = []
+            while self._pending and self._pending[0][0] <= now_m:
+                s = self._pending.popleft()[1]
+                failed = self.receipt_scenarios.get(s.phone)
+                s.report, s.errmsg, s.received_at = ("FAIL", failed, now) if failed else ("SUCCESS", "DELIVRD", now)
+                self._status_queue.append(s)
+                if self.config.callback_url and not self.lose_receipt():
+                    pushed.append(_callback_item(s))
+            for start in range(0, len(pushed), 100):
+                self.pusher.push(
+                    self.config.callback_url,
+                    json.dumps(pushed[start : start + 100], ensure_ascii=False).encode(),
+                    content_type="application/json",
+                    is_ack=_is_ack,
+                )
+
+    def _pulled(self, s: _Sent) -> dict[str, Any]:
+        return {
+            "UserReceiveTime": int(s.received_at),
+            "CountryCode": "86",
+            "SubscriberNumber": s.phone[3:],
+            "PhoneNumber": s.phone,
+            "SerialNo": s.serial,
+            "ReportStatus": s.report,
+            "Description": s.errmsg,
+            "SessionContext": s.context if self.config.session_context_in_pulls else "",
+        }
+
+    def _limit(self, body: dict[str, Any]) -> int | None:
+        limit = body.get("Limit")
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)
+        return limit if isinstance(limit, int) and 1 <= limit <= 100 else None
+
+    def _pull_status(self, body: dict[str, Any]) -> web.Response:
+        limit = self._limit(body)
+        if limit is None:
+            return self._error("InvalidParameterValue", "Limit must be 1 to 100")
+        out = [self._pulled(self._status_queue.popleft()) for _ in range(min(limit, len(self._status_queue)))]
+        return _json({"Response": {"PullSmsSendStatusSet": out, "RequestId": str(uuid.uuid4())}})
+
+    def _window(self, body: dict[str, Any]) -> tuple[str, float, float, int] | str:
+        limit = self._limit(body)
+        phone = _e164(str(body.get("PhoneNumber", "")))
+        try:
+            begin = float(body.get("BeginTime"))  # type: ignore[arg-type]
+            end = float(body.get("EndTime") or self.clock())
+        except (TypeError, ValueError):
+            return "BeginTime is required (UNIX seconds)"
+        if limit is None or not _PHONE.match(phone):
+            return "PhoneNumber (E.164) and Limit (1 to 100) are required"
+        if begin < self.clock() - 7 * _DAY_S:
+            return "BeginTime reaches back more than 7 days"
+        return phone, begin, end, limit
+
+    def _pull_status_by_phone(self, body: dict[str, Any]) -> web.Response:
+        window = self._window(body)
+        if isinstance(window, str):
+            return self._error("InvalidParameterValue", window)
+        phone, begin, end, limit = window
+        rows = [s for s in self._by_phone.get(phone, []) if s.report and begin <= s.sent_at <= end]
+        out = [self._pulled(s) for s in rows[:limit]]
+        return _json({"Response": {"PullSmsSendStatusSet": out, "RequestId": str(uuid.uuid4())}})
+
+    def _pull_replies(self, body: dict[str, Any]) -> web.Response:
+        limit = self._limit(body)
+        if limit is None:
+            return self._error("InvalidParameterValue", "Limit must be 1 to 100")
+        out = [self._reply_queue.popleft() for _ in range(min(limit, len(self._reply_queue)))]
+        return _json({"Response": {"PullSmsReplyStatusSet": out, "RequestId": str(uuid.uuid4())}})
+
+    def _pull_replies_by_phone(self, body: dict[str, Any]) -> web.Response:
+        window = self._window(body)
+        if isinstance(window, str):
+            return self._error("InvalidParameterValue", window)
+        phone, begin, end, limit = window
+        rows = [r for r in self._replies if r["PhoneNumber"] == phone and begin <= r["ReplyTime"] <= end]
+        return _json({"Response": {"PullSmsReplyStatusSet": rows[:limit], "RequestId": str(uuid.uuid4())}})
+
+    # ---- replies (up-messages) ------------------------------------------------------------------
+
+    def reply(self, phone: str, text: str, *, sign: str = "", extend: str = "") -> dict[str, Any]:
+        """A handset replies ``text``: push the reply callback and queue it for the reply pulls."""
+        e164 = _e164(phone)
+        if not _PHONE.match(e164):
+            raise ValueError(f"not a mainland mobile number: {phone!r}")
+        now = int(self.clock())
+        sign = sign or min(self.config.sign_names)
+        callback = {"extend": extend, "mobile": e164[3:], "nationcode": "86", "sign": sign, "text": text, "time": now}
+        pulled = {
+            "ExtendCode": extend, "CountryCode": "86", "PhoneNumber": e164, "SignName": sign,
+            "ReplyContent": text, "ReplyTime": now, "SubscriberNumber": e164[3:],
+        }  # fmt: skip
+        self._replies.append(pulled)
+        self._reply_queue.append(pulled)
+        if self.config.reply_callback_url:
+            self.pusher.push(
+                self.config.reply_callback_url,
+                json.dumps(callback, ensure_ascii=False).encode(),
+                content_type="application/json",
+                is_ack=_is_ack,
+            )
+        return callback
+
+    async def _control_reply(self, request: web.Request) -> web.Response:
+        data = await read_control(request, ("phone", "text"))
+        if isinstance(data, web.Response):
+            return data
+        try:
+            pushed = self.reply(str(data["phone"]), str(data["text"]), sign=str(data.get("sign", "")))
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 422)
+        return json_response({"pushed_to": self.config.reply_callback_url, "body": pushed})
+
+
+def _callback_item(s: _Sent) -> dict[str, Any]:
+    return {
+        "user_receive_time": datetime.fromtimestamp(s.received_at, CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+        "nationcode": "86",
+        "mobile": s.phone[3:],
+        "report_status": s.report,
+        "errmsg": s.errmsg,
+        "description": "用户短信送达成功" if s.report == "SUCCESS" else "用户短信接收失败",
+        "sid": s.serial,
+    }
+
+
+def _is_ack(status: int, body: bytes) -> bool:
+    """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
+    if status != 200:
+        return False
+    try:
+        answer = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(answer, dict) and answer.get("result") == 0
+
+
+def _e164(phone: str) -> str:
+    m = _PHONE.match(phone.strip())
+    return f"+86{m.group(1)}" if m else phone
+
+
+def _unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
+    """GET parameters as the SDK flattens them (``PhoneNumberSet.0=…``) back into the JSON shape."""
+    out: dict[str, Any] = {}
+    lists: dict[str, dict[int, str]] = defaultdict(dict)
+    for key, value in flat.items():
+        name, _, index = key.partition(".")
+        if index.isdigit():
+            lists[name][int(index)] = value
+        else:
+            out[key] = value
+    for name, items in lists.items():
+        out[name] = [items[i] for i in sorted(items)]
+    return out
