@@ -243,7 +243,7 @@ async def read_control(request: web.Request, required: Sequence[str]) -> dict[st
     return data
 
 
-def json_response(body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_response(body: Mapping[str, Any] | Sequence[Any], status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         body=json.dumps(body, ensure_ascii=False).encode(),
         status=status,

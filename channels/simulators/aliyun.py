@@ -5,6 +5,10 @@ signature (GET or POST), Timestamp within 15 minutes, nonce reuse within 15 minu
 the Action, the sign and template registry, TemplateParam values (strings, 1-35 characters, no URL),
 phone formats, batch sizes (1000 / 100) and the notification flow control of 50 a day per sign +
 template + phone (rolling 24 h).
+
+``POST /_sim/reply`` ``{"phone": …, "text": "TD"}`` makes a handset answer: the up-message is pushed
+to ``reply_callback_url`` as Aliyun's SmsUp HTTP batch push (a JSON array of ``phone_number``,
+``send_time``, ``content``, ``sign_name``, ``dest_code``, ``sequence_id``), retried like receipts.
 """
 
 from __future__ import annotations
@@ -33,7 +37,14 @@ from channels.signing import (
     aliyun_signature,
     aliyun_string_to_sign,
 )
-from channels.simulators._common import CallbackPusher, Faults, SentRecord, Simulator, json_response
+from channels.simulators._common import (
+    CallbackPusher,
+    Faults,
+    SentRecord,
+    Simulator,
+    json_response,
+    read_control,
+)
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
 
@@ -98,6 +109,10 @@ class AliyunSimConfig:
     receipt_delay_s: float = 5.0
     receipt_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
     time_factor: float = 1.0
+    #: where SmsUp (replies) are pushed
+    reply_callback_url: str = ""
+    #: the account's up-message port extension (dest_code), as configured on the sign
+    dest_code: str = "1069000000"
 
 
 @dataclass(slots=True)
@@ -132,7 +147,51 @@ class AliyunSimulator(Simulator):
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)
         self._pending_receipts: deque[tuple[float, _Sent]] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        self.send_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.send_scenarios.items()}
+        self.receipt_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.receipt_scenarios.items()}
+        self._sequence = itertools.count(1)
         self.app.router.add_route("*", "/", self._handle)
+        self.app.router.add_post("/_sim/reply", self._control_reply)
+
+    def set_scenario(self, recipient: str, what: str) -> None:
+        """``receipt:ERR_CODE`` fails the receipt; any other code refuses the number at send time."""
+        phone = _local(recipient)
+        if what.startswith("receipt:"):
+            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
+        else:
+            self.send_scenarios[phone] = what
+
+    def reply(self, phone: str, text: str, *, sign_name: str = "") -> list[dict[str, Any]]:
+        """A handset replies ``text``: push it as an SmsUp batch to ``reply_callback_url``."""
+        local = _PHONE.match(phone.strip())
+        if not local:
+            raise ValueError(f"not a mainland mobile number: {phone!r}")
+        item = {
+            "phone_number": local.group(1),
+            "send_time": _fmt(self.clock()),
+            "content": text,
+            "sign_name": sign_name or min(self.config.sign_names),
+            "dest_code": self.config.dest_code,
+            "sequence_id": next(self._sequence),
+        }
+        if self.config.reply_callback_url:
+            self.pusher.push(
+                self.config.reply_callback_url,
+                json.dumps([item], ensure_ascii=False).encode(),
+                content_type="application/json",
+                is_ack=_is_ack,
+            )
+        return [item]
+
+    async def _control_reply(self, request: web.Request) -> web.Response:
+        data = await read_control(request, ("phone", "text"))
+        if isinstance(data, web.Response):
+            return data
+        try:
+            pushed = self.reply(str(data["phone"]), str(data["text"]), sign_name=str(data.get("sign_name", "")))
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 422)
+        return json_response({"pushed_to": self.config.reply_callback_url, "body": pushed})
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -282,8 +341,8 @@ class AliyunSimulator(Simulator):
                 return "isv.PARAM_NOT_SUPPORT_URL"
         if not _PHONE.match(phone):
             return "isv.MOBILE_NUMBER_ILLEGAL"
-        if phone in self.config.send_scenarios:
-            return self.config.send_scenarios[phone]
+        if _local(phone) in self.send_scenarios:
+            return self.send_scenarios[_local(phone)]
         window = self._flow[(sign, template, phone)]
         now = self.clock()
         while window and window[0] <= now - _DAY_S:
@@ -402,7 +461,7 @@ class AliyunSimulator(Simulator):
             reports = []
             while self._pending_receipts and self._pending_receipts[0][0] <= now_m:
                 s = self._pending_receipts.popleft()[1]
-                failed = self.config.receipt_scenarios.get(s.record.recipient)
+                failed = self.receipt_scenarios.get(s.record.recipient)
                 s.status, s.err_code, s.receive_time = (2, failed, now) if failed else (3, "DELIVERED", now)
                 if self.config.callback_url and not self.lose_receipt():
                     reports.append(self._report(s))
@@ -428,6 +487,11 @@ class AliyunSimulator(Simulator):
             "biz_id": s.biz_id,
             "out_id": s.out_id,
         }
+
+
+def _local(phone: str) -> str:
+    m = _PHONE.match(phone.strip())
+    return m.group(1) if m else phone
 
 
 def _is_ack(status: int, body: bytes) -> bool:

@@ -1,6 +1,15 @@
 """JPush v3 push simulator: Basic auth, POST only, body shape, audience and payload limits, known
 registration ids (1011 when none match) and the per-AppKey rate window with ``X-Rate-Limit-*``
 headers on every answer (429 + code 2001 when exceeded). The window is 60 s scaled by ``time_factor``.
+
+The report API is served on the same server (JPush's own host is report.jpush.cn; the paths do not
+overlap): ``GET /v3/received`` and ``/v3/received/detail`` (delivery counts per ``msg_id``, at most
+100 ids) and ``POST /v3/status/message`` (per registration id: 0 delivered, 1 not delivered, 2 not
+an id of this app, 3 not a target of that message). A device counts as delivered
+``receipt_delay_s`` after the push unless it is in ``undelivered_ids`` (offline for good).
+
+The official Python SDK sends ``content-type: application/json;charset:utf-8`` (a colon, not
+``=``): the body is read as JSON whatever the content type says, as JPush does.
 """
 
 from __future__ import annotations
@@ -42,6 +51,11 @@ class JPushSimConfig:
     pushes_per_window: int = 600
     window_s: float = 60.0
     time_factor: float = 1.0
+    #: ids of devices that accept the push but never receive it (switched off, app killed)
+    undelivered_ids: frozenset[str] = frozenset()
+    #: ids of iOS devices (counted as APNs in the received report); all others are Android
+    ios_ids: frozenset[str] = frozenset()
+    receipt_delay_s: float = 2.0
 
 
 class JPushSimulator(Simulator):
@@ -56,10 +70,101 @@ class JPushSimulator(Simulator):
         self._window: dict[str, tuple[float, int]] = {}  # app_key -> (window start, pushes)
         #: monotonic times of accepted pushes, for rate assertions
         self.push_times: list[float] = []
+        self.unknown_ids: set[str] = set(self.config.unknown_ids)
+        self.undelivered_ids: set[str] = set(self.config.undelivered_ids)
+        #: msg_id -> (monotonic push time, the registration ids it went to)
+        self._pushed: dict[str, tuple[float, list[str]]] = {}
         self.app.router.add_route("*", "/v3/push", self._push)
         self.app.router.add_route("*", "/v3/push/validate", self._push)
+        self.app.router.add_get("/v3/received", self._received)
+        self.app.router.add_get("/v3/received/detail", self._received_detail)
+        self.app.router.add_post("/v3/status/message", self._status_message)
 
-    def _error(self, code: str, headers: Mapping[str, str] | None = None, message: str = "") -> web.Response:
+    def set_scenario(self, recipient: str, what: str) -> None:
+        """``unknown`` (no such device: 1011 when nothing else is targeted) or ``undelivered``."""
+        if what == "unknown":
+            self.unknown_ids.add(recipient)
+        elif what == "undelivered":
+            self.undelivered_ids.add(recipient)
+        else:
+            raise ValueError(f"JPush scenario must be unknown or undelivered, not {what!r}")
+
+    # ---- report API -----------------------------------------------------------------------------
+
+    def _delivered(self, msg_id: str) -> list[str]:
+        pushed_at, ids = self._pushed[msg_id]
+        if time.monotonic() - pushed_at < self.config.receipt_delay_s * self.config.time_factor:
+            return []
+        return [r for r in ids if r not in self.undelivered_ids]
+
+    def _report_ids(self, request: web.Request) -> list[str] | web.Response:
+        if self._app_key(request) is None:
+            return self._error("1004")
+        ids = [m for m in request.query.get("msg_ids", "").split(",") if m]
+        if not ids or len(ids) > 100 or not all(m.isdigit() for m in ids):
+            return self._error("1003", message="msg_ids: 1 to 100 numeric ids, comma separated")
+        return ids
+
+    async def _received(self, request: web.Request) -> web.Response:
+        ids = self._report_ids(request)
+        if isinstance(ids, web.Response):
+            return ids
+        out = []
+        for msg_id in ids:
+            if msg_id not in self._pushed:
+                out.append({"msg_id": msg_id, "android_received": None, "ios_apns_sent": None,
+                            "ios_apns_received": None, "ios_msg_received": None, "wp_mpns_sent": None})  # fmt: skip
+                continue
+            got = self._delivered(msg_id)
+            ios = sum(1 for r in got if r in self.config.ios_ids)
+            sent_ios = sum(1 for r in self._pushed[msg_id][1] if r in self.config.ios_ids)
+            out.append({"msg_id": msg_id, "android_received": len(got) - ios, "ios_apns_sent": sent_ios,
+                        "ios_apns_received": ios, "ios_msg_received": 0, "wp_mpns_sent": 0})  # fmt: skip
+        return json_response(out)
+
+    async def _received_detail(self, request: web.Request) -> web.Response:
+        ids = self._report_ids(request)
+        if isinstance(ids, web.Response):
+            return ids
+        out = []
+        for msg_id in ids:
+            got = self._delivered(msg_id) if msg_id in self._pushed else []
+            ios = sum(1 for r in got if r in self.config.ios_ids)
+            sent_ios = sum(1 for r in self._pushed.get(msg_id, (0, []))[1] if r in self.config.ios_ids)
+            out.append({
+                "msg_id": msg_id, "jpush_received": len(got) - ios, "android_pns_sent": 0, "android_pns_received": 0,
+                "ios_apns_sent": sent_ios, "ios_apns_received": ios, "ios_msg_received": 0, "live_acivity_sent": 0,
+                "live_acivity_received": 0, "wp_mpns_sent": 0, "quickapp_jpush_received": 0, "quickapp_pns_sent": 0,
+                "hmos_hmpns_received": 0, "hmos_hmpns_sent": 0,
+            })  # fmt: skip
+        return json_response(out)
+
+    async def _status_message(self, request: web.Request) -> web.Response:
+        if self._app_key(request) is None:
+            return self._error("1004")
+        try:
+            body = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return self._error("1003", message="body is not JSON")
+        if not isinstance(body, dict):
+            return self._error("1003", message="body is not a JSON object")
+        msg_id, reg_ids = str(body.get("msg_id", "")), body.get("registration_ids")
+        if not msg_id.isdigit() or not isinstance(reg_ids, list) or not 1 <= len(reg_ids) <= 1000:
+            return self._error("1002", message="msg_id and 1 to 1000 registration_ids are required")
+        targets = set(self._pushed[msg_id][1]) if msg_id in self._pushed else set()
+        delivered = set(self._delivered(msg_id)) if msg_id in self._pushed else set()
+        out: dict[str, dict[str, int]] = {}
+        for reg_id in map(str, reg_ids):
+            if reg_id in self.unknown_ids or not _REG_ID.match(reg_id):
+                status = 2
+            elif reg_id not in targets:
+                status = 3
+            else:
+                status = 0 if reg_id in delivered else 1
+            out[reg_id] = {"status": status}
+        return json_response(out)
+
+    def _error(self, code: str, headers: Mapping[str, str] | None = None, *, message: str = "") -> web.Response:
         status = _STATUS.get(code, 400)
         return json_response({"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}, status, headers)
 
@@ -104,17 +209,17 @@ class JPushSimulator(Simulator):
             return self._error("2001", headers)
         fault = await self.inject()
         if fault is not None and fault != "TIMEOUT":
-            return self._error(fault, headers, "simulated")
+            return self._error(fault, headers, message="simulated")
         raw = await request.read()
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._error("1003", headers, "body is not JSON")
+            return self._error("1003", headers, message="body is not JSON")
         problem = self._check(body)
         if problem:
             return self._error(problem, headers)
         ids = body["audience"]["registration_id"]
-        live = [r for r in ids if r not in self.config.unknown_ids]
+        live = [r for r in ids if r not in self.unknown_ids]
         if not live:
             return self._error("1011", headers)
         msg_id = str(next(self._msg_ids))
@@ -126,6 +231,7 @@ class JPushSimulator(Simulator):
             sendno = str(body.get("options", {}).get("sendno", ""))
             for reg_id in live:
                 self.record(SentRecord(self.provider, msg_id, reg_id, sendno, "", {}, text, self.clock()))
+            self._pushed[msg_id] = (time.monotonic(), live)
         answer = json_response({"sendno": str(body.get("options", {}).get("sendno", 0)), "msg_id": msg_id}, 200, headers)
         if fault == "TIMEOUT":
             await self.hang()

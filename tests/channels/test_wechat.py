@@ -89,14 +89,17 @@ async def test_revoked_token_40001_is_refreshed(make_sim, session) -> None:
     assert res.outcome is Outcome.ACCEPTED and sim.token_requests == 2
 
 
-async def test_only_one_retry_after_a_token_error(make_sim, session) -> None:
+async def test_a_token_dropped_by_the_platform_is_refreshed_and_the_send_retried_once(make_sim, session) -> None:
     sim = await make_sim(faults=Faults(error_rates={"40001": 1.0}))
     ch = adapter(sim, session)
-    [res] = await ch.send([wechat(1)])
-    assert (res.outcome, res.code) == (Outcome.RETRYABLE, "40001")
-    # tokens: the first, the re-fetch (same token back) and one forced refresh; two template sends
-    assert sim.token_requests == 3 and sim.requests - sim.token_requests == 2
-    assert sim.records == []
+    # a token is never rejected on its first use (the platform does not reject what it just issued)
+    [first] = await ch.send([wechat(1)])
+    assert first.outcome is Outcome.ACCEPTED
+    # now the used token is dropped by the platform: one refresh, one retry with the fresh token
+    [second] = await ch.send([wechat(2)])
+    assert second.outcome is Outcome.ACCEPTED
+    assert sim.token_requests == 2 and sim.requests - sim.token_requests == 3
+    assert [r.delivery_id for r in sim.records] == ["w-1", "w-2"]
 
 
 async def test_same_token_back_forces_a_refresh() -> None:
