@@ -2,8 +2,14 @@
 
 * Aliyun ``SmsReport`` (HTTP batch mode): a JSON array; answer ``ALIYUN_RECEIPT_ACK`` with HTTP 200.
   Aliyun does not deduplicate: the same report may come again, so key on ``Receipt.key``.
+* Tencent status callback: a JSON array of ``user_receive_time``, ``nationcode``, ``mobile``,
+  ``report_status`` (SUCCESS / FAIL), ``errmsg``, ``description`` and ``sid`` (the SerialNo the send
+  returned); answer ``{"result": 0, "errmsg": "OK"}`` (``channels.replies.TENCENT_CALLBACK_ACK``).
+  The same reports can be pulled (``TencentSms.pull_send_status``); pulled rows also carry the
+  ``SessionContext`` of the send, which names our delivery ids (``delivery_ids_of_context``).
 * WeChat ``TEMPLATESENDJOBFINISH``: an XML event on the account's server URL, signed with the
-  ``signature``/``timestamp``/``nonce`` query parameters; answer ``success``.
+  ``signature``/``timestamp``/``nonce`` query parameters; answer ``success``. Every other WeChat
+  push (follows, subscription results, encrypted mode) is parsed by ``channels.wechat_events``.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from channels.signing import wechat_callback_signature
 __all__ = [
     "ALIYUN_RECEIPT_ACK",
     "Receipt",
+    "delivery_ids_of_context",
     "parse_aliyun_sms_report",
+    "parse_tencent_pulled_status",
+    "parse_tencent_status_callback",
     "parse_wechat_event",
+    "session_context_for",
     "verify_wechat_signature",
 ]
 
@@ -55,6 +65,9 @@ class Receipt:
     text: str = ""
     delivery_id: str = ""
     reported_at: datetime | None = None
+    #: the delivery ids that shared the send (Tencent SessionContext of a several-number call);
+    #: the recipient tells which of them this receipt is for
+    context_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -144,3 +157,113 @@ def parse_wechat_event(body: bytes) -> Receipt | None:
         code=status,
         reported_at=datetime.fromtimestamp(int(created), CHINA_TZ) if created.isdigit() else None,
     )
+
+
+# ---- Tencent -------------------------------------------------------------------------------------
+
+#: SessionContext is limited to 512 bytes; ids are joined with a separator no delivery id contains.
+_CONTEXT_MAX_BYTES = 512
+_CONTEXT_SEP = ","
+
+
+def session_context_for(delivery_ids: list[str] | tuple[str, ...]) -> str | None:
+    """The SessionContext naming ``delivery_ids``, or None when they do not fit in 512 bytes.
+
+    One id is itself; several are joined with commas (the phone of a pulled status tells which id is
+    whose, since a number appears once per call). An id containing a comma cannot be named.
+    """
+    if any(_CONTEXT_SEP in d or not d for d in delivery_ids):
+        return None
+    context = _CONTEXT_SEP.join(delivery_ids)
+    return context if len(context.encode()) <= _CONTEXT_MAX_BYTES else None
+
+
+def delivery_ids_of_context(context: str) -> tuple[str, ...]:
+    """The delivery ids a SessionContext written by ``session_context_for`` names."""
+    return tuple(part for part in (context or "").split(_CONTEXT_SEP) if part)
+
+
+_TENCENT_UNREACHABLE_RECEIPT = _ALIYUN_UNREACHABLE_RECEIPT
+
+
+def _tencent_receipt(
+    *, serial: str, phone: str, status: str, code: str, text: str, at: datetime | None, context: str = ""
+) -> Receipt:
+    delivered = status == "SUCCESS"
+    if delivered:
+        outcome = Outcome.ACCEPTED
+    elif code in _TENCENT_UNREACHABLE_RECEIPT:
+        outcome = Outcome.UNREACHABLE
+    else:
+        outcome = Outcome.PERMANENT
+    ids = delivery_ids_of_context(context)
+    return Receipt(
+        provider="tencent_sms",
+        provider_message_id=serial,
+        recipient=phone,
+        delivered=delivered,
+        outcome=outcome,
+        code=code or status,
+        text=text,
+        delivery_id=ids[0] if len(ids) == 1 else "",
+        reported_at=at,
+        context_ids=ids if len(ids) > 1 else (),
+    )
+
+
+def _local_phone(nationcode: object, mobile: object, where: str) -> str:
+    phone = str(mobile or "").strip()
+    if str(nationcode or "86") != "86" or not phone.isdigit():
+        raise ProtocolError(f"{where}: not a mainland mobile number")
+    return phone
+
+
+def parse_tencent_status_callback(body: bytes | str) -> list[Receipt]:
+    """Parse a Tencent status callback (a JSON array of reports)."""
+    try:
+        items = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"Tencent status callback is not JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise ProtocolError("Tencent status callback must be a JSON array")
+    receipts = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("sid") or "report_status" not in item:
+            raise ProtocolError(f"Tencent status item {i} lacks sid or report_status")
+        receipts.append(
+            _tencent_receipt(
+                serial=str(item["sid"]),
+                phone=_local_phone(item.get("nationcode"), item.get("mobile"), f"Tencent status item {i}"),
+                status=str(item["report_status"]),
+                code=str(item.get("errmsg") or ""),
+                text=str(item.get("description") or ""),
+                at=_aliyun_time(item.get("user_receive_time")),
+            )
+        )
+    return receipts
+
+
+def parse_tencent_pulled_status(rows: object) -> list[Receipt]:
+    """Receipts from ``PullSmsSendStatusSet`` (either pull API): rows without a report are skipped."""
+    if not isinstance(rows, list):
+        raise ProtocolError("PullSmsSendStatusSet must be a list")
+    receipts = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not row.get("SerialNo"):
+            raise ProtocolError(f"pulled status {i} lacks SerialNo")
+        status = str(row.get("ReportStatus") or "")
+        if not status:
+            continue  # sent, but the carrier has not reported yet
+        stamp = row.get("UserReceiveTime")
+        receipts.append(
+            _tencent_receipt(
+                serial=str(row["SerialNo"]),
+                phone=_local_phone(row.get("CountryCode"), row.get("SubscriberNumber"), f"pulled status {i}"),
+                status=status,
+                code=str(row.get("Description") or ""),
+                text=str(row.get("Description") or ""),
+                at=datetime.fromtimestamp(int(stamp), CHINA_TZ) if isinstance(stamp, int) and stamp > 0 else None,
+                context=str(row.get("SessionContext") or ""),
+            )
+        )
+    return receipts

@@ -3,6 +3,12 @@
 One ``SendSms`` call carries up to 200 numbers that share one template and one parameter list, so
 only messages with identical parameters are grouped. Request-level failures come back as
 ``Response.Error``; per-number verdicts come in ``SendStatusSet`` (success is ``"Ok"``, not ``"OK"``).
+
+Every call's ``SessionContext`` names the delivery ids it carries (one id, or several joined by
+commas, the call split so that they fit in 512 bytes), so a pulled status names our rows even after
+a restart. Receipts come three ways: the status callback (``parse_tencent_status_callback``),
+``pull_send_status`` (a queue: each report is handed out once) and ``pull_send_status_by_phone``,
+which ``settle`` uses to find out whether a message whose send timed out went out.
 """
 
 from __future__ import annotations
@@ -14,14 +20,25 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
-from channels.errors import ChannelError, InvalidMessageError, ProviderServerError, provider_errors
-from channels.rate_limit import Limiter, RateLimit
+from channels.errors import (
+    AuthError,
+    ChannelError,
+    InvalidMessageError,
+    PermanentError,
+    ProviderServerError,
+    ThrottledError,
+    provider_errors,
+)
+from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
+from channels.receipts import Receipt, parse_tencent_pulled_status, session_context_for
+from channels.replies import Reply, classify_reply
 from channels.signing import tc3_authorization
 
 __all__ = ["TENCENT_CODES", "TencentSms", "TencentSmsConfig", "TencentTemplate"]
@@ -96,6 +113,8 @@ class TencentSmsConfig:
     region: str = "ap-guangzhou"
     timeout_s: float = 5.0
     rate: RateLimit = field(default_factory=lambda: RateLimit(requests_per_s=3000, burst=300))
+    #: how far back ``settle`` looks for a message's status (Tencent keeps 7 days)
+    settle_lookback_s: float = 24 * 3600.0
 
 
 class TencentSms(Channel):
@@ -154,7 +173,7 @@ class TencentSms(Channel):
                     slot = len(rounds) - 1
                 rounds[slot].append(i)
                 seen[slot].add(phone)
-            for part in (p for r in rounds for p in chunked(r, _MAX_NUMBERS)):
+            for part in (p for r in rounds for c in chunked(r, _MAX_NUMBERS) for p in _fit_context(c, batch)):
                 jobs.append(self._job(template_id, values, [batch[i] for i in part], part))
         for pairs in await asyncio.gather(*jobs):
             for i, res in pairs:
@@ -164,7 +183,8 @@ class TencentSms(Channel):
     async def _job(
         self, template_id: str, values: tuple[str, ...], msgs: list[OutboundMessage], idxs: Sequence[int]
     ) -> list[tuple[int, SendResult]]:
-        context = msgs[0].delivery_id if len(msgs) == 1 else "B" + hashlib.sha1(
+        # ids that cannot be named (a comma inside, or one id over 512 bytes) get a digest instead
+        context = session_context_for([m.delivery_id for m in msgs]) or "B" + hashlib.sha1(
             ",".join(m.delivery_id for m in msgs).encode()
         ).hexdigest()[:24]
         payload = {
@@ -235,6 +255,113 @@ class TencentSms(Channel):
         if not isinstance(body, dict) or not isinstance(body.get("Response"), dict):
             raise ProviderServerError(f"{self.name}: answer without Response", code="BAD_ANSWER")
         return body
+
+    # ---- receipts and replies: the pull APIs ----------------------------------------------------
+
+    async def _pull(self, action: str, payload: Mapping[str, object], key: str) -> list[object]:
+        """Call a pull API and return its result list; a ``Response.Error`` raises ``ChannelError``."""
+        await self._limiter.bucket.acquire(1.0)
+        response = (await self._call(action, payload))["Response"]
+        assert isinstance(response, dict)
+        error = response.get("Error")
+        if isinstance(error, dict):
+            code, text = str(error.get("Code", "")), f"{action}: {error.get('Message', '')}"
+            if code.startswith("AuthFailure"):
+                raise AuthError(text, code=code)
+            if code in self.throttle_codes:
+                raise ThrottledError(text, code=code)
+            if self.outcome_for(code) is Outcome.RETRYABLE:
+                raise ProviderServerError(text, code=code)
+            raise PermanentError(text, code=code)
+        rows = response.get(key)
+        if rows is None:
+            return []
+        if not isinstance(rows, list):
+            raise ProviderServerError(f"{self.name}: {action} answered without {key}", code="BAD_ANSWER")
+        return rows
+
+    async def pull_send_status(self, limit: int = 100) -> list[Receipt]:
+        """``PullSmsSendStatus``: the next reports from Tencent's queue (each is handed out once).
+
+        Apply what comes back before pulling again: a report pulled and then lost is gone.
+        """
+        payload = {"SmsSdkAppId": self.config.sdk_app_id, "Limit": _limit(limit)}
+        return parse_tencent_pulled_status(await self._pull("PullSmsSendStatus", payload, "PullSmsSendStatusSet"))
+
+    async def pull_send_status_by_phone(
+        self, phone: str, begin: float, end: float | None = None, *, limit: int = 100
+    ) -> list[Receipt]:
+        """``PullSmsSendStatusByPhoneNumber``: reports for one number sent from ``begin`` (UNIX s,
+        at most 7 days back) to ``end`` (default now). Sends not yet reported are not listed."""
+        payload: dict[str, object] = {
+            "SmsSdkAppId": self.config.sdk_app_id, "PhoneNumber": _e164(phone), "BeginTime": int(begin),
+            "Offset": 0, "Limit": _limit(limit),
+        }  # fmt: skip
+        if end is not None:
+            payload["EndTime"] = int(end)
+        rows = await self._pull("PullSmsSendStatusByPhoneNumber", payload, "PullSmsSendStatusSet")
+        return parse_tencent_pulled_status(rows)
+
+    async def pull_replies(self, limit: int = 100) -> list[Reply]:
+        """``PullSmsReplyStatus``: the next up-messages from Tencent's queue, classified."""
+        payload = {"SmsSdkAppId": self.config.sdk_app_id, "Limit": _limit(limit)}
+        rows = await self._pull("PullSmsReplyStatus", payload, "PullSmsReplyStatusSet")
+        replies = []
+        for row in rows:
+            if not isinstance(row, dict) or str(row.get("CountryCode", "86")) != "86":
+                continue
+            text = str(row.get("ReplyContent") or "")
+            stamp = row.get("ReplyTime")
+            replies.append(
+                Reply(
+                    provider=self.name, phone=str(row.get("SubscriberNumber") or ""), text=text,
+                    kind=classify_reply(text),
+                    received_at=datetime.fromtimestamp(stamp, CHINA_TZ) if isinstance(stamp, int) else None,
+                    sign_name=str(row.get("SignName") or ""), extend_code=str(row.get("ExtendCode") or ""),
+                )
+            )
+        return replies
+
+    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
+        """Ask Tencent about messages whose send outcome is unknown, like Aliyun's ``settle``.
+
+        A reported status whose SessionContext names the delivery id: ACCEPTED (it went out; the
+        receipt says whether it arrived). Otherwise None: Tencent lists a send only once the
+        carrier has reported it, so "no record yet" cannot prove that nothing was sent.
+        """
+        begin = self._now() - self.config.settle_lookback_s
+
+        async def one(msg: OutboundMessage) -> SendResult | None:
+            try:
+                receipts = await self.pull_send_status_by_phone(msg.recipient, begin)
+            except ChannelError:
+                return None
+            for r in receipts:
+                if msg.delivery_id == r.delivery_id or msg.delivery_id in r.context_ids:
+                    return self.result(
+                        msg, "Ok", "settled by PullSmsSendStatusByPhoneNumber", provider_message_id=r.provider_message_id
+                    )
+            return None
+
+        return list(await asyncio.gather(*(one(m) for m in batch)))
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= 100:
+        raise ValueError("Tencent pulls take a limit of 1 to 100")
+    return limit
+
+
+def _fit_context(idxs: Sequence[int], batch: Sequence[OutboundMessage]) -> list[list[int]]:
+    """Split one call's messages so that each part's delivery ids fit in one SessionContext."""
+    parts: list[list[int]] = [[]]
+    for i in idxs:
+        candidate = [*parts[-1], i]
+        if parts[-1] and session_context_for([batch[j].delivery_id for j in candidate]) is None:
+            parts.append([i])
+        else:
+            parts[-1] = candidate
+    return [p for p in parts if p]
 
 
 def _e164(phone: str) -> str:

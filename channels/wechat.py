@@ -6,6 +6,12 @@ it. A send rejected for its token (40001/40014/42001) is retried once with a fre
 ``force_refresh`` is used only when the platform hands back the very token it just rejected, since
 forced refreshes are limited to 20 a day, 30 s apart. 45009 (daily quota) stops sending until
 midnight. ``client_msg_id`` carries our delivery id, so WeChat drops a duplicate within 10 minutes.
+
+A template may instead be a subscription notification (``WechatTemplate(kind="subscribe")``):
+``/cgi-bin/message/subscribe/bizsend`` spends one of the user's one-time subscriptions (43101 when
+none is left). That API takes no ``client_msg_id`` and answers no ``msgid``, so such a send cannot
+be deduplicated or settled: an unknown outcome stays unknown, and the subscribe_msg_sent_event
+(``channels.wechat_events``) is matched by openid and template.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from channels.errors import (
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit, seconds_to_midnight
 from channels.render import check_wechat_value
 
-__all__ = ["WECHAT_CODES", "Wechat", "WechatConfig", "WechatTemplate"]
+__all__ = ["TEMPLATE_KINDS", "WECHAT_CODES", "Wechat", "WechatConfig", "WechatTemplate"]
 
 _P, _R, _U = Outcome.PERMANENT, Outcome.RETRYABLE, Outcome.UNREACHABLE
 #: Every errcode of the protocol document (token endpoints, template and subscribe sends).
@@ -67,6 +73,10 @@ WECHAT_CODES: Mapping[str, Outcome] = MappingProxyType(
 _TOKEN_CODES = frozenset({"40001", "40014", "42001"})
 _THROTTLE = frozenset({"45009", "43108", "QUOTA_EXHAUSTED"})
 _FORCE_MIN_INTERVAL_S = 30.0
+_PATHS = {"template": "/cgi-bin/message/template/send", "subscribe": "/cgi-bin/message/subscribe/bizsend"}
+
+
+TEMPLATE_KINDS = ("template", "subscribe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,13 @@ class WechatTemplate:
     template_id: str
     #: the template's keys, e.g. ("thing1", "time2", "thing3"); each key's type sets its length rule
     keys: tuple[str, ...]
+    #: "template" (template message, message/template/send) or "subscribe" (subscription
+    #: notification, message/subscribe/bizsend)
+    kind: str = "template"
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEMPLATE_KINDS:
+            raise ValueError(f"WechatTemplate kind is 'template' or 'subscribe', not {self.kind!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +196,15 @@ class Wechat(Channel):
         body: dict[str, Any] = {
             "touser": msg.recipient,
             "template_id": tpl.template_id,
-            "client_msg_id": msg.delivery_id,
             "data": {k: {"value": msg.params[k]} for k in tpl.keys},
         }
-        if msg.url:
-            body["url"] = msg.url
+        if tpl.kind == "subscribe":
+            if msg.url:
+                body["page"] = msg.url  # bizsend calls the link "page"; it takes no client_msg_id
+        else:
+            body["client_msg_id"] = msg.delivery_id
+            if msg.url:
+                body["url"] = msg.url
         return body
 
     async def _send_one(self, msg: OutboundMessage) -> SendResult:
@@ -193,13 +214,14 @@ class Wechat(Channel):
                 raise QuotaExhaustedError(
                     "WeChat daily quota exhausted (45009)", code="45009", retry_after_s=self._quota_until - self._clock()
                 )
+            path = _PATHS[self.config.templates[msg.template].kind]
             async with self._gate:
                 await self._limiter.acquire(1)
                 token = await self.tokens.get()
-                answer = await self._post_template(token, body)
+                answer = await self._post_message(path, token, body)
                 if str(answer.get("errcode", 0)) in _TOKEN_CODES:
                     token = await self.tokens.refresh(rejected=token)
-                    answer = await self._post_template(token, body)
+                    answer = await self._post_message(path, token, body)
         except ChannelError as exc:
             return self.result_from_error(msg, exc)
         code = str(answer.get("errcode", 0))
@@ -211,9 +233,8 @@ class Wechat(Channel):
             msg, code, str(answer.get("errmsg", "")), provider_message_id=str(answer.get("msgid", "")), retry_after_s=retry_after
         )
 
-    async def _post_template(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.config.base_url}/cgi-bin/message/template/send"
-        return await self._post(url, body, params={"access_token": token})
+    async def _post_message(self, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._post(f"{self.config.base_url}{path}", body, params={"access_token": token})
 
     async def _post(self, url: str, body: dict[str, Any], params: Mapping[str, str] | None = None) -> dict[str, Any]:
         with provider_errors(self.name):
@@ -241,8 +262,11 @@ class Wechat(Channel):
         raise AuthError(text, code=code)
 
     async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """WeChat drops a repeat of (openid, client_msg_id) for 10 minutes, so a prompt resend is safe."""
+        """WeChat drops a repeat of (openid, client_msg_id) for 10 minutes, so a prompt resend of a
+        template message is safe. A subscription notification has no such id: None (unknown)."""
         return [
-            self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
+            None
+            if (tpl := self.config.templates.get(m.template)) is not None and tpl.kind == "subscribe"
+            else self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
             for m in batch
         ]

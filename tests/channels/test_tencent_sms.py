@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from channels import Outcome, TencentSms, TencentSmsConfig, TencentTemplate
+from channels import OutboundMessage, Outcome, TencentSms, TencentSmsConfig, TencentTemplate
 from channels.signing import tc3_authorization
 from channels.simulators import Faults, TencentSimConfig, TencentSimulator
-from tests.channels.helpers import phone, sms
+from tests.channels.helpers import POLICY_PARAMS, phone, sms
 
 SECRET_ID, SECRET_KEY, APP = "sim-secret-id", "sim-secret-key", "1400000001"
 TEMPLATES = {"policy_notice": TencentTemplate("2000001", ("title", "benefit", "deadline", "reason", "link"))}
@@ -42,10 +42,26 @@ async def test_success_with_serial_numbers(sim, session) -> None:
     assert sim.requests == 2  # different parameters cannot share a call
 
 
-async def test_identical_messages_share_calls_of_at_most_200(sim, session) -> None:
+async def test_identical_messages_share_calls_that_name_every_delivery_id(sim, session) -> None:
     results = await adapter(sim, session).send([sms(i) for i in range(450)])
     assert all(r.outcome is Outcome.ACCEPTED for r in results)
-    assert sim.requests == 3 and len(sim.records) == 450
+    assert len(sim.records) == 450
+    contexts = {r.delivery_id for r in sim.records}  # the simulator records each call's SessionContext
+    assert sim.requests == len(contexts) and all(len(c.encode()) <= 512 for c in contexts)
+    # "d-0".."d-449" joined: about 85 ids to a call; each 200-number call splits into parts that fit
+    assert 3 < sim.requests <= 7
+    for rec in sim.records:
+        own = next(m.delivery_id for m in [sms(i) for i in range(450)] if m.recipient == rec.recipient)
+        assert own in rec.delivery_id.split(",")
+
+
+async def test_long_ids_still_go_out_and_are_named(sim, session) -> None:
+    batch = [OutboundMessage(f"{'x' * 200}-{i}", phone(i), "policy_notice", POLICY_PARAMS) for i in range(5)]
+    results = await adapter(sim, session).send(batch)
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    assert sim.requests == 3  # two 203-byte ids fit in 512 bytes, three do not
+    contexts = {r.delivery_id for r in sim.records}
+    assert sorted(c for ctx in contexts for c in ctx.split(",")) == sorted(m.delivery_id for m in batch)
 
 
 async def test_per_number_verdicts(make_sim, session) -> None:
