@@ -21,5 +21,5 @@ def test_source_allow_list() -> None:
     assert allow.allows("203.0.113.9") and allow.allows("2001:db8::1")
     assert not allow.allows("198.51.100.1") and not allow.allows("not-an-ip") and not allow.allows(None)
     assert SourceAllowList().allows("198.51.100.1")  # empty: rely on the secret path alone
-    with pytest.raises(ValueError, match="not an IP network: 'x.y'"):
+    with pytest.raises(ValueError, match=r"not an IP network: 'x\.y'"):
         SourceAllowList.parse(["x.y"])
