@@ -252,10 +252,20 @@ async def _serve(settings: SimSettings) -> None:
     for name, url in sims.urls.items():
         print(f"  {name:8s} {url}")
     a, t, w, j = sims.aliyun.config, sims.tencent.config, sims.wechat.config, sims.jpush.config
-    print(f"  aliyun   AccessKeyId={next(iter(a.access_keys))} SignName={min(a.sign_names)} templates={list(a.templates)}")
-    print(f"  tencent  SecretId={next(iter(t.secrets))} SdkAppId={t.sdk_app_id} templates={list(t.templates)}")
-    print(f"  wechat   appid={next(iter(w.apps))} templates={list(w.templates)} safe_mode={'on' if w.encoding_aes_key else 'off'}")
-    print(f"  jpush    appKey={next(iter(j.apps))}")
+    defaults = {p: _CONFIG_TYPES[p]() for p in PROVIDERS}
+
+    def secret(provider: str, value: str) -> str:
+        # the built-in test secrets are in the source and the docs; a secret from settings is never shown
+        built_in = next(iter(getattr(defaults[provider], _CREDENTIALS[provider][2]).values()))
+        return f"{value} (built-in test value)" if value == built_in else "(from your settings)"
+
+    (ak, asec), (tid, tkey) = next(iter(a.access_keys.items())), next(iter(t.secrets.items()))
+    (appid, wsec), (app_key, master) = next(iter(w.apps.items())), next(iter(j.apps.items()))
+    print(f"  aliyun   AccessKeyId={ak} secret={secret('aliyun', asec)} SignName={min(a.sign_names)} templates={list(a.templates)}")
+    print(f"  tencent  SecretId={tid} SecretKey={secret('tencent', tkey)} SdkAppId={t.sdk_app_id} templates={list(t.templates)}")
+    print(f"  wechat   appid={appid} secret={secret('wechat', wsec)} templates={list(w.templates)} "
+          f"subscribe_templates={list(w.subscribe_templates)} safe_mode={'on' if w.encoding_aes_key else 'off'}")  # fmt: skip
+    print(f"  jpush    appKey={app_key} masterSecret={secret('jpush', master)}")
     seeds = {p: f.seed for p, f in settings.faults.items() if f.seed is not None}
     if seeds:
         print(f"  seeds    {seeds}; timeout faults hold {next(iter(settings.faults.values())).hang_s:g} s")

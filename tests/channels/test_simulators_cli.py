@@ -160,3 +160,11 @@ async def test_the_same_seed_injects_the_same_faults(start_sim) -> None:
         picks.append([sim.faults.pick_error(sim.rng) for _ in range(20)])
     assert picks[0] == picks[1] and None in picks[0] and "isp.SYSTEM_ERROR" in picks[0]
     assert json.dumps(picks[0])  # a plain list, printable in a report
+
+
+def test_the_documented_example_settings_file_loads() -> None:
+    args = _parser().parse_args(["--config", str(ROOT / "docs" / "examples" / "simulators.toml")])
+    s = build_settings(args)
+    assert s.configs["aliyun"].access_keys == {"LTAI-panjin-test": "panjin-aliyun-test-secret"}
+    assert s.configs["wechat"].encoding_aes_key and s.faults["aliyun"].hang_s == 8
+    assert s.scenarios["jpush"] == {"1a0018970a00000009": "unknown", "1a0018970a00000008": "undelivered"}
