@@ -23,6 +23,7 @@ from channels.base import Outcome
 from channels.errors import ProtocolError
 from channels.rate_limit import CHINA_TZ
 from channels.receipts import Receipt, verify_wechat_signature
+from channels.safe_xml import parse_xml
 from channels.wechat_crypto import WechatCrypto, check_timestamp
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
 
 #: What WeChat wants back from the server URL when there is nothing to reply (or ``success``).
 WECHAT_PUSH_ACK = "success"
-_MAX_XML_BYTES = 64 * 1024
 
 
 class WechatEventKind(enum.StrEnum):
@@ -92,18 +92,6 @@ _SUBSCRIBE_SENT_CODES: Mapping[str, Outcome] = {
 }
 
 
-def _root(body: bytes) -> ET.Element:
-    if len(body) > _MAX_XML_BYTES:
-        raise ProtocolError("WeChat push larger than 64 KiB")
-    upper = body.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
-        raise ProtocolError("WeChat push declares a DTD")
-    try:
-        return ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise ProtocolError(f"WeChat push is not XML: {exc}") from exc
-
-
 def _text(el: ET.Element, tag: str) -> str:
     child = el.find(tag)
     return (child.text or "").strip() if child is not None else ""
@@ -111,7 +99,7 @@ def _text(el: ET.Element, tag: str) -> str:
 
 def parse_wechat_push(body: bytes) -> WechatEvent:
     """Parse a plain (already decrypted) push; refuses a DTD, entities and bodies over 64 KiB."""
-    root = _root(body)
+    root = parse_xml(body, "WeChat push")
     openid, account = _text(root, "FromUserName"), _text(root, "ToUserName")
     created = _text(root, "CreateTime")
     created_at = datetime.fromtimestamp(int(created), CHINA_TZ) if created.isdigit() else None

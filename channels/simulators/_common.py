@@ -168,6 +168,23 @@ class Simulator:
         """Script one recipient's fate (the codes each simulator understands are in its ``set_scenario``)."""
         raise ValueError(f"{self.provider} has no per-recipient scenarios")
 
+    def reply(self, phone: str, text: str, *, sign_name: str = "") -> Any:
+        """A handset answers ``text`` (SMS simulators only); returns what was pushed."""
+        raise ValueError(f"{self.provider} receives no SMS replies")
+
+    #: where ``reply`` pushes, for the control answer (SMS simulators set it from their config)
+    reply_url: str = ""
+
+    async def _control_reply(self, request: web.Request) -> web.Response:
+        data = await read_control(request, ("phone", "text"))
+        if isinstance(data, web.Response):
+            return data
+        try:
+            pushed = self.reply(str(data["phone"]), str(data["text"]), sign_name=str(data.get("sign_name", "")))
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, 422)
+        return json_response({"pushed_to": self.reply_url, "body": pushed})
+
     async def _control_records(self, request: web.Request) -> web.Response:
         """Every accepted message, oldest first: what a test or a trainer checks after a run."""
         return json_response(

@@ -43,7 +43,6 @@ from channels.simulators._common import (
     SentRecord,
     Simulator,
     json_response,
-    read_control,
 )
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
@@ -152,6 +151,7 @@ class AliyunSimulator(Simulator):
         self._sequence = itertools.count(1)
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post("/_sim/reply", self._control_reply)
+        self.reply_url = self.config.reply_callback_url
 
     def set_scenario(self, recipient: str, what: str) -> None:
         """``receipt:ERR_CODE`` fails the receipt; any other code refuses the number at send time."""
@@ -182,16 +182,6 @@ class AliyunSimulator(Simulator):
                 is_ack=_is_ack,
             )
         return [item]
-
-    async def _control_reply(self, request: web.Request) -> web.Response:
-        data = await read_control(request, ("phone", "text"))
-        if isinstance(data, web.Response):
-            return data
-        try:
-            pushed = self.reply(str(data["phone"]), str(data["text"]), sign_name=str(data.get("sign_name", "")))
-        except ValueError as exc:
-            return json_response({"error": str(exc)}, 422)
-        return json_response({"pushed_to": self.config.reply_callback_url, "body": pushed})
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -42,8 +42,6 @@ from channels.simulators._common import (
     Faults,
     SentRecord,
     Simulator,
-    json_response,
-    read_control,
 )
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
@@ -132,6 +130,7 @@ class TencentSimulator(Simulator):
         self._flusher: asyncio.Task[None] | None = None
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post("/_sim/reply", self._control_reply)
+        self.reply_url = self.config.reply_callback_url
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -373,13 +372,13 @@ class TencentSimulator(Simulator):
 
     # ---- replies (up-messages) ------------------------------------------------------------------
 
-    def reply(self, phone: str, text: str, *, sign: str = "", extend: str = "") -> dict[str, Any]:
+    def reply(self, phone: str, text: str, *, sign_name: str = "", extend: str = "") -> dict[str, Any]:
         """A handset replies ``text``: push the reply callback and queue it for the reply pulls."""
         e164 = _e164(phone)
         if not _PHONE.match(e164):
             raise ValueError(f"not a mainland mobile number: {phone!r}")
         now = int(self.clock())
-        sign = sign or min(self.config.sign_names)
+        sign = sign_name or min(self.config.sign_names)
         callback = {"extend": extend, "mobile": e164[3:], "nationcode": "86", "sign": sign, "text": text, "time": now}
         pulled = {
             "ExtendCode": extend, "CountryCode": "86", "PhoneNumber": e164, "SignName": sign,
@@ -395,16 +394,6 @@ class TencentSimulator(Simulator):
                 is_ack=_is_ack,
             )
         return callback
-
-    async def _control_reply(self, request: web.Request) -> web.Response:
-        data = await read_control(request, ("phone", "text"))
-        if isinstance(data, web.Response):
-            return data
-        try:
-            pushed = self.reply(str(data["phone"]), str(data["text"]), sign=str(data.get("sign", "")))
-        except ValueError as exc:
-            return json_response({"error": str(exc)}, 422)
-        return json_response({"pushed_to": self.config.reply_callback_url, "body": pushed})
 
 
 def _callback_item(s: _Sent) -> dict[str, Any]:
