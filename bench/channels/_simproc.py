@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 
 
 def serve(conn: Connection) -> None:
-    """Run all simulators until told to stop; answer "stats" with (CPU time, record counts)."""
+    """Run all simulators until told to stop; answer "stats" with (CPU time, requests per simulator)."""
     from channels.simulators import start_all
 
     async def main() -> None:
@@ -21,7 +21,8 @@ def serve(conn: Connection) -> None:
             command = await loop.run_in_executor(None, conn.recv)
             if command == "stop":
                 break
-            conn.send((time.process_time(), {k: len(v) for k, v in sims.records.items()}))
+            # requests that reached each simulator's handler, counted there (token calls included)
+            conn.send((time.process_time(), {k: sim.requests for k, sim in sims.all.items()}))
         await sims.close()
 
     asyncio.run(main())
