@@ -41,7 +41,7 @@ from channels.receipts import Receipt, parse_tencent_pulled_status, session_cont
 from channels.replies import Reply, classify_reply
 from channels.signing import tc3_authorization
 
-__all__ = ["TENCENT_CODES", "TencentSms", "TencentSmsConfig", "TencentTemplate"]
+__all__ = ["TENCENT_CODES", "SendLookup", "TencentSms", "TencentSmsConfig", "TencentTemplate"]
 
 _P, _R, _U = Outcome.PERMANENT, Outcome.RETRYABLE, Outcome.UNREACHABLE
 #: Every code of the protocol document: common (request-level) first, then SMS-specific per number.
@@ -100,6 +100,17 @@ class TencentTemplate:
 
     template_id: str
     params: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendLookup:
+    """What Tencent's records say of one message: ``sent`` True (found), or None (cannot tell)."""
+
+    delivery_id: str
+    sent: bool | None
+    serial_no: str = ""
+    #: the carrier's verdict found with it (delivered, or failed and why)
+    receipt: Receipt | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,26 +333,34 @@ class TencentSms(Channel):
             )
         return replies
 
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """Ask Tencent about messages whose send outcome is unknown, like Aliyun's ``settle``.
+    async def find_send(self, recipient: str, delivery_id: str, since: datetime | None = None) -> SendLookup:
+        """Ask Tencent whether the message ``delivery_id`` to ``recipient`` went out (sent since ``since``;
+        default ``settle_lookback_s`` ago). Never raises for provider trouble.
 
-        A reported status whose SessionContext names the delivery id: ACCEPTED (it went out; the
-        receipt says whether it arrived). Otherwise None: Tencent lists a send only once the
-        carrier has reported it, so "no record yet" cannot prove that nothing was sent.
+        A reported status whose SessionContext names the delivery id: ``sent=True`` with the SerialNo
+        and the receipt. Otherwise ``sent=None``: Tencent lists a send only once the carrier has
+        reported it, so "no record yet" never proves that nothing went out.
         """
-        begin = self._now() - self.config.settle_lookback_s
+        begin = since.timestamp() if since is not None else self._now() - self.config.settle_lookback_s
+        begin = max(begin, self._now() - 7 * 24 * 3600 + 60)  # Tencent keeps seven days
+        try:
+            receipts = await self.pull_send_status_by_phone(recipient, begin)
+        except ChannelError:
+            return SendLookup(delivery_id, None)
+        for r in receipts:
+            if delivery_id == r.delivery_id or delivery_id in r.context_ids:
+                return SendLookup(delivery_id, True, r.provider_message_id, r)
+        return SendLookup(delivery_id, None)
+
+    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
+        """Settle unknown outcomes like ``AliyunSms.settle``: ACCEPTED when ``find_send`` finds the
+        message (``provider_message_id`` = its SerialNo), otherwise None (cannot tell)."""
 
         async def one(msg: OutboundMessage) -> SendResult | None:
-            try:
-                receipts = await self.pull_send_status_by_phone(msg.recipient, begin)
-            except ChannelError:
+            found = await self.find_send(msg.recipient, msg.delivery_id)
+            if not found.sent:
                 return None
-            for r in receipts:
-                if msg.delivery_id == r.delivery_id or msg.delivery_id in r.context_ids:
-                    return self.result(
-                        msg, "Ok", "settled by PullSmsSendStatusByPhoneNumber", provider_message_id=r.provider_message_id
-                    )
-            return None
+            return self.result(msg, "Ok", "settled by PullSmsSendStatusByPhoneNumber", provider_message_id=found.serial_no)
 
         return list(await asyncio.gather(*(one(m) for m in batch)))
 

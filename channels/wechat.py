@@ -73,6 +73,7 @@ WECHAT_CODES: Mapping[str, Outcome] = MappingProxyType(
 _TOKEN_CODES = frozenset({"40001", "40014", "42001"})
 _THROTTLE = frozenset({"45009", "43108", "QUOTA_EXHAUSTED"})
 _FORCE_MIN_INTERVAL_S = 30.0
+_DEDUPE_WINDOW_S = 600.0
 _PATHS = {"template": "/cgi-bin/message/template/send", "subscribe": "/cgi-bin/message/subscribe/bizsend"}
 
 
@@ -261,12 +262,18 @@ class Wechat(Channel):
             raise QuotaExhaustedError(text, code=code, retry_after_s=seconds_to_midnight(self._now()))
         raise AuthError(text, code=code)
 
+    def resend_window_for(self, template: str) -> float:
+        """Seconds in which WeChat drops a repeat of this template's message: 600 for template
+        messages (client_msg_id), 0 for subscription notifications (bizsend has no such id)."""
+        tpl = self.config.templates.get(template)
+        return 0.0 if tpl is not None and tpl.kind == "subscribe" else _DEDUPE_WINDOW_S
+
     async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
         """WeChat drops a repeat of (openid, client_msg_id) for 10 minutes, so a prompt resend of a
         template message is safe. A subscription notification has no such id: None (unknown)."""
         return [
-            None
-            if (tpl := self.config.templates.get(m.template)) is not None and tpl.kind == "subscribe"
-            else self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
+            self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
+            if self.resend_window_for(m.template)
+            else None
             for m in batch
         ]

@@ -75,6 +75,14 @@ async def test_pull_by_phone_and_settle_after_a_timeout(start_sim, session) -> N
     assert await ch.settle([sms(2)]) == [None]
     [row] = await ch.pull_send_status_by_phone(phone(1), time.time() - 60)
     assert row.delivery_id == "d-1"
+    # the lookup behind settle, in the shape of an inquiry: sent, SerialNo and the carrier's verdict
+    from datetime import UTC, datetime
+
+    found = await ch.find_send(phone(1), "d-1", since=datetime.now(UTC).replace(microsecond=0))
+    assert found.sent is None  # sent before "since": outside the window asked about
+    found = await ch.find_send(phone(1), "d-1", since=datetime.fromtimestamp(time.time() - 60, UTC))
+    assert (found.sent, found.serial_no) == (True, sim.records[0].message_id)
+    assert found.receipt is not None and found.receipt.delivered
 
 
 async def test_pulls_report_errors_as_channel_errors(start_sim, session) -> None:

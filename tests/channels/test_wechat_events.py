@@ -140,6 +140,7 @@ async def test_subscription_notifications_through_the_adapter(start_sim, receive
     [again] = await ch.send([OutboundMessage("s-9", openid(1), "policy_notice", params)])
     assert (again.outcome, again.code) == (Outcome.UNREACHABLE, "43101")  # the one subscription is spent
     assert await ch.settle(msgs) == [None, None]  # no client_msg_id: a resend is never known safe
+    assert ch.resend_window_for("policy_notice") == 0.0
     await receiver.wait_for(2)
     events = {e.openid: e for e in (parse_wechat_push(b) for b in receiver.bodies)}
     assert events[openid(1)].kind is WechatEventKind.SUBSCRIBE_MSG_SENT
