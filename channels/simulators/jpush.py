@@ -164,7 +164,7 @@ class JPushSimulator(Simulator):
             out[reg_id] = {"status": status}
         return json_response(out)
 
-    def _error(self, code: str, headers: Mapping[str, str] | None = None, *, message: str = "") -> web.Response:
+    def _error(self, code: str, headers: Mapping[str, str] | None = None, message: str = "") -> web.Response:
         status = _STATUS.get(code, 400)
         return json_response({"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}, status, headers)
 
@@ -209,12 +209,12 @@ class JPushSimulator(Simulator):
             return self._error("2001", headers)
         fault = await self.inject()
         if fault is not None and fault != "TIMEOUT":
-            return self._error(fault, headers, message="simulated")
+            return self._error(fault, headers, "simulated")
         raw = await request.read()
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._error("1003", headers, message="body is not JSON")
+            return self._error("1003", headers, "body is not JSON")
         problem = self._check(body)
         if problem:
             return self._error(problem, headers)
