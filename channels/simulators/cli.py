@@ -204,7 +204,12 @@ def build_settings(args: argparse.Namespace) -> SimSettings:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="policy-push simulators", description="Local simulators of the SMS, WeChat and JPush providers.")
+    p = argparse.ArgumentParser(
+        prog="policy-push simulators",
+        description="Local simulators of the SMS, WeChat and JPush providers.",
+        epilog="While they run: policy-push simulators reply --phone P --text TD | event --openid O --event unsubscribe "
+        "| scenario PROVIDER RECIPIENT WHAT (each with --help). Settings file example: docs/examples/simulators.toml",
+    )
     p.add_argument("--config", metavar="FILE", help="settings file (TOML, or JSON by extension); options override it")
     p.add_argument("--host", default="", help="loopback address to listen on (default 127.0.0.1)")
     for name in PROVIDERS:
