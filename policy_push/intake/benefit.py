@@ -21,7 +21,7 @@ _LOAN = re.compile(r"贷款|授信|融资额度|担保额|额度")
 _LOAN_AFTER = re.compile(r"^\s*(?:的)?(?:创业担保贷款|贷款|额度|的额度|授信)")
 _THRESHOLD_BEFORE = re.compile(
     r"(?:达到|不低于|不少于|(?<!不)超过|突破|投资额|投资|营业收入|收入|资产|销售额|进出口额|注册资本|营业额|费用|研发|规模|"
-    r"配套额|合同额|额度应在|总额)[^,;。]{0,6}$"
+    r"配套额|合同额|额度应在)[^,;。]{0,6}$"
 )
 _THRESHOLD_AFTER = re.compile(r"^\s*(?:\(含\))?(?:及|或)?(?:以上|以下)")
 _GRANT = re.compile(
@@ -67,10 +67,12 @@ def _amounts(s: Sentence) -> list[_Amount]:
         monthly = bool(_MONTHLY.search(before))
         if _LOAN_AFTER.match(after) or (_LOAN.search(near_before) and not re.search(r"贴息|利息", near_before)):
             continue
-        if not monthly and (_THRESHOLD_AFTER.match(after) or _THRESHOLD_BEFORE.search(before)):
+        capped = bool(_CAP.search(near_before))
+        if not monthly and (_THRESHOLD_AFTER.match(after) or (_THRESHOLD_BEFORE.search(before) and not capped)):
             continue
-        if not (_GRANT.search(before) or _GRANT.match(after.lstrip("的")) or monthly or re.search(r"每(?:人|户|生|孩|名)", before)):
-            continue
+        granted = _GRANT.search(before) or _GRANT.match(after.lstrip("的")) or monthly or re.search(r"每(?:人|户|生|孩|名)", before)
+        if not granted and not (out and out[-1].sentence is s):
+            continue  # an amount with no word of granting, unless it continues a list of grants
         if _PER_UNIT.search(before) and not _CAP.search(near_before):
             continue
         yuan = value * _SCALE[m.group(2)]

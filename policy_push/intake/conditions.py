@@ -60,8 +60,9 @@ class Unsupported:
 
 # -- masks: parts of a clause that do not restrict who may apply ---------------------------------
 _ELABORATION = re.compile(r"\((?:含|包括|包含|如|例如|其中|主要|即|以下简称|不含)[^()]*\)|《[^》]*》")
-_PRIORITY = re.compile(r"(?:重点支持|优先支持|优先安排|优先保障|优先筛查|优先|重点)[^;。]*")
-_ELABORATION_TAIL = re.compile(r"[,，]\s*包括[^;。]*|(?:不得|不能|主要)?用于[^;。]*")
+#: ", 重点支持餐饮、住宿…" / ", 优先安置…": who comes first, not who may apply
+_PRIORITY = re.compile(r"[,，]\s*(?:重点|优先)(?:支持|扶持|保障|资助|帮扶|安排|安置|考虑|筛查|发展)[^;。]*")
+_ELABORATION_TAIL = re.compile(r"[,，]\s*包括[^;。]*|(?:不得|不能|主要)?(?<!适)用于[^;。]*")
 #: "(双台子区、兴隆台区、大洼区、盘山县)": places listed inside the one before them
 _PLACE_LIST = re.compile(r"\((?:[\u4e00-\u9fff]{2,12}?(?:区|县|市|镇|乡|街道|开发区)[、,和及与]?)+(?:等)?\)")
 _ITEM_LABEL = re.compile(r"^\s*[^,;。:]{2,16}?(?:补贴|补助|奖励|资助|贴息|津贴|救助|保险)\s*[:：]")
@@ -151,6 +152,12 @@ def _union(conds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: a piece that starts with one of these states a condition ("年满60周岁、经评估为失能"), it does
+#: not name a kind of applicant: such pieces side by side are all required
+_PREDICATE = re.compile(r"^\s*(?:年满|已满|满|具有|持有|经|已|取得|获得|属于|纳入|在|居住|注册|成立|从事|参加|依法|未|无|是|为|拥有|近)")
+_STRONG_OR = ("以及",)
+
+
 @dataclass(slots=True)
 class _Piece:
     start: int
@@ -158,6 +165,7 @@ class _Piece:
     mentions: list[Mention]
     connector: str  #: the list word before this piece ("" for the first)
     cue: bool  #: a mentionless piece that still states a condition
+    predicate: bool = False
 
 
 def _positions(pattern: re.Pattern[str], text: str, covered: list[bool]) -> list[re.Match[str]]:
@@ -175,7 +183,7 @@ def _pieces(clause: str, mentions: list[Mention], start: int, end: int, covered:
         for m in inside:
             residue = residue.replace(clause[m.start : m.end], " ")
         cue = not inside and bool(_CUE.search(residue)) and not _BOILERPLATE.search(residue)
-        pieces.append(_Piece(p_start, p_end, inside, connector, cue))
+        pieces.append(_Piece(p_start, p_end, inside, connector, cue, bool(_PREDICATE.match(clause[p_start:p_end]))))
         at, connector = start + c_end, word
     return pieces
 
@@ -214,6 +222,17 @@ def _or_node(pieces: list[_Piece], audience: str, sentence: Sentence, base: int,
     """Alternatives: one child per piece (its mentions all required), alike conditions merged."""
     children: list[Node] = []
     singles: list[Leaf] = []
+    hoisted: list[Leaf] = []
+    first, others = pieces[0], pieces[1:]
+    other_fields = {m.field for p in others for m in p.mentions}
+    head = next((i for i, m in enumerate(first.mentions) if m.field in other_fields), None)
+    if head:
+        # "35至64周岁农村妇女和城镇低保家庭妇女": the age before the first alternative's head
+        # belongs to all of them
+        lead, rest = first.mentions[:head], first.mentions[head:]
+        if all(m.field not in other_fields for m in lead):
+            hoisted = [x for m in lead if (x := _leaf(m, audience, sentence, base, factor))]
+            pieces = [_Piece(first.start, first.end, rest, first.connector, first.cue), *others]
     for piece in pieces:
         leaves = [x for m in piece.mentions if (x := _leaf(m, audience, sentence, base, factor * 0.95))]
         if len(leaves) == 1:
@@ -237,7 +256,8 @@ def _or_node(pieces: list[_Piece], audience: str, sentence: Sentence, base: int,
     children = [*merged, *children]
     if not children:
         return None
-    return children[0] if len(children) == 1 else Group("any", children)
+    node: Node = children[0] if len(children) == 1 else Group("any", children)
+    return Group("all", [*hoisted, node]) if hoisted else node
 
 
 def read_clause(
@@ -285,7 +305,9 @@ def read_clause(
     cuts = [m for m in _positions(_BREAK, clause, covered) if m.start() not in joins]
     bounds = [0, *[c.start() for c in cuts], len(clause)]
     seg_nodes: list[Node] = []
+    seg_spans: list[tuple[int, int, set[str]]] = []
     for s, e in zip(bounds, bounds[1:], strict=False):
+        before_count = len(seg_nodes)
         if s < len(clause) and clause[s] in ",;:的且并同":
             s += 1
         pieces = _pieces(clause, mentions, s, e, covered)
@@ -297,7 +319,8 @@ def read_clause(
             if not piece.mentions and not piece.cue:
                 continue
             is_or = piece.connector.strip(", ") in _OR_WORDS
-            if last is not None and (is_or or (piece.connector and _compatible(last.mentions, piece.mentions))):
+            listed = piece.connector.strip(", ") in _STRONG_OR or not (piece.predicate or last is not None and last.predicate)
+            if last is not None and (is_or or (piece.connector and listed and _compatible(last.mentions, piece.mentions))):
                 runs[-1].append(piece)
                 explicit_or[-1] = explicit_or[-1] or is_or
             else:
@@ -326,10 +349,43 @@ def read_clause(
                 node = _or_node(with_mentions, audience, sentence, sentence.start, factor)
                 if node is not None:
                     seg_nodes.append(node)
+        inside = [m for m in mentions if s <= m.start < e]
+        if len(seg_nodes) == before_count + 1 and inside:
+            seg_spans.append((inside[0].start, inside[-1].end, {x.field for x in inside}))
+        else:
+            seg_spans.append((-1, -1, set()))
+        if len(seg_nodes) - before_count not in (0, 1):
+            seg_spans.extend([(-1, -1, set())] * (len(seg_nodes) - before_count - 1))
+        elif len(seg_nodes) == before_count:
+            seg_spans.pop()
+    seg_nodes = _join_alternatives(clause, seg_nodes, seg_spans, covered)
     if not seg_nodes:
         return _ClauseResult(None, unsupported)
     node: Node = seg_nodes[0] if len(seg_nodes) == 1 else Group("all", seg_nodes)
     return _ClauseResult(node, unsupported)
+
+
+def _join_alternatives(
+    clause: str, nodes: list[Node], spans: list[tuple[int, int, set[str]]], covered: list[bool]
+) -> list[Node]:
+    """Segments naming the same kind of thing with 或 between them are alternatives."""
+    if len(nodes) != len(spans):
+        return nodes
+    out: list[Node] = []
+    out_spans: list[tuple[int, int, set[str]]] = []
+    for node, span in zip(nodes, spans, strict=True):
+        if out and span[0] >= 0 and out_spans[-1][0] >= 0:
+            gap = "".join(c for c, cov in zip(clause[out_spans[-1][1] : span[0]], covered[out_spans[-1][1] : span[0]], strict=False) if not cov)
+            same = span[2] == out_spans[-1][2] and {_CLASS.get(f, "figure") for f in span[2]} == {"type"}
+            if same and re.search(r"或者?", gap) and not re.search(r"[;。]", gap):
+                previous = out[-1]
+                merged = previous.children + [node] if isinstance(previous, Group) and previous.logic == "any" else [previous, node]
+                out[-1] = Group("any", merged)
+                out_spans[-1] = (out_spans[-1][0], span[1], span[2])
+                continue
+        out.append(node)
+        out_spans.append(span)
+    return out
 
 
 def _negated(m: Mention) -> Mention:
@@ -343,6 +399,17 @@ _KIND_FACTOR = {Kind.WHO: 1.0, Kind.EXCLUDE: 0.95, Kind.SCOPE: 0.8}
 _ANY_LEAD = re.compile(r"之一|任一|其中一|下列(?:人员|对象|老年人|企业|单位|群体|家庭)|以下(?:人员|对象|群体)")
 _ALL_LEAD = re.compile(r"同时|全部|均|以下条件|下列条件|应当具备|须具备|须满足")
 _SUBJECT_TITLE = re.compile(r"对象|主体")
+
+
+_DAMAGED_CAP = 0.75
+
+
+def _cap(node: Node, limit: float) -> None:
+    if isinstance(node, Leaf):
+        node.confidence = min(node.confidence, limit)
+        return
+    for child in node.children:
+        _cap(child, limit)
 
 
 def _items_logic(title: str, lead: str, kind: Kind, nodes: list[Node]) -> str:
@@ -399,9 +466,14 @@ def extract_criteria(
             continue  # the lead-in of an exclusion list itself ("有下列情形之一的，不予支持：")
         if sentence.kind is Kind.SCOPE and sentence.section not in applicant_scopes:
             continue  # a 支持范围 listing project types, not applicants
-        factor = _KIND_FACTOR[sentence.kind] * quality.get(sentence.start, 1.0)
+        q = quality.get(sentence.start, 1.0)
+        factor = _KIND_FACTOR[sentence.kind] * q
         negate = sentence.kind is Kind.EXCLUDE and bool(sentence.item) and lead_excludes
         result = read_clause(sentence, audience, gazetteer, setting, industries, factor=factor, negate=negate)
+        if q < 1.0 and result.node is not None:
+            # a sentence that looks damaged may have lost an alternative or a negation: nothing
+            # read from it is offered as confident
+            _cap(result.node, _DAMAGED_CAP)
         unsupported.extend(
             Unsupported(text, sentence, "no field of the criteria language holds this condition", round(0.7 * factor, 3))
             for text in result.unsupported

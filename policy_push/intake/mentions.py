@@ -88,11 +88,17 @@ _SIZES: tuple[tuple[re.Pattern[str], list[str]], ...] = (
 )
 
 
+#: "小微企业和“三农”担保业务", "小微企业贷款": a size named as someone's customers
+_SIZE_OBJECT = re.compile(r"^(?:和|及)?[“\"]?(?:三农)?[”\"]?[^,;。]{0,3}(?:担保|贷款|业务|融资|客户|信贷|账款)")
+
+
 def _sizes(clause: str) -> list[Mention]:
     out: list[Mention] = []
     for pattern, sizes in _SIZES:
         for m in pattern.finditer(clause):
             if "小型微利" in m.group() or any(m.start() < o.end and o.start < m.end() for o in out):
+                continue
+            if _SIZE_OBJECT.match(clause[m.end() :]):
                 continue
             conf = 0.7 if sizes == ["large"] else 0.9
             out.append(Mention("size", "in", list(sizes), m.start(), m.end(), conf))
@@ -103,7 +109,9 @@ def _sizes(clause: str) -> list[Mention]:
 _INDUSTRY_CONTEXT = re.compile(r"从事|属于|所属|行业|企业|领域|产业|单位|个体工商户|经营者|经营主体|公司|法人")
 _INDUSTRY_ORG = re.compile(r"^[^,;。、()]{0,6}?(?:局|厅|委|办|协会|学会|主管部门|部门|园区|基地|平台)")
 #: what an industry name is followed by when it names the applicant's trade ("制造业企业")
-_INDUSTRY_HEAD = re.compile(r"^(?:等|类|的|相关)?(?:企业|行业|领域|产业|单位|个体工商户|经营者|经营主体|公司|法人|工业企业|业)")
+_INDUSTRY_HEAD = re.compile(
+    r"^(?:等|类|的|相关)?[\u4e00-\u9fff]{0,4}?(?:企业|行业|领域|产业|单位|个体工商户|经营者|经营主体|公司|法人|工业企业|业)"
+)
 _INDUSTRY_VERB = re.compile(r"(?:从事|属于|所属|涉及|主营)[^,;。]{0,3}$")
 _LIST_GLUE = re.compile(r"^(?:\s|[、,和及与或]|以及|或者)+")
 
@@ -178,7 +186,7 @@ def _places(clause: str, gazetteer: Gazetteer, setting: Setting, audience: str) 
 _AGE = "(?:周)?岁"
 _AGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"{_NUM}\s*(?:{_AGE})?\s*(?:至|到|-|—|~|－)\s*{_NUM}\s*{_AGE}(?:\(含\))?(?:之间)?"), "between"),
-    (re.compile(rf"(?:年满|已满|(?<![未不])满|年龄在|年龄达到|达到)\s*{_NUM}\s*{_AGE}(?:\(含\))?(?:及|或)?(?:以上)?"), "gte"),
+    (re.compile(rf"(?:年满|已满|(?<![未不])满|年龄达到|达到)\s*{_NUM}\s*{_AGE}(?:\(含\))?(?:及|或)?(?:以上)?"), "gte"),
     (re.compile(rf"{_NUM}\s*{_AGE}(?:\(含\))?(?:及|或)?以上"), "gte"),
     (re.compile(rf"(?:未满|不满|未达到|低于|小于|不足)\s*{_NUM}\s*{_AGE}"), "lt"),
     (re.compile(rf"(?:不超过|不高于|不大于)\s*{_NUM}\s*{_AGE}"), "lte"),
@@ -261,8 +269,14 @@ def _figure(clause: str, subject: str, unit: str, field_name: str, scale: dict[s
 
 
 def _inside_parens(clause: str, at: int) -> bool:
+    """True when ``at`` lies in parentheses that state a sub-rule ("(超过100人的企业达到8%)"),
+    not a definition ("(年主营业务收入2000万元及以上)")."""
     opened = clause.rfind("(", 0, at)
-    return opened != -1 and clause.find(")", opened) > at
+    closed = clause.find(")", opened)
+    if opened == -1 or closed < at:
+        return False
+    inside = clause[opened:closed]
+    return "%" in inside or "的企业" in inside or "的单位" in inside
 
 
 def _enterprise_figures(clause: str) -> list[Mention]:
@@ -270,7 +284,7 @@ def _enterprise_figures(clause: str) -> list[Mention]:
     out = _figure(clause, r"从业人(?:员|数)|职工(?:总)?人数|员工(?:人数)?|在职职工|参保职工|用工人数|从业人员数", "人", "employees", {})
     out += _figure(clause, r"营业收入|主营业务收入|销售收入|营收|年收入|营业额|销售额", "千万元|亿元|万元|元", "annual_revenue_wan", money)
     out += _figure(clause, r"资产总额|总资产|资产规模", "千万元|亿元|万元|元", "total_assets_wan", money)
-    return [m for m in out if not _inside_parens(clause, m.start)]
+    return [m for m in out if not _inside_parens(clause, m.end - 1)]
 
 
 _EST_YEARS = re.compile(

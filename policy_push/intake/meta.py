@@ -147,21 +147,32 @@ _RESIDENT = re.compile(
 )
 
 
+_HIRED = re.compile(r"(?:招用|吸纳|聘用|引进|安置|招收|雇用|接收)[^,;。]{0,40}")
+_PERSON_HEAD = re.compile(r"(?:职工|人员|老年人|居民|家庭|毕业生|军人|士兵|儿童|学生|妇女|农户|残疾人|青年|个人)$")
+
+
 def find_audience(title: str, sentences: list[Sentence]) -> Finding:
     """Enterprise (惠企) or resident (惠民), from whom the who-sentences are about."""
     score = 0.0
     evidence = ""
+    first_who = True
     for s in sentences:
         weight = 3.0 if s.kind in (Kind.WHO, Kind.EXCLUDE) else 0.5
-        e = len(_ENTERPRISE.findall(s.text))
-        r = len(_RESIDENT.findall(s.text))
-        # the subject of an applicant sentence is the noun it ends on: "…的企业" / "…的老年人"
-        tail = re.search(r"的([\u4e00-\u9fff]{1,8}?)[,;。]?\s*$", s.text.rstrip("。;"))
+        # people an enterprise hires are not the applicants: "企业招用…高校毕业生"
+        text = _HIRED.sub("", s.text)
+        e = len(_ENTERPRISE.findall(text))
+        r = len(_RESIDENT.findall(text))
+        # the subject of an applicant sentence is the noun it ends on: "…的企业" / "…的企业职工"
+        tail = re.search(r"([\u4e00-\u9fff]{1,8}?)[,;。]?\s*$", text.rstrip("。;"))
         if s.kind is Kind.WHO and tail:
-            if _ENTERPRISE.search(tail.group(1)):
-                e += 2
-            elif _RESIDENT.search(tail.group(1)):
-                r += 2
+            head = tail.group(1)
+            if _PERSON_HEAD.search(head):
+                r += 3
+            elif _ENTERPRISE.search(head):
+                e += 3
+            if first_who:
+                weight *= 2  # the first applicant sentence says most
+                first_who = False
         score += weight * (e - r)
         if s.kind is Kind.WHO and not evidence and (e or r):
             evidence = s.text

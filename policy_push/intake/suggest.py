@@ -166,14 +166,14 @@ def suggest_policy(
         out.add("doc_number", doc.value, doc.sentence, span, doc.confidence)
     for finding in find_window(sentences, published_on):
         value = finding.value.isoformat() if finding.value else None
-        conf = finding.confidence * quality.get(finding.sentence.start, 1.0)
+        conf = _damaged(finding.confidence, quality.get(finding.sentence.start, 1.0))
         applied = None if finding.value is not None or finding.note.startswith("no deadline") else False
         out.add(finding.field, value, _raw(text, finding.sentence), (finding.start, finding.end), conf,
                 note=finding.note, applied=applied)
     benefit = find_benefit(sentences)
     if benefit:
         value: float | int = int(benefit.value) if float(benefit.value).is_integer() else round(benefit.value, 2)
-        conf = benefit.confidence * quality.get(benefit.sentence.start, 1.0)
+        conf = _damaged(benefit.confidence, quality.get(benefit.sentence.start, 1.0))
         out.add("benefit_max_yuan", value, _raw(text, benefit.sentence), (benefit.start, benefit.end), conf, note=benefit.note)
 
     extraction = extract_criteria(sentences, audience, gaz, setting, ref.industries, quality)
@@ -202,6 +202,12 @@ def suggest_policy(
     filled = _fill(record, out.items, filled_json, title, text)
     filled = _validated(filled, out, ctx)
     return SuggestionResult(filled, out.items)
+
+
+def _damaged(confidence: float, quality: float) -> float:
+    """Confidence of a value read from a sentence of this quality: never confident (≥ 0.8)
+    from a sentence that looks damaged, where a digit may be missing too."""
+    return confidence * quality if quality >= 1.0 else min(confidence * quality, 0.75)
 
 
 def _prune(node: Any, keep: set[int]) -> Any:

@@ -142,10 +142,16 @@ def _heading_title(rest: str) -> tuple[str, str]:
     return "", rest
 
 
+_LEAD_COLON = re.compile(r"(?:下列|以下|如下)[^:：;；。]{0,12}[:：]")
+
+
 def _split_sentences(line: str, offset: int) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
     start = 0
-    for m in _ENDERS.finditer(line):
+    enders = sorted([*_ENDERS.finditer(line), *_LEAD_COLON.finditer(line)], key=lambda m: m.end())
+    for m in enders:
+        if m.end() <= start:
+            continue
         out.append((line[start : m.end()], offset + start, offset + m.end()))
         start = m.end()
     if line[start:].strip():
@@ -256,14 +262,17 @@ def read_sentences(text: str) -> list[Sentence]:
                     guessed = section_kind_of_text(s_text)
                     if guessed in (Kind.WHO, Kind.EXCLUDE, Kind.TIME) and s_kind is Kind.NONE:
                         s_kind = guessed
+                if s_kind in (Kind.OTHER, Kind.NONE) and _DEFINES_APPLICANT.search(s_text):
+                    s_kind = Kind.WHO
+                s_item = piece_item
                 if not piece_item and in_line_list:
                     # "…下列老年人：A；B；C。": the pieces after a lead in the same line are items
                     in_line_list += 1
-                    piece_item = in_line_list - 1
+                    s_item = in_line_list - 1
                 sentences.append(
-                    Sentence(s_text, s_start, s_end, s_kind, s_title, piece_item, lead if piece_item else "", lineno)
+                    Sentence(s_text, s_start, s_end, s_kind, s_title, s_item, lead if s_item else "", lineno)
                 )
-                if not piece_item and re.search(r"[:：]\s*$", s_text):
+                if not s_item and re.search(r"[:：]\s*$", s_text):
                     lead = s_text
                     in_line_list = 1
             if number:
@@ -279,6 +288,8 @@ _WHO_FRAME = re.compile(
     r"|^\s*(?:具有|户籍在|居住在|在[^，。,]{2,14}(?:注册|登记|居住))"
     r"|应当?(?:同时)?(?:具备|符合|满足)|须同时满足|下列条件|以下条件|(?:下列|以下)(?:人员|对象|企业|单位)"
 )
+#: "本办法适用于…的企业", "本办法所称新就业高校毕业生，是指…": says who the policy is for
+_DEFINES_APPLICANT = re.compile(r"适用于[^,;。]{0,20}(?:企业|单位|人员|居民|家庭)|所称[^,;。]{2,20}?[,，]?\s*是指")
 _EXCLUDE_FRAME = re.compile(r"不予(?:支持|受理|补助|奖励|补贴)|不得(?:申报|申请|享受)|不能申请|不在[^。；]{0,10}范围|不属于[^。；]{0,10}对象")
 _TIME_FRAME = re.compile(r"(?:申报|申请|受理|申领|报名|投保)(?:时间|期限|日期)|截止|截至|施行|实施期限|有效期")
 

@@ -105,6 +105,48 @@ def _merge_all_tags(children: list[Node]) -> list[Node]:
     return out
 
 
+_SINGLE_VALUED = {"region", "hukou_region", "industry"}
+
+
+def _join_disjoint(children: list[Node], ref: ReferenceData) -> list[Node]:
+    """In an ``all``, an enterprise cannot be in two unrelated industries (or places) at once:
+    ``within [25, 26]`` beside ``within [3512]`` can only mean either."""
+    out = list(children)
+    leaves = [c for c in children if isinstance(c, Leaf) and c.condition.get("op") == "within"
+              and c.condition.get("field") in _SINGLE_VALUED]
+    for i, a in enumerate(leaves):
+        for b in leaves[i + 1 :]:
+            if a not in out or b not in out or a.condition["field"] != b.condition["field"]:
+                continue
+            table = ref.industries if a.condition["field"] == "industry" else ref.regions
+            related = any(table.is_within(x, y) or table.is_within(y, x) for x in a.condition["value"] for y in b.condition["value"])
+            if related:
+                continue
+            a.condition = {**a.condition, "value": list(dict.fromkeys([*a.condition["value"], *b.condition["value"]]))}
+            a.confidence = min(a.confidence, b.confidence) * 0.9
+            out.remove(b)
+    return out
+
+
+def _union_any(children: list[Node]) -> list[Node]:
+    """Alternatives on one field are one condition: any(has_any [a], has_any [b]) → has_any [a, b]."""
+    out: list[Node] = []
+    index: dict[tuple[str, str], Leaf] = {}
+    for c in children:
+        if isinstance(c, Leaf) and c.condition.get("op") in ("has_any", "within", "in"):
+            key = (c.condition["field"], c.condition["op"])
+            if key in index:
+                target = index[key]
+                target.condition = {**target.condition,
+                                    "value": list(dict.fromkeys([*target.condition["value"], *c.condition["value"]]))}
+                target.confidence = min(target.confidence, c.confidence)
+                continue
+            c = Leaf(dict(c.condition), c.confidence, c.sentence, c.start, c.end)
+            index[key] = c
+        out.append(c)
+    return out
+
+
 def _factor_any(group: Group) -> Node:
     """any(all(X, Y), all(X, Z)) → all(X, any(Y, Z)); any(X, all(X, Z)) → X."""
     def parts(child: Node) -> list[Node]:
@@ -131,8 +173,10 @@ def _tidy(node: Node, ref: ReferenceData) -> Node | None:
     children = [t for c in flat.children if (t := _tidy(c, ref)) is not None]
     group = Group(flat.logic, children)
     if group.logic == "all":
-        group.children = _merge_all_tags(_drop_implied_within(group.children, ref))
-    elif len(group.children) > 1:
+        group.children = _merge_all_tags(_join_disjoint(_drop_implied_within(group.children, ref), ref))
+    else:
+        group.children = _union_any(group.children)
+    if group.logic == "any" and len(group.children) > 1:
         factored = _factor_any(group)
         if factored is not group:
             return _tidy(factored, ref)
