@@ -33,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent.parent / "policy_push" / "sample" / "policies.jsonl"
 INPUT_FIELDS = ("id", "title", "text", "url", "published_on")
 ACCURACY_FIELDS = ("audience", "issuer", "doc_number", "apply_from", "apply_until", "regions", "benefit_max_yuan")
+#: accuracy counted only over policies whose text (or title) states the value
+STATED_FIELDS = ("issuer", "doc_number")
 
 
 def load_split(name: str) -> list[dict[str, Any]]:
@@ -67,6 +69,14 @@ def _norm_doc(v: Any) -> Any:
     return v
 
 
+def _stated(fld: str, gold: dict[str, Any]) -> bool:
+    value = gold.get(fld)
+    if not isinstance(value, str):
+        return False
+    where = _norm_doc(gold.get("title", "") + "\n" + gold.get("text", ""))
+    return _norm_doc(value) in where
+
+
 def _same(fld: str, predicted: dict[str, Any], gold: dict[str, Any], audience: str) -> bool:
     if fld == "regions":
         return _regions(predicted.get("criteria"), audience) == _regions(gold.get("criteria"), gold["audience"])
@@ -84,6 +94,7 @@ class Tally:
         self.atoms = Score()
         self.by_field: dict[str, Score] = defaultdict(Score)
         self.correct: dict[str, int] = defaultdict(int)
+        self.stated: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self.n = 0
         self.confident = Score()
         self.seconds = 0.0
@@ -105,6 +116,10 @@ class Tally:
             self.correct[fld] += ok
             if not ok:
                 misses.append(fld)
+        for fld in STATED_FIELDS:
+            if _stated(fld, gold):
+                self.stated[fld][0] += _same(fld, predicted, gold, audience)
+                self.stated[fld][1] += 1
         return misses
 
 
@@ -154,6 +169,11 @@ def run(names: list[str], noise: list[float], details: str | None) -> None:
         print("|---|---:|---:|")
         for fld in ACCURACY_FIELDS:
             print(f"| {fld} | {ours.correct[fld] / ours.n:.2f} | {base.correct[fld] / base.n:.2f} |")
+        for fld in STATED_FIELDS:
+            right, n = ours.stated[fld]
+            b_right = base.stated[fld][0]
+            if n:
+                print(f"| {fld}, where the text states it ({n}) | {right / n:.2f} | {b_right / n:.2f} |")
         for rate in noise:
             noisy = Tally()
             for i, entry in enumerate(entries):

@@ -19,6 +19,7 @@ How a clause becomes logic (the rules a staff member can check against the sourc
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,7 +307,7 @@ def read_clause(
     bounds = [0, *[c.start() for c in cuts], len(clause)]
     seg_nodes: list[Node] = []
     seg_spans: list[tuple[int, int, set[str]]] = []
-    for s, e in zip(bounds, bounds[1:], strict=False):
+    for s, e in itertools.pairwise(bounds):
         before_count = len(seg_nodes)
         if s < len(clause) and clause[s] in ",;:的且并同":
             s += 1
@@ -319,7 +320,7 @@ def read_clause(
             if not piece.mentions and not piece.cue:
                 continue
             is_or = piece.connector.strip(", ") in _OR_WORDS
-            listed = piece.connector.strip(", ") in _STRONG_OR or not (piece.predicate or last is not None and last.predicate)
+            listed = piece.connector.strip(", ") in _STRONG_OR or not (piece.predicate or (last is not None and last.predicate))
             if last is not None and (is_or or (piece.connector and listed and _compatible(last.mentions, piece.mentions))):
                 runs[-1].append(piece)
                 explicit_or[-1] = explicit_or[-1] or is_or
@@ -330,7 +331,7 @@ def read_clause(
         for run, said_or in zip(runs, explicit_or, strict=True):
             with_mentions = [p for p in run if p.mentions]
             if any(p.cue for p in run):
-                if said_or or len(with_mentions) < len(run) and len(run) > 1 and said_or:
+                if said_or or (len(with_mentions) < len(run) and len(run) > 1 and said_or):
                     unsupported.append(clause[run[0].start : run[-1].end].strip())
                     continue
                 unsupported.append(" ".join(clause[p.start : p.end].strip() for p in run if p.cue))
@@ -379,7 +380,7 @@ def _join_alternatives(
             same = span[2] == out_spans[-1][2] and {_CLASS.get(f, "figure") for f in span[2]} == {"type"}
             if same and re.search(r"或者?", gap) and not re.search(r"[;。]", gap):
                 previous = out[-1]
-                merged = previous.children + [node] if isinstance(previous, Group) and previous.logic == "any" else [previous, node]
+                merged = [*previous.children, node] if isinstance(previous, Group) and previous.logic == "any" else [previous, node]
                 out[-1] = Group("any", merged)
                 out_spans[-1] = (out_spans[-1][0], span[1], span[2])
                 continue

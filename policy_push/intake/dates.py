@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -213,7 +214,7 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
         from_publish = _FROM_PUBLISH.search(text)
         # ranges: date SEP date
         used: set[int] = set()
-        for a, b in zip(dates, dates[1:], strict=False):
+        for a, b in itertools.pairwise(dates):
             between = text[a.end : b.start]
             if not re.fullmatch(_SEP, between) and not re.fullmatch(r"\s*起\s*", between):
                 continue

@@ -67,54 +67,68 @@ def find_doc_number(title: str, text: str, sentences: list[Sentence]) -> Finding
 
 
 # -- issuer ----------------------------------------------------------------------------------------
-def _department_pattern() -> re.Pattern[str]:
-    names = "|".join(map(re.escape, departments()))
-    place = r"(?:中共)?(?:[\u4e00-\u9fff]{2,12}?(?:省|市|区|县|自治州|盟|旗|新区|开发区|园区))?"
-    return re.compile(rf"({place}(?:{names}))")
-
-
-_DEPT = None
+_DEPT: re.Pattern[str] | None = None
 
 
 def _dept() -> re.Pattern[str]:
     global _DEPT
     if _DEPT is None:
-        _DEPT = _department_pattern()
+        _DEPT = re.compile("|".join(map(re.escape, departments())))
     return _DEPT
 
 
-_LOCAL_PREFIX = re.compile(r"^(市|区|县|省)(?=[\u4e00-\u9fff])")
-
-
-def _place_name(code: str, gazetteer: Gazetteer) -> str:
-    return gazetteer.regions.name(code)
+def _place_before(text: str, at: int, gazetteer: Gazetteer) -> int:
+    """Where the chain of place names ending at ``at`` starts ("盘锦市大洼区" before 民政局)."""
+    start = at
+    while True:
+        for k in range(min(14, start), 1, -1):
+            if text[start - k : start] in gazetteer.by_name:
+                start -= k
+                break
+        else:
+            break
+    if text[max(0, start - 2) : start] == "中共":
+        start -= 2
+    return start
 
 
 def _expand(name: str, setting: Setting, gazetteer: Gazetteer) -> str:
     """"市民政局" read in Panjin is 盘锦市民政局."""
-    m = _LOCAL_PREFIX.match(name)
-    if not m:
-        return name
-    level = {"市": setting.city, "省": setting.province, "区": setting.county, "县": setting.county}[m.group(1)]
+    level = {"市": setting.city, "省": setting.province, "区": setting.county, "县": setting.county}.get(name[:1])
     if not level:
         return name
-    place = _place_name(level, gazetteer)
-    if m.group(1) in "区县" and not place.endswith(m.group(1)):
+    place = gazetteer.regions.name(level)
+    if not place.endswith(name[:1]):
         return name
     return place + name[1:]
+
+
+def _organisations(text: str, gazetteer: Gazetteer, setting: Setting) -> list[tuple[str, int, int, bool]]:
+    """Bodies named in ``text``: (full name, start, end, named with its place)."""
+    out = []
+    for d in _dept().finditer(text):
+        start = _place_before(text, d.start(), gazetteer)
+        if start < d.start():
+            out.append((text[start : d.end()], start, d.end(), True))
+        elif d.start() > 0 and text[d.start() - 1] in "市区县省" and text[max(0, d.start() - 2) : d.start()] not in ("县区", "各市"):
+            out.append((_expand(text[d.start() - 1 : d.end()], setting, gazetteer), d.start() - 1, d.end(), False))
+    return out
 
 
 def find_issuer(title: str, text: str, sentences: list[Sentence], setting: Setting, gazetteer: Gazetteer) -> Finding | None:
     norm_title = normalise(title)
     m = re.match(r"^(.{2,40}?)(?:关于|印发|转发)", norm_title)
-    if m and _dept().fullmatch(m.group(1).strip()):
-        return Finding(m.group(1).strip(), title, -1, -1, 0.9)
+    if m:
+        head = m.group(1).strip()
+        orgs = _organisations(head, gazetteer, setting)
+        if orgs and orgs[0][1] == 0 and orgs[-1][2] == len(head) and orgs[0][3]:
+            return Finding(head, title, -1, -1, 0.9)
     norm = normalise(text)
     lines = [ln for ln in norm.split("\n") if ln.strip()]
     # a signature: an organisation alone on one of the last lines
     for ln in lines[-3:]:
-        found = _dept().fullmatch(ln.strip())
-        if found:
+        orgs = _organisations(ln.strip(), gazetteer, setting)
+        if orgs and orgs[0][1] == 0 and orgs[0][2] == len(ln.strip()) and orgs[0][3]:
             at = norm.rfind(ln)
             return Finding(ln.strip(), ln.strip(), at, at + len(ln), 0.9)
     counts: Counter[str] = Counter()
@@ -122,14 +136,12 @@ def find_issuer(title: str, text: str, sentences: list[Sentence], setting: Setti
     for s in sentences:
         if s.kind is Kind.WHO:
             continue
-        for d in _dept().finditer(s.text):
-            raw = d.group(1)
-            if raw.startswith(("各", "县区", "有关")):
-                continue
-            name = _expand(raw, setting, gazetteer)
-            weight = 2 if re.search(r"负责解释|制定本|会同|牵头|决定|研究制定|组织开展|现将|现就", s.text) else 1
+        for name, start, end, _ in _organisations(s.text, gazetteer, setting):
+            if not re.match(r"[\u4e00-\u9fff]{2,}", name) or name[:1] in "市区县省":
+                continue  # a bare 市X局 that could not be placed
+            weight = 2 if re.search(r"负责解释|制定本|会同|牵头|决定|研究制定|组织开展|现将|现就|审核汇总|复核", s.text) else 1
             counts[name] += weight
-            first_at.setdefault(name, (s.start + d.start(), s.start + d.end(), s.text))
+            first_at.setdefault(name, (s.start + start, s.start + end, s.text))
     if not counts:
         return None
     (name, score), *rest = counts.most_common()

@@ -156,14 +156,16 @@ def suggest_policy(
     cats = find_categories(title, text)
     if cats:
         out.add("categories", cats.value, cats.sentence, None, cats.confidence)
-    issuer = find_issuer(title, text, sentences, setting, gaz)
-    if issuer:
-        span = (issuer.start, issuer.end) if issuer.start >= 0 else None
-        out.add("issuer", issuer.value, issuer.sentence, span, issuer.confidence)
-    doc = find_doc_number(title, text, sentences)
-    if doc:
-        span = (doc.start, doc.end) if doc.start >= 0 else None
-        out.add("doc_number", doc.value, doc.sentence, span, doc.confidence)
+    for fld, finding in (("issuer", find_issuer(title, text, sentences, setting, gaz)),
+                         ("doc_number", find_doc_number(title, text, sentences))):
+        if finding is None:
+            continue
+        if finding.start >= 0:
+            where = _sentence_of(sentences, finding.start)
+            sentence = _raw(text, where) if where else text[finding.start : finding.end]
+            out.add(fld, finding.value, sentence, (finding.start, finding.end), finding.confidence)
+        else:
+            out.add(fld, finding.value, finding.sentence, None, finding.confidence)
     for finding in find_window(sentences, published_on):
         value = finding.value.isoformat() if finding.value else None
         conf = _damaged(finding.confidence, quality.get(finding.sentence.start, 1.0))
@@ -199,6 +201,12 @@ def suggest_policy(
         out.add("unsupported", u.text, _raw(text, u.sentence), (u.sentence.start, u.sentence.end), u.confidence,
                 applied=False, note=u.reason)
 
+    given = {f for f in SUGGESTED_FIELDS if f != "criteria" and record.get(f) not in (None, "", [])}
+    out.items = [
+        Suggestion(x.id, x.field, x.value, x.sentence, x.span, x.confidence, x.path, False, "the record gives this field")
+        if x.field in given and x.applied else x
+        for x in out.items
+    ]
     filled = _fill(record, out.items, filled_json, title, text)
     filled = _validated(filled, out, ctx)
     return SuggestionResult(filled, out.items)
