@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,12 @@ from policy_push.intake.sources.config import SourceConfig
 from policy_push.intake.sources.fetch import Fetcher
 from policy_push.intake.sources.poll import SourcePoller
 from policy_push.refdata import load_reference_data
-from policy_push.storage.intake_tables import FetchStateRow, IntakeDocumentRow, IntakeDocumentVersionRow, ReviewItemRow
+from policy_push.storage.intake_tables import (
+    FetchStateRow,
+    IntakeDocumentRow,
+    IntakeDocumentVersionRow,
+    ReviewItemRow,
+)
 from policy_push.storage.tables import PolicyRow
 
 from .portal import Portal, make_app
@@ -152,7 +158,7 @@ async def test_requests_to_one_host_keep_their_distance_and_name_us(
     poller = _poller(portal, http, session_factory)
     await poller.tick()
     times = [t for t, _ in poller.fetcher.requests]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 10
     assert min(gaps) >= HOST_DELAY * 0.9
     assert {r["user_agent"] for r in portal.requests} == {"policy_push-intake-test"}
