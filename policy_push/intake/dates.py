@@ -195,7 +195,7 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
                                                      note="relative deadline; needs published_on")))
             continue
         every = _EVERY_YEAR.search(text)
-        if every and (in_time or applying) and not dates:
+        if every and (in_time or applying):
             year = default_year
             m1, d1, m2, d2 = (_num(g) if g else None for g in every.groups())
             if year and m1:

@@ -24,7 +24,7 @@ from .conditions import extract_criteria
 from .dates import find_window
 from .meta import find_audience, find_categories, find_doc_number, find_issuer
 from .places import gazetteer
-from .quality import sentence_quality, stray_share
+from .quality import document_share, sentence_quality
 from .text import Sentence, read_sentences
 from .tree import criteria_json, tidy
 
@@ -142,8 +142,8 @@ def suggest_policy(
     sentences = read_sentences(text)
     gaz = gazetteer(ref.regions)
     setting = gaz.setting_for(str(record.get("issuer") or ""), title, text[:200], default_city=city)
-    document_share = stray_share(text)
-    quality = {s.start: sentence_quality(s.text, document_share) for s in sentences}
+    page = document_share(text)
+    quality = {s.start: sentence_quality(s.text, page) for s in sentences}
     out = _Builder(text, min_confidence)
 
     # audience first: it decides which fields a condition may name
