@@ -208,11 +208,15 @@ def _print_details(predicted: dict[str, Any], gold: dict[str, Any], misses: list
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.extraction", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("splits", nargs="*", default=["dev", "heldout"], choices=["dev", "heldout"])
+    parser.add_argument("splits", nargs="*", metavar="SPLIT", help="dev, heldout (default: both)")
     parser.add_argument("--noise", nargs="*", type=float, default=[0.05, 0.15], metavar="RATE")
     parser.add_argument("--details", choices=["dev", "heldout"], help="print each policy's differences for this split")
     args = parser.parse_args()
-    run(args.splits, args.noise, args.details)
+    names = args.splits or ["dev", "heldout"]
+    unknown = sorted(set(names) - {"dev", "heldout"})
+    if unknown:
+        parser.error(f"unknown split {', '.join(unknown)}; choose dev or heldout")
+    run(names, args.noise, args.details)
 
 
 if __name__ == "__main__":
