@@ -20,21 +20,13 @@ from policy_push.domain import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
+from .match import _score as _confidence  # a number from 0 to 1, said the same way
+
 
 def _region(raw: str) -> str:
     if not raw.isdigit() or len(raw) not in (6, 9):
         raise argparse.ArgumentTypeError(f"a region code has 6 or 9 digits, got {raw!r}")
     return raw
-
-
-def _confidence(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {raw!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -198,4 +198,3 @@ class AuditRow(Base):
 # the send pipeline's tables live in their own module; importing it here puts them on
 # Base.metadata wherever the models are loaded (migrations, schema checks)
 from . import campaign_tables as _campaign_tables  # noqa: E402, F401
-from . import intake_tables as _intake_tables  # noqa: E402, F401
