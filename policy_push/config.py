@@ -147,6 +147,48 @@ class Settings(BaseSettings):
         description="WeChat template keys and the message field each shows (title, summary, reason, deadline, benefit, link).",
     )
 
+    # -- intake: suggestions from text, source feeds, the review queue (policy_push.intake) ----
+    intake_city: str = Field(
+        "211100",
+        description="Region code of the city policy texts are read in when their issuer or title names none: "
+        "本市, 全区 and bare district names resolve inside it (Panjin by default).",
+    )
+    intake_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Suggestions at or above this confidence are filled into the suggested record; "
+        "the others are only listed.",
+    )
+    intake_sources: list[dict[str, Any]] = Field(
+        [],
+        description='Sources polled for new policies, as JSON (or [[intake_sources]] tables in the TOML file): '
+        '[{"name": "pj-gov", "kind": "rss", "url": "https://…/rss.xml"}, {"name": "pj-rsj", "kind": "html", '
+        '"url": "https://…/list.html", "links": "ul.list a", "title": "h1", "content": "div.article"}]. '
+        "See docs/intake.md.",
+    )
+    intake_poll_interval_s: float = Field(900.0, gt=0, description="Seconds between polls of the intake sources.")
+    intake_fetch_timeout_s: float = Field(20.0, gt=0, description="Seconds to wait for one page of a source.")
+    intake_host_delay_s: float = Field(
+        2.0, ge=0, description="Least seconds between two requests to one host (a robots.txt Crawl-delay may ask for more)."
+    )
+    intake_max_page_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Largest page fetched from a source.")
+    intake_user_agent: str = Field(
+        "policy_push-intake/0.1", description="User-Agent of the source fetcher (robots.txt rules are read for it)."
+    )
+
+    @field_validator("intake_sources")
+    @classmethod
+    def _intake_sources(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from policy_push.intake.sources.config import check_sources  # lazily: intake imports settings users
+
+        check_sources(v)
+        return v
+
+    @field_validator("intake_city")
+    @classmethod
+    def _intake_city(cls, v: str) -> str:
+        if not v.isdigit() or len(v) not in (6, 9):
+            raise ValueError(f"intake_city must be a region code of 6 or 9 digits, got {v!r}")
+        return v
+
     @field_validator("sms_providers")
     @classmethod
     def _sms_providers(cls, v: str) -> str:

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from policy_push.config import Settings, load_settings
 from policy_push.errors import ConfigurationError
 
-from . import db, demo, match, records, serve, simulators, tools, worker
+from . import db, demo, match, records, serve, simulators, suggest, tools, worker
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve, worker, demo, records, match, db, simulators, tools)
+_COMMANDS = (serve, worker, demo, records, match, suggest, db, simulators, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

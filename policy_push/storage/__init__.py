@@ -4,6 +4,8 @@ Repositories never commit; callers wrap them in ``async with session.begin():`` 
 rejected record leaves everything stored as it was.
 """
 
+# intake's tables join Base.metadata wherever storage is imported (migrations, schema checks)
+from . import intake_tables as _intake_tables  # noqa: F401
 from .audit import AuditLog
 from .engine import create_engine, database_url, session_factory
 from .errors import AlreadyExists, Conflict, StorageError

@@ -13,7 +13,7 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies
+from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies, review
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -64,6 +64,7 @@ class Route:
 # the match views declare their response shapes beside them; the OpenAPI document reads them here
 SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
+SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -179,6 +180,44 @@ def _campaign_routes() -> list[Route]:
     ]  # fmt: skip
 
 
+_REVIEW_NOTE = (
+    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it), recorded in the audit "
+    "log; staff accounts will replace the header."
+)
+_ITEM = {"id": "The review item's id."}
+
+
+def _review_routes() -> list[Route]:
+    base, r = f"{API_PREFIX}/review", review
+    one = f"{base}/{{id}}"
+    item = (Reply(200, "ReviewItemOut", "The item."),)
+    return [
+        Route("POST", f"{API_PREFIX}/policies/suggest", r.suggest, "suggest_policy",
+              "Suggest a policy record from its title and text", "intake",
+              (Reply(200, "SuggestOut", "The suggested record and each suggestion with its sentence and confidence."),),
+              auth=True, body=Body("SuggestIn"), errors=(413, 415, 422),
+              description="Stores nothing. Proposes audience, categories, issuer, document number, apply window, "
+              "benefit maximum and criteria; conditions the criteria language cannot hold come back as `unsupported`."),
+        Route("GET", base, r.list_items, "list_review_items", "The review queue (newest first)", "intake",
+              (Reply(200, "ReviewPage", "One page of items."),), auth=True, query=r.REVIEW_LIST_PARAMS, errors=(422,)),
+        Route("POST", base, r.create_item, "create_review_item", "Put a pasted policy text in the review queue",
+              "intake", (Reply(201, "ReviewItemOut", "The pending item with its suggestions."),), auth=True,
+              body=Body("ReviewCreate"), errors=(413, 415, 422), description=_REVIEW_NOTE),
+        Route("GET", one, r.get_item, "get_review_item", "One review item with its suggestions", "intake", item,
+              auth=True, errors=(404,), path_params=_ITEM),
+        Route("POST", f"{one}/confirm", r.confirm_item, "confirm_review_item",
+              "Confirm: decide each suggestion and write the policy", "intake",
+              (Reply(200, "ConfirmOut", "The policy was created, versioned or left unchanged."),), auth=True,
+              body=Body("ReviewConfirm"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
+              description="Every suggestion the suggested record holds must be decided (accept, edit or reject); "
+              "the result is validated and written through the policy storage (a new version when the id exists). "
+              "409 when the item was already decided. " + _REVIEW_NOTE),
+        Route("POST", f"{one}/reject", r.reject_item, "reject_review_item", "Reject: no policy is written", "intake",
+              item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
+              description=_REVIEW_NOTE),
+    ]  # fmt: skip
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
           (Reply(200, "Health", "Healthy."), Reply(503, "Health", "The database is unreachable or its schema is out of date."))),
@@ -230,6 +269,7 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE),
     *_campaign_routes(),
+    *_review_routes(),
     Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
           "Aliyun SMS receipts (SmsReport push)", "callbacks",
           (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),

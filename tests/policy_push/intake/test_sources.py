@@ -1,0 +1,201 @@
+"""Source feeds against the local fake portal: every fetch a real HTTP exchange on loopback."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_push.config import Settings
+from policy_push.domain import parse_policy
+from policy_push.intake.sources.config import SourceConfig
+from policy_push.intake.sources.fetch import Fetcher
+from policy_push.intake.sources.poll import SourcePoller
+from policy_push.refdata import load_reference_data
+from policy_push.storage.intake_tables import (
+    FetchStateRow,
+    IntakeDocumentRow,
+    IntakeDocumentVersionRow,
+    ReviewItemRow,
+)
+from policy_push.storage.tables import PolicyRow
+
+from .portal import Portal, make_app
+
+HOST_DELAY = 0.05
+TIMEOUT = 0.6
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[Portal]:
+    state = Portal()
+    server = TestServer(make_app(state), port=0)
+    await server.start_server()
+    state.base = str(server.make_url("")).rstrip("/")
+    try:
+        yield state
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def _poller(portal: Portal, http: aiohttp.ClientSession, sessions: async_sessionmaker[AsyncSession],
+            sources: list[dict[str, Any]] | None = None) -> SourcePoller:
+    sources = sources or [
+        {"name": "pj-rss", "kind": "rss", "url": portal.base + "/rss.xml", "title": "h1.title", "content": "div.article"},
+        {"name": "pj-list", "kind": "html", "url": portal.base + "/list.html", "links": "ul.list a",
+         "title": "h1.title", "content": "div.article", "date": "span.date"},
+    ]
+    fetcher = Fetcher(http, user_agent="policy_push-intake-test", timeout_s=TIMEOUT, host_delay_s=HOST_DELAY,
+                      max_bytes=1_000_000)
+    return SourcePoller([SourceConfig.model_validate(s) for s in sources], sessions, load_reference_data(), fetcher,
+                        city="211100", min_confidence=0.5)
+
+
+async def _items(sessions: async_sessionmaker[AsyncSession]) -> list[ReviewItemRow]:
+    async with sessions() as session:
+        return list((await session.execute(select(ReviewItemRow).order_by(ReviewItemRow.created_at))).scalars())
+
+
+async def test_first_poll_queues_every_readable_document_with_suggestions(
+    portal: Portal, http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    report = await _poller(portal, http, session_factory).tick()
+    # rss1, the page moved for good, a, b and the page moved for now; not the private one, the
+    # failing one, the slow one, or the mirror of a
+    assert report.new == 5, report
+    assert report.robots_skipped == 1
+    assert report.duplicates == 1
+    assert len(report.errors) == 2
+    assert any("HTTP 503" in e for e in report.errors) and any("no answer within" in e for e in report.errors)
+    assert portal.hits("/private/secret.html") == []
+    items = await _items(session_factory)
+    assert {i.url.rsplit("/", 2)[-2] + "/" + i.url.rsplit("/", 1)[-1] for i in items} == {
+        "policy/rss1.html", "policy/rss3.html", "gbk/a.html", "gbk/b.html", "gbk/c.html"}
+    ref = load_reference_data()
+    for item in items:
+        assert item.status == "pending" and item.origin == "feed"
+        parse_policy(item.suggested)  # every suggested record validates
+        assert item.suggestions
+    by_path = {i.url.rsplit("/", 1)[-1]: i for i in items}
+    # the GBK page, broken markup and all, reads as the text it holds; scripts and navigation are left out
+    a = by_path["a.html"]
+    assert a.title == "关于组织申报2026年度专项资金的通知"
+    assert "纳税信用等级不为C级或D级" in a.text and "忽略" not in a.text and "首页" not in a.text
+    criteria = a.suggested["criteria"]
+    assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in criteria["all"]
+    assert {"field": "annual_revenue_wan", "op": "gte", "value": 500} in criteria["all"]
+    assert a.suggested["benefit_max_yuan"] == 300000
+    assert a.suggested["apply_from"] == "2026-06-01" and a.suggested["apply_until"] == "2026-08-31"
+    b = by_path["b.html"]
+    assert b.suggested["audience"] == "resident"
+    assert {"field": "age", "op": "gte", "value": 80} in b.suggested["criteria"]["all"]
+    del ref
+
+
+async def test_nothing_changed_means_304s_and_no_new_items(
+    portal: Portal, http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    poller = _poller(portal, http, session_factory)
+    await poller.tick()
+    before = len(await _items(session_factory))
+    portal.requests.clear()
+    portal.slow_s = 0.0
+    report = await poller.tick()
+    # only the two pages that failed before (503, too slow) are new now; nothing else changed
+    assert report.new == 2 and report.changed == 0 and report.unchanged == 0
+    # the feed and the list answered 304 to the validators the first poll stored
+    assert portal.hits("/rss.xml")[0]["if_none_match"] is not None
+    assert portal.hits("/list.html")[0]["if_none_match"] is not None
+    assert report.not_modified >= 2
+    assert len(await _items(session_factory)) == before + 2
+    # every page read before answered 304 to its stored validators
+    for path in ("/gbk/a.html", "/gbk/b.html", "/gbk/c.html", "/policy/rss1.html", "/policy/rss3.html"):
+        assert [h["if_none_match"] is not None for h in portal.hits(path)] == [True], path
+    async with session_factory() as session:
+        states = {r.url.rsplit("/", 1)[-1]: r for r in (await session.execute(select(FetchStateRow))).scalars()}
+    assert states["list.html"].last_status == 304 and states["list.html"].etag
+
+
+async def test_a_changed_page_becomes_a_new_version_with_a_diff(
+    portal: Portal, http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    poller = _poller(portal, http, session_factory)
+    await poller.tick()
+    portal.b_version = 2
+    report = await poller.tick()
+    assert report.changed == 1
+    items = [i for i in await _items(session_factory) if i.url.endswith("/gbk/b.html")]
+    assert [i.document_version for i in items] == [1, 2]
+    latest = items[-1]
+    assert "-年满80周岁" in latest.diff.replace("具有盘锦市户籍、", "") or "年满80周岁" in latest.diff
+    assert "+具有盘锦市户籍、年满75周岁的老年人。" in latest.diff
+    assert {"field": "age", "op": "gte", "value": 75} in latest.suggested["criteria"]["all"]
+    async with session_factory() as session:
+        doc = (await session.execute(select(IntakeDocumentRow).where(IntakeDocumentRow.url == latest.url))).scalar_one()
+        versions = (await session.execute(select(IntakeDocumentVersionRow).where(
+            IntakeDocumentVersionRow.document_id == doc.id))).scalars().all()
+    assert doc.version == 2 and len(versions) == 2
+    # nothing fetched became a policy: everything waits in the queue for a person
+    async with session_factory() as session:
+        assert (await session.execute(select(PolicyRow))).first() is None
+
+
+async def test_requests_to_one_host_keep_their_distance_and_name_us(
+    portal: Portal, http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    poller = _poller(portal, http, session_factory)
+    await poller.tick()
+    times = [t for t, _ in poller.fetcher.requests]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) >= 10
+    assert min(gaps) >= HOST_DELAY * 0.9
+    assert {r["user_agent"] for r in portal.requests} == {"policy_push-intake-test"}
+
+
+async def test_robots_crawl_delay_and_unreadable_robots(
+    http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from aiohttp import web
+
+    hits: list[str] = []
+
+    async def robots(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", robots)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        poller = _poller(Portal(base=base), http, session_factory,
+                         [{"name": "down", "kind": "rss", "url": base + "/rss.xml"}])
+        report = await poller.tick()
+    finally:
+        await server.close()
+    # robots.txt answering 5xx: the host is not crawled at all (RFC 9309 §2.3.1.3)
+    assert hits == ["/robots.txt"]
+    assert report.errors and "robots.txt could not be read" in report.errors[0]
+
+
+def test_sources_are_checked_when_settings_load() -> None:
+    with pytest.raises(ValueError, match=r"intake_sources\[0\]"):
+        Settings(intake_sources=[{"name": "x", "kind": "html", "url": "https://example.gov.cn/"}])
+    with pytest.raises(ValueError, match="not a CSS selector"):
+        Settings(intake_sources=[{"name": "x", "kind": "html", "url": "https://e.gov.cn/", "links": "ul[["}])
+    with pytest.raises(ValueError, match="used twice"):
+        Settings(intake_sources=[{"name": "x", "kind": "rss", "url": "https://e.gov.cn/a"},
+                                 {"name": "x", "kind": "rss", "url": "https://e.gov.cn/b"}])
