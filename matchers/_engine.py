@@ -321,6 +321,22 @@ class MatchEngine:
                                    () if eligible else tuple(missing)))
         return out
 
+    def score_profiles(self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]) -> np.ndarray:
+        """The ranking score of ``policy`` for each of ``profile_ids`` (stored profiles), whatever
+        their eligibility: ``float32`` in the order given.  Raises ``UnknownProfileError``."""
+        self._check()
+        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
+        with self._lock:
+            rows = []
+            for pid in profile_ids:
+                row = self.rows_.get(pid)
+                if row is None:
+                    raise UnknownProfileError(pid)
+                rows.append(row)
+            ids, cnt, _ = p.term_counts(self.tfidf_.vocabulary_)
+            q_ids, q_w = self.tfidf_.weigh(ids, cnt)
+            return self.tfidf_.score_rows(q_ids, q_w, np.asarray(rows, np.int64))
+
     def match_profile(self, profile: str | Mapping[str, Any], *, on: dt.date, top_k: int | None = 20,
                       include_unknown: bool = False, open_only: bool = True) -> ProfileMatches:
         """Policies of the catalogue that fit a profile (an indexed id, or a record not stored).

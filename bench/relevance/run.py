@@ -1,0 +1,112 @@
+"""Relevance benchmark: ``python -m bench.relevance [--data DIR] [--per-policy]``.
+
+Ranks each labelled policy's pool of profiles by the engine and by two baselines in one run
+(plain scikit-learn TF-IDF over jieba tokens, and BM25), and prints NDCG@10 and MAP per split
+(dev: used to tune; test: held out).  The labelled set and its guide: tests/data/relevance/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from matchers import MatchEngine, Tokenizer
+
+from ..matching.run import hierarchies
+from .baselines import Bm25Baseline, TfidfBaseline
+from .data import DEFAULT, RelevanceSet, load
+from .metrics import average_precision, ndcg_at
+
+Scorer = Callable[[dict[str, Any], Sequence[str]], np.ndarray]
+
+
+def engines(data: RelevanceSet, tokenizer: Tokenizer, **params: Any) -> dict[str, MatchEngine]:
+    regions, industries = hierarchies()
+    out = {}
+    for audience, records in data.records.items():
+        eng = MatchEngine(audience, regions, industries, tokenizer, **params).fit(records)
+        eng.set_policies([p for p in data.policies.values() if p["audience"] == audience])
+        out[audience] = eng
+    return out
+
+
+def engine_scorer(engs: dict[str, MatchEngine]) -> Scorer:
+    return lambda policy, ids: engs[policy["audience"]].score_profiles(policy, ids)
+
+
+def tfidf_scorer(data: RelevanceSet) -> Scorer:
+    models = {a: TfidfBaseline(profs, [p for p in data.policies.values() if p["audience"] == a])
+              for a, profs in data.profiles.items()}
+    return lambda policy, ids: models[policy["audience"]].scores(policy, ids)
+
+
+def bm25_scorer(data: RelevanceSet) -> Scorer:
+    models = {a: Bm25Baseline(profs) for a, profs in data.profiles.items()}
+    return lambda policy, ids: models[policy["audience"]].scores(policy, ids)
+
+
+def evaluate(data: RelevanceSet, scorer: Scorer, policy_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per policy: {"ndcg": NDCG@10, "ap": average precision}."""
+    out = {}
+    for pid in policy_ids:
+        pool = data.pools[pid]
+        labels = np.asarray([r for _, r in pool], float)
+        scores = np.asarray(scorer(data.policies[pid], [i for i, _ in pool]), float)
+        out[pid] = {"ndcg": ndcg_at(labels, scores), "ap": average_precision(labels, scores)}
+    return out
+
+
+def summary(per: dict[str, dict[str, float]]) -> tuple[float, float]:
+    nd = [v["ndcg"] for v in per.values()]
+    ap = [v["ap"] for v in per.values() if not np.isnan(v["ap"])]
+    return float(np.mean(nd)), float(np.mean(ap))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.relevance")
+    ap.add_argument("--data", type=Path, default=DEFAULT, help="a directory in the layout of tests/data/relevance")
+    ap.add_argument("--per-policy", action="store_true", help="also print NDCG@10 per policy")
+    args = ap.parse_args(argv)
+    print(f"# {platform.platform()} | {os.cpu_count()} cpus | Python {sys.version.split()[0]} | {dt.date.today()}")
+    data = load(args.data)
+    splits = sorted({*data.split.values()}, key=lambda s: (s != "dev", s))
+    n_pairs = sum(len(v) for v in data.pools.values())
+    print(f"data: {args.data} — {len(data.pools)} policies, {n_pairs} labelled pairs; "
+          + ", ".join(f"{s}: {len(data.policy_ids(s))} policies" for s in splits))
+    t = time.perf_counter()
+    tok = Tokenizer()
+    methods: dict[str, Scorer] = {
+        "engine (matchers.MatchEngine)": engine_scorer(engines(data, tok)),
+        "TF-IDF (sklearn TfidfVectorizer, jieba)": tfidf_scorer(data),
+        "BM25 (rank_bm25 BM25Okapi, jieba)": bm25_scorer(data),
+    }
+    print(f"built in {time.perf_counter() - t:.1f} s\n")
+    results = {name: evaluate(data, fn, data.policy_ids()) for name, fn in methods.items()}
+    head = "| method | " + " | ".join(f"{s} NDCG@10 | {s} MAP" for s in [*splits, "all"]) + " |"
+    print(head)
+    print("|---|" + "---:|" * (2 * (len(splits) + 1)))
+    for name, per in results.items():
+        cells = []
+        for s in [*splits, "all"]:
+            nd, mp = summary({p: v for p, v in per.items() if p in data.policy_ids(s)})
+            cells += [f"{nd:.4f}", f"{mp:.4f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.per_policy:
+        names = list(results)
+        print("\n| policy | split | " + " | ".join(names) + " |")
+        print("|---|---|" + "---:|" * len(names))
+        for pid in data.policy_ids():
+            print(f"| {pid} | {data.split[pid]} | " + " | ".join(f"{results[n][pid]['ndcg']:.3f}" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    main()
