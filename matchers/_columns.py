@@ -128,6 +128,22 @@ class CodeColumn(_Column):
     def hit(self, cond: Condition) -> np.ndarray:
         return self.lut(cond.op, cond.value)[self.v.a]
 
+    def known_for(self, cond: Condition) -> np.ndarray:
+        """Rows where ``cond`` can be decided.  For ``within``, a code the hierarchy does not know
+        is decided only when it is itself listed; otherwise its place cannot be told and the
+        condition is unknown (formats.md).  Other operators: every stored code."""
+        if cond.op != "within":
+            return self.known()
+        key = ("known", cond.value)
+        old = self._luts.get(key)
+        done = 0 if old is None else len(old) - 1
+        if old is None or done != len(self.vocab):
+            listed = set(cond.value)
+            new = np.fromiter((c in self.hierarchy or c in listed for c in self.vocab[done:]), bool)
+            old = np.concatenate([old[:-1] if old is not None else np.zeros(0, bool), new, [False]])
+            self._luts[key] = old
+        return old[self.v.a]
+
 
 class EnumColumn(_Column):
     """A closed set of strings (size, tax_credit_rating, gender) as uint8 positions."""

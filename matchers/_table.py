@@ -162,6 +162,8 @@ class ProfileTable:
         if cond.op == "exists":
             t = known if cond.value else ~known
             return t, ~t
+        if isinstance(col, CodeColumn):
+            known = col.known_for(cond)
         hit = col.hit(cond)
         if isinstance(col, NumberColumn | DateColumn):
             return hit, known & ~hit  # intervals already applied the negation

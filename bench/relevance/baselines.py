@@ -1,9 +1,10 @@
 """The two baselines of the relevance benchmark, as plain as their libraries make them:
 scikit-learn's ``TfidfVectorizer`` over jieba tokens (cosine), and ``rank_bm25.BM25Okapi``.
 
-Both see the same text the engine indexes by default: a profile's business scope, interests,
-qualifications and tags; a policy's title, summary and text.  Tokens are ``jieba.lcut`` in its
-default (precise, HMM) mode with whitespace and punctuation dropped, nothing else."""
+Both see the same fields the engine reads: a profile's business scope, interests, qualifications,
+tags and declared policy categories; a policy's title, summary, text and categories.  Tokens are
+``jieba.lcut`` in its default (precise, HMM) mode with whitespace and punctuation dropped, nothing
+else: no field weights, no cleaning, no stop words."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def jieba_tokens(text: str) -> list[str]:
 
 
 def profile_doc(p: Mapping[str, Any]) -> str:
-    parts = [p.get("business_scope"), p.get("interests"), *(p.get("qualifications") or ()), *(p.get("tags") or ())]
+    parts = [p.get("business_scope"), p.get("interests"), *(p.get("qualifications") or ()), *(p.get("tags") or ()),
+             *(p.get("categories") or ())]
     return " ".join(x for x in parts if x)
 
 
 def policy_doc(p: Mapping[str, Any]) -> str:
-    return "\n".join(str(p.get(k) or "") for k in ("title", "summary", "text"))
+    return "\n".join([*(str(p.get(k) or "") for k in ("title", "summary", "text")), *(p.get("categories") or ())])
 
 
 class TfidfBaseline:

@@ -34,14 +34,20 @@ class RelevanceSet:
         return [p for p in self.pools if split in (None, "all") or self.split[p] == split]
 
 
+def engine_record(raw: dict[str, Any], parse: Any) -> dict[str, Any]:
+    """The record the service hands the engine, with the declared policy categories the engine
+    weighs as a text field (the service passes them from the wiring of issue 13 on)."""
+    return {**matcher_record(parse(raw)), "categories": list(raw.get("categories") or [])}
+
+
 def load(directory: Path = DEFAULT) -> RelevanceSet:
     ents = _jsonl(directory / "enterprises.jsonl")
     ress = _jsonl(directory / "residents.jsonl")
     out = RelevanceSet(
         policies={p["id"]: p for p in _jsonl(directory / "policies.jsonl")},
         profiles={"enterprise": ents, "resident": ress},
-        records={"enterprise": [matcher_record(parse_enterprise(r)) for r in ents],
-                 "resident": [matcher_record(parse_resident(r)) for r in ress]},
+        records={"enterprise": [engine_record(r, parse_enterprise) for r in ents],
+                 "resident": [engine_record(r, parse_resident) for r in ress]},
     )
     pools: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for row in _jsonl(directory / "labels.jsonl"):

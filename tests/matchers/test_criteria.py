@@ -72,19 +72,54 @@ def test_reasons_wording(engine):
     ]}}
     res = engine.match_policy(policy, on=DAY, top_k=None)
     assert [m.profile_id for m in res.eligible] == ["a"] and res.n_ineligible == 1
+    # only the deciding branch: the "any" gives its satisfied branch, not the missing assets
     assert res.eligible[0].reasons == (
         "注册地 兴隆台区 属于 盘锦市", "企业规模 小型 符合", "资质 专精特新中小企业 符合",
-        "成立年限 10 年，满足 ≥10 年", "纳税信用等级 B 符合（不为 C、D）", "缺少：资产总额", "从业人数 45 人，满足 ≥20 人",
+        "成立年限 10 年，满足 ≥10 年", "纳税信用等级 B 符合（不为 C、D）", "从业人数 45 人，满足 ≥20 人",
     )
+    assert all(d.state == "holds" for d in res.eligible[0].details)
 
 
-def test_withdrawn_code_is_itself_only(engine):
+def test_reasons_never_a_failed_branch_nor_a_tautology_nor_a_duplicate(engine):
+    policy = {"id": "p", "audience": "enterprise", "criteria": {"all": [
+        {"field": "region", "op": "within", "value": ["211103"]},
+        {"any": [{"field": "tax_credit_rating", "op": "eq", "value": "A"},
+                 {"field": "qualifications", "op": "has_any", "value": ["专精特新中小企业"]}]},
+        {"field": "region", "op": "within", "value": ["211103"]},
+    ]}}
+    (m,) = engine.match_policy(policy, on=DAY).eligible
+    assert m.reasons == ("注册地 兴隆台区 符合", "资质 专精特新中小企业 符合")
+    assert not any("不符合" in r for r in m.reasons)
+
+
+def test_missing_size_says_which_figures_to_add(engine):
+    pol = {"id": "p", "audience": "enterprise", "criteria": {"field": "size", "op": "in", "value": ["small"]}}
+    (m,) = engine.match_policy(pol, on=DAY).unknown
+    assert m.reasons == ("缺少：企业规模，请补充从业人员、营业收入和资产总额（或直接填写企业规模）",)
+    assert m.advice == ("请补充从业人员、营业收入和资产总额（或直接填写企业规模）",) and m.missing_labels == ("企业规模",)
+
+
+def test_code_missing_from_the_table_is_itself_or_unknown(engine):
+    # formats.md: within on a code the table does not know is true when that code is listed, and
+    # otherwise unknown (not false): its place in the hierarchy cannot be told
     own = {"id": "p", "audience": "enterprise", "criteria": {"field": "region", "op": "within", "value": ["219999"]}}
     assert [m.profile_id for m in engine.match_policy(own, on=DAY).eligible] == ["b"]
+    assert engine.match_policy(own, on=DAY).eligible[0].reasons == ("注册地 219999（代码表中无此代码） 符合",)
     prov = {"id": "q", "audience": "enterprise", "criteria": {"field": "region", "op": "within", "value": ["210000"]}}
-    res = engine.match_policy(prov, on=DAY)
+    res = engine.match_policy(prov, on=DAY, top_k=None)
     assert [m.profile_id for m in res.eligible] == ["a"] and res.eligible[0].reasons == ("注册地 兴隆台区 属于 辽宁省",)
-    assert engine.match_policy(prov, on=DAY, top_k=None).n_ineligible == 1
+    assert [m.profile_id for m in res.unknown] == ["b"] and res.n_ineligible == 0
+    assert res.unknown[0].reasons == ("注册地 219999 不在区划代码表中，无法判断是否属于 辽宁省",)
+    assert res.unknown[0].missing == ("region",) and res.unknown[0].advice == ("请核对注册地的区划代码",)
+    # the other direction agrees
+    back = engine.match_profile("b", on=DAY, include_unknown=True)
+    assert back.eligible == [] and back.unknown == []  # no policies held: nothing to say
+    engine.set_policies([own, prov])
+    back = engine.match_profile("b", on=DAY, include_unknown=True, open_only=False)
+    assert [m.policy_id for m in back.eligible] == ["p"] and [m.policy_id for m in back.unknown] == ["q"]
+    # not(within) on such a code is unknown too
+    neg = {"id": "n", "audience": "enterprise", "criteria": {"not": prov["criteria"]}}
+    assert [m.profile_id for m in engine.match_policy(neg, on=DAY, top_k=None).unknown] == ["b"]
 
 
 def test_missing_field_is_unknown_and_listed(engine):
