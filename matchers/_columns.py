@@ -142,6 +142,8 @@ class CodeColumn(_Column):
             new = np.fromiter((c in self.hierarchy or c in listed for c in self.vocab[done:]), bool)
             old = np.concatenate([old[:-1] if old is not None else np.zeros(0, bool), new, [False]])
             self._luts[key] = old
+        if old[:-1].all():  # the usual case: every stored code is in the table
+            return self.known()
         return old[self.v.a]
 
 

@@ -41,7 +41,7 @@ from ._fields import Audience
 from ._hierarchy import Hierarchy
 from ._policyset import PolicySet
 from ._ranking import POLICY_FIELDS, PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
-from ._reasons import SIZE_FIGURES, explain, text_reason
+from ._reasons import SIZE_FIGURES, Explainer, explain, text_reason
 from ._records import CompiledPolicy, MatchRecord, PolicyMatches, ProfileMatches, Reason
 from ._store import load_state, read_meta, save_state, saved_ranking
 from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
@@ -290,43 +290,49 @@ class MatchEngine:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _values(self, row: int, fields: Iterable[str], on_ymd: int) -> dict[str, Any]:
+    @staticmethod
+    def _fields(fields: Iterable[str]) -> set[str]:
         names = set(fields)
         if "size" in names:  # advice on a missing size names the figures it is derived from
             names |= SIZE_FIGURES.keys()
-        return {f: self.table_.value(f, row, on_ymd) for f in names}
+        return names
 
     def _query(self, p: CompiledPolicy) -> tuple[np.ndarray, np.ndarray]:
         return self.policies_.query_vector(p, self.text_)
 
-    def _with_feedback(self, q_ids: np.ndarray, q_w: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """``scores`` of ``rows`` (sorted ascending) moved by the feedback of those rows' people."""
+    def _feedback_rows(self, q_ids: np.ndarray, q_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows ascending, evidence) of the stored profiles whose feedback bears on the query."""
         pids, evidence = self.feedback_.evidence_for_query(self.text_, q_ids, q_w)
-        if not pids or not len(rows):
-            return scores
-        fb_rows = np.fromiter((self.rows_.get(pid, -1) for pid in pids), np.int64, len(pids))
-        pos = np.searchsorted(rows, fb_rows)
-        hit = (fb_rows >= 0) & (pos < len(rows))
-        hit[hit] &= rows[pos[hit]] == fb_rows[hit]
-        if hit.any():
-            scores = scores.copy()
-            scores[pos[hit]] = adjust(scores[pos[hit]], evidence[hit])
-        return scores
+        if not pids:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = np.fromiter((self.rows_.get(pid, -1) for pid in pids), np.int64, len(pids))
+        ok = rows >= 0
+        order = np.argsort(rows[ok])
+        return rows[ok][order], evidence[ok][order]
 
-    def _score(self, q_ids: np.ndarray, q_w: np.ndarray, *parts: np.ndarray) -> list[np.ndarray]:
-        """Scores of each array of rows (each sorted ascending), feedback included: through the
-        postings of the query's terms, or the rows' own terms when those are fewer."""
+    def _score(self, q_ids: np.ndarray, q_w: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
+        """Scores of each array of rows (each sorted ascending), feedback applied: through the
+        postings of the query's terms, or through the rows' own terms when those are fewer."""
         text = self.text_
         rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        avg = text.nnz / max(text.n_rows, 1)
-        if len(rows) * avg < text.postings_cost(q_ids):
+        # a row-major entry (fancy row selection, then the product) costs about twice a posting
+        if 2 * len(rows) * text._avg() < text.postings_cost(q_ids):
             scores = text.score_rows(q_ids, q_w, rows)
         else:
             scores = text.score_all(q_ids, q_w)[rows]
+        fb_rows, fb_ev = self._feedback_rows(q_ids, q_w)
         out, at = [], 0
         for part in parts:
-            out.append(self._with_feedback(q_ids, q_w, part, scores[at : at + len(part)]))
+            mine = scores[at : at + len(part)]
             at += len(part)
+            if len(fb_rows):
+                pos = np.searchsorted(part, fb_rows)
+                hit = pos < len(part)
+                hit[hit] &= part[pos[hit]] == fb_rows[hit]
+                if hit.any():
+                    mine = mine.copy()
+                    mine[pos[hit]] = adjust(mine[pos[hit]], fb_ev[hit])
+            out.append(mine)
         return out
 
     def match_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date,
@@ -347,7 +353,7 @@ class MatchEngine:
             elig = np.flatnonzero(ev.true)
             unk = np.flatnonzero(ev.unknown)
             q_ids, q_w = self._query(p)
-            s_elig, s_unk = self._score(q_ids, q_w, elig, unk)
+            s_elig, s_unk = self._score(q_ids, q_w, [elig, unk])
             keep = s_elig >= min_score if min_score > 0 else slice(None)
             query = (q_ids, q_w)
             out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd, query)
@@ -370,18 +376,20 @@ class MatchEngine:
             rows, scores = rows[part], scores[part]
         order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
         out = []
-        fields = p.criteria.fields
-        for i in order:
-            r = int(rows[i])
-            eligible = bool(ev.true[r])
+        rows, scores = rows[order], scores[order]
+        explainer = Explainer(p.criteria, self.hierarchies)
+        if p.criteria.root is not None:
+            leaves = ev.leaf_values(rows)
+            values = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
+        eligible = ev.true[rows].tolist()
+        for j, r in enumerate(rows.tolist()):
             if p.criteria.root is None:
                 line = text_reason(self._shared_terms(query, self.text_.row_vector(r)), self.audience.value)
                 details: list[Reason] = [line] if line else []
                 missing: list[str] = []
             else:
-                leaf = [ev.leaf_value(c.index, r) for c in p.criteria.conditions]
-                details, missing = explain(p.criteria, self._values(r, fields, on_ymd), leaf, self.hierarchies)
-            out.append(_record(p.id, self.row_ids_[r], eligible, float(scores[i]), details, missing))
+                details, missing = explainer(values[j], leaves[j])
+            out.append(_record(p.id, self.row_ids_[r], eligible[j], float(scores[j]), details, missing))
         return out
 
     def score_profiles(self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]) -> np.ndarray:
@@ -398,12 +406,10 @@ class MatchEngine:
                     raise UnknownProfileError(pid)
                 rows.append(row)
             rows_a = np.asarray(rows, np.int64)
-            order = np.argsort(rows_a, kind="stable")
+            uniq, back = np.unique(rows_a, return_inverse=True)
             q_ids, q_w = self._query(p)
-            (scores,) = self._score(q_ids, q_w, rows_a[order])
-            out = np.empty(len(rows_a), np.float32)
-            out[order] = scores
-            return out
+            (scores,) = self._score(q_ids, q_w, [uniq])
+            return scores[back].astype(np.float32)
 
     def match_profile(self, profile: str | Mapping[str, Any], *, on: dt.date, top_k: int | None = 20,
                       include_unknown: bool = False, open_only: bool = True) -> ProfileMatches:

@@ -101,9 +101,11 @@ class PolicySet:
         return terms, w.astype(np.float32)
 
     def query_vector(self, p: CompiledPolicy, index: TextIndex) -> tuple[np.ndarray, np.ndarray]:
-        """``p``'s query in ``index``'s term space: (sorted term ids, weights)."""
+        """``p``'s query in ``index``'s term space: (sorted term ids, weights), without the terms
+        found in more than ``max_df`` of the profiles."""
         terms, w = self.query_terms(p)
-        return _in_space(terms, w, index)
+        ids, ws = _in_space(terms, w, index)
+        return _frequent_dropped(ids, ws, index, self.ranking.max_df, self.ranking.min_df_skip)
 
     # -- the catalogue (profile -> policies) -----------------------------------------------
 
@@ -155,3 +157,12 @@ def _in_space(terms: list[str], w: np.ndarray, index: TextIndex) -> tuple[np.nda
         return np.zeros(0, np.int32), np.zeros(0, np.float32)
     return (np.fromiter((i for i, _ in pairs), np.int32, len(pairs)),
             np.fromiter((x for _, x in pairs), np.float32, len(pairs)))
+
+
+def _frequent_dropped(ids: np.ndarray, w: np.ndarray, index: TextIndex, max_df: float,
+                      floor: int) -> tuple[np.ndarray, np.ndarray]:
+    if max_df >= 1.0 or not len(ids) or index.n_base <= floor:
+        return ids, w
+    df = index.doc_freq(ids)
+    keep = (df <= max_df * index.n_base) | (df < floor)
+    return ids[keep], w[keep]

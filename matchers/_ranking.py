@@ -70,6 +70,11 @@ class Ranking:
     max_query_terms : int
         Only the heaviest terms of a policy are looked up (the rest weigh little and would each
         read a long posting list); the norm still counts every term.
+    max_df, min_df_skip : float, int
+        A policy term found in more than ``max_df`` of the profiles, and in at least
+        ``min_df_skip`` of them, is not looked up: such a term (服务, 技术, 企业 ...) says little
+        about who fits, and reading its long posting list is most of the cost of a query.  It
+        still counts in the policy vector's norm.  Small indexes (every list short) skip nothing.
     """
 
     profile_fields: Mapping[str, float] = field(default_factory=lambda: {
@@ -81,6 +86,8 @@ class Ranking:
     query_idf: str = "policies*background"
     clean_scope: bool = True
     max_query_terms: int = 128
+    max_df: float = 0.2
+    min_df_skip: int = 10_000
 
     def __post_init__(self) -> None:
         if self.query_idf not in ("policies*background", "policies", "background", "none"):

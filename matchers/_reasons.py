@@ -28,7 +28,7 @@ from ._fields import FieldKind
 from ._hierarchy import Hierarchy
 from ._records import Reason
 
-__all__ = ["ENUM_NAMES", "explain", "is_sensitive", "missing_fields", "node_value", "reason", "text_reason"]
+__all__ = ["ENUM_NAMES", "Explainer", "explain", "is_sensitive", "missing_fields", "node_value", "reason", "text_reason"]
 
 #: Chinese for enum values shown in reasons
 ENUM_NAMES = {"large": "大型", "medium": "中型", "small": "小型", "micro": "微型", "male": "男", "female": "女"}
@@ -254,17 +254,56 @@ def explain(criteria: Criteria, values: Mapping[str, Any], leaf_values: Sequence
             hierarchies: Mapping[str, Hierarchy]) -> tuple[list[Reason], list[str]]:
     """(reasons, missing) for one profile: ``values`` maps field -> the profile's value (criteria
     fields, and the SME size figures when ``size`` is used)."""
-    seen: dict[str, int] = {}
-    out: list[Reason] = []
-    for c in deciding_conditions(criteria, leaf_values):
-        r = reason(c, values.get(c.field), leaf_values[c.index], hierarchies, values)
-        at = seen.get(r.text)
-        if at is None:
-            seen[r.text] = len(out)
-            out.append(replace(r, paths=(c.path,)))
-        else:  # the same fact twice: one line standing for both conditions
-            out[at] = replace(out[at], paths=(*out[at].paths, c.path))
-    return out, missing_fields(criteria, leaf_values)
+    return Explainer(criteria, hierarchies)(values, leaf_values)
+
+
+class Explainer:
+    """``explain`` for many profiles of one policy, remembering what repeats between them: the
+    deciding conditions of each pattern of condition values, and the line of each (condition,
+    value, truth).  Rows of a ranked list mostly share their region, size and tags, so a page of
+    reasons costs a few distinct lines, not one per row and condition."""
+
+    def __init__(self, criteria: Criteria, hierarchies: Mapping[str, Hierarchy]) -> None:
+        self.criteria = criteria
+        self.hierarchies = hierarchies
+        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str]]] = {}
+        self._lines: dict[tuple[int, Any, int, Any], Reason] = {}
+        self._done: dict[tuple[Any, ...], tuple[list[Reason], list[str]]] = {}
+
+    def __call__(self, values: Mapping[str, Any], leaf_values: Sequence[int]) -> tuple[list[Reason], list[str]]:
+        key = tuple(leaf_values)
+        got = self._patterns.get(key)
+        if got is None:
+            got = self._patterns[key] = (deciding_conditions(self.criteria, key), missing_fields(self.criteria, key))
+        conds, missing = got
+        cited = [values.get(c.field) for c in conds]
+        if any(c.field == "size" for c in conds):
+            cited.append(tuple(values.get(f) is None for f in SIZE_FIGURES))
+        whole = (key, *cited)
+        done = self._done.get(whole)
+        if done is None:
+            done = self._done[whole] = self._explain(conds, missing, values, key)
+        return done
+
+    def _explain(self, conds: list[Condition], missing: list[str], values: Mapping[str, Any],
+                 key: tuple[int, ...]) -> tuple[list[Reason], list[str]]:
+        seen: dict[str, int] = {}
+        out: list[Reason] = []
+        for c in conds:
+            value = values.get(c.field)
+            # the size advice reads the figures too
+            extra = tuple(values.get(f) is None for f in SIZE_FIGURES) if c.field == "size" else None
+            lk = (c.index, value, key[c.index], extra)
+            r = self._lines.get(lk)
+            if r is None:
+                r = self._lines[lk] = reason(c, value, key[c.index], self.hierarchies, values)
+            at = seen.get(r.text)
+            if at is None:
+                seen[r.text] = len(out)
+                out.append(Reason(r.text, r.state, r.field, c.path, r.sensitive, r.advice, (c.path,)))
+            else:  # the same fact twice: one line standing for both conditions
+                out[at] = replace(out[at], paths=(*out[at].paths, c.path))
+        return out, missing
 
 
 def text_reason(shared: Sequence[str], audience: str, sensitive: Callable[[str], bool] = is_sensitive) -> Reason | None:

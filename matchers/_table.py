@@ -9,7 +9,7 @@ each condition so that reasons for the few rows returned are read off, not recom
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,13 @@ class Evaluation:
         t, f = self.leaves[i]
         return TRUE if t[row] else FALSE if f[row] else UNKNOWN
 
+    def leaf_values(self, rows: np.ndarray) -> list[tuple[int, ...]]:
+        """Each condition's Kleene value for each of ``rows``: one tuple per row."""
+        if not self.leaves:
+            return [() for _ in range(len(rows))]
+        m = np.stack([np.where(t[rows], TRUE, np.where(f[rows], FALSE, UNKNOWN)) for t, f in self.leaves], axis=1)
+        return [tuple(x) for x in m.tolist()]
+
 
 class ProfileTable:
     """Columns of one audience's profiles; rows are append-only, ``alive`` masks dead ones.
@@ -146,6 +153,29 @@ class ProfileTable:
             born = self.columns[DERIVED_YEARS[name]].get(row)
             return None if born is None else (on_ymd - born) // 10000
         return self.columns[name].get(row)
+
+    def values_of(self, names: Iterable[str], rows: np.ndarray, on_ymd: int) -> list[dict[str, Any]]:
+        """``value`` of each field for each of ``rows``, one dict per row (read column by column)."""
+        rows = np.asarray(rows, np.int64)
+        per_field: dict[str, list[Any]] = {}
+        for name in names:
+            src = DERIVED_YEARS.get(name, name)
+            col = self.columns[src]
+            if isinstance(col, TagColumn):
+                per_field[name] = [col.get(int(r)) for r in rows]
+                continue
+            raw = col.v.a[rows]
+            if isinstance(col, CodeColumn):
+                per_field[name] = [None if i < 0 else col.vocab[i] for i in raw.tolist()]
+            elif isinstance(col, EnumColumn):
+                per_field[name] = [None if i == col.missing else col.choices[i] for i in raw.tolist()]
+            elif isinstance(col, NumberColumn):
+                per_field[name] = [None if x != x else x for x in raw.tolist()]
+            elif name in DERIVED_YEARS:
+                per_field[name] = [None if x == 0 else (on_ymd - x) // 10000 for x in raw.tolist()]
+            else:
+                per_field[name] = [None if x == 0 else x for x in raw.tolist()]
+        return [{name: vals[j] for name, vals in per_field.items()} for j in range(len(rows))]
 
     def _condition(self, cond: Condition, on_ymd: int) -> tuple[np.ndarray, np.ndarray]:
         if cond.field in DERIVED_YEARS:
