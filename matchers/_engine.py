@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -297,12 +297,14 @@ class MatchEngine:
             names |= SIZE_FIGURES.keys()
         return names
 
-    def _query(self, p: CompiledPolicy) -> tuple[np.ndarray, np.ndarray]:
-        return self.policies_.query_vector(p, self.text_)
+    def _query(self, p: CompiledPolicy) -> Query:
+        terms, w = self.policies_.query_terms(p)
+        ids, ws = self.policies_.query_vector(p, self.text_, (terms, w))
+        return Query(ids, ws, terms, w)
 
-    def _feedback_rows(self, q_ids: np.ndarray, q_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _feedback_rows(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
         """(rows ascending, evidence) of the stored profiles whose feedback bears on the query."""
-        pids, evidence = self.feedback_.evidence_for_query(self.text_, q_ids, q_w)
+        pids, evidence = self.feedback_.evidence_for_query(q.terms, q.term_weights)
         if not pids:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         rows = np.fromiter((self.rows_.get(pid, -1) for pid in pids), np.int64, len(pids))
@@ -310,17 +312,17 @@ class MatchEngine:
         order = np.argsort(rows[ok])
         return rows[ok][order], evidence[ok][order]
 
-    def _score(self, q_ids: np.ndarray, q_w: np.ndarray, parts: list[np.ndarray]) -> list[np.ndarray]:
+    def _score(self, q: Query, parts: list[np.ndarray]) -> list[np.ndarray]:
         """Scores of each array of rows (each sorted ascending), feedback applied: through the
         postings of the query's terms, or through the rows' own terms when those are fewer."""
         text = self.text_
         rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
         # a row-major entry (fancy row selection, then the product) costs about twice a posting
-        if 2 * len(rows) * text._avg() < text.postings_cost(q_ids):
-            scores = text.score_rows(q_ids, q_w, rows)
+        if 2 * len(rows) * text._avg() < text.postings_cost(q.ids):
+            scores = text.score_rows(q.ids, q.weights, rows)
         else:
-            scores = text.score_all(q_ids, q_w)[rows]
-        fb_rows, fb_ev = self._feedback_rows(q_ids, q_w)
+            scores = text.score_all(q.ids, q.weights)[rows]
+        fb_rows, fb_ev = self._feedback_rows(q)
         out, at = [], 0
         for part in parts:
             mine = scores[at : at + len(part)]
@@ -352,10 +354,10 @@ class MatchEngine:
             ev = self.table_.evaluate(p.criteria, on_ymd)
             elig = np.flatnonzero(ev.true)
             unk = np.flatnonzero(ev.unknown)
-            q_ids, q_w = self._query(p)
-            s_elig, s_unk = self._score(q_ids, q_w, [elig, unk])
+            q = self._query(p)
+            s_elig, s_unk = self._score(q, [elig, unk])
             keep = s_elig >= min_score if min_score > 0 else slice(None)
-            query = (q_ids, q_w)
+            query = (q.ids, q.weights)
             out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd, query)
             out_u = self._ranked(p, unk, s_unk, top_k if unknown_k is None else unknown_k, ev, on_ymd, query)
             n_live = len(self.rows_)
@@ -407,8 +409,7 @@ class MatchEngine:
                 rows.append(row)
             rows_a = np.asarray(rows, np.int64)
             uniq, back = np.unique(rows_a, return_inverse=True)
-            q_ids, q_w = self._query(p)
-            (scores,) = self._score(q_ids, q_w, [uniq])
+            (scores,) = self._score(self._query(p), [uniq])
             return scores[back].astype(np.float32)
 
     def match_profile(self, profile: str | Mapping[str, Any], *, on: dt.date, top_k: int | None = 20,
@@ -442,9 +443,7 @@ class MatchEngine:
             scores = np.asarray(matrix[:, d_ids] @ d_w).ravel() if len(d_ids) else np.zeros(len(order), np.float32)
             marks = self.feedback_.profile_vector(str(pid)) if pid is not None else {}
             if marks:
-                f_ids, f_w = self.text_.ids_of(marks, grow=False)
-                if len(f_ids):
-                    scores = adjust(scores, np.asarray(matrix[:, f_ids] @ f_w).ravel())
+                scores = adjust(scores, self.policies_.evidence(marks))
             is_open = until >= on_ymd if open_only else np.ones(len(order), bool)
             lists = []
             for want in (TRUE, UNKNOWN) if include_unknown else (TRUE,):
@@ -530,6 +529,16 @@ class MatchEngine:
             vocab = sum(sys.getsizeof(t) for t in self.text_.terms_) + sys.getsizeof(self.text_.vocabulary_)
             vocab += sum(sys.getsizeof(t) for v in vocabs.values() for t in v)
         return {"arrays": int(arrays), "ids": int(ids), "vocab": int(vocab)}
+
+
+class Query(NamedTuple):
+    """A policy's query: in the index's term space (``ids``, ``weights``, frequent terms left out)
+    and over all its heaviest terms (``terms``, ``term_weights``, for feedback)."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    terms: list[str]
+    term_weights: np.ndarray
 
 
 def _record(policy_id: str, profile_id: str, eligible: bool, score: float, details: list[Reason],

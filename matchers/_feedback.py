@@ -15,13 +15,16 @@ bounded factor:
 
 One 不相关 on the very same policy multiplies the score by 1 - 0.5 tanh(1) = 0.62, and on a policy
 that shares a third of its weight by 0.84.  Any number of clicks never takes a score below half.
-So one click cannot bury a policy, and the ranking of people who said nothing never changes.
-Scores stay in 0..1.  docs/ranking.md reports the effect measured on the labelled set.
+So one click cannot bury a policy.  The ranking of people who said nothing never changes, and
+scores stay in 0..1.  This shape was compared on the dev split of the labelled set with an
+additive raise and with sharper evidence (tanh(2E), tanh(E/2)).  None was clearly better;
+docs/ranking.md reports the effect.
 
-Vectors are kept as terms (strings), so they survive a rebuild of the index from scratch.  They
-are turned into the index's term space when scoring, and only for the profiles that gave feedback.
-The cost of a query therefore grows with the feedback that mentions its terms, never with the
-number of eligible profiles.
+Vectors are kept as terms (strings), so they survive a rebuild of the index from scratch, and the
+cosine is taken over every term of the two policies (a policy's own words count even when no
+profile uses them: a mark on the same policy gives evidence 1).  A term-major matrix of the marks
+answers a query from the postings of its terms, so the cost of a query grows with the feedback
+that mentions its terms, never with the number of eligible profiles.
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-from ._textindex import TextIndex
 
 __all__ = ["BOUND", "FEEDBACK_KINDS", "FeedbackEvent", "FeedbackStore", "adjust"]
 
@@ -123,36 +124,35 @@ class FeedbackStore:
                 out[t] = out.get(t, 0.0) + k * w
         return out
 
-    def _matrix(self, index: TextIndex) -> tuple[sp.csc_matrix, list[str]]:
-        """profiles-with-feedback x terms (CSC) in ``index``'s term space, and their ids."""
-        key = (self._version, id(index), len(index.terms_))
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1], self._cache[2]
-        vocab = index.vocabulary_
+    def _matrix(self) -> tuple[sp.csc_matrix, list[str], dict[str, int]]:
+        """profiles-with-feedback x the marks' terms (CSC), their ids, and the term -> column map."""
+        if self._cache is not None and self._cache[0] == self._version:
+            return self._cache[1], self._cache[2], self._cache[3]
+        vocab: dict[str, int] = {}
         pids, indptr, ids, vals = [], [0], [], []
         for pid in self.events:
-            vec = self.profile_vector(pid)
-            pairs = sorted((vocab[t], w) for t, w in vec.items() if t in vocab and w)
-            if not pairs:
+            vec = {t: w for t, w in self.profile_vector(pid).items() if w}
+            if not vec:
                 continue
             pids.append(pid)
-            ids.extend(i for i, _ in pairs)
-            vals.extend(w for _, w in pairs)
+            ids.extend(vocab.setdefault(t, len(vocab)) for t in vec)
+            vals.extend(vec.values())
             indptr.append(len(ids))
         m = sp.csr_matrix((np.asarray(vals, np.float32), np.asarray(ids, np.int32), np.asarray(indptr, np.int64)),
-                          shape=(len(pids), len(index.terms_))).tocsc()
-        self._cache = (key, m, pids)
-        return m, pids
+                          shape=(len(pids), len(vocab))).tocsc()
+        self._cache = (self._version, m, pids, vocab)
+        return m, pids, vocab
 
-    def evidence_for_query(self, index: TextIndex, q_ids: np.ndarray, q_w: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """(profile ids, evidence) of every profile whose marks share a term with the query."""
-        if not self.events or not len(q_ids):
+    def evidence_for_query(self, terms: Sequence[str], weights: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(profile ids, evidence) of every profile whose marks share a term with the query
+        (``terms`` and unit ``weights``, as ``PolicySet.query_terms`` gives them)."""
+        if not self.events or not len(terms):
             return [], np.zeros(0, np.float32)
-        m, pids = self._matrix(index)
-        if not pids:
+        m, pids, vocab = self._matrix()
+        cols = [(vocab[t], w) for t, w in zip(terms, weights, strict=True) if t in vocab]
+        if not pids or not cols:
             return [], np.zeros(0, np.float32)
-        ok = q_ids < m.shape[1]
-        e = np.asarray(m[:, q_ids[ok]] @ q_w[ok]).ravel()
+        e = np.asarray(m[:, [c for c, _ in cols]] @ np.asarray([w for _, w in cols], np.float32)).ravel()
         nz = np.flatnonzero(e)
         return [pids[i] for i in nz], e[nz].astype(np.float32)
 

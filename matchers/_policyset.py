@@ -45,6 +45,7 @@ class PolicySet:
         self._matrix: sp.csc_matrix | None = None
         self._seen: tuple[int, int] = (-1, -1)  # (catalogue version, vocabulary size) of the matrix
         self._index: TextIndex | None = None  # the index whose term space the matrix is in
+        self._terms_m: tuple[int, sp.csc_matrix, dict[str, int]] | None = None  # policies x their terms
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -100,11 +101,11 @@ class PolicySet:
             terms, w = [terms[i] for i in keep], w[keep]
         return terms, w.astype(np.float32)
 
-    def query_vector(self, p: CompiledPolicy, index: TextIndex) -> tuple[np.ndarray, np.ndarray]:
+    def query_vector(self, p: CompiledPolicy, index: TextIndex,
+                     terms: tuple[list[str], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``p``'s query in ``index``'s term space: (sorted term ids, weights), without the terms
-        found in more than ``max_df`` of the profiles."""
-        terms, w = self.query_terms(p)
-        ids, ws = _in_space(terms, w, index)
+        found in more than ``max_df`` of the profiles (``terms``: ``query_terms(p)`` if known)."""
+        ids, ws = _in_space(*(terms if terms is not None else self.query_terms(p)), index)
         return _frequent_dropped(ids, ws, index, self.ranking.max_df, self.ranking.min_df_skip)
 
     # -- the catalogue (profile -> policies) -----------------------------------------------
@@ -145,6 +146,23 @@ class PolicySet:
         self._matrix = sp.csr_matrix((ws, ids, indptr), shape=(len(self._order), n_terms)).tocsc()
         self._seen, self._index = (self._version, n_terms), index
         return self._matrix
+
+    def evidence(self, marks: Mapping[str, float]) -> np.ndarray:
+        """For each policy in catalogue order: its query vector . ``marks`` (term -> weight), over
+        all of each policy's heaviest terms (a profile's feedback evidence)."""
+        self.catalog()
+        if self._terms_m is None or self._terms_m[0] != self._version:
+            vocab: dict[str, int] = {}
+            ids = [vocab.setdefault(t, len(vocab)) for terms, _ in self._weights for t in terms]
+            indptr = np.concatenate([[0], np.cumsum([len(t) for t, _ in self._weights])]).astype(np.int64)
+            ws = np.concatenate([w for _, w in self._weights]) if self._weights else np.zeros(0, np.float32)
+            m = sp.csr_matrix((ws, np.asarray(ids, np.int32), indptr), shape=(len(self._weights), len(vocab))).tocsc()
+            self._terms_m = (self._version, m, vocab)
+        _, m, vocab = self._terms_m
+        cols = [(vocab[t], w) for t, w in marks.items() if t in vocab]
+        if not cols:
+            return np.zeros(m.shape[0], np.float32)
+        return np.asarray(m[:, [c for c, _ in cols]] @ np.asarray([w for _, w in cols], np.float32)).ravel()
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"source": p.source, "terms": dict(p.terms)} for p in self.policies.values()]
