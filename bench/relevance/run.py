@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from matchers import MatchEngine, Tokenizer
+from matchers import MatchEngine, Ranking, Tokenizer
 
 from ..matching.run import hierarchies
 from .baselines import Bm25Baseline, TfidfBaseline
@@ -102,10 +102,30 @@ def feedback_effect(data: RelevanceSet, engs: dict[str, MatchEngine], split: str
     return summary(before), summary(after), int(np.mean(clicks)) if clicks else 0
 
 
+def ablations() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Variants of the engine, one choice undone each: (tokenizer options, Ranking options)."""
+    return {
+        "the engine as shipped": ({}, {}),
+        "tokens: no parts of compounds": ({"subwords": False}, {}),
+        "tokens: single characters not joined": ({"join_singles": False}, {}),
+        "tokens: neither (the first version's cut)": ({"subwords": False, "join_singles": False}, {}),
+        "scope boilerplate kept": ({}, {"clean_scope": False}),
+        "all fields weigh 1": ({}, {"profile_fields": {"business_scope": 1, "interests": 1, "tags": 1, "categories": 1}}),
+        "declared categories ignored": ({}, {"profile_fields": {"business_scope": 1, "interests": 2, "tags": 2},
+                                             "policy_fields": {"title": 1, "summary": 1, "text": 1}}),
+        "policy side: idf among policies only": ({}, {"query_idf": "policies"}),
+        "policy side: background idf only": ({}, {"query_idf": "background"}),
+        "policy side: term counts only": ({}, {"query_idf": "none"}),
+        "profile side: linear tf (no BM25 saturation)": ({}, {"k1": 1000.0, "b": 0.0}),
+        "frequent terms skipped even in a small index": ({}, {"min_df_skip": 0}),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.relevance")
     ap.add_argument("--data", type=Path, default=DEFAULT, help="a directory in the layout of tests/data/relevance")
     ap.add_argument("--per-policy", action="store_true", help="also print NDCG@10 per policy")
+    ap.add_argument("--ablation", action="store_true", help="also print the engine with each choice undone")
     args = ap.parse_args(argv)
     print(f"# {platform.platform()} | {os.cpu_count()} cpus | Python {sys.version.split()[0]} | {dt.date.today()}")
     data = load(args.data)
@@ -132,6 +152,18 @@ def main(argv: list[str] | None = None) -> None:
             nd, mp = summary({p: v for p, v in per.items() if p in data.policy_ids(s)})
             cells += [f"{nd:.4f}", f"{mp:.4f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if args.ablation:
+        print("\nAblation (engine with one choice undone; choices were made on dev):\n")
+        print("| variant | " + " | ".join(f"{s} NDCG@10 | {s} MAP" for s in splits) + " |")
+        print("|---|" + "---:|" * (2 * len(splits)))
+        for name, (tok_opts, rank_opts) in ablations().items():
+            variant = engine_scorer(engines(data, Tokenizer(**tok_opts) if tok_opts else tok, ranking=Ranking(**rank_opts)))
+            per = evaluate(data, variant, data.policy_ids())
+            cells = []
+            for split in splits:
+                nd, mp = summary({p: v for p, v in per.items() if p in data.policy_ids(split)})
+                cells += [f"{nd:.4f}", f"{mp:.4f}"]
+            print(f"| {name} | " + " | ".join(cells) + " |")
     print("\nFeedback (engine), simulated: leave one policy out; each other labelled pair of the audience")
     print("clicks with the rate shown: relevance 2 -> 有用, 0 -> 不相关, 1 -> no click.")
     print("\n| split | click rate | clicks per policy | NDCG@10 without | NDCG@10 with | MAP without | MAP with |")
