@@ -382,16 +382,19 @@ class MatchEngine:
         explainer = Explainer(p.criteria, self.hierarchies)
         if p.criteria.root is not None:
             leaves = ev.leaf_values(rows)
-            values = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
+            columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
         eligible = ev.true[rows].tolist()
+        ids, scores_l = self.row_ids_, scores.tolist()
         for j, r in enumerate(rows.tolist()):
             if p.criteria.root is None:
                 line = text_reason(self._shared_terms(query, self.text_.row_vector(r)), self.audience.value)
-                details: list[Reason] = [line] if line else []
-                missing: list[str] = []
+                details: tuple[Reason, ...] = (line,) if line else ()
+                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (),
+                                       details))
             else:
-                details, missing = explainer(values[j], leaves[j])
-            out.append(_record(p.id, self.row_ids_[r], eligible[j], float(scores[j]), details, missing))
+                done = explainer.columns(columns, j, leaves[j])
+                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], done.texts,
+                                       () if eligible[j] else done.missing, done.details))
         return out
 
     def score_profiles(self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]) -> np.ndarray:

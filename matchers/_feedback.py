@@ -16,9 +16,7 @@ bounded factor:
 One 不相关 on the very same policy multiplies the score by 1 - 0.5 tanh(1) = 0.62, and on a policy
 that shares a third of its weight by 0.84.  Any number of clicks never takes a score below half.
 So one click cannot bury a policy.  The ranking of people who said nothing never changes, and
-scores stay in 0..1.  This shape was compared on the dev split of the labelled set with an
-additive raise and with sharper evidence (tanh(2E), tanh(E/2)).  None was clearly better;
-docs/ranking.md reports the effect.
+scores stay in 0..1.  docs/ranking.md reports the effect measured on the labelled set.
 
 Vectors are kept as terms (strings), so they survive a rebuild of the index from scratch, and the
 cosine is taken over every term of the two policies (a policy's own words count even when no

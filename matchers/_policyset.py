@@ -101,6 +101,10 @@ class PolicySet:
             terms, w = [terms[i] for i in keep], w[keep]
         return terms, w.astype(np.float32)
 
+    def query_terms_in_space(self, p: CompiledPolicy, index: TextIndex) -> tuple[np.ndarray, np.ndarray]:
+        """``p``'s query in ``index``'s term space with every term, frequent ones included."""
+        return _in_space(*self.query_terms(p), index)
+
     def query_vector(self, p: CompiledPolicy, index: TextIndex,
                      terms: tuple[list[str], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``p``'s query in ``index``'s term space: (sorted term ids, weights), without the terms

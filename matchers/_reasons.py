@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._criteria import FALSE, TRUE, UNKNOWN, Condition, Criteria, Node
 from ._fields import FieldKind
@@ -257,6 +257,12 @@ def explain(criteria: Criteria, values: Mapping[str, Any], leaf_values: Sequence
     return Explainer(criteria, hierarchies)(values, leaf_values)
 
 
+class Explained(NamedTuple):
+    details: tuple[Reason, ...]
+    texts: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
 class Explainer:
     """``explain`` for many profiles of one policy, remembering what repeats between them: the
     deciding conditions of each pattern of condition values, and the line of each (condition,
@@ -266,23 +272,35 @@ class Explainer:
     def __init__(self, criteria: Criteria, hierarchies: Mapping[str, Hierarchy]) -> None:
         self.criteria = criteria
         self.hierarchies = hierarchies
-        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str]]] = {}
+        #: leaf values -> (deciding conditions, missing fields, the fields the lines read)
+        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str], tuple[str, ...]]] = {}
         self._lines: dict[tuple[int, Any, int, Any], Reason] = {}
-        self._done: dict[tuple[Any, ...], tuple[list[Reason], list[str]]] = {}
+        self._done: dict[tuple[Any, ...], Explained] = {}
 
-    def __call__(self, values: Mapping[str, Any], leaf_values: Sequence[int]) -> tuple[list[Reason], list[str]]:
-        key = tuple(leaf_values)
+    def _pattern(self, key: tuple[int, ...]) -> tuple[list[Condition], list[str], tuple[str, ...]]:
         got = self._patterns.get(key)
         if got is None:
-            got = self._patterns[key] = (deciding_conditions(self.criteria, key), missing_fields(self.criteria, key))
-        conds, missing = got
-        cited = [values.get(c.field) for c in conds]
-        if any(c.field == "size" for c in conds):
-            cited.append(tuple(values.get(f) is None for f in SIZE_FIGURES))
-        whole = (key, *cited)
+            conds = deciding_conditions(self.criteria, key)
+            fields = tuple(dict.fromkeys(c.field for c in conds))
+            if "size" in fields:  # the size advice reads the figures too
+                fields += tuple(SIZE_FIGURES)
+            got = self._patterns[key] = (conds, missing_fields(self.criteria, key), fields)
+        return got
+
+    def __call__(self, values: Mapping[str, Any], leaf_values: Sequence[int]) -> tuple[list[Reason], list[str]]:
+        done = self.columns({f: [v] for f, v in values.items()}, 0, tuple(leaf_values))
+        return list(done.details), list(done.missing)
+
+    def columns(self, columns: Mapping[str, Sequence[Any]], j: int, key: tuple[int, ...]) -> Explained:
+        """The reasons of row ``j`` of ``columns`` (field -> values of the rows), whose conditions
+        have the Kleene values ``key``."""
+        conds, missing, fields = self._pattern(key)
+        whole = (key, *(columns[f][j] for f in fields))
         done = self._done.get(whole)
         if done is None:
-            done = self._done[whole] = self._explain(conds, missing, values, key)
+            values = {f: columns[f][j] for f in fields}
+            details, _ = self._explain(conds, missing, values, key)
+            done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
         return done
 
     def _explain(self, conds: list[Condition], missing: list[str], values: Mapping[str, Any],

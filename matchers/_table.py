@@ -154,8 +154,8 @@ class ProfileTable:
             return None if born is None else (on_ymd - born) // 10000
         return self.columns[name].get(row)
 
-    def values_of(self, names: Iterable[str], rows: np.ndarray, on_ymd: int) -> list[dict[str, Any]]:
-        """``value`` of each field for each of ``rows``, one dict per row (read column by column)."""
+    def values_of(self, names: Iterable[str], rows: np.ndarray, on_ymd: int) -> dict[str, list[Any]]:
+        """``value`` of each field for each of ``rows``: field -> one value per row."""
         rows = np.asarray(rows, np.int64)
         per_field: dict[str, list[Any]] = {}
         for name in names:
@@ -175,7 +175,7 @@ class ProfileTable:
                 per_field[name] = [None if x == 0 else (on_ymd - x) // 10000 for x in raw.tolist()]
             else:
                 per_field[name] = [None if x == 0 else x for x in raw.tolist()]
-        return [{name: vals[j] for name, vals in per_field.items()} for j in range(len(rows))]
+        return per_field
 
     def _condition(self, cond: Condition, on_ymd: int) -> tuple[np.ndarray, np.ndarray]:
         if cond.field in DERIVED_YEARS:

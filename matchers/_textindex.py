@@ -230,15 +230,18 @@ class TextIndex:
 
     def score_all(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Cosine of the query with every row (term-major over the base, row-major over the delta)."""
-        out = np.zeros(self.n_rows, np.float32)
         if not len(ids):
-            return out
+            return np.zeros(self.n_rows, np.float32)
+        base = np.zeros(0, np.float32)
         if self.base is not None and self.n_base:
             in_base = ids < self.base.shape[1]
-            if in_base.any():
-                out[: self.n_base] = self.base[:, ids[in_base]] @ weights[in_base]
-        if self.n_rows > self.n_base:
-            out[self.n_base :] = self.score_rows(ids, weights, np.arange(self.n_base, self.n_rows))
+            base = (np.asarray(self.base[:, ids[in_base]] @ weights[in_base], np.float32) if in_base.any()
+                    else np.zeros(self.n_base, np.float32))
+        if self.n_rows == len(base):
+            return base  # no rows beyond the base: the product is the answer, no copy
+        out = np.zeros(self.n_rows, np.float32)
+        out[: len(base)] = base
+        out[len(base) :] = self.score_rows(ids, weights, np.arange(len(base), self.n_rows))
         return out
 
     # -- persistence ------------------------------------------------------------------------

@@ -107,6 +107,10 @@ def bench(audience: str, n: int, workdir: Path, tok: Tokenizer, regions: Hierarc
     put(f"policy -> profiles top-100, median ms ({len(times)} runs)", f"{med:.2f}", "≤ 10 ms")
     put("policy -> profiles top-100, p99 ms", f"{p99:.2f}", "≤ 30 ms")
     put("  eligible per policy (median / max)", f"{statistics.median(counts):.0f} / {max(counts)}")
+    every = [eng.text_.postings_cost(eng.policies_.query_terms_in_space(cp, eng.text_)[0]) for cp in compiled]
+    read = [eng.text_.postings_cost(eng._query(cp).ids) for cp in compiled]
+    put("  postings a query reads, median (all its terms)", f"{statistics.median(read):,.0f} ({statistics.median(every):,.0f})",
+        "frequent terms skipped (docs/ranking.md)")
     put("  incl. cutting the policy text, median ms", f"{pct(cold, 50) * 1e3:.2f}")
 
     # baselines on the same data and policies (a few, they are slow)
