@@ -27,6 +27,7 @@ from ._criteria import FALSE, TRUE, UNKNOWN, Condition, Criteria, Node
 from ._fields import FieldKind
 from ._hierarchy import Hierarchy
 from ._records import Reason
+from ._text import shipped_path
 
 __all__ = ["ENUM_NAMES", "Explainer", "explain", "is_sensitive", "missing_fields", "node_value", "reason", "text_reason"]
 
@@ -49,8 +50,6 @@ _ADVICE = {
 
 @cache
 def _sensitive_words() -> tuple[str, ...]:
-    from ._text import shipped_path
-
     with open(shipped_path("sensitive_terms.txt"), encoding="utf-8") as f:
         return tuple(s for s in (line.strip() for line in f) if s and not s.startswith("#"))
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._criteria import Criteria
+from ._fields import field_label
 
 __all__ = ["CompiledPolicy", "MatchRecord", "PolicyMatches", "ProfileMatches", "Reason"]
 
@@ -78,8 +79,7 @@ class MatchRecord:
 
     @property
     def missing_labels(self) -> tuple[str, ...]:
-        from ._fields import field_label
-
+        """The Chinese names of ``missing`` ("企业规模"), for staff views."""
         return tuple(field_label(f) for f in self.missing)
 
     def message_reason(self) -> str | None:

@@ -23,7 +23,7 @@ from matchers import MatchEngine, Ranking, Tokenizer
 
 from ..matching.run import hierarchies
 from .baselines import Bm25Baseline, TfidfBaseline
-from .data import DEFAULT, RelevanceSet, load
+from .data import DEFAULT, ROOT, RelevanceSet, load
 from .metrics import average_precision, ndcg_at
 
 Scorer = Callable[[dict[str, Any], Sequence[str]], np.ndarray]
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     data = load(args.data)
     splits = sorted({*data.split.values()}, key=lambda s: (s != "dev", s))
     n_pairs = sum(len(v) for v in data.pools.values())
-    print(f"data: {args.data} — {len(data.pools)} policies, {n_pairs} labelled pairs; "
+    shown = args.data.resolve().relative_to(ROOT) if args.data.resolve().is_relative_to(ROOT) else args.data
+    print(f"data: {shown} — {len(data.pools)} policies, {n_pairs} labelled pairs; "
           + ", ".join(f"{s}: {len(data.policy_ids(s))} policies" for s in splits))
     t = time.perf_counter()
     tok = Tokenizer()
