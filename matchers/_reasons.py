@@ -308,16 +308,15 @@ class Explainer:
         out: list[Reason] = []
         for c in conds:
             value = values.get(c.field)
-            # the size advice reads the figures too
             extra = tuple(values.get(f) is None for f in SIZE_FIGURES) if c.field == "size" else None
             lk = (c.index, value, key[c.index], extra)
             r = self._lines.get(lk)
             if r is None:
-                r = self._lines[lk] = reason(c, value, key[c.index], self.hierarchies, values)
+                r = self._lines[lk] = replace(reason(c, value, key[c.index], self.hierarchies, values), paths=(c.path,))
             at = seen.get(r.text)
             if at is None:
                 seen[r.text] = len(out)
-                out.append(Reason(r.text, r.state, r.field, c.path, r.sensitive, r.advice, (c.path,)))
+                out.append(r)
             else:  # the same fact twice: one line standing for both conditions
                 out[at] = replace(out[at], paths=(*out[at].paths, c.path))
         return out, missing
