@@ -46,6 +46,7 @@ class PolicySet:
         self._seen: tuple[int, int] = (-1, -1)  # (catalogue version, vocabulary size) of the matrix
         self._index: TextIndex | None = None  # the index whose term space the matrix is in
         self._terms_m: tuple[int, sp.csc_matrix, dict[str, int]] | None = None  # policies x their terms
+        self._queries: dict[tuple[int, int], tuple[CompiledPolicy, list[str], np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -76,7 +77,19 @@ class PolicySet:
 
     def query_terms(self, p: CompiledPolicy) -> tuple[list[str], np.ndarray]:
         """(terms, unit weights) of ``p``'s query, its heaviest ``max_query_terms`` only.  A policy
-        not held here is weighed as if it were added (its own terms count in the statistics)."""
+        not held here is weighed as if it were added (its own terms count in the statistics).
+        Remembered per compiled policy until the catalogue changes."""
+        key = (id(p), self._version)
+        got = self._queries.get(key)
+        if got is not None and got[0] is p:
+            return got[1], got[2]
+        terms, w = self._query_terms(p)
+        if len(self._queries) >= 1024:
+            self._queries.clear()
+        self._queries[key] = (p, terms, w)
+        return terms, w
+
+    def _query_terms(self, p: CompiledPolicy) -> tuple[list[str], np.ndarray]:
         if not p.terms:
             return [], np.zeros(0, np.float32)
         mode = self.ranking.query_idf
