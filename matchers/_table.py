@@ -260,7 +260,14 @@ def _combine(node: Node, leaves: list[tuple[np.ndarray, np.ndarray]], n: int) ->
     if node.kind == "not":
         t, f = _combine(node.children[0], leaves, n)
         return f, t
+    # folded in place: reduce() over a list would first stack the children into one 2-D array
     parts = [_combine(c, leaves, n) for c in node.children]
-    if node.kind == "all":  # false if any child false; true only if all true
-        return np.logical_and.reduce([p[0] for p in parts]), np.logical_or.reduce([p[1] for p in parts])
-    return np.logical_or.reduce([p[0] for p in parts]), np.logical_and.reduce([p[1] for p in parts])
+    t, f = parts[0][0].copy(), parts[0][1].copy()
+    for ct, cf in parts[1:]:
+        if node.kind == "all":  # false if any child false; true only if all true
+            t &= ct
+            f |= cf
+        else:
+            t |= ct
+            f &= cf
+    return t, f
