@@ -41,7 +41,7 @@ from ._fields import Audience
 from ._hierarchy import Hierarchy
 from ._policyset import PolicySet
 from ._ranking import POLICY_FIELDS, PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
-from ._reasons import SIZE_FIGURES, Explainer, explain, text_reason
+from ._reasons import SIZE_FIGURES, Explainer, text_reason
 from ._records import CompiledPolicy, MatchRecord, PolicyMatches, ProfileMatches, Reason
 from ._store import load_state, read_meta, save_state, saved_ranking
 from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
@@ -442,6 +442,7 @@ class MatchEngine:
             if not order:
                 return ProfileMatches(pid, [], [])
             truth, leaf = catalog.evaluate(values)
+            columns = {f: [v] for f, v in values.items()}
             matrix = self.policies_.matrix(self.text_)
             scores = np.asarray(matrix[:, d_ids] @ d_w).ravel() if len(d_ids) else np.zeros(len(order), np.float32)
             marks = self.feedback_.profile_vector(str(pid)) if pid is not None else {}
@@ -461,10 +462,12 @@ class MatchEngine:
                                            self.audience.value)
                         details: list[Reason] = [line] if line else []
                         missing: list[str] = []
+                        recs.append(_record(pol.id, str(pid), want == TRUE, float(scores[i]), details, missing))
                     else:
-                        details, missing = explain(pol.criteria, values, catalog.leaf_values(int(i), leaf),
-                                                   self.hierarchies)
-                    recs.append(_record(pol.id, str(pid), want == TRUE, float(scores[i]), details, missing))
+                        done = self.policies_.explainer(int(i)).columns(
+                            columns, 0, tuple(catalog.leaf_values(int(i), leaf)))
+                        recs.append(MatchRecord(pol.id, str(pid), want == TRUE, float(scores[i]), done.texts,
+                                                () if want == TRUE else done.missing, done.details))
                 lists.append(recs)
         return ProfileMatches(pid, lists[0], lists[1] if include_unknown else [])
 

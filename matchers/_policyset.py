@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from ._catalog import PolicyCatalog
 from ._hierarchy import Hierarchy
 from ._ranking import Ranking, background_idf, policy_idf
+from ._reasons import Explainer
 from ._records import CompiledPolicy
 from ._textindex import TextIndex
 
@@ -47,6 +48,7 @@ class PolicySet:
         self._index: TextIndex | None = None  # the index whose term space the matrix is in
         self._terms_m: tuple[int, sp.csc_matrix, dict[str, int]] | None = None  # policies x their terms
         self._queries: dict[tuple[int, int], tuple[CompiledPolicy, list[str], np.ndarray]] = {}
+        self._explainers: dict[int, Explainer] = {}
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -134,6 +136,7 @@ class PolicySet:
             self._catalog = PolicyCatalog(self.hierarchies).build([p.criteria for p in self._order])
             self._until = np.asarray([p.apply_until or 99991231 for p in self._order], np.int64)
             self._weights = [self.query_terms(p) for p in self._order]
+            self._explainers = {}
             self._matrix = None
         return self._catalog, self._order, self._until
 
@@ -180,6 +183,13 @@ class PolicySet:
         if not cols:
             return np.zeros(m.shape[0], np.float32)
         return np.asarray(m[:, [c for c, _ in cols]] @ np.asarray([w for _, w in cols], np.float32)).ravel()
+
+    def explainer(self, i: int) -> Explainer:
+        """The reasons of the policy at catalogue position ``i``, remembered across profiles."""
+        got = self._explainers.get(i)
+        if got is None:
+            got = self._explainers[i] = Explainer(self._order[i].criteria, self.hierarchies)
+        return got
 
     def sources(self) -> list[dict[str, Any]]:
         return [{"source": p.source, "terms": dict(p.terms)} for p in self.policies.values()]

@@ -256,6 +256,9 @@ def explain(criteria: Criteria, values: Mapping[str, Any], leaf_values: Sequence
     return Explainer(criteria, hierarchies)(values, leaf_values)
 
 
+_CACHE_MAX = 4096
+
+
 class Explained(NamedTuple):
     details: tuple[Reason, ...]
     texts: tuple[str, ...]
@@ -297,6 +300,9 @@ class Explainer:
         whole = (key, *(columns[f][j] for f in fields))
         done = self._done.get(whole)
         if done is None:
+            if len(self._done) >= _CACHE_MAX:  # a long-lived explainer (profile -> policies) stays small
+                self._done.clear()
+                self._lines.clear()
             values = {f: columns[f][j] for f in fields}
             details, _ = self._explain(conds, missing, values, key)
             done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
@@ -312,7 +318,8 @@ class Explainer:
             lk = (c.index, value, key[c.index], extra)
             r = self._lines.get(lk)
             if r is None:
-                r = self._lines[lk] = replace(reason(c, value, key[c.index], self.hierarchies, values), paths=(c.path,))
+                r = reason(c, value, key[c.index], self.hierarchies, values)
+                r = self._lines[lk] = Reason(r.text, r.state, r.field, r.path, r.sensitive, r.advice, (c.path,))
             at = seen.get(r.text)
             if at is None:
                 seen[r.text] = len(out)
