@@ -133,7 +133,7 @@ def reason(cond: Condition, value: Any, truth: int, hierarchies: Mapping[str, Hi
         has = value is not None
         ok = (truth == TRUE) != cond.flipped
         return Reason(f"{label} {'已填写' if has else '未填写'}，{'符合' if ok else '不符合'}",
-                      "holds" if ok else "fails", fname, path)
+                      "holds" if ok else "fails", fname, path, telling=False)
     if truth == UNKNOWN and value is not None and cond.op == "within":
         # a code the table does not know: its place in the hierarchy cannot be told (formats.md)
         listed = "、".join(_show(cond, v, hierarchies) for v in cond.value)
@@ -319,7 +319,7 @@ class Explainer:
             r = self._lines.get(lk)
             if r is None:
                 r = reason(c, value, key[c.index], self.hierarchies, values)
-                r = self._lines[lk] = Reason(r.text, r.state, r.field, r.path, r.sensitive, r.advice, (c.path,))
+                r = self._lines[lk] = Reason(r.text, r.state, r.field, r.path, r.sensitive, r.advice, (c.path,), r.telling)
             at = seen.get(r.text)
             if at is None:
                 seen[r.text] = len(out)

@@ -36,6 +36,9 @@ class Reason:
     advice: str = ""
     #: every condition this line stands for (identical conditions give one line); ``path`` first
     paths: tuple[str, ...] = ()
+    #: False for a line that says only that a field is filled in (``exists``): true, but it says
+    #: nothing about why the policy fits, so a message quotes it last
+    telling: bool = True
 
 
 #: the fields whose lines say the most about why a policy fits, best first (message_reason)
@@ -99,6 +102,8 @@ class MatchRecord:
             if d.state == "text":
                 return (0, 0)
             if d.field in _PRIVATE:
+                return (4, 0)
+            if not d.telling:
                 return (3, 0)
             return (1, rank[d.field]) if d.field in rank else (2, 0)
 

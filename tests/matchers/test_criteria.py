@@ -206,3 +206,12 @@ def test_size_from_a_bare_industry_section_is_unknown(regions, industries, token
     (m,) = res.unknown
     assert m.profile_id == recs[0]["id"] and m.missing == ("size",)
     assert m.reasons == ("缺少：企业规模，请补充细到行业大类的所属行业，或直接填写企业规模",)
+
+
+def test_a_filled_in_line_is_quoted_last(engine):
+    pol = {"id": "p", "audience": "enterprise", "criteria": {"all": [
+        {"field": "employees", "op": "exists", "value": True},
+        {"field": "region", "op": "within", "value": ["211100"]}]}}
+    (m,) = engine.match_policy(pol, on=DAY).eligible
+    assert m.reasons == ("从业人数 已填写，符合", "注册地 兴隆台区 属于 盘锦市")
+    assert m.message_reason() == "注册地 兴隆台区 属于 盘锦市"
