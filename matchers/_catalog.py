@@ -155,12 +155,14 @@ class PolicyCatalog:
         self.n_nodes_ = len(kinds)
         return self
 
+    def _hierarchy(self, fname: str) -> Hierarchy:
+        return self.hierarchies["industry" if fname == "industry" else "region"]
+
     def _probe(self, fname: str, mode: str, value: Any) -> Sequence[Any]:
         if value is None:
             return ()
         if mode == "within":
-            h = self.hierarchies["industry" if fname == "industry" else "region"]
-            return h.chain(value)
+            return self._hierarchy(fname).chain(value)
         if mode == "prefix":
             return [value[:i] for i in range(1, len(value) + 1)]
         if mode == "tags":
@@ -172,7 +174,11 @@ class PolicyCatalog:
         leaf = np.empty(int(self.offsets_[-1]), np.int8)
         for (fname, mode), g in self.groups_.items():
             v = values.get(fname)
-            leaf[g.arrays["leaves"]] = g.truth(v, self._probe(fname, mode, v))
+            t = g.truth(v, self._probe(fname, mode, v))
+            if mode == "within" and v is not None and v not in self._hierarchy(fname):
+                # a code the table does not know: only "listed itself" decides (formats.md)
+                t = np.where(t == TRUE, TRUE, UNKNOWN).astype(np.int8)
+            leaf[g.arrays["leaves"]] = t
         val = np.empty(self.n_nodes_, np.int8)
         val[self.leaf_nodes_] = leaf[self.node_leaf_[self.leaf_nodes_]]
         val[self.const_nodes_] = self.const_values_

@@ -126,7 +126,26 @@ class CodeColumn(_Column):
         return lut
 
     def hit(self, cond: Condition) -> np.ndarray:
-        return self.lut(cond.op, cond.value)[self.v.a]
+        # np.take is about twice as fast as fancy indexing here; "wrap" sends -1 to the last slot
+        return np.take(self.lut(cond.op, cond.value), self.v.a, mode="wrap")
+
+    def known_for(self, cond: Condition) -> np.ndarray:
+        """Rows where ``cond`` can be decided.  For ``within``, a code the hierarchy does not know
+        is decided only when it is itself listed; otherwise its place cannot be told and the
+        condition is unknown (formats.md).  Other operators: every stored code."""
+        if cond.op != "within":
+            return self.known()
+        key = ("known", cond.value)
+        old = self._luts.get(key)
+        done = 0 if old is None else len(old) - 1
+        if old is None or done != len(self.vocab):
+            listed = set(cond.value)
+            new = np.fromiter((c in self.hierarchy or c in listed for c in self.vocab[done:]), bool)
+            old = np.concatenate([old[:-1] if old is not None else np.zeros(0, bool), new, [False]])
+            self._luts[key] = old
+        if old[:-1].all():  # the usual case: every stored code is in the table
+            return self.known()
+        return np.take(old, self.v.a, mode="wrap")
 
 
 class EnumColumn(_Column):
@@ -145,9 +164,11 @@ class EnumColumn(_Column):
         return None if i == _ENUM_MISSING else self.choices[i]
 
     def hit(self, cond: Condition) -> np.ndarray:
-        lut = np.zeros(256, bool)
-        lut[[self.index[x] for x in cond.value]] = True
-        return lut[self.v.a]
+        # a few comparisons of uint8 beat a table look-up by an order of magnitude
+        out = np.zeros(len(self), bool)
+        for x in cond.value:
+            out |= self.v.a == self.index[x]
+        return out
 
 
 class NumberColumn(_Column):

@@ -8,48 +8,52 @@ The application builds one engine per audience at start-up and calls it from an 
     found = engine.match_policy(policy_dict, on=today, top_k=100)   # -> PolicyMatches
     mine = engine.match_profile("91211100MA0XXXXXXX", on=today)     # -> ProfileMatches
     engine.upsert(record); engine.remove(profile_id)       # incremental, no rebuild
+    engine.record_feedback(profile_id, policy_id, "irrelevant")     # 有用 / 已申报 / 不相关
     engine.save(path); engine = MatchEngine.load(path, regions, industries, tokenizer)
 
 Profile records are plain dicts with the keys listed in ``normalise_profile`` (the app's
 ``policy_push.domain.matcher_record``); policies are formats.md dicts.  Updates append a new row
 and mask the old one; ``compact()`` (or ``merge_in_background()``) drops masked rows and
 refreshes idf; it runs by itself when masked plus unmerged rows exceed ``merge_fraction``.
+
+Ranking (``Ranking``, docs/ranking.md): field-weighted BM25-saturated profile vectors against
+policy vectors weighed by idf among policies and in a general corpus; both unit length, so a
+score is a cosine in 0..1, moved within bounds by the profile's feedback (``_feedback``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._columns import Grow
 from ._criteria import TRUE, UNKNOWN, compile_criteria, to_ymd
 from ._errors import NotFittedError, UnknownProfileError
+from ._feedback import FEEDBACK_KINDS, FeedbackEvent, FeedbackStore, adjust
 from ._fields import Audience
 from ._hierarchy import Hierarchy
 from ._policyset import PolicySet
-from ._reasons import explain
-from ._records import CompiledPolicy, MatchRecord, PolicyMatches, ProfileMatches
-from ._store import load_state, save_state
+from ._ranking import POLICY_FIELDS, PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
+from ._reasons import SIZE_FIGURES, Explainer, text_reason
+from ._records import CompiledPolicy, MatchRecord, PolicyMatches, ProfileMatches, Reason
+from ._store import load_state, read_meta, save_state, saved_ranking
 from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
 from ._text import Tokenizer
-from ._tfidf import TfidfIndex
+from ._textindex import TextIndex
 
 __all__ = ["MatchEngine", "profile_text"]
 
 
-def profile_text(record: Mapping[str, Any]) -> str:
-    """The text indexed for a profile: business scope, interests, qualification and tag names."""
-    parts = [record.get("business_scope"), record.get("interests"),
-             *(record.get("qualifications") or ()), *(record.get("tags") or ())]
-    return " ".join(p for p in parts if p)
+def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
+    """The text indexed for a profile, its fields joined (one tokenizer call cuts them all)."""
+    return joined_fields((ranking or Ranking()).profile_texts(record))
 
 
 def _text_hash(text: str) -> int:
@@ -71,15 +75,19 @@ class MatchEngine:
     merge_fraction, merge_min_rows : float, int
         Compact in the background once masked plus not-yet-merged rows exceed this share of
         all rows and this count.
+    ranking : Ranking, optional
+        How text is weighed (fields, BM25 parameters, policy-side idf); the measured defaults
+        when omitted.  Saved with the index.
 
-    Attributes (learned): ``table_`` (ProfileTable), ``tfidf_`` (TfidfIndex), ``row_ids_``
-    (profile id per row), ``rows_`` (profile id -> live row).
+    Attributes (learned): ``table_`` (ProfileTable), ``text_`` (TextIndex), ``row_ids_``
+    (profile id per row), ``rows_`` (profile id -> live row), ``feedback_`` (FeedbackStore).
     """
 
     def __init__(self, audience: str, regions: Hierarchy, industries: Hierarchy,
                  tokenizer: Tokenizer | None = None, *, n_jobs: int = 1, merge_fraction: float = 0.2,
-                 merge_min_rows: int = 1000) -> None:
+                 merge_min_rows: int = 1000, ranking: Ranking | None = None) -> None:
         self.audience = Audience(audience)
+        self.ranking = ranking or Ranking()
         self.regions = regions
         self.industries = industries
         self.tokenizer = tokenizer
@@ -90,7 +98,8 @@ class MatchEngine:
         self._merged = threading.Condition(self._lock)
         self._generation = 0
         self._journal: set[str] | None = None
-        self.policies_ = PolicySet(self.hierarchies)
+        self.policies_ = PolicySet(self.hierarchies, self.ranking)
+        self.feedback_ = FeedbackStore()
 
     @property
     def hierarchies(self) -> dict[str, Hierarchy]:
@@ -100,6 +109,14 @@ class MatchEngine:
         if self.tokenizer is None:
             self.tokenizer = Tokenizer()
         return self.tokenizer
+
+    @property
+    def tfidf_(self) -> TextIndex:
+        """The text index (its first name; kept for callers of the first version)."""
+        return self.text_
+
+    def _profile_terms(self, tokens: list[str]) -> dict[str, float]:
+        return weighted_terms(split_fields(tokens, len(PROFILE_FIELDS)), self.ranking.profile_weights())
 
     def _check(self) -> None:
         if not hasattr(self, "table_"):
@@ -111,8 +128,10 @@ class MatchEngine:
         """Index ``records`` from scratch (tokenising over ``n_jobs`` processes)."""
         records = list(records)
         values = [normalise_profile(r, self.audience) for r in records]
-        texts = [profile_text(r) for r in records]
+        texts = [profile_text(r, self.ranking) for r in records]
         tokens = self._tok().tokenize_many(texts, n_jobs=self.n_jobs)
+        terms = [self._profile_terms(t) for t in tokens]
+        del tokens
         with self._lock:
             self.table_ = ProfileTable(self.audience, self.regions, self.industries)
             self.row_ids_: list[str] = []
@@ -128,7 +147,7 @@ class MatchEngine:
             for row in dead:
                 self.table_.kill(row)
             self.hashes_.extend(np.fromiter((_text_hash(t) for t in texts), np.uint64, len(texts)))
-            self.tfidf_ = TfidfIndex.build(tokens)
+            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b)
             self._generation += 1
         return self
 
@@ -136,15 +155,15 @@ class MatchEngine:
         """Add a profile, or replace the stored one with the same id (text re-cut only if changed)."""
         self._check()
         values = normalise_profile(record, self.audience)
-        text = profile_text(record)
+        text = profile_text(record, self.ranking)
         h = _text_hash(text)
         with self._lock:
             pid = str(record["id"])
             old = self.rows_.get(pid)
             if old is not None and int(self.hashes_.a[old]) == h:
-                self.tfidf_.append_ids(*self.tfidf_.row_tokens(old))
+                self.text_.append_ids(*self.text_.row_terms(old))
             else:
-                self.tfidf_.append(self._tok().tokens(text), len(self.rows_))
+                self.text_.append(self._profile_terms(self._tok().tokens(text)), len(self.rows_))
             self._append(pid, values, h, old)
         self._maybe_merge()
 
@@ -165,6 +184,7 @@ class MatchEngine:
             if row is None:
                 return False
             self.table_.kill(row)
+            self.feedback_.forget(profile_id)  # a removed person's marks go with them
             if self._journal is not None:
                 self._journal.add(profile_id)
         self._maybe_merge()
@@ -179,7 +199,7 @@ class MatchEngine:
     def _maybe_merge(self) -> None:
         with self._lock:
             n = self.table_.n_rows
-            stale = (n - len(self.rows_)) + (n - self.tfidf_.n_base)
+            stale = (n - len(self.rows_)) + (n - self.text_.n_base)
             due = self._journal is None and n and stale > self.merge_fraction * n and stale > self.merge_min_rows
             if due:
                 self._journal = set()  # claimed here so that no second merge starts meanwhile
@@ -201,9 +221,9 @@ class MatchEngine:
         # alive flag, and what changes meanwhile is named in the journal and replayed.
         with self._lock:
             live = np.flatnonzero(self.table_.alive.a)
-            table, tfidf, hashes, ids = self.table_, self.tfidf_, self.hashes_, self.row_ids_
+            table, text, hashes, ids = self.table_, self.text_, self.hashes_, self.row_ids_
         try:
-            new = (table.take(live), tfidf.take(live), hashes.a[live].copy(), [ids[r] for r in live])
+            new = (table.take(live), text.take(live), hashes.a[live].copy(), [ids[r] for r in live])
             with self._lock:
                 self._install(*new)
         finally:
@@ -218,10 +238,10 @@ class MatchEngine:
         thread.start()
         return thread
 
-    def _install(self, table: ProfileTable, tfidf: TfidfIndex, hashes: np.ndarray, ids: list[str]) -> None:
-        old_table, old_tfidf, old_rows, old_hashes = self.table_, self.tfidf_, self.rows_, self.hashes_
+    def _install(self, table: ProfileTable, text: TextIndex, hashes: np.ndarray, ids: list[str]) -> None:
+        old_table, old_text, old_rows, old_hashes = self.table_, self.text_, self.rows_, self.hashes_
         changed = set(self._journal or ())
-        self.table_, self.tfidf_, self.hashes_, self.row_ids_ = table, tfidf, Grow(np.uint64, hashes), ids
+        self.table_, self.text_, self.hashes_, self.row_ids_ = table, text, Grow(np.uint64, hashes), ids
         self.rows_ = {pid: r for r, pid in enumerate(ids)}
         # replay what changed while the compaction ran, from the old rows (tokens reused)
         for pid in changed:
@@ -230,9 +250,9 @@ class MatchEngine:
                 self.table_.kill(row)
             src = old_rows.get(pid)
             if src is not None:
-                ids_, cnt = old_tfidf.row_tokens(src)
-                self.tfidf_.append([t for i, c in zip(ids_, cnt, strict=True) for t in [old_tfidf.terms_[i]] * int(c)],
-                                   len(self.rows_))
+                ids_, cnt = old_text.row_terms(src)
+                self.text_.append({old_text.terms_[i]: float(c) for i, c in zip(ids_, cnt, strict=True)},
+                                  len(self.rows_))
                 self._append(pid, old_table.row_values(src), int(old_hashes.a[src]), None)
         self._generation += 1
 
@@ -242,16 +262,18 @@ class MatchEngine:
         """Validate a formats.md policy dict and cut its text once (raises CriteriaError)."""
         criteria = compile_criteria(policy.get("criteria"), policy.get("audience", self.audience.value))
         until = policy.get("apply_until")
-        text = "\n".join(str(policy.get(k) or "") for k in ("title", "summary", "text"))
+        texts = self.ranking.policy_texts(policy)
+        tokens = self._tok().tokens(joined_fields(texts)) if any(t.strip() for t in texts) else []
+        terms = weighted_terms(split_fields(tokens, len(POLICY_FIELDS)), self.ranking.policy_weights())
         keep = {k: policy.get(k) for k in ("id", "audience", "apply_until", "criteria", "title")}
         return CompiledPolicy(str(policy["id"]), criteria.audience.value, criteria,
-                              None if until is None else to_ymd(until), tuple(self._tok().tokens(text)), keep)
+                              None if until is None else to_ymd(until), terms, keep)
 
     def set_policies(self, policies: Iterable[Mapping[str, Any] | CompiledPolicy]) -> MatchEngine:
         """Replace the policies ``match_profile`` answers from (other audiences are skipped)."""
         compiled = [p if isinstance(p, CompiledPolicy) else self.compile_policy(p) for p in policies]
         with self._lock:
-            self.policies_ = PolicySet(self.hierarchies)
+            self.policies_ = PolicySet(self.hierarchies, self.ranking)
             self.policies_.put(p for p in compiled if p.audience == self.audience.value)
         return self
 
@@ -268,8 +290,52 @@ class MatchEngine:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _values(self, row: int, fields: Iterable[str], on_ymd: int) -> dict[str, Any]:
-        return {f: self.table_.value(f, row, on_ymd) for f in fields}
+    @staticmethod
+    def _fields(fields: Iterable[str]) -> set[str]:
+        names = set(fields)
+        if "size" in names:  # advice on a missing size names the figures it is derived from
+            names |= SIZE_FIGURES.keys()
+        return names
+
+    def _query(self, p: CompiledPolicy) -> Query:
+        terms, w = self.policies_.query_terms(p)
+        ids, ws = self.policies_.query_vector(p, self.text_, (terms, w))
+        return Query(ids, ws, terms, w)
+
+    def _feedback_rows(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
+        """(rows ascending, evidence) of the stored profiles whose feedback bears on the query."""
+        pids, evidence = self.feedback_.evidence_for_query(q.terms, q.term_weights)
+        if not pids:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = np.fromiter((self.rows_.get(pid, -1) for pid in pids), np.int64, len(pids))
+        ok = rows >= 0
+        order = np.argsort(rows[ok])
+        return rows[ok][order], evidence[ok][order]
+
+    def _score(self, q: Query, parts: list[np.ndarray]) -> list[np.ndarray]:
+        """Scores of each array of rows (each sorted ascending), feedback applied: through the
+        postings of the query's terms, or through the rows' own terms when those are fewer."""
+        text = self.text_
+        rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        # a row-major entry (fancy row selection, then the product) costs about twice a posting
+        if 2 * len(rows) * text._avg() < text.postings_cost(q.ids):
+            scores = text.score_rows(q.ids, q.weights, rows)
+        else:
+            scores = text.score_all(q.ids, q.weights)[rows]
+        fb_rows, fb_ev = self._feedback_rows(q)
+        out, at = [], 0
+        for part in parts:
+            mine = scores[at : at + len(part)]
+            at += len(part)
+            if len(fb_rows):
+                pos = np.searchsorted(part, fb_rows)
+                hit = pos < len(part)
+                hit[hit] &= part[pos[hit]] == fb_rows[hit]
+                if hit.any():
+                    mine = mine.copy()
+                    mine[pos[hit]] = adjust(mine[pos[hit]], fb_ev[hit])
+            out.append(mine)
+        return out
 
     def match_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date,
                      top_k: int | None = 100, min_score: float = 0.0,
@@ -288,38 +354,66 @@ class MatchEngine:
             ev = self.table_.evaluate(p.criteria, on_ymd)
             elig = np.flatnonzero(ev.true)
             unk = np.flatnonzero(ev.unknown)
-            ids, cnt, _ = p.term_counts(self.tfidf_.vocabulary_)
-            q_ids, q_w = self.tfidf_.weigh(ids, cnt)
-            cand = np.concatenate([elig, unk])
-            avg = self.tfidf_.nnz / max(self.tfidf_.n_rows, 1)
-            if len(cand) * avg < self.tfidf_.postings_cost(q_ids):
-                scores = self.tfidf_.score_rows(q_ids, q_w, cand)
-            else:
-                scores = self.tfidf_.score_all(q_ids, q_w)[cand]
-            s_elig, s_unk = scores[: len(elig)], scores[len(elig) :]
+            q = self._query(p)
+            s_elig, s_unk = self._score(q, [elig, unk])
             keep = s_elig >= min_score if min_score > 0 else slice(None)
-            out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd)
-            out_u = self._ranked(p, unk, s_unk, top_k if unknown_k is None else unknown_k, ev, on_ymd)
+            query = (q.ids, q.weights)
+            out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd, query)
+            out_u = self._ranked(p, unk, s_unk, top_k if unknown_k is None else unknown_k, ev, on_ymd, query)
             n_live = len(self.rows_)
         return PolicyMatches(p.id, out_e, out_u, len(elig), len(unk), n_live - len(elig) - len(unk),
                              p.criteria.root is not None)
 
+    def _shared_terms(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> list[str]:
+        """Terms of two vectors in the index space, by their share of the cosine, largest first."""
+        common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
+        share = a[1][ia] * b[1][ib]
+        order = np.argsort(-share, kind="stable")
+        return [self.text_.terms_[int(common[i])] for i in order if share[i] > 0]
+
     def _ranked(self, p: CompiledPolicy, rows: np.ndarray, scores: np.ndarray, k: int | None,
-                ev: Any, on_ymd: int) -> list[MatchRecord]:
+                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray]) -> list[MatchRecord]:
         if k is not None and len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
         order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
         out = []
-        fields = p.criteria.fields
-        for i in order:
-            r = int(rows[i])
-            leaf = [ev.leaf_value(c.index, r) for c in p.criteria.conditions]
-            reasons, missing = explain(p.criteria, self._values(r, fields, on_ymd), leaf, self.hierarchies)
-            eligible = bool(ev.true[r])
-            out.append(MatchRecord(p.id, self.row_ids_[r], eligible, float(scores[i]), tuple(reasons),
-                                   () if eligible else tuple(missing)))
+        rows, scores = rows[order], scores[order]
+        explainer = Explainer(p.criteria, self.hierarchies)
+        if p.criteria.root is not None:
+            leaves = ev.leaf_values(rows)
+            columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
+        eligible = ev.true[rows].tolist()
+        ids, scores_l = self.row_ids_, scores.tolist()
+        for j, r in enumerate(rows.tolist()):
+            if p.criteria.root is None:
+                line = text_reason(self._shared_terms(query, self.text_.row_vector(r)), self.audience.value)
+                details: tuple[Reason, ...] = (line,) if line else ()
+                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (),
+                                       details))
+            else:
+                done = explainer.columns(columns, j, leaves[j])
+                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], done.texts,
+                                       () if eligible[j] else done.missing, done.details))
         return out
+
+    def score_profiles(self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]) -> np.ndarray:
+        """The ranking score of ``policy`` for each of ``profile_ids`` (stored profiles), whatever
+        their eligibility, feedback included: ``float32`` in the order given.  Raises
+        ``UnknownProfileError``."""
+        self._check()
+        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
+        with self._lock:
+            rows = []
+            for pid in profile_ids:
+                row = self.rows_.get(pid)
+                if row is None:
+                    raise UnknownProfileError(pid)
+                rows.append(row)
+            rows_a = np.asarray(rows, np.int64)
+            uniq, back = np.unique(rows_a, return_inverse=True)
+            (scores,) = self._score(self._query(p), [uniq])
+            return scores[back].astype(np.float32)
 
     def match_profile(self, profile: str | Mapping[str, Any], *, on: dt.date, top_k: int | None = 20,
                       include_unknown: bool = False, open_only: bool = True) -> ProfileMatches:
@@ -335,11 +429,11 @@ class MatchEngine:
                 if row is None:
                     raise UnknownProfileError(profile)
                 stored, pid = self.table_.row_values(row), profile
-                q_ids, q_w = self.tfidf_.row_vector(row)
+                d_ids, d_w = self.text_.row_vector(row)
             else:
                 stored, pid = normalise_profile(profile, self.audience), profile.get("id")
-                ids, cnt = self.tfidf_._ids(self._tok().tokens(profile_text(profile)), 0, grow=False)
-                q_ids, q_w = self.tfidf_.weigh(ids, cnt)
+                terms = self._profile_terms(self._tok().tokens(profile_text(profile, self.ranking)))
+                d_ids, d_w = self.text_.doc_vector(*self.text_.ids_of(terms, grow=False))
             values = dict(stored)
             for name, src in DERIVED_YEARS.items():
                 if src in stored:
@@ -348,8 +442,12 @@ class MatchEngine:
             if not order:
                 return ProfileMatches(pid, [], [])
             truth, leaf = catalog.evaluate(values)
-            matrix = self.policies_.matrix(self.tfidf_, self._generation)
-            scores = np.asarray(matrix[:, q_ids] @ q_w).ravel() if len(q_ids) else np.zeros(len(order))
+            columns = {f: [v] for f, v in values.items()}
+            matrix = self.policies_.matrix(self.text_)
+            scores = np.asarray(matrix[:, d_ids] @ d_w).ravel() if len(d_ids) else np.zeros(len(order), np.float32)
+            marks = self.feedback_.profile_vector(str(pid)) if pid is not None else {}
+            if marks:
+                scores = adjust(scores, self.policies_.evidence(marks))
             is_open = until >= on_ymd if open_only else np.ones(len(order), bool)
             lists = []
             for want in (TRUE, UNKNOWN) if include_unknown else (TRUE,):
@@ -358,12 +456,53 @@ class MatchEngine:
                 recs = []
                 for i in idx:
                     pol = order[i]
-                    reasons, missing = explain(pol.criteria, values, catalog.leaf_values(int(i), leaf),
-                                               self.hierarchies)
-                    recs.append(MatchRecord(pol.id, str(pid), want == TRUE, float(scores[i]), tuple(reasons),
-                                            () if want == TRUE else tuple(missing)))
+                    if pol.criteria.root is None:
+                        row_i = matrix.getrow(int(i)).tocsr()
+                        line = text_reason(self._shared_terms((row_i.indices.astype(np.int32), row_i.data), (d_ids, d_w)),
+                                           self.audience.value)
+                        details: list[Reason] = [line] if line else []
+                        missing: list[str] = []
+                        recs.append(_record(pol.id, str(pid), want == TRUE, float(scores[i]), details, missing))
+                    else:
+                        done = self.policies_.explainer(int(i)).columns(
+                            columns, 0, tuple(catalog.leaf_values(int(i), leaf)))
+                        recs.append(MatchRecord(pol.id, str(pid), want == TRUE, float(scores[i]), done.texts,
+                                                () if want == TRUE else done.missing, done.details))
                 lists.append(recs)
         return ProfileMatches(pid, lists[0], lists[1] if include_unknown else [])
+
+    # -- feedback -----------------------------------------------------------------------------
+
+    def record_feedback(self, profile_id: str, policy: str | Mapping[str, Any] | CompiledPolicy, kind: str, *,
+                        at: dt.date | None = None) -> None:
+        """Remember a person's mark on a policy: ``kind`` is "useful" (有用), "applied" (已申报) or
+        "irrelevant" (不相关).  A later mark on the same policy replaces the earlier one.  The
+        policy is one the engine holds (by id), or is given whole.  Raises ``UnknownProfileError``
+        for a profile not stored, ``KeyError`` for a policy id not held, ``ValueError`` for a kind."""
+        self._check()
+        if kind not in FEEDBACK_KINDS:
+            raise ValueError(f"feedback kind {kind!r} is not one of {', '.join(FEEDBACK_KINDS)}")
+        with self._lock:
+            if profile_id not in self.rows_:
+                raise UnknownProfileError(profile_id)
+            if isinstance(policy, str):
+                p = self.policies_.policies.get(policy)
+                if p is None:
+                    raise KeyError(f"policy {policy!r} is not held by the {self.audience.value} engine")
+            else:
+                p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
+            terms, weights = self.policies_.query_terms(p)
+            self.feedback_.record(profile_id, p.id, kind, terms, weights.tolist(), at)
+
+    def forget_feedback(self, profile_id: str, policy_id: str | None = None) -> int:
+        """Drop a person's marks (all, or the one on ``policy_id``); returns how many were dropped."""
+        with self._lock:
+            return self.feedback_.forget(profile_id, policy_id)
+
+    def feedback(self, profile_id: str | None = None) -> list[FeedbackEvent]:
+        """The marks held (of one profile, or all)."""
+        with self._lock:
+            return self.feedback_.of(profile_id) if profile_id is not None else list(self.feedback_)
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -376,10 +515,13 @@ class MatchEngine:
     def load(cls, path: str | os.PathLike[str], regions: Hierarchy, industries: Hierarchy,
              tokenizer: Tokenizer | None = None, **params: Any) -> MatchEngine:
         """An engine restored from ``save`` output; no text is re-cut."""
-        with open(os.path.join(path, "meta.json"), encoding="utf-8") as f:
-            audience = json.load(f)["audience"]
-        engine = cls(audience, regions, industries, tokenizer, **params)
-        load_state(engine, path)
+        meta = read_meta(path)
+        saved = saved_ranking(meta)
+        given = params.setdefault("ranking", saved)
+        if (given.profile_fields, given.clean_scope) != (saved.profile_fields, saved.clean_scope):
+            raise ValueError(f"{path}: indexed with other profile field weights; rebuild it from the profiles")
+        engine = cls(meta["audience"], regions, industries, tokenizer, **params)
+        load_state(engine, path, meta)
         return engine
 
     def nbytes(self) -> dict[str, int]:
@@ -388,8 +530,24 @@ class MatchEngine:
         self._check()
         with self._lock:
             table_arrays, vocabs = self.table_.state()
-            arrays = sum(a.nbytes for a in table_arrays.values()) + self.tfidf_.nbytes() + self.hashes_.a.nbytes
+            arrays = sum(a.nbytes for a in table_arrays.values()) + self.text_.nbytes() + self.hashes_.a.nbytes
             ids = sys.getsizeof(self.row_ids_) + sys.getsizeof(self.rows_) + sum(sys.getsizeof(s) for s in self.row_ids_)
-            vocab = sum(sys.getsizeof(t) for t in self.tfidf_.terms_) + sys.getsizeof(self.tfidf_.vocabulary_)
+            vocab = sum(sys.getsizeof(t) for t in self.text_.terms_) + sys.getsizeof(self.text_.vocabulary_)
             vocab += sum(sys.getsizeof(t) for v in vocabs.values() for t in v)
         return {"arrays": int(arrays), "ids": int(ids), "vocab": int(vocab)}
+
+
+class Query(NamedTuple):
+    """A policy's query: in the index's term space (``ids``, ``weights``, frequent terms left out)
+    and over all its heaviest terms (``terms``, ``term_weights``, for feedback)."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    terms: list[str]
+    term_weights: np.ndarray
+
+
+def _record(policy_id: str, profile_id: str, eligible: bool, score: float, details: list[Reason],
+            missing: list[str]) -> MatchRecord:
+    return MatchRecord(policy_id, profile_id, eligible, score, tuple(d.text for d in details),
+                       () if eligible else tuple(missing), tuple(details))

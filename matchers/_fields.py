@@ -13,10 +13,12 @@ from dataclasses import dataclass
 __all__ = [
     "AUDIENCES",
     "FIELDS",
+    "FIELD_LABELS",
     "OPERATORS",
     "Audience",
     "FieldKind",
     "FieldSpec",
+    "field_label",
     "field_spec",
 ]
 
@@ -121,3 +123,47 @@ FIELDS: dict[Audience, dict[str, FieldSpec]] = {
 def field_spec(audience: str, name: str) -> FieldSpec | None:
     """The spec of ``name`` for ``audience``, or None when the audience has no such field."""
     return FIELDS[Audience(audience)].get(name)
+
+
+#: Chinese names of every profile and policy key a person may see (staff views, reasons, advice),
+#: beyond the criteria fields above, which carry their own ``label``
+FIELD_LABELS: dict[str, str] = {
+    "id": "编号",
+    "name": "名称",
+    "business_scope": "经营范围",
+    "interests": "关注事项",
+    "categories": "关注的政策类别",
+    "contact": "联系方式",
+    "contact.phone": "手机号码",
+    "contact.wechat_openid": "微信",
+    "contact.app_registration_id": "App 推送编号",
+    "phone": "手机号码",
+    "channels": "接收渠道",
+    "consent": "同意接收通知",
+    "id_number": "身份证号",
+    "birth_date": "出生日期",
+    "size": "企业规模",
+    "title": "政策标题",
+    "summary": "政策摘要",
+    "text": "政策原文",
+    "issuer": "发文单位",
+    "doc_number": "文号",
+    "audience": "面向对象",
+    "published_on": "发布日期",
+    "apply_from": "申报开始日期",
+    "apply_until": "申报截止日期",
+    "benefit_max_yuan": "最高支持金额",
+    "criteria": "申报条件",
+    "url": "原文链接",
+}
+
+
+def field_label(name: str, audience: str | None = None) -> str:
+    """The Chinese name of a profile or policy key (``"tags"`` -> "身份标签", ``"region"`` -> "注册地"
+    for enterprises and "居住地" for residents).  A key without a name is returned as it is."""
+    auds = [Audience(audience)] if audience else [Audience.ENTERPRISE, Audience.RESIDENT]
+    for aud in auds:
+        spec = FIELDS[aud].get(name)
+        if spec is not None:
+            return spec.label
+    return FIELD_LABELS.get(name, name)

@@ -1,22 +1,35 @@
-"""Readable Chinese reasons, one per condition, naming the profile's own value.
+"""Readable Chinese reasons: the branch that made the decision, and nothing else.
 
 Both directions (policy -> profiles, profile -> policies) compute the truth of every condition
-vectorised; this module only turns the few returned (condition, value, truth) triples into
-text, e.g. "注册地 兴隆台区 属于 盘锦市", "企业规模 小型 符合", "年龄 82 岁，满足 ≥80 岁",
-"缺少：从业人数".  A condition under ``not`` is phrased as the requirement the policy really
-makes ("纳税信用等级 B 符合（不为 C、D）"), so a reader never has to undo a negation.
+vectorised.  This module only turns the few returned records into text:
+
+* **Eligible:** the conditions that hold along the deciding branches.  An ``all`` gives every
+  child; an ``any`` gives its first satisfied branch only; a ``not`` gives the requirement the
+  policy really makes ("纳税信用等级 B 符合（不为 C、D）").  A failed branch of an ``any`` never
+  appears.
+* **May qualify (unknown):** what is missing and what to add ("缺少：企业规模，请补充从业人员和营业收入").
+* **Ineligible:** the conditions that fail.
+
+Lines name the profile's own value with names for codes ("注册地 兴隆台区 属于 盘锦市"); a code the
+table does not know says so.  There are no tautologies ("注册地 兴隆台区 符合", never "兴隆台区 属于
+兴隆台区") and no duplicates.  Each line is a ``Reason`` with its state, condition path, advice,
+and a ``sensitive`` flag when it names a sensitive fact (低保, 特困, 残疾, health).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import cache
+from typing import Any, NamedTuple
 
 from ._criteria import FALSE, TRUE, UNKNOWN, Condition, Criteria, Node
 from ._fields import FieldKind
 from ._hierarchy import Hierarchy
+from ._records import Reason
+from ._text import shipped_path
 
-__all__ = ["ENUM_NAMES", "explain", "missing_fields", "node_value", "reason"]
+__all__ = ["ENUM_NAMES", "Explainer", "explain", "is_sensitive", "missing_fields", "node_value", "reason", "text_reason"]
 
 #: Chinese for enum values shown in reasons
 ENUM_NAMES = {"large": "大型", "medium": "中型", "small": "小型", "micro": "微型", "male": "男", "female": "女"}
@@ -25,6 +38,25 @@ _NUM_OPS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "=", "ne": "
 _DATE_OPS = {"gte": "不早于 ", "gt": "晚于 ", "lte": "不晚于 ", "lt": "早于 ", "eq": "为 ", "ne": "不为 "}
 _COMPLEMENT = {"gte": "lt", "gt": "lte", "lte": "gt", "lt": "gte", "eq": "ne", "ne": "eq", "in": "not_in",
                "not_in": "in", "has_any": "has_none", "has_none": "has_any"}
+#: what an SME size is derived from (2011 standard), in the order advice names them
+SIZE_FIGURES = {"employees": "从业人员", "annual_revenue_wan": "营业收入", "total_assets_wan": "资产总额"}
+_ADVICE = {
+    "age": "请补充出生日期（或身份证号）",
+    "gender": "请补充性别（或身份证号）",
+    "hukou_region": "请补充户籍地（或身份证号）",
+    "established_years": "请补充成立日期",
+}
+
+
+@cache
+def _sensitive_words() -> tuple[str, ...]:
+    with open(shipped_path("sensitive_terms.txt"), encoding="utf-8") as f:
+        return tuple(s for s in (line.strip() for line in f) if s and not s.startswith("#"))
+
+
+def is_sensitive(word: str) -> bool:
+    """Does a tag or term name a sensitive fact (低保, 特困, 残疾, health; ``sensitive_terms.txt``)."""
+    return any(w in word for w in _sensitive_words())
 
 
 def _num(x: float) -> str:
@@ -35,11 +67,15 @@ def _date(ymd: int) -> str:
     return f"{ymd // 10000:04d}-{ymd // 100 % 100:02d}-{ymd % 100:02d}"
 
 
+def _code_name(h: Hierarchy, code: str) -> str:
+    return h.name(code) if code in h else f"{code}（代码表中无此代码）"
+
+
 def _show(cond: Condition, x: Any, hierarchies: Mapping[str, Hierarchy]) -> str:
     """One value of the condition's field (the profile's, or one from the policy) as text."""
     spec = cond.spec
     if spec.kind is FieldKind.CODE and spec.hierarchy:
-        return hierarchies[spec.hierarchy].name(x)
+        return _code_name(hierarchies[spec.hierarchy], x)
     if spec.kind is FieldKind.ENUM:
         return ENUM_NAMES.get(x, x)
     if spec.kind is FieldKind.DATE:
@@ -72,48 +108,87 @@ def _requirement(cond: Condition, op: str, negate: bool, hierarchies: Mapping[st
     return one(_COMPLEMENT[op] if negate else op, cond.value if op not in ("eq", "ne") else cond.value[0])
 
 
-def reason(cond: Condition, value: Any, truth: int, hierarchies: Mapping[str, Hierarchy]) -> str:
-    """One line for ``cond`` given the profile's ``value`` and the condition's Kleene ``truth``."""
+def _set_op(op: str) -> str:
+    return "in" if op in ("eq", "in") else "not_in"
+
+
+def advice_for(cond: Condition, values: Mapping[str, Any], audience_label: str | None = None) -> str:
+    """What a profile must add for ``cond`` to be decided."""
+    name = cond.field
+    if name == "size":
+        lacking = [label for f, label in SIZE_FIGURES.items() if values.get(f) is None]
+        if not lacking:
+            return "请补充细到行业大类的所属行业，或直接填写企业规模"
+        listed = lacking[0] if len(lacking) == 1 else "、".join(lacking[:-1]) + "和" + lacking[-1]
+        return f"请补充{listed}" + ("（或直接填写企业规模）" if len(lacking) == len(SIZE_FIGURES) else "")
+    return _ADVICE.get(name, f"请补充{cond.spec.label}")
+
+
+def reason(cond: Condition, value: Any, truth: int, hierarchies: Mapping[str, Hierarchy],
+           values: Mapping[str, Any] | None = None) -> Reason:
+    """The line for ``cond`` given the profile's ``value`` and the condition's Kleene ``truth``."""
     spec, label = cond.spec, cond.spec.label
+    path, fname = cond.path, cond.field
     if cond.op == "exists":
         has = value is not None
-        return f"{label} {'已填写' if has else '未填写'}，{'符合' if truth == TRUE else '不符合'}"
+        ok = (truth == TRUE) != cond.flipped
+        return Reason(f"{label} {'已填写' if has else '未填写'}，{'符合' if ok else '不符合'}",
+                      "holds" if ok else "fails", fname, path, telling=False)
+    if truth == UNKNOWN and value is not None and cond.op == "within":
+        # a code the table does not know: its place in the hierarchy cannot be told (formats.md)
+        listed = "、".join(_show(cond, v, hierarchies) for v in cond.value)
+        kind = "区划代码" if spec.hierarchy == "region" else "行业代码"
+        return Reason(f"{label} {value} 不在{kind}表中，无法判断是否属于 {listed}", "missing", fname, path,
+                      advice=f"请核对{label}的{kind}")
     if truth == UNKNOWN or value is None:
-        return f"缺少：{label}"
+        advice = advice_for(cond, values or {})
+        more = "" if advice == f"请补充{label}" else f"，{advice}"  # never "缺少：X，请补充X"
+        return Reason(f"缺少：{label}{more}", "missing", fname, path, advice=advice)
     # ``ok`` is whether the policy's real (un-negated) requirement holds for this profile.
     ok = (truth == TRUE) != cond.flipped
+    state = "holds" if ok else "fails"
     op = cond.op
     if spec.kind is FieldKind.TAGS:
         have = set(value)
         listed = "、".join(cond.value)
-        matched = "、".join(t for t in cond.value if t in have)
+        matched = [t for t in cond.value if t in have]
         if op == "has_all":
-            lacking = "、".join(t for t in cond.value if t not in have)
+            lacking = [t for t in cond.value if t not in have]
             verdict = "符合" if ok else "不符合"
-            return f"{label} {listed} 均具备，{verdict}" if not lacking else f"{label} 缺 {lacking}，{verdict}"
-        if matched:
-            return f"{label} {matched} {'符合' if ok else '不符合'}"
-        return f"{label} 不含 {listed}，{'符合' if ok else '不符合'}"
+            text = f"{label} {listed} 均具备，{verdict}" if not lacking else f"{label} 缺 {'、'.join(lacking)}，{verdict}"
+            named = lacking or list(cond.value)
+        elif matched:
+            text = f"{label} {'、'.join(matched)} {'符合' if ok else '不符合'}"
+            named = matched
+        else:
+            text = f"{label} 不含 {listed}，{'符合' if ok else '不符合'}"
+            named = list(cond.value)
+        return Reason(text, state, fname, path, sensitive=any(is_sensitive(t) for t in named))
     shown = _show(cond, value, hierarchies)
-    if op in ("within", "prefix"):
+    if op == "within":
+        h = hierarchies[spec.hierarchy or "region"]
+        if ok and value in cond.value:
+            return Reason(f"{label} {shown} 符合", state, fname, path)  # no "X 属于 X"
         hit = truth == TRUE
-        listed = "、".join(
-            _show(cond, v, hierarchies) if op == "within" else v for v in cond.value
-        )
-        if op == "within":
-            return f"{label} {shown} {'属于' if hit else '不属于'} {listed}"
-        return f"{label} {shown}（{value}）{'以' if hit else '不以'} {listed} 开头"
+        if hit:
+            # name the listed code that contains it: the nearest ancestor in the list
+            inside = next((c for c in h.chain(value) if c in cond.value), cond.value[0])
+            return Reason(f"{label} {shown} 属于 {_code_name(h, inside)}", state, fname, path)
+        listed = "、".join(_show(cond, v, hierarchies) for v in cond.value)
+        return Reason(f"{label} {shown} 不属于 {listed}", state, fname, path)
+    if op == "prefix":
+        hit = truth == TRUE
+        listed = "、".join(cond.value)
+        return Reason(f"{label} {shown}（{value}）{'以' if hit else '不以'} {listed} 开头", state, fname, path)
     if spec.kind in (FieldKind.CODE, FieldKind.ENUM):
         if ok:
-            return f"{label} {shown} 符合" + ("" if op in ("eq", "in") and not cond.flipped else
-                                              f"（{_requirement(cond, _set_op(op), cond.flipped, hierarchies)}）")
-        return f"{label} {shown} 不符合（要求{_requirement(cond, _set_op(op), cond.flipped, hierarchies)}）"
+            plain = op in ("eq", "in") and not cond.flipped
+            extra = "" if plain else f"（{_requirement(cond, _set_op(op), cond.flipped, hierarchies)}）"
+            return Reason(f"{label} {shown} 符合{extra}", state, fname, path)
+        return Reason(f"{label} {shown} 不符合（要求{_requirement(cond, _set_op(op), cond.flipped, hierarchies)}）",
+                      state, fname, path)
     req = _requirement(cond, op, cond.flipped, hierarchies)
-    return f"{label} {shown}，{'满足' if ok else '不满足'} {req}"
-
-
-def _set_op(op: str) -> str:
-    return "in" if op in ("eq", "in") else "not_in"
+    return Reason(f"{label} {shown}，{'满足' if ok else '不满足'} {req}", state, fname, path)
 
 
 def node_value(node: Node, leaf_values: Sequence[int]) -> int:
@@ -147,8 +222,122 @@ def missing_fields(criteria: Criteria, leaf_values: Sequence[int]) -> list[str]:
     return sorted(out)
 
 
+def deciding_conditions(criteria: Criteria, leaf_values: Sequence[int]) -> list[Condition]:
+    """The conditions that decided the result, in tree order (see the module notes)."""
+    out: list[Condition] = []
+
+    def walk(node: Node) -> None:
+        v = node_value(node, leaf_values)
+        if node.kind == "leaf":
+            assert node.condition is not None
+            out.append(node.condition)
+        elif node.kind == "not":
+            walk(node.children[0])
+        elif node.kind in ("all", "any"):
+            kids = [(c, node_value(c, leaf_values)) for c in node.children]
+            if node.kind == "any" and v == TRUE:
+                walk(next(c for c, cv in kids if cv == TRUE))  # the satisfied branch only
+            else:
+                # all TRUE: every child; all FALSE: the failing ones; any FALSE: all of them;
+                # UNKNOWN either way: the unknown children (what to add)
+                for c, cv in kids:
+                    if cv == v:
+                        walk(c)
+
+    if criteria.root is not None:
+        walk(criteria.root)
+    return out
+
+
 def explain(criteria: Criteria, values: Mapping[str, Any], leaf_values: Sequence[int],
-            hierarchies: Mapping[str, Hierarchy]) -> tuple[list[str], list[str]]:
-    """(reasons, missing) for one profile: ``values`` maps criteria field -> profile value."""
-    reasons = [reason(c, values.get(c.field), leaf_values[c.index], hierarchies) for c in criteria.conditions]
-    return reasons, missing_fields(criteria, leaf_values)
+            hierarchies: Mapping[str, Hierarchy]) -> tuple[list[Reason], list[str]]:
+    """(reasons, missing) for one profile: ``values`` maps field -> the profile's value (criteria
+    fields, and the SME size figures when ``size`` is used)."""
+    return Explainer(criteria, hierarchies)(values, leaf_values)
+
+
+_CACHE_MAX = 4096
+
+
+class Explained(NamedTuple):
+    details: tuple[Reason, ...]
+    texts: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+class Explainer:
+    """``explain`` for many profiles of one policy, remembering what repeats between them: the
+    deciding conditions of each pattern of condition values, and the line of each (condition,
+    value, truth).  Rows of a ranked list mostly share their region, size and tags, so a page of
+    reasons costs a few distinct lines, not one per row and condition."""
+
+    def __init__(self, criteria: Criteria, hierarchies: Mapping[str, Hierarchy]) -> None:
+        self.criteria = criteria
+        self.hierarchies = hierarchies
+        #: leaf values -> (deciding conditions, missing fields, the fields the lines read)
+        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str], tuple[str, ...]]] = {}
+        self._lines: dict[tuple[int, Any, int, Any], Reason] = {}
+        self._done: dict[tuple[Any, ...], Explained] = {}
+
+    def _pattern(self, key: tuple[int, ...]) -> tuple[list[Condition], list[str], tuple[str, ...]]:
+        got = self._patterns.get(key)
+        if got is None:
+            conds = deciding_conditions(self.criteria, key)
+            fields = tuple(dict.fromkeys(c.field for c in conds))
+            if "size" in fields:  # the size advice reads the figures too
+                fields += tuple(SIZE_FIGURES)
+            got = self._patterns[key] = (conds, missing_fields(self.criteria, key), fields)
+        return got
+
+    def __call__(self, values: Mapping[str, Any], leaf_values: Sequence[int]) -> tuple[list[Reason], list[str]]:
+        done = self.columns({f: [v] for f, v in values.items()}, 0, tuple(leaf_values))
+        return list(done.details), list(done.missing)
+
+    def columns(self, columns: Mapping[str, Sequence[Any]], j: int, key: tuple[int, ...]) -> Explained:
+        """The reasons of row ``j`` of ``columns`` (field -> values of the rows), whose conditions
+        have the Kleene values ``key``."""
+        conds, missing, fields = self._pattern(key)
+        whole = (key, *(columns[f][j] for f in fields))
+        done = self._done.get(whole)
+        if done is None:
+            if len(self._done) >= _CACHE_MAX:  # a long-lived explainer (profile -> policies) stays small
+                self._done.clear()
+                self._lines.clear()
+            values = {f: columns[f][j] for f in fields}
+            details, _ = self._explain(conds, missing, values, key)
+            done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
+        return done
+
+    def _explain(self, conds: list[Condition], missing: list[str], values: Mapping[str, Any],
+                 key: tuple[int, ...]) -> tuple[list[Reason], list[str]]:
+        seen: dict[str, int] = {}
+        out: list[Reason] = []
+        for c in conds:
+            value = values.get(c.field)
+            extra = tuple(values.get(f) is None for f in SIZE_FIGURES) if c.field == "size" else None
+            lk = (c.index, value, key[c.index], extra)
+            r = self._lines.get(lk)
+            if r is None:
+                r = reason(c, value, key[c.index], self.hierarchies, values)
+                r = self._lines[lk] = Reason(r.text, r.state, r.field, r.path, r.sensitive, r.advice, (c.path,), r.telling)
+            at = seen.get(r.text)
+            if at is None:
+                seen[r.text] = len(out)
+                out.append(r)
+            else:  # the same fact twice: one line standing for both conditions
+                out[at] = replace(out[at], paths=(*out[at].paths, c.path))
+        return out, missing
+
+
+def text_reason(shared: Sequence[str], audience: str, sensitive: Callable[[str], bool] = is_sensitive) -> Reason | None:
+    """The line for a policy without criteria: the words policy and profile share, heaviest first."""
+    if not shared:
+        return None
+    shown: list[str] = []
+    for t in shared:  # 稳岗返还 says what 稳岗 and 返还 would say again
+        if not any(t in s or s in t for s in shown):
+            shown.append(t)
+        if len(shown) == 3:
+            break
+    who = "经营范围或关注事项" if audience == "enterprise" else "身份或关注事项"
+    return Reason(f"{who}涉及：{'、'.join(shown)}", "text", None, None, sensitive=any(sensitive(t) for t in shown))

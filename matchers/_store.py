@@ -1,9 +1,13 @@
 """Saving an engine to a directory and loading it back: numpy ``.npy`` files plus JSON.
 
-Layout of ``path/``: ``meta.json`` (format, audience, profile ids, vocabularies, policies with
-their tokens) and one ``<name>.npy`` per array.  No pickle: ``np.load(allow_pickle=False)``.
-A save writes a sibling temporary directory and renames it into place, so a crash mid-save
-leaves the previous copy intact.
+Layout of ``path/``: ``meta.json`` (format, audience, ranking parameters, tokenizer fingerprint,
+profile ids, vocabularies, policies with their terms, feedback marks) and one ``<name>.npy`` per
+array.  No pickle: ``np.load(allow_pickle=False)``.  A save writes a sibling temporary directory
+and renames it into place, so a crash mid-save leaves the previous copy intact.
+
+An index saved by an older format, or cut by a tokenizer with another fingerprint (other
+dictionaries or options), is refused with ``ValueError``: its stored tokens are not what this
+engine would cut, so it must be rebuilt from the profiles.
 """
 
 from __future__ import annotations
@@ -18,16 +22,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._columns import Grow
+from ._feedback import FeedbackStore
+from ._ranking import Ranking
 from ._records import CompiledPolicy
 from ._table import ProfileTable
-from ._tfidf import TfidfIndex
+from ._textindex import TextIndex
 
 if TYPE_CHECKING:
     from ._engine import MatchEngine
 
 __all__ = ["FORMAT", "load_state", "save_state"]
 
-FORMAT = "policy_push.matchers/1"
+#: version 2: field-weighted BM25 text index, new tokens, feedback marks (version 1 is rebuilt)
+FORMAT = "policy_push.matchers/2"
+
+
+def _fingerprint(engine: MatchEngine) -> str | None:
+    return getattr(engine.tokenizer, "fingerprint", None) if engine.tokenizer is not None else None
 
 
 def save_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
@@ -37,14 +48,17 @@ def save_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
     try:
         with engine._lock:
             table_arrays, vocabs = engine.table_.state()
-            tfidf_arrays, terms = engine.tfidf_.state()
+            text_arrays, terms = engine.text_.state()
+            fb_arrays, fb_meta = engine.feedback_.state()
             arrays = {**{f"table.{k}": v for k, v in table_arrays.items()},
-                      **{f"tfidf.{k}": v for k, v in tfidf_arrays.items()}, "hashes": engine.hashes_.a}
+                      **{f"text.{k}": v for k, v in text_arrays.items()},
+                      **{f"feedback.{k}": v for k, v in fb_arrays.items()}, "hashes": engine.hashes_.a}
             for name, arr in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-            meta = {"format": FORMAT, "audience": engine.audience.value, "arrays": sorted(arrays),
+            meta = {"format": FORMAT, "audience": engine.audience.value, "ranking": engine.ranking.to_json(),
+                    "tokenizer": _fingerprint(engine), "arrays": sorted(arrays),
                     "row_ids": engine.row_ids_, "vocabs": vocabs, "terms": terms,
-                    "policies": engine.policies_.sources()}
+                    "policies": engine.policies_.sources(), "feedback": fb_meta}
         with open(tmp / "meta.json", "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
         old = None
@@ -59,20 +73,33 @@ def save_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
         raise
 
 
-def load_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     src = Path(path)
     with open(src / "meta.json", encoding="utf-8") as f:
         meta: dict[str, Any] = json.load(f)
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{src}: not a saved matchers index (format {meta.get('format')!r})")
+        raise ValueError(f"{src}: not a saved matchers index of format {FORMAT} (found {meta.get('format')!r}); "
+                         "rebuild it from the profiles")
+    return meta
+
+
+def load_state(engine: MatchEngine, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> None:
+    src = Path(path)
+    meta = meta if meta is not None else read_meta(src)
     if meta["audience"] != engine.audience.value:
         raise ValueError(f"{src} holds {meta['audience']} profiles, not {engine.audience.value}")
+    mine = _fingerprint(engine)
+    if mine is not None and meta.get("tokenizer") not in (None, mine):
+        raise ValueError(f"{src}: cut by another tokenizer ({meta.get('tokenizer')}, this one is {mine}); "
+                         "rebuild it from the profiles")
     arrays = {name: np.load(src / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]}
     table = ProfileTable.from_state(engine.audience, engine.regions, engine.industries,
                                     {k[6:]: v for k, v in arrays.items() if k.startswith("table.")}, meta["vocabs"])
-    tfidf = TfidfIndex.from_state({k[6:]: v for k, v in arrays.items() if k.startswith("tfidf.")}, meta["terms"])
+    text = TextIndex.from_state({k[5:]: v for k, v in arrays.items() if k.startswith("text.")}, meta["terms"])
+    feedback = FeedbackStore.from_state({k[9:]: v for k, v in arrays.items() if k.startswith("feedback.")},
+                                        meta["feedback"])
     with engine._lock:
-        engine.table_, engine.tfidf_ = table, tfidf
+        engine.table_, engine.text_, engine.feedback_ = table, text, feedback
         engine.hashes_ = Grow(np.uint64, arrays["hashes"])
         engine.row_ids_ = list(meta["row_ids"])
         alive = table.alive.a
@@ -80,7 +107,11 @@ def load_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
         engine._generation += 1
         policies = []
         for item in meta["policies"]:
-            compiled = engine.compile_policy({**item["source"], "text": "", "title": "", "summary": ""})
+            compiled = engine.compile_policy({**item["source"], "text": "", "title": "", "summary": "", "categories": []})
             policies.append(CompiledPolicy(compiled.id, compiled.audience, compiled.criteria,
-                                           compiled.apply_until, tuple(item["tokens"]), item["source"]))
+                                           compiled.apply_until, dict(item["terms"]), item["source"]))
         engine.policies_.put(policies)
+
+
+def saved_ranking(meta: dict[str, Any]) -> Ranking:
+    return Ranking.from_json(meta["ranking"])

@@ -9,7 +9,7 @@ each condition so that reasons for the few rows returned are read off, not recom
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,13 @@ class Evaluation:
         t, f = self.leaves[i]
         return TRUE if t[row] else FALSE if f[row] else UNKNOWN
 
+    def leaf_values(self, rows: np.ndarray) -> list[tuple[int, ...]]:
+        """Each condition's Kleene value for each of ``rows``: one tuple per row."""
+        if not self.leaves:
+            return [() for _ in range(len(rows))]
+        m = np.stack([np.where(t[rows], TRUE, np.where(f[rows], FALSE, UNKNOWN)) for t, f in self.leaves], axis=1)
+        return [tuple(x) for x in m.tolist()]
+
 
 class ProfileTable:
     """Columns of one audience's profiles; rows are append-only, ``alive`` masks dead ones.
@@ -147,6 +154,29 @@ class ProfileTable:
             return None if born is None else (on_ymd - born) // 10000
         return self.columns[name].get(row)
 
+    def values_of(self, names: Iterable[str], rows: np.ndarray, on_ymd: int) -> dict[str, list[Any]]:
+        """``value`` of each field for each of ``rows``: field -> one value per row."""
+        rows = np.asarray(rows, np.int64)
+        per_field: dict[str, list[Any]] = {}
+        for name in names:
+            src = DERIVED_YEARS.get(name, name)
+            col = self.columns[src]
+            if isinstance(col, TagColumn):
+                per_field[name] = [col.get(int(r)) for r in rows]
+                continue
+            raw = col.v.a[rows]
+            if isinstance(col, CodeColumn):
+                per_field[name] = [None if i < 0 else col.vocab[i] for i in raw.tolist()]
+            elif isinstance(col, EnumColumn):
+                per_field[name] = [None if i == col.missing else col.choices[i] for i in raw.tolist()]
+            elif isinstance(col, NumberColumn):
+                per_field[name] = [None if x != x else x for x in raw.tolist()]
+            elif name in DERIVED_YEARS:
+                per_field[name] = [None if x == 0 else (on_ymd - x) // 10000 for x in raw.tolist()]
+            else:
+                per_field[name] = [None if x == 0 else x for x in raw.tolist()]
+        return per_field
+
     def _condition(self, cond: Condition, on_ymd: int) -> tuple[np.ndarray, np.ndarray]:
         if cond.field in DERIVED_YEARS:
             col = self.columns[DERIVED_YEARS[cond.field]]
@@ -162,6 +192,8 @@ class ProfileTable:
         if cond.op == "exists":
             t = known if cond.value else ~known
             return t, ~t
+        if isinstance(col, CodeColumn):
+            known = col.known_for(cond)
         hit = col.hit(cond)
         if isinstance(col, NumberColumn | DateColumn):
             return hit, known & ~hit  # intervals already applied the negation
@@ -228,7 +260,14 @@ def _combine(node: Node, leaves: list[tuple[np.ndarray, np.ndarray]], n: int) ->
     if node.kind == "not":
         t, f = _combine(node.children[0], leaves, n)
         return f, t
+    # folded in place: reduce() over a list would first stack the children into one 2-D array
     parts = [_combine(c, leaves, n) for c in node.children]
-    if node.kind == "all":  # false if any child false; true only if all true
-        return np.logical_and.reduce([p[0] for p in parts]), np.logical_or.reduce([p[1] for p in parts])
-    return np.logical_or.reduce([p[0] for p in parts]), np.logical_and.reduce([p[1] for p in parts])
+    t, f = parts[0][0].copy(), parts[0][1].copy()
+    for ct, cf in parts[1:]:
+        if node.kind == "all":  # false if any child false; true only if all true
+            t &= ct
+            f |= cf
+        else:
+            t |= ct
+            f &= cf
+    return t, f

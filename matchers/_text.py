@@ -7,10 +7,25 @@ Text is cut block by block exactly as ``jieba.cut`` does (a block is a run of Ha
 letters and digits), and each block's tokens are cached: business scopes repeat catalogue
 phrases ("技术开发、技术咨询、技术服务"), so re-indexing mostly never calls jieba at all.
 ``tokenize_many(texts, n_jobs=2)`` spreads a bulk build over processes.
+
+What a block becomes (docs/ranking.md, "Tokens", says why each step is there):
+
+1. jieba's precise cut without its HMM (the HMM invents words from any two characters).
+2. **Runs of single characters are joined.**  A word jieba does not know comes out as single
+   characters ("纾", "困"); a run of two becomes one token ("纾困"), a longer run its overlapping
+   pairs, and a lone character is dropped.  So out-of-vocabulary words such as 纾困, 稳岗 or 降费
+   survive instead of vanishing with the single characters.
+3. **Compounds also yield their parts** ("search mode"): a word of three or more characters is cut
+   again with itself forbidden as one piece, recursively, and every part of two or more characters
+   is emitted after it (after step 2 on the pieces).  So 失业保险稳岗返还 meets 稳岗返还, 失业保险, 稳岗
+   and 返还; 一次性扩岗补助 meets 扩岗补助 and 扩岗; 减税降费 meets 减税 and 降费.  The parts come from
+   the dictionary's own best cut, not from every substring, so 挥发性 does not yield 发性.
+4. Stop words, numbers and tokens shorter than ``min_len`` are dropped; letters are lower-cased.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing as mp
 import re
@@ -26,6 +41,8 @@ __all__ = ["Tokenizer", "shipped_path"]
 # the block pattern jieba.cut itself splits on (jieba.re_han_default)
 _BLOCK = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-]+")
 _NUMBER = re.compile(r"^[0-9.%\-+]+$")
+_HAN = re.compile(r"[\u4E00-\u9FD5]")
+_ALL_HAN = re.compile(r"^[\u4E00-\u9FD5]+$")
 _SEP = "\x1f"
 
 
@@ -51,16 +68,26 @@ class Tokenizer:
         Blocks whose tokens are kept; the cache is emptied when it grows past this.
     user_freq : int
         Frequency given to dictionary terms without one, high enough that jieba keeps them whole.
+    join_singles : bool
+        Join runs of single characters into two-character tokens (step 2 above).
+    subwords : bool
+        Follow each compound with its parts (step 3 above).
     """
 
+    #: bumped whenever the tokens of some text change; persisted indexes record it
+    VERSION = 2
+
     def __init__(self, user_dict: str | Path | None = None, stopwords: str | Path | None = None, *,
-                 hmm: bool = False, min_len: int = 2, cache_size: int = 500_000, user_freq: int = 2000) -> None:
+                 hmm: bool = False, min_len: int = 2, cache_size: int = 500_000, user_freq: int = 2000,
+                 join_singles: bool = True, subwords: bool = True) -> None:
         self.user_dict = str(user_dict or shipped_path("policy_terms.txt"))
         self.stopwords_path = str(stopwords or shipped_path("stopwords.txt"))
         self.hmm = hmm
         self.min_len = min_len
         self.cache_size = cache_size
         self.user_freq = user_freq
+        self.join_singles = join_singles
+        self.subwords = subwords
         # jieba logs its loading to stderr at DEBUG; the app has its own logging
         jieba.setLogLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
@@ -74,20 +101,88 @@ class Tokenizer:
             self._jieba.add_word(word, int(rest[0]) if rest else user_freq, rest[1] if len(rest) > 1 else None)
         self.stopwords = frozenset(_read_lines(self.stopwords_path))
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._parts: dict[str, tuple[str, ...]] = {}
 
     def _params(self) -> dict[str, object]:
         return {"user_dict": self.user_dict, "stopwords": self.stopwords_path, "hmm": self.hmm,
-                "min_len": self.min_len, "cache_size": self.cache_size, "user_freq": self.user_freq}
+                "min_len": self.min_len, "cache_size": self.cache_size, "user_freq": self.user_freq,
+                "join_singles": self.join_singles, "subwords": self.subwords}
+
+    @property
+    def fingerprint(self) -> str:
+        """What decides the tokens: version, options and the dictionaries' contents.  An index
+        saved under another fingerprint holds tokens this tokenizer would not produce."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(repr((self.VERSION, self.hmm, self.min_len, self.user_freq, self.join_singles,
+                       self.subwords)).encode())
+        for line in self.terms:
+            h.update(line.encode() + b"\n")
+        h.update("\x00".join(sorted(self.stopwords)).encode())
+        return h.hexdigest()
+
+    def _keep(self, w: str) -> bool:
+        return len(w) >= self.min_len and w not in self.stopwords and not _NUMBER.match(w)
+
+    def _join(self, pieces: Sequence[str]) -> list[str]:
+        """Runs of single Han characters -> two-character tokens (a lone one is dropped)."""
+        if not self.join_singles:
+            return list(pieces)
+        out: list[str] = []
+        run: list[str] = []
+        for p in [*pieces, ""]:
+            if len(p) == 1 and _HAN.match(p):
+                run.append(p)
+                continue
+            if len(run) == 2:
+                out.append(run[0] + run[1])
+            elif len(run) > 2:
+                out.extend(run[i] + run[i + 1] for i in range(len(run) - 1))
+            run = []
+            if p:
+                out.append(p)
+        return out
+
+    def _subwords(self, word: str) -> tuple[str, ...]:
+        """The parts of a compound, recursively, from the dictionary's best cut that is not the
+        whole word; () for short or non-Han words."""
+        got = self._parts.get(word)
+        if got is not None:
+            return got
+        if len(word) < 3 or not _ALL_HAN.match(word):
+            got = ()
+        else:
+            jb = self._jieba
+            dag = jb.get_DAG(word)
+            dag[0] = [x for x in dag[0] if x != len(word) - 1] or [0]
+            route: dict[int, tuple[float, int]] = {}
+            jb.calc(word, dag, route)
+            pieces, x = [], 0
+            while x < len(word):
+                y = route[x][1] + 1
+                pieces.append(word[x:y])
+                x = y
+            parts: list[str] = []
+            for p in self._join(pieces):
+                if len(p) >= 2:
+                    parts.append(p)
+                    parts.extend(self._subwords(p))
+            got = tuple(parts)
+        if len(self._parts) >= self.cache_size:
+            self._parts.clear()
+        self._parts[word] = got
+        return got
 
     def _block(self, block: str) -> tuple[str, ...]:
         got = self._cache.get(block)
         if got is None:
             if len(self._cache) >= self.cache_size:
                 self._cache.clear()
-            got = tuple(
-                w for w in (t.lower() for t in self._jieba.cut(block, HMM=self.hmm))
-                if len(w) >= self.min_len and w not in self.stopwords and not _NUMBER.match(w)
-            )
+            words: list[str] = []
+            for w in self._join(list(self._jieba.cut(block, HMM=self.hmm))):
+                words.append(w)
+                if self.subwords and len(w) >= 3:
+                    words.extend(self._subwords(w))
+            got = tuple(t for t in (w.lower() for w in words) if self._keep(t))
             self._cache[block] = got
         return got
 

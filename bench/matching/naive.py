@@ -114,11 +114,11 @@ def fts_match(db: sqlite3.Connection, policy: Mapping[str, Any], terms: Sequence
 
 
 def vector_dicts(engine: Any) -> list[dict[str, float]]:
-    """Each row's normalised tf-idf as a dict (what a naive implementation would keep)."""
-    terms = engine.tfidf_.terms_
+    """Each row's unit text vector as a dict (what a naive implementation would keep)."""
+    terms = engine.text_.terms_
     out = []
-    for r in range(engine.tfidf_.n_rows):
-        ids, w = engine.tfidf_.row_vector(r)
+    for r in range(engine.text_.n_rows):
+        ids, w = engine.text_.row_vector(r)
         out.append({terms[i]: float(x) for i, x in zip(ids, w, strict=True)})
     return out
 

@@ -86,7 +86,7 @@ def bench(audience: str, n: int, workdir: Path, tok: Tokenizer, regions: Hierarc
         f"all-unique texts: ~{sum(map(len, sample_texts)) / 5000 * n / rate / max(args.jobs, 1):.0f} s of cutting on {args.jobs} procs")
     put("index arrays bytes / profile", f"{nb['arrays'] / n:.0f}", "≤ 1024")
     put("index arrays + ids + vocab bytes / profile", f"{sum(nb.values()) / n:.0f}", "≤ 1024")
-    put("tokens (nnz) / profile", f"{eng.tfidf_.nnz / n:.1f}")
+    put("tokens (nnz) / profile", f"{eng.text_.nnz / n:.1f}")
     rss_eng = rss_mb()
     put("RSS after build, records still held (MB)", f"{rss_eng:.0f} (+{rss_eng - rss0:.0f})")
 
@@ -107,6 +107,10 @@ def bench(audience: str, n: int, workdir: Path, tok: Tokenizer, regions: Hierarc
     put(f"policy -> profiles top-100, median ms ({len(times)} runs)", f"{med:.2f}", "≤ 10 ms")
     put("policy -> profiles top-100, p99 ms", f"{p99:.2f}", "≤ 30 ms")
     put("  eligible per policy (median / max)", f"{statistics.median(counts):.0f} / {max(counts)}")
+    every = [eng.text_.postings_cost(eng.policies_.query_terms_in_space(cp, eng.text_)[0]) for cp in compiled]
+    read = [eng.text_.postings_cost(eng._query(cp).ids) for cp in compiled]
+    put("  postings a query reads, median (all its terms)", f"{statistics.median(read):,.0f} ({statistics.median(every):,.0f})",
+        "frequent terms skipped (docs/ranking.md)")
     put("  incl. cutting the policy text, median ms", f"{pct(cold, 50) * 1e3:.2f}")
 
     # baselines on the same data and policies (a few, they are slow)
@@ -117,9 +121,8 @@ def bench(audience: str, n: int, workdir: Path, tok: Tokenizer, regions: Hierarc
     put("  (naive: building per-profile vector dicts, s)", f"{time.perf_counter() - t:.1f}")
     nv = []
     for p, cp in zip(base_pols, compiled, strict=False):
-        ids, cnt, _ = cp.term_counts(eng.tfidf_.vocabulary_)
-        qi, qw = eng.tfidf_.weigh(ids, cnt)
-        query = {eng.tfidf_.terms_[i]: float(w) for i, w in zip(qi, qw, strict=True)}
+        q_terms, q_w = eng.policies_.query_terms(cp)
+        query = {t: float(w) for t, w in zip(q_terms, q_w, strict=True)}
         t = time.perf_counter()
         naive_match(p, records, vectors, query, ON, parents)
         nv.append(time.perf_counter() - t)
@@ -127,14 +130,14 @@ def bench(audience: str, n: int, workdir: Path, tok: Tokenizer, regions: Hierarc
     gc.collect()
     put("naive Python loop, median ms", f"{pct(nv, 50) * 1e3:.0f}", f"×{pct(nv, 50) * 1e3 / med:.0f} engine")
     t = time.perf_counter()
-    texts = [" ".join(t for i, c in zip(*eng.tfidf_.row_tokens(r), strict=True) for t in [eng.tfidf_.terms_[i]] * int(c))
-             for r in range(eng.tfidf_.n_rows)]
+    texts = [" ".join(t for i, c in zip(*eng.text_.row_terms(r), strict=True) for t in [eng.text_.terms_[i]] * round(c))
+             for r in range(eng.text_.n_rows)]
     db = fts_build(records, texts)
     del texts
     put("  (FTS5: building the SQLite database, s)", f"{time.perf_counter() - t:.1f}")
     fv = []
     for cp in compiled[: len(base_pols)]:
-        terms = sorted({t for t in cp.tokens if t in eng.tfidf_.vocabulary_})
+        terms = sorted({t for t in cp.tokens if t in eng.text_.vocabulary_})
         t = time.perf_counter()
         fts_match(db, cp.source, terms, ON)
         fv.append(time.perf_counter() - t)

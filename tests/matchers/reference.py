@@ -63,6 +63,9 @@ def evaluate(node: Mapping[str, Any], profile: Mapping[str, Any], on: dt.date,
         return x not in value
     if op == "within":
         tree = parents["industry" if field == "industry" else "region"]
+        if x not in tree:
+            # a code the table does not know: its place cannot be told unless it is listed itself
+            return True if x in value else None
         return any(a in value for a in ancestors(x, tree))
     if op == "prefix":
         return any(x.startswith(p) for p in value)

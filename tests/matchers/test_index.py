@@ -1,17 +1,18 @@
-"""TF-IDF, incremental updates, compaction, persistence and the tokenizer."""
+"""The text index, incremental updates, compaction, persistence and the tokenizer."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import random
 import threading
 
 import numpy as np
 import pytest
-from sklearn.feature_extraction.text import TfidfVectorizer
 
-from matchers import MatchEngine, Tokenizer, shipped_path
-from matchers._tfidf import TfidfIndex
+from matchers import MatchEngine, Tokenizer, clean_scope, shipped_path
+from matchers._textindex import TextIndex
 
 from .conftest import EVAL_DAY
 
@@ -19,18 +20,50 @@ DOMAIN_TERMS = ["专精特新", "高新技术企业", "小微企业", "稳岗返
                 "高龄津贴", "低保"]
 
 
-def test_cosines_match_scikit_learn():
+def _reference_vectors(docs: list[dict[str, float]], k1: float, b: float) -> list[dict[str, float]]:
+    """Plain-Python unit vectors: smooth idf x BM25-saturated weighted counts, L2-normalised."""
+    n = len(docs)
+    df: dict[str, int] = {}
+    for d in docs:
+        for t in d:
+            df[t] = df.get(t, 0) + 1
+    avgdl = sum(sum(d.values()) for d in docs) / n
+    out = []
+    for d in docs:
+        dl = sum(d.values())
+        w = {t: (math.log((1 + n) / (1 + df[t])) + 1) * c * (k1 + 1) / (c + k1 * (1 - b + b * dl / avgdl))
+             for t, c in d.items()}
+        norm = math.sqrt(sum(x * x for x in w.values())) or 1.0
+        out.append({t: x / norm for t, x in w.items()})
+    return out
+
+
+def test_scores_equal_a_plain_reference_and_are_cosines():
     rng = random.Random(5)
     words = [f"词{i}" for i in range(40)]
-    docs = [[rng.choice(words) for _ in range(rng.randrange(0, 12))] for _ in range(200)]
-    query = [rng.choice(words) for _ in range(30)] + ["未登录词"]
-    vec = TfidfVectorizer(analyzer=lambda d: d, norm="l2", smooth_idf=True)
-    want = (vec.fit_transform(docs) @ vec.transform([query]).T).toarray().ravel()
-    index = TfidfIndex.build(docs)
-    ids, w = index.query_vector(query)
+    docs = []
+    for _ in range(200):
+        d: dict[str, float] = {}
+        for _ in range(rng.randrange(0, 12)):
+            t = rng.choice(words)
+            d[t] = d.get(t, 0.0) + rng.choice([1.0, 2.0])  # field weights make counts non-integer sums
+        docs.append(d)
+    index = TextIndex.build(docs, k1=1.2, b=0.75)
+    ref = _reference_vectors(docs, 1.2, 0.75)
+    terms = [*rng.sample(words, 15), "未登录词"]
+    q = np.asarray([rng.random() for _ in terms])
+    q /= np.linalg.norm(q)
+    want = np.asarray([sum(qw * v.get(t, 0.0) for t, qw in zip(terms, q, strict=True)) for v in ref])
+    pairs = sorted((index.vocabulary_[t], w) for t, w in zip(terms, q, strict=True) if t in index.vocabulary_)
+    ids = np.asarray([i for i, _ in pairs], np.int32)
+    w = np.asarray([x for _, x in pairs], np.float32)
     np.testing.assert_allclose(index.score_all(ids, w), want, atol=1e-5)
     rows = np.arange(0, 200, 3)
     np.testing.assert_allclose(index.score_rows(ids, w, rows), want[rows], atol=1e-5)
+    assert (want >= 0).all() and (want <= 1 + 1e-6).all()
+    for row in (0, 7, 199):  # each stored row is a unit vector
+        _, rw = index.row_vector(row)
+        assert not len(rw) or np.linalg.norm(rw) == pytest.approx(1.0, abs=1e-5)
 
 
 def _records(sample_records):
@@ -75,7 +108,7 @@ def test_incremental_equals_rebuild(regions, industries, tokenizer, sample_recor
     fresh = MatchEngine("enterprise", regions, industries, tokenizer).fit(final.values())
     _same(_outcome(eng, ent_policies), _outcome(fresh, ent_policies), scores=False)
     eng.compact()
-    assert eng.table_.n_rows == len(final) and eng.tfidf_.n_base == len(final)
+    assert eng.table_.n_rows == len(final) and eng.text_.n_base == len(final)
     # after the merge idf is refreshed: scores are those of a fresh build
     _same(_outcome(eng, ent_policies), _outcome(fresh, ent_policies), scores=True)
 
@@ -143,10 +176,58 @@ def test_tokenizer_dictionary_and_stopwords(tokenizer):
     terms = shipped_path("policy_terms.txt").read_text(encoding="utf-8").split()
     assert len(set(terms)) >= 200 and len(set(terms)) == len(terms)
     assert set(DOMAIN_TERMS) <= set(terms)
-    text = "关于" + "和".join(DOMAIN_TERMS) + "的通知"
-    got = tokenizer.tokens(text)
-    assert got == DOMAIN_TERMS
+    got = tokenizer.tokens("关于" + "和".join(DOMAIN_TERMS) + "的通知")
+    assert set(DOMAIN_TERMS) <= set(got)  # every dictionary term kept whole (its parts follow it)
+    assert not {"关于", "和", "的", "通知"} & set(got)
     assert tokenizer.tokens("") == [] and tokenizer.tokens(None) == []
+
+
+@pytest.mark.parametrize(("text", "must"), [
+    # out-of-vocabulary two-character words survive instead of falling apart into dropped singles
+    ("个体工商户纾困发展", {"纾困", "个体工商户"}),
+    ("企业稳岗扩岗", {"稳岗", "扩岗"}),
+    ("减税降费", {"减税降费", "减税", "降费"}),
+    # a compound meets its parts ("search mode")
+    ("失业保险稳岗返还", {"失业保险稳岗返还", "稳岗返还", "失业保险", "稳岗", "返还"}),
+    ("一次性扩岗补助", {"一次性扩岗补助", "扩岗补助", "扩岗"}),
+    ("专精特新中小企业", {"专精特新中小企业", "专精特新", "中小企业"}),
+])
+def test_tokens_keep_short_words_and_parts_of_compounds(tokenizer, text, must):
+    assert must <= set(tokenizer.tokens(text))
+
+
+def test_parts_come_from_the_dictionary_cut_not_every_substring(tokenizer):
+    assert "发性" not in tokenizer.tokens("挥发性有机物治理")
+    assert tokenizer.tokens("的") == [] and "的" not in tokenizer.tokens("企业的发展")
+
+
+def test_a_compound_meets_its_part_in_the_ranking(regions, industries, tokenizer):
+    eng = MatchEngine("enterprise", regions, industries, tokenizer).fit([
+        {"id": "a", "region": "211103", "business_scope": "劳务服务", "interests": "稳岗返还"},
+        {"id": "b", "region": "211103", "business_scope": "劳务服务", "interests": "设备更新"},
+        {"id": "c", "region": "211103", "business_scope": "纾困 个体户", "interests": None},
+    ])
+    pol = {"id": "p", "audience": "enterprise", "title": "失业保险稳岗返还", "criteria": None}
+    assert next(m.profile_id for m in eng.match_policy(pol, on=EVAL_DAY).eligible) == "a"
+    pol = {"id": "q", "audience": "enterprise", "title": "纾困资金", "criteria": None}
+    assert next(m.profile_id for m in eng.match_policy(pol, on=EVAL_DAY).eligible) == "c"
+
+
+def test_scope_boilerplate_is_not_text():
+    scope = ("许可项目：危险化学品经营（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
+             "一般项目：化工产品销售（不含许可类化工产品）；技术服务（除依法须经批准的项目外，凭营业执照依法自主开展经营活动）")
+    cleaned = clean_scope(scope)
+    assert "危险化学品经营" in cleaned and "化工产品销售" in cleaned and "技术服务" in cleaned
+    for gone in ("许可项目", "一般项目", "批准", "营业执照", "不含", "许可类"):
+        assert gone not in cleaned
+
+
+def test_tokenizer_fingerprint_follows_what_decides_tokens(tmp_path):
+    a, b = Tokenizer(), Tokenizer(subwords=False)
+    assert a.fingerprint == Tokenizer().fingerprint != b.fingerprint
+    words = tmp_path / "terms.txt"
+    words.write_text("稳岗\n", encoding="utf-8")
+    assert Tokenizer(user_dict=words).fingerprint != a.fingerprint
 
 
 def test_tokenize_many_in_processes_equals_serial(tokenizer):
@@ -168,3 +249,16 @@ def test_automatic_background_merge(regions, industries, tokenizer, sample_recor
     assert eng.table_.n_rows - len(eng) < 50  # dead rows were dropped by a merge
     fresh = MatchEngine("enterprise", regions, industries, tokenizer).fit(final.values())
     _same(_outcome(eng, ent_policies), _outcome(fresh, ent_policies), scores=False)
+
+
+def test_an_index_of_another_format_or_tokenizer_is_refused(tmp_path, regions, industries, sample_records):
+    tok = Tokenizer()
+    eng = MatchEngine("enterprise", regions, industries, tok).fit(_records(sample_records)[:30])
+    eng.save(tmp_path / "idx")
+    with pytest.raises(ValueError, match="another tokenizer"):
+        MatchEngine.load(tmp_path / "idx", regions, industries, Tokenizer(subwords=False))
+    meta = json.loads((tmp_path / "idx" / "meta.json").read_text(encoding="utf-8"))
+    meta["format"] = "policy_push.matchers/1"
+    (tmp_path / "idx" / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ValueError, match="rebuild"):
+        MatchEngine.load(tmp_path / "idx", regions, industries, tok)

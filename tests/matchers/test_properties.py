@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matchers import FIELDS, Audience, FieldKind, MatchEngine
+from matchers import FIELDS, Audience, FieldKind, MatchEngine, is_sensitive
 
 from .reference import evaluate, field_value
 
@@ -136,43 +137,92 @@ def test_both_evaluators_agree_with_reference(regions, industries, tokenizer, pa
     assert back == want
 
 
-def _leaves(node: dict[str, Any]) -> list[dict[str, Any]]:
+def _at(tree: dict[str, Any], path: str) -> tuple[dict[str, Any], int]:
+    """The node at a criteria path ("criteria.all[1].not.any[0]") and how many ``not`` lie above it."""
+    node, nots = tree, 0
+    for part in path.split(".")[1:]:
+        if part == "not":
+            node, nots = node["not"], nots + 1
+        else:
+            key, _, idx = part.partition("[")
+            node = node[key][int(idx.rstrip("]"))]
+    return node, nots
+
+
+def _kleene_with_only(node: dict[str, Any], cited: dict[int, bool | None], profile, on, parents) -> bool | None:
+    """The tree's value when only the cited leaves are known (others unknown), by the reference."""
     if "all" in node or "any" in node:
-        return [leaf for c in node.get("all", node.get("any", [])) for leaf in _leaves(c)]
+        vals = [_kleene_with_only(c, cited, profile, on, parents) for c in node.get("all", node.get("any"))]
+        if "all" in node:
+            return False if False in vals else (None if None in vals else True)
+        return True if True in vals else (None if None in vals else False)
     if "not" in node:
-        return _leaves(node["not"])
-    return [node]
+        v = _kleene_with_only(node["not"], cited, profile, on, parents)
+        return None if v is None else not v
+    return cited.get(id(node))
+
+
+def _check_record(m, policy, profile, on, parents, audience, regions, industries) -> None:
+    crit = policy["criteria"]
+    texts = [d.text for d in m.details]
+    assert list(m.reasons) == texts and len(set(texts)) == len(texts), "duplicate lines"
+    for d in m.details:
+        assert not re.search(r"(\S+) 属于 \1(\s|$)", d.text), f"tautology: {d.text}"
+        leaf, nots = _at(crit, d.path)
+        assert "field" in leaf and leaf["field"] == d.field
+        truth = evaluate(leaf, profile, on, parents)
+        spec = FIELDS[Audience(audience)][leaf["field"]]
+        listed = leaf["value"] if spec.kind is FieldKind.TAGS and leaf["op"] != "exists" else []
+        named = [t for t in listed if t in d.text]
+        assert d.sensitive == any(is_sensitive(t) for t in named), d.text
+        x = field_value(profile, leaf["field"], on)
+        if d.state == "missing":
+            assert truth is None and (x is None or leaf["op"] == "within") and leaf["field"] in m.missing
+            assert d.text.startswith("缺少：") or "无法判断" in d.text
+            assert d.advice.startswith("请")
+            continue
+        # a line that holds: the condition, read as the policy means it, is true of the profile
+        assert d.state == "holds"
+        assert truth is (nots % 2 == 0), (d.text, truth, nots)
+        if spec.kind is FieldKind.CODE and leaf["op"] != "exists":
+            tree = regions if spec.hierarchy == "region" else industries
+            assert (tree.name(x) if x in tree else x) in d.text
+        elif spec.kind is FieldKind.NUMBER and leaf["op"] != "exists":
+            shown = str(int(x)) if float(x).is_integer() else f"{x:.4f}".rstrip("0").rstrip(".")
+            assert d.text.startswith(f"{spec.label} {shown}")
+        elif spec.kind is FieldKind.DATE and leaf["op"] != "exists":
+            assert x.isoformat() in d.text
+    if m.eligible:
+        # read alone, the cited conditions justify eligibility: with every other condition
+        # unknown, the tree is still true by Kleene logic
+        cited = {}
+        for d in m.details:
+            assert d.paths[0] == d.path
+            for path in d.paths:
+                leaf, _ = _at(crit, path)
+                cited[id(leaf)] = evaluate(leaf, profile, on, parents)
+        assert _kleene_with_only(crit, cited, profile, on, parents) is True, (crit, m.reasons)
+        assert not m.missing
+        assert m.message_reason() is None or m.message_reason() in m.public_reasons
+    else:
+        assert m.details and all(d.state == "missing" for d in m.details)
+        assert m.missing and all(profile.get(f) is None or f in ("age", "established_years", "region",
+                                                                  "hukou_region", "industry") for f in m.missing)
 
 
 @SETTINGS
 @given(scenario())
-def test_reasons_name_real_values_and_missing_never_met(regions, industries, tokenizer, parents, case):
+def test_reasons_read_alone_justify_the_decision(regions, industries, tokenizer, parents, case):
     audience, profiles, policies, on = case
     engine = MatchEngine(audience, regions, industries, tokenizer).fit(profiles)
+    engine.set_policies(policies)
     by_id = {r["id"]: r for r in profiles}
+    by_pol = {p["id"]: p for p in policies}
     for p in policies:
         res = engine.match_policy(p, on=on, top_k=None)
-        leaves = _leaves(p["criteria"])
         for m in res.eligible + res.unknown:
-            assert len(m.reasons) == len(leaves)
-            prof = by_id[m.profile_id]
-            for leaf, text in zip(leaves, m.reasons, strict=True):
-                spec = FIELDS[Audience(audience)][leaf["field"]]
-                x = field_value(prof, leaf["field"], on)
-                if leaf["op"] == "exists":
-                    assert ("已填写" in text) == (x is not None)
-                elif x is None:
-                    assert text == f"缺少：{spec.label}"
-                elif spec.kind is FieldKind.CODE:
-                    tree = regions if spec.hierarchy == "region" else industries
-                    assert tree.name(x) in text
-                elif spec.kind is FieldKind.NUMBER:
-                    shown = str(int(x)) if float(x).is_integer() else f"{x:.4f}".rstrip("0").rstrip(".")
-                    assert text.startswith(f"{spec.label} {shown}")
-                elif spec.kind is FieldKind.DATE:
-                    assert x.isoformat() in text
-            if m.eligible:
-                assert not m.missing
-            else:
-                assert m.missing and all(by_id[m.profile_id].get(f) is None or f in ("age", "established_years")
-                                         for f in m.missing)
+            _check_record(m, p, by_id[m.profile_id], on, parents, audience, regions, industries)
+    for r in profiles:
+        res = engine.match_profile(r["id"], on=on, top_k=None, include_unknown=True)
+        for m in res.eligible + res.unknown:
+            _check_record(m, by_pol[m.policy_id], r, on, parents, audience, regions, industries)

@@ -63,7 +63,10 @@ def test_text_relevance_ranks_matching_scope_first(sample_engines, sample_polici
     policy = next(p for p in sample_policies if p["id"] == "pj-scjgj-2026-008")
     res = sample_engines["enterprise"].match_policy(policy, on=EVAL_DAY, top_k=10)
     assert not res.has_criteria and res.n_eligible == 400 and len(res.eligible) == 10
-    assert res.eligible[0].score > 0.1 and res.eligible[0].reasons == ()
+    top = res.eligible[0]
+    assert top.score > 0.1 and len(top.reasons) == 1 and top.details[0].state == "text"
+    assert top.reasons[0].startswith("经营范围或关注事项涉及：")
+    assert top.message_reason() == top.reasons[0]
 
 
 def test_match_record_shape(sample_engines, sample_policies):

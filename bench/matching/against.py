@@ -1,0 +1,101 @@
+"""The engine against another revision of itself, in one process and one run:
+``python -m bench.matching.against REV [--sizes 1000000] [--audiences enterprise resident]``.
+
+The other revision's ``matchers`` package is taken from git (``git archive REV matchers``) into a
+temporary directory and imported under another name; both engines index the same profiles and
+answer the same policies, one call each in turn.  On a shared machine this is the comparison
+that load does not distort: both sides see the same neighbours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gc
+import importlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .generate import REFDATA, policies, write_enterprises, write_residents
+from .run import ROOT, pct
+
+ON = dt.date(2026, 11, 26)
+
+
+def load_revision(rev: str, into: Path) -> Any:
+    """The ``matchers`` package of ``rev``, importable as ``matchers_<rev>``."""
+    raw = subprocess.run(["git", "archive", rev, "matchers"], cwd=ROOT, capture_output=True, check=True).stdout
+    name = "matchers_" + "".join(c if c.isalnum() else "_" for c in rev)
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        tar.extractall(into, filter="data")
+    (into / "matchers").rename(into / name)
+    sys.path.insert(0, str(into))
+    return importlib.import_module(name)
+
+
+def build(mod: Any, audience: str, records: list[dict[str, Any]]) -> Any:
+    with open(REFDATA / "regions.csv", encoding="utf-8") as f:
+        regions = mod.Hierarchy.from_pairs((r["code"], r["parent_code"], r["name"]) for r in csv.DictReader(f))
+    with open(REFDATA / "industries.csv", encoding="utf-8") as f:
+        industries = mod.Hierarchy.from_pairs((r["code"], r["parent"], r["name"]) for r in csv.DictReader(f))
+    return mod.MatchEngine(audience, regions, industries, mod.Tokenizer(), n_jobs=2).fit(records)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.matching.against")
+    ap.add_argument("rev", help="a git revision, e.g. main")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--audiences", nargs="+", default=["enterprise", "resident"])
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "policy_push_bench")
+    args = ap.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    import matchers
+
+    with open(ROOT / "tests" / "data" / "sample" / "policies.jsonl", encoding="utf-8") as f:
+        sample = [json.loads(line) for line in f]
+    with tempfile.TemporaryDirectory() as tmp:
+        other = load_revision(args.rev, Path(tmp))
+        print(f"# this tree against {args.rev}: policy -> profiles, top-100, 20 policies x {args.repeat}, "
+              f"calls interleaved | {dt.date.today()}\n")
+        print(f"| audience | profiles | this tree median / p99 ms | {args.rev} median / p99 ms |")
+        print("|---|---:|---:|---:|")
+        for n in args.sizes:
+            for audience in args.audiences:
+                path = args.workdir / f"{audience}_{n}.jsonl"
+                if not path.exists():
+                    (write_enterprises if audience == "enterprise" else write_residents)(path, n)
+                with open(path, encoding="utf-8") as f:
+                    records = [json.loads(line) for line in f]
+                engines = {"this": build(matchers, audience, records), "other": build(other, audience, records)}
+                del records
+                gc.collect()
+                pols = policies(20, audience, sample)
+                compiled = {k: [e.compile_policy(p) for p in pols] for k, e in engines.items()}
+                times: dict[str, list[float]] = {"this": [], "other": []}
+                for k, e in engines.items():
+                    for cp in compiled[k]:
+                        e.match_policy(cp, on=ON, top_k=100)
+                for _ in range(args.repeat):
+                    for i in range(len(pols)):
+                        for k, e in engines.items():
+                            t = time.perf_counter()
+                            e.match_policy(compiled[k][i], on=ON, top_k=100)
+                            times[k].append(time.perf_counter() - t)
+                cells = [f"{pct(times[k], 50) * 1e3:.2f} / {pct(times[k], 99) * 1e3:.2f}" for k in ("this", "other")]
+                print(f"| {audience} | {n:,} | {cells[0]} | {cells[1]} |", flush=True)
+                del engines
+                gc.collect()
+
+
+
+if __name__ == "__main__":
+    main()
