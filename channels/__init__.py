@@ -1,7 +1,8 @@
 """Sending notifications: one adapter per provider protocol behind one small interface.
 
-``Channel.send(batch) -> list[SendResult]`` is the interface; ``Router`` is the one place that
-chooses providers, retries and fails over; ``render`` turns a ``Notification`` into each channel's
+``Channel.send(batch) -> list[SendResult]`` is the interface (``Channel.query`` asks about an unknown
+outcome); ``Router`` is the one place that chooses providers, fails over and asks them;
+``RetryPolicy`` says when a message deserves another attempt; ``render`` turns a ``Notification`` into each channel's
 message; ``receipts`` parses what providers push back. Simulators live in ``channels.simulators``.
 """
 
@@ -24,6 +25,7 @@ from channels.errors import (
 from channels.jpush import JPUSH_CODES, JPush, JPushConfig
 from channels.masking import mask_recipient
 from channels.mock import MockChannel
+from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, DailyQuota, Limiter, RateLimit, TokenBucket, seconds_to_midnight
 from channels.receipts import (
     ALIYUN_RECEIPT_ACK,
@@ -54,6 +56,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "ALIYUN_RECEIPT_ACK",
     "AliyunSms",
     "AliyunSmsConfig",
+    "Answer",
     "AppLayout",
     "AuthError",
     "CHINA_TZ",
@@ -61,6 +64,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "ChannelError",
     "DailyQuota",
     "FailoverPolicy",
+    "Inquiry",
     "InvalidMessageError",
     "JPUSH_CODES",
     "JPush",

@@ -14,9 +14,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from channels.errors import ChannelError, InvalidMessageError, PermanentError, ThrottledError
+
+if TYPE_CHECKING:
+    from channels.query import Answer, Inquiry
 
 __all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked", "contains_id_number"]
 
@@ -60,7 +63,7 @@ class SendResult:
     """The provider's verdict on one message.
 
     ``maybe_sent`` marks a retryable result where the provider may nevertheless have sent the message
-    (a timeout after the request went out): settle it with ``Channel.settle`` before sending again.
+    (a timeout after the request went out): ask ``Channel.query`` before sending it again.
     ``provider_fault`` marks errors that are the provider's own trouble (system errors, 5xx,
     timeouts) as opposed to throttling or the message itself; the router fails over on these.
     """
@@ -113,12 +116,16 @@ class Channel(ABC):
     ``send`` adds what every provider needs: timing, logging without personal data, and turning
     ``ChannelError`` into results. ``code_table`` (provider code -> outcome) is the adapter's data;
     ``throttle_codes`` are retryable codes that mean "slow down", not "the provider is failing".
+    ``query`` and ``resend_window_s`` say what can be learnt of an unknown outcome (``channels.query``).
     """
 
     name: ClassVar[str]
     kind: ClassVar[str]  # "sms", "wechat" or "app": which recipients the channel can reach
     code_table: ClassVar[Mapping[str, Outcome]] = {}
     throttle_codes: ClassVar[frozenset[str]] = frozenset()
+    #: seconds after a send during which the provider drops a repeat carrying the same delivery id, so
+    #: a message of unknown outcome may be sent again; 0: it does not (or not for a new sender)
+    resend_window_s: ClassVar[float] = 0.0
 
     async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         """Send ``batch``; return one result per message, in order. Never raises ``ChannelError``."""
@@ -151,14 +158,13 @@ class Channel(ABC):
         """Speak the provider protocol for ``batch``; may raise ``ChannelError`` for the whole batch."""
         raise NotImplementedError(f"{type(self).__name__}._send")
 
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """Ask the provider what became of messages whose send outcome is unknown.
+    async def query(self, items: Sequence[Inquiry]) -> list[Answer]:
+        """What became of messages whose send outcome is unknown: one ``Answer`` per item, in order.
+        Never raises for provider trouble (a failed query answers "cannot tell"). The default: this
+        provider cannot be asked."""
+        from channels.query import Answer
 
-        Returns ``ACCEPTED`` for a message the provider has, a ``RETRYABLE`` result (without
-        ``maybe_sent``) for one it certainly does not have, and None where it cannot tell. Channels
-        whose provider deduplicates on our delivery id need no query and return None.
-        """
-        return [None for _ in batch]
+        return [Answer(i.delivery_id, self.name, None) for i in items]
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release what the adapter owns (the HTTP session belongs to the caller)."""

@@ -75,6 +75,13 @@ def _aliyun_time(value: object) -> datetime | None:
 _ALIYUN_UNREACHABLE_RECEIPT = frozenset({"MK:0001", "MK:0012", "MI:0013", "IC:0015", "UNDELIV", "EMPTY_NUMBER"})
 
 
+def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
+    """What an Aliyun delivery verdict (an SmsReport, or a QuerySendDetails row) means for the message."""
+    if delivered:
+        return Outcome.ACCEPTED
+    return Outcome.UNREACHABLE if err_code in _ALIYUN_UNREACHABLE_RECEIPT else Outcome.PERMANENT
+
+
 def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
     """Parse an Aliyun SmsReport push (a JSON array of reports)."""
     try:
@@ -89,12 +96,7 @@ def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
             raise ProtocolError(f"SmsReport item {i} lacks biz_id or phone_number")
         success = item.get("success") in (True, "true")
         code = str(item.get("err_code", ""))
-        if success:
-            outcome = Outcome.ACCEPTED
-        elif code in _ALIYUN_UNREACHABLE_RECEIPT:
-            outcome = Outcome.UNREACHABLE
-        else:
-            outcome = Outcome.PERMANENT
+        outcome = aliyun_verdict(success, code)
         receipts.append(
             Receipt(
                 provider="aliyun_sms",

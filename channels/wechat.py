@@ -143,6 +143,8 @@ class Wechat(Channel):
     kind = "wechat"
     code_table = WECHAT_CODES
     throttle_codes = _THROTTLE
+    # WeChat keeps one message per (openid, client_msg_id) for ten minutes; it cannot be asked
+    resend_window_s = 600.0
 
     def __init__(
         self,
@@ -239,10 +241,3 @@ class Wechat(Channel):
         if code == "45009":
             raise QuotaExhaustedError(text, code=code, retry_after_s=seconds_to_midnight(self._now()))
         raise AuthError(text, code=code)
-
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """WeChat drops a repeat of (openid, client_msg_id) for 10 minutes, so a prompt resend is safe."""
-        return [
-            self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
-            for m in batch
-        ]

@@ -31,17 +31,17 @@ from sqlalchemy import func, select, text
 
 from bench.channels._simproc import serve
 from channels import OutboundMessage, Router
+from policy_push.campaigns import render_for_recipient
 from policy_push.config import Settings
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher, generate_key
+from policy_push.sending import open_pipeline
+from policy_push.sending.providers import build_router
 from policy_push.storage import create_engine, session_factory, upgrade
 from policy_push.storage.campaign_tables import DeliveryRow
-from policy_push.workflow.messages import render_for_recipient
-from policy_push.workflow.providers import build_router
-from policy_push.workflow.ticks import open_pipeline
 from scheduler import SystemClock
-from tests.policy_push.workflow.seed import address, by_share, seed_campaign
+from tests.policy_push.sending.seed import address, by_share, seed_campaign
 
 MIX = {"sms": 0.6, "wechat": 0.4}
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from policy_push.errors import ConfigurationError
+from policy_push.errors import ConfigurationError, PiiDecryptError
 
 if TYPE_CHECKING:
     from policy_push.config import Settings
@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEMO_PII_KEY",
     "PII_KINDS",
-    "ConfigurationError",
     "PiiCipher",
-    "PiiDecryptError",
     "PiiKind",
     "generate_key",
 ]
@@ -54,11 +52,6 @@ DEMO_PII_KEY: Final[str] = base64.b64encode(
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _ENV_NAME = "POLICY_PUSH_PII_KEY"
-
-
-class PiiDecryptError(Exception):
-    """A stored ciphertext does not decrypt under this key and kind (wrong key, tampering, or a
-    value copied from another column).  The message never contains the ciphertext."""
 
 
 def generate_key() -> str:

@@ -25,9 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import Policy, ValidationContext, local_today, parse_policy
+from policy_push.errors import RecordConflict
+from policy_push.statuses import ChangeOp
 
+from . import changes
 from .audit import AuditLog
-from .errors import Conflict
 from .records import PolicyVersion, StoredPolicy, UpsertResult
 from .region_codes import area_prefix, codes_covering, policy_region_codes
 from .tables import Base, PolicyCategoryRow, PolicyRegionRow, PolicyRow, PolicyVersionRow, utcnow
@@ -61,7 +63,7 @@ class PolicyRepository:
         seen: set[str] = set()
         for p in policies:
             if p.id in seen:
-                raise Conflict("policy", p.id, "id", "appears twice in one batch; send the update separately")
+                raise RecordConflict("policy", p.id, "id", "appears twice in one batch; send the update separately")
             seen.add(p.id)
         results: builtins.list[UpsertResult] = []
         for start in range(0, len(policies), _ID_CHUNK):
@@ -101,7 +103,7 @@ class PolicyRepository:
             await self._write(created, updated, changed, actor, now)
         except IntegrityError as exc:
             # another transaction created one of these ids between our SELECT and INSERT
-            raise Conflict(
+            raise RecordConflict(
                 "policy", changed[0][0].id, "id", "was written concurrently; retry the request"
             ) from exc
         return results
@@ -160,6 +162,7 @@ class PolicyRepository:
                 for _, r in changed
             ]
         )
+        await changes.record(self.session, "policy", [r["id"] for _, r in changed], ChangeOp.PUT)
 
     # -- reads -----------------------------------------------------------------------------------
     def _stored(self, row: PolicyRow) -> StoredPolicy:

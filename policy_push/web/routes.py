@@ -181,7 +181,8 @@ def _campaign_routes() -> list[Route]:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
-          (Reply(200, "Health", "Healthy."), Reply(503, "Health", "The database is unreachable or its schema is out of date."))),
+          (Reply(200, "Health", "Healthy."),
+           Reply(503, "Health", "The database is unreachable, its schema is out of date, or the match index failed."))),
     Route("GET", f"{API_PREFIX}/openapi.json", docs.openapi_json, "openapi", "This OpenAPI document", "service",
           (Reply(200, "OpenApiDocument", "OpenAPI 3.1 document."),)),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",

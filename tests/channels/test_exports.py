@@ -5,8 +5,8 @@ from __future__ import annotations
 import channels
 
 EXPECTED = [
-    "ALIYUN_CODES", "ALIYUN_RECEIPT_ACK", "AliyunSms", "AliyunSmsConfig", "AppLayout", "AuthError", "CHINA_TZ",
-    "Channel", "ChannelError", "DailyQuota", "FailoverPolicy", "InvalidMessageError", "JPUSH_CODES", "JPush",
+    "ALIYUN_CODES", "ALIYUN_RECEIPT_ACK", "AliyunSms", "AliyunSmsConfig", "Answer", "AppLayout", "AuthError", "CHINA_TZ",
+    "Channel", "ChannelError", "DailyQuota", "FailoverPolicy", "Inquiry", "InvalidMessageError", "JPUSH_CODES", "JPush",
     "JPushConfig", "Limiter", "MockChannel", "Notification", "OutboundMessage", "Outcome", "PermanentError",
     "ProtocolError", "ProviderServerError", "ProviderSwitch", "ProviderTimeout", "ProviderUnavailable",
     "QuotaExhaustedError", "RateLimit", "Receipt", "RenderedSms", "RetryPolicy", "RetryableError", "Router",
@@ -24,7 +24,7 @@ def test_all_is_sorted_and_pinned() -> None:
 
 def test_every_exported_name_exists_and_every_public_name_is_exported() -> None:
     submodules = {
-        "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "rate_limit", "receipts", "render", "retry",
+        "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "query", "rate_limit", "receipts", "render", "retry",
         "router", "signing", "simulators", "tencent_sms", "wechat",
     }  # fmt: skip
     assert all(hasattr(channels, name) for name in channels.__all__)

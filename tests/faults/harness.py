@@ -30,7 +30,7 @@ def worker_env(settings: Settings, sims: SimulatorSet, **extra: object) -> dict[
         "WECHAT_URL": sims.wechat.url,
         "JPUSH_URL": sims.jpush.url,
         "QUIET_HOURS": "",
-        "STUCK_SENDING_TIMEOUT_S": 1.5,
+        "CLAIM_LEASE_S": 3,
         "RECEIPT_WAIT_S": 0,
         "PROVIDER_TIMEOUT_S": 1.0,
         "RETRY_BASE_DELAY_S": 0.2,

@@ -19,7 +19,7 @@ import pytest
 
 from channels.simulators import start_all
 
-from ..policy_push.workflow.seed import address, by_share, seed_campaign
+from ..policy_push.sending.seed import address, by_share, seed_campaign
 from .harness import finish, kill9, received, start_worker, status_counts, worker_env
 
 N = 20_000

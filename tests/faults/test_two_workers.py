@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from channels.simulators import start_all
 from policy_push.storage.campaign_tables import DeliveryRow
 
-from ..policy_push.workflow.seed import address, by_share, seed_campaign
+from ..policy_push.sending.seed import address, by_share, seed_campaign
 from .harness import finish, received, start_worker, status_counts, worker_env
 
 N = 10_000

@@ -3,7 +3,7 @@
 import pytest
 
 from policy_push.domain import id_number_check_digit, parse_enterprise, parse_resident, uscc_check_char
-from policy_push.domain.errors import RecordInvalid
+from policy_push.errors import RecordInvalid
 
 VALID_USCC = [
     "91310115591693856A",

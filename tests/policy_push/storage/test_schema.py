@@ -8,9 +8,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policy_push.errors import SchemaAhead, SchemaOutOfDate
 from policy_push.storage import (
-    SchemaAhead,
-    SchemaOutOfDate,
     create_engine,
     require_current_schema,
     schema_status,
@@ -25,6 +24,8 @@ EXPECTED_TABLES = {
     "campaign_messages",
     "campaign_recipients",
     "campaigns",
+    "change_counter",
+    "changes",
     "deliveries",
     "delivery_events",
     "early_receipts",

@@ -1,28 +1,45 @@
-"""``/healthz``: database reachable, schema current, counts."""
+"""``/healthz``: database reachable, schema current, the match index up, and real counters."""
 
 from __future__ import annotations
+
+import asyncio
+
+from policy_push.storage import create_engine
+from policy_push.web import create_app
+from policy_push.web.keys import match_service_key
 
 from .conftest import AUTH, Client, sample_enterprise, sample_policy
 
 
-async def test_healthz_reports_database_and_counts(client: Client) -> None:
+async def test_healthz_reports_database_counts_and_ticks(client: Client) -> None:
     await client.post("/api/v1/policies", json=sample_policy(), headers=AUTH)
     await client.post("/api/v1/enterprises", json=sample_enterprise(), headers=AUTH)
     resp = await client.get("/healthz")
     assert resp.status == 200
     body = await resp.json()
     assert body["status"] == "ok"
-    assert body["database"]["ok"] is True
-    assert body["database"]["schema_current"] is True
-    assert body["counts"] == {"policies": 1, "enterprises": 1, "residents": 0}
+    assert body["database"]["ok"] is True and body["database"]["schema_current"] is True
+    assert body["counts"] == {"policies": 1, "enterprises": 1, "residents": 0, "deliveries": {}}
     index = body["match_index"]
-    assert index["ready"] is True and index["profiles"]["enterprise"] == 1 and index["policies"] == 1
+    assert index["ready"] is True and index["failed"] is False
+    assert index["profiles"]["enterprise"] == 1 and index["policies"] == 1
+    # the two writes were numbered in the change feed, and the index has seen them
+    assert index["change_seq"] >= 2 or index["change_seq"] == 0
+    assert "follow_changes" in body["ticks"]
+
+
+async def test_tick_counters_move(client: Client) -> None:
+    """The counters are the scheduler's own: a tick that ran shows its runs and last run."""
+    for _ in range(100):
+        ticks = (await (await client.get("/healthz")).json())["ticks"]
+        if ticks["follow_changes"]["runs"]:
+            break
+        await asyncio.sleep(0.1)
+    assert ticks["follow_changes"]["runs"] >= 1 and ticks["follow_changes"]["last_run"]
+    assert ticks["follow_changes"]["failures"] == 0
 
 
 async def test_healthz_is_503_when_the_schema_is_missing(settings, aiohttp_client, tmp_path) -> None:
-    from policy_push.storage import create_engine
-    from policy_push.web import create_app
-
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     try:
         client = await aiohttp_client(create_app(settings, engine=engine))
@@ -33,3 +50,25 @@ async def test_healthz_is_503_when_the_schema_is_missing(settings, aiohttp_clien
         assert body["database"]["ok"] is True and body["database"]["schema_current"] is False
     finally:
         await engine.dispose()
+
+
+async def test_healthz_is_503_when_the_database_is_unreachable(settings, aiohttp_client) -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        client = await aiohttp_client(create_app(settings, engine=engine, index_wait_s=0.1))
+        resp = await client.get("/healthz")
+        assert resp.status == 503
+        body = await resp.json()
+        assert body["status"] == "unavailable" and body["database"]["ok"] is False
+        assert body["database"]["error"]
+    finally:
+        await engine.dispose()
+
+
+async def test_healthz_is_503_when_the_match_index_failed(client: Client) -> None:
+    service = client.app[match_service_key]
+    await service.wait_ready()
+    service._error = RuntimeError("simulated: the index could not be loaded")  # what a failed start leaves
+    body = await (resp := await client.get("/healthz")).json()
+    assert resp.status == 503 and body["status"] == "unavailable"
+    assert body["match_index"]["failed"] is True and body["match_index"]["error"] == "RuntimeError"
