@@ -118,6 +118,7 @@ class AliyunSms(Channel):
     kind = "sms"
     code_table = ALIYUN_CODES
     throttle_codes = _THROTTLE
+    messages_per_request = _BATCH_MAX  # SendBatchSms: up to 100 numbers, each with its own parameters
 
     def __init__(
         self,

@@ -126,6 +126,8 @@ class Channel(ABC):
     #: seconds after a send during which the provider drops a repeat carrying the same delivery id, so
     #: a message of unknown outcome may be sent again; 0: it does not (or not for a new sender)
     resend_window_s: ClassVar[float] = 0.0
+    #: most messages, each with its own content, that one request of this adapter carries
+    messages_per_request: int = 1
 
     async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         """Send ``batch``; return one result per message, in order. Never raises ``ChannelError``."""
@@ -165,6 +167,15 @@ class Channel(ABC):
         from channels.query import Answer
 
         return [Answer(i.delivery_id, self.name, None) for i in items]
+
+    def pace(self) -> float | None:
+        """Messages per second this adapter's rate limit lets through (None: it has none). A caller that
+        marks messages as handed over right before the call can send slices of a second or two, so a
+        crash leaves only a slice of unknown outcome, not a whole batch still queued behind the limit."""
+        limiter = getattr(self, "_limiter", None)
+        if limiter is None:
+            return None
+        return float(limiter.config.requests_per_s) * self.messages_per_request
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release what the adapter owns (the HTTP session belongs to the caller)."""

@@ -102,6 +102,10 @@ class JPush(Channel):
     code_table = JPUSH_CODES
     throttle_codes = _THROTTLE
 
+    @property
+    def messages_per_request(self) -> int:  # type: ignore[override]
+        return _MAX if self._batch_single else 1  # personal pushes: 1000 with batch single push, else one
+
     def __init__(self, config: JPushConfig, session: aiohttp.ClientSession, *, limiter: Limiter | None = None) -> None:
         self.config = config
         self._session = session

@@ -131,6 +131,10 @@ class Router:
             return [Answer(i.delivery_id, provider, None) for i in items]
         return await self.channel(kind, provider).query(items)
 
+    def pace(self, kind: str, provider: str) -> float | None:
+        """Messages per second the named adapter's rate limit lets through (``Channel.pace``)."""
+        return self.channel(kind, provider).pace()
+
     def resend_window_s(self, kind: str, provider: str | None) -> float:
         """How long after a send the named provider drops a repeat of the same delivery id (0: it does not)."""
         if provider is None:

@@ -181,6 +181,8 @@ class Code(enum.StrEnum):
     FOUND_AT_PROVIDER = "FOUND_AT_PROVIDER"
     #: settle: the provider certainly does not have it; safe to send again
     NOT_AT_PROVIDER = "NOT_AT_PROVIDER"
+    #: settle: the claim lapsed before any provider call of the row; safe to send again
+    NOT_CALLED = "NOT_CALLED"
     #: settle: resent with the same idempotency key inside the provider's deduplication window
     RESEND_SAME_KEY = "RESEND_SAME_KEY"
     #: settle: nobody can learn whether it went out; never resent on this channel

@@ -101,15 +101,14 @@ async def claim(
         lease_until = db_now + timedelta(seconds=rules.lease_s)
         taken = [
             dataclasses.replace(
-                r, status=DeliveryStatus.SENDING, claim_id=claim_id, claimed_at=db_now,
-                unsure_since=r.unsure_since or db_now, provider=providers.get(r.channel),
+                r, status=DeliveryStatus.SENDING, claim_id=claim_id, claimed_at=db_now, provider=providers.get(r.channel),
             )
             for r in keep
         ]  # fmt: skip
         moves = [
             Move(r.id, DeliveryStatus.SENDING, {
                 "claimed_by": worker, "claim_id": claim_id, "claimed_at": db_now, "lease_until": lease_until,
-                "unsure_since": r.unsure_since, "provider": r.provider,
+                "provider": r.provider,
             }, text=worker)
             for r in taken
         ]  # fmt: skip
@@ -143,15 +142,17 @@ async def _hold_quiet(s: AsyncSession, rows: list[Delivery], rules: SendRules, n
 
 
 async def renew(
-    sessions: async_sessionmaker[AsyncSession], held: Mapping[str, Collection[str]], *, lease_s: float
+    sessions: async_sessionmaker[AsyncSession], held: Mapping[str, Collection[str]], *, lease_s: float, calling: bool = False
 ) -> set[str]:
-    """Extend the leases of ``held`` (claim id -> delivery ids); returns the ids still ours."""
+    """Extend the leases of ``held`` (claim id -> delivery ids); returns the ids still ours. ``calling``:
+    the confirmation right before a provider call, which also marks the rows' outcome unsure from now."""
     if not any(held.values()):
         return set()
     async with sessions() as s, s.begin():
         await begin_write(s)
         db_now = await database_now(s)
-        return await deliveries.renew(s, held, until=db_now + timedelta(seconds=lease_s))
+        until = db_now + timedelta(seconds=lease_s)
+        return await deliveries.renew(s, held, until=until, calling_at=db_now if calling else None)
 
 
 async def release(

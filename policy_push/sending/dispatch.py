@@ -5,8 +5,11 @@ This is the only module of the application that calls providers (``Router.send``
 1. the provider of each channel kind is chosen (``router.active``, which may fail over or probe the
    primary), then the batch is claimed (``sending.claims``) with that provider recorded on its rows
    and a lease on the database's clock, and the claim is committed;
-2. right before each provider call the claim is confirmed (its lease renewed); rows no longer ours
-   (settled by the leader after our lease lapsed) are not sent. No session is open during the call;
+2. each channel's rows go out in slices of about ``SLICE_S`` at the provider's pace (``Router.pace``);
+   right before each slice's call the claim is confirmed: its lease renewed and its rows marked
+   ``unsure_since`` (a row that lapses without that mark was certainly never sent, so a crash leaves at
+   most a slice in doubt); rows no longer ours (settled by the leader after our lease lapsed) are not
+   sent. No session is open during the call;
 3. the results are recorded in one write transaction, each move guarded by the claim
    (``sending.outcomes`` says which move): a failure for good starts the fallback, receipts that
    outran the record are applied, the router's provider switches are stored.
@@ -55,6 +58,9 @@ from .starting import finish_campaigns
 __all__ = ["DispatchStats", "Dispatcher", "sim_per_real"]
 
 log = logging.getLogger("policy_push.dispatch")
+
+#: seconds of sending at the provider's pace per confirmed slice: what a crash can leave unknown
+SLICE_S = 2.0
 
 
 def sim_per_real(clock: Clock) -> float:
@@ -289,36 +295,54 @@ class Dispatcher:
             del self._held[claim_id]
 
     async def _send_kind(self, claim: Claim, held: _Held, kind: str, msgs: list[OutboundMessage], provider: str) -> None:
+        """Send one channel's messages of a claim in slices of about ``SLICE_S`` at the provider's pace, each
+        confirmed right before its call; each slice's results are recorded as soon as they come."""
+        pace = self.router.pace(kind, provider)
+        size = len(msgs) if not pace else max(1, int(pace * SLICE_S))
+        records: list[asyncio.Task[None]] = []
+        by_id = {o.row.id: o for o in claim.rows}
+        try:
+            for start in range(0, len(msgs), size):
+                results = await self._call(claim, held, kind, msgs[start : start + size], provider)
+                if results:
+                    rows = [by_id[r.delivery_id] for r in results]
+                    records.append(asyncio.ensure_future(self._record_or_keep(claim.id, rows, {r.delivery_id: r for r in results})))
+        finally:
+            await asyncio.gather(*records)
+
+    async def _call(
+        self, claim: Claim, held: _Held, kind: str, msgs: list[OutboundMessage], provider: str
+    ) -> list[SendResult] | None:
+        """Confirm the claim of ``msgs`` (renewing the lease, marking them unsure from now), then send the
+        ones still ours. None when nothing was sent (or the call was fenced: settle decides)."""
         ids = {m.delivery_id for m in msgs}
         try:
             started = time.monotonic()
             async with self._writes:
-                mine = await claims.renew(self.sessions, {claim.id: ids}, lease_s=self.rules.lease_s)
+                mine = await claims.renew(self.sessions, {claim.id: ids}, lease_s=self.rules.lease_s, calling=True)
             held.renewed = max(held.renewed, started)
         except Exception as exc:  # not confirmed: not sent; handed back once the database answers
             log.warning("claim %s: could not confirm before sending (%s); not sent", claim.id, type(exc).__name__)
             self._unreleased.setdefault(claim.id, set()).update(ids)
-            return
+            return None
         self._drop(claim.id, ids - mine, why="lease lost")
         msgs = [m for m in msgs if m.delivery_id in mine]
         if not msgs:
-            return
+            return None
         held.called.update(m.delivery_id for m in msgs)
         call = asyncio.ensure_future(self.router.send(kind, msgs, provider=provider))
         held.calls.add(call)
         try:
-            results = await call
+            return await call
         except asyncio.CancelledError:
             if not _cancelling():
                 # fenced: the outcome is unknown; the rows are left to lapse and settle decides
                 log.warning("claim %s: %d %s message(s) abandoned mid-call", claim.id, len(msgs), kind)
                 self._drop(claim.id, {m.delivery_id for m in msgs}, why="fenced")
-                return
+                return None
             raise
         finally:
             held.calls.discard(call)
-        by_id = {o.row.id: o for o in claim.rows}
-        await self._record_or_keep(claim.id, [by_id[r.delivery_id] for r in results], {r.delivery_id: r for r in results})
 
     # ---- sending ------------------------------------------------------------------------------
 

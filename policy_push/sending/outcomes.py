@@ -82,9 +82,17 @@ def after_send(
 
 
 def after_lapse(
-    row: Delivery, answer: Answer, *, now: dt.datetime, db_now: dt.datetime, rules: SendRules, resend_window_s: float
+    row: Delivery, answer: Answer | None, *, now: dt.datetime, db_now: dt.datetime, rules: SendRules, resend_window_s: float
 ) -> Move:
-    """The move for a row whose claim lapsed mid-send, given what its provider answers about it."""
+    """The move for a row whose claim lapsed, given what its provider answers about it (``answer`` is
+    None for a row never handed to a provider: no ``unsure_since``)."""
+    attempts = row.attempts + 1
+    if answer is None or row.unsure_since is None:
+        if rules.gives_up(attempts):
+            return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {"attempts": attempts},
+                        code=Code.NOT_CALLED, text="lapsed too often", claim_id=row.claim_id)  # fmt: skip
+        values = {"attempts": attempts, "not_before": now, "waiting_for": None}
+        return Move(row.id, DeliveryStatus.CREATED, values, code=Code.NOT_CALLED, claim_id=row.claim_id)
     if answer.sent:
         base = {"provider": answer.provider, "provider_message_id": answer.provider_message_id or None,
                 "sent_at": now, "unsure_since": None, "waiting_for": None}  # fmt: skip
@@ -94,15 +102,13 @@ def after_lapse(
             return Move(row.id, status, {**base, "provider_code": r.code or None}, code=Code.FOUND_AT_PROVIDER,
                         text=r.code or None, claim_id=row.claim_id)  # fmt: skip
         return Move(row.id, DeliveryStatus.SENT, base, code=Code.FOUND_AT_PROVIDER, claim_id=row.claim_id)
-    attempts = row.attempts + 1
     if answer.sent is False:
         if rules.gives_up(attempts):
             return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {"attempts": attempts, "unsure_since": None},
                         code=Code.NOT_AT_PROVIDER, text="lapsed too often", claim_id=row.claim_id)  # fmt: skip
         values = {"attempts": attempts, "not_before": now, "waiting_for": None, "unsure_since": None}
         return Move(row.id, DeliveryStatus.CREATED, values, code=Code.NOT_AT_PROVIDER, claim_id=row.claim_id)
-    since = row.unsure_since or row.claimed_at
-    age_s = (db_now - since).total_seconds() if since is not None else float("inf")
+    age_s = (db_now - row.unsure_since).total_seconds()
     if age_s < resend_window_s / 2 and not rules.gives_up(attempts):
         # the provider drops a repeat of this id for a while yet: the same row (same id) goes again
         values = {"attempts": attempts, "not_before": now, "waiting_for": None}

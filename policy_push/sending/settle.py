@@ -6,6 +6,8 @@ message went out is then unknown, and resending it blindly could message someone
 2 forbids. So each lapsed row's provider (``deliveries.provider``, recorded at the claim, before any call)
 is asked through the router (``Router.query``), and ``sending.outcomes.after_lapse`` decides:
 
+* no provider call was made (no ``unsure_since``: the sender marks its rows right before calling) ->
+  ``created`` again, nobody asked;
 * the provider has it (Aliyun's ``QuerySendDetails``) -> ``sent``, or the status of the receipt it holds;
 * it certainly does not -> ``created`` again (the same id), to be sent as if for the first time;
 * nobody can tell (Tencent, JPush after a restart, WeChat) -> resent with the same id only while the
@@ -52,6 +54,8 @@ log = logging.getLogger("policy_push.settle")
 @dataclass(frozen=True, slots=True)
 class SettleReport:
     examined: int = 0
+    #: never handed to a provider (lapsed before the call): back to ``created``
+    not_called: int = 0
     #: the provider had it
     found: int = 0
     #: back to ``created``: certainly not sent, or resent under the provider's deduplication
@@ -103,9 +107,11 @@ async def settle_lapsed(
         addresses = await _load(s, cipher, rows) if rows else {}
     if not rows:
         return SettleReport()
-    answers = await _ask(router, rows, addresses)
+    # a row never handed to a provider (no unsure_since) needs no question
+    answers = await _ask(router, [r for r in rows if r.unsure_since is not None], addresses)
     moves = [
-        after_lapse(r, answers[r.id][0], now=now, db_now=db_now, rules=rules, resend_window_s=answers[r.id][1])
+        after_lapse(r, answers[r.id][0] if r.id in answers else None, now=now, db_now=db_now, rules=rules,
+                    resend_window_s=answers[r.id][1] if r.id in answers else 0.0)
         for r in rows
     ]
     async with sessions() as s, s.begin():
@@ -119,7 +125,8 @@ async def settle_lapsed(
     report = SettleReport(
         examined=len(rows),
         found=sum(1 for m in done if m.code == Code.FOUND_AT_PROVIDER),
-        resend=sum(1 for m in done if m.to is DeliveryStatus.CREATED),
+        not_called=sum(1 for m in done if m.code == Code.NOT_CALLED),
+        resend=sum(1 for m in done if m.to is DeliveryStatus.CREATED and m.code != Code.NOT_CALLED),
         unknown_outcome=sum(1 for m in done if m.code == Code.UNKNOWN_OUTCOME),
         ignored=len(moves) - len(done),
     )

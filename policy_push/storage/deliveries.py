@@ -237,16 +237,24 @@ async def select_due(session: AsyncSession, *, now: dt.datetime, limit: int) -> 
     return [_row(r) for r in await session.execute(stmt)]
 
 
-async def renew(session: AsyncSession, held: Mapping[str, Collection[str]], *, until: dt.datetime) -> set[str]:
+async def renew(
+    session: AsyncSession, held: Mapping[str, Collection[str]], *, until: dt.datetime, calling_at: dt.datetime | None = None
+) -> set[str]:
     """Extend the leases of rows still ``sending`` under the claims in ``held`` (claim id -> delivery ids);
-    returns the ids that are still ours. A row settled or reclaimed meanwhile is not touched."""
+    returns the ids that are still ours. A row settled or reclaimed meanwhile is not touched.
+
+    ``calling_at``: the rows are about to be handed to a provider; their ``unsure_since`` becomes this
+    time unless an earlier call already set it (settle then knows a row without one was never sent)."""
+    values: dict[str, Any] = {"lease_until": until}
+    if calling_at is not None:
+        values["unsure_since"] = func.coalesce(_d.unsure_since, bindparam("calling_at", calling_at, type_=_d.unsure_since.type))
     mine: set[str] = set()
     for claim_id, ids in held.items():
         for part in chunks(sorted(ids)):
             stmt = (
                 update(deliveries)
                 .where(_d.claim_id == claim_id, _d.id.in_(part), _d.status == DeliveryStatus.SENDING.value)
-                .values(lease_until=until)
+                .values(**values)
                 .returning(_d.id)
                 .execution_options(synchronize_session=False)
             )

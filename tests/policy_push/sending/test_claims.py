@@ -119,11 +119,20 @@ async def test_a_claim_is_a_lease_on_the_database_clock(db_settings, session_fac
     for claim_id, by, until, unsure, provider in rows:
         assert (claim_id, by, provider) == (taken.id, "w", "aliyun_sms")
         assert db_now + dt.timedelta(seconds=25) < until <= db_now + dt.timedelta(seconds=31)
-        assert abs((unsure - db_now).total_seconds()) < 5
+        assert unsure is None  # no provider call yet: a lapse now would be settled without asking anyone
     async with session_factory() as s:
         assert await deliveries.lapsed(s, db_now=db_now, limit=10) == []
         later = db_now + dt.timedelta(seconds=31)
         assert len(await deliveries.lapsed(s, db_now=later, limit=10)) == 3
+    # the confirmation right before the call marks the rows unsure from then; a later one keeps the first mark
+    ids = {o.row.id for o in taken.rows}
+    assert await renew(session_factory, {taken.id: ids}, lease_s=30, calling=True) == ids
+    async with session_factory() as s:
+        first = set((await s.execute(select(DeliveryRow.unsure_since))).scalars())
+    assert len(first) == 1 and abs((next(iter(first)) - db_now).total_seconds()) < 5
+    await renew(session_factory, {taken.id: ids}, lease_s=30, calling=True)
+    async with session_factory() as s:
+        assert set((await s.execute(select(DeliveryRow.unsure_since))).scalars()) == first
 
 
 async def test_renewal_and_records_are_guarded_by_the_claim(db_settings, session_factory, cipher) -> None:
