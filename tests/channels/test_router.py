@@ -180,3 +180,13 @@ async def test_send_pinned_to_an_unknown_provider_is_refused(sims, session) -> N
     with pytest.raises(ValueError, match="jpush"):
         await router.send("sms", [sms(1)], provider="jpush")
     assert router.channel("sms", "tencent_sms").name == "tencent_sms"
+
+
+async def test_pace_is_the_rate_limit_times_what_one_request_carries(session) -> None:
+    def aliyun(per_s: float) -> AliyunSms:
+        config = AliyunSmsConfig("ak", "secret", "sign", {"t": "SMS_1"}, rate=RateLimit(requests_per_s=per_s, burst=1))
+        return AliyunSms(config, session)
+
+    # SendBatchSms carries 100 numbers, each with its own parameters
+    assert Router([aliyun(10)]).pace("sms", "aliyun_sms") == 1000
+    assert Router([MockChannel(lambda m: Outcome.ACCEPTED)]).pace("sms", "mock") is None  # no limit: one slice

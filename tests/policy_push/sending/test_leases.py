@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from channels import MockChannel, Outcome, Router
 from policy_push.sending import Dispatcher, SendRules, claims
+from policy_push.sending.dispatch import SLICE_S
 from policy_push.sending.settle import SettleReport, settle_lapsed
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.statuses import Code, DeliveryStatus
@@ -176,3 +177,28 @@ async def test_rows_claimed_but_never_sent_are_handed_back(dispatch_settings, se
         codes = Counter((await s.execute(select(DeliveryEventRow.code))).scalars().all())
     assert codes[Code.RELEASED] == 3
     assert await d.send_due() == 3 and len(channel.sent) == 3  # sent once, by the next round
+
+
+async def test_each_slice_is_confirmed_right_before_its_call(dispatch_settings, session_factory, cipher) -> None:
+    """At 1 message a second a slice is 2 messages (SLICE_S): when a slice is called, its rows are marked
+    unsure and the rows of later slices are not, so a crash now would leave only this slice in doubt."""
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=N, channel_of=lambda i: "wechat", fallbacks=False)
+    seen: list[tuple[str, set[str]]] = []
+
+    async def handler(msg):  # type: ignore[no-untyped-def]
+        async with session_factory() as s:
+            marked = (await s.execute(select(DeliveryRow.id).where(DeliveryRow.unsure_since.is_not(None)))).scalars()
+            seen.append((msg.delivery_id, set(marked)))
+        return Outcome.ACCEPTED
+
+    router = Router([MockChannel(handler, name="paced_wechat", kind="wechat", pace=1.0)])
+    d = _dispatcher(dispatch_settings, session_factory, cipher, router, lease_s=30.0)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    await d.send_due()
+    order = [i for i, _ in seen]
+    assert len(order) == N and await _statuses(session_factory) == Counter({DeliveryStatus.SENT: N})
+    size = int(1.0 * SLICE_S)
+    for k, (delivery_id, marked) in enumerate(seen):
+        this_slice = set(order[k - k % size : k - k % size + size])
+        assert delivery_id in marked and this_slice <= marked
+        assert not marked & set(order[k - k % size + size :]), "a later slice was marked before its call"

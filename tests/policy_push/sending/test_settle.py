@@ -143,6 +143,25 @@ async def test_lapsed_tencent_sms_fails_for_good_and_falls_back_never_resent(dis
     assert (await _rows(session_factory))[("r-0000002", "sms")].status == "technical_failure"
 
 
+async def test_rows_lapsed_before_their_call_go_again_without_a_question(dispatch_settings, session_factory, cipher, sims, http) -> None:
+    """Claimed for Tencent and JPush, which cannot be asked, but the worker died before the call (no
+    ``unsure_since``): certainly never sent, so back to ``created`` and sent once, not failed for good."""
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=1, channel_of=lambda i: "sms")
+    await seed_campaign(session_factory, cipher, dispatch_settings, n=1, start=2, policy_seq=2, channel_of=lambda i: "app")
+    d = make_dispatcher(dispatch_settings, session_factory, cipher, http)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    assert await _dead_claim(d, cipher, providers={"sms": "tencent_sms", "app": "jpush"}) is not None
+    async with session_factory() as s, s.begin():
+        now = await database_now(s)
+        await s.execute(update(DeliveryRow).values(lease_until=now - timedelta(seconds=1)))
+    report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
+    assert (report.examined, report.not_called, report.unknown_outcome) == (2, 2, 0)
+    assert {(r.status, r.attempts) for r in (await _rows(session_factory)).values()} == {("created", 1)}
+    await d.send_due()
+    assert [r.recipient for r in sims.aliyun.records] == [phone(1)] and [r.recipient for r in sims.jpush.records] == [reg_id(2)]
+    assert {r.status for r in (await _rows(session_factory)).values()} == {"sent"}
+
+
 async def test_lapsed_aliyun_sms_is_asked_at_aliyun_even_after_a_switch(dispatch_settings, session_factory, cipher, sims, http) -> None:
     await seed_campaign(session_factory, cipher, dispatch_settings, n=2, channel_of=lambda i: "sms", fallbacks=False)
     d = make_dispatcher(dispatch_settings, session_factory, cipher, http)
