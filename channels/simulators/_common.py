@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,14 +150,22 @@ class Simulator:
         self.clock = clock
         self.rng = random.Random(self.faults.seed)
         self.records: list[SentRecord] = []
+        #: every HTTP request received (token, cid pool and query calls included)
+        self.http_requests = 0
+        #: send requests that passed authentication
         self.requests = 0
         #: monotonic arrival times of requests that passed authentication, for rate assertions
         self.request_times: list[float] = []
         #: called with every accepted message, e.g. to print it for someone watching a demo
         self.listeners: list[Callable[[SentRecord], None]] = []
-        self.app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._count])
         self._runner: web.AppRunner | None = None
         self.url = ""
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        self.http_requests += 1
+        return await handler(request)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)

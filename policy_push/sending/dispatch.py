@@ -93,6 +93,8 @@ class _Held:
     calls: set[asyncio.Future[Any]] = field(default_factory=set)
     #: rows whose provider call has started (not to be released unsent)
     called: set[str] = field(default_factory=set)
+    #: rows whose results are being recorded: a renewal that misses them found them recorded, not lost
+    recording: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -191,7 +193,7 @@ class Dispatcher:
                     h = self._held.get(cid)
                     if h is not None:
                         h.renewed = started
-                        self._drop(cid, ids - mine, why="lease lost")
+                        self._drop(cid, ids - mine - h.recording, why="lease lost")
         self._fence()
         await self.flush()
 
@@ -207,7 +209,10 @@ class Dispatcher:
 
     def _drop(self, claim_id: str, ids: set[str], *, why: str) -> None:
         h = self._held.get(claim_id)
-        if h is None or not ids:
+        if h is None:
+            return
+        ids = ids & h.ids  # rows dropped meanwhile (recorded, say) are not dropped twice
+        if not ids:
             return
         h.ids -= ids
         if why == "lease lost":
@@ -408,6 +413,10 @@ class Dispatcher:
                 unsure.append(o.row.id)
             else:
                 moves.append(mv)
+        ids = {o.row.id for o in rows}
+        h = self._held.get(claim_id)
+        if h is not None:
+            h.recording |= ids
         try:
             async with self._writes, self.sessions() as s, s.begin():
                 await begin_write(s)
@@ -425,15 +434,18 @@ class Dispatcher:
                     for i in unsure
                 ])  # fmt: skip
                 await deliveries.record_switches(s, switches)
-        except Exception as exc:  # the results stay in memory and are recorded again
+        except Exception as exc:  # the results stay in memory (their leases renewed) and are recorded again
             log.warning("claim %s: could not record %d result(s) (%s); keeping them to record again",
                         claim_id, len(rows), type(exc).__name__)  # fmt: skip
             return False
+        finally:
+            if h is not None:
+                h.recording -= ids
         for sw in switches:
             log.warning("provider switch on %s: %s -> %s: %s", sw.kind, sw.from_provider, sw.to_provider, sw.reason)
         self.stats.accepted += sum(1 for mv in moves if mv.to is DeliveryStatus.SENT and mv.delivery_id in applied)
         self.stats.recorded_late += len(moves) if retry else 0
-        self._drop(claim_id, {o.row.id for o in rows}, why="recorded")
+        self._drop(claim_id, ids, why="recorded")
         self._forget_if_done(claim_id)
         lost = len(moves) - len(applied)
         if lost:

@@ -171,7 +171,7 @@ async def test_schedule_needs_approval_and_an_intact_hash(session_factory: Sessi
             await schedule(session, cid, actor="bob")
     async with session_factory() as session, session.begin():
         await approve(session, cid, approver="bob")
-    # someone edits the list behind the workflow's back: the hash no longer matches
+    # someone edits the list behind the service's back: the hash no longer matches
     async with session_factory() as session, session.begin():
         await session.execute(update(CampaignRecipientRow).where(
             CampaignRecipientRow.campaign_id == cid, CampaignRecipientRow.profile_id == ids[4]).values(skip_reason=None, channel="sms"))

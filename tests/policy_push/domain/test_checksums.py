@@ -1,4 +1,5 @@
-"""Check-character vectors from shared/data/checksums.md (copied here)."""
+"""Check characters of the unified social credit code (GB 32100-2015) and the resident ID number
+(GB 11643-1999): published codes that must pass, and the same codes with one character changed."""
 
 import pytest
 

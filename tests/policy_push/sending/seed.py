@@ -2,7 +2,7 @@
 
 Used by the dispatch tests, the fault tests (20,000 recipients) and ``bench/dispatch`` (100,000),
 where going through the API per profile would measure the import rather than dispatch. The rows are
-what the repositories and the campaign workflow write (encrypted contacts with look-up hashes,
+what the repositories and campaigns/drafting.py write (encrypted contacts with look-up hashes,
 bodies from ``build_message_bodies``), minus the validation those already test.
 """
 
@@ -144,7 +144,7 @@ async def seed_campaign(
             [{"campaign_id": campaign_id, "channel": ch, "body": body} for ch, body in bodies.items()],
         )
     async with sessions() as s, s.begin():
-        # the real approval hash, so the campaign workflow's verify_approval accepts the campaign
+        # the real approval hash, so campaigns.approval.verify_approval accepts the campaign
         digest = await approval_hash(s, campaign_id)
         await s.execute(update(CampaignRow.__table__).where(CampaignRow.id == campaign_id).values(approval_sha256=digest))
     return Seeded(campaign_id, policy.id, chosen)
