@@ -7,7 +7,6 @@ message, in the same order. ``send`` never raises for provider trouble: errors f
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from channels.errors import ChannelError, InvalidMessageError, PermanentError, ThrottledError
+from channels.outcome import Outcome
 
 if TYPE_CHECKING:
     from channels.query import Answer, Inquiry
@@ -24,19 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked", "contains_id_number"]
 
 _log = logging.getLogger("channels")
-
-
-class Outcome(enum.StrEnum):
-    """What happened to one message at the provider's door."""
-
-    #: The provider took the message; a receipt may still report failure later.
-    ACCEPTED = "accepted"
-    #: Not taken now; the same message may succeed later (timeouts, throttling, system errors).
-    RETRYABLE = "retryable"
-    #: Not taken and never will be as sent (bad template, bad credentials, content rules).
-    PERMANENT = "permanent"
-    #: This recipient cannot be reached on this channel (bad number, unfollowed, blocked); try another channel.
-    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from channels.base import Outcome
 from channels.errors import ProtocolError
+from channels.outcome import Outcome
 from channels.rate_limit import CHINA_TZ
 from channels.signing import wechat_callback_signature
 

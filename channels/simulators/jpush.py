@@ -131,7 +131,12 @@ class JPushSimulator(Simulator):
         self._cids.update((cid, (now, "")) for cid in cids)
         return json_response({"cidlist": cids})
 
-    async def _push(self, request: web.Request) -> web.StreamResponse:
+    async def _admit(
+        self, request: web.Request, *, batch: bool = False
+    ) -> web.StreamResponse | tuple[dict[str, str], str | None, Any]:
+        """What every push call goes through: method, authentication, the rate window, (batch single
+        push: the AppKey's permission), injected faults and a JSON body. An error answer, or the rate
+        headers, the fault to apply after the push ("TIMEOUT") and the body."""
         if request.method != "POST":
             return self._error("1001")
         app_key = self._app_key(request)
@@ -140,14 +145,22 @@ class JPushSimulator(Simulator):
         headers, over = self._rate_headers(app_key)
         if over:
             return self._error("2001", headers)
+        if batch and not self.config.batch_single:
+            return self._error("2006", headers)
         fault = await self.inject()
         if fault is not None and fault != "TIMEOUT":
             return self._error(fault, headers, "simulated")
-        raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return self._error("1003", headers, "body is not JSON")
+        return headers, fault, body
+
+    async def _push(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self._admit(request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        headers, fault, body = admitted
         problem = self._check(body)
         if problem:
             return self._error(problem, headers)
@@ -176,23 +189,10 @@ class JPushSimulator(Simulator):
         return answer
 
     async def _batch(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "POST":
-            return self._error("1001")
-        app_key = self._app_key(request)
-        if app_key is None:
-            return self._error("1004")
-        headers, over = self._rate_headers(app_key)
-        if over:
-            return self._error("2001", headers)
-        if not self.config.batch_single:
-            return self._error("2006", headers)
-        fault = await self.inject()
-        if fault is not None and fault != "TIMEOUT":
-            return self._error(fault, headers, "simulated")
-        try:
-            body = json.loads(await request.read())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return self._error("1003", headers, "body is not JSON")
+        admitted = await self._admit(request, batch=True)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        headers, fault, body = admitted
         pushlist = body.get("pushlist") if isinstance(body, dict) else None
         if not isinstance(pushlist, dict) or not pushlist:
             return self._error("1002", headers, "pushlist is required")

@@ -31,13 +31,7 @@ from policy_push.errors import ConfigurationError, PiiDecryptError
 if TYPE_CHECKING:
     from policy_push.config import Settings
 
-__all__ = [
-    "DEMO_PII_KEY",
-    "PII_KINDS",
-    "PiiCipher",
-    "PiiKind",
-    "generate_key",
-]
+__all__ = ["DEMO_PII_KEY", "PII_KINDS", "PiiCipher", "PiiKind", "generate_key"]
 
 PiiKind = Literal["phone", "id_number", "wechat_openid", "app_registration_id"]
 PII_KINDS: Final[tuple[str, ...]] = ("phone", "id_number", "wechat_openid", "app_registration_id")

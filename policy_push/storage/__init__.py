@@ -5,6 +5,9 @@ Nothing here commits: callers wrap the calls in ``async with session.begin():`` 
 record leaves everything stored as it was.
 """
 
+# the send pipeline's tables live in their own module; importing it with the package puts them on
+# Base.metadata wherever any storage module is loaded (migrations, schema checks)
+from . import campaign_tables as campaign_tables
 from .audit import AuditLog
 from .engine import create_engine, database_url, session_factory
 from .policies import PolicyRepository

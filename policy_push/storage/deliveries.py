@@ -167,6 +167,9 @@ async def move(
             stmt = stmt.with_for_update()
         current.update((i, (DeliveryStatus(s), c, lease)) for i, s, c, lease in await session.execute(stmt))
     applied: dict[str, DeliveryStatus] = {}
+    # moves that set the same values (a claim, a cancellation) go as one UPDATE … WHERE id IN (…);
+    # the others (each row its own message id, say) as one executemany per set of columns
+    same: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[str]] = {}
     groups: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
     event_rows: list[dict[str, Any]] = []
     for m in moves:
@@ -185,14 +188,31 @@ async def move(
         if ok:
             assert was is not None
             applied[m.delivery_id] = was
-            groups.setdefault((was.value, tuple(sorted(values))), []).append(
-                {"b_id": m.delivery_id, "b_from": was.value, "b_to": m.to.value, **{f"v_{k}": v for k, v in values.items()}}
-            )
+            key = (was.value, m.to.value, tuple(sorted(values.items())))
+            try:
+                same.setdefault(key, []).append(m.delivery_id)
+            except TypeError:  # a value that cannot be compared (a dict): a row of its own
+                groups.setdefault((was.value, tuple(sorted(values))), []).append(
+                    {"b_id": m.delivery_id, "b_from": was.value, "b_to": m.to.value, **{f"v_{k}": v for k, v in values.items()}}
+                )
         event_rows.append({
             "delivery_id": m.delivery_id, "at": now, "from_status": was.value if was is not None else None,
             "to_status": m.to.value if ok else None, "source": source.value,
             "code": m.code if ok else f"ignored:{m.to.value}", "text": m.text,
         })  # fmt: skip
+    for (was_value, to_value, items), ids in same.items():
+        if len(ids) == 1:
+            groups.setdefault((was_value, tuple(k for k, _ in items)), []).append(
+                {"b_id": ids[0], "b_from": was_value, "b_to": to_value, **{f"v_{k}": v for k, v in items}}
+            )
+            continue
+        for part in chunks(ids):
+            await session.execute(
+                update(deliveries)
+                .where(_d.id.in_(part), _d.status == was_value)
+                .values(status=to_value, updated_at=now, **dict(items))
+                .execution_options(synchronize_session=False)
+            )
     for (_, keys), params in groups.items():
         stmt = (
             update(deliveries)

@@ -38,6 +38,7 @@ from . import changes
 from .audit import AuditLog
 from .records import UpsertResult
 from .region_codes import area_prefix
+from .sql import TWICE_IN_A_BATCH, chunks, once_each
 from .tables import Base, utcnow
 
 __all__ = ["EnterpriseRepository", "ResidentRepository", "profile_repository"]
@@ -128,17 +129,8 @@ class _ProfileRepository(Generic[P]):
 
         Any :class:`RecordConflict` rejects the call; inside the caller's transaction nothing of it
         stays.  Each created or updated profile gets an audit entry."""
-        seen: set[str] = set()
-        for p in profiles:
-            if p.id in seen:
-                raise RecordConflict(
-                    self.entity_type, p.id, "id", "appears twice in one batch; send the update separately"
-                )
-            seen.add(p.id)
-        results: builtins.list[UpsertResult] = []
-        for start in range(0, len(profiles), _CHUNK):
-            results += await self._upsert_chunk(profiles[start : start + _CHUNK], actor)
-        return results
+        once_each((p.id for p in profiles), lambda i: RecordConflict(self.entity_type, i, "id", TWICE_IN_A_BATCH))
+        return [r for part in chunks(profiles, _CHUNK) for r in await self._upsert_chunk(part, actor)]
 
     async def _upsert_chunk(self, profiles: Sequence[P], actor: str) -> builtins.list[UpsertResult]:
         rows = [self._row(p) for p in profiles]

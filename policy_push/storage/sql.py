@@ -4,14 +4,14 @@ and the database's clock."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["CHUNK", "begin_write", "chunks", "database_now", "insert_ignore", "is_postgres"]
+__all__ = ["CHUNK", "TWICE_IN_A_BATCH", "begin_write", "chunks", "database_now", "insert_ignore", "is_postgres", "once_each"]
 
 T = TypeVar("T")
 #: rows per IN (...) list and per executemany: far below SQLite's and asyncpg's parameter limits
@@ -21,6 +21,19 @@ CHUNK = 1000
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+#: what a batch of writes that names one record twice is told
+TWICE_IN_A_BATCH = "appears twice in one batch; send the update separately"
+
+
+def once_each(ids: Iterable[str], conflict: Callable[[str], Exception]) -> None:
+    """Raise ``conflict(id)`` for the first id that appears twice in one batch of writes."""
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise conflict(i)
+        seen.add(i)
 
 
 def is_postgres(session: AsyncSession) -> bool:

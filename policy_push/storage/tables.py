@@ -234,8 +234,3 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
-
-
-# the send pipeline's tables live in their own module; importing it here puts them on
-# Base.metadata wherever the models are loaded (migrations, schema checks)
-from . import campaign_tables as _campaign_tables  # noqa: E402, F401

@@ -24,7 +24,7 @@ def test_all_is_sorted_and_pinned() -> None:
 
 def test_every_exported_name_exists_and_every_public_name_is_exported() -> None:
     submodules = {
-        "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "query", "rate_limit", "receipts", "render", "retry",
+        "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "outcome", "query", "rate_limit", "receipts", "render", "retry",
         "router", "signing", "simulators", "tencent_sms", "wechat",
     }  # fmt: skip
     assert all(hasattr(channels, name) for name in channels.__all__)

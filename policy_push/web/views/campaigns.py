@@ -10,6 +10,7 @@ OpenAPI as such.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -246,20 +247,20 @@ async def campaign_recipients(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-async def exclude(request: web.Request) -> web.Response:
-    actor = staff_member(request)
-    body = await _body(request, ProfileIds)
-    async with transaction(request) as session:
-        result = await exclude_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
-    return json_response(result)
+def _edit_list(edit: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A view that applies ``edit`` (exclude or include) to the profile ids in the body."""
+
+    async def view(request: web.Request) -> web.Response:
+        actor = staff_member(request)
+        body = await _body(request, ProfileIds)
+        async with transaction(request) as session:
+            return json_response(await edit(session, _campaign_id(request), body.profile_ids, actor=actor))
+
+    return view
 
 
-async def include(request: web.Request) -> web.Response:
-    actor = staff_member(request)
-    body = await _body(request, ProfileIds)
-    async with transaction(request) as session:
-        result = await include_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
-    return json_response(result)
+exclude = _edit_list(exclude_recipients)
+include = _edit_list(include_recipients)
 
 
 async def put_send_time(request: web.Request) -> web.Response:
