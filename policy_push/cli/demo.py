@@ -44,8 +44,11 @@ PREVIEW_POLICY = "pj-gxj-2026-012"
 DEMO_START = dt.datetime(2026, 11, 26, 20, 45, tzinfo=ZoneInfo("Asia/Shanghai"))
 #: simulated seconds per real second
 TIME_FACTOR = 3600.0
-#: the demo stops once the simulated clock passes this (the morning after, sending done)
+#: the demo stops once the simulated clock passes this and nothing is left to send now (on a slow
+#: machine the clock runs on while the morning's messages go out; the demo waits for them) ...
 DEMO_END = dt.datetime(2026, 11, 27, 14, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+#: ... or at the latest this
+DEMO_LIMIT = dt.datetime(2026, 11, 29, 14, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 #: provider refusals injected so that fallbacks happen (codes from the real protocols)
 DEMO_FAULTS = {
     "wechat": Faults(error_rates={"43004": 0.15}, seed=7),  # 需要接收者关注: unreachable on WeChat
@@ -123,7 +126,7 @@ class Funnel:
         out.append(f"fell back          {self.fell_back:>6}  messages moved to the next channel after a failure")
         for reason, n in sorted(self.waiting.items()):
             label = {Waiting.QUIET_HOURS: "quiet hours", Waiting.FREQUENCY_CAP: f"the frequency cap ({self.cap})",
-                     Waiting.RETRY: "a retry", Waiting.THROTTLED: "the provider's rate"}  # fmt: skip
+                     Waiting.RETRY: "a retry", Waiting.THROTTLED: "the provider's rate", "due": "their turn (due now)"}  # fmt: skip
             out.append(f"waiting            {n:>6}  for {label.get(reason, reason)}")  # type: ignore[call-overload]
         return out
 
@@ -262,10 +265,12 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
 
 
 async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
-    """Run the ticks' bodies until the simulated morning after, printing a line per simulated hour."""
+    """Run the ticks' bodies until the morning's sending is done, printing a line per simulated hour."""
     tz = DEMO_START.tzinfo
     last_hour = None
-    while clock.now() < DEMO_END:
+    while clock.now() < DEMO_LIMIT:
+        if clock.now() >= DEMO_END and not await _due(sessions, clock.now()):
+            break
         await pipeline.dispatch_due_campaigns()
         # short rounds, so the other ticks (receipts settling, reminders) get their turns
         await pipeline.dispatcher.send_due(budget_s=0.5)
@@ -288,6 +293,16 @@ async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
             print(f"  {now:%m-%d %H:%M}  sent {done:>5}  delivered {counts.get(DeliveryStatus.DELIVERED, 0):>5}  "
                   f"waiting {waiting:>5}{quiet}")
         await asyncio.sleep(0.05)
+
+
+async def _due(sessions: Any, now: dt.datetime) -> int:
+    """Rows that could go out now or are going out: created and due, or sending."""
+    async with sessions() as s:
+        counts: dict[str, int] = {}
+        for (_, status), n in (await deliveries.counts(s)).items():
+            counts[status] = counts.get(status, 0) + n
+        later = await deliveries.not_due(s, now=now)
+    return counts.get(DeliveryStatus.CREATED, 0) - later + counts.get(DeliveryStatus.SENDING, 0)
 
 
 def _demo(args: argparse.Namespace) -> int:
