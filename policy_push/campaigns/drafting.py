@@ -30,7 +30,7 @@ from policy_push.domain import Policy, ValidationContext, local_today, parse_pol
 from policy_push.errors import InvalidInput, MatchIndexUnavailable, NotFound, PolicyPushError, WrongState
 from policy_push.matching.results import PolicyMatchResult
 from policy_push.statuses import CampaignState, Purpose
-from policy_push.storage import AuditLog, PolicyRepository, contacts, deliveries
+from policy_push.storage import AuditLog, PolicyRepository, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.tables import PolicyRow, utcnow
 
@@ -161,7 +161,7 @@ async def _store(
     records = [*result.eligible, *result.unknown]
     ids = list(dict.fromkeys(r["profile_id"] for r in records))
     reach = await contacts.load_reach(session, [(kind, pid) for pid in ids])
-    told = await deliveries.notified_channels(session, policy.id, kind, ids)
+    told = await delivery_history.notified_channels(session, policy.id, kind, ids)
     campaign_id = str(uuid.uuid4())
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.statuses import CampaignState, FeedbackKind, Purpose, SkipReason
-from policy_push.storage import AuditLog, contacts, deliveries
+from policy_push.storage import AuditLog, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import feedback as feedback_store
 from policy_push.storage.sql import begin_write
@@ -66,7 +66,7 @@ async def create_due_reminders(
 
 
 async def _create(s: AsyncSession, announcement: Any, *, now: datetime) -> str | None:
-    told = await deliveries.reached(s, announcement.id, Purpose.ANNOUNCE)
+    told = await delivery_history.reached(s, announcement.id, Purpose.ANNOUNCE)
     answered = await feedback_store.answered(s, announcement.policy_id, _ANSWERED)
     listed = await campaign_store.recipients_of(s, announcement.id)
     reach = await contacts.load_reach(s, {(kind, pid) for kind, pid, _ in told})

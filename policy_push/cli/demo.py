@@ -31,7 +31,7 @@ from policy_push.config import Settings
 from policy_push.importing import ImportReport
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, DeliveryStatus, Purpose, Waiting
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import create_engine, deliveries, upgrade
+from policy_push.storage import create_engine, delivery_history, upgrade
 
 from .records import import_file
 
@@ -137,10 +137,10 @@ async def funnel(sessions: Any, settings: Settings) -> Funnel:
         by_purpose = await campaign_store.count_by_purpose(s)
         f.campaigns, f.reminders = by_purpose.get(Purpose.ANNOUNCE, 0), by_purpose.get(Purpose.REMINDER, 0)
         f.matched, f.may_qualify, f.approved = await campaign_store.announcement_funnel(s)
-        for (channel, status), n in (await deliveries.counts(s)).items():
+        for (channel, status), n in (await delivery_history.counts(s)).items():
             f.by_channel.setdefault(channel, {})[status] = n
-        f.fell_back = await deliveries.fallbacks_made(s)
-        f.waiting = await deliveries.waiting(s)
+        f.fell_back = await delivery_history.fallbacks_made(s)
+        f.waiting = await delivery_history.waiting(s)
     return f
 
 
@@ -285,9 +285,9 @@ async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
             last_hour = now.hour
             async with sessions() as s:
                 counts: dict[str, int] = {}
-                for (_, status), n in (await deliveries.counts(s)).items():
+                for (_, status), n in (await delivery_history.counts(s)).items():
                     counts[status] = counts.get(status, 0) + n
-                waiting = await deliveries.not_due(s, now=clock.now())
+                waiting = await delivery_history.not_due(s, now=clock.now())
             done = sum(counts.get(st, 0) for st in DELIVERY_REACHED)
             quiet = "  (quiet hours)" if pipeline.rules.windows.default and pipeline.rules.windows.default.is_quiet(now) else ""
             print(f"  {now:%m-%d %H:%M}  sent {done:>5}  delivered {counts.get(DeliveryStatus.DELIVERED, 0):>5}  "
@@ -299,9 +299,9 @@ async def _due(sessions: Any, now: dt.datetime) -> int:
     """Rows that could go out now or are going out: created and due, or sending."""
     async with sessions() as s:
         counts: dict[str, int] = {}
-        for (_, status), n in (await deliveries.counts(s)).items():
+        for (_, status), n in (await delivery_history.counts(s)).items():
             counts[status] = counts.get(status, 0) + n
-        later = await deliveries.not_due(s, now=now)
+        later = await delivery_history.not_due(s, now=now)
     return counts.get(DeliveryStatus.CREATED, 0) - later + counts.get(DeliveryStatus.SENDING, 0)
 
 

@@ -6,6 +6,7 @@
 ``starting``       a due campaign's approval checked again, its delivery rows written
 ``claims``         due rows claimed under a lease, re-checked (consent, opt-outs, quiet hours)
 ``dispatch``       the sender: claim -> confirm -> provider call -> record; heartbeat, fencing
+``rendering``      each claimed row's message, from the campaign's approved bodies
 ``outcomes``       what a send result, a receipt or a provider's answer means for a row
 ``fallbacks``      the recipient's next channel after one failed for good
 ``receipts``       receipts pushed by providers, and those that outran our record of the send
@@ -16,8 +17,8 @@
 ``ticks``          the pipeline the scheduler drives, and the lead
 =================  ==========================================================================
 
-The data it reads and writes goes through ``policy_push.storage`` (``deliveries``, ``campaigns``,
-``contacts``, ``receipts``); statuses and codes are those of ``policy_push.statuses``.
+The data it reads and writes goes through ``policy_push.storage`` (``deliveries``, ``delivery_history``,
+``campaigns``, ``contacts``, ``receipts``); statuses and codes are those of ``policy_push.statuses``.
 """
 
 from .dispatch import Dispatcher, DispatchStats

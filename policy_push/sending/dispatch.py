@@ -31,14 +31,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import ChannelError, OutboundMessage, Outcome, ProviderSwitch, Router, SendResult
-from policy_push.campaigns import render_for_recipient
+from channels import OutboundMessage, ProviderSwitch, Router, SendResult
 from policy_push.security import PiiCipher
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
 from policy_push.storage import campaigns as campaign_store
@@ -52,6 +51,7 @@ from .claims import Claim, Outgoing
 from .fallbacks import failed_for_good, fall_back
 from .outcomes import after_send
 from .receipts import apply_early_receipts
+from .rendering import Renderer
 from .rules import SendRules
 from .starting import finish_campaigns
 
@@ -130,7 +130,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self._rng = rng or random.Random()
-        self._bodies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        self._renderer = Renderer(sessions)
         bind = sessions.kw.get("bind")
         # SQLite has one writer: the lanes take turns here rather than queueing in SQLite's busy
         # handler, whose timeout a lane held up by another's provider work could otherwise exceed
@@ -284,7 +284,7 @@ class Dispatcher:
         self._held[claim.id] = held
         self.stats.claimed += len(claim.rows)
         try:
-            ready, by_kind = await self._prepare(claim.rows)
+            ready, by_kind = await self._renderer.prepare(claim.rows)
             jobs = [self._send_kind(claim, held, kind, msgs, providers[kind]) for kind, msgs in by_kind.items()]
             if ready:
                 by_id = {o.row.id: o for o in claim.rows}
@@ -348,42 +348,6 @@ class Dispatcher:
             raise
         finally:
             held.calls.discard(call)
-
-    # ---- sending ------------------------------------------------------------------------------
-
-    async def _bodies_for(self, rows: Sequence[Outgoing]) -> None:
-        missing = {(o.row.campaign_id, o.row.channel) for o in rows} - self._bodies.keys()
-        if not missing:
-            return
-        async with self.sessions() as s:
-            for campaign_id in {c for c, _ in missing}:
-                found = await campaign_store.bodies(s, campaign_id)
-                for (cid, channel) in missing:
-                    if cid == campaign_id:
-                        self._bodies[(cid, channel)] = found.get(channel)
-
-    async def _prepare(self, rows: Sequence[Outgoing]) -> tuple[dict[str, SendResult], dict[str, list[OutboundMessage]]]:
-        """Render each row's message; rows that cannot be sent get their result at once."""
-        await self._bodies_for(rows)
-        results: dict[str, SendResult] = {}
-        by_kind: dict[str, list[OutboundMessage]] = {}
-        for o in rows:
-            row = o.row
-            body = self._bodies.get((row.campaign_id, row.channel))
-            if o.address is None:
-                results[row.id] = SendResult(row.id, Outcome.UNREACHABLE, "", code=Code.NO_ADDRESS, text="no address for this channel")
-                continue
-            if body is None:
-                results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=Code.NO_APPROVED_MESSAGE,
-                                             text="no approved message for this channel")  # fmt: skip
-                continue
-            try:
-                msg = render_for_recipient(body, reasons=o.reasons, delivery_id=row.id, address=o.address)
-            except ChannelError as exc:  # breaks a channel rule: never sendable as it is
-                results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=exc.code, text=str(exc))
-                continue
-            by_kind.setdefault(row.channel, []).append(msg)
-        return results, by_kind
 
     # ---- recording ----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import contacts, deliveries
+from policy_push.storage import contacts, deliveries, delivery_history
 from policy_push.storage.deliveries import Delivery
 
 from .rules import SendRules
@@ -39,8 +39,8 @@ async def fall_back(session: AsyncSession, failed: Sequence[Delivery], *, now: d
     texts = await campaign_store.channels_with_text(session, campaign_ids)
     people = {(f.profile_kind, f.profile_id) for f in failed}
     reach = await contacts.load_reach(session, people)
-    used = await deliveries.used_channels(session, people)
-    previous = await deliveries.previous_sends(session, people)
+    used = await delivery_history.used_channels(session, people)
+    previous = await delivery_history.previous_sends(session, people)
     rows = []
     for f in failed:
         person = reach.get((f.profile_kind, f.profile_id))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_push.campaigns import verify_approval
 from policy_push.statuses import CampaignState
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import deliveries
+from policy_push.storage import deliveries, delivery_history
 from policy_push.storage.sql import begin_write
 
 from .rules import SendRules
@@ -63,7 +63,7 @@ async def start_campaign(sessions: async_sessionmaker[AsyncSession], campaign_id
             batch = await campaign_store.recipients_after(s, campaign_id, after, _BATCH)
             if not batch:
                 break
-            prev = await deliveries.previous_sends_of_recipients(s, campaign_id, after, batch[-1].profile_id)
+            prev = await delivery_history.previous_sends_of_recipients(s, campaign_id, after, batch[-1].profile_id)
             rows = []
             for kind, pid, channel in batch:
                 at, waiting = rules.plan(now, channel, prev.get((kind, pid), []), urgent=bool(camp.urgent))

@@ -46,7 +46,7 @@ from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
 from policy_push.statuses import DELIVERY_UNSENT, CampaignState
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import create_engine, deliveries
+from policy_push.storage import create_engine, delivery_history
 from scheduler import (
     AlwaysLeader,
     Clock,
@@ -132,7 +132,7 @@ class Pipeline:
         async with self.sessions() as s:
             due = await campaign_store.due_scheduled(s, now=self.clock.now())
             sending = await campaign_store.ids_in_state(s, CampaignState.SENDING)
-            counts = await deliveries.counts(s)
+            counts = await delivery_history.counts(s)
         unsent = sum(n for (_, status), n in counts.items() if status in {st.value for st in DELIVERY_UNSENT})
         return not due and not sending and not unsent and not self.dispatcher.in_flight
 

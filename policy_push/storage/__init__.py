@@ -1,5 +1,6 @@
 """Storage: tables, migrations, repositories of policies and profiles, and the data access of the send
-pipeline (``campaigns``, ``deliveries``, ``contacts``, ``receipts``, ``changes``) over SQLite and PostgreSQL.
+pipeline (``campaigns``, ``deliveries``, ``delivery_history``, ``contacts``, ``receipts``, ``changes``) over SQLite
+and PostgreSQL.
 
 Nothing here commits: callers wrap the calls in ``async with session.begin():`` so that a rejected
 record leaves everything stored as it was.

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from policy_push.storage import PolicyRepository, deliveries, profile_repository, schema_status
+from policy_push.storage import PolicyRepository, delivery_history, profile_repository, schema_status
 from policy_push.storage.contacts import PROFILE_KINDS
 
 from ..bodies import json_response
@@ -43,7 +43,7 @@ async def _database(request: web.Request) -> tuple[dict[str, Any], dict[str, Any
                 for kind in PROFILE_KINDS:
                     counts[f"{kind}s"] = await profile_repository(kind, session, request.app[cipher_key]).count()
                 by_channel: dict[str, dict[str, int]] = {}
-                for (channel, status_name), n in sorted((await deliveries.counts(session)).items()):
+                for (channel, status_name), n in sorted((await delivery_history.counts(session)).items()):
                     by_channel.setdefault(channel, {})[status_name] = n
                 counts["deliveries"] = by_channel
     except Exception as exc:  # a health check reports failure, it does not raise it
