@@ -91,6 +91,9 @@ async def upgrade(
         with _quiet_alembic(quiet):
             async with engine.begin() as conn:
                 await conn.run_sync(_upgrade_sync, alembic_config(), revision)
+        if engine.dialect.name == "sqlite":
+            # the migration turned foreign keys off on its connection: new connections turn them on
+            await engine.dispose()
         return await schema_status(engine)
     finally:
         if owned:

@@ -2,8 +2,9 @@
 
 * ``deliveries``: ``claim_id`` (the claim a sender holds), ``lease_until`` (database time until which that
   sender is known alive; renewed while it sends) and ``unsure_since`` (the earliest provider call whose
-  outcome is not known yet). Rows left ``sending`` by an older version get a lease that has already ended,
-  so settle takes them over.
+  outcome is not known yet). Rows left ``sending`` by an older version get a lease that has already ended
+  and count as unsure since their claim, so settle takes them over and asks their provider (an older
+  version never marked its calls, so none of its rows may pass for "never called").
 * CHECK constraints hold every status, state, purpose, reason and source column to the values of
   ``policy_push/statuses.py`` as of this revision (spelled out here, so a later change of the code cannot
   rewrite history: a new value needs a new migration).
@@ -72,7 +73,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("lease_until", _TS, nullable=True))
         batch_op.add_column(sa.Column("unsure_since", _TS, nullable=True))
         batch_op.create_index("ix_deliveries_lease", ["status", "lease_until"], unique=False)
-    # rows an older version left sending: their lease has already ended, settle takes them over
+    # rows an older version left sending: their lease has already ended, settle takes them over and asks
     op.execute("UPDATE deliveries SET lease_until = claimed_at, unsure_since = claimed_at WHERE status = 'sending'")
 
     for table, checks in CHECKS.items():
