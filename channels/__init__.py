@@ -1,10 +1,11 @@
 """Sending notifications: one adapter per provider protocol behind one small interface.
 
-``Channel.send(batch) -> list[SendResult]`` is the interface; ``Router`` is the one place that
-chooses providers, retries and fails over; ``render`` turns a ``Notification`` into each channel's
-message; ``receipts`` parses what providers push back, ``replies`` the SMS up-messages (and decides
-what is an opt-out), ``wechat_events`` and ``wechat_crypto`` what a WeChat account's server URL
-receives, ``jpush_reports`` pulls JPush delivery reports, ``callback_auth`` helps guard the unsigned
+``Channel.send(batch) -> list[SendResult]`` is the interface (``Channel.query`` asks about an unknown
+outcome); ``Router`` is the one place that chooses providers, fails over and asks them;
+``RetryPolicy`` says when a message deserves another attempt; ``render`` turns a ``Notification`` into
+each channel's message; ``receipts`` parses what providers push back, ``replies`` the SMS up-messages
+(and decides what is an opt-out), ``wechat_events`` and ``wechat_crypto`` what a WeChat account's server
+URL receives, ``jpush_reports`` pulls JPush delivery reports, ``callback_auth`` helps guard the unsigned
 callbacks. Simulators live in ``channels.simulators``.
 """
 
@@ -35,6 +36,7 @@ from channels.jpush_reports import (
 )
 from channels.masking import mask_recipient
 from channels.mock import MockChannel
+from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, DailyQuota, Limiter, RateLimit, TokenBucket, seconds_to_midnight
 from channels.receipts import (
     ALIYUN_RECEIPT_ACK,
@@ -89,6 +91,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "ALIYUN_SMS_UP_ACK",
     "AliyunSms",
     "AliyunSmsConfig",
+    "Answer",
     "AppLayout",
     "AuthError",
     "CHINA_TZ",
@@ -97,6 +100,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "DailyQuota",
     "DeviceStatus",
     "FailoverPolicy",
+    "Inquiry",
     "InvalidMessageError",
     "JPUSH_CODES",
     "JPush",

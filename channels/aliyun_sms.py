@@ -3,8 +3,8 @@
 Messages with the same template go out in ``SendBatchSms`` calls of up to 100 numbers, each with its
 own variables; a lone message goes through ``SendSms`` with ``OutId`` = our delivery id. A batch
 carries one ``OutId`` per call (a digest of its delivery ids), so receipts of batch members are
-matched by (BizId, phone). Sends are not idempotent: an unknown outcome is settled with
-``QuerySendDetails`` before any retry (see ``settle``).
+matched by (BizId, phone). Sends are not idempotent: an unknown outcome is looked up with
+``QuerySendDetails`` before any retry (see ``query``).
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 import aiohttp
 
 from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
 from channels.errors import ChannelError, InvalidMessageError, ProviderServerError, provider_errors
+from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
+from channels.receipts import Receipt, aliyun_verdict
 from channels.render import check_sms_variable
 from channels.signing import aliyun_signed_query
 
@@ -116,6 +118,7 @@ class AliyunSms(Channel):
     kind = "sms"
     code_table = ALIYUN_CODES
     throttle_codes = _THROTTLE
+    messages_per_request = _BATCH_MAX  # SendBatchSms: up to 100 numbers, each with its own parameters
 
     def __init__(
         self,
@@ -280,25 +283,39 @@ class AliyunSms(Channel):
             for r in rows
         ]
 
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """Settle unknown outcomes from today's (China date) send records before anything is resent.
+    async def query(self, items: Sequence[Inquiry]) -> list[Answer]:
+        """Look for each message in Aliyun's send records (``QuerySendDetails``) since it may have gone out.
 
-        Found under our OutId: ACCEPTED. No record of this template to this phone today: certainly
-        not sent, RETRYABLE. Records that we cannot attribute, or a failing query: None (unknown).
+        A record carrying our id (``OutId``, the batch's ``OutId`` remembered from the send, or one of the
+        item's markers in the text) means Aliyun has it, with its delivery verdict once there is one. No
+        such record means it certainly was not sent, unless a record of the same template to that phone
+        cannot be told apart without markers (then, and when the query fails: cannot tell).
         """
-        today = datetime.fromtimestamp(self._now(), CHINA_TZ).strftime("%Y%m%d")
+        return list(await asyncio.gather(*(self._query_one(item) for item in items)))
 
-        async def one(msg: OutboundMessage) -> SendResult | None:
-            try:
-                rows = await self.query_send_details(msg.recipient, today)
-            except ChannelError:
-                return None
-            wanted = {msg.delivery_id, self._batch_out_ids.get(msg.delivery_id, "")} - {""}
-            template_code = self.config.templates.get(msg.template, "")
-            if any(r.out_id in wanted for r in rows):
-                return self.result(msg, "OK", "settled by QuerySendDetails")
-            if not any(r.template_code == template_code for r in rows):
-                return self.result(msg, "NOT_SENT", "QuerySendDetails has no record", outcome=Outcome.RETRYABLE)
-            return None
-
-        return list(await asyncio.gather(*(one(m) for m in batch)))
+    async def _query_one(self, item: Inquiry) -> Answer:
+        now = datetime.fromtimestamp(self._now(), CHINA_TZ)
+        first = (item.since or now).astimezone(CHINA_TZ).date()
+        days = min(3, max(1, (now.date() - first).days + 1))
+        dates = [(now.date() - timedelta(days=back)).strftime("%Y%m%d") for back in range(days)]
+        rows: list[SendDetail] = []
+        try:
+            for date in dates:
+                rows += await self.query_send_details(item.recipient, date)
+        except ChannelError:
+            return Answer(item.delivery_id, self.name, None)
+        ids = {item.delivery_id, self._batch_out_ids.get(item.delivery_id, "")} - {""}
+        hit = next((r for r in rows if r.out_id in ids or any(m and m in r.content for m in item.markers)), None)
+        if hit is not None:
+            receipt = None
+            if hit.send_status in (2, 3):
+                delivered = hit.send_status == 3
+                receipt = Receipt(
+                    self.name, "", hit.phone or item.recipient, delivered, aliyun_verdict(delivered, hit.err_code),
+                    hit.err_code or ("DELIVERED" if delivered else ""), delivery_id=item.delivery_id,
+                )  # fmt: skip
+            return Answer(item.delivery_id, self.name, True, receipt=receipt)
+        template_code = self.config.templates.get(item.template, "")
+        if not item.markers and any(r.template_code == template_code for r in rows):
+            return Answer(item.delivery_id, self.name, None)
+        return Answer(item.delivery_id, self.name, False)

@@ -7,33 +7,23 @@ message, in the same order. ``send`` never raises for provider trouble: errors f
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from channels.errors import ChannelError, InvalidMessageError, PermanentError, ThrottledError
+from channels.outcome import Outcome
+
+if TYPE_CHECKING:
+    from channels.query import Answer, Inquiry
 
 __all__ = ["Channel", "OutboundMessage", "Outcome", "SendResult", "chunked", "contains_id_number"]
 
 _log = logging.getLogger("channels")
-
-
-class Outcome(enum.StrEnum):
-    """What happened to one message at the provider's door."""
-
-    #: The provider took the message; a receipt may still report failure later.
-    ACCEPTED = "accepted"
-    #: Not taken now; the same message may succeed later (timeouts, throttling, system errors).
-    RETRYABLE = "retryable"
-    #: Not taken and never will be as sent (bad template, bad credentials, content rules).
-    PERMANENT = "permanent"
-    #: This recipient cannot be reached on this channel (bad number, unfollowed, blocked); try another channel.
-    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +50,7 @@ class SendResult:
     """The provider's verdict on one message.
 
     ``maybe_sent`` marks a retryable result where the provider may nevertheless have sent the message
-    (a timeout after the request went out): settle it with ``Channel.settle`` before sending again.
+    (a timeout after the request went out): ask ``Channel.query`` before sending it again.
     ``provider_fault`` marks errors that are the provider's own trouble (system errors, 5xx,
     timeouts) as opposed to throttling or the message itself; the router fails over on these.
     """
@@ -113,12 +103,18 @@ class Channel(ABC):
     ``send`` adds what every provider needs: timing, logging without personal data, and turning
     ``ChannelError`` into results. ``code_table`` (provider code -> outcome) is the adapter's data;
     ``throttle_codes`` are retryable codes that mean "slow down", not "the provider is failing".
+    ``query`` and ``resend_window_s`` say what can be learnt of an unknown outcome (``channels.query``).
     """
 
     name: ClassVar[str]
     kind: ClassVar[str]  # "sms", "wechat" or "app": which recipients the channel can reach
     code_table: ClassVar[Mapping[str, Outcome]] = {}
     throttle_codes: ClassVar[frozenset[str]] = frozenset()
+    #: seconds after a send during which the provider drops a repeat carrying the same delivery id, so
+    #: a message of unknown outcome may be sent again; 0: it does not (or not for a new sender)
+    resend_window_s: ClassVar[float] = 0.0
+    #: most messages, each with its own content, that one request of this adapter carries
+    messages_per_request: int = 1
 
     async def send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         """Send ``batch``; return one result per message, in order. Never raises ``ChannelError``."""
@@ -151,14 +147,26 @@ class Channel(ABC):
         """Speak the provider protocol for ``batch``; may raise ``ChannelError`` for the whole batch."""
         raise NotImplementedError(f"{type(self).__name__}._send")
 
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """Ask the provider what became of messages whose send outcome is unknown.
+    def resend_window_for(self, template: str) -> float:
+        """``resend_window_s`` for messages of the logical ``template`` (an adapter may differ per template)."""
+        return self.resend_window_s
 
-        Returns ``ACCEPTED`` for a message the provider has, a ``RETRYABLE`` result (without
-        ``maybe_sent``) for one it certainly does not have, and None where it cannot tell. Channels
-        whose provider deduplicates on our delivery id need no query and return None.
-        """
-        return [None for _ in batch]
+    async def query(self, items: Sequence[Inquiry]) -> list[Answer]:
+        """What became of messages whose send outcome is unknown: one ``Answer`` per item, in order.
+        Never raises for provider trouble (a failed query answers "cannot tell"). The default: this
+        provider cannot be asked."""
+        from channels.query import Answer
+
+        return [Answer(i.delivery_id, self.name, None) for i in items]
+
+    def pace(self) -> float | None:
+        """Messages per second this adapter's rate limit lets through (None: it has none). A caller that
+        marks messages as handed over right before the call can send slices of a second or two, so a
+        crash leaves only a slice of unknown outcome, not a whole batch still queued behind the limit."""
+        limiter = getattr(self, "_limiter", None)
+        if limiter is None:
+            return None
+        return float(limiter.config.requests_per_s) * self.messages_per_request
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release what the adapter owns (the HTTP session belongs to the caller)."""

@@ -26,12 +26,17 @@ class MockChannel(Channel):
     kind = "sms"
     code_table: ClassVar = {o.value: o for o in Outcome}
 
-    def __init__(self, handler: Handler, *, name: str = "mock", kind: str = "sms") -> None:
+    def __init__(self, handler: Handler, *, name: str = "mock", kind: str = "sms", pace: float | None = None) -> None:
         self.name = name  # type: ignore[misc]
         self.kind = kind  # type: ignore[misc]
         self._handler = handler
+        self._pace = pace
         self.sent: list[OutboundMessage] = []
         self._ids = 0
+
+    def pace(self) -> float | None:
+        """Messages per second, as a rate-limited adapter would say (None: unlimited)."""
+        return self._pace
 
     async def _send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         results = []

@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from channels.base import Outcome
 from channels.errors import ProtocolError
+from channels.outcome import Outcome
 from channels.rate_limit import CHINA_TZ
 from channels.safe_xml import parse_xml
 from channels.signing import wechat_callback_signature
@@ -87,6 +87,13 @@ def _aliyun_time(value: object) -> datetime | None:
 _ALIYUN_UNREACHABLE_RECEIPT = frozenset({"MK:0001", "MK:0012", "MI:0013", "IC:0015", "UNDELIV", "EMPTY_NUMBER"})
 
 
+def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
+    """What an Aliyun delivery verdict (an SmsReport, or a QuerySendDetails row) means for the message."""
+    if delivered:
+        return Outcome.ACCEPTED
+    return Outcome.UNREACHABLE if err_code in _ALIYUN_UNREACHABLE_RECEIPT else Outcome.PERMANENT
+
+
 def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
     """Parse an Aliyun SmsReport push (a JSON array of reports)."""
     try:
@@ -101,12 +108,7 @@ def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
             raise ProtocolError(f"SmsReport item {i} lacks biz_id or phone_number")
         success = item.get("success") in (True, "true")
         code = str(item.get("err_code", ""))
-        if success:
-            outcome = Outcome.ACCEPTED
-        elif code in _ALIYUN_UNREACHABLE_RECEIPT:
-            outcome = Outcome.UNREACHABLE
-        else:
-            outcome = Outcome.PERMANENT
+        outcome = aliyun_verdict(success, code)
         receipts.append(
             Receipt(
                 provider="aliyun_sms",

@@ -1,23 +1,28 @@
-"""The one module that chooses a provider and calls it: retries, settling and failover live here.
+"""The one module that chooses a provider, calls it, fails over, and asks it about unknown outcomes.
 
-Each channel kind ("sms", "wechat", "app") has an ordered list of adapters; the first is primary.
-When the active adapter keeps failing with its own faults (system errors, 5xx, timeouts) the router
-switches to the next and records the switch and its reason. After ``probe_after_s`` it tries the
+Each channel kind ("sms", "wechat", "app") has an ordered list of adapters; the first is primary. When
+the active adapter keeps failing with its own faults (system errors, 5xx, timeouts) the router switches
+to the next and records the switch and its reason (``switches``). After ``probe_after_s`` it tries the
 primary again, since provider outages end and the primary is usually the cheaper contract.
+
+``send`` makes one call per batch and never retries: a caller that keeps messages in a durable outbox
+retries them there, with backoff it can survive a restart with (``channels.retry.RetryPolicy`` computes
+it). What ``send`` does add: a result that may have gone out (``maybe_sent``) is looked up at once with
+the adapter's ``query``, so the caller gets "accepted" or "certainly not sent" wherever the provider can
+tell. ``query`` and ``resend_window_s`` answer the same questions later, for a named provider (the one
+a message was sent through), which is what settling a message after a crash needs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from channels.base import Channel, OutboundMessage, Outcome, SendResult
-from channels.retry import RetryPolicy, should_retry
+from channels.query import Answer, Inquiry
 
 __all__ = ["FailoverPolicy", "ProviderSwitch", "Router"]
 
@@ -54,23 +59,17 @@ class _KindState:
 
 
 class Router:
-    """Sends batches by channel kind, with retries (``RetryPolicy``) and failover (``FailoverPolicy``)."""
+    """Sends batches by channel kind with failover (``FailoverPolicy``); asks providers about unknown outcomes."""
 
     def __init__(
         self,
         channels: Sequence[Channel],
         *,
-        retry: RetryPolicy | None = None,
         failover: FailoverPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
-        self.retry = retry or RetryPolicy()
         self.failover = failover or FailoverPolicy()
         self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
         self._kinds: dict[str, _KindState] = {}
         for ch in channels:
             self._kinds.setdefault(ch.kind, _KindState(channels=[])).channels.append(ch)
@@ -95,52 +94,53 @@ class Router:
         names = [ch.name for ch in self._state(kind).channels]
         raise ValueError(f"no provider {name!r} for kind {kind!r}; have {names}")
 
+    def has(self, kind: str, name: str) -> bool:
+        return kind in self._kinds and any(ch.name == name for ch in self._kinds[kind].channels)
+
     async def send(
         self, kind: str, batch: Sequence[OutboundMessage], *, provider: str | None = None
     ) -> list[SendResult]:
-        """Send ``batch`` over ``kind``; one result per message, in order, after retries and failover.
+        """Send ``batch`` over ``kind`` in one call; one result per message, in order.
 
-        ``provider`` pins every attempt of this call to that adapter of ``kind`` (ValueError if
-        unknown), so a caller that recorded where a message goes before calling is never wrong about
-        it; its faults still count towards failover, which then applies to later calls."""
-        pinned = self.channel(kind, provider) if provider is not None else None
-        final: dict[str, SendResult] = {}
-        pending = list(batch)
-        attempt = 0
-        while pending:
-            attempt += 1
-            channel = pinned or self.active(kind)
-            results = await channel.send(pending)
-            self._observe(kind, channel, results)
-            retry_msgs: list[OutboundMessage] = []
-            retry_results: list[SendResult] = []
-            unsure = [(m, r) for m, r in zip(pending, results, strict=True) if r.maybe_sent]
-            settled = await self._settle(channel, unsure)
-            for msg, res in zip(pending, results, strict=True):
-                res = settled.get(msg.delivery_id, res)
-                if should_retry(res, attempt, self.retry) and not res.maybe_sent:
-                    retry_msgs.append(msg)
-                    retry_results.append(res)
-                else:
-                    final[msg.delivery_id] = res
-            if not retry_msgs:
-                break
-            delay = self.retry.delay_s(attempt, retry_results, self._rng)
-            if delay is None:  # the provider wants a longer pause than we hold a message for
-                final.update((r.delivery_id, r) for r in retry_results)
-                break
-            await self._sleep(delay)
-            pending = retry_msgs
-        return [final[m.delivery_id] for m in batch]
-
-    async def _settle(
-        self, channel: Channel, unsure: list[tuple[OutboundMessage, SendResult]]
-    ) -> dict[str, SendResult]:
-        """Ask the provider about messages that may have gone out; unanswered ones stay ``maybe_sent``."""
+        ``provider`` pins the call to that adapter of ``kind`` (ValueError if unknown), so a caller that
+        recorded where a message goes before calling is never wrong about it; its faults still count
+        towards failover, which then applies to later calls."""
+        if not batch:
+            return []
+        channel = self.channel(kind, provider) if provider is not None else self.active(kind)
+        started = datetime.now(UTC)
+        results = await channel.send(batch)
+        self._observe(kind, channel, results)
+        unsure = [(m, r) for m, r in zip(batch, results, strict=True) if r.maybe_sent]
         if not unsure:
-            return {}
-        answers = await channel.settle([m for m, _ in unsure])
-        return {m.delivery_id: a for (m, _), a in zip(unsure, answers, strict=True) if a is not None}
+            return results
+        answers = await channel.query(
+            [Inquiry(m.delivery_id, m.recipient, m.template, since=started) for m, _ in unsure]
+        )
+        known = {a.delivery_id: (r, a) for (_, r), a in zip(unsure, answers, strict=True) if a.sent is not None}
+        return [_answered(*known[r.delivery_id]) if r.delivery_id in known else r for r in results]
+
+    async def query(self, kind: str, provider: str | None, items: Sequence[Inquiry]) -> list[Answer]:
+        """Ask the named provider (the kind's primary when None) about messages of unknown outcome; a
+        provider this router does not have cannot tell."""
+        if not items:
+            return []
+        if provider is None:
+            provider = self._state(kind).channels[0].name
+        if not self.has(kind, provider):
+            return [Answer(i.delivery_id, provider, None) for i in items]
+        return await self.channel(kind, provider).query(items)
+
+    def pace(self, kind: str, provider: str) -> float | None:
+        """Messages per second the named adapter's rate limit lets through (``Channel.pace``)."""
+        return self.channel(kind, provider).pace()
+
+    def resend_window_s(self, kind: str, provider: str | None, template: str = "") -> float:
+        """How long after a send the named provider drops a repeat of the same delivery id (0: it does not),
+        for messages of the logical ``template``."""
+        if provider is None:
+            provider = self._state(kind).channels[0].name
+        return self.channel(kind, provider).resend_window_for(template) if self.has(kind, provider) else 0.0
 
     def _observe(self, kind: str, channel: Channel, results: list[SendResult]) -> None:
         state = self._state(kind)
@@ -176,3 +176,14 @@ class Router:
             return self._kinds[kind]
         except KeyError:
             raise KeyError(f"no channel configured for kind {kind!r}; have {self.kinds}") from None
+
+
+def _answered(result: SendResult, answer: Answer) -> SendResult:
+    """A ``maybe_sent`` result settled by the provider's answer."""
+    if answer.sent:
+        return replace(
+            result, outcome=Outcome.ACCEPTED, code="OK", text="found at the provider after an unknown outcome",
+            provider_message_id=answer.provider_message_id or result.provider_message_id, maybe_sent=False,
+            provider_fault=False,
+        )  # fmt: skip
+    return replace(result, maybe_sent=False, text=f"{result.text}; the provider has no record of it")

@@ -36,6 +36,7 @@ from channels.errors import (
     ThrottledError,
     provider_errors,
 )
+from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
 from channels.receipts import Receipt, parse_tencent_pulled_status, session_context_for
 from channels.replies import Reply, classify_reply
@@ -352,17 +353,15 @@ class TencentSms(Channel):
                 return SendLookup(delivery_id, True, r.provider_message_id, r)
         return SendLookup(delivery_id, None)
 
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """Settle unknown outcomes like ``AliyunSms.settle``: ACCEPTED when ``find_send`` finds the
-        message (``provider_message_id`` = its SerialNo), otherwise None (cannot tell)."""
+    async def query(self, items: Sequence[Inquiry]) -> list[Answer]:
+        """What Tencent's records say of messages of unknown outcome, through ``find_send``: found, the
+        SerialNo and the receipt; otherwise None (absence proves nothing, see ``find_send``)."""
 
-        async def one(msg: OutboundMessage) -> SendResult | None:
-            found = await self.find_send(msg.recipient, msg.delivery_id)
-            if not found.sent:
-                return None
-            return self.result(msg, "Ok", "settled by PullSmsSendStatusByPhoneNumber", provider_message_id=found.serial_no)
+        async def one(item: Inquiry) -> Answer:
+            found = await self.find_send(item.recipient, item.delivery_id, item.since)
+            return Answer(item.delivery_id, self.name, found.sent, found.serial_no, found.receipt)
 
-        return list(await asyncio.gather(*(one(m) for m in batch)))
+        return list(await asyncio.gather(*(one(i) for i in items)))
 
 
 def _limit(limit: int) -> int:

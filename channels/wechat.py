@@ -161,6 +161,8 @@ class Wechat(Channel):
     kind = "wechat"
     code_table = WECHAT_CODES
     throttle_codes = _THROTTLE
+    # WeChat keeps one message per (openid, client_msg_id) for ten minutes; it cannot be asked
+    resend_window_s = 600.0
 
     def __init__(
         self,
@@ -263,17 +265,6 @@ class Wechat(Channel):
         raise AuthError(text, code=code)
 
     def resend_window_for(self, template: str) -> float:
-        """Seconds in which WeChat drops a repeat of this template's message: 600 for template
-        messages (client_msg_id), 0 for subscription notifications (bizsend has no such id)."""
+        """600 s for template messages (client_msg_id), 0 for subscription notifications (bizsend has no such id)."""
         tpl = self.config.templates.get(template)
         return 0.0 if tpl is not None and tpl.kind == "subscribe" else _DEDUPE_WINDOW_S
-
-    async def settle(self, batch: Sequence[OutboundMessage]) -> list[SendResult | None]:
-        """WeChat drops a repeat of (openid, client_msg_id) for 10 minutes, so a prompt resend of a
-        template message is safe. A subscription notification has no such id: None (unknown)."""
-        return [
-            self.result(m, "RESEND_SAFE", "client_msg_id deduplicates a resend", outcome=Outcome.RETRYABLE)
-            if self.resend_window_for(m.template)
-            else None
-            for m in batch
-        ]

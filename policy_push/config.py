@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     regions_csv: Path | None = Field(None, description="A newer regions table (code,name,parent_code,level) to use instead of the shipped one.")
     industries_csv: Path | None = Field(None, description="A newer GB/T 4754 table (code,name,parent,level) to use instead of the shipped one.")
     log_level: str = Field("INFO", description="Python logging level.")
-    # -- dispatch: respect, retries, ticks (policy_push.workflow) ------------------------------
+    # -- sending: respect, retries, leases, ticks (policy_push.sending) -----------------------
     local_timezone: str = Field("Asia/Shanghai", description="Time zone of quiet hours, deadlines and reminders.")
     quiet_hours: str = Field(
         "21:00-08:00", description="Local hours in which nothing non-urgent is sent (HH:MM-HH:MM; empty = none)."
@@ -71,8 +71,10 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         365, ge=1, description="Contact data of profiles not updated for this many days (and in no open campaign) is erased."
     )
-    stuck_sending_timeout_s: float = Field(
-        120.0, gt=0, description="Real seconds a delivery may stay `sending` before the settle tick looks at it."
+    claim_lease_s: float = Field(
+        30.0, ge=3,
+        description="Real seconds a claimed delivery stays its worker's after the worker last renewed the claim "
+        "(renewed every quarter of this while it sends); after that the settle tick takes over.",
     )
     receipt_wait_s: float = Field(
         3600.0, ge=0, description="Seconds a sent SMS/WeChat message waits for its receipt before its campaign may finish."
@@ -86,8 +88,13 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(500, ge=1, le=5000, description="Deliveries claimed per batch.")
     dispatch_concurrency: int = Field(4, ge=1, le=64, description="Batches in flight at once per worker.")
     worker_poll_s: float = Field(1.0, gt=0, description="Real seconds between dispatch ticks of a worker.")
+    follow_changes_s: float = Field(
+        2.0, gt=0,
+        description="Real seconds between two looks at the change feed: how soon `serve` sees what another "
+        "process (a CLI import, another node) wrote.",
+    )
     worker_id: str = Field("", description="Name of this worker in claimed_by; empty = host:pid.")
-    # -- providers (policy_push.workflow.providers) ----------------------------------------------
+    # -- providers (policy_push.sending.providers) ----------------------------------------------
     provider_mode: Literal["simulators", "live"] = Field(
         "simulators",
         description="`simulators`: unset provider URLs and credentials default to the local simulators (demo, tests). "
@@ -123,7 +130,12 @@ class Settings(BaseSettings):
     provider_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a provider's answer.")
     sms_rate_per_s: float = Field(100.0, gt=0, description="Most SMS API requests per second (a batch request carries up to 100).")
     wechat_rate_per_s: float = Field(500.0, gt=0, description="Most WeChat template sends per second.")
-    app_rate_per_s: float = Field(10.0, gt=0, description="Most JPush push requests per second (each up to 1000 devices).")
+    app_rate_per_s: float = Field(10.0, gt=0, description="Most JPush push requests per second (each up to 1000 pushes).")
+    jpush_batch_single: bool = Field(
+        True,
+        description="Send app pushes with JPush batch single push (up to 1000 personal pushes a request; a VIP "
+        "feature). Off, or refused by JPush: one request per distinct text.",
+    )
     sms_daily_quota: int = Field(0, ge=0, description="Most SMS per day (0 = no quota of ours).")
     wechat_daily_quota: int = Field(0, ge=0, description="Most WeChat messages per day (0 = no quota of ours).")
     app_daily_quota: int = Field(0, ge=0, description="Most app pushes per day (0 = no quota of ours).")

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from policy_push.importing import normalise_kind
 from policy_push.runtime import Runtime
-from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
+from policy_push.storage import PolicyRepository, profile_repository
 
 __all__ = ["export_records"]
 
@@ -29,11 +29,7 @@ async def export_records(runtime: Runtime, kind: str, out: TextIO, *, page: int 
                     break
                 offset += page
         else:
-            profiles = (
-                EnterpriseRepository(session, runtime.cipher)
-                if record_kind == "enterprise"
-                else ResidentRepository(session, runtime.cipher)
-            )
+            profiles = profile_repository(record_kind, session, runtime.cipher)
             async for profile in profiles.iter_all(chunk=page):
                 out.write(json.dumps(profile.to_json(), ensure_ascii=False) + "\n")
                 n += 1

@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_push.domain import FieldError, RecordInvalid, ValidationContext, parse_record
+from policy_push.domain import ValidationContext, parse_record
+from policy_push.errors import FieldError, RecordConflict, RecordInvalid
 from policy_push.security import PiiCipher
-from policy_push.storage import Conflict, EnterpriseRepository, PolicyRepository, ResidentRepository
+from policy_push.storage import PolicyRepository, profile_repository
 
 __all__ = [
     "KINDS",
@@ -174,11 +175,7 @@ def _decode(line: RawLine, max_line_bytes: int) -> Any:
 
 
 def _repository(kind: str, session: AsyncSession, cipher: PiiCipher) -> Any:
-    if kind == "policy":
-        return PolicyRepository(session)
-    if kind == "enterprise":
-        return EnterpriseRepository(session, cipher)
-    return ResidentRepository(session, cipher)
+    return PolicyRepository(session) if kind == "policy" else profile_repository(kind, session, cipher)
 
 
 async def _write_batch(
@@ -193,15 +190,15 @@ async def _write_batch(
     try:
         async with session_factory() as session, session.begin():
             results = await _repository(kind, session, cipher).upsert_many(records, actor=actor)
-    except Conflict:
+    except RecordConflict:
         # find the offending record(s): one transaction each, so the others still land
         results = []
         for line_no, record in batch:
             try:
                 async with session_factory() as session, session.begin():
                     results.append(await _repository(kind, session, cipher).upsert(record, actor=actor))
-            except Conflict as exc:
-                report.rejected.append(RejectedLine(line_no, record.id, [FieldError((exc.field,) if getattr(exc, "field", None) else ("(record)",), str(exc))]))
+            except RecordConflict as exc:
+                report.rejected.append(RejectedLine(line_no, record.id, [FieldError((exc.field,), str(exc))]))
     for result in results:
         if result.outcome == "created":
             report.created += 1

@@ -1,23 +1,22 @@
-"""Every status of campaigns and deliveries, their groups, and the transitions allowed.
+"""Every status, event source, waiting reason and code the application stores, and the transitions.
 
-One place, as notifications-api keeps ``app/constants.py``; the database stores these values
-and code compares against the enums, never against bare strings.
+One place, as notifications-api keeps ``app/constants.py``: the database stores these values (CHECK
+constraints in migration 0004 hold it to them), code compares against the enums, and a test fails on
+a bare status string anywhere else in ``policy_push``.
 
 A delivery's life (one row per recipient, channel and purpose)::
 
-    created --claim--> sending --provider accepted--> sent --receipt--> delivered
-       ^                  |                            +--receipt--> permanent_failure | unreachable
-       |                  +--retryable error (attempts left)--> created (not_before = backoff)
-       |                  +--permanent error--> permanent_failure
-       |                  +--recipient unreachable--> unreachable
-       |                  +--retries used up--> technical_failure
-       +--stuck in sending past the timeout: settle (SMS: QuerySendDetails first; WeChat/JPush: resend,
-       |  same idempotency key) --> created | sent | delivered | permanent_failure
-    created --campaign cancelled / policy closed--> cancelled
+    created --claim (a lease held by a live worker)--> sending --provider accepted--> sent --receipt--> delivered
+       ^                 |                                                          +--receipt--> permanent_failure | unreachable
+       |                 +--retryable, attempts left--> created (not_before = backoff)
+       |                 +--permanent / unreachable / retries used up--> permanent_failure | unreachable | technical_failure
+       |                 +--lease lapsed (the worker died): settle asks the provider --> sent | delivered | failed,
+       |                    or "certainly not sent" --> created; an outcome nobody can learn --> technical_failure
+       |                    (UNKNOWN_OUTCOME), never resent on that channel; the next channel takes over
+    created --campaign cancelled / policy closed / opted out--> cancelled
 
-Final statuses never change (design.md, invariant 4).  A permanent failure or an unreachable
-recipient on one channel lets the next channel of the recipient's preference be tried
-(invariant 2: a fallback only after the first channel failed for good).
+Final statuses never change (invariant 4). A failure for good on one channel lets the recipient's
+next channel be tried (invariant 2: a fallback only after the first channel failed for good).
 """
 
 from __future__ import annotations
@@ -27,16 +26,24 @@ import enum
 __all__ = [
     "CAMPAIGN_EDITABLE",
     "CAMPAIGN_FINAL",
+    "CAMPAIGN_OPEN",
     "CAMPAIGN_TRANSITIONS",
     "DELIVERY_FAILED_FOR_GOOD",
     "DELIVERY_FINAL",
     "DELIVERY_IN_FLIGHT",
+    "DELIVERY_REACHED",
     "DELIVERY_TRANSITIONS",
+    "DELIVERY_UNSENT",
     "CampaignState",
+    "ChangeOp",
+    "Code",
     "DeliveryStatus",
+    "EventSource",
     "FeedbackKind",
+    "OptOutSource",
     "Purpose",
     "SkipReason",
+    "Waiting",
     "can_move",
 ]
 
@@ -56,6 +63,7 @@ class CampaignState(enum.StrEnum):
 
 
 CAMPAIGN_FINAL = frozenset({CampaignState.DONE, CampaignState.CANCELLED})
+CAMPAIGN_OPEN = frozenset(set(CampaignState) - CAMPAIGN_FINAL)
 #: a change in these states (recipients, texts, send time) returns the campaign to draft
 CAMPAIGN_EDITABLE = frozenset({CampaignState.DRAFT, CampaignState.APPROVED, CampaignState.SCHEDULED})
 CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
@@ -101,6 +109,10 @@ DELIVERY_FAILED_FOR_GOOD = frozenset(
 )
 #: handed to a provider (or about to be): counts towards the frequency cap
 DELIVERY_IN_FLIGHT = frozenset({DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED})
+#: the provider took the message
+DELIVERY_REACHED = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED})
+#: work not done yet: a campaign with such rows is still sending
+DELIVERY_UNSENT = frozenset({DeliveryStatus.CREATED, DeliveryStatus.SENDING})
 
 DELIVERY_TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     DeliveryStatus.CREATED: frozenset({DeliveryStatus.SENDING, DeliveryStatus.CANCELLED}),
@@ -126,6 +138,61 @@ def can_move(current: DeliveryStatus | CampaignState, new: DeliveryStatus | Camp
     return new in table[current]
 
 
+class EventSource(enum.StrEnum):
+    """Who moved a delivery (``delivery_events.source``)."""
+
+    CLAIM = "claim"
+    DISPATCH = "dispatch"
+    RECEIPT = "receipt"
+    SETTLE = "settle"
+    CANCEL = "cancel"
+    CLOSE = "close"
+    OPT_OUT = "opt_out"
+
+
+class Waiting(enum.StrEnum):
+    """Why a delivery's ``not_before`` was pushed on (``deliveries.waiting_for``)."""
+
+    QUIET_HOURS = "quiet_hours"
+    FREQUENCY_CAP = "frequency_cap"
+    RETRY = "retry"
+    THROTTLED = "throttled"
+
+
+class Code(enum.StrEnum):
+    """Our own codes in ``delivery_events.code`` and ``deliveries.provider_code`` (providers' codes
+    are stored as they come)."""
+
+    #: cancelled at claim: the profile is gone, withdrew consent or opted out since approval
+    PROFILE_DELETED = "PROFILE_DELETED"
+    NO_CONSENT = "NO_CONSENT"
+    OPTED_OUT = "OPTED_OUT"
+    #: the policy closed (apply_until passed) before the row went out
+    POLICY_CLOSED = "POLICY_CLOSED"
+    #: the campaign was cancelled before the row went out
+    CAMPAIGN_CANCELLED = "CAMPAIGN_CANCELLED"
+    #: the profile has no address for the channel any more
+    NO_ADDRESS = "NO_ADDRESS"
+    #: the campaign has no approved text for the channel
+    NO_APPROVED_MESSAGE = "NO_APPROVED_MESSAGE"
+    #: the provider may have taken the message; the lease is left to lapse and settle decides
+    MAYBE_SENT = "MAYBE_SENT"
+    #: settle: the provider has the message
+    FOUND_AT_PROVIDER = "FOUND_AT_PROVIDER"
+    #: settle: the provider certainly does not have it; safe to send again
+    NOT_AT_PROVIDER = "NOT_AT_PROVIDER"
+    #: settle: the claim lapsed before any provider call of the row; safe to send again
+    NOT_CALLED = "NOT_CALLED"
+    #: settle: resent with the same idempotency key inside the provider's deduplication window
+    RESEND_SAME_KEY = "RESEND_SAME_KEY"
+    #: settle: nobody can learn whether it went out; never resent on this channel
+    UNKNOWN_OUTCOME = "UNKNOWN_OUTCOME"
+    #: the sender found its lease gone before the provider call; it did not send
+    LEASE_LOST = "LEASE_LOST"
+    #: released unsent when the worker stopped
+    RELEASED = "RELEASED"
+
+
 class SkipReason(enum.StrEnum):
     """Why a matched profile gets no message from a campaign (shown in the preview)."""
 
@@ -143,3 +210,19 @@ class FeedbackKind(enum.StrEnum):
     IRRELEVANT = "irrelevant"  #: 不相关
     APPLIED = "applied"  #: 已申报
     UNSUBSCRIBE = "unsubscribe"  #: 退订
+
+
+class OptOutSource(enum.StrEnum):
+    """Where an opt-out came from (``opt_outs.source``)."""
+
+    FEEDBACK_LINK = "feedback_link"  #: 退订 on the policy page
+    SMS_UPLINK = "sms_uplink"  #: an SMS reply such as 回复TD
+    STAFF = "staff"
+    API = "api"
+
+
+class ChangeOp(enum.StrEnum):
+    """What happened to a record in the change feed (``changes.op``)."""
+
+    PUT = "put"  #: created or updated
+    DELETE = "delete"

@@ -32,7 +32,7 @@ from policy_push.storage import create_engine, upgrade
 from policy_push.storage import session_factory as make_session_factory
 
 #: simulators, settings pointing at them and a dispatcher, for the dispatch and fault tests
-pytest_plugins = ["tests.policy_push.workflow.dispatch_fixtures"]
+pytest_plugins = ["tests.policy_push.sending.fixtures"]
 
 PG_URL_ENV = "POLICY_PUSH_TEST_PG_URL"
 SKIP_PG_ENV = "POLICY_PUSH_SKIP_PG"

@@ -9,7 +9,8 @@ from multiprocessing.connection import Connection
 
 
 def serve(conn: Connection) -> None:
-    """Run all simulators until told to stop; answer "stats" with (CPU time, requests per simulator)."""
+    """Run all simulators until told to stop; answer "stats" with (CPU time, messages recorded per
+    simulator, HTTP requests received per simulator)."""
     from channels.simulators import start_all
 
     async def main() -> None:
@@ -21,8 +22,11 @@ def serve(conn: Connection) -> None:
             command = await loop.run_in_executor(None, conn.recv)
             if command == "stop":
                 break
-            # requests that reached each simulator's handler, counted there (token calls included)
-            conn.send((time.process_time(), {k: sim.requests for k, sim in sims.all.items()}))
+            conn.send((
+                time.process_time(),
+                {name: len(sim.records) for name, sim in sims.all.items()},
+                {name: sim.http_requests for name, sim in sims.all.items()},
+            ))
         await sims.close()
 
     asyncio.run(main())

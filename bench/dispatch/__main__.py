@@ -31,19 +31,19 @@ from sqlalchemy import func, select, text
 
 from bench.channels._simproc import serve
 from channels import OutboundMessage, Router
+from policy_push.campaigns import render_for_recipient
 from policy_push.config import Settings
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher, generate_key
+from policy_push.sending import open_pipeline
+from policy_push.sending.providers import build_router
 from policy_push.storage import create_engine, session_factory, upgrade
 from policy_push.storage.campaign_tables import DeliveryRow
-from policy_push.workflow.messages import render_for_recipient
-from policy_push.workflow.providers import build_router
-from policy_push.workflow.ticks import open_pipeline
 from scheduler import SystemClock
-from tests.policy_push.workflow.seed import address, by_share, seed_campaign
+from tests.policy_push.sending.seed import address, by_share, seed_campaign
 
-MIX = {"sms": 0.6, "wechat": 0.4}
+MIX = {"sms": 0.5, "wechat": 0.3, "app": 0.2}
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -56,12 +56,14 @@ class Row:
     cpu_s: float
     sim_cpu_s: float
     rss_mb: float
+    #: HTTP requests the simulators received
+    requests: int
     ok: str
 
     def line(self) -> str:
         outbox = f"{self.outbox_s:.1f}" if self.outbox_s else "-"
         return (f"| {self.name} | {self.deliveries:,} | {self.wall_s:.1f} | {self.deliveries / self.wall_s:,.0f} | {outbox} | "
-                f"{self.cpu_s:.1f} | {self.sim_cpu_s:.1f} | {self.rss_mb:.0f} | {self.ok} |")  # fmt: skip
+                f"{self.cpu_s:.1f} | {self.sim_cpu_s:.1f} | {self.rss_mb:.0f} | {self.requests:,} | {self.ok} |")  # fmt: skip
 
 
 def _cpu() -> float:
@@ -90,7 +92,8 @@ class _Sims:
         self.proc.start()
         self.urls: dict[str, str] = self.conn.recv()
 
-    def stats(self) -> tuple[float, dict[str, int]]:
+    def stats(self) -> tuple[float, dict[str, int], dict[str, int]]:
+        """(simulator CPU s, messages recorded per simulator, HTTP requests received per simulator)"""
         self.conn.send("stats")
         return self.conn.recv()  # type: ignore[no-any-return]
 
@@ -107,7 +110,7 @@ async def baseline(n: int, sims: _Sims, settings: Settings, body_of: dict[str, d
         ch = pick(i)
         msg = render_for_recipient(body_of[ch], reasons=["身份标签：退役军人"], delivery_id=f"base{i:028d}", address=address(ch, i + 5_000_000))
         by_kind.setdefault(ch, []).append(msg)
-    sim_cpu0, _ = sims.stats()
+    sim_cpu0, _, req0 = sims.stats()
     cpu0, t0 = _cpu(), time.perf_counter()
     accepted = 0
     async with aiohttp.ClientSession() as http:
@@ -123,9 +126,9 @@ async def baseline(n: int, sims: _Sims, settings: Settings, body_of: dict[str, d
         parts = [(k, v[i::2]) for k, v in by_kind.items() for i in range(2)]
         accepted = sum(await asyncio.gather(*(lane(k, v) for k, v in parts)))
     wall = time.perf_counter() - t0
-    sim_cpu1, _ = sims.stats()
+    sim_cpu1, _, req1 = sims.stats()
     return Row("baseline: adapters -> simulators, no database", n, wall, 0.0, _cpu() - cpu0, sim_cpu1 - sim_cpu0, _rss_mb(),
-               "yes" if accepted == n else f"{accepted} accepted")  # fmt: skip
+               sum(req1.values()) - sum(req0.values()), "yes" if accepted == n else f"{accepted} accepted")  # fmt: skip
 
 
 async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict[str, dict]]:  # type: ignore[type-arg]
@@ -152,8 +155,7 @@ async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict
             from policy_push.storage.campaign_tables import CampaignMessageRow
 
             bodies = dict((await s.execute(select(CampaignMessageRow.channel, CampaignMessageRow.body))).all())
-        _, before = sims.stats()
-        sim_cpu0, _ = sims.stats()
+        sim_cpu0, before, req0 = sims.stats()
         runtime = Runtime(settings, engine, sessions, cipher, load_reference_data())
         cpu0, t0 = _cpu(), time.perf_counter()
         async with open_pipeline(runtime, clock=SystemClock()) as p:
@@ -163,15 +165,17 @@ async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict
             idle = await p.run_until_idle(timeout_s=600, leader=False)
         wall = time.perf_counter() - t0
         cpu = _cpu() - cpu0
-        sim_cpu1, after = sims.stats()
+        sim_cpu1, after, req1 = sims.stats()
         async with sessions() as s:
             statuses = dict((await s.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))).all())
         got = {k: after[k] - before[k] for k in after}
-        want = {"sms": sum(1 for ch, _ in seeded.recipients.values() if ch == "sms")}
-        want["wechat"] = n - want["sms"]
-        ok = idle and statuses == {"sent": n} and got["aliyun"] == want["sms"] and got["wechat"] == want["wechat"]
+        first = [ch for ch, _ in seeded.recipients.values()]
+        want = {"aliyun": first.count("sms"), "wechat": first.count("wechat"), "jpush": first.count("app")}
+        ok = idle and statuses == {"sent": n} and all(got[sim] == count for sim, count in want.items())
         await engine.dispose()
-        return Row(kind, n, wall, outbox_s, cpu, sim_cpu1 - sim_cpu0, _rss_mb(), "yes" if ok else f"NO {statuses} {got}"), bodies
+        requests = sum(req1.values()) - sum(req0.values())
+        return Row(kind, n, wall, outbox_s, cpu, sim_cpu1 - sim_cpu0, _rss_mb(), requests,
+                   "yes" if ok else f"NO {statuses} {got}"), bodies  # fmt: skip
     finally:
         if kind == "postgres":
             admin = create_engine(pg_url)
@@ -218,8 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     head = _machine()
     rows = asyncio.run(main_async(args.n, [d.strip() for d in args.db.split(",") if d.strip()], args.pg_url))
     table = [
-        "| run | deliveries | wall s | deliveries/s | of which outbox write s | dispatcher CPU s | simulator CPU s | peak RSS MB | all sent once |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| run | deliveries | wall s | deliveries/s | of which outbox write s | dispatcher CPU s | simulator CPU s | peak RSS MB "
+        "| HTTP requests (at the simulators) | all sent once |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *(r.line() for r in rows),
     ]
     print("\n".join(table))

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,12 +153,15 @@ class Simulator:
         self.clock = clock
         self.rng = random.Random(self.faults.seed)
         self.records: list[SentRecord] = []
+        #: every HTTP request received (token, cid pool and query calls included)
+        self.http_requests = 0
+        #: send requests that passed authentication
         self.requests = 0
         #: monotonic arrival times of requests that passed authentication, for rate assertions
         self.request_times: list[float] = []
         #: called with every accepted message, e.g. to print it for someone watching a demo
         self.listeners: list[Callable[[SentRecord], None]] = []
-        self.app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self._count])
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.app.router.add_get(f"{CONTROL_PREFIX}/records", self._control_records)
@@ -209,6 +212,11 @@ class Simulator:
         except ValueError as exc:
             return json_response({"error": str(exc)}, 422)
         return json_response({"recipient": data["recipient"], "scenario": data["scenario"]})
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        self.http_requests += 1
+        return await handler(request)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)

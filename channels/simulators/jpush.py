@@ -10,6 +10,11 @@ an id of this app, 3 not a target of that message). A device counts as delivered
 
 The official Python SDK sends ``content-type: application/json;charset:utf-8`` (a colon, not
 ``=``): the body is read as JSON whatever the content type says, as JPush does.
+
+Also the idempotency key and the batch API: ``GET /v3/push/cid`` hands out cids (``{appkey}-{uuid}``);
+a push under a cid already pushed answers with the first push's result and pushes nothing (for a day);
+``POST /v3/push/batch/regid/single`` takes up to 1000 personal pushes keyed by cid and answers per cid
+(``msg_id``, or ``error``), or 2006 when the AppKey is not VIP (``batch_single=False``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import math
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,14 +39,16 @@ __all__ = ["JPushSimConfig", "JPushSimulator"]
 
 _STATUS = {
     "1000": 500, "1001": 405, "1002": 400, "1003": 400, "1004": 401, "1005": 400, "1008": 400, "1011": 400,
-    "1020": 404, "1030": 503, "2001": 429, "2002": 429, "2003": 403, "2004": 403, "2005": 403, "2008": 429,
+    "1020": 404, "1030": 503, "2001": 429, "2002": 429, "2003": 403, "2004": 403, "2005": 403, "2006": 403,
+    "2007": 403, "2008": 429,
 }  # fmt: skip
 _MESSAGES = {
     "1000": "系统内部错误", "1001": "只支持 HTTP Post 方法", "1002": "缺少了必须的参数", "1003": "参数值不合法",
     "1004": "验证失败", "1005": "消息体太大", "1011": "没有满足条件的推送目标", "1030": "内部服务超时",
-    "2001": "Rate limit exceeded",
+    "2001": "Rate limit exceeded", "2006": "非 VIP 用户", "2007": "无权调用此接口",
 }  # fmt: skip
 _REG_ID = re.compile(r"^[0-9a-zA-Z]{8,64}$")
+_CID_DAY_S = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,8 @@ class JPushSimConfig:
     #: ids of iOS devices (counted as APNs in the received report); all others are Android
     ios_ids: frozenset[str] = frozenset()
     receipt_delay_s: float = 2.0
+    #: the AppKey may use batch single push (a VIP feature); False answers 2006
+    batch_single: bool = True
 
 
 class JPushSimulator(Simulator):
@@ -68,6 +78,8 @@ class JPushSimulator(Simulator):
         self.config = config or JPushSimConfig()
         self._msg_ids = itertools.count(1_828_256_757)
         self._window: dict[str, tuple[float, int]] = {}  # app_key -> (window start, pushes)
+        #: cid -> (issued at, msg_id of its first successful push or "")
+        self._cids: dict[str, tuple[float, str]] = {}
         #: monotonic times of accepted pushes, for rate assertions
         self.push_times: list[float] = []
         self.unknown_ids: set[str] = set(self.config.unknown_ids)
@@ -79,6 +91,9 @@ class JPushSimulator(Simulator):
         self.app.router.add_get("/v3/received", self._received)
         self.app.router.add_get("/v3/received/detail", self._received_detail)
         self.app.router.add_post("/v3/status/message", self._status_message)
+
+        self.app.router.add_route("*", "/v3/push/cid", self._cid_pool)
+        self.app.router.add_route("*", "/v3/push/batch/regid/single", self._batch)
 
     def set_scenario(self, recipient: str, what: str) -> None:
         """``unknown`` (no such device: 1011 when nothing else is targeted) or ``undelivered``."""
@@ -198,7 +213,36 @@ class JPushSimulator(Simulator):
         }
         return headers, count > limit
 
-    async def _push(self, request: web.Request) -> web.StreamResponse:
+    def _cid_state(self, cid: Any) -> tuple[float, str] | None:
+        """The cid's record while it is valid (a day, scaled); None for a cid never issued or expired."""
+        found = self._cids.get(cid) if isinstance(cid, str) else None
+        if found is None or time.monotonic() - found[0] > _CID_DAY_S * self.config.time_factor:
+            return None
+        return found
+
+    async def _cid_pool(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "GET":
+            return self._error("1001")
+        app_key = self._app_key(request)
+        if app_key is None:
+            return self._error("1004")
+        try:
+            count = int(request.query.get("count", "1"))
+        except ValueError:
+            return self._error("1003", message="count must be a number")
+        if not 1 <= count <= 1000:
+            return self._error("1003", message="count must be 1-1000")
+        now = time.monotonic()
+        cids = [f"{app_key}-{uuid.uuid4()}" for _ in range(count)]
+        self._cids.update((cid, (now, "")) for cid in cids)
+        return json_response({"cidlist": cids})
+
+    async def _admit(
+        self, request: web.Request, *, batch: bool = False
+    ) -> web.StreamResponse | tuple[dict[str, str], str | None, Any]:
+        """What every push call goes through: method, authentication, the rate window, (batch single
+        push: the AppKey's permission), injected faults and a JSON body. An error answer, or the rate
+        headers, the fault to apply after the push ("TIMEOUT") and the body."""
         if request.method != "POST":
             return self._error("1001")
         app_key = self._app_key(request)
@@ -207,17 +251,33 @@ class JPushSimulator(Simulator):
         headers, over = self._rate_headers(app_key)
         if over:
             return self._error("2001", headers)
+        if batch and not self.config.batch_single:
+            return self._error("2006", headers)
         fault = await self.inject()
         if fault is not None and fault != "TIMEOUT":
             return self._error(fault, headers, "simulated")
-        raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return self._error("1003", headers, "body is not JSON")
+        return headers, fault, body
+
+    async def _push(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self._admit(request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        headers, fault, body = admitted
         problem = self._check(body)
         if problem:
             return self._error(problem, headers)
+        sendno = str(body.get("options", {}).get("sendno", 0))
+        cid = body.get("cid")
+        if cid is not None:
+            state = self._cid_state(cid)
+            if state is None:
+                return self._error("1003", headers, "cid 非法")
+            if state[1]:  # pushed before under this cid: its first result, nothing pushed again
+                return json_response({"sendno": sendno, "msg_id": state[1]}, 200, headers)
         ids = body["audience"]["registration_id"]
         live = [r for r in ids if r not in self.unknown_ids]
         if not live:
@@ -225,17 +285,68 @@ class JPushSimulator(Simulator):
         msg_id = str(next(self._msg_ids))
         if not request.path.endswith("/validate"):
             self.push_times.append(time.monotonic())
-            note = body.get("notification", {})
-            android = note.get("android", {}) if isinstance(note, dict) else {}
-            text = f"{android.get('title', '')}: {note.get('alert', '')}" if isinstance(note, dict) else ""
-            sendno = str(body.get("options", {}).get("sendno", ""))
+            if cid is not None:
+                self._cids[cid] = (self._cids[cid][0], msg_id)
             for reg_id in live:
-                self.record(SentRecord(self.provider, msg_id, reg_id, sendno, "", {}, text, self.clock()))
+                self.record(self._sent(msg_id, reg_id, cid or sendno, body.get("notification")))
             self._pushed[msg_id] = (time.monotonic(), live)
-        answer = json_response({"sendno": str(body.get("options", {}).get("sendno", 0)), "msg_id": msg_id}, 200, headers)
+        answer = json_response({"sendno": sendno, "msg_id": msg_id}, 200, headers)
         if fault == "TIMEOUT":
             await self.hang()
         return answer
+
+    async def _batch(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self._admit(request, batch=True)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        headers, fault, body = admitted
+        pushlist = body.get("pushlist") if isinstance(body, dict) else None
+        if not isinstance(pushlist, dict) or not pushlist:
+            return self._error("1002", headers, "pushlist is required")
+        if len(pushlist) > 1000:
+            return self._error("1003", headers, "at most 1000 cids per call")
+        answer: dict[str, Any] = {}
+        for cid, push in pushlist.items():
+            answer[cid] = self._one_personal(cid, push)
+        self.push_times.append(time.monotonic())
+        response = json_response(answer, 200, headers)
+        if fault == "TIMEOUT":
+            await self.hang()
+        return response
+
+    def _one_personal(self, cid: str, push: Any) -> dict[str, Any]:
+        def error(code: str, message: str = "") -> dict[str, Any]:
+            return {"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}
+
+        state = self._cid_state(cid)
+        if state is None:
+            return error("1003", "cid 非法")
+        if state[1]:
+            return {"msg_id": state[1]}
+        if not isinstance(push, dict) or "platform" not in push or "target" not in push:
+            return error("1002")
+        if "notification" not in push and "message" not in push:
+            return error("1002")
+        target = push["target"]
+        if not isinstance(target, str) or not _REG_ID.match(target):
+            return error("1003", "target is not a registration id")
+        problem = self._payload_problem(push)
+        if problem:
+            return error(problem)
+        if target in self.unknown_ids:
+            return error("1011")
+        msg_id = str(next(self._msg_ids))
+        self._cids[cid] = (state[0], msg_id)
+        self.record(self._sent(msg_id, target, cid, push.get("notification")))
+        self._pushed[msg_id] = (time.monotonic(), [target])
+        return {"msg_id": msg_id}
+
+    def _sent(self, msg_id: str, reg_id: str, delivery_id: str, note: Any) -> SentRecord:
+        note = note if isinstance(note, dict) else {}
+        android = note.get("android", {}) if isinstance(note.get("android"), dict) else {}
+        extras = android.get("extras", {}) if isinstance(android.get("extras"), dict) else {}
+        text = f"{android.get('title', '')}: {note.get('alert', '')}"
+        return SentRecord(self.provider, msg_id, reg_id, delivery_id, "", {k: str(v) for k, v in extras.items()}, text, self.clock())
 
     def _check(self, body: Any) -> str | None:
         if not isinstance(body, dict) or "platform" not in body or "audience" not in body:
@@ -248,6 +359,9 @@ class JPushSimulator(Simulator):
         ids = audience["registration_id"]
         if not ids or len(ids) > 1000 or not all(isinstance(r, str) and _REG_ID.match(r) for r in ids):
             return "1003"
+        return self._payload_problem(body)
+
+    def _payload_problem(self, body: dict[str, Any]) -> str | None:
         options = body.get("options", {})
         if not isinstance(options, dict):
             return "1003"

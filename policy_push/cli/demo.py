@@ -25,11 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from channels.simulators import Faults, SimulatorSet, start_all
 from policy_push.config import Settings
-from policy_push.storage import create_engine, upgrade
+from policy_push.importing import ImportReport
+from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, DeliveryStatus, Purpose, Waiting
+from policy_push.storage import campaigns as campaign_store
+from policy_push.storage import create_engine, delivery_history, upgrade
 
 from .records import import_file
 
@@ -42,8 +44,11 @@ PREVIEW_POLICY = "pj-gxj-2026-012"
 DEMO_START = dt.datetime(2026, 11, 26, 20, 45, tzinfo=ZoneInfo("Asia/Shanghai"))
 #: simulated seconds per real second
 TIME_FACTOR = 3600.0
-#: the demo stops once the simulated clock passes this (the morning after, sending done)
+#: the demo stops once the simulated clock passes this and nothing is left to send now (on a slow
+#: machine the clock runs on while the morning's messages go out; the demo waits for them) ...
 DEMO_END = dt.datetime(2026, 11, 27, 14, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+#: ... or at the latest this
+DEMO_LIMIT = dt.datetime(2026, 11, 29, 14, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 #: provider refusals injected so that fallbacks happen (codes from the real protocols)
 DEMO_FAULTS = {
     "wechat": Faults(error_rates={"43004": 0.15}, seed=7),  # 需要接收者关注: unreachable on WeChat
@@ -67,7 +72,16 @@ def sample_path(name: str) -> Path:
     return Path(str(resources.files("policy_push") / "sample" / name))
 
 
-async def prepare(settings: Settings, *, quiet: bool = False) -> None:
+def sample_counts() -> str:
+    """What the bundled sample holds, counted from its files ("24 policies, 400 enterprises, …")."""
+    counts = []
+    for kind, name in SAMPLE_FILES:
+        with sample_path(name).open("rb") as fh:
+            counts.append(f"{sum(1 for line in fh if line.strip())} {kind}")
+    return ", ".join(counts)
+
+
+async def prepare(settings: Settings, *, quiet: bool = False) -> dict[str, ImportReport]:
     """Migrate the database and import the bundled sample (idempotent)."""
     from policy_push.runtime import open_runtime
 
@@ -76,10 +90,12 @@ async def prepare(settings: Settings, *, quiet: bool = False) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+    reports = {}
     async with open_runtime(settings) as runtime:
         for kind, name in SAMPLE_FILES:
-            report = await import_file(runtime, kind, sample_path(name), actor=PREPARER, quiet=quiet)
+            reports[kind] = report = await import_file(runtime, kind, sample_path(name), actor=PREPARER, quiet=quiet)
             print(f"  {kind:<12} {report.summary()}")
+    return reports
 
 
 @dataclass
@@ -92,14 +108,13 @@ class Funnel:
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     fell_back: int = 0
     waiting: dict[str, int] = field(default_factory=dict)
+    #: the frequency cap as configured, for the line about it
+    cap: str = ""
 
     def lines(self) -> list[str]:
-        sent = {ch: sum(n for s, n in st.items() if s in ("sent", "delivered")) for ch, st in self.by_channel.items()}
-        delivered = {ch: st.get("delivered", 0) for ch, st in self.by_channel.items()}
-        failed = {
-            ch: sum(st.get(s, 0) for s in ("permanent_failure", "unreachable", "technical_failure"))
-            for ch, st in self.by_channel.items()
-        }
+        sent = {ch: sum(n for s, n in st.items() if s in DELIVERY_REACHED) for ch, st in self.by_channel.items()}
+        delivered = {ch: st.get(DeliveryStatus.DELIVERED, 0) for ch, st in self.by_channel.items()}
+        failed = {ch: sum(st.get(s, 0) for s in DELIVERY_FAILED_FOR_GOOD) for ch, st in self.by_channel.items()}
         out = [
             f"matched            {self.matched:>6}  eligible (+{self.may_qualify} may qualify, missing data)",
             f"approved           {self.approved:>6}  recipients in {self.campaigns} campaigns (+{self.reminders} reminder campaigns)",
@@ -110,46 +125,34 @@ class Funnel:
             out.append(f"sent by {ch:<10} {sent[ch]:>6}  → {fate}, failed for good {failed[ch]}")
         out.append(f"fell back          {self.fell_back:>6}  messages moved to the next channel after a failure")
         for reason, n in sorted(self.waiting.items()):
-            label = {"quiet_hours": "quiet hours", "frequency_cap": "the frequency cap (3 a week)", "retry": "a retry"}
-            out.append(f"waiting            {n:>6}  for {label.get(reason, reason)}")
+            label = {Waiting.QUIET_HOURS: "quiet hours", Waiting.FREQUENCY_CAP: f"the frequency cap ({self.cap})",
+                     Waiting.RETRY: "a retry", Waiting.THROTTLED: "the provider's rate", "due": "their turn (due now)"}  # fmt: skip
+            out.append(f"waiting            {n:>6}  for {label.get(reason, reason)}")  # type: ignore[call-overload]
         return out
 
 
-async def funnel(sessions: Any) -> Funnel:
-    from policy_push.storage.campaign_tables import CampaignRecipientRow, CampaignRow, DeliveryRow
-
-    f = Funnel()
+async def funnel(sessions: Any, settings: Settings) -> Funnel:
+    f = Funnel(cap=f"{settings.frequency_cap} in {settings.frequency_cap_days:g} days")
     async with sessions() as s:
-        for purpose, n in await s.execute(select(CampaignRow.purpose, func.count()).group_by(CampaignRow.purpose)):
-            if purpose == "announce":
-                f.campaigns = n
-            else:
-                f.reminders = n
-        announce = select(CampaignRow.id).where(CampaignRow.purpose == "announce", CampaignRow.state != "cancelled")
-        rec = CampaignRecipientRow
-        f.matched = await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.eligible.is_(True))) or 0
-        f.may_qualify = await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.eligible.is_(False))) or 0
-        f.approved = (
-            await s.scalar(select(func.count()).where(rec.campaign_id.in_(announce), rec.skip_reason.is_(None))) or 0
-        )
-        d = DeliveryRow
-        for channel, status, n in await s.execute(select(d.channel, d.status, func.count()).group_by(d.channel, d.status)):
+        by_purpose = await campaign_store.count_by_purpose(s)
+        f.campaigns, f.reminders = by_purpose.get(Purpose.ANNOUNCE, 0), by_purpose.get(Purpose.REMINDER, 0)
+        f.matched, f.may_qualify, f.approved = await campaign_store.announcement_funnel(s)
+        for (channel, status), n in (await delivery_history.counts(s)).items():
             f.by_channel.setdefault(channel, {})[status] = n
-        f.fell_back = await s.scalar(select(func.count()).where(d.fallback_of.is_not(None))) or 0
-        for reason, n in await s.execute(
-            select(d.waiting_for, func.count()).where(d.status == "created").group_by(d.waiting_for)
-        ):
-            f.waiting[reason or "due"] = n
+        f.fell_back = await delivery_history.fallbacks_made(s)
+        f.waiting = await delivery_history.waiting(s)
     return f
 
 
 async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[str]:
+    from policy_push.campaigns import approve, campaign_preview_text, prepare_campaign, schedule
     from policy_push.storage import PolicyRepository
-    from policy_push.workflow import approve, campaign_preview_text, prepare_campaign, schedule
 
     today = clock.now().astimezone(ZoneInfo(runtime.settings.local_timezone)).date()
     async with runtime.sessions() as session:
-        stored, _ = await PolicyRepository(session).list(status="open", today=today, limit=500)
+        repo = PolicyRepository(session)
+        stored, _ = await repo.list(status="open", today=today, limit=500)
+        total = await repo.count()
     ids = []
     for item in stored:
         prepared = await prepare_campaign(
@@ -157,7 +160,8 @@ async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[s
         )
         if prepared is not None:
             ids.append((item.policy.id, prepared.id))
-    print(f"\n{len(ids)} open policies matched and drafted by {PREPARER} ({len(stored)} open, 3 expired never pushed).")
+    print(f"\n{len(ids)} open policies matched and drafted by {PREPARER} ({len(stored)} open, "
+          f"{total - len(stored)} closed on {today} never pushed).")
     preview_id = next((cid for pid, cid in ids if pid == PREVIEW_POLICY), ids[0][1])
     async with runtime.sessions() as session:
         print("\n" + await campaign_preview_text(session, runtime.cipher, preview_id, top_n=5))
@@ -190,7 +194,7 @@ async def _start_web(settings: Settings, pipeline: Any) -> web.AppRunner:
 async def run_demo(settings: Settings, *, serve_after: bool) -> int:
     from policy_push.matching.service import MatchService
     from policy_push.runtime import open_runtime
-    from policy_push.workflow.ticks import open_pipeline
+    from policy_push.sending import open_pipeline
     from scheduler import FrozenClock, ScaledClock
 
     started = time.perf_counter()
@@ -213,7 +217,7 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
     runner: web.AppRunner | None = None
     try:
         print("provider simulators (test mode) on loopback: " + ", ".join(f"{k} {v}" for k, v in sims.urls.items()))
-        print("importing the Panjin sample (24 policies, 400 enterprises, 600 residents):")
+        print(f"importing the Panjin sample ({sample_counts()}):")
         await prepare(settings, quiet=True)
         async with open_runtime(settings) as runtime:
             matcher = MatchService.for_runtime(runtime)
@@ -222,13 +226,14 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
                 # drafting and approval happen at 20:45 sharp; the clock starts running with dispatch
                 await _prepare_and_approve(runtime, matcher, FrozenClock(DEMO_START))
                 clock = ScaledClock(TIME_FACTOR, start=DEMO_START + dt.timedelta(minutes=5))
-                async with open_pipeline(runtime, clock=clock, matcher=matcher) as pipeline:
+                async with open_pipeline(runtime, clock=clock) as pipeline:
                     runner = await _start_web(settings, pipeline)
-                    print("\ndispatching (simulated clock, one hour per second; quiet hours 21:00–08:00):")
+                    quiet = settings.quiet_hours.replace("-", "–") or "none"
+                    print(f"\ndispatching (simulated clock, {TIME_FACTOR / 3600:g} hour(s) per second; quiet hours {quiet}):")
                     await _dispatch(pipeline, runtime.sessions, clock)
                     await asyncio.sleep(0.5)  # the last receipts
                     print("\nfunnel:")
-                    for line in (await funnel(runtime.sessions)).lines():
+                    for line in (await funnel(runtime.sessions, runtime.settings)).lines():
                         print("  " + line)
                     print("\nprovider records: " + ", ".join(f"{k} {len(v)}" for k, v in sims.records.items()))
                     print(f"demo run took {time.perf_counter() - started:.1f} s")
@@ -260,16 +265,16 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
 
 
 async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
-    """Run the ticks' bodies until the simulated morning after, printing a line per simulated hour."""
-    from policy_push.storage.campaign_tables import DeliveryRow
-
+    """Run the ticks' bodies until the morning's sending is done, printing a line per simulated hour."""
     tz = DEMO_START.tzinfo
     last_hour = None
-    while clock.now() < DEMO_END:
+    while clock.now() < DEMO_LIMIT:
+        if clock.now() >= DEMO_END and not await _due(sessions, clock.now()):
+            break
         await pipeline.dispatch_due_campaigns()
         # short rounds, so the other ticks (receipts settling, reminders) get their turns
         await pipeline.dispatcher.send_due(budget_s=0.5)
-        await pipeline.settle_stuck()
+        await pipeline.settle_lapsed()
         await pipeline.close_expired_policies()
         reminders = await pipeline.deadline_reminders()
         await pipeline.dispatcher.finish()
@@ -279,12 +284,25 @@ async def _dispatch(pipeline: Any, sessions: Any, clock: Any) -> None:
         if now.hour != last_hour:
             last_hour = now.hour
             async with sessions() as s:
-                counts = dict((await s.execute(select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status))).all())
-                waiting = await s.scalar(select(func.count()).where(DeliveryRow.status == "created", DeliveryRow.not_before > clock.now())) or 0
-            done = counts.get("sent", 0) + counts.get("delivered", 0)
-            quiet = "  (quiet hours)" if now.hour >= 21 or now.hour < 8 else ""
-            print(f"  {now:%m-%d %H:%M}  sent {done:>5}  delivered {counts.get('delivered', 0):>5}  waiting {waiting:>5}{quiet}")
+                counts: dict[str, int] = {}
+                for (_, status), n in (await delivery_history.counts(s)).items():
+                    counts[status] = counts.get(status, 0) + n
+                waiting = await delivery_history.not_due(s, now=clock.now())
+            done = sum(counts.get(st, 0) for st in DELIVERY_REACHED)
+            quiet = "  (quiet hours)" if pipeline.rules.windows.default and pipeline.rules.windows.default.is_quiet(now) else ""
+            print(f"  {now:%m-%d %H:%M}  sent {done:>5}  delivered {counts.get(DeliveryStatus.DELIVERED, 0):>5}  "
+                  f"waiting {waiting:>5}{quiet}")
         await asyncio.sleep(0.05)
+
+
+async def _due(sessions: Any, now: dt.datetime) -> int:
+    """Rows that could go out now or are going out: created and due, or sending."""
+    async with sessions() as s:
+        counts: dict[str, int] = {}
+        for (_, status), n in (await delivery_history.counts(s)).items():
+            counts[status] = counts.get(status, 0) + n
+        later = await delivery_history.not_due(s, now=now)
+    return counts.get(DeliveryStatus.CREATED, 0) - later + counts.get(DeliveryStatus.SENDING, 0)
 
 
 def _demo(args: argparse.Namespace) -> int:

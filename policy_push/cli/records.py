@@ -11,8 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from policy_push.exporting import export_records
-from policy_push.importing import KINDS, ImportReport, import_lines
+from policy_push.importing import KINDS, ImportReport
 from policy_push.runtime import Runtime, open_runtime
+from policy_push.service import Service
 
 _CHUNK = 64 * 1024
 
@@ -45,16 +46,8 @@ async def import_file(
             bar.update(consumed - done[0])
             done[0] = consumed
 
-        return await import_lines(
-            kind,
-            iter(lambda: fh.read(_CHUNK), b""),
-            session_factory=runtime.sessions,
-            cipher=runtime.cipher,
-            ctx=runtime.validation_context(),
-            actor=actor,
-            max_line_bytes=runtime.settings.max_import_line_bytes,
-            progress=progress,
-        )
+        # no match index in this process: a running server sees the import through the change feed
+        return await Service(runtime).import_lines(kind, iter(lambda: fh.read(_CHUNK), b""), actor=actor, progress=progress)
 
 
 def write_report(report: ImportReport, path: Path) -> None:

@@ -9,8 +9,8 @@ import sys
 from aiohttp import web
 
 from policy_push.config import Settings
+from policy_push.errors import SchemaOutOfDate
 from policy_push.runtime import open_runtime
-from policy_push.storage import SchemaOutOfDate
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

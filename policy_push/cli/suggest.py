@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policy_push.domain import RecordInvalid
+from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 

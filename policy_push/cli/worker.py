@@ -14,8 +14,8 @@ import signal
 import sys
 
 from policy_push.config import Settings
+from policy_push.errors import SchemaOutOfDate
 from policy_push.runtime import open_runtime
-from policy_push.storage import SchemaOutOfDate
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,16 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 async def run_worker(settings: Settings, *, exit_when_idle: bool = False, timeout_s: float = 3600.0) -> int:
-    from policy_push.workflow.ticks import build_scheduler, open_pipeline
+    from policy_push.sending import build_scheduler, open_pipeline
 
     async with open_runtime(settings) as runtime, open_pipeline(runtime) as pipeline:
         if exit_when_idle:
             # a single worker on SQLite, or one of several on PostgreSQL: settle is safe to overlap
             idle = await pipeline.run_until_idle(timeout_s=timeout_s)
-            print(f"worker {pipeline.dispatcher.worker_id}: claimed {pipeline.dispatcher.claimed}, "
-                  f"accepted {pipeline.dispatcher.accepted}, idle={idle}", flush=True)  # fmt: skip
+            stats = pipeline.dispatcher.stats
+            print(f"worker {pipeline.dispatcher.worker_id}: claimed {stats.claimed}, accepted {stats.accepted}, "
+                  f"idle={idle}", flush=True)  # fmt: skip
             return 0 if idle else 1
-        scheduler = build_scheduler(pipeline)
+        scheduler = build_scheduler(settings, pipeline.ticks(), clock=pipeline.clock)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

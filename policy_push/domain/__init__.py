@@ -2,7 +2,6 @@
 
 from .checksums import id_number_check_digit, uscc_check_char
 from .context import LOCAL_TZ, ValidationContext, local_today
-from .errors import FieldError, RecordInvalid
 from .matching_view import matcher_record
 from .parse import RECORD_TYPES, RecordKind, parse_enterprise, parse_policy, parse_record, parse_resident
 from .policy import Policy
@@ -15,10 +14,8 @@ __all__ = [
     "RECORD_TYPES",
     "Contact",
     "EnterpriseProfile",
-    "FieldError",
     "Policy",
     "Profile",
-    "RecordInvalid",
     "RecordKind",
     "ResidentProfile",
     "ValidationContext",

@@ -94,12 +94,21 @@ def check_short_text(value: str | None, info: ValidationInfo, *, required: bool 
     return value
 
 
-def check_region(value: str | None, info: ValidationInfo) -> str | None:
+def check_code(
+    value: str | None, info: ValidationInfo, *, pattern: str, table: str, shape: str, unknown: str
+) -> str | None:
+    """A code of a reference table (``ctx.ref.<table>``): well formed (``shape`` says how), then known
+    (``unknown`` says where it was looked for) unless the record comes from our own storage."""
     if value is None:
         return None
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{shape}, got {value!r}")
     ctx = context_of(info)
-    if not re.fullmatch(r"\d{6}(\d{3})?", value):
-        raise ValueError(f"region code must be 6 or 9 digits, got {value!r}")
-    if not ctx.trusted and value not in ctx.ref.regions:
-        raise ValueError(f"unknown region code {value!r} (not in the regions table)")
+    if not ctx.trusted and value not in getattr(ctx.ref, table):
+        raise ValueError(f"unknown {unknown}")
     return value
+
+
+def check_region(value: str | None, info: ValidationInfo) -> str | None:
+    return check_code(value, info, pattern=r"\d{6}(\d{3})?", table="regions", shape="region code must be 6 or 9 digits",
+                      unknown=f"region code {value!r} (not in the regions table)")  # fmt: skip

@@ -13,15 +13,15 @@ from typing import Any
 from matchers import FIELDS as _FIELDS
 from matchers import OPERATORS, FieldKind, FieldSpec, field_spec
 from matchers import Audience as _Audience
+from policy_push.errors import FieldError
 from policy_push.refdata import ReferenceData
-
-from .errors import FieldError, Loc
 
 __all__ = ["MAX_TAG_CHARS", "validate_criteria"]
 
 MAX_TAG_CHARS = 32
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOGIC_KEYS = ("all", "any", "not")
+Loc = tuple[str | int, ...]
 
 
 def _type_name(value: Any) -> str:

@@ -6,9 +6,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from policy_push.errors import FieldError, RecordInvalid
+
 from .context import ValidationContext
 from .criteria import validate_criteria
-from .errors import FieldError, RecordInvalid
 from .policy import Policy
 from .profiles import EnterpriseProfile, ResidentProfile
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from policy_push.refdata import CodeTable, load_reference_data
 
-from ._types import ISODate, RecordId, TagList, check_region, check_short_text, context_of
+from ._types import ISODate, RecordId, TagList, check_code, check_region, check_short_text, context_of
 from .checksums import (
     USCC_ALPHABET,
     id_number_birth_date,
@@ -31,6 +31,12 @@ Size = Literal["large", "medium", "small", "micro"]
 _PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 _OPENID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+
+
+def _matching(value: str | None, pattern: re.Pattern[str], message: str) -> str | None:
+    if value is not None and not pattern.match(value):
+        raise ValueError(message)
+    return value
 _USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
 
 
@@ -71,16 +77,12 @@ class Contact(BaseModel):
     @field_validator("wechat_openid")
     @classmethod
     def _openid(cls, v: str | None) -> str | None:
-        if v is not None and not _OPENID_RE.match(v):
-            raise ValueError("wechat_openid must be 6-64 characters of A-Z a-z 0-9 _ -")
-        return v
+        return _matching(v, _OPENID_RE, "wechat_openid must be 6-64 characters of A-Z a-z 0-9 _ -")
 
     @field_validator("app_registration_id")
     @classmethod
     def _app_id(cls, v: str | None) -> str | None:
-        if v is not None and not _APP_ID_RE.match(v):
-            raise ValueError("app_registration_id must be 6-64 characters of A-Z a-z 0-9 _ -")
-        return v
+        return _matching(v, _APP_ID_RE, "app_registration_id must be 6-64 characters of A-Z a-z 0-9 _ -")
 
     def address_for(self, channel: str) -> str | None:
         return {"sms": self.phone, "wechat": self.wechat_openid, "app": self.app_registration_id}.get(channel)
@@ -159,14 +161,9 @@ class EnterpriseProfile(_ProfileBase):
     @field_validator("industry")
     @classmethod
     def _industry(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is None:
-            return None
-        ctx = context_of(info)
-        if not re.fullmatch(r"[A-T]|\d{2,4}", v):
-            raise ValueError(f"industry must be a GB/T 4754 section letter or a 2-4 digit code, got {v!r}")
-        if not ctx.trusted and v not in ctx.ref.industries:
-            raise ValueError(f"unknown industry code {v!r} (not in GB/T 4754-2017)")
-        return v
+        return check_code(v, info, pattern=r"[A-T]|\d{2,4}", table="industries",
+                          shape="industry must be a GB/T 4754 section letter or a 2-4 digit code",
+                          unknown=f"industry code {v!r} (not in GB/T 4754-2017)")  # fmt: skip
 
     @field_validator("established_on")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policy_push.errors import ConflictError, NotFound, PolicyPushError, Unprocessable
+from policy_push.errors import Conflict, InvalidInput, NotFound, PolicyPushError
 
 __all__ = ["DecisionInvalid", "ItemNotFound", "ItemNotPending", "SourceError"]
 
@@ -11,11 +11,11 @@ class ItemNotFound(NotFound):
     """No review item with this id."""
 
 
-class ItemNotPending(ConflictError):
+class ItemNotPending(Conflict):
     """The item was already confirmed or rejected."""
 
 
-class DecisionInvalid(Unprocessable):
+class DecisionInvalid(InvalidInput):
     """A reviewer's decision names an unknown suggestion, leaves one undecided, or edits a value
     into something the validators refuse."""
 

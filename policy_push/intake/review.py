@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_push.domain import Policy, RecordInvalid, ValidationContext, parse_policy
+from policy_push.domain import Policy, ValidationContext, parse_policy
 from policy_push.domain.criteria import validate_criteria
+from policy_push.errors import RecordInvalid
 from policy_push.storage import AuditLog, PolicyRepository
 from policy_push.storage.intake_tables import ReviewItemRow
 from policy_push.storage.tables import utcnow

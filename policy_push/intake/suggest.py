@@ -15,8 +15,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy_push.domain import RecordInvalid, ValidationContext, parse_policy
+from policy_push.domain import ValidationContext, parse_policy
 from policy_push.domain.criteria import validate_criteria
+from policy_push.errors import RecordInvalid
 from policy_push.refdata import ReferenceData, load_reference_data
 
 from .benefit import find_benefit

@@ -9,7 +9,7 @@ from .engines import AUDIENCES, CountingTokenizer, Hierarchies, shared_tokenizer
 from .index_store import IndexStore, database_key
 from .offline import RejectedLine, match_records, read_jsonl
 from .results import HISTOGRAM_BINS, PolicyMatchResult, score_histogram
-from .service import MatchIndexUnavailable, MatchService, ProgressFn, StartReport
+from .service import MatchService, ProgressFn, StartReport
 
 __all__ = [
     "AUDIENCES",
@@ -17,7 +17,6 @@ __all__ = [
     "CountingTokenizer",
     "Hierarchies",
     "IndexStore",
-    "MatchIndexUnavailable",
     "MatchService",
     "PolicyMatchResult",
     "ProgressFn",

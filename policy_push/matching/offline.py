@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from matchers import CriteriaError, MatchEngine
-from policy_push.domain import FieldError, Policy, RecordInvalid, RecordKind, ValidationContext, parse_record
+from policy_push.domain import Policy, RecordKind, ValidationContext, parse_record
+from policy_push.errors import FieldError, RecordInvalid
 
 from .engines import AUDIENCES, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
 

@@ -6,7 +6,8 @@ Life cycle (the web app drives it from a ``cleanup_ctx``)::
     service = MatchService(sessions, cipher, ref, index_dir=data_dir / "index", database=key)
     service.start_in_background(progress=log_progress)   # load the saved index, or build one
     ...  await service.match_policy(policy, on=today)      # reads wait until the index is ready
-    ...  await service.profile_written(profile)            # after each committed write
+    ...  await service.profile_written(profile)            # after each committed write of this process
+    ...  await service.follow_changes()                    # what other processes wrote (the change feed)
     await service.close()                                  # save
 
 Start-up loads the saved index when it mirrors this database and catches up on what changed
@@ -38,8 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from matchers import CompiledPolicy, MatchEngine, PolicyMatches, Tokenizer
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
+from policy_push.errors import MatchIndexUnavailable
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
+from policy_push.statuses import ChangeOp
+from policy_push.storage import PolicyRepository, changes
 
 from .engines import (
     AUDIENCES,
@@ -58,7 +62,7 @@ from .sync import Mark, all_policies, count_profiles, iter_profiles, read_change
 if TYPE_CHECKING:
     from policy_push.runtime import Runtime
 
-__all__ = ["MatchIndexUnavailable", "MatchService", "ProgressFn", "StartReport"]
+__all__ = ["MatchService", "ProgressFn", "StartReport"]
 
 log = logging.getLogger("policy_push.matching")
 
@@ -73,10 +77,6 @@ _REFIT_MIN = 1000
 _RESULT_CACHE = 4
 # rows read between two yields to the event loop while scanning profiles
 _YIELD_EVERY = 100
-
-
-class MatchIndexUnavailable(RuntimeError):
-    """The index could not be built or loaded (the log says why); matching is unavailable."""
 
 
 class _Closing(Exception):
@@ -172,6 +172,8 @@ class MatchService:
         self._results: OrderedDict[tuple[Any, ...], asyncio.Task[PolicyMatches]] = OrderedDict()
         self.progress = _Progress(None)
         self.start_report: StartReport | None = None
+        #: the last change number of the feed this index reflects
+        self.feed_seq = 0
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -250,6 +252,9 @@ class MatchService:
         return report
 
     async def _load_or_build(self) -> StartReport:
+        # the feed's number first: whatever is written while the tables are read is applied again later
+        async with self._sessions() as session:
+            self.feed_seq = await changes.latest(session)
         self._hier = await self._run(Hierarchies.from_ref, self._ref)
         self._checkpoint()
         loaded = None
@@ -335,10 +340,18 @@ class MatchService:
         await self.wait_ready()
         return [a for a in AUDIENCES if profile_id in self._engines[a]]
 
+    @property
+    def failed(self) -> bool:
+        """The start failed: there is no index (``/healthz`` says so)."""
+        return self._ready.is_set() and self._error is not None
+
     def stats(self) -> dict[str, Any]:
         """Counts for health pages and logs (no personal data)."""
         return {
             "ready": self.is_ready,
+            "failed": self.failed,
+            "error": None if self._error is None else type(self._error).__name__,
+            "change_seq": self.feed_seq,
             "profiles": {a: len(e) for a, e in self._engines.items()},
             "policies": len(self._policies),
             "progress": self.progress.latest,
@@ -397,17 +410,49 @@ class MatchService:
 
         await self._mutate(apply)
 
-    async def refresh(self, kind: str) -> None:
-        """Catch up with writes made without notifying the service (a bulk import): ``kind`` is
-        ``policy``, ``enterprise`` or ``resident``."""
+    async def follow_changes(self, *, limit: int = 10_000) -> list[str]:
+        """Apply what any process wrote since the last change number this index saw (a CLI import, another
+        node); returns the ids of the policies among them. Safe to run often: a change this process already
+        applied is applied again at the cost of a comparison."""
+        if not self.is_ready:
+            return []
+        async with self._sessions() as session:
+            batch = await changes.since(session, self.feed_seq, limit=limit)
+        if not batch:
+            return []
 
         async def apply() -> None:
-            if kind == "policy":
-                await self._sync_policies({})
-            else:
-                await self._catch_up(kind)  # type: ignore[arg-type]
+            for audience in AUDIENCES:
+                ids = {c.entity_id for c in batch if c.kind == audience}
+                if ids:
+                    await self._apply_profiles(audience, ids)
+            policy_ids = {c.entity_id for c in batch if c.kind == "policy"}
+            if policy_ids:
+                await self._apply_policies(policy_ids, deleted={c.entity_id for c in batch if c.kind == "policy" and c.op is ChangeOp.DELETE})
 
         await self._mutate(apply)
+        self.feed_seq = batch[-1].seq
+        return sorted({c.entity_id for c in batch if c.kind == "policy"})
+
+    async def _apply_profiles(self, audience: Audience, ids: set[str]) -> None:
+        records = []
+        async with self._sessions() as session:
+            async for profile in iter_profiles(session, audience, self._cipher, self._ref, only=ids):
+                records.append(engine_record(profile, self._ref))
+        gone = ids - {r["id"] for r in records}
+        await self._run(_apply_changes, self._engines[audience], records, gone & set(self._engines[audience].rows_))
+
+    async def _apply_policies(self, ids: set[str], *, deleted: set[str]) -> None:
+        async with self._sessions() as session:
+            repo = PolicyRepository(session)
+            stored = {pid: await repo.get(pid) for pid in sorted(ids)}
+        for policy_id, found in stored.items():
+            if found is None:
+                self._policies.pop(policy_id, None)
+                for engine in self._engines.values():
+                    await self._run(engine.remove_policy, policy_id)
+            else:
+                await self._put_policy(found.policy, found.policy.content_hash())
 
     async def _mutate(self, apply: Callable[[], Awaitable[None]]) -> None:
         if not self._ready.is_set():

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
-from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
-from policy_push.storage.tables import Base
+from policy_push.storage import PolicyRepository, profile_repository
+from policy_push.storage.contacts import profile_table
 
 from .engines import Audience
 
@@ -32,7 +32,6 @@ __all__ = ["MARGIN", "Changes", "Mark", "all_policies", "iter_profiles", "read_c
 #: its stamp is still seen by the next catch-up (re-reading an unchanged row costs no tokenising)
 MARGIN = dt.timedelta(minutes=10)
 
-_TABLES: dict[str, Table] = {"enterprise": Base.metadata.tables["enterprises"], "resident": Base.metadata.tables["residents"]}
 # one page of policies per query while loading the catalogue
 _POLICY_PAGE = 500
 
@@ -78,7 +77,7 @@ def _mark_from(rows: list[Any], fallback: dt.datetime | None) -> Mark:
 
 async def read_mark(session: AsyncSession, audience: Audience) -> Mark:
     """The mark of the table as it is now (taken before a full build reads the rows)."""
-    table = _TABLES[audience]
+    table = profile_table(audience)
     newest = await session.scalar(select(func.max(table.c.updated_at)))
     if newest is None:
         return Mark()
@@ -88,7 +87,7 @@ async def read_mark(session: AsyncSession, audience: Audience) -> Mark:
 
 async def read_changes(session: AsyncSession, audience: Audience, mark: Mark, index_ids: Collection[str]) -> Changes:
     """What changed in the table since ``mark``, for an index holding ``index_ids``."""
-    table = _TABLES[audience]
+    table = profile_table(audience)
     rows = list((await session.execute(_window(table, mark.watermark))).all())
     db_ids = set((await session.execute(select(table.c.id))).scalars())
     changed = {r.id for r in rows if mark.recent.get(r.id) != r.content_hash}
@@ -98,8 +97,7 @@ async def read_changes(session: AsyncSession, audience: Audience, mark: Mark, in
 
 
 def _repository(audience: Audience, session: AsyncSession, cipher: PiiCipher, ref: ReferenceData) -> Any:
-    repo = EnterpriseRepository if audience == "enterprise" else ResidentRepository
-    return repo(session, cipher, ref=ref)
+    return profile_repository(audience, session, cipher, ref=ref)
 
 
 async def count_profiles(session: AsyncSession, audience: Audience, cipher: PiiCipher, ref: ReferenceData) -> int:

@@ -26,20 +26,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from policy_push.errors import ConfigurationError
+from policy_push.errors import ConfigurationError, PiiDecryptError
 
 if TYPE_CHECKING:
     from policy_push.config import Settings
 
-__all__ = [
-    "DEMO_PII_KEY",
-    "PII_KINDS",
-    "ConfigurationError",
-    "PiiCipher",
-    "PiiDecryptError",
-    "PiiKind",
-    "generate_key",
-]
+__all__ = ["DEMO_PII_KEY", "PII_KINDS", "PiiCipher", "PiiKind", "generate_key"]
 
 PiiKind = Literal["phone", "id_number", "wechat_openid", "app_registration_id"]
 PII_KINDS: Final[tuple[str, ...]] = ("phone", "id_number", "wechat_openid", "app_registration_id")
@@ -54,11 +46,6 @@ DEMO_PII_KEY: Final[str] = base64.b64encode(
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
 _ENV_NAME = "POLICY_PUSH_PII_KEY"
-
-
-class PiiDecryptError(Exception):
-    """A stored ciphertext does not decrypt under this key and kind (wrong key, tampering, or a
-    value copied from another column).  The message never contains the ciphertext."""
 
 
 def generate_key() -> str:

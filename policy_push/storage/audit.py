@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .records import AuditEntry
+from .records import AuditEntry, detached
 from .tables import AuditRow, Base, utcnow
 
 __all__ = ["AuditLog"]
@@ -58,15 +58,4 @@ class AuditLog:
         if entity_id is not None:
             stmt = stmt.where(AuditRow.entity_id == entity_id)
         rows = (await self.session.execute(stmt)).scalars().all()
-        return [
-            AuditEntry(
-                id=r.id,
-                at=r.at,
-                actor=r.actor,
-                action=r.action,
-                entity_type=r.entity_type,
-                entity_id=r.entity_id,
-                detail=r.detail,
-            )
-            for r in rows
-        ]
+        return [detached(AuditEntry, r) for r in rows]

@@ -1,7 +1,8 @@
 """Tables of the send pipeline: campaigns, their recipients and messages, the delivery outbox,
 its event trail, opt-outs, feedback and provider switches.
 
-Statuses are the enums of :mod:`policy_push.statuses`, stored as their string values.
+Statuses are the enums of :mod:`policy_push.statuses`, stored as their string values and held to them by
+CHECK constraints (migration 0004).
 The unique constraint on deliveries is invariant 2 in the database itself: nobody hears about
 the same policy twice on the same channel (per purpose: the announcement and one reminder).
 """
@@ -11,10 +12,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .tables import Base, JSONDoc, UTCDateTime
+from policy_push.reach import OPT_OUT_CHANNELS
+from policy_push.statuses import (
+    CampaignState,
+    DeliveryStatus,
+    EventSource,
+    FeedbackKind,
+    OptOutSource,
+    Purpose,
+    SkipReason,
+    Waiting,
+)
+
+from .tables import Base, JSONDoc, UTCDateTime, one_of
 
 __all__ = [
     "CampaignMessageRow",
@@ -31,8 +54,10 @@ __all__ = [
 _BIGID = BigInteger().with_variant(Integer, "sqlite")
 
 
+
 class CampaignRow(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (one_of("campaigns", "state", CampaignState), one_of("campaigns", "purpose", Purpose))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id", ondelete="CASCADE"), index=True)
@@ -56,6 +81,7 @@ class CampaignRow(Base):
 
 class CampaignRecipientRow(Base):
     __tablename__ = "campaign_recipients"
+    __table_args__ = (one_of("campaign_recipients", "skip_reason", SkipReason, nullable=True),)
 
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -89,6 +115,10 @@ class DeliveryRow(Base):
         UniqueConstraint("policy_id", "profile_kind", "profile_id", "channel", "purpose", name="uq_deliveries_once"),
         Index("ix_deliveries_due", "status", "not_before"),
         Index("ix_deliveries_profile", "profile_kind", "profile_id", "sent_at"),
+        Index("ix_deliveries_lease", "status", "lease_until"),
+        one_of("deliveries", "status", DeliveryStatus),
+        one_of("deliveries", "purpose", Purpose),
+        one_of("deliveries", "waiting_for", Waiting, nullable=True),
     )
 
     #: also the idempotency key sent to providers (Aliyun OutId, WeChat client_msg_id, JPush sendno)
@@ -105,8 +135,18 @@ class DeliveryRow(Base):
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: why not_before was pushed ("quiet_hours", "frequency_cap", "retry"), for the funnel
     waiting_for: Mapped[str | None] = mapped_column(String(32))
+    #: when the last claim was made (database clock)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: the worker holding the last claim
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    #: the last claim; a sender acts on the row (renews, records) only while it still holds this claim
+    claim_id: Mapped[str | None] = mapped_column(String(32))
+    #: database time until which the claim's worker is known alive; renewed while it sends, and
+    #: settle takes over only rows whose lease has ended
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: database time of the earliest provider call whose outcome is not known yet (None: none is);
+    #: a provider that drops repeats of our id does so only for a while after that call
+    unsure_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     final_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     provider: Mapped[str | None] = mapped_column(String(32))
@@ -123,6 +163,11 @@ class DeliveryEventRow(Base):
     """Every status change and receipt of a delivery (duplicates and late receipts included)."""
 
     __tablename__ = "delivery_events"
+    __table_args__ = (
+        one_of("delivery_events", "from_status", DeliveryStatus, nullable=True),
+        one_of("delivery_events", "to_status", DeliveryStatus, nullable=True),
+        one_of("delivery_events", "source", EventSource),
+    )
 
     id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -135,7 +180,7 @@ class DeliveryEventRow(Base):
 
 
 class EarlyReceiptRow(Base):
-    """A provider receipt that arrived before our record of its send (``workflow.receipts``).
+    """A provider receipt that arrived before our record of its send (``sending.receipts``).
 
     Providers give up re-pushing after a few tries (WeChat: three, within seconds) and WeChat has
     no query API, so such a receipt is kept here and applied once the send is recorded, instead of
@@ -162,6 +207,7 @@ class OptOutRow(Base):
     """Opt-outs per profile and channel ("*" for every channel), e.g. from SMS 回复TD退订."""
 
     __tablename__ = "opt_outs"
+    __table_args__ = (one_of("opt_outs", "source", OptOutSource), one_of("opt_outs", "channel", OPT_OUT_CHANNELS))
 
     profile_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -172,7 +218,10 @@ class OptOutRow(Base):
 
 class FeedbackRow(Base):
     __tablename__ = "feedback"
-    __table_args__ = (UniqueConstraint("policy_id", "profile_kind", "profile_id", "kind", name="uq_feedback_once"),)
+    __table_args__ = (
+        UniqueConstraint("policy_id", "profile_kind", "profile_id", "kind", name="uq_feedback_once"),
+        one_of("feedback", "kind", FeedbackKind),
+    )
 
     id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
     policy_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -4,8 +4,9 @@ SQLite is tuned per connection: WAL lets readers run beside the one writer, ``bu
 makes a second writer wait instead of failing at once, ``synchronous=NORMAL`` is safe with WAL
 and much faster than FULL, and foreign keys are off by default in SQLite.
 
-A PostgreSQL URL may carry ``?search_path=schema``: the tests (and several deployments in one
-database) use it to work in their own schema.  asyncpg takes it as a server setting.
+A PostgreSQL URL may carry ``?search_path=schema`` (the tests, and several deployments in one database,
+work in their own schema) and ``?application_name=name`` (what ``pg_stat_activity`` shows for the
+connections, so an operator can tell whose they are).  asyncpg takes both as server settings.
 """
 
 from __future__ import annotations
@@ -82,11 +83,13 @@ def _postgres_engine(url: URL, *, echo: bool, **engine_kw: Any) -> AsyncEngine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+asyncpg")
     connect_args: dict[str, Any] = dict(engine_kw.pop("connect_args", {}))
-    search_path = url.query.get("search_path")
-    if search_path:
-        url = url.difference_update_query(["search_path"])
-        server_settings = dict(connect_args.get("server_settings", {}))
-        server_settings["search_path"] = str(search_path)
+    server_settings = dict(connect_args.get("server_settings", {}))
+    for name in ("search_path", "application_name"):
+        value = url.query.get(name)
+        if value:
+            url = url.difference_update_query([name])
+            server_settings[name] = str(value)
+    if server_settings:
         connect_args["server_settings"] = server_settings
     engine_kw.setdefault("pool_pre_ping", True)
     return _create_async_engine(url, echo=echo, connect_args=connect_args, **engine_kw)

@@ -25,11 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import Policy, ValidationContext, local_today, parse_policy
+from policy_push.errors import RecordConflict
+from policy_push.statuses import ChangeOp
 
+from . import changes
 from .audit import AuditLog
-from .errors import Conflict
-from .records import PolicyVersion, StoredPolicy, UpsertResult
+from .records import PolicyVersion, StoredPolicy, UpsertResult, detached
 from .region_codes import area_prefix, codes_covering, policy_region_codes
+from .sql import TWICE_IN_A_BATCH, chunks, once_each
 from .tables import Base, PolicyCategoryRow, PolicyRegionRow, PolicyRow, PolicyVersionRow, utcnow
 
 __all__ = ["PolicyRepository"]
@@ -58,15 +61,8 @@ class PolicyRepository:
         return (await self.upsert_many([policy], actor=actor))[0]
 
     async def upsert_many(self, policies: Sequence[Policy], *, actor: str) -> builtins.list[UpsertResult]:
-        seen: set[str] = set()
-        for p in policies:
-            if p.id in seen:
-                raise Conflict("policy", p.id, "id", "appears twice in one batch; send the update separately")
-            seen.add(p.id)
-        results: builtins.list[UpsertResult] = []
-        for start in range(0, len(policies), _ID_CHUNK):
-            results += await self._upsert_chunk(policies[start : start + _ID_CHUNK], actor)
-        return results
+        once_each((p.id for p in policies), lambda i: RecordConflict("policy", i, "id", TWICE_IN_A_BATCH))
+        return [r for part in chunks(policies, _ID_CHUNK) for r in await self._upsert_chunk(part, actor)]
 
     async def _upsert_chunk(self, policies: Sequence[Policy], actor: str) -> builtins.list[UpsertResult]:
         # FOR UPDATE serialises concurrent writers of one policy on PostgreSQL, so two updates
@@ -101,7 +97,7 @@ class PolicyRepository:
             await self._write(created, updated, changed, actor, now)
         except IntegrityError as exc:
             # another transaction created one of these ids between our SELECT and INSERT
-            raise Conflict(
+            raise RecordConflict(
                 "policy", changed[0][0].id, "id", "was written concurrently; retry the request"
             ) from exc
         return results
@@ -160,6 +156,7 @@ class PolicyRepository:
                 for _, r in changed
             ]
         )
+        await changes.record(self.session, "policy", [r["id"] for _, r in changed], ChangeOp.PUT)
 
     # -- reads -----------------------------------------------------------------------------------
     def _stored(self, row: PolicyRow) -> StoredPolicy:
@@ -188,16 +185,7 @@ class PolicyRepository:
             .where(PolicyVersionRow.policy_id == policy_id)
             .order_by(PolicyVersionRow.version.desc())
         )
-        return [
-            PolicyVersion(
-                version=r.version,
-                content_hash=r.content_hash,
-                actor=r.actor,
-                created_at=r.created_at,
-                policy=parse_policy(r.document, self._read_ctx),
-            )
-            for r in rows.scalars()
-        ]
+        return [detached(PolicyVersion, r, policy=parse_policy(r.document, self._read_ctx)) for r in rows.scalars()]
 
     async def list(
         self,

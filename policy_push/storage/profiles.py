@@ -29,16 +29,19 @@ from policy_push.domain import (
     parse_enterprise,
     parse_resident,
 )
+from policy_push.errors import AlreadyExists, InvalidInput, RecordConflict
 from policy_push.refdata import ReferenceData
 from policy_push.security.pii import PiiCipher
+from policy_push.statuses import ChangeOp
 
+from . import changes
 from .audit import AuditLog
-from .errors import AlreadyExists, Conflict
 from .records import UpsertResult
 from .region_codes import area_prefix
+from .sql import TWICE_IN_A_BATCH, chunks, once_each
 from .tables import Base, utcnow
 
-__all__ = ["EnterpriseRepository", "ResidentRepository"]
+__all__ = ["EnterpriseRepository", "ResidentRepository", "profile_repository"]
 
 P = TypeVar("P", EnterpriseProfile, ResidentProfile)
 
@@ -72,7 +75,7 @@ class _ProfileRepository(Generic[P]):
         """Put the personal values of the extra columns back into ``doc``."""
 
     async def _check_conflicts(self, rows: builtins.list[dict[str, Any]]) -> None:
-        """Raise :class:`Conflict` for rows that collide with stored data or with each other."""
+        """Raise :class:`RecordConflict` for rows that collide with stored data or with each other."""
 
     # -- row <-> profile -------------------------------------------------------------------------
     def _row(self, profile: P) -> dict[str, Any]:
@@ -124,19 +127,10 @@ class _ProfileRepository(Generic[P]):
     async def upsert_many(self, profiles: Sequence[P], *, actor: str) -> builtins.list[UpsertResult]:
         """Create or update many profiles, a chunk per round trip; unchanged ones are not written.
 
-        Any :class:`Conflict` rejects the call; inside the caller's transaction nothing of it
+        Any :class:`RecordConflict` rejects the call; inside the caller's transaction nothing of it
         stays.  Each created or updated profile gets an audit entry."""
-        seen: set[str] = set()
-        for p in profiles:
-            if p.id in seen:
-                raise Conflict(
-                    self.entity_type, p.id, "id", "appears twice in one batch; send the update separately"
-                )
-            seen.add(p.id)
-        results: builtins.list[UpsertResult] = []
-        for start in range(0, len(profiles), _CHUNK):
-            results += await self._upsert_chunk(profiles[start : start + _CHUNK], actor)
-        return results
+        once_each((p.id for p in profiles), lambda i: RecordConflict(self.entity_type, i, "id", TWICE_IN_A_BATCH))
+        return [r for part in chunks(profiles, _CHUNK) for r in await self._upsert_chunk(part, actor)]
 
     async def _upsert_chunk(self, profiles: Sequence[P], actor: str) -> builtins.list[UpsertResult]:
         rows = [self._row(p) for p in profiles]
@@ -177,6 +171,7 @@ class _ProfileRepository(Generic[P]):
                 if r.outcome != "unchanged"
             ]
         )
+        await changes.record(self.session, self.entity_type, [r["id"] for r in to_write], ChangeOp.PUT)
         return results
 
     def _upsert_statement(self) -> Any:
@@ -189,12 +184,12 @@ class _ProfileRepository(Generic[P]):
             set_={c.name: stmt.excluded[c.name] for c in self.table.columns if c.name not in keep},
         )
 
-    def _integrity_conflict(self, exc: IntegrityError, rows: builtins.list[dict[str, Any]]) -> Conflict:
+    def _integrity_conflict(self, exc: IntegrityError, rows: builtins.list[dict[str, Any]]) -> RecordConflict:
         # a concurrent writer slipped in between the checks and the write
         first = rows[0]["id"] if len(rows) == 1 else f"{rows[0]['id']}…"
         if "id_number" in str(exc.orig):
-            return Conflict(self.entity_type, first, "id_number", "is already registered to another resident")
-        return Conflict(self.entity_type, first, "id", "was written concurrently; retry the request")
+            return RecordConflict(self.entity_type, first, "id_number", "is already registered to another resident")
+        return RecordConflict(self.entity_type, first, "id", "was written concurrently; retry the request")
 
     async def delete(self, profile_id: str, *, actor: str) -> bool:
         result = await self.session.execute(delete(self.table).where(self.table.c.id == profile_id))
@@ -206,6 +201,7 @@ class _ProfileRepository(Generic[P]):
             entity_type=self.entity_type,
             entity_id=profile_id,
         )
+        await changes.record(self.session, self.entity_type, [profile_id], ChangeOp.DELETE)
         return True
 
     # -- reads -----------------------------------------------------------------------------------
@@ -305,7 +301,7 @@ class ResidentRepository(_ProfileRepository[ResidentProfile]):
             if digest is None:
                 continue
             if digest in owners:
-                raise Conflict(
+                raise RecordConflict(
                     self.entity_type,
                     row["id"],
                     "id_number",
@@ -320,6 +316,17 @@ class ResidentRepository(_ProfileRepository[ResidentProfile]):
         )
         for digest, stored_id in taken:
             if stored_id != owners[digest]:
-                raise Conflict(
+                raise RecordConflict(
                     self.entity_type, owners[digest], "id_number", "is already registered to another resident"
                 )
+
+
+def profile_repository(
+    kind: str, session: AsyncSession, cipher: PiiCipher, *, ref: ReferenceData | None = None
+) -> EnterpriseRepository | ResidentRepository:
+    """The repository of a profile kind; an unknown kind is an error naming the known ones."""
+    if kind == "enterprise":
+        return EnterpriseRepository(session, cipher, ref=ref)
+    if kind == "resident":
+        return ResidentRepository(session, cipher, ref=ref)
+    raise InvalidInput(f"profile kind must be enterprise or resident, got {kind!r}")

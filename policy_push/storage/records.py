@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypeVar
 
 from policy_push.domain import Policy
 
-__all__ = ["AuditEntry", "Outcome", "PolicyVersion", "StoredPolicy", "UpsertResult"]
+__all__ = ["AuditEntry", "Outcome", "PolicyVersion", "StoredPolicy", "UpsertResult", "detached"]
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -47,3 +47,11 @@ class AuditEntry:
     entity_type: str
     entity_id: str
     detail: dict[str, Any] | None
+
+
+_R = TypeVar("_R")
+
+
+def detached(cls: type[_R], row: object, **values: Any) -> _R:
+    """A record ``cls`` from an ORM row: each field from the row's attribute of the same name, unless given."""
+    return cls(**{f.name: values[f.name] if f.name in values else getattr(row, f.name) for f in fields(cls)})  # type: ignore[arg-type]

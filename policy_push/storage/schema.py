@@ -18,12 +18,11 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.config import Settings
+from policy_push.errors import SchemaAhead, SchemaOutOfDate
 
 from .engine import create_engine
 
 __all__ = [
-    "SchemaAhead",
-    "SchemaOutOfDate",
     "SchemaStatus",
     "alembic_config",
     "head_revision",
@@ -33,31 +32,6 @@ __all__ = [
 ]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-UPGRADE_COMMAND = "policy-push db upgrade"
-
-
-class SchemaOutOfDate(Exception):
-    """The database schema is not the one this code was written for."""
-
-    def __init__(self, current: str | None, head: str) -> None:
-        self.current = current
-        self.head = head
-        if current is None:
-            msg = f"the database has no policy_push schema yet; the code needs revision {head}: run `{UPGRADE_COMMAND}`"
-        else:
-            msg = f"the database is at revision {current}, the code needs {head}: run `{UPGRADE_COMMAND}`"
-        super().__init__(msg)
-
-
-class SchemaAhead(SchemaOutOfDate):
-    """The database was migrated by a newer policy_push than this one."""
-
-    def __init__(self, current: str | None, head: str) -> None:
-        super().__init__(current, head)
-        self.args = (
-            f"the database is at revision {current}, which this version of policy_push does not know "
-            f"(its newest is {head}); upgrade policy_push instead of the database",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +91,9 @@ async def upgrade(
         with _quiet_alembic(quiet):
             async with engine.begin() as conn:
                 await conn.run_sync(_upgrade_sync, alembic_config(), revision)
+        if engine.dialect.name == "sqlite":
+            # the migration turned foreign keys off on its connection: new connections turn them on
+            await engine.dispose()
         return await schema_status(engine)
     finally:
         if owned:

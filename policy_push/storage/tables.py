@@ -9,12 +9,14 @@ timestamps are stored in UTC and always read back timezone-aware (SQLite keeps n
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -30,9 +32,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from policy_push.statuses import ChangeOp
+
 __all__ = [
     "AuditRow",
     "Base",
+    "ChangeCounterRow",
+    "ChangeRow",
     "EnterpriseRow",
     "PolicyCategoryRow",
     "PolicyRegionRow",
@@ -40,6 +46,7 @@ __all__ = [
     "PolicyVersionRow",
     "ResidentRow",
     "UTCDateTime",
+    "one_of",
     "utcnow",
 ]
 
@@ -52,6 +59,14 @@ NAMING = {
 }
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def one_of(table: str, column: str, values: type[enum.StrEnum] | tuple[str, ...], *, nullable: bool = False) -> CheckConstraint:
+    """``CHECK (column IN (...))`` over an enum's values, named ``ck_<table>_<column>``."""
+    listed = ", ".join(f"'{v}'" for v in (v.value if isinstance(v, enum.Enum) else v for v in values))
+    sql = f"{column} IS NULL OR {column} IN ({listed})" if nullable else f"{column} IN ({listed})"
+    return CheckConstraint(sql, name=f"ck_{table}_{column}")
+
 
 
 def utcnow() -> dt.datetime:
@@ -195,6 +210,27 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
 
 
-# the send pipeline's tables live in their own module; importing it here puts them on
-# Base.metadata wherever the models are loaded (migrations, schema checks)
-from . import campaign_tables as _campaign_tables  # noqa: E402, F401
+class ChangeRow(Base):
+    """The change feed: one row per policy or profile written or deleted, numbered by the transaction
+    that wrote it (``seq``, from :class:`ChangeCounterRow`), so a running service can apply what any
+    process changed since the last number it saw (``storage.changes``)."""
+
+    __tablename__ = "changes"
+    __table_args__ = (one_of("changes", "op", ChangeOp),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  #: policy, enterprise, resident
+    entity_id: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(8))  #: statuses.ChangeOp
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ChangeCounterRow(Base):
+    """One row: the last change number handed out. Taking the next one locks the row until the writing
+    transaction ends, so numbers become visible in the order they were taken."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)

@@ -4,6 +4,7 @@ are made in a ``cleanup_ctx`` and hang off typed app keys; nothing lives in modu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -13,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policy_push.config import Settings
 from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
+from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.sending import build_scheduler, make_clock, open_pipeline
+from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
+from scheduler import Tick
 
 from .keys import (
     cipher_key,
@@ -23,6 +28,8 @@ from .keys import (
     openapi_key,
     pipeline_key,
     refdata_key,
+    scheduler_key,
+    service_key,
     session_factory_key,
     settings_key,
 )
@@ -58,8 +65,7 @@ def create_app(
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))
-    if worker:  # the dispatch ticks in this process (``serve`` unless --no-worker)
-        app.cleanup_ctx.append(_dispatch_worker)
+    app.cleanup_ctx.append(_ticks(worker))
     return app
 
 
@@ -96,6 +102,7 @@ def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application
             database=database_key(app[engine_key].url),
         )
         app[match_service_key] = service
+        app[service_key] = Service(_runtime(app), index=service)
         # jieba's dictionary loads in one call that holds the GIL for a good 100 ms: done now,
         # before the first request, so that no request ever waits behind it
         await asyncio.to_thread(shared_tokenizer)
@@ -111,18 +118,29 @@ def _log_progress(phase: str, done: int, total: int) -> None:
     log.info("%s %d/%d", phase, done, total)
 
 
-async def _dispatch_worker(app: web.Application) -> AsyncIterator[None]:
-    """The send pipeline and its TickScheduler, sharing the app's engine; receipts use its clock."""
-    from policy_push.runtime import Runtime
-    from policy_push.workflow.ticks import build_scheduler, open_pipeline
+def _runtime(app: web.Application) -> Runtime:
+    return Runtime(app[settings_key], app[engine_key], app[session_factory_key], app[cipher_key], app[refdata_key])
 
-    settings = app[settings_key]
-    runtime = Runtime(settings, app[engine_key], app[session_factory_key], app[cipher_key], app[refdata_key])
-    async with open_pipeline(runtime, matcher=app.get(match_service_key)) as pipeline:
-        app[pipeline_key] = pipeline
-        scheduler = build_scheduler(pipeline)
-        scheduler.start()
-        try:
-            yield
-        finally:
-            await scheduler.shutdown()
+
+def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """This process's ticks: following the change feed (and drafting) always; the send pipeline's too
+    with ``worker`` (``serve`` unless ``--no-worker``), receipts then using its clock."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[settings_key]
+        clock = make_clock(settings)
+        ticks: list[Tick] = list(app[service_key].ticks(clock))
+        async with contextlib.AsyncExitStack() as stack:
+            if worker:
+                pipeline = await stack.enter_async_context(open_pipeline(_runtime(app), clock=clock))
+                app[pipeline_key] = pipeline
+                ticks += pipeline.ticks()
+            scheduler = build_scheduler(settings, ticks, clock=clock)
+            app[scheduler_key] = scheduler
+            scheduler.start()
+            try:
+                yield
+            finally:
+                await scheduler.shutdown()
+
+    return ctx

@@ -13,20 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
-from policy_push.errors import HttpError, PayloadTooLarge, Unprocessable
+from policy_push.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 from .keys import settings_key
 
-__all__ = ["UnsupportedMediaType", "json_response", "read_json", "too_large"]
+__all__ = ["json_response", "read_json", "too_large"]
 
 _JSON_TYPES = ("application/json", "application/octet-stream", "text/plain")
 
 #: readable Chinese in responses; a JSON string never needs ASCII escapes
 _dumps = partial(json.dumps, ensure_ascii=False)
-
-
-class UnsupportedMediaType(HttpError):
-    status = 415
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -56,22 +52,22 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(f"send the record as application/json, not {ctype[:60]}", loc=["header", "Content-Type"])
     raw = await request.read()  # bounded by client_max_size: raises 413 past the limit
     if not raw.strip():
-        raise Unprocessable("a JSON body is required", loc=["body"])
+        raise InvalidInput("a JSON body is required", loc=["body"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Unprocessable(f"body is not UTF-8 text: {exc.reason} at byte {exc.start}", loc=["body"]) from None
+        raise InvalidInput(f"body is not UTF-8 text: {exc.reason} at byte {exc.start}", loc=["body"]) from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise Unprocessable(
+        raise InvalidInput(
             f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
             loc=["body"],
             line=exc.lineno,
             column=exc.colno,
         ) from None
     except ValueError as exc:  # NaN / Infinity
-        raise Unprocessable(f"invalid JSON: {exc}", loc=["body"]) from None
+        raise InvalidInput(f"invalid JSON: {exc}", loc=["body"]) from None
     except RecursionError:
         # the C parser recurses once per level: 100k nested arrays must be a 422, not a crash
-        raise Unprocessable("invalid JSON: nested too deeply", loc=["body"]) from None
+        raise InvalidInput("invalid JSON: nested too deeply", loc=["body"]) from None

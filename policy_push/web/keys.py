@@ -11,9 +11,11 @@ from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
+from policy_push.service import Service
+from scheduler import TickScheduler
 
 if TYPE_CHECKING:
-    from policy_push.workflow.ticks import Pipeline
+    from policy_push.sending import Pipeline
 
 __all__ = [
     "cipher_key",
@@ -24,6 +26,8 @@ __all__ = [
     "refdata_key",
     "request_id_key",
     "route_index_key",
+    "scheduler_key",
+    "service_key",
     "session_factory_key",
     "settings_key",
 ]
@@ -35,8 +39,12 @@ cipher_key = web.AppKey("cipher", PiiCipher)
 refdata_key = web.AppKey("refdata", ReferenceData)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
+#: the one way in for writes of policies and profiles (with this process's match index)
+service_key = web.AppKey("service", Service)
 #: the send pipeline when this process runs the dispatch ticks (``serve`` without ``--no-worker``)
 pipeline_key: web.AppKey[Pipeline] = web.AppKey("pipeline")
+#: the ticks of this process (the change feed, and the send pipeline's when it runs them)
+scheduler_key = web.AppKey("scheduler", TickScheduler)
 #: the OpenAPI document, built once from the routes table when the app is created
 openapi_key = web.AppKey("openapi", dict)
 #: (method, path template) -> the routes-table entry, for the auth middleware

@@ -1,10 +1,10 @@
 """The two middlewares: every error becomes JSON, and the routes that need it get a token check.
 
-Errors: an :class:`~policy_push.errors.HttpError` carries its status; ``RecordInvalid`` is 422
-with one entry per field; storage's ``AlreadyExists``/``Conflict`` are 409; aiohttp's own
-404/405/413 are re-dressed as JSON; anything else is logged under a request id and answered
-with a 500 JSON body.  Logs name the exception type and where it was raised, never its
-message: driver messages quote the values of the row (phone numbers, ID numbers).
+Errors: :data:`STATUS` is the one table from an error of ``policy_push.errors`` to its HTTP status (the
+most specific class listed wins); the body is always ``{"errors": [{"loc", "msg", …}]}``. aiohttp's own
+404/405/413 are re-dressed the same way; anything else is logged under a request id and answered with a
+500 JSON body. Logs name the exception type and where it was raised, never its message: driver messages
+quote the values of the row (phone numbers, ID numbers).
 """
 
 from __future__ import annotations
@@ -20,19 +20,56 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from sqlalchemy.exc import IntegrityError
 
-from policy_push.domain import RecordInvalid
-from policy_push.errors import Forbidden, HttpError, Unauthorized
-from policy_push.storage import AlreadyExists, Conflict
+from policy_push.errors import (
+    ConfigurationError,
+    Conflict,
+    InvalidInput,
+    MatchIndexUnavailable,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    PiiDecryptError,
+    PolicyPushError,
+    RequestRefused,
+    StorageError,
+    UnsupportedMediaType,
+)
 
 from .bodies import json_response, too_large
 from .keys import request_id_key, route_index_key, settings_key
 
-__all__ = ["REQUEST_ID_HEADER", "auth_middleware", "check_token", "error_middleware", "expect_continue"]
+__all__ = ["REQUEST_ID_HEADER", "STATUS", "auth_middleware", "check_token", "error_middleware", "expect_continue", "status_of"]
 
 log = logging.getLogger("policy_push.web")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+#: error class -> HTTP status; a class not listed takes its nearest listed base's
+STATUS: dict[type[PolicyPushError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    NotAllowed: 403,
+    NotAuthenticated: 401,
+    RequestRefused: 400,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    MatchIndexUnavailable: 503,
+    StorageError: 503,
+    ConfigurationError: 500,
+    PiiDecryptError: 500,
+}
+
+
+def status_of(exc: PolicyPushError) -> int:
+    """The HTTP status of an error: its nearest class in :data:`STATUS`."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
 
 
 def _request_id(request: web.Request) -> str:
@@ -44,21 +81,22 @@ def _errors_response(status: int, errors: list[dict[str, Any]], headers: dict[st
     return json_response({"errors": errors}, status=status, headers=headers)
 
 
-def _from_record_invalid(exc: RecordInvalid) -> web.Response:
-    errors = []
-    for err in exc.errors:
-        item = err.as_dict()
-        if exc.record_id is not None:
-            item["record"] = exc.record_id
-        errors.append(item)
-    return _errors_response(422, errors)
+def _from_error(exc: PolicyPushError, request_id: str) -> web.Response:
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    if status >= 500:  # a fault of ours, not of the request: its message may say too much
+        return _errors_response(status, [{"loc": [], "msg": _SERVER_SIDE.get(status, "internal error"), "request_id": request_id}])
+    return _errors_response(status, exc.as_errors(), headers)
+
+
+_SERVER_SIDE = {503: "the service cannot do this right now; see /healthz", 500: "internal error"}
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     if exc.status < 400:
         raise exc  # redirects and the like are answers, not errors
     if exc.status == 413:
-        return _errors_response(413, too_large(request.app[settings_key].max_body_bytes).as_body()["errors"])
+        return _errors_response(413, too_large(request.app[settings_key].max_body_bytes).as_errors())
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
     if exc.status == 404:
         msg = f"no route {request.path[:200]!r}; see /api/v1/openapi.json"
@@ -89,16 +127,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     response: web.StreamResponse
     try:
         response = await handler(request)
-    except HttpError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-        response = _errors_response(exc.status, exc.as_body()["errors"], headers)
-    except RecordInvalid as exc:
-        response = _from_record_invalid(exc)
-    except AlreadyExists as exc:
-        response = _errors_response(409, [{"loc": ["body", "id"], "msg": str(exc), "record": exc.entity_id}])
-    except Conflict as exc:
-        item = {"loc": ["body", *exc.field.split(".")], "field": exc.field, "msg": str(exc), "record": exc.entity_id}
-        response = _errors_response(409, [item])
+    except MatchIndexUnavailable as exc:  # says plainly that matching is down, not a fault of the request
+        response = _errors_response(503, exc.as_errors())
+    except PolicyPushError as exc:
+        if status_of(exc) >= 500:
+            _log_unexpected(request, exc, request_id)
+        response = _from_error(exc, request_id)
     except IntegrityError:
         # two requests raced to write the same record; the loser may simply retry
         response = _errors_response(409, [{"loc": ["body"], "msg": "conflicting concurrent write; retry the request"}])
@@ -138,10 +172,10 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         bounded = spec is not None and spec.body is not None and spec.body.content_type == "application/json"
         if bounded and request.content_length is not None and request.content_length > limit:
             raise too_large(limit)
-    except HttpError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+    except PolicyPushError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else {}
         headers[REQUEST_ID_HEADER] = _request_id(request)
-        return _errors_response(exc.status, exc.as_body()["errors"], headers)
+        return _errors_response(status_of(exc), exc.as_errors(), headers)
     expect = request.headers.get("Expect", "")
     if expect.lower() != "100-continue":
         return _errors_response(417, [{"loc": ["header", "Expect"], "msg": f"unknown Expect: {expect[:60]}"}])
@@ -156,7 +190,7 @@ def check_token(request: web.Request) -> None:
     configured = request.app[settings_key].api_token
     secret = configured.get_secret_value() if configured is not None else ""
     if not secret:
-        raise Forbidden(
+        raise NotAllowed(
             "this service has no API token configured, so writes and personal data are refused; "
             "set POLICY_PUSH_API_TOKEN",
             loc=["header", "Authorization"],
@@ -164,6 +198,6 @@ def check_token(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not given.strip():
-        raise Unauthorized("a bearer token is required: send 'Authorization: Bearer <token>'", loc=["header", "Authorization"])
+        raise NotAuthenticated("a bearer token is required: send 'Authorization: Bearer <token>'", loc=["header", "Authorization"])
     if not hmac.compare_digest(given.strip().encode(), secret.encode()):
-        raise Forbidden("the bearer token is not valid", loc=["header", "Authorization"])
+        raise NotAllowed("the bearer token is not valid", loc=["header", "Authorization"])

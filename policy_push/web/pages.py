@@ -19,14 +19,13 @@ from urllib.parse import quote
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from policy_push.errors import Forbidden, HttpError, Unauthorized
+from policy_push.campaigns import approve, load_campaign_view
+from policy_push.errors import NotAllowed, NotAuthenticated, NotFound, PolicyPushError
 from policy_push.statuses import CampaignState, SkipReason
-from policy_push.workflow import approve, load_campaign_view
 
 from .keys import cipher_key, settings_key
-from .middlewares import check_token
-from .views._common import transaction
-from .views.campaigns import _STAFF_RE
+from .middlewares import check_token, status_of
+from .views._common import transaction, valid_staff_name
 
 __all__ = ["SKIP_LABELS", "histogram_bars", "render_page", "staff_approve", "staff_campaign"]
 
@@ -84,11 +83,11 @@ def _staff_token(request: web.Request, given: str | None) -> str:
     configured = request.app[settings_key].api_token
     secret = configured.get_secret_value() if configured is not None else ""
     if not secret:
-        raise Forbidden("this service has no API token configured; set POLICY_PUSH_API_TOKEN", loc=["query", "token"])
+        raise NotAllowed("this service has no API token configured; set POLICY_PUSH_API_TOKEN", loc=["query", "token"])
     if not given:
-        raise Unauthorized("a token is required", loc=["query", "token"])
+        raise NotAuthenticated("a token is required", loc=["query", "token"])
     if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise Forbidden("the token is not valid", loc=["query", "token"])
+        raise NotAllowed("the token is not valid", loc=["query", "token"])
     return given
 
 
@@ -123,14 +122,14 @@ async def staff_approve(request: web.Request) -> web.StreamResponse:
     token = _staff_token(request, str(form["token"]) if "token" in form else None)
     campaign_id = request.match_info["id"]
     staff = str(form.get("staff_member", "")).strip()
-    if not staff or not _STAFF_RE.match(staff):
+    if not staff or not valid_staff_name(staff):
         return await _page(request, campaign_id, token, error="请填写审批人姓名（staff member）", status=422)
     try:
         async with transaction(request) as session:
             await approve(session, campaign_id, approver=staff, and_schedule=form.get("schedule") == "on")
-    except HttpError as exc:
-        if exc.status == 404:
-            raise
-        return await _page(request, campaign_id, token, error=exc.msg, status=exc.status)
+    except NotFound:
+        raise
+    except PolicyPushError as exc:
+        return await _page(request, campaign_id, token, error=exc.msg, status=status_of(exc))
     sep = "&" if token else "?"
     raise web.HTTPSeeOther(f"/staff/campaigns/{quote(campaign_id)}{'?token=' + quote(token) if token else ''}{sep}done=approved")

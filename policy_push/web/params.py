@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from policy_push.domain import FieldError, RecordInvalid
+from policy_push.errors import FieldError, RecordInvalid
 
 __all__ = [
     "POLICY_LIST_PARAMS",

@@ -220,7 +220,8 @@ def _review_routes() -> list[Route]:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
-          (Reply(200, "Health", "Healthy."), Reply(503, "Health", "The database is unreachable or its schema is out of date."))),
+          (Reply(200, "Health", "Healthy."),
+           Reply(503, "Health", "The database is unreachable, its schema is out of date, or the match index failed."))),
     Route("GET", f"{API_PREFIX}/openapi.json", docs.openapi_json, "openapi", "This OpenAPI document", "service",
           (Reply(200, "OpenApiDocument", "OpenAPI 3.1 document."),)),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
@@ -258,16 +259,15 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
           "ask /enterprises/{id}/policies or /residents/{id}/policies."),
-    Route("GET", f"{API_PREFIX}/enterprises/{{id}}/policies", matches.enterprise_policies, "list_enterprise_policies",
-          "Open policies that fit an enterprise", "matching",
-          (Reply(200, "ProfilePolicies", "Open policies the enterprise qualifies for, and those it may qualify for."),),
-          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
-          description=_PROFILE_POLICIES_NOTE),
-    Route("GET", f"{API_PREFIX}/residents/{{id}}/policies", matches.resident_policies, "list_resident_policies",
-          "Open policies that fit a resident", "matching",
-          (Reply(200, "ProfilePolicies", "Open policies the resident qualifies for, and those it may qualify for."),),
-          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
-          description=_PROFILE_POLICIES_NOTE),
+    *(
+        Route("GET", f"{API_PREFIX}/{kind}s/{{id}}/policies", view, f"list_{kind}_policies",
+              f"Open policies that fit {a_kind}", "matching",
+              (Reply(200, "ProfilePolicies", f"Open policies the {kind} qualifies for, and those it may qualify for."),),
+              auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
+              description=_PROFILE_POLICIES_NOTE)
+        for kind, a_kind, view in (("enterprise", "an enterprise", matches.enterprise_policies),
+                                   ("resident", "a resident", matches.resident_policies))
+    ),
     *_campaign_routes(),
     *_review_routes(),
     Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",

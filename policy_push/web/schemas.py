@@ -104,11 +104,22 @@ class ImportReportOut(_Out):
 class Health(_Out):
     status: Literal["ok", "unavailable"]
     database: dict[str, Any] = Field(description="`ok`, the dialect, and whether the schema is current.")
-    counts: dict[str, int] = Field(default_factory=dict, description="Stored policies, enterprises and residents.")
-    match_index: dict[str, Any] | None = Field(
-        None, description="The match index: `ready`, profiles per audience, policies, build progress."
+    counts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Stored policies, enterprises and residents; `deliveries`: rows per channel and status.",
     )
-    worker: dict[str, Any] | None = Field(None, description="Present when this process runs the dispatch ticks.")
+    match_index: dict[str, Any] | None = Field(
+        None, description="The match index: `ready`, `failed`, profiles per audience, policies, build progress, "
+        "the last change number applied.",
+    )
+    ticks: dict[str, Any] | None = Field(
+        None, description="This process's ticks: per tick `runs`, `failures`, `last_run`, `last_duration_s`, "
+        "`last_error` (the error's type); `leader` when it holds the lead.",
+    )
+    dispatch: dict[str, Any] | None = Field(
+        None, description="Present when this process sends: rows claimed and accepted, leases lost, calls fenced, "
+        "heartbeats, rows in flight.",
+    )
 
 
 class OpenApiDocument(_Out):

@@ -13,6 +13,7 @@ import pytest
 from channels import (
     AliyunSms,
     AliyunSmsConfig,
+    Inquiry,
     Outcome,
     RateLimit,
     parse_aliyun_sms_report,
@@ -152,10 +153,10 @@ async def test_timeout_is_settled_by_query_send_details(make_sim, session) -> No
     [res] = await ch.send([sms(1)])
     assert res.outcome is Outcome.RETRYABLE and res.maybe_sent
     sim.faults = Faults()
-    [settled] = await ch.settle([sms(1)])
-    assert settled is not None and settled.outcome is Outcome.ACCEPTED
-    [never_sent] = await ch.settle([sms(2)])
-    assert never_sent is not None and never_sent.outcome is Outcome.RETRYABLE and not never_sent.maybe_sent
+    [found] = await ch.query([Inquiry(sms(1).delivery_id, sms(1).recipient, "policy_notice")])
+    assert found.sent is True
+    [never_sent] = await ch.query([Inquiry(sms(2).delivery_id, sms(2).recipient, "policy_notice")])
+    assert never_sent.sent is False
 
 
 async def test_timeout_of_a_batch_is_settled_by_its_out_id(make_sim, session) -> None:
@@ -164,7 +165,21 @@ async def test_timeout_of_a_batch_is_settled_by_its_out_id(make_sim, session) ->
     results = await ch.send([sms(1), sms(2)])
     assert all(r.maybe_sent for r in results)
     sim.faults = Faults()
-    assert [s.outcome for s in await ch.settle([sms(1), sms(2)]) if s] == [Outcome.ACCEPTED] * 2
+    answers = await ch.query([Inquiry(m.delivery_id, m.recipient, "policy_notice") for m in (sms(1), sms(2))])
+    assert [a.sent for a in answers] == [True, True]
+
+
+async def test_a_marker_in_the_text_identifies_a_message_after_a_restart(make_sim, session) -> None:
+    """A new adapter (a restarted worker) knows no batch OutId: the link code in the text tells."""
+    sim = await make_sim()
+    one, two = sms(1, link="c0de0001"), sms(2, link="c0de0002")
+    results = await adapter(sim, session).send([one, two])
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    fresh = adapter(sim, session)
+    found, unsure = await fresh.query([Inquiry(one.delivery_id, one.recipient, "policy_notice", markers=("c0de0001",)),
+                                       Inquiry(two.delivery_id, two.recipient, "policy_notice")])  # fmt: skip
+    assert found.sent is True
+    assert unsure.sent is None  # a record of this template to that phone, but nothing ties it to this message
 
 
 async def test_query_send_details_reports_delivery(make_sim, session) -> None:

@@ -87,8 +87,12 @@ async def test_dropped_connection_may_have_sent(session) -> None:
         await asyncio.sleep(0.1)
         return web.Response()
 
+    async def cids(request: web.Request) -> web.Response:
+        return web.json_response({"cidlist": [f"k-{i}" for i in range(int(request.query["count"]))]})
+
     app = web.Application()
-    app.router.add_post("/v3/push", drop)
+    app.router.add_get("/v3/push/cid", cids)
+    app.router.add_post("/v3/push/batch/regid/single", drop)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import channels
 
 EXPECTED = [
-    "ALIYUN_CODES", "ALIYUN_RECEIPT_ACK", "ALIYUN_SMS_UP_ACK", "AliyunSms", "AliyunSmsConfig", "AppLayout",
+    "ALIYUN_CODES", "ALIYUN_RECEIPT_ACK", "ALIYUN_SMS_UP_ACK", "AliyunSms", "AliyunSmsConfig", "Answer", "AppLayout",
     "AuthError", "CHINA_TZ", "Channel", "ChannelError", "DailyQuota", "DeviceStatus", "FailoverPolicy",
-    "InvalidMessageError", "JPUSH_CODES", "JPush", "JPushConfig", "JPushReports", "Limiter", "MockChannel",
+    "Inquiry", "InvalidMessageError", "JPUSH_CODES", "JPush", "JPushConfig", "JPushReports", "Limiter", "MockChannel",
     "Notification", "OPT_OUT_WORDS", "OutboundMessage", "Outcome", "PermanentError", "ProtocolError",
     "ProviderServerError", "ProviderSwitch", "ProviderTimeout", "ProviderUnavailable", "QuotaExhaustedError",
     "RateLimit", "Receipt", "ReceivedCount", "RenderedSms", "Reply", "ReplyKind", "RetryPolicy",
@@ -33,7 +33,7 @@ def test_every_exported_name_exists_and_every_public_name_is_exported() -> None:
     submodules = {
         "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "rate_limit", "receipts", "render", "retry",
         "router", "signing", "simulators", "tencent_sms", "wechat", "callback_auth", "jpush_reports", "replies",
-        "wechat_crypto", "wechat_events", "safe_xml",
+        "wechat_crypto", "wechat_events", "safe_xml", "outcome", "query",
     }  # fmt: skip
     assert all(hasattr(channels, name) for name in channels.__all__)
     public = {n for n in vars(channels) if not n.startswith("_")} - submodules

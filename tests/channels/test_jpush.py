@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from channels import JPush, JPushConfig, Outcome, RateLimit
+from channels import Inquiry, JPush, JPushConfig, Outcome, RateLimit, Router
 from channels.signing import basic_auth_header
 from channels.simulators import Faults, JPushSimConfig, JPushSimulator
 from tests.channels.helpers import push, reg_id
@@ -24,31 +24,87 @@ def make_sim(start_sim: Callable[..., Awaitable[JPushSimulator]]) -> Callable[..
 
 
 def adapter(sim: JPushSimulator, session: aiohttp.ClientSession, *, secret: str = MASTER, **kw: Any) -> JPush:
-    config = JPushConfig(APP_KEY, secret, base_url=sim.url, timeout_s=2.0,
+    config = JPushConfig(APP_KEY, secret, base_url=sim.url, timeout_s=kw.pop("timeout_s", 2.0),
                          rate=kw.pop("rate", RateLimit(requests_per_s=1000, burst=100)), **kw)
     return JPush(config, session)
 
 
-async def test_push_with_sendno_and_time_to_live(make_sim, session) -> None:
+async def test_personal_pushes_go_1000_to_a_request_each_under_its_cid(make_sim, session) -> None:
+    """Batch single push: every message keeps its own text (its recipient's reason and link)."""
     sim = await make_sim()
-    [res] = await adapter(sim, session, time_to_live_s=3600).send([push(1)])
+    msgs = [push(i, text=f"您符合第{i}项条件") for i in range(2500)]
+    results = await adapter(sim, session).send(msgs)
+    assert all(r.outcome is Outcome.ACCEPTED and r.provider_message_id for r in results)
+    assert len(sim.push_times) == 3 and len(sim.records) == 2500  # 1000 + 1000 + 500, one request each
+    assert {rec.text for rec in sim.records} == {f"专精特新奖励: 您符合第{i}项条件" for i in range(2500)}
+    assert len({rec.delivery_id for rec in sim.records}) == 2500  # a cid each
+    assert all(rec.delivery_id.startswith(f"{APP_KEY}-") for rec in sim.records)
+
+
+async def test_push_by_text_with_sendno_and_time_to_live(make_sim, session) -> None:
+    sim = await make_sim()
+    [res] = await adapter(sim, session, time_to_live_s=3600, batch_single=False).send([push(1)])
     assert res.outcome is Outcome.ACCEPTED and res.provider_message_id
     [rec] = sim.records
-    assert rec.recipient == reg_id(1) and rec.delivery_id.isdigit() and "专精特新奖励" in rec.text
+    assert rec.recipient == reg_id(1) and rec.delivery_id.startswith(f"{APP_KEY}-") and "专精特新奖励" in rec.text
 
 
-async def test_audiences_are_batched_by_1000(make_sim, session) -> None:
+async def test_by_text_audiences_are_batched_by_1000(make_sim, session) -> None:
     sim = await make_sim()
-    results = await adapter(sim, session).send([push(i) for i in range(2500)])
+    results = await adapter(sim, session, batch_single=False).send([push(i) for i in range(2500)])
     assert all(r.outcome is Outcome.ACCEPTED for r in results)
     assert len(sim.push_times) == 3 and len(sim.records) == 2500
     assert len({r.provider_message_id for r in results}) == 3
 
 
-async def test_different_texts_are_separate_pushes(make_sim, session) -> None:
+async def test_by_text_different_texts_are_separate_pushes(make_sim, session) -> None:
     sim = await make_sim()
-    await adapter(sim, session).send([push(1), push(2, text="另一条政策")])
+    await adapter(sim, session, batch_single=False).send([push(1), push(2, text="另一条政策")])
     assert len(sim.push_times) == 2
+
+
+async def test_an_appkey_without_batch_single_push_falls_back_to_pushes_by_text(make_sim, session, caplog) -> None:
+    sim = await make_sim(config=JPushSimConfig(batch_single=False))  # JPush answers 2006: not a VIP AppKey
+    ch = adapter(sim, session)
+    first = await ch.send([push(1), push(2, text="另一条政策")])
+    assert all(r.outcome is Outcome.ACCEPTED for r in first) and len(sim.records) == 2
+    assert "refused batch single push (2006" in caplog.text
+    await ch.send([push(3)])
+    assert len(sim.records) == 3 and caplog.text.count("refused batch single push") == 1  # asked once
+
+
+async def test_a_timed_out_push_is_replayed_under_its_cid_never_twice(make_sim, session) -> None:
+    """The push reached JPush but its answer did not come back: the router asks, the adapter replays
+    the push under its cid, and JPush answers with the first push instead of pushing again."""
+    sim = await make_sim(faults=Faults(timeout_rate=1.0, hang_s=5.0))
+    ch = adapter(sim, session, timeout_s=0.3)
+    router = Router([ch])
+    sent = asyncio.ensure_future(router.send("app", [push(1)]))
+    await asyncio.sleep(0.2)
+    sim.faults = Faults()
+    [res] = await sent
+    assert res.outcome is Outcome.ACCEPTED and not res.maybe_sent
+    assert len(sim.records) == 1 and res.provider_message_id == sim.records[0].message_id
+    [again] = await ch.query([Inquiry(push(1).delivery_id, reg_id(1))])
+    assert again.sent is None  # answered once; a new adapter (a restart) knows no cid either
+    [other] = await adapter(sim, session).query([Inquiry(push(1).delivery_id, reg_id(1))])
+    assert other.sent is None
+
+
+async def test_a_cid_pushes_at_most_once_at_the_simulator(make_sim, session) -> None:
+    sim = await make_sim()
+    auth = {"Authorization": basic_auth_header(APP_KEY, MASTER)}
+    async with session.get(f"{sim.url}/v3/push/cid", params={"count": "1"}, headers=auth) as resp:
+        [cid] = (await resp.json())["cidlist"]
+    body = {"pushlist": {cid: {"platform": "all", "target": reg_id(1), "notification": {"alert": "x"}}}}
+    answers = []
+    for _ in range(2):
+        async with session.post(f"{sim.url}/v3/push/batch/regid/single", json=body, headers=auth) as resp:
+            answers.append((await resp.json())[cid])
+    assert answers[0] == answers[1] and "msg_id" in answers[0] and len(sim.records) == 1
+    unknown = {"pushlist": {"k-never-issued": body["pushlist"][cid]}}
+    async with session.post(f"{sim.url}/v3/push/batch/regid/single", json=unknown, headers=auth) as resp:
+        assert (await resp.json())["k-never-issued"]["error"]["code"] == 1003
 
 
 async def test_unknown_registration_ids_are_unreachable(make_sim, session) -> None:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from channels import (
+    Inquiry,
     Outcome,
     ProtocolError,
     ReplyKind,
@@ -65,14 +66,16 @@ async def test_pull_by_phone_and_settle_after_a_timeout(start_sim, session) -> N
     ch = adapter(sim, session, timeout_s=0.3)
     [lost] = await ch.send([sms(1)])
     assert lost.outcome is Outcome.RETRYABLE and lost.maybe_sent
-    # before the carrier reports, Tencent has nothing to show: settle cannot tell
-    assert await ch.settle([sms(1)]) == [None]
+    # before the carrier reports, Tencent has nothing to show: the query cannot tell
+    [early] = await ch.query([Inquiry("d-1", phone(1))])
+    assert early.sent is None
     await asyncio.sleep(0.8)
-    [settled] = await ch.settle([sms(1)])
-    assert settled is not None and settled.outcome is Outcome.ACCEPTED
+    [settled] = await ch.query([Inquiry("d-1", phone(1))])
+    assert settled.sent is True and settled.provider == "tencent_sms"
     assert settled.provider_message_id == sim.records[0].message_id
     # a message never sent stays unknown: no record cannot prove it was not sent
-    assert await ch.settle([sms(2)]) == [None]
+    [never] = await ch.query([Inquiry("d-2", phone(2))])
+    assert never.sent is None
     [row] = await ch.pull_send_status_by_phone(phone(1), time.time() - 60)
     assert row.delivery_id == "d-1"
     # the lookup behind settle, in the shape of an inquiry: sent, SerialNo and the carrier's verdict

@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 
+from policy_push.campaigns import verify_approval
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
-from policy_push.statuses import CampaignState, FeedbackKind, Purpose
+from policy_push.sending import open_pipeline
+from policy_push.sending.providers import build_router
+from policy_push.statuses import CampaignState, FeedbackKind, OptOutSource, Purpose
 from policy_push.storage.campaign_tables import (
     CampaignMessageRow,
     CampaignRow,
@@ -23,13 +26,10 @@ from policy_push.storage.campaign_tables import (
     FeedbackRow,
     OptOutRow,
 )
-from policy_push.workflow.providers import build_router
-from policy_push.workflow.reminders import verify_reminder
-from policy_push.workflow.ticks import open_pipeline
 from scheduler import FrozenClock, ScaledClock
 
-from ..policy_push.workflow.dispatch_fixtures import sim_settings
-from ..policy_push.workflow.seed import by_share, phone, seed_campaign
+from ..policy_push.sending.fixtures import sim_settings
+from ..policy_push.sending.seed import by_share, phone, seed_campaign
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -135,14 +135,14 @@ async def test_reminders_reach_who_did_not_answer_and_closing_cancels(db_setting
                 {"policy_id": seeded.policy_id, "profile_kind": "resident", "profile_id": pids[1], "kind": FeedbackKind.IRRELEVANT, "at": clock.now()},
                 {"policy_id": seeded.policy_id, "profile_kind": "resident", "profile_id": pids[2], "kind": FeedbackKind.USEFUL, "at": clock.now()},
             ])  # fmt: skip
-            await s.execute(insert(OptOutRow), [{"profile_kind": "resident", "profile_id": pids[3], "channel": "*", "at": clock.now(), "source": "sms"}])
+            await s.execute(insert(OptOutRow), [{"profile_kind": "resident", "profile_id": pids[3], "channel": "*", "at": clock.now(), "source": OptOutSource.SMS_UPLINK}])
         clock.set(local(2026, 4, 23, 8, 59))  # reminders are due at 09:00, seven days before
         assert await p.deadline_reminders() == []
         clock.set(local(2026, 4, 23, 9, 0))
         (reminder_id,) = await p.deadline_reminders()
         assert await p.deadline_reminders() == []  # once per policy
         async with session_factory() as s:
-            assert await verify_reminder(s, reminder_id)
+            assert await verify_approval(s, reminder_id)
         before = len(sims.aliyun.records)
         await p.run_until_idle(timeout_s=20)
         reminded = {r.recipient for r in sims.aliyun.records[before:]}
@@ -157,7 +157,7 @@ async def test_reminders_reach_who_did_not_answer_and_closing_cancels(db_setting
             await s.execute(update(CampaignMessageRow).where(CampaignMessageRow.campaign_id == seeded.campaign_id,
                                                               CampaignMessageRow.channel == "sms").values(body={"tampered": True}))
         async with session_factory() as s:
-            assert not await verify_reminder(s, reminder_id)
+            assert not await verify_approval(s, reminder_id)
 
         # closing: a scheduled campaign of the policy and its unsent rows are cancelled after the last day
         late = await seed_campaign(session_factory, cipher, settings, n=5, start=500, policy_seq=1, apply_until=until.isoformat(),

@@ -29,15 +29,15 @@ from channels.simulators import (
 )
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
+from policy_push.sending import open_pipeline
 from policy_push.statuses import CampaignState
 from policy_push.storage.campaign_tables import CampaignRow, DeliveryRow
 from policy_push.web.keys import cipher_key, session_factory_key, settings_key
 from policy_push.web.views import callbacks
-from policy_push.workflow.ticks import open_pipeline
 from scheduler import SystemClock
 
-from ..policy_push.workflow.dispatch_fixtures import sim_settings
-from ..policy_push.workflow.seed import address, by_share, openid, phone, reg_id, seed_campaign
+from ..policy_push.sending.fixtures import sim_settings
+from ..policy_push.sending.seed import address, by_share, openid, phone, reg_id, seed_campaign
 from .harness import received
 
 N = 1200
@@ -117,7 +117,7 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
         settings = sim_settings(
             db_settings, sims, sms_rate_per_s=SMS_RATE, wechat_rate_per_s=WECHAT_RATE, app_rate_per_s=APP_RATE,
             retry_base_delay_s=0.2, retry_max_delay_s=1.0, retry_max_attempts=10, provider_timeout_s=1.0,
-            stuck_sending_timeout_s=2.0, receipt_wait_s=2.0, dispatch_batch_size=100,
+            claim_lease_s=3.0, receipt_wait_s=2.0, dispatch_batch_size=100,
         )  # fmt: skip
         runtime = Runtime(settings, engine, session_factory, cipher, load_reference_data())
         async with open_pipeline(runtime, clock=SystemClock()) as pipeline:

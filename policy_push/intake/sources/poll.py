@@ -25,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.config import Settings
-from policy_push.domain import RecordInvalid, ValidationContext
+from policy_push.domain import ValidationContext
+from policy_push.errors import RecordInvalid
 from policy_push.refdata import ReferenceData
 from policy_push.storage.intake_tables import FetchStateRow, IntakeDocumentRow, IntakeDocumentVersionRow
 from policy_push.storage.tables import utcnow

@@ -22,13 +22,19 @@ target_metadata = Base.metadata
 
 
 def _configure_and_run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         # SQLite cannot ALTER most things in place; batch mode copies the table instead
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
+    if sqlite:
+        # batch mode drops the old copy of a table; with foreign keys on, ON DELETE CASCADE would empty
+        # the tables that point at it (a campaign's deliveries). Off for the migration (before its first
+        # write, or SQLite ignores it); the caller discards this connection afterwards (schema.upgrade).
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     with context.begin_transaction():
         context.run_migrations()
 

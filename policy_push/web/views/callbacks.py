@@ -1,6 +1,6 @@
 """Provider receipt endpoints: Aliyun SmsReport pushes and WeChat template events.
 
-Each push is applied in one transaction (``workflow.receipts``). A receipt that matches no delivery
+Each push is applied in one transaction (``sending.receipts``). A receipt that matches no delivery
 yet (it outran our own record of the send) is stored in that transaction as an early receipt and
 acknowledged: relying on the provider's re-push would lose it, as providers give up after a few
 (WeChat: three, within seconds) and WeChat cannot be asked later. Only a receipt that could not be
@@ -28,9 +28,9 @@ from channels import (
     parse_wechat_event,
     verify_wechat_signature,
 )
-from policy_push.workflow.outbox import SendRules
-from policy_push.workflow.providers import wechat_callback_token
-from policy_push.workflow.receipts import ReceiptReport, apply_receipts
+from policy_push.sending.providers import wechat_callback_token
+from policy_push.sending.receipts import ReceiptReport, apply_receipts
+from policy_push.sending.rules import SendRules
 from scheduler import SystemClock
 
 from ..keys import cipher_key, pipeline_key, session_factory_key, settings_key

@@ -5,47 +5,39 @@ Writes also name the acting staff member in the ``X-Staff-Member`` header (422 w
 four-eyes rule compares it with the preparer, and the audit log records it.  One shared token
 and a self-declared name are a stopgap until staff accounts exist; the header is documented in
 OpenAPI as such.
-
-Also here: the hooks the policy views call after a write (:func:`draft_after_policy_write`,
-:func:`drafts_after_import`); a failure there never fails the policy write — the leader-only
-tick (``prepare_pending_campaigns``) catches up.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import ColumnElement, func, select
 
-from policy_push.domain import FieldError, RecordInvalid
-from policy_push.errors import HttpError, Unprocessable
-from policy_push.matching import MatchIndexUnavailable
-from policy_push.statuses import CampaignState, SkipReason
-from policy_push.storage.campaign_tables import CampaignRow
-from policy_push.workflow import (
+from policy_push.campaigns import (
     approve,
+    campaign_json,
     cancel,
     exclude_recipients,
     include_recipients,
     list_recipients,
     load_campaign_view,
     prepare_campaign,
-    prepare_pending_campaigns,
     schedule,
     set_send_time,
 )
-from policy_push.workflow.preview import NOT_SKIPPED, campaign_json
-from policy_push.workflow.recipients import CONTACT_FIELD
+from policy_push.errors import FieldError, RecordInvalid
+from policy_push.reach import CHANNELS, OPT_OUT_CHANNELS
+from policy_push.statuses import CampaignState, FeedbackKind, OptOutSource, SkipReason
+from policy_push.storage import campaigns as campaign_store
+from policy_push.storage.campaigns import NOT_SKIPPED
 
 from ..bodies import json_response, read_json
 from ..keys import cipher_key, match_service_key, session_factory_key, settings_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query, pattern_param
-from ._common import transaction
+from ._common import STAFF_HEADER, staff_member, transaction
 
 __all__ = [
     "APPROVE_PARAMS",
@@ -57,21 +49,19 @@ __all__ = [
     "campaign_recipients",
     "cancel_campaign",
     "create_campaign",
-    "draft_after_policy_write",
-    "drafts_after_import",
     "exclude",
     "get_campaign",
     "include",
     "list_campaigns",
     "put_send_time",
     "schedule_campaign",
-    "staff_member",
 ]
 
-log = logging.getLogger("policy_push.web")
 
-STAFF_HEADER = "X-Staff-Member"
-_STAFF_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+def _one_of(values: Any) -> str:
+    """A pattern accepting exactly these values (OpenAPI shows it)."""
+    return "^(" + "|".join(str(v).replace("*", "\\*") for v in values) + ")$"
+
 
 
 # -- bodies and responses (registered with the OpenAPI schemas by the routes table) -------------
@@ -102,8 +92,11 @@ class OptOutIn(_In):
     profile_kind: str | None = Field(None, pattern="^(enterprise|resident)$", description="With profile_id.")
     profile_id: str | None = Field(None, min_length=1, max_length=64)
     phone: str | None = Field(None, max_length=20, description="Instead of an id: every profile with this phone.")
-    channel: str = Field("*", pattern=r"^(\*|sms|wechat|app)$", description="`*` for every channel.")
-    source: str = Field("staff", pattern="^(sms_uplink|staff|api)$", description="Where the opt-out came from.")
+    channel: str = Field("*", pattern=_one_of(OPT_OUT_CHANNELS), description="`*` for every channel.")
+    source: str = Field(
+        OptOutSource.STAFF.value, pattern=_one_of([OptOutSource.SMS_UPLINK, OptOutSource.STAFF, OptOutSource.API]),
+        description="Where the opt-out came from.",
+    )
 
 
 class CampaignOut(_Out):
@@ -182,7 +175,7 @@ RECIPIENT_PARAMS: tuple[QueryParam, ...] = (
     enum_param("eligible", "`true`: eligible; `false`: may qualify.", ("true", "false")),
     enum_param("skip_reason", f"Only recipients skipped for this reason; `{NOT_SKIPPED}`: those to be messaged.",
                [NOT_SKIPPED, *(s.value for s in SkipReason)]),
-    enum_param("channel", "Only recipients on this channel.", list(CONTACT_FIELD)),
+    enum_param("channel", "Only recipients on this channel.", list(CHANNELS)),
     _LIMIT,
     _OFFSET,
 )  # fmt: skip
@@ -192,16 +185,6 @@ APPROVE_PARAMS: tuple[QueryParam, ...] = (
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def staff_member(request: web.Request) -> str:
-    """The acting staff member from ``X-Staff-Member``; 422 when missing or malformed."""
-    raw = request.headers.get(STAFF_HEADER, "").strip()
-    if not raw:
-        raise Unprocessable(f"name the acting staff member in the {STAFF_HEADER} header", loc=["header", STAFF_HEADER])
-    if not _STAFF_RE.match(raw):
-        raise Unprocessable(f"{STAFF_HEADER} must be 1-128 printable characters", loc=["header", STAFF_HEADER])
-    return raw
-
-
 async def _body(request: web.Request, model: type[_In]) -> Any:
     data = await read_json(request)
     try:
@@ -223,19 +206,12 @@ async def _detail(request: web.Request, campaign_id: str) -> dict[str, Any]:
 # -- handlers ------------------------------------------------------------------------------------
 async def list_campaigns(request: web.Request) -> web.Response:
     q = parse_query(request, CAMPAIGN_LIST_PARAMS)
-    conditions: list[ColumnElement[bool]] = []
-    if q["state"] is not None:
-        conditions.append(CampaignRow.state == q["state"])
-    if q["policy_id"] is not None:
-        conditions.append(CampaignRow.policy_id == q["policy_id"])
     async with transaction(request) as session:
-        total = await session.scalar(select(func.count()).select_from(CampaignRow).where(*conditions))
-        rows = await session.scalars(
-            select(CampaignRow).where(*conditions).order_by(CampaignRow.created_at.desc(), CampaignRow.id)
-            .limit(q["limit"]).offset(q["offset"])
-        )  # fmt: skip
+        rows, total = await campaign_store.list_page(
+            session, state=q["state"], policy_id=q["policy_id"], limit=q["limit"], offset=q["offset"]
+        )
         items = [{**campaign_json(r), "summary": _counts_only(r.summary)} for r in rows]
-    return json_response({"items": items, "total": int(total or 0), "limit": q["limit"], "offset": q["offset"]})
+    return json_response({"items": items, "total": total, "limit": q["limit"], "offset": q["offset"]})
 
 
 def _counts_only(summary: dict[str, Any] | None) -> dict[str, Any]:
@@ -271,20 +247,20 @@ async def campaign_recipients(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-async def exclude(request: web.Request) -> web.Response:
-    actor = staff_member(request)
-    body = await _body(request, ProfileIds)
-    async with transaction(request) as session:
-        result = await exclude_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
-    return json_response(result)
+def _edit_list(edit: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A view that applies ``edit`` (exclude or include) to the profile ids in the body."""
+
+    async def view(request: web.Request) -> web.Response:
+        actor = staff_member(request)
+        body = await _body(request, ProfileIds)
+        async with transaction(request) as session:
+            return json_response(await edit(session, _campaign_id(request), body.profile_ids, actor=actor))
+
+    return view
 
 
-async def include(request: web.Request) -> web.Response:
-    actor = staff_member(request)
-    body = await _body(request, ProfileIds)
-    async with transaction(request) as session:
-        result = await include_recipients(session, _campaign_id(request), body.profile_ids, actor=actor)
-    return json_response(result)
+exclude = _edit_list(exclude_recipients)
+include = _edit_list(include_recipients)
 
 
 async def put_send_time(request: web.Request) -> web.Response:
@@ -321,46 +297,11 @@ async def cancel_campaign(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-# -- hooks for the policy views ------------------------------------------------------------------
-def _preparer(request: web.Request) -> str:
-    raw = request.headers.get(STAFF_HEADER, "").strip()
-    # a draft made by a policy write names the writer when known; approval still needs a person
-    return raw if raw and _STAFF_RE.match(raw) else "system:policy-write"
-
-
-async def draft_after_policy_write(request: web.Request, policy_id: str) -> None:
-    """A new draft when a created or updated policy changed materially (never fails the write)."""
-    service = request.app.get(match_service_key)
-    if service is None:
-        return
-    try:
-        await prepare_campaign(
-            request.app[session_factory_key], service, policy_id, prepared_by=_preparer(request),
-            settings=request.app[settings_key], force=False,
-        )  # fmt: skip
-    except (HttpError, MatchIndexUnavailable) as exc:
-        log.warning("no draft campaign for policy %s after its write: %s", policy_id, exc)
-
-
-async def drafts_after_import(request: web.Request) -> None:
-    """Drafts for the open policies an import created or changed materially."""
-    service = request.app.get(match_service_key)
-    if service is None:
-        return
-    try:
-        await prepare_pending_campaigns(
-            request.app[session_factory_key], service, settings=request.app[settings_key], actor=_preparer(request)
-        )
-    except MatchIndexUnavailable as exc:
-        log.warning("no draft campaigns after the import: %s", exc)
-
-
-
 class FeedbackForm(_In):
     """The form of the public policy page (application/x-www-form-urlencoded)."""
 
     d: str = Field(max_length=36, description="The delivery id from the message link.")
-    kind: str = Field(pattern="^(useful|irrelevant|applied|unsubscribe)$", description="有用 / 不相关 / 已申报 / 退订.")
+    kind: str = Field(pattern=_one_of(FeedbackKind), description="有用 / 不相关 / 已申报 / 退订.")
 
 
 class StaffApproveForm(_In):

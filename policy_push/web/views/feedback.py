@@ -14,20 +14,23 @@ import re
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
-from policy_push.errors import NotFound, Unprocessable
+from policy_push.campaigns import (
+    benefit_text,
+    find_delivery,
+    recipient_context,
+    record_feedback,
+    record_opt_out,
+)
+from policy_push.errors import InvalidInput, NotFound
 from policy_push.statuses import FeedbackKind
-from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
-from policy_push.workflow import find_delivery, recipient_context, record_feedback, record_opt_out
-from policy_push.workflow.messages import benefit_text
-from policy_push.workflow.recipients import profile_table
+from policy_push.storage import PolicyRepository, contacts, profile_repository
 
 from ..bodies import json_response
 from ..keys import cipher_key
 from ..pages import render_page
-from ._common import transaction
-from .campaigns import OptOutIn, _body, staff_member
+from ._common import staff_member, transaction
+from .campaigns import OptOutIn, _body
 
 __all__ = ["FEEDBACK_LABELS", "create_opt_out", "policy_page", "post_feedback", "short_link"]
 
@@ -50,7 +53,7 @@ async def _render(request: web.Request, policy_id: str, delivery_id: str, *, tha
     async with transaction(request) as session:
         stored = await PolicyRepository(session).get(policy_id)
         if stored is None:
-            raise NotFound(f"no policy {policy_id[:80]!r}", loc=["path", "policy_id"])
+            raise NotFound.of("policy", policy_id, loc=["path", "policy_id"])
         recipient = None
         if delivery_id and _DELIVERY_RE.match(delivery_id):
             recipient = await recipient_context(session, policy_id, delivery_id)
@@ -69,9 +72,9 @@ async def post_feedback(request: web.Request) -> web.Response:
     form = await request.post()
     delivery_id, kind = str(form.get("d", "")), str(form.get("kind", ""))
     if not _DELIVERY_RE.match(delivery_id):
-        raise Unprocessable("the form needs the delivery id of your message link (d)", loc=["form", "d"])
+        raise InvalidInput("the form needs the delivery id of your message link (d)", loc=["form", "d"])
     if kind not in FEEDBACK_LABELS:
-        raise Unprocessable(f"kind must be one of {', '.join(FEEDBACK_LABELS)}", loc=["form", "kind"])
+        raise InvalidInput(f"kind must be one of {', '.join(FEEDBACK_LABELS)}", loc=["form", "kind"])
     async with transaction(request) as session:
         await record_feedback(session, policy_id=policy_id, delivery_id=delivery_id, kind=FeedbackKind(kind))
     return await _render(request, policy_id, delivery_id, thanks=_THANKS[kind])
@@ -93,18 +96,17 @@ async def create_opt_out(request: web.Request) -> web.Response:
     async with transaction(request) as session:
         if body.profile_id is not None:
             if body.profile_kind is None or body.phone is not None:
-                raise Unprocessable("give profile_kind with profile_id, or phone alone", loc=["body"])
-            table = profile_table(body.profile_kind)
-            if await session.scalar(select(table.c.id).where(table.c.id == body.profile_id)) is None:
-                raise NotFound(f"no {body.profile_kind} {body.profile_id!r}", loc=["body", "profile_id"])
+                raise InvalidInput("give profile_kind with profile_id, or phone alone", loc=["body"])
+            if not await contacts.profile_exists(session, body.profile_kind, body.profile_id):
+                raise NotFound.of(body.profile_kind, body.profile_id, loc=["body", "profile_id"])
             targets.append((body.profile_kind, body.profile_id))
         elif body.phone is not None:
-            for kind, cls in (("enterprise", EnterpriseRepository), ("resident", ResidentRepository)):
-                targets += [(kind, pid) for pid in await cls(session, request.app[cipher_key]).find_by_phone(body.phone)]
+            for kind in contacts.PROFILE_KINDS:
+                targets += [(kind, pid) for pid in await profile_repository(kind, session, request.app[cipher_key]).find_by_phone(body.phone)]
             if not targets:
                 raise NotFound("no profile is registered with this phone number", loc=["body", "phone"])
         else:
-            raise Unprocessable("give profile_kind and profile_id, or phone", loc=["body"])
+            raise InvalidInput("give profile_kind and profile_id, or phone", loc=["body"])
         out: list[dict[str, Any]] = []
         for kind, pid in targets:
             created = await record_opt_out(

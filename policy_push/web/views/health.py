@@ -1,5 +1,10 @@
-"""``/healthz``: can we reach the database, is its schema current, how much is stored.
-Public: it shows counts, never records.  503 when the service cannot do its work."""
+"""``/healthz``: can the service do its work, and what has it done. Public: counts only, never records.
+
+503 when the database cannot be reached, its schema is not current, or the match index failed to build
+or load; 200 otherwise (a match index still building is reported, not an error). The counters are the
+process's own: its ticks (runs, failures, the last run), its sender's (claimed, accepted, leases), and the
+deliveries in the database by channel and status.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,22 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository, schema_status
+from policy_push.storage import PolicyRepository, delivery_history, profile_repository, schema_status
+from policy_push.storage.contacts import PROFILE_KINDS
 
 from ..bodies import json_response
-from ..keys import cipher_key, engine_key, match_service_key, pipeline_key
-from ._common import transaction
+from ..keys import cipher_key, engine_key, match_service_key, pipeline_key, scheduler_key
+from ._common import local_iso, transaction
 
 __all__ = ["healthz"]
 
 log = logging.getLogger("policy_push.web")
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def _database(request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
     engine = request.app[engine_key]
     database: dict[str, Any] = {"ok": False, "dialect": engine.dialect.name}
-    counts: dict[str, int] = {}
+    counts: dict[str, Any] = {}
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -32,22 +38,50 @@ async def healthz(request: web.Request) -> web.Response:
         database["schema_current"] = bool(status.is_current)
         database["revision"] = status.current
         if status.is_current:
-            cipher = request.app[cipher_key]
             async with transaction(request) as session:
                 counts["policies"] = await PolicyRepository(session).count()
-                counts["enterprises"] = await EnterpriseRepository(session, cipher).count()
-                counts["residents"] = await ResidentRepository(session, cipher).count()
+                for kind in PROFILE_KINDS:
+                    counts[f"{kind}s"] = await profile_repository(kind, session, request.app[cipher_key]).count()
+                by_channel: dict[str, dict[str, int]] = {}
+                for (channel, status_name), n in sorted((await delivery_history.counts(session)).items()):
+                    by_channel.setdefault(channel, {})[status_name] = n
+                counts["deliveries"] = by_channel
     except Exception as exc:  # a health check reports failure, it does not raise it
         log.warning("health check failed: %s", type(exc).__name__)
         database["error"] = type(exc).__name__
+    return database, counts
+
+
+def _ticks(request: web.Request) -> dict[str, Any] | None:
+    scheduler = request.app.get(scheduler_key)
+    if scheduler is None:
+        return None
+    out: dict[str, Any] = {"leader": scheduler.is_leader}
+    for name, st in sorted(scheduler.stats().items()):
+        out[name] = {
+            "runs": st.runs, "failures": st.failures, "skipped_busy": st.skipped_busy,
+            "last_run": local_iso(st.last_started_at) if st.last_started_at else None,
+            "last_duration_s": None if st.last_duration_s is None else round(st.last_duration_s, 3),
+            # the type only: a message may quote a value of a row
+            "last_error": st.last_error.split(":", 1)[0] if st.last_error else None,
+        }  # fmt: skip
+    return out
+
+
+async def healthz(request: web.Request) -> web.Response:
+    database, counts = await _database(request)
     healthy = database["ok"] and database.get("schema_current", False) and "error" not in database
-    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "database": database, "counts": counts}
-    # the match index may still be building after a start: the service answers meanwhile,
-    # match requests wait, and an operator sees the progress here
+    body: dict[str, Any] = {"database": database, "counts": counts}
     service = request.app.get(match_service_key)
     if service is not None:
+        # still building after a start: the service answers meanwhile and match requests wait
         body["match_index"] = service.stats()
+        healthy = healthy and not service.failed
+    ticks = _ticks(request)
+    if ticks is not None:
+        body["ticks"] = ticks
     pipeline = request.app.get(pipeline_key)
     if pipeline is not None:
-        body["worker"] = {"dispatch": True, "stats": dict(pipeline.stats)}
-    return json_response(body, status=200 if healthy else 503)
+        stats = pipeline.dispatcher.stats
+        body["dispatch"] = {**vars(stats), "in_flight": pipeline.dispatcher.in_flight}
+    return json_response({"status": "ok" if healthy else "unavailable", **body}, status=200 if healthy else 503)

@@ -1,21 +1,19 @@
-"""Bulk JSONL import.  The body is read chunk by chunk from ``request.content`` and cut into
-lines by :func:`policy_push.importing.import_lines` with a bounded buffer, so an import of any
-size, or one 5 MB line, never sits whole in memory.  ``max_body_bytes`` does not apply here;
-each line is bounded by ``max_import_line_bytes`` instead.
+"""Bulk JSONL import. The body is read chunk by chunk from ``request.content`` and cut into lines by
+:func:`policy_push.importing.import_lines` (through the service) with a bounded buffer, so an import of
+any size, or one 5 MB line, never sits whole in memory. ``max_body_bytes`` does not apply here; each
+line is bounded by ``max_import_line_bytes`` instead.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from policy_push.errors import NotFound
-from policy_push.importing import KINDS, import_lines
+from policy_push.errors import NotFound, UnsupportedMediaType
+from policy_push.importing import KINDS
 
-from ..bodies import UnsupportedMediaType, json_response
-from ..keys import cipher_key, session_factory_key, settings_key
-from ._common import API_ACTOR, request_context
-from .campaigns import drafts_after_import
-from .matches import index_import
+from ..bodies import json_response
+from ..keys import service_key
+from ._common import API_ACTOR, drafter
 
 __all__ = ["NDJSON_TYPES", "import_records"]
 
@@ -33,18 +31,7 @@ async def import_records(request: web.Request) -> web.Response:
         raise UnsupportedMediaType(
             f"send JSON lines as application/x-ndjson, not {request.content_type[:60]}", loc=["header", "Content-Type"]
         )
-    settings = request.app[settings_key]
-    report = await import_lines(
-        collection,
-        request.content.iter_chunked(_CHUNK_BYTES),
-        session_factory=request.app[session_factory_key],
-        cipher=request.app[cipher_key],
-        ctx=request_context(request),
-        actor=API_ACTOR,
-        max_line_bytes=settings.max_import_line_bytes,
+    report = await request.app[service_key].import_lines(
+        collection, request.content.iter_chunked(_CHUNK_BYTES), actor=API_ACTOR, drafter=drafter(request)
     )
-    if report.created or report.updated:
-        await index_import(request, KINDS[collection])
-        if KINDS[collection] == "policy":
-            await drafts_after_import(request)
     return json_response(report.as_dict())

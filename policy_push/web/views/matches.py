@@ -6,8 +6,8 @@ who receives 低保, who is disabled or unemployed: personal data even without a
 profile's policies describe that one enterprise or person.  The answers carry profile ids and
 the reasons (the profile's values the criteria looked at), never names or contact details.
 
-Also here: the ``index_*`` helpers the writing views call once their transaction has committed,
-so the index answers for the new state at once.
+Writes reach the index through the service (``policy_push.service``); a profile asked for before the
+index heard of it (written by another process a moment ago) is caught up from the change feed first.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from policy_push.domain import Policy, Profile, local_today
-from policy_push.errors import ConflictError, HttpError, NotFound
-from policy_push.matching import MatchIndexUnavailable, MatchService
-from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
+from policy_push.domain import local_today
+from policy_push.errors import Conflict, NotFound
+from policy_push.matching import MatchService
+from policy_push.storage import PolicyRepository, profile_repository
 
 from ..bodies import json_response
-from ..keys import cipher_key, match_service_key
+from ..keys import cipher_key, match_service_key, service_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
 from ._common import transaction
 
@@ -35,20 +34,12 @@ __all__ = [
     "MATCH_SCHEMAS",
     "PROFILE_POLICY_PARAMS",
     "enterprise_policies",
-    "index_import",
-    "index_policy",
-    "index_profile",
     "policy_matches",
     "profile_policies",
     "resident_policies",
-    "unindex_profile",
 ]
 
 log = logging.getLogger("policy_push.web")
-
-
-class IndexUnavailable(HttpError):
-    status = 503
 
 
 # -- response shapes (registered with the OpenAPI schemas by the routes table) ------------------
@@ -148,16 +139,11 @@ async def policy_matches(request: web.Request) -> web.Response:
     async with transaction(request) as session:
         stored = await PolicyRepository(session).get(policy_id)
     if stored is None:
-        raise NotFound(f"no policy {policy_id[:80]!r}", loc=["path", "id"])
+        raise NotFound.of("policy", policy_id)
     on: dt.date = query["date"] or local_today()
     limit, offset = query["limit"], query["offset"]
-    try:
-        # each list cut at offset + limit is enough for any page of either list or of both
-        result = await _service(request).match_policy(
-            stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"]
-        )
-    except MatchIndexUnavailable as exc:
-        raise IndexUnavailable(str(exc)) from exc
+    # each list cut at offset + limit is enough for any page of either list or of both
+    result = await _service(request).match_policy(stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"])
     if query["eligible"] == "true":
         rows, total = result.eligible, result.eligible_total
     elif query["eligible"] == "false":
@@ -188,20 +174,14 @@ _AUDIENCE_CN = {"enterprise": "企业", "resident": "居民"}
 
 
 async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:
-    repo = EnterpriseRepository if audience == "enterprise" else ResidentRepository
     async with transaction(request) as session:
-        return await repo(session, request.app[cipher_key]).get(profile_id) is not None
+        return await profile_repository(audience, session, request.app[cipher_key]).get(profile_id) is not None
 
 
 async def _profile_answer(request: web.Request, audience: str, profile_id: str) -> web.Response:
     query = parse_query(request, PROFILE_POLICY_PARAMS)
     on: dt.date = query["date"] or local_today()
-    try:
-        records = await _service(request).policies_for_profile(
-            audience, profile_id, on=on, top_k=query["limit"], include_unknown=True
-        )
-    except MatchIndexUnavailable as exc:
-        raise IndexUnavailable(str(exc)) from exc
+    records = await _service(request).policies_for_profile(audience, profile_id, on=on, top_k=query["limit"], include_unknown=True)
     body = {
         "profile_id": profile_id,
         "audience": audience,
@@ -213,18 +193,14 @@ async def _profile_answer(request: web.Request, audience: str, profile_id: str) 
 
 
 async def _find(request: web.Request, audiences: tuple[str, ...], profile_id: str) -> list[str]:
-    """Audiences holding the id; a profile stored without the service hearing of it (a CLI
-    import while it runs) is caught up first rather than reported missing."""
-    service = _service(request)
-    try:
-        found = [a for a in await service.audiences_of(profile_id) if a in audiences]
-        if found:
-            return found
-        stored = [a for a in audiences if await _in_database(request, a, profile_id)]
-        for audience in stored:
-            await service.refresh(audience)
-    except MatchIndexUnavailable as exc:
-        raise IndexUnavailable(str(exc)) from exc
+    """Audiences holding the id; a profile stored by another process a moment ago (a CLI import while
+    the server runs) is caught up from the change feed first rather than reported missing."""
+    found = [a for a in await _service(request).audiences_of(profile_id) if a in audiences]
+    if found:
+        return found
+    stored = [a for a in audiences if await _in_database(request, a, profile_id)]
+    if stored:
+        await request.app[service_key].follow_changes()
     return stored
 
 
@@ -232,9 +208,9 @@ async def profile_policies(request: web.Request) -> web.Response:
     profile_id = request.match_info["id"]
     found = await _find(request, ("enterprise", "resident"), profile_id)
     if not found:
-        raise NotFound(f"no enterprise or resident {profile_id[:80]!r}", loc=["path", "id"])
+        raise NotFound.of("enterprise or resident", profile_id)
     if len(found) > 1:
-        raise ConflictError(
+        raise Conflict(
             f"{profile_id[:80]!r} is both an enterprise and a resident id; ask "
             f"/api/v1/enterprises/{profile_id[:80]}/policies or /api/v1/residents/{profile_id[:80]}/policies",
             loc=["path", "id"],
@@ -245,7 +221,7 @@ async def profile_policies(request: web.Request) -> web.Response:
 async def _audience_policies(request: web.Request, audience: str) -> web.Response:
     profile_id = request.match_info["id"]
     if not await _find(request, (audience,), profile_id):
-        raise NotFound(f"no {audience} {profile_id[:80]!r}", loc=["path", "id"])
+        raise NotFound.of(audience, profile_id)
     return await _profile_answer(request, audience, profile_id)
 
 
@@ -256,32 +232,3 @@ async def enterprise_policies(request: web.Request) -> web.Response:
 
 async def resident_policies(request: web.Request) -> web.Response:
     return await _audience_policies(request, "resident")
-
-
-# -- keeping the index current (called by the writing views after their commit) ----------------
-async def _notify(request: web.Request, what: str, call: Any) -> None:
-    service = request.app.get(match_service_key)
-    if service is None:
-        return
-    try:
-        await call(service)
-    except Exception as exc:
-        # the write is committed and must be reported as done; the index catches up with the
-        # database at the next start (or the next import), so this is logged, not raised
-        log.error("match index not updated after %s: %s", what, type(exc).__name__, exc_info=True)
-
-
-async def index_profile(request: web.Request, profile: Profile) -> None:
-    await _notify(request, "a profile write", lambda s: s.profile_written(profile))
-
-
-async def unindex_profile(request: web.Request, audience: str, profile_id: str) -> None:
-    await _notify(request, "a profile delete", lambda s: s.profile_deleted(audience, profile_id))
-
-
-async def index_policy(request: web.Request, policy: Policy) -> None:
-    await _notify(request, "a policy write", lambda s: s.policy_written(policy))
-
-
-async def index_import(request: web.Request, kind: str) -> None:
-    await _notify(request, "an import", lambda s: s.refresh(kind))

@@ -15,17 +15,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from policy_push.domain import FieldError, RecordInvalid, ValidationContext
+from policy_push.domain import ValidationContext
+from policy_push.errors import FieldError, RecordInvalid
 from policy_push.intake import SuggestionResult, suggest_policy
 from policy_push.intake.review import ReviewQueue, ReviewStatus
 
 from ..bodies import json_response, read_json
-from ..keys import refdata_key, settings_key
+from ..keys import refdata_key, service_key, settings_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
-from ..staff import acting_staff
-from ._common import local_iso, request_context, transaction
-from .campaigns import draft_after_policy_write
-from .matches import index_policy
+from ._common import local_iso, request_context, staff_member, transaction
 
 __all__ = ["REVIEW_LIST_PARAMS", "REVIEW_SCHEMAS", "confirm_item", "create_item", "get_item", "list_items",
            "reject_item", "suggest"]
@@ -174,7 +172,7 @@ async def suggest(request: web.Request) -> web.Response:
 
 
 async def create_item(request: web.Request) -> web.Response:
-    staff = acting_staff(request)
+    staff = staff_member(request)
     body = await _body(request, ReviewCreate)
     result = await _suggest(request, body)
     async with transaction(request) as session:
@@ -200,25 +198,17 @@ async def get_item(request: web.Request) -> web.Response:
 
 
 async def confirm_item(request: web.Request) -> web.Response:
-    staff = acting_staff(request)
+    staff = staff_member(request)
     body = await _body(request, ReviewConfirm)
     item_id = request.match_info["id"]
-    async with transaction(request) as session:
-        queue = ReviewQueue(session)
-        policy, outcome, version = await queue.confirm(
-            item_id, staff=staff, decisions=body.decisions, fields=body.fields, ctx=request_context(request)
-        )
-        item = await queue.get(item_id)
-    if outcome != "unchanged":
-        # a confirmed policy is a policy write like any other: indexed, and a draft campaign
-        # that still needs its own approval
-        await index_policy(request, policy)
-        await draft_after_policy_write(request, policy.id)
+    item, policy, outcome, version = await request.app[service_key].confirm_review(
+        item_id, staff=staff, decisions=body.decisions, fields=body.fields
+    )
     return json_response({"item": _item_out(item), "policy_id": policy.id, "version": version, "outcome": outcome})
 
 
 async def reject_item(request: web.Request) -> web.Response:
-    staff = acting_staff(request)
+    staff = staff_member(request)
     body = await _body(request, ReviewReject)
     item_id = request.match_info["id"]
     async with transaction(request) as session:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from policy_push.domain import RecordInvalid, parse_record
+from policy_push.domain import parse_record
+from policy_push.errors import RecordInvalid
 
 BAD = Path(__file__).resolve().parents[2] / "data" / "sample" / "bad"
 

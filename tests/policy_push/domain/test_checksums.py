@@ -1,9 +1,10 @@
-"""Check-character vectors from shared/data/checksums.md (copied here)."""
+"""Check characters of the unified social credit code (GB 32100-2015) and the resident ID number
+(GB 11643-1999): published codes that must pass, and the same codes with one character changed."""
 
 import pytest
 
 from policy_push.domain import id_number_check_digit, parse_enterprise, parse_resident, uscc_check_char
-from policy_push.domain.errors import RecordInvalid
+from policy_push.errors import RecordInvalid
 
 VALID_USCC = [
     "91310115591693856A",

@@ -2,7 +2,8 @@ import datetime as dt
 
 import pytest
 
-from policy_push.domain import RecordInvalid, ValidationContext, parse_policy
+from policy_push.domain import ValidationContext, parse_policy
+from policy_push.errors import RecordInvalid
 
 from . import _sample
 

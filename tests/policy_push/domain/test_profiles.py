@@ -3,13 +3,13 @@ import datetime as dt
 import pytest
 
 from policy_push.domain import (
-    RecordInvalid,
     ValidationContext,
     full_years,
     id_number_check_digit,
     parse_enterprise,
     parse_resident,
 )
+from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 
 from . import _sample

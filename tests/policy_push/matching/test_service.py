@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from matchers import UnknownProfileError
-from policy_push.matching import MatchIndexUnavailable, MatchService
+from policy_push.errors import MatchIndexUnavailable
+from policy_push.matching import MatchService
 from policy_push.refdata import load_reference_data
 from policy_push.security import PiiCipher
 from policy_push.storage import (
@@ -107,7 +108,7 @@ async def test_a_policy_moving_audience_leaves_the_other_catalogue(make_service:
     assert await service.policies_for_profile("enterprise", make_enterprise(7).id, on=EVAL_DAY) == []
 
 
-async def test_refresh_catches_up_on_writes_it_was_not_told_of(make_service: MakeService, session_factory, cipher) -> None:
+async def test_follow_changes_catches_up_on_writes_it_was_not_told_of(make_service: MakeService, session_factory, cipher) -> None:
     await _store(session_factory, cipher, *[make_enterprise(i) for i in range(1, 6)])
     service = await make_service()
     # as `policy-push import` would, behind the service's back
@@ -115,8 +116,8 @@ async def test_refresh_catches_up_on_writes_it_was_not_told_of(make_service: Mak
                  make_enterprise(2, qualifications=["专精特新中小企业"]))
     async with session_factory() as session, session.begin():
         await EnterpriseRepository(session, cipher).delete(make_enterprise(3).id, actor="test")
-    await service.refresh("policy")
-    await service.refresh("enterprise")
+    assert await service.follow_changes() == ["quiet"]
+    assert await service.follow_changes() == []  # nothing new since
     found = await service.match_policy(make_policy(4, id="quiet", criteria=HI_TECH), on=EVAL_DAY)
     assert {r["profile_id"] for r in found.eligible} == {make_enterprise(i).id for i in (1, 4, 5, 6)}
     assert found.counts["profiles"] == 5

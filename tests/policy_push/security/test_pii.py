@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from policy_push.config import Settings
-from policy_push.errors import ConfigurationError
-from policy_push.security import DEMO_PII_KEY, PiiCipher, PiiDecryptError, generate_key
+from policy_push.errors import ConfigurationError, PiiDecryptError
+from policy_push.security import DEMO_PII_KEY, PiiCipher, generate_key
 
 
 def test_round_trip_and_fresh_nonces(cipher: PiiCipher) -> None:

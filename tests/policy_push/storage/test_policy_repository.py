@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_push.storage import AuditLog, Conflict, PolicyRepository
+from policy_push.errors import RecordConflict as Conflict
+from policy_push.storage import AuditLog, PolicyRepository
 from tests.factories import make_policy
 
 Sessions = async_sessionmaker[AsyncSession]

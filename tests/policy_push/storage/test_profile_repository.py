@@ -4,8 +4,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.domain import ValidationContext, parse_enterprise, parse_resident
+from policy_push.errors import AlreadyExists
+from policy_push.errors import RecordConflict as Conflict
 from policy_push.security import PiiCipher
-from policy_push.storage import AlreadyExists, AuditLog, Conflict, EnterpriseRepository, ResidentRepository
+from policy_push.storage import AuditLog, EnterpriseRepository, ResidentRepository
 from tests.factories import enterprise_doc, make_enterprise, make_id_number, make_resident
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -190,7 +192,8 @@ async def test_reads_survive_withdrawn_codes(session_factory: Sessions, cipher: 
 
 
 async def test_wrong_key_cannot_read(session_factory: Sessions, cipher: PiiCipher) -> None:
-    from policy_push.security import PiiDecryptError, generate_key
+    from policy_push.errors import PiiDecryptError
+    from policy_push.security import generate_key
 
     ent = make_enterprise()
     async with session_factory() as s, s.begin():

@@ -8,9 +8,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policy_push.errors import SchemaAhead, SchemaOutOfDate
 from policy_push.storage import (
-    SchemaAhead,
-    SchemaOutOfDate,
     create_engine,
     require_current_schema,
     schema_status,
@@ -25,6 +24,8 @@ EXPECTED_TABLES = {
     "campaign_messages",
     "campaign_recipients",
     "campaigns",
+    "change_counter",
+    "changes",
     "deliveries",
     "delivery_events",
     "early_receipts",
@@ -128,3 +129,46 @@ async def test_upgrade_is_quiet(empty_db_url: str, caplog: pytest.LogCaptureFixt
     caplog.set_level("INFO")
     await upgrade(empty_db_url)
     assert not [r for r in caplog.records if r.name.startswith("alembic")]
+
+
+async def test_rows_an_older_version_left_sending_are_asked_about_not_resent(empty_db_url: str) -> None:
+    """Migration 0004: a row ``sending`` under 0003 (no leases, no call marks) gets a lease that has
+    ended and counts as unsure since its claim, so settle asks its provider instead of resending it."""
+    engine = create_engine(empty_db_url)
+    try:
+        await upgrade(engine, revision="0003")
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO policies (id, version, audience, title, categories, urgent, content_hash, document, "
+                "created_at, updated_at) VALUES ('p1', 1, 'resident', 't', '[]', false, 'h', '{}', "
+                "'2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+            ))  # fmt: skip
+            await conn.execute(text(
+                "INSERT INTO campaigns (id, policy_id, policy_version, audience, purpose, state, urgent, prepared_by, "
+                "summary, created_at, updated_at) VALUES ('c1', 'p1', 1, 'resident', 'announce', 'sending', false, "
+                "'alice', '{}', '2026-11-30 08:00:00', '2026-11-30 08:00:00')"
+            ))
+            await conn.execute(text(
+                "INSERT INTO deliveries (id, campaign_id, policy_id, profile_kind, profile_id, channel, purpose, status, "
+                "attempts, not_before, claimed_at, claimed_by, provider, created_at, updated_at) VALUES "
+                "('d1', 'c1', 'p1', 'resident', 'r1', 'app', 'announce', 'sending', 0, '2026-11-30 08:00:00', "
+                "'2026-11-30 09:00:00', 'old-worker', 'jpush', '2026-11-30 08:00:00', '2026-11-30 09:00:00')"
+            ))  # fmt: skip
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            lease, unsure, claimed = (await conn.execute(
+                text("SELECT lease_until, unsure_since, claimed_at FROM deliveries WHERE id = 'd1'")
+            )).one()  # fmt: skip
+        assert lease is not None and unsure is not None and str(unsure) == str(claimed) == str(lease)
+    finally:
+        await engine.dispose()
+
+
+async def test_foreign_keys_are_on_again_after_an_upgrade(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fk.db'}")
+    try:
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        await engine.dispose()

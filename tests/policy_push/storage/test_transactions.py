@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from policy_push.errors import RecordConflict as Conflict
 from policy_push.security import PiiCipher
-from policy_push.storage import Conflict, EnterpriseRepository, PolicyRepository, ResidentRepository
+from policy_push.storage import EnterpriseRepository, PolicyRepository, ResidentRepository
 from policy_push.storage.tables import Base
 from tests.factories import make_enterprise, make_policy, make_resident
 

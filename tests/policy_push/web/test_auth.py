@@ -14,7 +14,7 @@ GUARDED = [r for r in ROUTES if r.auth]
 #: body and the view checks it; tests/policy_push/web/test_pages.py)
 TOKENLESS_WRITES = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/campaigns/{id}/approve")}
 #: provider pushes cannot carry our token: WeChat's are signed (the view checks), Aliyun's are
-#: matched to deliveries we made (tests/policy_push/workflow/test_receipts.py)
+#: matched to deliveries we made (tests/policy_push/sending/test_receipts.py)
 TOKENLESS_WRITES |= {("POST", "/callbacks/aliyun/sms-report"), ("POST", "/callbacks/wechat")}
 
 

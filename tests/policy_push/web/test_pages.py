@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import enterprise_doc
-from tests.policy_push.workflow.campaign_support import add_delivery
+from tests.policy_push.campaigns.support import add_delivery
 
 from .conftest import AUTH, BAD, Client
 

@@ -1,0 +1,178 @@
+"""What staff see of a campaign: counts, the score histogram, the messages as rendered, the top
+recipients and the may-qualify list, with every contact masked.  One read model for the JSON
+API, the HTML page and the CLI demo (:func:`render_preview_text`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_push.domain import LOCAL_TZ
+from policy_push.security import PiiCipher
+from policy_push.statuses import SkipReason
+from policy_push.storage import campaigns as campaign_store
+from policy_push.storage.campaign_tables import CampaignRecipientRow, CampaignRow
+from policy_push.storage.campaigns import NOT_SKIPPED
+from policy_push.storage.contacts import masked_contacts
+
+__all__ = [
+    "NOT_SKIPPED",
+    "CampaignView",
+    "RecipientLine",
+    "campaign_json",
+    "campaign_preview_text",
+    "list_recipients",
+    "load_campaign_view",
+    "render_preview_text",
+]
+
+def _local(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TZ).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientLine:
+    profile_id: str
+    profile_kind: str
+    eligible: bool
+    score: float
+    reasons: list[str]
+    missing: list[str]
+    channel: str | None
+    skip_reason: str | None
+    excluded_by: str | None
+    #: channel -> masked address (``138****5678``); never a plaintext value
+    contacts: dict[str, str | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile_id": self.profile_id, "profile_kind": self.profile_kind, "eligible": self.eligible,
+            "score": round(self.score, 4), "reasons": self.reasons, "missing": self.missing, "channel": self.channel,
+            "skip_reason": self.skip_reason, "excluded_by": self.excluded_by, "contacts": self.contacts,
+        }  # fmt: skip
+
+
+@dataclass(slots=True)
+class CampaignView:
+    campaign: dict[str, Any]
+    summary: dict[str, Any]
+    #: channel -> the stored preview (text, title, length, segments, max_length …)
+    messages: dict[str, dict[str, Any]]
+    top: list[RecipientLine] = field(default_factory=list)
+    may_qualify: list[RecipientLine] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.campaign,
+            "summary": self.summary,
+            "messages": self.messages,
+            "top_recipients": [r.as_dict() for r in self.top],
+            "may_qualify": [r.as_dict() for r in self.may_qualify],
+        }
+
+
+def campaign_json(row: CampaignRow, *, policy_title: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id, "policy_id": row.policy_id, "policy_version": row.policy_version, "policy_title": policy_title,
+        "audience": row.audience, "purpose": row.purpose, "state": row.state, "urgent": row.urgent,
+        "prepared_by": row.prepared_by, "approved_by": row.approved_by, "approved_at": _local(row.approved_at),
+        "approval_sha256": row.approval_sha256, "send_at": _local(row.send_at),
+        "created_at": _local(row.created_at), "updated_at": _local(row.updated_at),
+    }  # fmt: skip
+
+
+async def _lines(
+    session: AsyncSession, cipher: PiiCipher, kind: str, rows: list[CampaignRecipientRow]
+) -> list[RecipientLine]:
+    contacts = await masked_contacts(session, cipher, kind, [r.profile_id for r in rows])
+    return [
+        RecipientLine(
+            r.profile_id, r.profile_kind, r.eligible, r.score, list(r.reasons or []), list(r.missing or []),
+            r.channel, r.skip_reason, r.excluded_by, contacts.get(r.profile_id, {}),
+        )
+        for r in rows
+    ]
+
+
+async def list_recipients(
+    session: AsyncSession,
+    cipher: PiiCipher,
+    campaign_id: str,
+    *,
+    eligible: bool | None = None,
+    skip_reason: str | None = None,
+    channel: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[RecipientLine], int]:
+    """A page of recipients, best score first, contacts masked; and the total for the filters."""
+    campaign = await campaign_store.get(session, campaign_id)
+    conditions = campaign_store.recipient_filters(campaign_id, eligible=eligible, skip_reason=skip_reason, channel=channel)
+    rows, total = await campaign_store.recipient_page(session, conditions, limit=limit, offset=offset)
+    return await _lines(session, cipher, campaign.audience, rows), total
+
+
+async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 10) -> CampaignView:
+    campaign = await campaign_store.get(session, campaign_id)
+    doc = await campaign_store.policy_document(session, campaign.policy_id, campaign.policy_version)
+    messages = {channel: body.get("preview", {}) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
+    top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n)
+    maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n)
+    return CampaignView(
+        campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe
+    )
+
+
+def _reasons(line: RecipientLine, limit: int = 3) -> str:
+    return "；".join(line.reasons[:limit]) or "—"
+
+
+def render_preview_text(view: CampaignView, *, top_n: int = 5) -> str:
+    """A plain-text preview for the terminal: counts, the top recipients with masked contacts and
+    reasons, the may-qualify ones with what is missing, and the rendered SMS with its length."""
+    c, s = view.campaign, view.summary
+    out = [
+        f"campaign {c['id']} [{c['state']}]  policy {c['policy_id']} v{c['policy_version']}",
+        f"  {c.get('policy_title') or ''}",
+        f"  matched: {s.get('eligible', 0)} eligible, {s.get('may_qualify', 0)} may qualify"
+        f" (of {s.get('profiles', 0)} profiles){'  — NO CRITERIA: every profile matches' if s.get('no_criteria') else ''}",
+        "  to message: " + (", ".join(f"{ch} {n}" for ch, n in s.get("to_message", {}).items()) or "nobody")
+        + f"  (total {s.get('to_message_total', 0)})",
+        "  skipped: " + (", ".join(f"{k} {v}" for k, v in s.get("skipped", {}).items()) or "none"),
+    ]
+    if view.top:
+        out.append("  top recipients:")
+        for line in view.top[:top_n]:
+            contact = (line.contacts or {}).get(line.channel or "") or "—"
+            out.append(f"    {line.score:.3f}  {line.profile_id}  {line.channel}:{contact}  {_reasons(line)}")
+    if view.may_qualify:
+        out.append("  may qualify (missing data):")
+        for line in view.may_qualify[:top_n]:
+            out.append(f"    {line.profile_id}  missing {', '.join(line.missing) or '—'}  [{line.skip_reason or 'included'}]")
+    sms = view.messages.get("sms")
+    if sms:
+        out.append(
+            f"  SMS ({sms.get('length')} characters, {sms.get('segments')} segment(s); "
+            f"longest with any recipient's reason {sms.get('max_length')} / {sms.get('max_segments')}):"
+        )
+        out.append(f"    {sms.get('text')}")
+    for channel in ("wechat", "app"):
+        msg = view.messages.get(channel)
+        if msg:
+            out.append(f"  {channel}: {msg.get('title')} — {' / '.join(str(v) for v in (msg.get('params') or {}).values()) or msg.get('text')}")
+    skipped = s.get("skipped", {})
+    if SkipReason.MAY_QUALIFY.value in skipped:
+        out.append(f"  ({skipped[SkipReason.MAY_QUALIFY.value]} may-qualify profiles are listed, not messaged, unless included)")
+    return "\n".join(out)
+
+
+async def campaign_preview_text(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 5) -> str:
+    """:func:`render_preview_text` of a stored campaign (for the CLI demo)."""
+    return render_preview_text(await load_campaign_view(session, cipher, campaign_id, top_n=top_n), top_n=top_n)

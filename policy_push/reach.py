@@ -1,0 +1,80 @@
+"""May this person be messaged on this channel? The one home of that rule, and of the channels' names.
+
+Consent, opt-outs and reachability decide it, in that order, the same way when a campaign is drafted
+(``campaigns.recipients``), when a row is claimed for sending (``sending.claims``), when a fallback
+picks the next channel (``sending.fallbacks``) and when a reminder picks its recipients
+(``campaigns.reminders``):
+
+1. no consent                                   -> ``no_consent``
+2. opted out of this channel, or of all ("*")   -> ``opted_out``
+3. no address for this channel                  -> ``unreachable``
+
+A profile's channels are tried in its own order of preference. Deciding needs no personal value:
+``addressed`` comes from the presence of the keyed contact hashes (``storage.contacts.load_reach``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from policy_push.domain import CHANNELS
+from policy_push.statuses import SkipReason
+
+__all__ = ["ALL_CHANNELS", "CHANNELS", "CONTACT_FIELD", "OPT_OUT_CHANNELS", "Reach", "contact_field"]
+
+#: an opt-out row with this channel covers every channel
+ALL_CHANNELS = "*"
+#: what an opt-out may name: one channel, or all
+OPT_OUT_CHANNELS = (ALL_CHANNELS, *CHANNELS)
+#: the formats.md ``contact`` field (and the encrypted column, ``<field>_enc``) that holds each channel's address
+CONTACT_FIELD = {"sms": "phone", "wechat": "wechat_openid", "app": "app_registration_id"}
+
+
+def contact_field(channel: str) -> str:
+    try:
+        return CONTACT_FIELD[channel]
+    except KeyError:
+        raise ValueError(f"unknown channel {channel!r}; channels are {', '.join(CHANNELS)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What the rules need to know of one profile, without any personal value."""
+
+    profile_kind: str
+    profile_id: str
+    consent: bool
+    #: the profile's channels in its order of preference
+    preference: tuple[str, ...]
+    #: channels the profile has an address for
+    addressed: frozenset[str]
+    #: channels opted out of ("*" for all)
+    opted_out: frozenset[str] = frozenset()
+
+    def refusal(self, channel: str) -> SkipReason | None:
+        """None when the person may be messaged on ``channel`` now; otherwise why not."""
+        if not self.consent:
+            return SkipReason.NO_CONSENT
+        if ALL_CHANNELS in self.opted_out or channel in self.opted_out:
+            return SkipReason.OPTED_OUT
+        if channel not in self.addressed:
+            return SkipReason.UNREACHABLE
+        return None
+
+    def open_channels(self) -> tuple[list[str], SkipReason | None]:
+        """The preferred channels the person may be messaged on, in order; when there is none, why."""
+        usable = [ch for ch in self.preference if self.refusal(ch) is None]
+        if usable:
+            return usable, None
+        if not self.consent:
+            return [], SkipReason.NO_CONSENT
+        if ALL_CHANNELS in self.opted_out:
+            return [], SkipReason.OPTED_OUT
+        reachable = [ch for ch in self.preference if ch in self.addressed]
+        return [], SkipReason.OPTED_OUT if reachable else SkipReason.UNREACHABLE
+
+    def next_channel(self, *, used: Collection[str], allowed: Collection[str]) -> str | None:
+        """The first open channel not ``used`` yet (for this policy) among ``allowed`` (those with an approved text)."""
+        usable, _ = self.open_channels()
+        return next((ch for ch in usable if ch not in used and ch in allowed), None)

@@ -1,0 +1,40 @@
+"""Erasing contact data past the retention period (invariant 6: keep no more than needed), and pruning
+the change feed.
+
+A profile not updated for ``retention_days``, in no open campaign (draft … sending) and with no delivery
+still to send loses its phone, openid and registration id: the ciphertexts and their look-up hashes are
+set to NULL, with an audit entry per profile. The rest of the record stays (it still matches policies; it
+just cannot be messaged until the person registers contact data again). Idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_push.storage import changes, contacts
+from policy_push.storage.sql import begin_write
+
+__all__ = ["purge_contact_data"]
+
+log = logging.getLogger("policy_push.retention")
+
+
+async def purge_contact_data(sessions: async_sessionmaker[AsyncSession], *, now: datetime, retention_days: int) -> int:
+    """Erase the contact data of stale profiles; returns how many profiles lost it."""
+    cutoff = now - timedelta(days=retention_days)
+    total = 0
+    for kind in contacts.PROFILE_KINDS:
+        async with sessions() as s, s.begin():
+            await begin_write(s)
+            total += len(await contacts.purge_stale_contacts(s, kind, cutoff=cutoff, detail={"retention_days": retention_days}))
+    async with sessions() as s, s.begin():
+        await begin_write(s)
+        pruned = await changes.prune(s)
+    if total:
+        log.info("erased the contact data of %d profile(s) past %d days", total, retention_days)
+    if pruned:
+        log.info("pruned %d change(s) older than %s from the change feed", pruned, changes.KEEP)
+    return total

@@ -1,0 +1,174 @@
+"""Settling rows whose claim lapsed: what makes a worker's death (kill -9, a lost database) safe.
+
+A row stays ``sending`` past its lease only if its worker stopped renewing it: it died, or lost the
+database and stopped sending (the dispatcher cancels its calls before the lease can lapse). Whether the
+message went out is then unknown, and resending it blindly could message someone twice, which invariant
+2 forbids. So each lapsed row's provider (``deliveries.provider``, recorded at the claim, before any call)
+is asked through the router (``Router.query``), and ``sending.outcomes.after_lapse`` decides:
+
+* no provider call was made (no ``unsure_since``: the sender marks its rows right before calling) ->
+  ``created`` again, nobody asked;
+* the provider has it (Aliyun's ``QuerySendDetails``) -> ``sent``, or the status of the receipt it holds;
+* it certainly does not -> ``created`` again (the same id), to be sent as if for the first time;
+* nobody can tell (Tencent, JPush after a restart, WeChat) -> resent with the same id only while the
+  provider drops repeats of it (WeChat: ``client_msg_id``, ten minutes, used for half that), otherwise
+  ``technical_failure`` with code ``UNKNOWN_OUTCOME``: never sent again on that channel; the recipient's
+  next channel takes over through a fallback. Such a person may hear of the policy on two channels,
+  never twice on one.
+
+Every move is guarded: only while the row is still ``sending`` under the claim settle saw and its lease
+is still over, so a worker that came back and renewed it keeps it.
+
+The same tick pulls overdue receipts (:func:`sweep_unreceipted`): SMS rows ``sent`` long ago without a
+receipt are looked up too, so a lost SmsReport push still ends in the right status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels import Answer, Inquiry, Router
+from policy_push.campaigns.messages import short_code
+from policy_push.security import PiiCipher
+from policy_push.statuses import Code, DeliveryStatus, EventSource
+from policy_push.storage import contacts, deliveries
+from policy_push.storage.deliveries import Delivery, Move
+from policy_push.storage.sql import begin_write, database_now
+from scheduler import Clock
+
+from .fallbacks import failed_for_good, fall_back
+from .outcomes import after_lapse, after_receipt
+from .rules import SendRules
+from .starting import RECEIPT_CHANNELS
+
+__all__ = ["SettleReport", "settle_lapsed", "sweep_unreceipted"]
+
+log = logging.getLogger("policy_push.settle")
+
+
+@dataclass(frozen=True, slots=True)
+class SettleReport:
+    examined: int = 0
+    #: never handed to a provider (lapsed before the call): back to ``created``
+    not_called: int = 0
+    #: the provider had it
+    found: int = 0
+    #: back to ``created``: certainly not sent, or resent under the provider's deduplication
+    resend: int = 0
+    #: failed for good as ``UNKNOWN_OUTCOME`` (the next channel takes over)
+    unknown_outcome: int = 0
+    #: moves refused: the row was renewed, recorded or settled meanwhile
+    ignored: int = 0
+
+
+async def _ask(
+    router: Router, rows: Sequence[Delivery], addresses: dict[tuple[str, str, str], str]
+) -> dict[str, tuple[Answer, float]]:
+    """Each row's provider's answer, and that provider's resend window."""
+    groups: dict[tuple[str, str | None], list[Delivery]] = {}
+    for r in rows:
+        groups.setdefault((r.channel, r.provider), []).append(r)
+    out: dict[str, tuple[Answer, float]] = {}
+    for (channel, provider), members in groups.items():
+        items = [
+            Inquiry(r.id, addresses.get((r.profile_kind, r.profile_id, r.channel), ""), since=r.unsure_since or r.claimed_at,
+                    markers=(short_code(r.id),))
+            for r in members
+        ]  # fmt: skip
+        window = router.resend_window_s(channel, provider)
+        for answer in await router.query(channel, provider, items):
+            out[answer.delivery_id] = (answer, window)
+    return out
+
+
+async def _load(session: AsyncSession, cipher: PiiCipher, rows: Sequence[Delivery]) -> dict[tuple[str, str, str], str]:
+    return await contacts.addresses(session, cipher, {(r.profile_kind, r.profile_id, r.channel) for r in rows})
+
+
+async def settle_lapsed(
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    router: Router,
+    *,
+    clock: Clock,
+    rules: SendRules,
+    limit: int = 5000,
+) -> SettleReport:
+    """Settle up to ``limit`` rows whose claim lapsed."""
+    now = clock.now()
+    async with sessions() as s:
+        db_now = await database_now(s)
+        rows = await deliveries.lapsed(s, db_now=db_now, limit=limit)
+        addresses = await _load(s, cipher, rows) if rows else {}
+    if not rows:
+        return SettleReport()
+    # a row never handed to a provider (no unsure_since) needs no question
+    answers = await _ask(router, [r for r in rows if r.unsure_since is not None], addresses)
+    moves = [
+        after_lapse(r, answers[r.id][0] if r.id in answers else None, now=now, db_now=db_now, rules=rules,
+                    resend_window_s=answers[r.id][1] if r.id in answers else 0.0)
+        for r in rows
+    ]
+    async with sessions() as s, s.begin():
+        await begin_write(s)
+        lapsed_before = await database_now(s)
+        applied = await deliveries.move(
+            s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.SETTLE, now=now, lapsed_before=lapsed_before
+        )
+        await fall_back(s, failed_for_good(rows, applied, moves), now=now, rules=rules)
+    done = [m for m in moves if m.delivery_id in applied]
+    report = SettleReport(
+        examined=len(rows),
+        found=sum(1 for m in done if m.code == Code.FOUND_AT_PROVIDER),
+        not_called=sum(1 for m in done if m.code == Code.NOT_CALLED),
+        resend=sum(1 for m in done if m.to is DeliveryStatus.CREATED and m.code != Code.NOT_CALLED),
+        unknown_outcome=sum(1 for m in done if m.code == Code.UNKNOWN_OUTCOME),
+        ignored=len(moves) - len(done),
+    )
+    log.info("settle: %s", report)
+    if report.unknown_outcome:
+        log.warning("settle: %d message(s) of unknown outcome failed on their channel (UNKNOWN_OUTCOME); "
+                    "never sent again there", report.unknown_outcome)  # fmt: skip
+    return report
+
+
+async def sweep_unreceipted(
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    router: Router,
+    *,
+    clock: Clock,
+    rules: SendRules,
+    limit: int = 2000,
+) -> int:
+    """Ask for the receipt of rows ``sent`` longer than ``receipt_wait_s`` ago without one.
+
+    A provider that keeps its verdicts (Aliyun: SendStatus 3 delivered, 2 failed) settles them; the rest
+    are touched (``updated_at``) and asked again one ``receipt_wait_s`` later. Returns rows moved."""
+    if rules.receipt_wait_s <= 0:  # receipts are not awaited
+        return 0
+    now = clock.now()
+    horizon = now - timedelta(seconds=rules.receipt_wait_s)
+    async with sessions() as s:
+        rows = await deliveries.sent_awaiting_receipt(s, channels=RECEIPT_CHANNELS, horizon=horizon, limit=limit)
+        addresses = await _load(s, cipher, rows) if rows else {}
+    if not rows:
+        return 0
+    answers = await _ask(router, rows, addresses)
+    moves: list[Move] = []
+    for r in rows:
+        receipt = answers[r.id][0].receipt
+        if receipt is not None:
+            moves.append(after_receipt(r.id, receipt.delivered, receipt.outcome, receipt.code, receipt.text))
+    waiting = [r.id for r in rows if answers[r.id][0].receipt is None]
+    async with sessions() as s, s.begin():
+        await begin_write(s)
+        applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.SENT}, source=EventSource.SETTLE, now=now)
+        await fall_back(s, failed_for_good(rows, applied, moves), now=now, rules=rules)
+        await deliveries.set_values(s, waiting, status=DeliveryStatus.SENT, updated_at=now)
+    return len(applied)

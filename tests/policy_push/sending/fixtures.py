@@ -1,0 +1,107 @@
+"""Fixtures of the send tests: simulators on loopback, settings pointing at them, a dispatcher.
+
+Registered for the dispatch and fault tests by ``tests/conftest.py`` (``pytest_plugins``), so the
+campaign tests in this folder keep their own fixtures and nothing needs importing by name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.simulators import SimulatorSet, start_all
+from policy_push.config import Settings
+from policy_push.security import PiiCipher
+from policy_push.sending import Dispatcher, SendRules
+from policy_push.sending.providers import build_router
+from scheduler import FrozenClock
+
+__all__ = ["dispatch_settings", "http", "make_dispatcher", "sim_settings", "sims"]
+
+#: a Wednesday 10:00 in Shanghai: outside quiet hours
+DAYTIME = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
+
+
+def sim_settings(base: Settings, sims: SimulatorSet, **overrides: object) -> Settings:
+    """``base`` pointed at the running simulators, with fast retries and no quiet hours unless overridden."""
+    values: dict[str, object] = {
+        "aliyun_sms_url": sims.aliyun.url + "/",
+        "tencent_sms_url": sims.tencent.url + "/",
+        "wechat_url": sims.wechat.url,
+        "jpush_url": sims.jpush.url,
+        "quiet_hours": "",
+        "retry_base_delay_s": 1.0,
+        "retry_max_delay_s": 10.0,
+        "provider_timeout_s": 2.0,
+        "sms_rate_per_s": 1000.0,
+        "wechat_rate_per_s": 2000.0,
+        "app_rate_per_s": 100.0,
+    }
+    values.update(overrides)
+    return base.model_copy(update=values)
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[SimulatorSet]:
+    s = await start_all(time_factor=0.001)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def dispatch_settings(db_settings: Settings, sims: SimulatorSet) -> Settings:
+    return sim_settings(db_settings, sims)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    http: aiohttp.ClientSession,
+    *,
+    clock: object | None = None,
+    worker_id: str = "test-worker",
+    batch_size: int = 200,
+) -> Dispatcher:
+    return Dispatcher(
+        sessions=sessions,
+        cipher=cipher,
+        router=build_router(settings, http),
+        clock=clock or FrozenClock(DAYTIME),  # type: ignore[arg-type]
+        rules=SendRules.from_settings(settings),
+        worker_id=worker_id,
+        batch_size=batch_size,
+        concurrency=2,
+        rng=random.Random(7),
+    )
+
+
+def callback_app(settings: Settings, sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher) -> web.Application:
+    """Just the provider callback views, with what they read from the app."""
+    from aiohttp import web
+
+    from policy_push.web.keys import cipher_key, session_factory_key, settings_key
+    from policy_push.web.views import callbacks
+
+    app = web.Application()
+    app[settings_key] = settings
+    app[session_factory_key] = sessions
+    app[cipher_key] = cipher
+    app.router.add_post("/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report)
+    app.router.add_get("/callbacks/wechat", callbacks.wechat_verify)
+    app.router.add_post("/callbacks/wechat", callbacks.wechat_event)
+    return app

@@ -1,0 +1,37 @@
+"""Erasing contact data past the retention period, except for people a campaign still needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from policy_push.sending.retention import purge_contact_data
+from policy_push.statuses import CampaignState
+from policy_push.storage import AuditLog
+from policy_push.storage.campaign_tables import CampaignRow
+from policy_push.storage.tables import ResidentRow
+
+from .seed import seed_campaign
+
+
+async def test_stale_contact_data_is_erased_unless_a_campaign_is_open(db_settings, session_factory, cipher) -> None:
+    open_campaign = await seed_campaign(session_factory, cipher, db_settings, n=2)
+    done = await seed_campaign(session_factory, cipher, db_settings, n=3, start=10, policy_seq=2)
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    async with session_factory() as s, s.begin():
+        await s.execute(update(ResidentRow).values(updated_at=long_ago))
+        await s.execute(update(ResidentRow).where(ResidentRow.id == "r-0000012").values(updated_at=datetime.now(UTC)))
+        await s.execute(update(CampaignRow).where(CampaignRow.id == done.campaign_id).values(state=CampaignState.DONE))
+    now = datetime.now(UTC)
+    assert await purge_contact_data(session_factory, now=now, retention_days=365) == 2  # r-10, r-11
+    assert await purge_contact_data(session_factory, now=now, retention_days=365) == 0  # idempotent
+    async with session_factory() as s:
+        rows = {r.id: r for r in (await s.execute(select(ResidentRow))).scalars()}
+        audit = await AuditLog(s).list(entity_type="resident")
+    for pid in ("r-0000010", "r-0000011"):
+        assert rows[pid].phone_enc is None and rows[pid].phone_hash is None and rows[pid].wechat_openid_enc is None
+    for pid in ("r-0000001", "r-0000002", "r-0000012"):  # in an open campaign, or recently updated
+        assert rows[pid].phone_enc is not None
+    assert {a.entity_id for a in audit if a.action == "resident.contact_purged"} == {"r-0000010", "r-0000011"}
+    assert open_campaign.campaign_id
