@@ -23,8 +23,9 @@ from types import MappingProxyType
 
 import aiohttp
 
-from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
-from channels.errors import ChannelError, InvalidMessageError, ProviderServerError, provider_errors
+from channels.base import OutboundMessage, Outcome, SendResult, chunked
+from channels.errors import ChannelError, InvalidMessageError, ProviderServerError
+from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
 from channels.receipts import Receipt, aliyun_verdict
@@ -113,7 +114,7 @@ class SendDetail:
     receive_date: str
 
 
-class AliyunSms(Channel):
+class AliyunSms(HttpChannel[AliyunSmsConfig]):
     name = "aliyun_sms"
     kind = "sms"
     code_table = ALIYUN_CODES
@@ -128,11 +129,7 @@ class AliyunSms(Channel):
         limiter: Limiter | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config
-        self._session = session
-        self._limiter = limiter or Limiter(config.rate)
-        self._now = now
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        super().__init__(config, session, limiter=limiter, now=now)
         # delivery id -> OutId of the batch it last went out in, so settle() can recognise it
         self._batch_out_ids: OrderedDict[str, str] = OrderedDict()
 
@@ -239,18 +236,11 @@ class AliyunSms(Channel):
 
     async def _call(self, action: str, params: Mapping[str, str]) -> dict[str, object]:
         form = self.signed_form(action, params)
-        with provider_errors(self.name):
-            async with self._session.post(
-                self.config.base_url,
-                data=form.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=self._timeout,
-            ) as resp:
-                if resp.status >= 500:
-                    raise ProviderServerError(f"{self.name}: HTTP {resp.status}", code=f"HTTP_{resp.status}")
-                body = await resp.json(content_type=None)
+        body, status = await self._post_json(
+            self.config.base_url, data=form.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         if not isinstance(body, dict) or "Code" not in body:
-            raise ProviderServerError(f"{self.name}: answer without Code (HTTP {resp.status})", code="BAD_ANSWER")
+            raise ProviderServerError(f"{self.name}: answer without Code (HTTP {status})", code="BAD_ANSWER")
         return body
 
     # ---- receipts query -------------------------------------------------------------------------

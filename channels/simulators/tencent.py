@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.signing import tc3_signature
+from channels.signing import Tc3Request, tc3_signature
 from channels.simulators._common import (
     CallbackPusher,
     Faults,
@@ -212,10 +212,9 @@ class TencentSimulator(Simulator):
             signed_payload = b"UNSIGNED-PAYLOAD"
         else:
             signed_payload = b"" if request.method == "GET" else payload
-        expected = tc3_signature(
-            secret_key=secret, service="sms", timestamp=ts, headers=headers, signed_headers=signed,
-            payload=signed_payload, method=request.method, query=request.rel_url.raw_query_string if request.method == "GET" else "",
-        )  # fmt: skip
+        query = request.rel_url.raw_query_string if request.method == "GET" else ""
+        signed_request = Tc3Request(headers, signed, signed_payload, method=request.method, query=query)
+        expected = tc3_signature(secret_key=secret, service="sms", timestamp=ts, request=signed_request)
         if not hmac.compare_digest(expected, m["sig"]):
             return (
                 "AuthFailure.SignatureFailure",
