@@ -1,9 +1,7 @@
 """Tencent Cloud SMS simulator: SendSms, the status and reply pulls, and the callbacks, API 2021-01-11.
 
-Requests are checked as the API gateway checks them: TC3-HMAC-SHA256 recomputed with whatever
-``SignedHeaders`` the client declared (``content-type`` and ``host`` required), an unsigned payload
-when ``X-TC-Content-SHA256: UNSIGNED-PAYLOAD`` says so, ``X-TC-Timestamp`` within 5 minutes and the
-credential date equal to the timestamp's UTC date. POST with a JSON body and GET with the parameters
+Requests are checked as the API gateway checks them (``tencent_signatures``: TC3-HMAC-SHA256,
+timestamp, credential date). POST with a JSON body and GET with the parameters
 in the query string (``PhoneNumberSet.0=…``) are both served, as the official SDK can use either.
 
 Request-level errors come back as ``Response.Error`` with HTTP 200 and ``Content-Type`` exactly
@@ -19,8 +17,6 @@ array. ``POST /_sim/reply`` makes a phone reply: the reply callback is pushed to
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import itertools
 import json
 import re
@@ -29,30 +25,26 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.signing import Tc3Request, tc3_signature
 from channels.simulators._common import (
     CallbackPusher,
     Faults,
     SentRecord,
     Simulator,
 )
+from channels.simulators._reports import DelayedReports, json_answer, push_json
+from channels.simulators.tencent_signatures import check_tc3_request
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
 
-_AUTH = re.compile(
-    r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>\w+)/tc3_request, "
-    r"SignedHeaders=(?P<headers>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$"
-)
 _PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _DAY_S = 24 * 3600
-_VERSION = "2021-01-11"
 _ACTIONS = {
     "SendSms": "_send",
     "PullSmsSendStatus": "_pull_status",
@@ -126,16 +118,16 @@ class TencentSimulator(Simulator):
         self._status_queue: deque[_Sent] = deque()
         self._reply_queue: deque[dict[str, Any]] = deque()
         self._replies: list[dict[str, Any]] = []
-        self._pending: deque[tuple[float, _Sent]] = deque()
-        self._flusher: asyncio.Task[None] | None = None
+        self._reports = DelayedReports(
+            self._settle, clock=self.clock, pusher=self.pusher, callback_url=self.config.callback_url, is_ack=_is_ack,
+            pushes=lambda: not self.lose_receipt(),
+        )  # fmt: skip
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post("/_sim/reply", self._control_reply)
         self.reply_url = self.config.reply_callback_url
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._reports.close()
         await self.pusher.close()
         await super().close()
 
@@ -158,7 +150,7 @@ class TencentSimulator(Simulator):
         if request.method not in ("POST", "GET"):
             return self._error("InvalidParameter", "only POST and GET are supported")
         payload = await request.read()
-        problem = self._check_auth(request, payload)
+        problem = check_tc3_request(request, payload, self.config.secrets, self.clock(), actions=_ACTIONS)
         if problem:
             return self._error(*problem)
         action = request.headers["X-TC-Action"]
@@ -180,47 +172,6 @@ class TencentSimulator(Simulator):
         if fault == "TIMEOUT":
             await self.hang()
         return answer
-
-    def _check_auth(self, request: web.Request, payload: bytes) -> tuple[str, str] | None:
-        h = request.headers
-        for name in ("X-TC-Action", "X-TC-Version", "X-TC-Timestamp", "X-TC-Region", "Authorization"):
-            if not h.get(name):
-                return ("MissingParameter", f"The request is missing a required parameter `{name}`.")
-        if h["X-TC-Action"] not in _ACTIONS:
-            return ("InvalidAction", f"The action `{h['X-TC-Action']}` is not supported.")
-        if h["X-TC-Version"] != _VERSION:
-            return ("NoSuchVersion", f"The version `{h['X-TC-Version']}` does not exist.")
-        m = _AUTH.match(h["Authorization"])
-        if not m or m["service"] != "sms":
-            return ("AuthFailure.InvalidAuthorization", "Authorization header is malformed")
-        signed = m["headers"].split(";")
-        if "content-type" not in signed or "host" not in signed or signed != sorted(signed):
-            return ("AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host, sorted")
-        secret = self.config.secrets.get(m["id"])
-        if secret is None:
-            return ("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
-        try:
-            ts = int(h["X-TC-Timestamp"])
-        except ValueError:
-            return ("InvalidParameter", "X-TC-Timestamp is not an integer")
-        if abs(self.clock() - ts) > 300:
-            return ("AuthFailure.SignatureExpire", "Signature expired: the timestamp is more than 5 minutes off")
-        if datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") != m["date"]:
-            return ("AuthFailure.SignatureFailure", "credential date is not the UTC date of the timestamp")
-        headers = {name: (h.get(name, "").lower() if name == "x-tc-action" else h.get(name, "")) for name in signed}
-        if h.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
-            signed_payload = b"UNSIGNED-PAYLOAD"
-        else:
-            signed_payload = b"" if request.method == "GET" else payload
-        query = request.rel_url.raw_query_string if request.method == "GET" else ""
-        signed_request = Tc3Request(headers, signed, signed_payload, method=request.method, query=query)
-        expected = tc3_signature(secret_key=secret, service="sms", timestamp=ts, request=signed_request)
-        if not hmac.compare_digest(expected, m["sig"]):
-            return (
-                "AuthFailure.SignatureFailure",
-                "The provided credentials could not be validated. Please check your signature is correct.",
-            )
-        return None
 
     # ---- SendSms --------------------------------------------------------------------------------
 
@@ -277,34 +228,18 @@ class TencentSimulator(Simulator):
         self.record(SentRecord(self.provider, serial, m.group(1), context, template, named, text, now))
         sent = _Sent(serial, e164, context, now)
         self._by_phone[e164].append(sent)
-        self._pending.append((time.monotonic() + self.config.receipt_delay_s * self.config.time_factor, sent))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_reports())
+        self._reports.add(sent, self.config.receipt_delay_s * self.config.time_factor)
         return {**status, "SerialNo": serial, "Fee": fee, "Code": "Ok", "Message": "send success"}
 
     # ---- carrier reports ------------------------------------------------------------------------
 
-    async def _flush_reports(self) -> None:
-        while self._pending:
-            wait = self._pending[0][0] - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now_m, now = time.monotonic(), self.clock()
-            pushed = []
-            while self._pending and self._pending[0][0] <= now_m:
-                s = self._pending.popleft()[1]
-                failed = self.receipt_scenarios.get(s.phone)
-                s.report, s.errmsg, s.received_at = ("FAIL", failed, now) if failed else ("SUCCESS", "DELIVRD", now)
-                self._status_queue.append(s)
-                if self.config.callback_url and not self.lose_receipt():
-                    pushed.append(_callback_item(s))
-            for start in range(0, len(pushed), 100):
-                self.pusher.push(
-                    self.config.callback_url,
-                    json.dumps(pushed[start : start + 100], ensure_ascii=False).encode(),
-                    content_type="application/json",
-                    is_ack=_is_ack,
-                )
+    def _settle(self, s: _Sent, now: float) -> dict[str, Any]:
+        """The carrier's report on ``s`` (a receipt scenario fails it): queued for the pulls, and the
+        status callback's item saying so."""
+        failed = self.receipt_scenarios.get(s.phone)
+        s.report, s.errmsg, s.received_at = ("FAIL", failed, now) if failed else ("SUCCESS", "DELIVRD", now)
+        self._status_queue.append(s)
+        return _callback_item(s)
 
     def _pulled(self, s: _Sent) -> dict[str, Any]:
         return {
@@ -386,12 +321,7 @@ class TencentSimulator(Simulator):
         self._replies.append(pulled)
         self._reply_queue.append(pulled)
         if self.config.reply_callback_url:
-            self.pusher.push(
-                self.config.reply_callback_url,
-                json.dumps(callback, ensure_ascii=False).encode(),
-                content_type="application/json",
-                is_ack=_is_ack,
-            )
+            push_json(self.pusher, self.config.reply_callback_url, callback, _is_ack)
         return callback
 
 
@@ -409,12 +339,7 @@ def _callback_item(s: _Sent) -> dict[str, Any]:
 
 def _is_ack(status: int, body: bytes) -> bool:
     """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
-    if status != 200:
-        return False
-    try:
-        answer = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
+    answer = json_answer(status, body)
     return isinstance(answer, dict) and answer.get("result") == 0
 
 

@@ -1,0 +1,87 @@
+"""Carrier reports that come some time after a send: what the SMS simulators share.
+
+Each accepted message waits ``delay_s``; then ``settle`` gives it its verdict and answers the report
+to push (the callback's item), and the reports due together go to the callback URL in JSON arrays of
+up to 100, as both SMS providers push them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from channels.simulators._common import CallbackPusher
+
+__all__ = ["DelayedReports", "json_answer", "push_json"]
+
+_S = TypeVar("_S")
+_BATCH = 100
+
+
+def push_json(pusher: CallbackPusher, url: str, value: Any, is_ack: Callable[[int, bytes], bool]) -> None:
+    """Push ``value`` as a JSON body to ``url`` (in the background, retried until ``is_ack``)."""
+    body = json.dumps(value, ensure_ascii=False).encode()
+    pusher.push(url, body, content_type="application/json", is_ack=is_ack)
+
+
+def json_answer(status: int, body: bytes) -> Any:
+    """The JSON a callback receiver answered with HTTP 200, or None (another status, or not JSON)."""
+    if status != 200:
+        return None
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+class DelayedReports(Generic[_S]):
+    """Sent messages waiting for their carrier report, settled by one background task in due order."""
+
+    def __init__(
+        self,
+        settle: Callable[[_S, float], dict[str, Any]],
+        *,
+        clock: Callable[[], float],
+        pusher: CallbackPusher,
+        callback_url: str,
+        is_ack: Callable[[int, bytes], bool],
+        pushes: Callable[[], bool],
+    ) -> None:
+        #: gives the message its verdict at wall-clock time ``now`` and returns its callback item
+        self._settle = settle
+        self._clock = clock
+        self._pusher = pusher
+        self._url = callback_url
+        self._is_ack = is_ack
+        #: asked for each report when there is a callback URL: False loses it (a fault)
+        self._pushes = pushes
+        self._pending: deque[tuple[float, _S]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sent: _S, delay_s: float) -> None:
+        self._pending.append((time.monotonic() + delay_s, sent))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            wait = self._pending[0][0] - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now_m, now = time.monotonic(), self._clock()
+            reports = []
+            while self._pending and self._pending[0][0] <= now_m:
+                item = self._settle(self._pending.popleft()[1], now)
+                if self._url and self._pushes():
+                    reports.append(item)
+            for start in range(0, len(reports), _BATCH):
+                push_json(self._pusher, self._url, reports[start : start + _BATCH], self._is_ack)
