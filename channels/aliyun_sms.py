@@ -13,21 +13,19 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from types import MappingProxyType
-
-import aiohttp
 
 from channels.base import OutboundMessage, Outcome, SendResult, chunked
 from channels.errors import ChannelError, InvalidMessageError, ProviderServerError
 from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
-from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
+from channels.rate_limit import CHINA_TZ, RateLimit
 from channels.receipts import Receipt, aliyun_verdict
 from channels.render import check_sms_variable
 from channels.signing import aliyun_signed_query
@@ -121,17 +119,10 @@ class AliyunSms(HttpChannel[AliyunSmsConfig]):
     throttle_codes = _THROTTLE
     messages_per_request = _BATCH_MAX  # SendBatchSms: up to 100 numbers, each with its own parameters
 
-    def __init__(
-        self,
-        config: AliyunSmsConfig,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(config, session, limiter=limiter, now=now)
-        # delivery id -> OutId of the batch it last went out in, so settle() can recognise it
-        self._batch_out_ids: OrderedDict[str, str] = OrderedDict()
+    @cached_property
+    def _batch_out_ids(self) -> OrderedDict[str, str]:
+        """delivery id -> OutId of the batch it last went out in, so ``query`` can recognise it."""
+        return OrderedDict()
 
     # ---- sending --------------------------------------------------------------------------------
 

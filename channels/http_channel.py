@@ -35,12 +35,7 @@ class HttpChannel(Channel, Generic[_C]):
     """A ``Channel`` that speaks HTTP. ``now`` is the wall clock the adapter signs and dates requests with."""
 
     def __init__(
-        self,
-        config: _C,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        now: Callable[[], float] = time.time,
+        self, config: _C, session: aiohttp.ClientSession, *, limiter: Limiter | None = None, now: Callable[[], float] = time.time
     ) -> None:
         self.config = config
         self._session = session  # the caller's: ``close`` leaves it open

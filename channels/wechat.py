@@ -165,14 +165,9 @@ class Wechat(HttpChannel[WechatConfig]):
     resend_window_s = 600.0
 
     def __init__(
-        self,
-        config: WechatConfig,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ),
-    ) -> None:
+        self, config: WechatConfig, session: aiohttp.ClientSession, *, limiter: Limiter | None = None,
+        clock: Callable[[], float] = time.monotonic, now: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ),
+    ) -> None:  # fmt: skip
         super().__init__(config, session, limiter=limiter)
         self._clock = clock
         self._china_now = now  # for the daily quota, which resets at midnight China time

@@ -42,23 +42,13 @@ class DelayedReports(Generic[_S]):
     """Sent messages waiting for their carrier report, settled by one background task in due order."""
 
     def __init__(
-        self,
-        settle: Callable[[_S, float], dict[str, Any]],
-        *,
-        clock: Callable[[], float],
-        pusher: CallbackPusher,
-        callback_url: str,
-        is_ack: Callable[[int, bytes], bool],
-        pushes: Callable[[], bool],
-    ) -> None:
-        #: gives the message its verdict at wall-clock time ``now`` and returns its callback item
-        self._settle = settle
-        self._clock = clock
-        self._pusher = pusher
-        self._url = callback_url
-        self._is_ack = is_ack
-        #: asked for each report when there is a callback URL: False loses it (a fault)
-        self._pushes = pushes
+        self, settle: Callable[[_S, float], dict[str, Any]], clock: Callable[[], float],
+        push: Callable[[list[dict[str, Any]]], None] | None, lost: Callable[[], bool],
+    ) -> None:  # fmt: skip
+        """``settle`` gives a message its verdict at wall-clock time ``now`` and returns its callback
+        item; ``push`` sends a list of items (None: no callback URL); ``lost`` is asked for each item
+        to push, and True drops it (a fault)."""
+        self._settle, self._clock, self._push, self._lost = settle, clock, push, lost
         self._pending: deque[tuple[float, _S]] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -73,6 +63,7 @@ class DelayedReports(Generic[_S]):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _flush(self) -> None:
+        push = self._push
         while self._pending:
             wait = self._pending[0][0] - time.monotonic()
             if wait > 0:
@@ -81,7 +72,8 @@ class DelayedReports(Generic[_S]):
             reports = []
             while self._pending and self._pending[0][0] <= now_m:
                 item = self._settle(self._pending.popleft()[1], now)
-                if self._url and self._pushes():
+                if push is not None and not self._lost():
                     reports.append(item)
             for start in range(0, len(reports), _BATCH):
-                push_json(self._pusher, self._url, reports[start : start + _BATCH], self._is_ack)
+                assert push is not None  # only pushed reports are collected
+                push(reports[start : start + _BATCH])

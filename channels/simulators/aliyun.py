@@ -130,10 +130,9 @@ class AliyunSimulator(Simulator):
         self._flow: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000)
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)
-        self._reports = DelayedReports(
-            self._settle, clock=self.clock, pusher=self.pusher, callback_url=self.config.callback_url, is_ack=_is_ack,
-            pushes=lambda: not self.lose_receipt(),
-        )  # fmt: skip
+        url = self.config.callback_url
+        push = (lambda items: push_json(self.pusher, url, items, _is_ack)) if url else None
+        self._reports = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
         self.send_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.send_scenarios.items()}
         self.receipt_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.receipt_scenarios.items()}
         self._sequence = itertools.count(1)

@@ -118,10 +118,9 @@ class TencentSimulator(Simulator):
         self._status_queue: deque[_Sent] = deque()
         self._reply_queue: deque[dict[str, Any]] = deque()
         self._replies: list[dict[str, Any]] = []
-        self._reports = DelayedReports(
-            self._settle, clock=self.clock, pusher=self.pusher, callback_url=self.config.callback_url, is_ack=_is_ack,
-            pushes=lambda: not self.lose_receipt(),
-        )  # fmt: skip
+        url = self.config.callback_url
+        push = (lambda items: push_json(self.pusher, url, items, _is_ack)) if url else None
+        self._reports = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post("/_sim/reply", self._control_reply)
         self.reply_url = self.config.reply_callback_url
