@@ -20,7 +20,7 @@ from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
-from .match import _score as _confidence  # a number from 0 to 1, said the same way
+from .arguments import command, fraction
 
 
 def _region(raw: str) -> str:
@@ -30,16 +30,11 @@ def _region(raw: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "suggest",
-        help="suggest fields and criteria of policy records from their text (JSON lines to stdout)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command(sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)", __doc__)
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",
                    help="region code the texts are read in (default: POLICY_PUSH_INTAKE_CITY, Panjin 211100)")
-    p.add_argument("--min-confidence", type=_confidence, metavar="C",
+    p.add_argument("--min-confidence", type=fraction, metavar="C",
                    help="fill in suggestions at or above C (default: POLICY_PUSH_INTAKE_MIN_CONFIDENCE)")
     p.set_defaults(handler=_suggest)
 
