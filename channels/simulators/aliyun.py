@@ -27,14 +27,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.simulators._common import (
-    CallbackPusher,
-    Faults,
-    SentRecord,
-    Simulator,
-    json_response,
-)
-from channels.simulators._reports import DelayedReports, json_answer, push_json
+from channels.simulators._common import Faults, SentRecord, json_response
+from channels.simulators._sms import SmsSimulator, json_answer, push_json
 from channels.simulators.aliyun_signatures import AliyunSignatures
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
@@ -117,36 +111,32 @@ def _fmt(ts: float) -> str:
     return datetime.fromtimestamp(ts, CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class AliyunSimulator(Simulator):
+class AliyunSimulator(SmsSimulator):
     provider = "aliyun_sms"
+    config: AliyunSimConfig
 
     def __init__(
         self, config: AliyunSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or AliyunSimConfig()
-        self.pusher = CallbackPusher(retry_delays_s=self.config.receipt_retry_delays_s, time_factor=self.config.time_factor)
+        config = config or AliyunSimConfig()
+        super().__init__(config, config.receipt_retry_delays_s, faults=faults, clock=clock)
         self._signatures = AliyunSignatures(self.config.access_keys, self.clock)
         self._flow: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000)
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)
-        url = self.config.callback_url
-        push = (lambda items: push_json(self.pusher, url, items, _is_ack)) if url else None
-        self._reports = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
-        self.send_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.send_scenarios.items()}
-        self.receipt_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.receipt_scenarios.items()}
         self._sequence = itertools.count(1)
-        self.app.router.add_route("*", "/", self._handle)
-        self.app.router.add_post("/_sim/reply", self._control_reply)
-        self.reply_url = self.config.reply_callback_url
 
-    def set_scenario(self, recipient: str, what: str) -> None:
-        """``receipt:ERR_CODE`` fails the receipt; any other code refuses the number at send time."""
-        phone = _local(recipient)
-        if what.startswith("receipt:"):
-            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
-        else:
-            self.send_scenarios[phone] = what
+    @staticmethod
+    def phone_key(phone: str) -> str:
+        """The 11-digit mainland number, as Aliyun writes it."""
+        m = _PHONE.match(phone.strip())
+        return m.group(1) if m else phone
+
+    @staticmethod
+    def _is_ack(status: int, body: bytes) -> bool:
+        """Aliyun checks only HTTP 200 and that ``code`` is numeric."""
+        answer = json_answer(status, body)
+        return isinstance(answer, dict) and isinstance(answer.get("code"), int)
 
     def reply(self, phone: str, text: str, *, sign_name: str = "") -> list[dict[str, Any]]:
         """A handset replies ``text``: push it as an SmsUp batch to ``reply_callback_url``."""
@@ -162,13 +152,8 @@ class AliyunSimulator(Simulator):
             "sequence_id": next(self._sequence),
         }
         if self.config.reply_callback_url:
-            push_json(self.pusher, self.config.reply_callback_url, [item], _is_ack)
+            push_json(self.pusher, self.config.reply_callback_url, [item], self._is_ack)
         return [item]
-
-    async def close(self) -> None:
-        await self._reports.close()
-        await self.pusher.close()
-        await super().close()
 
     # ---- gateway checks -------------------------------------------------------------------------
 
@@ -232,8 +217,8 @@ class AliyunSimulator(Simulator):
                 return "isv.PARAM_NOT_SUPPORT_URL"
         if not _PHONE.match(phone):
             return "isv.MOBILE_NUMBER_ILLEGAL"
-        if _local(phone) in self.send_scenarios:
-            return self.send_scenarios[_local(phone)]
+        if self.phone_key(phone) in self.send_scenarios:
+            return self.send_scenarios[self.phone_key(phone)]
         window = self._flow[(sign, template, phone)]
         now = self.clock()
         while window and window[0] <= now - _DAY_S:
@@ -360,13 +345,3 @@ class AliyunSimulator(Simulator):
             "out_id": s.out_id,
         }
 
-
-def _local(phone: str) -> str:
-    m = _PHONE.match(phone.strip())
-    return m.group(1) if m else phone
-
-
-def _is_ack(status: int, body: bytes) -> bool:
-    """Aliyun checks only HTTP 200 and that ``code`` is numeric."""
-    answer = json_answer(status, body)
-    return isinstance(answer, dict) and isinstance(answer.get("code"), int)

@@ -32,13 +32,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.simulators._common import (
-    CallbackPusher,
-    Faults,
-    SentRecord,
-    Simulator,
-)
-from channels.simulators._reports import DelayedReports, json_answer, push_json
+from channels.simulators._common import Faults, SentRecord
+from channels.simulators._sms import SmsSimulator, json_answer, push_json
 from channels.simulators.tencent_signatures import check_tc3_request
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
@@ -97,46 +92,33 @@ class _Sent:
     received_at: float = 0.0
 
 
-class TencentSimulator(Simulator):
+class TencentSimulator(SmsSimulator):
     provider = "tencent_sms"
+    config: TencentSimConfig
 
     def __init__(
-        self,
-        config: TencentSimConfig | None = None,
-        *,
-        faults: Faults | None = None,
-        clock: Callable[[], float] = time.time,
+        self, config: TencentSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or TencentSimConfig()
-        self.send_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.send_scenarios.items()}
-        self.receipt_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.receipt_scenarios.items()}
-        self.pusher = CallbackPusher(retry_delays_s=self.config.callback_retry_delays_s, time_factor=self.config.time_factor)
+        config = config or TencentSimConfig()
+        super().__init__(config, config.callback_retry_delays_s, faults=faults, clock=clock)
         self._serials = itertools.count(1)
         self._daily: dict[str, deque[float]] = defaultdict(deque)
         self._by_phone: dict[str, list[_Sent]] = defaultdict(list)
         self._status_queue: deque[_Sent] = deque()
         self._reply_queue: deque[dict[str, Any]] = deque()
         self._replies: list[dict[str, Any]] = []
-        url = self.config.callback_url
-        push = (lambda items: push_json(self.pusher, url, items, _is_ack)) if url else None
-        self._reports = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
-        self.app.router.add_route("*", "/", self._handle)
-        self.app.router.add_post("/_sim/reply", self._control_reply)
-        self.reply_url = self.config.reply_callback_url
 
-    async def close(self) -> None:
-        await self._reports.close()
-        await self.pusher.close()
-        await super().close()
+    @staticmethod
+    def phone_key(phone: str) -> str:
+        """The +86 form Tencent writes numbers in."""
+        m = _PHONE.match(phone.strip())
+        return f"+86{m.group(1)}" if m else phone
 
-    def set_scenario(self, recipient: str, what: str) -> None:
-        """``receipt:ERRMSG`` fails the carrier report; any other code refuses the number at send time."""
-        phone = _e164(recipient)
-        if what.startswith("receipt:"):
-            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
-        else:
-            self.send_scenarios[phone] = what
+    @staticmethod
+    def _is_ack(status: int, body: bytes) -> bool:
+        """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
+        answer = json_answer(status, body)
+        return isinstance(answer, dict) and answer.get("result") == 0
 
     def _error(self, code: str, message: str = "") -> web.Response:
         if code.startswith("HTTP_"):
@@ -267,7 +249,7 @@ class TencentSimulator(Simulator):
 
     def _window(self, body: dict[str, Any]) -> tuple[str, float, float, int] | str:
         limit = self._limit(body)
-        phone = _e164(str(body.get("PhoneNumber", "")))
+        phone = self.phone_key(str(body.get("PhoneNumber", "")))
         try:
             begin = float(body.get("BeginTime"))  # type: ignore[arg-type]
             end = float(body.get("EndTime") or self.clock())
@@ -307,7 +289,7 @@ class TencentSimulator(Simulator):
 
     def reply(self, phone: str, text: str, *, sign_name: str = "", extend: str = "") -> dict[str, Any]:
         """A handset replies ``text``: push the reply callback and queue it for the reply pulls."""
-        e164 = _e164(phone)
+        e164 = self.phone_key(phone)
         if not _PHONE.match(e164):
             raise ValueError(f"not a mainland mobile number: {phone!r}")
         now = int(self.clock())
@@ -320,7 +302,7 @@ class TencentSimulator(Simulator):
         self._replies.append(pulled)
         self._reply_queue.append(pulled)
         if self.config.reply_callback_url:
-            push_json(self.pusher, self.config.reply_callback_url, callback, _is_ack)
+            push_json(self.pusher, self.config.reply_callback_url, callback, self._is_ack)
         return callback
 
 
@@ -334,17 +316,6 @@ def _callback_item(s: _Sent) -> dict[str, Any]:
         "description": "用户短信送达成功" if s.report == "SUCCESS" else "用户短信接收失败",
         "sid": s.serial,
     }
-
-
-def _is_ack(status: int, body: bytes) -> bool:
-    """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
-    answer = json_answer(status, body)
-    return isinstance(answer, dict) and answer.get("result") == 0
-
-
-def _e164(phone: str) -> str:
-    m = _PHONE.match(phone.strip())
-    return f"+86{m.group(1)}" if m else phone
 
 
 def _unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
