@@ -173,6 +173,13 @@ class JPushSimulator(Simulator):
         status = _STATUS.get(code, 400)
         return json_response({"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}, status, headers)
 
+    def _caller(self, request: web.Request, method: str) -> str | web.Response:
+        """The AppKey of a ``method`` call, or the error answer to a wrong method (1001) or credentials (1004)."""
+        if request.method != method:
+            return self._error("1001")
+        app_key = self._app_key(request)
+        return self._error("1004") if app_key is None else app_key
+
     def _app_key(self, request: web.Request) -> str | None:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Basic":
@@ -211,11 +218,9 @@ class JPushSimulator(Simulator):
         return found
 
     async def _cid_pool(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "GET":
-            return self._error("1001")
-        app_key = self._app_key(request)
-        if app_key is None:
-            return self._error("1004")
+        app_key = self._caller(request, "GET")
+        if isinstance(app_key, web.Response):
+            return app_key
         try:
             count = int(request.query.get("count", "1"))
         except ValueError:
@@ -233,11 +238,9 @@ class JPushSimulator(Simulator):
         """What every push call goes through: method, authentication, the rate window, (batch single
         push: the AppKey's permission), injected faults and a JSON body. An error answer, or the rate
         headers, the fault to apply after the push ("TIMEOUT") and the body."""
-        if request.method != "POST":
-            return self._error("1001")
-        app_key = self._app_key(request)
-        if app_key is None:
-            return self._error("1004")
+        app_key = self._caller(request, "POST")
+        if isinstance(app_key, web.Response):
+            return app_key
         headers, over = self._rate_headers(app_key)
         if over:
             return self._error("2001", headers)
