@@ -8,7 +8,7 @@ and erasing contact data past retention.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Table, exists, or_, select, update
@@ -57,21 +57,6 @@ def _by_kind(profiles: Collection[tuple[str, str]]) -> dict[str, list[str]]:
     return {kind: sorted(ids) for kind, ids in out.items()}
 
 
-async def _profile_rows(
-    session: AsyncSession, profiles: Collection[tuple[str, str]], *columns: str
-) -> AsyncIterator[tuple[str, str, list[Any], dict[str, str]]]:
-    """Per stored profile of ``profiles``: its kind, id, the values of ``columns`` and {channel: keyed
-    look-up hash of its address} for the channels it has an address on. A deleted profile is absent."""
-    for kind, ids in _by_kind(profiles).items():
-        t = profile_table(kind)
-        hashes = [t.c[f"{CONTACT_FIELD[ch]}_hash"] for ch in CHANNELS]
-        for part in chunks(ids):
-            stmt = select(t.c.id, *(t.c[name] for name in columns), *hashes).where(t.c.id.in_(part))
-            for pid, *values in await session.execute(stmt):
-                found = values[len(columns) :]
-                yield kind, pid, values[: len(columns)], {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
-
-
 async def _opt_outs(session: AsyncSession, profiles: Collection[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
     for kind, ids in _by_kind(profiles).items():
@@ -87,9 +72,16 @@ async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]
     """(kind, id) -> what the rules of ``policy_push.reach`` need; a deleted profile is absent."""
     blocked = await _opt_outs(session, profiles)
     out: dict[tuple[str, str], Reach] = {}
-    async for kind, pid, (consent, doc), hashes in _profile_rows(session, profiles, "consent", "document"):
-        preference = tuple(ch for ch in (doc or {}).get("channels") or [] if ch in CONTACT_FIELD)
-        out[(kind, pid)] = Reach(kind, pid, bool(consent), preference, frozenset(hashes), frozenset(blocked.get((kind, pid), ())))
+    for kind, ids in _by_kind(profiles).items():
+        t = profile_table(kind)
+        hashes = [t.c[f"{CONTACT_FIELD[ch]}_hash"] for ch in CHANNELS]
+        for part in chunks(ids):
+            for pid, consent, doc, *present in await session.execute(
+                select(t.c.id, t.c.consent, t.c.document, *hashes).where(t.c.id.in_(part))
+            ):
+                preference = tuple(ch for ch in (doc or {}).get("channels") or [] if ch in CONTACT_FIELD)
+                addressed = frozenset(ch for ch, h in zip(CHANNELS, present, strict=True) if h)
+                out[(kind, pid)] = Reach(kind, pid, bool(consent), preference, addressed, frozenset(blocked.get((kind, pid), ())))
     return out
 
 
@@ -177,4 +169,11 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
 async def contact_hashes(session: AsyncSession, profiles: Collection[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
     """(kind, id) -> {channel: keyed look-up hash of its address}: tells apart the members of a batch send
     that share one provider message id, without decrypting anything."""
-    return {(kind, pid): hashes async for kind, pid, _, hashes in _profile_rows(session, profiles)}
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for kind, ids in _by_kind(profiles).items():
+        t = profile_table(kind)
+        hashes = [t.c[f"{CONTACT_FIELD[ch]}_hash"] for ch in CHANNELS]
+        for part in chunks(ids):
+            for pid, *found in await session.execute(select(t.c.id, *hashes).where(t.c.id.in_(part))):
+                out[(kind, pid)] = {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
+    return out
