@@ -33,6 +33,7 @@ from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, Del
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history, upgrade
 
+from .help import add_command
 from .records import import_file
 
 SAMPLE_FILES = (("policies", "policies.jsonl"), ("enterprises", "enterprises.jsonl"), ("residents", "residents.jsonl"))
@@ -58,9 +59,12 @@ DEMO_FAULTS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "demo",
-        help="run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
+    p = add_command(
+        sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
+        "Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock "
+        "that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end "
+        "unless --data-dir is given.",
+        "  policy-push demo --exit\n  policy-push demo --port 8081 --data-dir demo-data",
     )
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
     p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
