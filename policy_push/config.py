@@ -9,6 +9,9 @@ environment variables, the TOML file named by ``POLICY_PUSH_CONFIG`` (or passed 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +58,20 @@ class Settings(BaseSettings):
     max_criteria_depth: int = Field(32, ge=1, le=64, description="Deepest nesting of a criteria tree.")
     regions_csv: Path | None = Field(None, description="A newer regions table (code,name,parent_code,level) to use instead of the shipped one.")
     industries_csv: Path | None = Field(None, description="A newer GB/T 4754 table (code,name,parent,level) to use instead of the shipped one.")
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text`: one readable line per event; `json`: one JSON object per line (for log collectors)."
+    )
+    stop_grace_s: float = Field(
+        10.0, gt=0, le=300,
+        description="Seconds `serve` and `worker` wait, on SIGTERM or SIGINT, for in-flight ticks and requests to "
+        "finish before they release their claims and exit.",
+    )
+    pii_old_keys: SecretStr | None = Field(
+        None,
+        description="Earlier PII keys, comma-separated base64: read (never written) while `policy-push keys rotate` "
+        "re-encrypts their data under POLICY_PUSH_PII_KEY.",
+    )
     # -- sending: respect, retries, leases, ticks (policy_push.sending) -----------------------
     local_timezone: str = Field("Asia/Shanghai", description="Time zone of quiet hours, deadlines and reminders.")
     quiet_hours: str = Field(
@@ -212,8 +228,59 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _upper(cls, v: str) -> str:
-        return v.upper()
+    def _log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone; e.g. Asia/Shanghai") from None
+        return v
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str) -> str:
+        hours_range(v)
+        return v.strip()
+
+    @field_validator("quiet_hours_by_channel")
+    @classmethod
+    def _quiet_hours_by_channel(cls, v: dict[str, str]) -> dict[str, str]:
+        for channel, spec in v.items():
+            if channel not in ("sms", "wechat", "app"):
+                raise ValueError(f"unknown channel {channel!r}; the channels are sms, wechat, app")
+            hours_range(spec)
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v.strip())
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; e.g. postgresql+asyncpg://user@127.0.0.1:5432/policy_push (or empty for SQLite)"
+            ) from None
+        if url.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use postgresql+asyncpg:// or sqlite+aiosqlite://")
+        if url.get_backend_name() == "postgresql" and url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"driver {url.drivername!r} is not asynchronous: use postgresql+asyncpg://")
+        if not url.database:
+            raise ValueError("the URL names no database (…/DBNAME at its end)")
+        return v.strip()
 
     @classmethod
     def settings_customise_sources(
@@ -241,8 +308,40 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
 
+def hours_range(spec: str) -> tuple[time, time] | None:
+    """``"21:00-08:00"`` -> (21:00, 08:00); empty -> None. The one parser of quiet hours."""
+    spec = spec.strip()
+    if not spec:
+        return None
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", spec)
+    if m is None:
+        raise ValueError(f"quiet hours {spec!r}: expected HH:MM-HH:MM, e.g. 21:00-08:00")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if max(h1, h2) > 23 or max(m1, m2) > 59:
+        raise ValueError(f"quiet hours {spec!r}: hours run 00-23 and minutes 00-59, e.g. 21:00-08:00")
+    return time(h1, m1), time(h2, m2)
+
+
+def _check_config_file(path: str | Path) -> None:
+    """A named config file must exist and parse: a typo must not silently fall back to the defaults."""
+    from policy_push.errors import ConfigurationError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"config file {str(file)!r} does not exist; fix --config or POLICY_PUSH_CONFIG")
+    try:
+        tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {str(file)!r} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"config file {str(file)!r} cannot be read: {exc}") from None
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build settings; ``config_file`` names a TOML file (same keys as the fields, lower case)."""
+    named = config_file if config_file is not None else os.environ.get("POLICY_PUSH_CONFIG")
+    if named:
+        _check_config_file(named)
     if config_file is not None:
         old = os.environ.get("POLICY_PUSH_CONFIG")
         os.environ["POLICY_PUSH_CONFIG"] = str(config_file)

@@ -7,6 +7,7 @@ status, and the CLI maps a few of them to exit codes::
 
     PolicyPushError
       + ConfigurationError          the service cannot start as configured (names the setting)
+  |   + PiiKeyMismatch          the PII key is not the one the data is encrypted with (fingerprints)
       + InvalidInput                the input is wrong as given (a field, a query parameter)
       |   + RecordInvalid           a record failed validation: one FieldError per field
       + NotFound                    no such record (policy, profile, campaign, message link)
@@ -47,6 +48,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PiiDecryptError",
+    "PiiKeyMismatch",
     "PolicyPushError",
     "RecordConflict",
     "RecordInvalid",
@@ -215,6 +217,11 @@ class SchemaAhead(SchemaOutOfDate):
             msg=f"the database is at revision {current}, which this version of policy_push does not know "
             f"(its newest is {head}); upgrade policy_push instead of the database",
         )  # fmt: skip
+
+
+class PiiKeyMismatch(ConfigurationError):
+    """The configured PII key is not the key the stored data is encrypted with (by its fingerprint):
+    refused before anything is read or written, so data is never re-encrypted under a wrong key."""
 
 
 class PiiDecryptError(PolicyPushError):

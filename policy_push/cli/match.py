@@ -22,6 +22,8 @@ from policy_push.matching import RejectedLine, match_records, read_jsonl
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
+from .help import add_command, plain
+
 
 def _day(raw: str) -> dt.date:
     try:
@@ -47,11 +49,12 @@ def _score(raw: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "match",
-        help="match policies to profiles from JSONL files (no database); match records to stdout",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        sub, "match", "match policies to profiles from JSONL files (no database); match records to stdout",
+        plain(__doc__),
+        "  policy-push sample --out sample\n"
+        "  policy-push match --policies sample/policies.jsonl --enterprises sample/enterprises.jsonl \\\n"
+        "      --residents sample/residents.jsonl --date 2026-11-26 > matches.jsonl",
     )
     p.add_argument("--policies", type=Path, required=True, metavar="P.jsonl", help="policies, one a line")
     p.add_argument("--enterprises", type=Path, metavar="E.jsonl", help="enterprise profiles, one a line")

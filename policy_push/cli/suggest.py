@@ -20,6 +20,7 @@ from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
+from .help import add_command, plain
 from .match import _score as _confidence  # a number from 0 to 1, said the same way
 
 
@@ -30,11 +31,10 @@ def _region(raw: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "suggest",
-        help="suggest fields and criteria of policy records from their text (JSON lines to stdout)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)",
+        plain(__doc__),
+        "  policy-push sample --out sample\n  policy-push suggest --policies sample/policies.jsonl > suggested.jsonl",
     )
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",

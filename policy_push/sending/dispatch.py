@@ -143,6 +143,8 @@ class Dispatcher:
         self._heartbeat: asyncio.Task[None] | None = None
         #: how many of ``router.switches`` have been handed to a results transaction
         self._switches_seen = 0
+        #: set by a graceful stop: no new claims, no further slices; what is held is recorded or handed back
+        self.stopping = False
         self.stats = DispatchStats()
 
     @property
@@ -245,7 +247,7 @@ class Dispatcher:
 
         async def lane() -> None:
             nonlocal total
-            while deadline is None or time.monotonic() < deadline:
+            while (deadline is None or time.monotonic() < deadline) and not self.stopping:
                 try:
                     n = await self.run_batch()
                 except Exception as exc:  # a database hiccup: this lane stops, the next tick goes on
@@ -308,6 +310,8 @@ class Dispatcher:
         by_id = {o.row.id: o for o in claim.rows}
         try:
             for start in range(0, len(msgs), size):
+                if self.stopping and start:  # stopping: the slices not begun stay unsent and are handed back
+                    break
                 results = await self._call(claim, held, kind, msgs[start : start + size], provider)
                 if results:
                     rows = [by_id[r.delivery_id] for r in results]

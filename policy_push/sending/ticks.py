@@ -270,4 +270,5 @@ def build_scheduler(settings: Settings, ticks: Sequence[Tick], *, clock: Clock) 
     # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(settings.effective_database_url)
-    return TickScheduler(ticks, leader=leader, clock=clock)
+    # running ticks get most of the stop grace; recording and handing back claims the rest
+    return TickScheduler(ticks, leader=leader, clock=clock, shutdown_grace_s=settings.stop_grace_s * 0.6)

@@ -242,9 +242,10 @@ class _ProfileRepository(Generic[P]):
         except ValidationError:
             return []
         assert normalized is not None
-        digest = self.cipher.lookup_hash("phone", normalized)
+        # every configured key's hash: during a key rotation some rows are not re-keyed yet
+        digests = self.cipher.lookup_hashes("phone", normalized)
         rows = await self.session.execute(
-            select(self.table.c.id).where(self.table.c.phone_hash == digest).order_by(self.table.c.id)
+            select(self.table.c.id).where(self.table.c.phone_hash.in_(digests)).order_by(self.table.c.id)
         )
         return list(rows.scalars())
 
@@ -291,8 +292,8 @@ class ResidentRepository(_ProfileRepository[ResidentProfile]):
 
     async def find_by_id_number(self, id_number: str) -> str | None:
         """The id of the resident registered with this ID number, or None."""
-        digest = self.cipher.lookup_hash("id_number", id_number.strip().upper())
-        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id_number_hash == digest))
+        digests = self.cipher.lookup_hashes("id_number", id_number.strip().upper())
+        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id_number_hash.in_(digests)).limit(1))
 
     async def _check_conflicts(self, rows: builtins.list[dict[str, Any]]) -> None:
         owners: dict[str, str] = {}

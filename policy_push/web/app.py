@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.config import Settings
+from policy_push.errors import PiiKeyMismatch
 from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
@@ -19,6 +20,7 @@ from policy_push.security import PiiCipher
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
+from policy_push.storage.pii_keys import check_key
 from scheduler import Tick
 
 from .keys import (
@@ -33,8 +35,10 @@ from .keys import (
     session_factory_key,
     settings_key,
 )
+from .metrics import Metrics, metrics_key, metrics_middleware
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi
+from .ops_state import OpsState, ops_state_key
 from .routes import setup_routes
 
 __all__ = ["create_app"]
@@ -55,14 +59,17 @@ def create_app(
     """
     cipher = PiiCipher.from_settings(settings)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )
     app[settings_key] = settings
     app[cipher_key] = cipher
     app[openapi_key] = build_openapi()
+    app[metrics_key] = Metrics()
+    app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})
     setup_routes(app)
+    app.on_shutdown.append(_stop_taking_work)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))
     app.cleanup_ctx.append(_ticks(worker))
@@ -79,13 +86,28 @@ def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.A
             status = await schema_status(engine)
             if not status.is_current:
                 log.warning("database schema is not current; /healthz reports 503 until `policy-push db upgrade`")
+            else:
+                # `serve` refused a wrong key before starting; here the state is kept for /healthz and /readyz
+                state = await check_key(app[session_factory_key], app[cipher_key])
+                app[ops_state_key].pii_key.update(state.as_dict())
+        except PiiKeyMismatch as exc:
+            log.error("%s", exc)
         except Exception as exc:  # the server still starts, and /healthz says what is wrong
-            log.warning("could not read the schema status: %s", type(exc).__name__)
+            log.warning("could not read the schema status: %s: %s", type(exc).__name__, exc)
         yield
         if given is None:
             await engine.dispose()
 
     return ctx
+
+
+async def _stop_taking_work(app: web.Application) -> None:
+    """First step of a graceful stop (SIGTERM/SIGINT): /readyz says 503, the sender claims nothing new."""
+    app[ops_state_key].stopping = True
+    pipeline = app.get(pipeline_key)
+    if pipeline is not None:
+        pipeline.dispatcher.stopping = True
+    log.info("stopping: no new claims; in-flight requests and ticks get %.0f s", app[settings_key].stop_grace_s)
 
 
 def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application], AsyncIterator[None]]:

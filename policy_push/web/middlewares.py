@@ -3,8 +3,8 @@
 Errors: :data:`STATUS` is the one table from an error of ``policy_push.errors`` to its HTTP status (the
 most specific class listed wins); the body is always ``{"errors": [{"loc", "msg", …}]}``. aiohttp's own
 404/405/413 are re-dressed the same way; anything else is logged under a request id and answered with a
-500 JSON body. Logs name the exception type and where it was raised, never its message: driver messages
-quote the values of the row (phone numbers, ID numbers).
+500 JSON body. Logs name the exception type, its message with anything shaped like a phone or ID number
+masked (driver messages quote the values of the row), and where it was raised.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from policy_push.errors import (
     StorageError,
     UnsupportedMediaType,
 )
+from policy_push.logs import REQUEST_ID, mask_personal
 
 from .bodies import json_response, too_large
 from .keys import request_id_key, route_index_key, settings_key
@@ -111,8 +112,9 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
 def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -> None:
     where = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
-        "unexpected %s in %s %s [request_id=%s]\n%s",
+        "unexpected %s (%s) in %s %s [request_id=%s]\n%s",
         type(exc).__name__,
+        mask_personal(str(exc))[:500],
         request.method,
         request.match_info.route.resource.canonical if request.match_info.route.resource else request.path,
         request_id,
@@ -124,6 +126,7 @@ def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
     request[request_id_key] = request_id
+    REQUEST_ID.set(request_id)  # every log line of this request carries it (policy_push.logs)
     response: web.StreamResponse
     try:
         response = await handler(request)

@@ -13,7 +13,7 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies, review
+from .views import callbacks, campaigns, docs, feedback, health, imports, matches, ops, policies, review
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -224,6 +224,15 @@ ROUTES: tuple[Route, ...] = (
            Reply(503, "Health", "The database is unreachable, its schema is out of date, or the match index failed."))),
     Route("GET", f"{API_PREFIX}/openapi.json", docs.openapi_json, "openapi", "This OpenAPI document", "service",
           (Reply(200, "OpenApiDocument", "OpenAPI 3.1 document."),)),
+    Route("GET", "/livez", ops.livez, "livez", "Liveness: the process runs", "service", (Reply(200, "Probe", "Alive."),)),
+    Route("GET", "/readyz", ops.readyz, "readyz", "Readiness: database, schema, PII key, match index; not stopping",
+          "service", (Reply(200, "Probe", "Ready for traffic."),
+                      Reply(503, "Probe", "Not ready: `problems` says why (stopping, database, schema, key, index)."))),
+    Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
+          (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
+    Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
+    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
+          (Reply(308, None, "Permanent redirect to /docs."),)),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,

@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
+    "pii_keys",
     "intake_fetch_state",
     "review_items",
     "enterprises",
