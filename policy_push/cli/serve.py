@@ -29,6 +29,7 @@ async def preflight(settings: Settings) -> None:
 
 def run_server(settings: Settings, *, banner: str = "", worker: bool = True) -> None:
     from policy_push.web import create_app
+    from policy_push.web.access_log import RedactingAccessLogger
 
     app = create_app(settings, worker=worker)
     url = f"http://{settings.host}:{settings.port}"
@@ -37,7 +38,12 @@ def run_server(settings: Settings, *, banner: str = "", worker: bool = True) -> 
         print(f"{banner}policy_push API on {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json, health: {url}/healthz)")
         print("Press Ctrl+C to stop.")
 
-    web.run_app(app, host=settings.host, port=settings.port, print=say)
+    # the access log names routes, never paths: a person's link code is a credential (web.access_log)
+    # an idle or half-sent request is dropped after keepalive_timeout (aiohttp's timer starts at connect)
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=say, access_log_class=RedactingAccessLogger,
+        keepalive_timeout=settings.request_header_timeout_s,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

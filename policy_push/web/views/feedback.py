@@ -26,7 +26,7 @@ from policy_push.errors import InvalidInput, NotFound
 from policy_push.statuses import FeedbackKind
 from policy_push.storage import PolicyRepository, contacts, profile_repository
 
-from ..bodies import json_response
+from ..bodies import json_response, read_form
 from ..keys import cipher_key
 from ..pages import render_page
 from ._common import staff_member, transaction
@@ -69,8 +69,8 @@ async def policy_page(request: web.Request) -> web.Response:
 
 async def post_feedback(request: web.Request) -> web.Response:
     policy_id = request.match_info["policy_id"]
-    form = await request.post()
-    delivery_id, kind = str(form.get("d", "")), str(form.get("kind", ""))
+    form = await read_form(request)
+    delivery_id, kind = form.get("d", ""), form.get("kind", "")
     if not _DELIVERY_RE.match(delivery_id):
         raise InvalidInput("the form needs the delivery id of your message link (d)", loc=["form", "d"])
     if kind not in FEEDBACK_LABELS:
