@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str = Field("", description="Aliyun AccessKeyId.")
     aliyun_access_key_secret: SecretStr | None = Field(None, description="Aliyun AccessKeySecret.")
     aliyun_template_code: str = Field("", description="Aliyun TemplateCode of MESSAGE_TEMPLATE (simulator default SMS_900001).")
+    aliyun_compact_template_codes: str = Field(
+        "", description="Aliyun TemplateCodes of the three one-segment templates (with reason, with deadline, short), "
+        "comma-separated (simulator default SMS_900002,SMS_900003,SMS_900004). Live without them: the long template only.",
+    )
     sms_providers: str = Field(
         "aliyun,tencent",
         description="SMS providers in order of preference (`aliyun`, `tencent`); the router fails over to the next "
@@ -133,6 +137,10 @@ class Settings(BaseSettings):
     tencent_template_id: str = Field(
         "", description="Tencent TemplateId of MESSAGE_TEMPLATE, slots {1}..{5} = title, benefit, deadline, reason, link "
         "(simulator default 2000001).",
+    )
+    tencent_compact_template_ids: str = Field(
+        "", description="Tencent TemplateIds of the three one-segment templates (slots: title, deadline, reason, link / "
+        "title, deadline, link / title, link), comma-separated (simulator default 2000002,2000003,2000004).",
     )
     wechat_url: str = Field("", description="WeChat API base; empty = simulator or https://api.weixin.qq.com.")
     wechat_appid: str = Field("", description="WeChat official account appid.")

@@ -81,6 +81,8 @@ class PiiCipher:
         master = _decode_key(key)
         self._aead = AESGCM(_subkey(master, b"aes-gcm/v1"))
         self._mac_key = _subkey(master, b"lookup-hmac/v1")
+        #: signs people's links (``policy_push.security.links``) unless POLICY_PUSH_LINK_KEY is set
+        self.link_key = _subkey(master, b"link-hmac/v1")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PiiCipher:

@@ -16,6 +16,7 @@ from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
@@ -24,6 +25,8 @@ from scheduler import Tick
 from .keys import (
     cipher_key,
     engine_key,
+    link_signer_key,
+    link_throttle_key,
     match_service_key,
     openapi_key,
     pipeline_key,
@@ -36,6 +39,7 @@ from .keys import (
 from .middlewares import auth_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
 from .routes import setup_routes
+from .throttle import Throttle
 
 __all__ = ["create_app"]
 
@@ -61,6 +65,8 @@ def create_app(
     )
     app[settings_key] = settings
     app[cipher_key] = cipher
+    app[link_signer_key] = LinkSigner.from_settings(settings, cipher)
+    app[link_throttle_key] = Throttle(settings.link_lookups_per_minute)
     app[openapi_key] = build_openapi()
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
