@@ -50,6 +50,23 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port `serve` listens on.")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest HTTP request body; larger gets 413.")
+    request_header_timeout_s: float = Field(
+        15.0, gt=0, description="Seconds a connection may take to send a request's headers (or stay idle) before it is closed."
+    )
+    request_body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a client may take to send a JSON or form body; slower gets 408."
+    )
+    link_key: SecretStr | None = Field(
+        None,
+        description="Base64 of 32 random bytes that signs the links in messages (`/p/<policy>?t=<token>`). "
+        "Empty: a key derived from PII_KEY.",
+    )
+    link_ttl_days: int = Field(
+        90, ge=1, le=3650, description="Days a message's link (signed token or SMS code) keeps working after it is sent."
+    )
+    link_lookups_per_minute: int = Field(
+        30, ge=1, description="Most link-code and link-token look-ups per minute from one client address (429 beyond)."
+    )
     max_import_line_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest line of an import file; a longer line is rejected unread."
     )
@@ -120,6 +137,10 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str = Field("", description="Aliyun AccessKeyId.")
     aliyun_access_key_secret: SecretStr | None = Field(None, description="Aliyun AccessKeySecret.")
     aliyun_template_code: str = Field("", description="Aliyun TemplateCode of MESSAGE_TEMPLATE (simulator default SMS_900001).")
+    aliyun_compact_template_codes: str = Field(
+        "", description="Aliyun TemplateCodes of the three one-segment templates (with reason, with deadline, short), "
+        "comma-separated (simulator default SMS_900002,SMS_900003,SMS_900004). Live without them: the long template only.",
+    )
     sms_providers: str = Field(
         "aliyun,tencent",
         description="SMS providers in order of preference (`aliyun`, `tencent`); the router fails over to the next "
@@ -132,6 +153,10 @@ class Settings(BaseSettings):
     tencent_template_id: str = Field(
         "", description="Tencent TemplateId of MESSAGE_TEMPLATE, slots {1}..{5} = title, benefit, deadline, reason, link "
         "(simulator default 2000001).",
+    )
+    tencent_compact_template_ids: str = Field(
+        "", description="Tencent TemplateIds of the three one-segment templates (slots: title, deadline, reason, link / "
+        "title, deadline, link / title, link), comma-separated (simulator default 2000002,2000003,2000004).",
     )
     wechat_url: str = Field("", description="WeChat API base; empty = simulator or https://api.weixin.qq.com.")
     wechat_appid: str = Field("", description="WeChat official account appid.")
@@ -157,7 +182,7 @@ class Settings(BaseSettings):
     app_daily_quota: int = Field(0, ge=0, description="Most app pushes per day (0 = no quota of ours).")
     public_base_url: str = Field(
         "",
-        description="Public address of this service, used in the links of messages (`/p/<policy>?d=<delivery>`). "
+        description="Public address of this service, used in the links of messages (`/p/<policy>?t=<signed token>`). "
         "Empty means http://HOST:PORT.",
     )
     sms_sign_name: str = Field("盘锦政务", description="SMS signature (签名) shown as 【…】 before every text.")

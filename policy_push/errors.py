@@ -53,10 +53,12 @@ __all__ = [
     "RecordConflict",
     "RecordInvalid",
     "RequestRefused",
+    "RequestTimeout",
     "SchemaAhead",
     "SchemaOutOfDate",
     "SelfApproval",
     "StorageError",
+    "TooManyRequests",
     "UnsupportedMediaType",
     "WrongState",
 ]
@@ -188,6 +190,14 @@ class PayloadTooLarge(RequestRefused):
 
 class UnsupportedMediaType(RequestRefused):
     pass
+
+
+class RequestTimeout(RequestRefused):
+    """The client sent its body too slowly (HTTP 408)."""
+
+
+class TooManyRequests(RequestRefused):
+    """Too many attempts from one client in a short time (HTTP 429), e.g. guessing link codes."""
 
 
 class StorageError(PolicyPushError):

@@ -61,6 +61,8 @@ def run_server(settings: Settings, *, banner: str = "", worker: bool = True, soc
         app, sock=sock, print=say, access_log_class=AccessLogger,
         # HTTP connections get a third of the grace, the ticks (app cleanup) the rest
         shutdown_timeout=settings.stop_grace_s / 3, handle_signals=True,
+        # an idle or half-sent request is dropped after keepalive_timeout (aiohttp's timer starts at connect)
+        keepalive_timeout=settings.request_header_timeout_s,
     )  # fmt: skip
 
 

@@ -85,13 +85,14 @@ def _subkey(master: bytes, purpose: bytes) -> bytes:
 class _Key:
     """One master key's derived keys and its fingerprint."""
 
-    __slots__ = ("aead", "key_id", "mac_key")
+    __slots__ = ("aead", "key_id", "link_key", "mac_key")
 
     def __init__(self, key: str, name: str = _ENV_NAME) -> None:
         master = _decode_key(key, name)
         self.aead = AESGCM(_subkey(master, b"aes-gcm/v1"))
         self.mac_key = _subkey(master, b"lookup-hmac/v1")
         self.key_id = _subkey(master, b"fingerprint/v1")[:_KEY_ID_BYTES]
+        self.link_key = _subkey(master, b"link-hmac/v1")
 
     @property
     def fingerprint(self) -> str:
@@ -111,6 +112,9 @@ class PiiCipher:
         # the current key's own derived keys, as before key ids (hot path: no lookup)
         self._aead = self._current.aead
         self._mac_key = self._current.mac_key
+        #: signs people's links (``policy_push.security.links``) unless POLICY_PUSH_LINK_KEY is set;
+        #: a rotation of the PII key ends the links signed under the old one (they expire anyway)
+        self.link_key = self._current.link_key
 
     @property
     def fingerprint(self) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 import time
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import OutboundMessage, ProviderSwitch, Router, SendResult
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import deliveries
@@ -120,6 +122,7 @@ class Dispatcher:
         batch_size: int = 500,
         concurrency: int = 4,
         rng: random.Random | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
@@ -130,7 +133,8 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self._rng = rng or random.Random()
-        self._renderer = Renderer(sessions)
+        # the links of WeChat and app messages are signed (security.links); tests may leave the settings out
+        self._renderer = Renderer(sessions, links or LinkSigner(cipher.link_key, dt.timedelta(days=90)))
         bind = sessions.kw.get("bind")
         # SQLite has one writer: the lanes take turns here rather than queueing in SQLite's busy
         # handler, whose timeout a lane held up by another's provider work could otherwise exceed

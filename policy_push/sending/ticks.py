@@ -44,6 +44,7 @@ from policy_push.campaigns import create_due_reminders
 from policy_push.config import Settings
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import DELIVERY_UNSENT, CampaignState
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history
@@ -198,7 +199,7 @@ async def open_pipeline(
         dispatcher = Dispatcher(
             sessions=runtime.sessions, cipher=runtime.cipher, router=router, clock=clock, rules=rules,
             worker_id=worker_name(settings), batch_size=settings.dispatch_batch_size,
-            concurrency=settings.dispatch_concurrency,
+            concurrency=settings.dispatch_concurrency, links=LinkSigner.from_settings(settings, runtime.cipher),
         )  # fmt: skip
         dispatcher.start()
         yield Pipeline(settings, runtime.sessions, runtime.cipher, router, clock, rules, dispatcher)

@@ -90,6 +90,10 @@ class CampaignRecipientRow(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSONDoc)
     missing: Mapped[list[str]] = mapped_column(JSONDoc)
+    #: the one line a message to this recipient may quote (never a sensitive or may-qualify line); None: none
+    message_reason: Mapped[str | None] = mapped_column(Text)
+    #: the reasons a public page may show (sensitive lines left out); None for rows drafted before
+    public_reasons: Mapped[list[str] | None] = mapped_column(JSONDoc)
     #: the first channel of the recipient's preference that can reach them, or None
     channel: Mapped[str | None] = mapped_column(String(16))
     #: why this recipient gets nothing (SkipReason), or None when they will be messaged
@@ -155,6 +159,9 @@ class DeliveryRow(Base):
     provider_text: Mapped[str | None] = mapped_column(Text)
     #: the delivery on the previous channel whose permanent failure started this one
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    #: the code of the SMS short link (``/s/<code>``, 8 characters, random): not unique by itself, a
+    #: look-up that finds two rows opens neither
+    link_code: Mapped[str | None] = mapped_column(String(8), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

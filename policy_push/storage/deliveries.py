@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.render import link_code
 from policy_push.statuses import (
     DELIVERY_FINAL,
     DELIVERY_TRANSITIONS,
@@ -39,6 +40,7 @@ __all__ = [
     "Delivery",
     "Move",
     "by_ids",
+    "by_link_code",
     "by_message_ids",
     "find",
     "insert",
@@ -78,11 +80,16 @@ class Delivery:
     claimed_at: dt.datetime | None
     unsure_since: dt.datetime | None
     fallback_of: str | None
+    #: the code of the SMS link (``/s/<code>``); None only for a row made outside ``new_row``
+    link_code: str | None = None
+    #: when the row was made: a link expires a fixed time after it
+    created_at: dt.datetime | None = None
 
 
 _COLUMNS = [
     _d.id, _d.campaign_id, _d.policy_id, _d.profile_kind, _d.profile_id, _d.channel, _d.purpose, _d.status,
     _d.attempts, _d.provider, _d.provider_message_id, _d.claim_id, _d.claimed_at, _d.unsure_since, _d.fallback_of,
+    _d.link_code, _d.created_at,
 ]  # fmt: skip
 
 
@@ -108,7 +115,7 @@ def new_row(
         "id": new_delivery_id(), "campaign_id": campaign_id, "policy_id": policy_id, "profile_kind": kind,
         "profile_id": profile_id, "channel": channel, "purpose": purpose, "status": DeliveryStatus.CREATED.value,
         "attempts": 0, "not_before": not_before, "waiting_for": waiting.value if waiting else None,
-        "fallback_of": fallback_of, "created_at": now, "updated_at": now,
+        "fallback_of": fallback_of, "link_code": link_code(), "created_at": now, "updated_at": now,
     }  # fmt: skip
 
 
@@ -319,6 +326,13 @@ async def find(session: AsyncSession, ids: Sequence[str]) -> Delivery | None:
     found = await session.execute(select(*_COLUMNS).where(_d.id.in_(list(ids))).limit(1))
     row = found.first()
     return None if row is None else _row(row)
+
+
+async def by_link_code(session: AsyncSession, code: str) -> Delivery | None:
+    """The row whose SMS link carries ``code``; None when none does, or when two do (codes are random
+    and not unique: a rare clash opens neither row rather than the wrong one)."""
+    found = (await session.execute(select(*_COLUMNS).where(_d.link_code == code).limit(2))).all()
+    return _row(found[0]) if len(found) == 1 else None
 
 
 async def unsent_of_policies(session: AsyncSession, policy_ids: Collection[str], *, limit: int) -> list[str]:

@@ -31,7 +31,7 @@ class AccessLogger(AbstractAccessLogger):
         request_id = response.headers.get("X-Request-Id", "-")
         self.logger.info(
             "%s %s %d %dB %.1fms",
-            request.method, route, response.status, response.body_length, time * 1000,
+            request.method if request.method.isalpha() else "-", route, response.status, response.body_length, time * 1000,
             extra={
                 "request_id": request_id, "method": request.method, "route": route, "status": response.status,
                 "bytes": response.body_length, "duration_ms": round(time * 1000, 2),

@@ -17,6 +17,7 @@ from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
@@ -26,6 +27,8 @@ from scheduler import Tick
 from .keys import (
     cipher_key,
     engine_key,
+    link_signer_key,
+    link_throttle_key,
     match_service_key,
     openapi_key,
     pipeline_key,
@@ -36,10 +39,11 @@ from .keys import (
     settings_key,
 )
 from .metrics import Metrics, metrics_key, metrics_middleware
-from .middlewares import auth_middleware, error_middleware
+from .middlewares import auth_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
 from .ops_state import OpsState, ops_state_key
 from .routes import setup_routes
+from .throttle import Throttle
 
 __all__ = ["create_app"]
 
@@ -59,12 +63,14 @@ def create_app(
     """
     cipher = PiiCipher.from_settings(settings)
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )
     app[settings_key] = settings
     app[cipher_key] = cipher
+    app[link_signer_key] = LinkSigner.from_settings(settings, cipher)
+    app[link_throttle_key] = Throttle(settings.link_lookups_per_minute)
     app[openapi_key] = build_openapi()
     app[metrics_key] = Metrics()
     app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})

@@ -11,8 +11,11 @@ from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.service import Service
 from scheduler import TickScheduler
+
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from policy_push.sending import Pipeline
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "cipher_key",
     "engine_key",
+    "link_signer_key",
+    "link_throttle_key",
     "match_service_key",
     "openapi_key",
     "pipeline_key",
@@ -36,6 +41,10 @@ settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 session_factory_key = web.AppKey("session_factory", async_sessionmaker)
 cipher_key = web.AppKey("cipher", PiiCipher)
+#: signs and checks the link tokens of people's pages (security.links)
+link_signer_key = web.AppKey("link_signer", LinkSigner)
+#: limits link-code look-ups per client address
+link_throttle_key = web.AppKey("link_throttle", Throttle)
 refdata_key = web.AppKey("refdata", ReferenceData)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)

@@ -32,7 +32,9 @@ from policy_push.errors import (
     PiiDecryptError,
     PolicyPushError,
     RequestRefused,
+    RequestTimeout,
     StorageError,
+    TooManyRequests,
     UnsupportedMediaType,
 )
 from policy_push.logs import REQUEST_ID, mask_personal
@@ -40,7 +42,16 @@ from policy_push.logs import REQUEST_ID, mask_personal
 from .bodies import json_response, too_large
 from .keys import request_id_key, route_index_key, settings_key
 
-__all__ = ["REQUEST_ID_HEADER", "STATUS", "auth_middleware", "check_token", "error_middleware", "expect_continue", "status_of"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "STATUS",
+    "auth_middleware",
+    "check_token",
+    "error_middleware",
+    "expect_continue",
+    "input_middleware",
+    "status_of",
+]
 
 log = logging.getLogger("policy_push.web")
 
@@ -58,6 +69,8 @@ STATUS: dict[type[PolicyPushError], int] = {
     RequestRefused: 400,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    RequestTimeout: 408,
+    TooManyRequests: 429,
     MatchIndexUnavailable: 503,
     StorageError: 503,
     ConfigurationError: 500,
@@ -153,6 +166,37 @@ def _route_spec(request: web.Request) -> Any:
     if route.resource is None:
         return None
     return request.app[route_index_key].get((route.method, route.resource.canonical))
+
+
+def _readable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (400) a request whose headers, path or query are not valid UTF-8 text.
+
+    aiohttp decodes header bytes such as ``\\xff\\xfe`` with ``surrogateescape``; the lone surrogates
+    this leaves in a string pass every check and then fail where the value is written (a database, a
+    log, a provider) with a UnicodeEncodeError: a 500 caused by the request.  Checked once, here."""
+    for name, value in request.raw_headers:
+        if not _printable_header(name) or not _printable_header(value):
+            raise RequestRefused("a request header is not valid UTF-8 text", loc=["header"])
+    if not _readable(request.path) or not all(_readable(k) and _readable(v) for k, v in request.query.items()):
+        raise RequestRefused("the URL is not valid UTF-8 text once percent-decoded", loc=["path"])
+    return await handler(request)
+
+
+def _printable_header(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @web.middleware

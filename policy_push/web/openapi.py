@@ -33,13 +33,16 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, or a form body is malformed.",
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
     404: "No such record.",
     405: "Method not allowed.",
+    408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
+    429: "Too many look-ups from this address; wait a minute (POLICY_PUSH_LINK_LOOKUPS_PER_MINUTE).",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
     500: "Internal error; the body carries a request id.",
 }
@@ -91,7 +94,7 @@ def _operation(route: Route) -> dict[str, Any]:
         if reply.schema is not None:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {400, 500}
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}]

@@ -156,17 +156,21 @@ def _campaign_routes() -> list[Route]:
               body=Body("OptOutIn"), errors=(404, 413, 415, 422), description=_STAFF_NOTE),
         Route("GET", "/p/{policy_id}", feedback.policy_page, "policy_page", "The page a message links to", "recipients",
               (_HTML,), errors=(404,), path_params={"policy_id": "The policy's id."},
-              query=(QueryParam("d", "The delivery id from the message link: shows why you got it, and the "
-                                "feedback buttons.", {"type": "string"}, str),),
-              description="Public. Shows no personal data; everything is escaped."),
+              query=(QueryParam("t", "The signed, expiring link token from a WeChat or app message: shows why you "
+                                "got it (no sensitive fact) and the feedback buttons.", {"type": "string"}, str),),
+              description="Public. Shows no personal data; everything is escaped. A missing, altered or expired "
+              "token shows the public policy page alone."),
         Route("POST", "/p/{policy_id}/feedback", feedback.post_feedback, "post_feedback", "有用 / 不相关 / 已申报 / 退订",
               "recipients", (_HTML,), body=Body("FeedbackForm", content_type="application/x-www-form-urlencoded"),
-              errors=(404, 422), path_params={"policy_id": "The policy's id."},
-              description="Public; the delivery id identifies the recipient. Recorded once per kind; 退订 opts out of "
-              "every channel."),
+              errors=(403, 404, 408, 413, 415, 422, 429), path_params={"policy_id": "The policy's id."},
+              description="Public; the signed link token (`t`) identifies the recipient, the `csrf` field must equal "
+              "the page's `pp_link_csrf` cookie, and a cross-site Origin/Referer is refused (403). Recorded once per "
+              "kind; 退订 asks for a confirming second post (`confirm=yes`), then opts out of every channel."),
         Route("GET", "/s/{code}", feedback.short_link, "short_link", "Where the SMS short link lands", "recipients",
-              (Reply(302, None, "Redirect to /p/{policy_id}?d={delivery_id}."),), errors=(404,),
-              path_params={"code": "The code after the short-link base."}),
+              (_HTML,), errors=(404, 429),
+              path_params={"code": "The 8-character code after the short-link base."},
+              description="Public, rate-limited per client address (429). Renders the person's page directly (no "
+              "redirect); an unknown or expired code is a 404."),
         Route("GET", "/staff/campaigns/{id}", pages.staff_campaign, "staff_campaign_page", "Staff preview of a campaign",
               "staff pages", (_HTML,), errors=(401, 403, 404), path_params=_CAMPAIGN,
               query=(QueryParam("token", "The API token (or send Authorization: Bearer).", {"type": "string"}, str),
