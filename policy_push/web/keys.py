@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
@@ -24,6 +25,7 @@ __all__ = [
     "openapi_key",
     "pipeline_key",
     "refdata_key",
+    "replay_guard_key",
     "request_id_key",
     "route_index_key",
     "scheduler_key",
@@ -37,6 +39,8 @@ engine_key = web.AppKey("engine", AsyncEngine)
 session_factory_key = web.AppKey("session_factory", async_sessionmaker)
 cipher_key = web.AppKey("cipher", PiiCipher)
 refdata_key = web.AppKey("refdata", ReferenceData)
+#: signed WeChat pushes already applied (a replay inside the timestamp window is refused)
+replay_guard_key = web.AppKey("replay_guard", ReplayGuard)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
 #: the one way in for writes of policies and profiles (with this process's match index)

@@ -33,6 +33,7 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
+    400: "The request cannot be read as what this endpoint takes (e.g. a provider push that is not one).",
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
     404: "No such record.",

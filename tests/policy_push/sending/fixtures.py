@@ -91,17 +91,19 @@ def make_dispatcher(
 
 
 def callback_app(settings: Settings, sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher) -> web.Application:
-    """Just the provider callback views, with what they read from the app."""
-    from aiohttp import web
+    """Just the provider callback routes of the routes table, with the error middleware and what they read
+    from the app. ``settings`` should carry the callback secrets (``providers.with_run_secrets``)."""
+    from channels import ReplayGuard
+    from policy_push.web.keys import cipher_key, replay_guard_key, session_factory_key, settings_key
+    from policy_push.web.middlewares import error_middleware
+    from policy_push.web.routes import ROUTES
 
-    from policy_push.web.keys import cipher_key, session_factory_key, settings_key
-    from policy_push.web.views import callbacks
-
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])
     app[settings_key] = settings
     app[session_factory_key] = sessions
     app[cipher_key] = cipher
-    app.router.add_post("/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report)
-    app.router.add_get("/callbacks/wechat", callbacks.wechat_verify)
-    app.router.add_post("/callbacks/wechat", callbacks.wechat_event)
+    app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
+    for route in ROUTES:
+        if route.tag == "callbacks":
+            app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)
     return app
