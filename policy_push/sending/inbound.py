@@ -88,7 +88,8 @@ async def apply_replies(
             people = await _profiles(s, cipher, "sms", phone) if kind is InboundKind.OPT_OUT else []
             new = await inbound_store.record(
                 s, cipher, provider=reply.provider, channel="sms", kind=kind, sender=phone, text=reply.text,
-                dedupe="\x1f".join(("sms", *reply.key)), profiles=len(people), sent_at=reply.received_at, now=now,
+                dedupe="\x1f".join(("sms", reply.provider, phone, *reply.key[2:])), profiles=len(people),
+                sent_at=reply.received_at, now=now,
             )  # fmt: skip
             if not new:
                 dupes += 1

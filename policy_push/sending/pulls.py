@@ -111,7 +111,7 @@ async def pull_jpush_reports(
         if reg_id is None or row.provider_message_id is None:
             continue
         pushes.setdefault(row.provider_message_id, []).append((row, reg_id))
-        final[row.provider_message_id] = (now - sent_at).total_seconds() > time_to_live_s
+        final[row.provider_message_id] = (now - sent_at).total_seconds() >= time_to_live_s
         # JPush files a push's status under the day it was pushed (Beijing time)
         dates[row.provider_message_id] = sent_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
     receipts: list[Receipt] = []

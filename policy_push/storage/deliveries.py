@@ -313,7 +313,7 @@ async def awaiting_report(
         .order_by(_d.sent_at)
         .limit(limit)
     )  # fmt: skip
-    return [(_row(r), r[-1]) for r in await session.execute(stmt)]
+    return [(_row(r[:-1]), r[-1]) for r in await session.execute(stmt)]
 
 
 async def by_ids(session: AsyncSession, ids: Collection[str]) -> list[Delivery]:

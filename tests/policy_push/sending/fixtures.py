@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.simulators import SimulatorSet, start_all
 from policy_push.config import Settings
 from policy_push.security import PiiCipher
 from policy_push.sending import Dispatcher, SendRules
-from policy_push.sending.providers import build_router
+from policy_push.sending.providers import build_router, callback_urls, wechat_callback_token
 from scheduler import FrozenClock
 
-__all__ = ["dispatch_settings", "http", "make_dispatcher", "sim_settings", "sims"]
+__all__ = ["callback_app", "dispatch_settings", "http", "make_dispatcher", "service", "sim_settings", "sims"]
 
 #: a Wednesday 10:00 in Shanghai: outside quiet hours
 DAYTIME = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
@@ -65,6 +66,23 @@ def dispatch_settings(db_settings: Settings, sims: SimulatorSet) -> Settings:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def service(aiohttp_client, db_settings: Settings, engine) -> AsyncIterator[tuple[TestClient, SimulatorSet, Settings]]:  # type: ignore[no-untyped-def]
+    """The app on loopback (random callback secrets of its own) and simulators pushing to it."""
+    from policy_push.web import create_app
+    from policy_push.web.keys import settings_key
+
+    client = await aiohttp_client(create_app(db_settings.model_copy(update={"quiet_hours": ""}), engine=engine))
+    app_settings: Settings = client.app[settings_key]
+    base = str(client.make_url("")).rstrip("/")
+    sims = await start_all(callback_urls=callback_urls(app_settings, base), time_factor=0.001,
+                           wechat_token=wechat_callback_token(app_settings))  # fmt: skip
+    try:
+        yield client, sims, sim_settings(app_settings, sims)
+    finally:
+        await sims.close()
 
 
 def make_dispatcher(

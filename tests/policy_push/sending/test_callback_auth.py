@@ -13,17 +13,14 @@ import io
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from channels.signing import wechat_callback_signature
-from channels.simulators import SimulatorSet, start_all
 from policy_push.config import Settings
-from policy_push.sending.providers import callback_secret, callback_urls, wechat_callback_token
+from policy_push.sending.providers import callback_secret, wechat_callback_token
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.storage.campaign_tables import DeliveryRow, EarlyReceiptRow
 from policy_push.web import create_app
@@ -31,20 +28,6 @@ from policy_push.web.keys import settings_key
 
 from .fixtures import make_dispatcher, sim_settings
 from .seed import openid, phone, seed_campaign
-
-
-@pytest.fixture
-async def service(aiohttp_client, db_settings: Settings, engine) -> AsyncIterator[tuple[TestClient, SimulatorSet, Settings]]:  # type: ignore[no-untyped-def]
-    """The app on loopback (random callback secrets of its own) and simulators pushing to it."""
-    client = await aiohttp_client(create_app(db_settings.model_copy(update={"quiet_hours": ""}), engine=engine))
-    app_settings: Settings = client.app[settings_key]
-    base = str(client.make_url("")).rstrip("/")
-    sims = await start_all(callback_urls=callback_urls(app_settings, base), time_factor=0.001,
-                           wechat_token=wechat_callback_token(app_settings))  # fmt: skip
-    try:
-        yield client, sims, sim_settings(app_settings, sims)
-    finally:
-        await sims.close()
 
 
 async def _rows(sessions) -> dict[tuple[str, str], Any]:  # type: ignore[no-untyped-def]
