@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from channels.callback_auth import SourceAllowList
+
 __all__ = ["Settings", "load_settings"]
 
 _DEFAULT_DATA_DIR = Path("./policy_push_data")
@@ -163,11 +165,37 @@ class Settings(BaseSettings):
     wechat_secret: SecretStr | None = Field(None, description="WeChat appsecret.")
     wechat_template_id: str = Field("", description="WeChat template_id of MESSAGE_TEMPLATE.")
     wechat_callback_token: SecretStr | None = Field(
-        None, description="Token that signs WeChat event pushes (simulator default sim-callback-token)."
+        None, description="Token that signs WeChat event pushes; required live. Unset in simulators mode: a random "
+        "token per run, shared with the simulators the same process starts (the demo).",
+    )
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        None, description="WeChat EncodingAESKey (43 characters) for safe-mode (encrypt_type=aes) pushes; unset = plain mode only.",
+    )
+    callback_secret: SecretStr | None = Field(
+        None, description="Secret path segment of the unsigned provider callbacks (Aliyun SmsReport/SmsUp, Tencent "
+        "status/reply): /callbacks/aliyun/<secret>/…; at least 24 characters; required live. Unset in simulators "
+        "mode: a random secret per run.",
+    )
+    callback_allow_sources: str = Field(
+        "", description="Comma-separated networks (CIDR) the unsigned provider callbacks may come from; empty = any "
+        "source (the secret path alone guards them).",
+    )
+    callback_window_s: float = Field(
+        300.0, gt=0, description="How old a signed WeChat push's timestamp may be (either way) before it is refused as a replay.",
+    )
+    early_receipt_cap: int = Field(
+        20000, ge=0, description="Most receipts kept while they match no delivery yet; past it a push is refused "
+        "(the provider pushes again later) instead of filling the table.",
+    )
+    receipt_pull_s: float = Field(
+        60.0, gt=0, description="Real seconds between pulls of Tencent receipts and replies and JPush delivery reports.",
     )
     jpush_url: str = Field("", description="JPush API base; empty = simulator or https://api.jpush.cn.")
     jpush_app_key: str = Field("", description="JPush appKey.")
     jpush_master_secret: SecretStr | None = Field(None, description="JPush masterSecret.")
+    jpush_report_url: str = Field(
+        "", description="JPush report API base (delivery reports); empty = the simulator (JPUSH_URL) or https://report.jpush.cn.",
+    )
     provider_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a provider's answer.")
     sms_rate_per_s: float = Field(100.0, gt=0, description="Most SMS API requests per second (a batch request carries up to 100).")
     wechat_rate_per_s: float = Field(500.0, gt=0, description="Most WeChat template sends per second.")
@@ -241,6 +269,26 @@ class Settings(BaseSettings):
         if not v.isdigit() or len(v) not in (6, 9):
             raise ValueError(f"intake_city must be a region code of 6 or 9 digits, got {v!r}")
         return v
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _callback_secret_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+        return value
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) != 43:
+            raise ValueError("a WeChat EncodingAESKey has 43 characters")
+        return value
+
+    @field_validator("callback_allow_sources")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        SourceAllowList.parse(value.split(","))  # a bad entry raises ValueError naming it
+        return value
 
     @field_validator("sms_providers")
     @classmethod

@@ -202,12 +202,16 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
     from policy_push.matching.service import MatchService
     from policy_push.runtime import open_runtime
     from policy_push.sending import open_pipeline
+    from policy_push.sending.providers import callback_urls, wechat_callback_token, with_run_secrets
     from scheduler import FrozenClock, ScaledClock
 
     started = time.perf_counter()
     base = f"http://{settings.host}:{settings.port}"
+    # this run's callback secrets (random), shared by the service and the simulators it starts
+    settings = with_run_secrets(settings)
     sims: SimulatorSet = await start_all(
-        callback_urls={"aliyun": f"{base}/callbacks/aliyun/sms-report", "wechat": f"{base}/callbacks/wechat"},
+        callback_urls=callback_urls(settings, base),
+        wechat_token=wechat_callback_token(settings),
         # the simulators' factor multiplies the providers' real waits (receipt delays, callback
         # retry schedules): a hundredth keeps receipts quick without outrunning our own records
         time_factor=0.01,

@@ -15,9 +15,11 @@ one call per batch: retries belong to the outbox (``not_before`` backoff, attemp
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import aiohttp
+from pydantic import SecretStr
 
 from channels import (
     AliyunSms,
@@ -25,6 +27,7 @@ from channels import (
     Channel,
     JPush,
     JPushConfig,
+    JPushReports,
     RateLimit,
     Router,
     TencentSms,
@@ -49,10 +52,14 @@ __all__ = [
     "TENCENT_PARAMS",
     "ProviderEndpoints",
     "build_channels",
+    "build_jpush_reports",
     "build_router",
+    "callback_secret",
+    "callback_urls",
     "endpoints",
     "sms_providers",
     "wechat_callback_token",
+    "with_run_secrets",
 ]
 
 _LIVE_URLS = {
@@ -66,7 +73,6 @@ TENCENT_PARAMS = ("title", "benefit", "deadline", "reason", "link")
 #: the one-segment templates' name suffixes (``channels.compact_sms_layouts``) and their Tencent slots
 COMPACT_SUFFIXES = ("_reason", "_deadline", "_short")
 TENCENT_COMPACT_PARAMS = (("title", "deadline", "reason", "link"), ("title", "deadline", "link"), ("title", "link"))
-_SIM_CALLBACK_TOKEN = WechatSimConfig().callback_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +178,45 @@ def _sms_templates(template: str, main: str, compact: tuple[str, ...]) -> dict[s
     return {template: main, **{f"{template}{sfx}": code for sfx, code in zip(COMPACT_SUFFIXES, compact, strict=False)}}
 
 
+def with_run_secrets(settings: Settings) -> Settings:
+    """``settings`` with the callback secrets filled for this run where simulators mode leaves them unset.
+
+    The simulators' own default WeChat token (``sim-callback-token``) is public: anyone could sign an event
+    with it. So in simulators mode an unset WeChat token or callback secret becomes a random one for this
+    process; the demo hands the same values to the simulators it starts. Live mode fills in nothing (the
+    callbacks then refuse everything; see :func:`callback_secret`)."""
+    if settings.provider_mode != "simulators":
+        return settings
+    update: dict[str, SecretStr] = {}
+    if not _secret(settings.wechat_callback_token):
+        update["wechat_callback_token"] = SecretStr(secrets.token_urlsafe(24))
+    if not _secret(settings.callback_secret):
+        update["callback_secret"] = SecretStr(secrets.token_urlsafe(24))
+    return settings.model_copy(update=update) if update else settings
+
+
 def wechat_callback_token(settings: Settings) -> str:
-    """The token WeChat signs event pushes with (the simulator's default in simulators mode)."""
-    token = _secret(settings.wechat_callback_token)
-    if token:
-        return token
-    if settings.provider_mode == "simulators":
-        return _SIM_CALLBACK_TOKEN
-    raise ConfigurationError("POLICY_PUSH_WECHAT_CALLBACK_TOKEN is required when provider_mode is live")
+    """The token WeChat signs event pushes with; "" when none is set (every push is then refused)."""
+    return _secret(settings.wechat_callback_token)
+
+
+def callback_secret(settings: Settings) -> str:
+    """The secret path segment of the unsigned callbacks; "" when none is set (every push is then refused:
+    ``channels.callback_auth.secret_path_matches`` never matches a short or empty secret)."""
+    return _secret(settings.callback_secret)
+
+
+def callback_urls(settings: Settings, base: str) -> dict[str, str]:
+    """The callback URLs of a service at ``base`` (``http://host:port``), as ``channels.simulators.start_all``
+    names them; they carry the callback secret: hand them to the simulators, never to a log."""
+    secret = callback_secret(settings)
+    return {
+        "aliyun": f"{base}/callbacks/aliyun/{secret}/sms-report",
+        "aliyun_reply": f"{base}/callbacks/aliyun/{secret}/sms-up",
+        "tencent": f"{base}/callbacks/tencent/{secret}/sms-status",
+        "tencent_reply": f"{base}/callbacks/tencent/{secret}/sms-reply",
+        "wechat": f"{base}/callbacks/wechat",
+    }
 
 
 def _wechat_keys(settings: Settings) -> tuple[str, ...]:
@@ -243,3 +280,15 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
 
 def build_router(settings: Settings, session: aiohttp.ClientSession, *, ends: ProviderEndpoints | None = None) -> Router:
     return Router(build_channels(settings, session, ends=ends))
+
+
+def build_jpush_reports(settings: Settings, session: aiohttp.ClientSession, router: Router) -> JPushReports | None:
+    """The JPush report client for the router's JPush adapter (same app key), or None without one."""
+    if not router.has("app", JPush.name):
+        return None
+    channel = router.channel("app", JPush.name)
+    assert isinstance(channel, JPush)
+    url = settings.jpush_report_url or (
+        endpoints(settings).jpush_url if settings.provider_mode == "simulators" else "https://report.jpush.cn"
+    )
+    return JPushReports(channel.config, session, report_url=url)

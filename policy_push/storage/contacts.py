@@ -33,6 +33,7 @@ __all__ = [
     "opted_out_of_all",
     "profile_exists",
     "profile_table",
+    "profiles_by_hash",
     "purge_stale_contacts",
     "record_opt_out",
 ]
@@ -177,4 +178,15 @@ async def contact_hashes(session: AsyncSession, profiles: Collection[tuple[str, 
         for part in chunks(ids):
             for pid, *found in await session.execute(select(t.c.id, *hashes).where(t.c.id.in_(part))):
                 out[(kind, pid)] = {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
+    return out
+
+
+async def profiles_by_hash(session: AsyncSession, channel: str, digest: str) -> list[tuple[str, str]]:
+    """(kind, id) of every profile whose address on ``channel`` has this keyed look-up hash (an SMS reply's
+    phone, a WeChat event's openid), enterprises and residents alike."""
+    column = f"{CONTACT_FIELD[channel]}_hash"
+    out: list[tuple[str, str]] = []
+    for kind in PROFILE_KINDS:
+        t = profile_table(kind)
+        out += [(kind, pid) for pid in (await session.execute(select(t.c.id).where(t.c[column] == digest))).scalars()]
     return out

@@ -39,6 +39,7 @@ from .sql import chunks, insert_ignore, is_postgres
 __all__ = [
     "Delivery",
     "Move",
+    "awaiting_report",
     "by_ids",
     "by_link_code",
     "by_message_ids",
@@ -54,6 +55,7 @@ __all__ = [
     "sent_awaiting_receipt",
     "set_values",
     "unsent_of_policies",
+    "unsent_of_profiles",
 ]
 
 deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
@@ -306,6 +308,21 @@ async def sent_awaiting_receipt(
     return [_row(r) for r in await session.execute(stmt)]
 
 
+async def awaiting_report(
+    session: AsyncSession, *, provider: str, horizon: dt.datetime, since: dt.datetime, limit: int
+) -> list[tuple[Delivery, dt.datetime]]:
+    """``sent`` rows of ``provider`` sent between ``since`` and ``horizon`` and not looked at since ``horizon``,
+    with their ``sent_at``: the rows whose delivery report is to be pulled (JPush)."""
+    stmt = (
+        select(*_COLUMNS, _d.sent_at)
+        .where(_d.status == DeliveryStatus.SENT.value, _d.provider == provider, _d.sent_at <= horizon,
+               _d.sent_at >= since, _d.updated_at <= horizon, _d.provider_message_id.is_not(None))
+        .order_by(_d.sent_at)
+        .limit(limit)
+    )  # fmt: skip
+    return [(_row(r[:-1]), r[-1]) for r in await session.execute(stmt)]
+
+
 async def by_ids(session: AsyncSession, ids: Collection[str]) -> list[Delivery]:
     out: list[Delivery] = []
     for part in chunks(sorted(ids)):
@@ -339,6 +356,17 @@ async def unsent_of_policies(session: AsyncSession, policy_ids: Collection[str],
     """Ids of ``created`` rows of these policies."""
     stmt = select(_d.id).where(_d.policy_id.in_(list(policy_ids)), _d.status == DeliveryStatus.CREATED.value)
     return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def unsent_of_profiles(session: AsyncSession, profiles: Collection[tuple[str, str]], channel: str) -> list[Delivery]:
+    """``created`` rows of these profiles on ``channel`` (to cancel after an opt-out)."""
+    out: list[Delivery] = []
+    for kind, pid in sorted(set(profiles)):
+        stmt = select(*_COLUMNS).where(
+            _d.profile_kind == kind, _d.profile_id == pid, _d.channel == channel, _d.status == DeliveryStatus.CREATED.value
+        )
+        out += [_row(r) for r in await session.execute(stmt)]
+    return out
 
 
 async def resume_point(session: AsyncSession, campaign_id: str) -> str:

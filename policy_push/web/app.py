@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.errors import PiiKeyMismatch
 from policy_push.matching import MatchService, database_key, shared_tokenizer
@@ -19,6 +20,7 @@ from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
+from policy_push.sending.providers import callback_secret, wechat_callback_token, with_run_secrets
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
 from policy_push.storage.pii_keys import check_key
@@ -33,6 +35,7 @@ from .keys import (
     openapi_key,
     pipeline_key,
     refdata_key,
+    replay_guard_key,
     scheduler_key,
     service_key,
     session_factory_key,
@@ -62,6 +65,11 @@ def create_app(
     ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
     """
     cipher = PiiCipher.from_settings(settings)
+    # simulators mode: random callback secrets for this run, never the simulators' public defaults
+    settings = with_run_secrets(settings)
+    if not callback_secret(settings) or not wechat_callback_token(settings):
+        log.warning("POLICY_PUSH_CALLBACK_SECRET or POLICY_PUSH_WECHAT_CALLBACK_TOKEN is not set: "
+                    "the provider callbacks refuse every push until it is")  # fmt: skip
     app = web.Application(
         middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
@@ -71,6 +79,7 @@ def create_app(
     app[cipher_key] = cipher
     app[link_signer_key] = LinkSigner.from_settings(settings, cipher)
     app[link_throttle_key] = Throttle(settings.link_lookups_per_minute)
+    app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
     app[openapi_key] = build_openapi()
     app[metrics_key] = Metrics()
     app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})

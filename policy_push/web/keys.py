@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
@@ -29,6 +30,7 @@ __all__ = [
     "openapi_key",
     "pipeline_key",
     "refdata_key",
+    "replay_guard_key",
     "request_id_key",
     "route_index_key",
     "scheduler_key",
@@ -46,6 +48,8 @@ link_signer_key = web.AppKey("link_signer", LinkSigner)
 #: limits link-code look-ups per client address
 link_throttle_key = web.AppKey("link_throttle", Throttle)
 refdata_key = web.AppKey("refdata", ReferenceData)
+#: signed WeChat pushes already applied (a replay inside the timestamp window is refused)
+replay_guard_key = web.AppKey("replay_guard", ReplayGuard)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
 #: the one way in for writes of policies and profiles (with this process's match index)

@@ -33,7 +33,7 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
-    400: "The request cannot be read: a header or the URL is not UTF-8 text, or a form body is malformed.",
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
     404: "No such record.",

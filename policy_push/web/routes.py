@@ -222,6 +222,60 @@ def _review_routes() -> list[Route]:
     ]  # fmt: skip
 
 
+_SECRET = {"secret": "The callback secret (`callback_secret`), as configured at the provider: a wrong one is a 404."}
+_UNSIGNED = (
+    "Unsigned by the provider: the secret path segment authenticates the push (constant-time comparison; a wrong "
+    "secret is a 404, a source outside `callback_allow_sources` a 403). At most 100 items and 256 KiB per push "
+    "(413); a body that is not this provider's push is a 400. One transaction per push."
+)
+_RECEIPTS = (
+    " A report changes only a delivery sent through this provider, on its channel, with this message id and "
+    "recipient; late or duplicate reports are recorded as events and change nothing."
+)
+_REPLIES = (
+    " TD / T / N / R / 退订 / 取消 (either width, any case, alone) opt every profile with that phone out of SMS "
+    "and cancel its queued SMS; other replies are stored for staff."
+)
+
+
+def _callback_routes() -> list[Route]:
+    c = callbacks
+    ack, tack = "AliyunReceiptAck", "TencentCallbackAck"
+    unsigned = (400, 403, 404, 413)
+    return [
+        Route("POST", "/callbacks/aliyun/{secret}/sms-report", c.aliyun_sms_report, "aliyun_sms_report",
+              "Aliyun SMS receipts (SmsReport push)", "callbacks",
+              (Reply(200, ack, "Applied; Aliyun stops pushing this array."),
+               Reply(500, ack, "Some reports could not be matched or kept; Aliyun pushes again later.")),
+              body=Body("AliyunSmsReport"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/aliyun/{secret}/sms-up", c.aliyun_sms_up, "aliyun_sms_up",
+              "Aliyun SMS replies (SmsUp push)", "callbacks", (Reply(200, ack, "Recorded."),),
+              body=Body("AliyunSmsUp"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("POST", "/callbacks/tencent/{secret}/sms-status", c.tencent_sms_status, "tencent_sms_status",
+              "Tencent SMS receipts (status callback)", "callbacks",
+              (Reply(200, tack, "Applied."),
+               Reply(500, tack, "Some reports could not be matched or kept; Tencent pushes again later.")),
+              body=Body("TencentSmsStatus"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/tencent/{secret}/sms-reply", c.tencent_sms_reply, "tencent_sms_reply",
+              "Tencent SMS replies (reply callback)", "callbacks", (Reply(200, tack, "Recorded."),),
+              body=Body("TencentSmsReply"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("GET", "/callbacks/wechat", c.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
+              "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),),
+              errors=(403,)),
+        Route("POST", "/callbacks/wechat", c.wechat_event, "wechat_event",
+              "WeChat pushes: send results, follows and unfollows, messages", "callbacks",
+              (Reply(200, "PlainText", "`success`: applied, or a push of no interest.", content_type="text/plain"),
+               Reply(500, "PlainText", "A send result that could not be matched or kept; WeChat pushes again.",
+                     content_type="text/plain")),
+              body=Body("WechatEventXml", content_type="text/xml"), errors=(400, 403, 413),
+              description="Signed by WeChat: `signature` (plain) or `msg_signature` with `encrypt_type=aes` (safe mode), "
+              "`timestamp`, `nonce`. A bad signature, a timestamp outside `callback_window_s` or a push received "
+              "before is a 403; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
+              "later follow does not undo it); a TEMPLATESENDJOBFINISH or subscribe_msg_sent_event is a receipt."),
+    ]
+
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
           (Reply(200, "Health", "Healthy."),
@@ -283,20 +337,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_campaign_routes(),
     *_review_routes(),
-    Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
-          "Aliyun SMS receipts (SmsReport push)", "callbacks",
-          (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),
-           Reply(500, "AliyunReceiptAck", "Some reports match no delivery yet; Aliyun pushes again later.")),
-          body=Body("AliyunSmsReport"),
-          description="One transaction per push. Late or duplicate reports are recorded as events and change nothing. "
-          "A body that is not an SmsReport array is a 400."),
-    Route("GET", "/callbacks/wechat", callbacks.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
-          "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),)),
-    Route("POST", "/callbacks/wechat", callbacks.wechat_event, "wechat_event", "WeChat events (TEMPLATESENDJOBFINISH)",
-          "callbacks", (Reply(200, "PlainText", "`success`: applied, or an event of no interest.", content_type="text/plain"),),
-          body=Body("WechatEventXml", content_type="text/xml"),
-          description="Signed by WeChat (`signature`, `timestamp`, `nonce` query parameters); a bad signature is a 403, "
-          "a body that is not XML a 400."),
+    *_callback_routes(),
 )
 
 

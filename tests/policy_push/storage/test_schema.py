@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "change_counter",
     "changes",
     "deliveries",
+    "inbound_messages",
     "delivery_events",
     "early_receipts",
     "intake_document_versions",
