@@ -20,6 +20,7 @@ status, and the CLI maps a few of them to exit codes::
       + RequestRefused              the request itself cannot be read (the web layer)
       |   + PayloadTooLarge         a body over the limit
       |   + UnsupportedMediaType    a body of the wrong type
+      + TooManyRequests             a rate limit was reached (``retry_after_s`` says when to try again)
       + StorageError                the database is not in a state this code can use
       |   + SchemaOutOfDate         the schema is older than the code (run `policy-push db upgrade`)
       |       + SchemaAhead         the schema is newer than the code
@@ -55,6 +56,7 @@ __all__ = [
     "SchemaOutOfDate",
     "SelfApproval",
     "StorageError",
+    "TooManyRequests",
     "UnsupportedMediaType",
     "WrongState",
 ]
@@ -186,6 +188,14 @@ class PayloadTooLarge(RequestRefused):
 
 class UnsupportedMediaType(RequestRefused):
     pass
+
+
+class TooManyRequests(PolicyPushError):
+    """A rate limit was reached; ``retry_after_s`` (in the JSON error too) says when to try again."""
+
+    def __init__(self, msg: str, *, loc: Loc | None = None, retry_after_s: int = 60) -> None:
+        super().__init__(msg, loc=loc, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
 
 
 class StorageError(PolicyPushError):

@@ -1,9 +1,9 @@
-"""Build the benchmark's database: 1,000,000 enterprise profiles and 524 policies in one SQLite file.
+"""Build the benchmark's database: 1,000,000 enterprise profiles and the policies in one SQLite file.
 
     python -m bench.subscribers.prepare --dir /tmp/pp_bench_me [--n 1000000]
 
-Profiles come from ``bench.matching.generate`` (the matching benchmark's Panjin-like enterprises);
-policies are the 24 samples plus 500 generated ones (region / size / qualification criteria, sample
+Profiles come from ``bench.synthetic`` (valid Panjin-like enterprises, as the import benchmark's);
+policies (``bench.matching.generate``) are the 24 samples plus the valid ones of 500 generated (region / size / qualification criteria, sample
 texts, some past their deadline). Both go in through ``policy-push import``, the real import path.
 Prints the settings to give ``policy-push serve`` (the PII key is random per build).
 """
@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.matching.generate import policies, write_enterprises
+from bench.matching.generate import policies
+from bench.synthetic import enterprises, write_jsonl
 from policy_push.security import generate_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "tests" / "data" / "sample" / "policies.jsonl"
@@ -36,11 +37,13 @@ def build(root: Path, n: int) -> dict[str, str]:
     pol = root / "policies.jsonl"
     with pol.open("w", encoding="utf-8") as fh:
         for p in sample + policies(500, "enterprise", sample):
+            if p.get("apply_until") and p.get("apply_from") and p["apply_until"] < p["apply_from"]:
+                continue  # the generator pairs some past deadlines with later starts: not a valid policy
             fh.write(json.dumps(p, ensure_ascii=False) + "\n")
     ent = root / "enterprises.jsonl"
     t0 = time.perf_counter()
     if not ent.exists():
-        write_enterprises(ent, n)
+        write_jsonl(enterprises(n), ent)
     print(f"generated {n:,} enterprises in {time.perf_counter() - t0:.1f} s", flush=True)
     run_env = {**os.environ, **env}
     cli = [sys.executable, "-m", "policy_push"]

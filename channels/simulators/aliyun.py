@@ -95,7 +95,9 @@ class AliyunSimConfig:
     #: TemplateCode -> template body with ${var} placeholders
     templates: Mapping[str, str] = field(
         default_factory=lambda: {
-            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订"
+            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订",
+            # a verification-code template (Aliyun's 验证码 type), for sign-in codes
+            "SMS_900002": "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。",
         }
     )
     #: phone -> code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL)

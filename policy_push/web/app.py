@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +20,7 @@ from policy_push.security import PiiCipher
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
+from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
 
 from .keys import (
@@ -32,6 +34,7 @@ from .keys import (
     service_key,
     session_factory_key,
     settings_key,
+    subscribers_key,
 )
 from .middlewares import auth_middleware, error_middleware
 from .openapi import build_openapi
@@ -65,6 +68,7 @@ def create_app(
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))
+    app.cleanup_ctx.append(_subscribers)
     app.cleanup_ctx.append(_ticks(worker))
     return app
 
@@ -116,6 +120,13 @@ def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application
 
 def _log_progress(phase: str, done: int, total: int) -> None:
     log.info("%s %d/%d", phase, done, total)
+
+
+async def _subscribers(app: web.Application) -> AsyncIterator[None]:
+    """Sign-in codes go out through SMS adapters of their own, on an HTTP session of their own."""
+    async with aiohttp.ClientSession() as http:
+        app[subscribers_key] = Subscribers(_runtime(app), app[service_key], http)
+        yield
 
 
 def _runtime(app: web.Application) -> Runtime:

@@ -41,6 +41,7 @@ _ERROR_TEXT = {
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
+    429: "Too many requests: wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -95,6 +96,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}]
+    if route.subscriber:
+        statuses |= {401}
+        op["security"] = [{"subscriberToken": []}]
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_TEXT[status],
@@ -122,6 +126,10 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": _components(),
-            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer"},
+                "subscriberToken": {"type": "http", "scheme": "bearer",
+                                    "description": "A person's session token from POST /api/v1/me/sessions."},
+            },
         },
     }
