@@ -160,12 +160,6 @@ class Settings(BaseSettings):
     tencent_code_template_id: str = Field(
         "", description="Tencent TemplateId of the sign-in code SMS, slots {1} = code, {2} = minutes (simulator default 2000002)."
     )
-    subscriber_proven_contacts_only: bool = Field(
-        False,
-        description="Push only to phones and openids their holder proved (SMS code, signed link), imported ones "
-        "included. Off: a profile a subscriber speaks for is still pushed only at proven contacts; imported "
-        "profiles keep their imported contacts.",
-    )
     consent_text_version: str = Field(
         "2026-11-v1", description="Version of the consent wording the /me pages and the app show; recorded with each consent."
     )
