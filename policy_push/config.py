@@ -223,6 +223,15 @@ class Settings(BaseSettings):
     message_template: str = Field(
         "policy_notice", description="Logical template name of policy messages; each provider maps it to its own template."
     )
+    aliyun_code_template_code: str = Field(
+        "", description="Aliyun TemplateCode of the sign-in code SMS, slots ${code} ${minutes} (simulator default SMS_900005)."
+    )
+    tencent_code_template_id: str = Field(
+        "", description="Tencent TemplateId of the sign-in code SMS, slots {1} = code, {2} = minutes (simulator default 2000005)."
+    )
+    consent_text_version: str = Field(
+        "2026-11-v1", description="Version of the consent wording the /me pages and the app show; recorded with each consent."
+    )
     wechat_template_fields: str = Field(
         "thing1=title,time2=deadline,thing3=benefit,thing4=reason",
         description="WeChat template keys and the message field each shows (title, summary, reason, deadline, benefit, link).",

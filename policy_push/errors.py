@@ -21,6 +21,7 @@ status, and the CLI maps a few of them to exit codes::
       + RequestRefused              the request itself cannot be read (the web layer)
       |   + PayloadTooLarge         a body over the limit
       |   + UnsupportedMediaType    a body of the wrong type
+      + TooManyRequests             a rate limit was reached (``retry_after_s`` says when to try again)
       + StorageError                the database is not in a state this code can use
       |   + SchemaOutOfDate         the schema is older than the code (run `policy-push db upgrade`)
       |       + SchemaAhead         the schema is newer than the code
@@ -197,7 +198,12 @@ class RequestTimeout(RequestRefused):
 
 
 class TooManyRequests(RequestRefused):
-    """Too many attempts from one client in a short time (HTTP 429), e.g. guessing link codes."""
+    """Too many attempts from one client or for one phone in a short time (HTTP 429): guessing link codes,
+    asking for sign-in codes.  ``retry_after_s`` (in the JSON error too) says when to try again."""
+
+    def __init__(self, msg: str, *, loc: Loc | None = None, retry_after_s: int = 60) -> None:
+        super().__init__(msg, loc=loc, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
 
 
 class StorageError(PolicyPushError):

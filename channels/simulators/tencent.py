@@ -81,6 +81,8 @@ class TencentSimConfig:
             "2000002": "您可申请{1}，{2}截止。{3}。详见https://s.pj.gov.cn/{4} 回复TD退订",
             "2000003": "您可申请{1}，{2}截止，详见https://s.pj.gov.cn/{3} 回复TD退订",
             "2000004": "您可申请{1}，详见https://s.pj.gov.cn/{2} 回复TD退订",
+            # a verification-code template, for sign-in codes
+            "2000005": "您的验证码为{1}，{2}分钟内有效，请勿告诉他人。",
         }
     )
     #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)

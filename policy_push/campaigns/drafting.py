@@ -171,7 +171,8 @@ async def _store(
         if pid in seen:
             continue
         seen.add(pid)
-        channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid))
+        channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid),
+                                       categories=policy.categories)  # fmt: skip
         # the engine's choice; a matcher that makes none leaves it to ``quoted_reason`` (public_reasons None)
         lines = result.message_lines.get(pid) or (None, None)
         rows.append({

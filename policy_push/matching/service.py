@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from matchers import FEEDBACK_KINDS, CompiledPolicy, MatchEngine, PolicyMatches, Tokenizer
+from matchers import FEEDBACK_KINDS, CompiledPolicy, MatchEngine, MatchRecord, PolicyMatches, Tokenizer
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
 from policy_push.errors import MatchIndexUnavailable
 from policy_push.refdata import ReferenceData
@@ -336,6 +336,23 @@ class MatchService:
             )
         )
         return [r.to_dict() for r in (*found.eligible, *found.unknown)]
+
+    async def open_policies_for(
+        self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None = None
+    ) -> list[tuple[Policy, MatchRecord]]:
+        """As :meth:`policies_for_profile` with ``include_unknown``, but each match record whole (its
+        ``public_reasons`` and ``advice``) beside the policy it is for: what a page for the person shows."""
+        await self.wait_ready()
+        engine = self._engines[audience]
+        found = await self._run(
+            functools.partial(engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True)
+        )
+        out: list[tuple[Policy, MatchRecord]] = []
+        for record in (*found.eligible, *found.unknown):
+            entry = self._policies.get(record.policy_id)
+            if entry is not None:
+                out.append((entry.policy, record))
+        return out
 
     async def audiences_of(self, profile_id: str) -> list[str]:
         """The audiences with a profile of this id (a resident id may look like a credit code)."""

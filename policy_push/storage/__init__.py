@@ -15,6 +15,9 @@ from . import intake_tables as _intake_tables  # noqa: F401
 
 # the PII key fingerprints (key rotation) join Base.metadata the same way
 from . import key_tables as _key_tables  # noqa: F401
+
+# so do the subscribers' tables (issue 12)
+from . import subscriber_tables as _subscriber_tables  # noqa: F401
 from .audit import AuditLog
 from .engine import create_engine, database_url, session_factory
 from .policies import PolicyRepository

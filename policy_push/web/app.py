@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +25,7 @@ from policy_push.sending.providers import callback_secret, wechat_callback_token
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
 from policy_push.storage.pii_keys import check_key
+from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
 
 from .keys import (
@@ -40,6 +42,7 @@ from .keys import (
     service_key,
     session_factory_key,
     settings_key,
+    subscribers_key,
 )
 from .metrics import Metrics, metrics_key, metrics_middleware
 from .middlewares import auth_middleware, error_middleware, input_middleware
@@ -87,6 +90,7 @@ def create_app(
     app.on_shutdown.append(_stop_taking_work)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))
+    app.cleanup_ctx.append(_subscribers)
     app.cleanup_ctx.append(_ticks(worker))
     return app
 
@@ -153,6 +157,13 @@ def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application
 
 def _log_progress(phase: str, done: int, total: int) -> None:
     log.info("%s %d/%d", phase, done, total)
+
+
+async def _subscribers(app: web.Application) -> AsyncIterator[None]:
+    """Sign-in codes go out through SMS adapters of their own, on an HTTP session of their own."""
+    async with aiohttp.ClientSession() as http:
+        app[subscribers_key] = Subscribers(_runtime(app), app[service_key], http)
+        yield
 
 
 def _runtime(app: web.Application) -> Runtime:

@@ -20,6 +20,7 @@ from .throttle import Throttle
 
 if TYPE_CHECKING:
     from policy_push.sending import Pipeline
+    from policy_push.subscribers.signin import Subscribers
 
 __all__ = [
     "cipher_key",
@@ -37,6 +38,7 @@ __all__ = [
     "service_key",
     "session_factory_key",
     "settings_key",
+    "subscribers_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
@@ -64,3 +66,6 @@ openapi_key = web.AppKey("openapi", dict)
 route_index_key: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("route_index", dict)
 #: the id under which an unexpected error is logged and reported to the client
 request_id_key = web.RequestKey("request_id", str)
+
+#: sign-in codes, sessions and accounts of the people themselves (/me, /api/v1/me)
+subscribers_key: web.AppKey[Subscribers] = web.AppKey("subscribers")

@@ -42,8 +42,8 @@ _ERROR_TEXT = {
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
-    429: "Too many look-ups from this address; wait a minute (POLICY_PUSH_LINK_LOOKUPS_PER_MINUTE).",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
+    429: "Too many requests (link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -98,6 +98,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}]
+    if route.subscriber:
+        statuses |= {401}
+        op["security"] = [{"subscriberToken": []}]
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_TEXT[status],
@@ -125,6 +128,10 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": _components(),
-            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer"},
+                "subscriberToken": {"type": "http", "scheme": "bearer",
+                                    "description": "A person's session token from POST /api/v1/me/sessions."},
+            },
         },
     }

@@ -13,7 +13,7 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, ops, policies, review
+from .views import callbacks, campaigns, docs, feedback, health, imports, matches, me, ops, policies, review
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -53,6 +53,8 @@ class Route:
     replies: tuple[Reply, ...]
     #: needs ``Authorization: Bearer <api_token>`` (every write, every read of personal data)
     auth: bool = False
+    #: needs a subscriber session token instead (``/api/v1/me``: the person's own data; the view checks it)
+    subscriber: bool = False
     body: Body | None = None
     query: tuple[QueryParam, ...] = ()
     #: error statuses this route can answer besides 401/403 (auth) and 500
@@ -65,6 +67,7 @@ class Route:
 SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
+SCHEMA_MODELS.update(me.ME_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -275,6 +278,71 @@ def _callback_routes() -> list[Route]:
     ]
 
 
+_ME_NOTE = (
+    "For the person themselves: needs `Authorization: Bearer <token>` with the subscriber token from "
+    "POST /api/v1/me/sessions (not the staff API token); 401 without a live one. Reaches only the profiles "
+    "the account speaks for: another profile's id is a 404."
+)
+
+
+def _me_routes() -> list[Route]:
+    base, m = f"{API_PREFIX}/me", me
+    one = {"decision": "approve or refuse.", "id": "The contact request's link_id."}
+    policies_reply = (Reply(200, "MePolicies", "Policies you qualify for now, then those you may qualify for."),)
+    prefs_reply = (Reply(200, "MePreferences", "Your preferences and consent."),)
+    return [
+        Route("POST", f"{base}/codes", m.request_code, "me_request_code", "Send a sign-in code by SMS", "me",
+              (Reply(202, "MeCodeOut", "A code is on its way (the same answer for every valid number)."),),
+              body=Body("MeCodeIn"), errors=(413, 415, 422, 429),
+              description="6 digits, valid 5 minutes, 5 attempts. Limited per phone (1 a minute, 5 an hour, 10 a day) "
+              "and per client address (30 an hour): 429 with Retry-After."),
+        Route("POST", f"{base}/sessions", m.create_session, "me_sign_in", "Sign in (or up) with the SMS code", "me",
+              (Reply(201, "MeSessionOut", "A session token for the app."),), body=Body("MeSessionIn"),
+              errors=(413, 415, 422, 429), description="A wrong, used or expired code reads the same in every case. "
+              "The first sign-in with a phone makes its account."),
+        Route("DELETE", f"{base}/sessions/current", m.end_session, "me_sign_out", "Sign out (end this session)", "me",
+              (Reply(204, None, "Ended."),), errors=(401,), subscriber=True, description=_ME_NOTE),
+        Route("GET", base, m.me, "me_get", "Your account: phone, profiles, contact requests awaiting you", "me",
+              (Reply(200, "MeOut", "Your account."),), errors=(401, 404), subscriber=True, description=_ME_NOTE),
+        Route("DELETE", base, m.erase, "me_erase", "Erase your account and the profiles you own", "me",
+              (Reply(200, "MeErased", "What was erased (ids only)."),), errors=(401,), subscriber=True, description=_ME_NOTE),
+        Route("GET", f"{base}/export", m.export, "me_export", "Download everything held about you (JSON)", "me",
+              (Reply(200, "MeExport", "Account, profiles, preferences, consents, sessions, deliveries, feedback."),),
+              errors=(401, 404), subscriber=True, description=_ME_NOTE),
+        Route("PUT", f"{base}/resident", m.put_resident, "me_put_resident", "Register or update your resident profile", "me",
+              (Reply(200, "MeLinkOut", "Your link to the profile."),), body=Body("ResidentProfile"),
+              errors=(401, 409, 413, 415, 422), subscriber=True, description="The record of formats.md without id, contact and consent: "
+              "the phone is the one you proved, consent is given at /api/v1/me/consent. " + _ME_NOTE),
+        Route("PUT", f"{base}/enterprise", m.put_enterprise, "me_put_enterprise", "Link your enterprise by its credit code",
+              "me", (Reply(200, "MeLinkOut", "Linked (you are its first contact) or updated."),
+                     Reply(202, "MeLinkOut", "Pending: the enterprise's first contact, or staff, must approve you.")),
+              body=Body("EnterpriseProfile"), errors=(401, 409, 413, 415, 422), subscriber=True,
+              description="`id` is the unified social credit code. The first contact of an enterprise new to the service, "
+              "or the one whose proven phone is the enterprise's registered one, becomes its owner; anyone else waits for "
+              "approval. " + _ME_NOTE),
+        Route("GET", f"{base}/profile", m.get_profile, "me_get_profile", "Your profile, whole", "me",
+              (Reply(200, "MeProfile", "The profile."),), query=m.ME_PARAMS, errors=(401, 404, 422), subscriber=True, description=_ME_NOTE),
+        Route("GET", f"{base}/policies", m.my_policies, "me_policies", "Policies for me now (惠企政策指尖查)", "me",
+              policies_reply, query=m.ME_POLICY_PARAMS, errors=(401, 404, 422),
+              subscriber=True, description="Open policies your profile qualifies for, best first, with the reasons that may be shown, "
+              "deadline, benefit and how to apply; then `may_qualify` with the fields to add. " + _ME_NOTE),
+        Route("GET", f"{base}/preferences", m.get_preferences, "me_get_preferences", "Your push preferences", "me",
+              prefs_reply, query=m.ME_PARAMS, errors=(401, 404, 422), subscriber=True, description=_ME_NOTE),
+        Route("PUT", f"{base}/preferences", m.put_preferences, "me_put_preferences",
+              "Set channel order, categories of interest, most messages a week", "me", prefs_reply, query=m.ME_PARAMS,
+              body=Body("MePreferences"), errors=(401, 404, 413, 415, 422), subscriber=True, description=_ME_NOTE),
+        Route("POST", f"{base}/consent", m.post_consent, "me_consent", "Give or withdraw consent to policy messages", "me",
+              (Reply(201, "MeConsentOut", "Recorded: what, when, channel, wording version."),), query=m.ME_PARAMS,
+              body=Body("MeConsentIn"), errors=(401, 404, 413, 415, 422), subscriber=True, description=_ME_NOTE),
+        Route("POST", f"{base}/contacts/{{id}}/{{decision}}", m.decide_contact, "me_decide_contact",
+              "Approve or refuse another contact of your enterprise", "me", (Reply(200, "MeLinkOut", "Decided."),),
+              errors=(401, 404, 409, 422), path_params=one, subscriber=True, description="Only the enterprise's first contact. " + _ME_NOTE),
+        Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
+              "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
+              (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
+              description=_STAFF_NOTE),
+    ]  # fmt: skip
+
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
@@ -337,6 +405,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_campaign_routes(),
     *_review_routes(),
+    *_me_routes(),
     *_callback_routes(),
 )
 

@@ -44,6 +44,12 @@ EXPECTED_TABLES = {
     "policy_versions",
     "provider_switches",
     "residents",
+    "subscriber_accounts",
+    "subscriber_codes",
+    "subscriber_consents",
+    "subscriber_links",
+    "subscriber_preferences",
+    "subscriber_sessions",
 }
 
 
