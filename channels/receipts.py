@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from channels.errors import ProtocolError
+from channels.json_body import load_json
 from channels.outcome import Outcome
 from channels.rate_limit import CHINA_TZ
 from channels.safe_xml import parse_xml
@@ -96,12 +96,7 @@ def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
 
 def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
     """Parse an Aliyun SmsReport push (a JSON array of reports)."""
-    try:
-        items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"SmsReport is not JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("SmsReport must be a JSON array")
+    items = load_json(body, "SmsReport", list)
     receipts = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "biz_id" not in item or "phone_number" not in item:
@@ -214,12 +209,7 @@ def _local_phone(nationcode: object, mobile: object, where: str) -> str:
 
 def parse_tencent_status_callback(body: bytes | str) -> list[Receipt]:
     """Parse a Tencent status callback (a JSON array of reports)."""
-    try:
-        items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"Tencent status callback is not JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("Tencent status callback must be a JSON array")
+    items = load_json(body, "Tencent status callback", list)
     receipts = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not item.get("sid") or "report_status" not in item:

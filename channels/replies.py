@@ -15,13 +15,13 @@ reply for staff to read; a person who writes "不要退订" has not opted out.
 from __future__ import annotations
 
 import enum
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from channels.errors import ProtocolError
+from channels.json_body import load_json
 from channels.rate_limit import CHINA_TZ
 
 __all__ = [
@@ -90,20 +90,9 @@ def _mainland(phone: object, where: str) -> str:
     return m.group(1)
 
 
-def _load(body: bytes | str, what: str) -> object:
-    if len(body) > _MAX_BODY:
-        raise ProtocolError(f"{what} larger than 256 KiB")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{what} is not JSON: {exc}") from exc
-
-
 def parse_aliyun_sms_up(body: bytes | str) -> list[Reply]:
     """Parse an Aliyun SmsUp push (a JSON array); raises ``ProtocolError`` naming the bad item."""
-    items = _load(body, "SmsUp")
-    if not isinstance(items, list):
-        raise ProtocolError("SmsUp must be a JSON array")
+    items = load_json(body, "SmsUp", list, max_bytes=_MAX_BODY)
     replies = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "content" not in item:
@@ -131,7 +120,7 @@ def parse_aliyun_sms_up(body: bytes | str) -> list[Reply]:
 
 def parse_tencent_reply(body: bytes | str) -> Reply:
     """Parse one Tencent reply callback (a JSON object)."""
-    item = _load(body, "Tencent reply")
+    item = load_json(body, "Tencent reply", max_bytes=_MAX_BODY)
     if not isinstance(item, dict) or "text" not in item:
         raise ProtocolError("Tencent reply must be a JSON object with mobile and text")
     if str(item.get("nationcode", "86")) != "86":

@@ -30,6 +30,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from ._checks import positive
 from ._clock import Clock, SystemClock
 from ._leader import LeaderElection
 
@@ -62,8 +63,7 @@ class Tick:
             raise ValueError(f"Tick name must be non-empty and not start with '_', got {self.name!r}")
         if not callable(self.func):
             raise TypeError(f"Tick {self.name!r}: func must be an async callable, got {self.func!r}")
-        if not self.every_s > 0:
-            raise ValueError(f"Tick {self.name!r}: every_s must be > 0, got {self.every_s!r}")
+        positive(self.every_s, f"Tick {self.name!r}: every_s")
         if not self.jitter_s >= 0:
             raise ValueError(f"Tick {self.name!r}: jitter_s must be >= 0, got {self.jitter_s!r}")
         if self.timeout_s is not None and not self.timeout_s > 0:

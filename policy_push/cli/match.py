@@ -22,6 +22,7 @@ from policy_push.matching import RejectedLine, match_records, read_jsonl
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
+from .arguments import fraction
 from .help import add_command, plain
 
 
@@ -38,16 +39,6 @@ def _positive(raw: str) -> int:
     return int(raw)
 
 
-def _score(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {raw!r}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = add_command(
         sub, "match", "match policies to profiles from JSONL files (no database); match records to stdout",
@@ -60,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--enterprises", type=Path, metavar="E.jsonl", help="enterprise profiles, one a line")
     p.add_argument("--residents", type=Path, metavar="R.jsonl", help="resident profiles, one a line")
     p.add_argument("--top-k", type=_positive, metavar="N", help="at most N eligible and N may-qualify records per policy")
-    p.add_argument("--min-score", type=_score, default=0.0, metavar="S", help="leave out eligible profiles scoring below S (0-1)")
+    p.add_argument("--min-score", type=fraction, default=0.0, metavar="S", help="leave out eligible profiles scoring below S (0-1)")
     p.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
                    help="the day matching runs on, for ages and years since founding (default: today in Asia/Shanghai)")
     p.add_argument("--jobs", type=_positive, default=1, metavar="N", help="processes for tokenising large files")

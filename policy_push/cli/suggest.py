@@ -20,8 +20,8 @@ from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
+from .arguments import fraction
 from .help import add_command, plain
-from .match import _score as _confidence  # a number from 0 to 1, said the same way
 
 
 def _region(raw: str) -> str:
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",
                    help="region code the texts are read in (default: POLICY_PUSH_INTAKE_CITY, Panjin 211100)")
-    p.add_argument("--min-confidence", type=_confidence, metavar="C",
+    p.add_argument("--min-confidence", type=fraction, metavar="C",
                    help="fill in suggestions at or above C (default: POLICY_PUSH_INTAKE_MIN_CONFIDENCE)")
     p.set_defaults(handler=_suggest)
 

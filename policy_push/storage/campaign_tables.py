@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -52,6 +53,15 @@ __all__ = [
     "InboundMessageRow",
     "OptOutRow",
     "ProviderSwitchRow",
+    "campaigns",
+    "deliveries",
+    "delivery_events",
+    "early_receipts",
+    "feedback",
+    "messages",
+    "opt_outs",
+    "provider_switches",
+    "recipients",
 ]
 
 _BIGID = BigInteger().with_variant(Integer, "sqlite")
@@ -281,3 +291,19 @@ class ProviderSwitchRow(Base):
     from_provider: Mapped[str] = mapped_column(String(32))
     to_provider: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
+
+
+# -- the same tables as SQLAlchemy Core handles, for the query modules: made here, once ------------------
+def _core(row: type[Base]) -> Table:
+    return row.__table__  # type: ignore[return-value]
+
+
+campaigns = _core(CampaignRow)
+recipients = _core(CampaignRecipientRow)
+messages = _core(CampaignMessageRow)
+deliveries = _core(DeliveryRow)
+delivery_events = _core(DeliveryEventRow)
+early_receipts = _core(EarlyReceiptRow)
+opt_outs = _core(OptOutRow)
+feedback = _core(FeedbackRow)
+provider_switches = _core(ProviderSwitchRow)

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import NotFound
@@ -23,7 +23,8 @@ from policy_push.statuses import (
     Purpose,
 )
 
-from .campaign_tables import CampaignMessageRow, CampaignRecipientRow, CampaignRow, DeliveryRow
+from .campaign_tables import CampaignRecipientRow, CampaignRow, campaigns, messages, recipients
+from .campaign_tables import deliveries as _deliveries
 from .sql import chunks, is_postgres
 from .tables import PolicyRow, PolicyVersionRow
 
@@ -46,10 +47,6 @@ __all__ = [
     "stream_recipients",
 ]
 
-campaigns: Table = CampaignRow.__table__  # type: ignore[assignment]
-recipients: Table = CampaignRecipientRow.__table__  # type: ignore[assignment]
-messages: Table = CampaignMessageRow.__table__  # type: ignore[assignment]
-_deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
 _c, _r, _m = campaigns.c, recipients.c, messages.c
 #: the ``skip_reason`` filter value for recipients who will be messaged
 NOT_SKIPPED = "none"

@@ -20,7 +20,7 @@ from policy_push.security import PiiCipher, mask_contact
 from policy_push.statuses import CAMPAIGN_OPEN, DELIVERY_UNSENT, OptOutSource
 
 from .audit import AuditLog
-from .campaign_tables import CampaignRecipientRow, CampaignRow, DeliveryRow, OptOutRow
+from .campaign_tables import campaigns, deliveries, opt_outs, recipients
 from .sql import chunks, insert_ignore
 from .subscriber_tables import SubscriberAccountRow, SubscriberLinkRow, SubscriberPreferenceRow
 from .tables import Base
@@ -42,7 +42,6 @@ __all__ = [
 
 PROFILE_KINDS = ("enterprise", "resident")
 _TABLES = {"enterprise": "enterprises", "resident": "residents"}
-opt_outs: Table = OptOutRow.__table__  # type: ignore[assignment]
 _o = opt_outs.c
 _l = SubscriberLinkRow.__table__.c  # type: ignore[attr-defined]
 _a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
@@ -206,7 +205,7 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
     """Erase the contact data (ciphertexts and look-up hashes) of profiles not updated since ``cutoff``, in
     no open campaign and with no delivery still to send; audited per profile. Returns their ids."""
     t = profile_table(kind)
-    r, c, d = CampaignRecipientRow.__table__.c, CampaignRow.__table__.c, DeliveryRow.__table__.c
+    r, c, d = recipients.c, campaigns.c, deliveries.c
     fields = list(CONTACT_FIELD.values())
     in_open = exists().where(r.profile_id == t.c.id, r.profile_kind == kind, r.campaign_id == c.id,
                              c.state.in_([s.value for s in CAMPAIGN_OPEN]))  # fmt: skip

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.render import link_code
@@ -33,7 +33,8 @@ from policy_push.statuses import (
     Waiting,
 )
 
-from .campaign_tables import DeliveryEventRow, DeliveryRow, ProviderSwitchRow
+from .campaign_tables import deliveries, provider_switches
+from .campaign_tables import delivery_events as events
 from .sql import chunks, insert_ignore, is_postgres
 
 __all__ = [
@@ -58,8 +59,6 @@ __all__ = [
     "unsent_of_profiles",
 ]
 
-deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
-events: Table = DeliveryEventRow.__table__  # type: ignore[assignment]
 _d = deliveries.c
 
 
@@ -380,7 +379,7 @@ async def record_switches(session: AsyncSession, switches: Sequence[Any]) -> Non
     """Provider failovers (``channels.ProviderSwitch``), with their reasons."""
     if switches:
         await session.execute(
-            ProviderSwitchRow.__table__.insert(),
+            provider_switches.insert(),
             [{"at": sw.at, "channel": sw.kind, "from_provider": sw.from_provider, "to_provider": sw.to_provider,
               "reason": sw.reason} for sw in switches],
         )  # fmt: skip

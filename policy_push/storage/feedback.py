@@ -5,17 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import FeedbackKind
 
-from .campaign_tables import FeedbackRow
+from .campaign_tables import feedback
 from .sql import insert_ignore
 
 __all__ = ["answered", "given", "marks", "record"]
 
-feedback: Table = FeedbackRow.__table__  # type: ignore[assignment]
 _f = feedback.c
 
 

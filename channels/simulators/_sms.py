@@ -1,0 +1,133 @@
+"""What the two SMS simulators (Aliyun, Tencent) share: scenarios per phone (a number refused at send
+time, a receipt that fails), carrier reports that come some time after a send, the handset-reply
+control and the JSON callbacks.
+
+Each accepted message waits its receipt delay; then the simulator's ``_settle`` gives it its verdict
+and answers the report to push (the callback's item), and the reports due together go to the callback
+URL in JSON arrays of up to 100, as both providers push them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+
+from channels.simulators._common import CONTROL_PREFIX, CallbackPusher, Faults, Simulator
+
+__all__ = ["DelayedReports", "SmsSimulator", "json_answer", "push_json"]
+
+_S = TypeVar("_S")
+_BATCH = 100
+
+
+def push_json(pusher: CallbackPusher, url: str, value: Any, is_ack: Callable[[int, bytes], bool]) -> None:
+    """Push ``value`` as a JSON body to ``url`` (in the background, retried until ``is_ack``)."""
+    body = json.dumps(value, ensure_ascii=False).encode()
+    pusher.push(url, body, content_type="application/json", is_ack=is_ack)
+
+
+def json_answer(status: int, body: bytes) -> Any:
+    """The JSON a callback receiver answered with HTTP 200, or None (another status, or not JSON)."""
+    if status != 200:
+        return None
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+class DelayedReports(Generic[_S]):
+    """Sent messages waiting for their carrier report, settled by one background task in due order."""
+
+    def __init__(
+        self, settle: Callable[[_S, float], dict[str, Any]], clock: Callable[[], float],
+        push: Callable[[list[dict[str, Any]]], None] | None, lost: Callable[[], bool],
+    ) -> None:  # fmt: skip
+        """``settle`` gives a message its verdict at wall-clock time ``now`` and returns its callback
+        item; ``push`` sends a list of items (None: no callback URL); ``lost`` is asked for each item
+        to push, and True drops it (a fault)."""
+        self._settle, self._clock, self._push, self._lost = settle, clock, push, lost
+        self._pending: deque[tuple[float, _S]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sent: _S, delay_s: float) -> None:
+        self._pending.append((time.monotonic() + delay_s, sent))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        push = self._push
+        while self._pending:
+            wait = self._pending[0][0] - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now_m, now = time.monotonic(), self._clock()
+            reports = []
+            while self._pending and self._pending[0][0] <= now_m:
+                item = self._settle(self._pending.popleft()[1], now)
+                if push is not None and not self._lost():
+                    reports.append(item)
+            for start in range(0, len(reports), _BATCH):
+                assert push is not None  # only pushed reports are collected
+                push(reports[start : start + _BATCH])
+
+
+class SmsSimulator(Simulator):
+    """Base of the SMS simulators. ``config`` has ``send_scenarios`` and ``receipt_scenarios`` (phone ->
+    code), ``callback_url``, ``reply_callback_url`` and ``time_factor``; a subclass says how it writes a
+    phone (``phone_key``), serves the API (``_handle``), settles a message (``_settle``) and what a
+    callback receiver must answer (``_is_ack``)."""
+
+    def __init__(
+        self, config: Any, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(faults=faults, clock=clock)
+        self.config = config
+        self.pusher = CallbackPusher(retry_delays_s=retry_delays_s, time_factor=config.time_factor)
+        self.send_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.send_scenarios.items()}
+        self.receipt_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.receipt_scenarios.items()}
+        url = config.callback_url
+        push = (lambda items: push_json(self.pusher, url, items, self._is_ack)) if url else None
+        self._reports: DelayedReports[Any] = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
+        self.app.router.add_route("*", "/", self._handle)
+        self.app.router.add_post(f"{CONTROL_PREFIX}/reply", self._control_reply)
+        self.reply_url = config.reply_callback_url
+
+    @staticmethod
+    def phone_key(phone: str) -> str:
+        """How scenarios and records key a phone number."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _is_ack(status: int, body: bytes) -> bool:
+        raise NotImplementedError
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    def _settle(self, sent: Any, now: float) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def set_scenario(self, recipient: str, what: str) -> None:
+        """``receipt:CODE`` fails the carrier's receipt; any other code refuses the number at send time."""
+        phone = self.phone_key(recipient)
+        if what.startswith("receipt:"):
+            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
+        else:
+            self.send_scenarios[phone] = what
+
+    async def close(self) -> None:
+        await self._reports.close()
+        await self.pusher.close()
+        await super().close()
