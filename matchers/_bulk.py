@@ -92,14 +92,16 @@ class EngineBuilder:
         before, which is left out."""
         refused: list[tuple[int, int]] = []
         keep = np.ones(len(chunk), bool)
+        rows, row_ids = self.rows, self.row_ids
         for i, pid in enumerate(chunk.ids):
-            first = self.rows.get(pid)
+            first = rows.get(pid)
             if first is not None:
                 refused.append((i, first))
                 keep[i] = False
                 continue
-            self.rows[pid] = self.table.append(chunk.values[i])
-            self.row_ids.append(pid)
+            rows[pid] = len(row_ids)
+            row_ids.append(pid)
+        self.table.extend(chunk.values if not refused else [v for v, k in zip(chunk.values, keep, strict=True) if k])
         vocab = self.vocab
         to_global = np.fromiter((vocab.setdefault(t, len(vocab)) for t in chunk.terms), np.int32, len(chunk.terms))
         lens = np.diff(chunk.indptr)

@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import os
 import sys
+import time
 from pathlib import Path
 
 from matchers import CriteriaError, MatchEngine
@@ -110,6 +111,7 @@ def _match(args: argparse.Namespace) -> int:
     n = 0
     out = sys.stdout
     buf: list[str] = []
+    t_match = time.monotonic()
     for line in match_lines(policies, engines, on=on, top_k=args.top_k, min_score=args.min_score,
                             progress=say, on_error=engine_refused):
         buf.append(line)
@@ -120,5 +122,6 @@ def _match(args: argparse.Namespace) -> int:
     out.write("".join(buf))
     n += len(buf)
     out.flush()
-    say(f"{n} match records for {len(policies)} policies on {on.isoformat()}; {len(rejected)} lines rejected")
+    say(f"{n} match records for {len(policies)} policies on {on.isoformat()} in {time.monotonic() - t_match:.1f} s; "
+        f"{len(rejected)} lines rejected")
     return 1 if rejected else 0
