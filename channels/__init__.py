@@ -12,7 +12,7 @@ and read bodies through ``json_body.load_json``. Simulators live in ``channels.s
 
 from channels.aliyun_sms import ALIYUN_CODES, AliyunSms, AliyunSmsConfig, SendDetail
 from channels.base import Channel, OutboundMessage, Outcome, SendResult
-from channels.callback_auth import SourceAllowList, new_callback_secret, secret_path_matches
+from channels.callback_auth import ReplayGuard, SourceAllowList, new_callback_secret, secret_path_matches
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -124,6 +124,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "Receipt",
     "ReceivedCount",
     "RenderedSms",
+    "ReplayGuard",
     "Reply",
     "ReplyKind",
     "RetryPolicy",

@@ -95,6 +95,8 @@ class TickStats:
     last_started_at: datetime | None = None
     #: Real seconds the last run took.
     last_duration_s: float | None = None
+    #: Real seconds of all finished runs together (a rate of it is the tick's share of the process).
+    total_duration_s: float = 0.0
     #: ``"ExceptionType: message"`` of the last failure. Ticks must raise errors free of personal
     #: data (design.md invariant 6): this text reaches the metrics page and the log.
     last_error: str | None = None
@@ -271,6 +273,7 @@ class TickScheduler:
         finally:
             stats.runs += 1
             stats.last_duration_s = time.perf_counter() - started
+            stats.total_duration_s += stats.last_duration_s
             del self._running[_LEADER_JOB]
 
     async def _run_guarded(self, name: str) -> TickOutcome:
@@ -297,6 +300,7 @@ class TickScheduler:
         finally:
             del self._running[name]
             stats.last_duration_s = time.perf_counter() - started
+            stats.total_duration_s += stats.last_duration_s
         stats.runs += 1
         return outcome
 

@@ -76,7 +76,13 @@ class AliyunSimConfig:
     #: TemplateCode -> template body with ${var} placeholders
     templates: Mapping[str, str] = field(
         default_factory=lambda: {
-            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订"
+            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订",
+            # the three one-segment templates (channels.render.compact_sms_layouts), richest first
+            "SMS_900002": "您可申请${title}，${deadline}截止。${reason}。详见https://s.pj.gov.cn/${link} 回复TD退订",
+            "SMS_900003": "您可申请${title}，${deadline}截止，详见https://s.pj.gov.cn/${link} 回复TD退订",
+            "SMS_900004": "您可申请${title}，详见https://s.pj.gov.cn/${link} 回复TD退订",
+            # a verification-code template (Aliyun's 验证码 type), for sign-in codes
+            "SMS_900005": "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。",
         }
     )
     #: phone -> code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL)

@@ -62,7 +62,15 @@ class TencentSimConfig:
     sign_names: frozenset[str] = frozenset({"盘锦政务"})
     #: TemplateId -> body with {1}, {2}… slots
     templates: Mapping[str, str] = field(
-        default_factory=lambda: {"2000001": "您可能符合{1}，{2}，申报截止{3}。{4}。详见 https://s.pj.gov.cn/{5} 回复TD退订"}
+        default_factory=lambda: {
+            "2000001": "您可能符合{1}，{2}，申报截止{3}。{4}。详见 https://s.pj.gov.cn/{5} 回复TD退订",
+            # the three one-segment templates (channels.render.compact_sms_layouts), richest first
+            "2000002": "您可申请{1}，{2}截止。{3}。详见https://s.pj.gov.cn/{4} 回复TD退订",
+            "2000003": "您可申请{1}，{2}截止，详见https://s.pj.gov.cn/{3} 回复TD退订",
+            "2000004": "您可申请{1}，详见https://s.pj.gov.cn/{2} 回复TD退订",
+            # a verification-code template, for sign-in codes
+            "2000005": "您的验证码为{1}，{2}分钟内有效，请勿告诉他人。",
+        }
     )
     #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)
     send_scenarios: Mapping[str, str] = field(default_factory=dict)

@@ -122,12 +122,26 @@ async def list_recipients(
 async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 10) -> CampaignView:
     campaign = await campaign_store.get(session, campaign_id)
     doc = await campaign_store.policy_document(session, campaign.policy_id, campaign.policy_version)
-    messages = {channel: body.get("preview", {}) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
+    messages = {channel: dict(body.get("preview", {})) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
+    sms = messages.get("sms")
+    if sms is not None:
+        sms["billed_segments"] = await _billed_segments(session, campaign_id, sms)
     top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n)
     maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n)
     return CampaignView(
         campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe
     )
+
+
+async def _billed_segments(session: AsyncSession, campaign_id: str, preview: dict[str, Any]) -> int:
+    """The SMS segments the campaign's first-choice SMS recipients will be billed, by the segments of
+    each recipient's quoted reason (a reason the preview did not render counts at the longest)."""
+    by_reason = {reason: n for reason, n in preview.get("segments_by_reason") or []}
+    worst = int(preview.get("max_segments") or preview.get("segments") or 1)
+    total = 0
+    for reason, count in await campaign_store.sms_reason_counts(session, campaign_id):
+        total += count * int(by_reason.get(reason, worst))
+    return total
 
 
 def _reasons(line: RecipientLine, limit: int = 3) -> str:

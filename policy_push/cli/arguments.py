@@ -1,16 +1,11 @@
-"""What the offline commands (``match``, ``suggest``) read from their command lines the same way: the
-sub-command with its module docstring as the description, and a number from 0 to 1."""
+"""What the offline commands (``match``, ``suggest``) read from their command lines the same way: a
+number from 0 to 1."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["command", "fraction"]
-
-
-def command(sub: argparse._SubParsersAction, name: str, summary: str, doc: str | None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """The parser of sub-command ``name``: ``summary`` in the command list, ``doc`` as written under ``--help``."""
-    return sub.add_parser(name, help=summary, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+__all__ = ["fraction"]
 
 
 def fraction(raw: str) -> float:

@@ -20,7 +20,8 @@ from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
-from .arguments import command, fraction
+from .arguments import fraction
+from .help import add_command, plain
 
 
 def _region(raw: str) -> str:
@@ -30,7 +31,11 @@ def _region(raw: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = command(sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)", __doc__)
+    p = add_command(
+        sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)",
+        plain(__doc__),
+        "  policy-push sample --out sample\n  policy-push suggest --policies sample/policies.jsonl > suggested.jsonl",
+    )
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",
                    help="region code the texts are read in (default: POLICY_PUSH_INTAKE_CITY, Panjin 211100)")

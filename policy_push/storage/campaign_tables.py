@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -32,6 +33,7 @@ from policy_push.statuses import (
     DeliveryStatus,
     EventSource,
     FeedbackKind,
+    InboundKind,
     OptOutSource,
     Purpose,
     SkipReason,
@@ -48,6 +50,7 @@ __all__ = [
     "DeliveryRow",
     "EarlyReceiptRow",
     "FeedbackRow",
+    "InboundMessageRow",
     "OptOutRow",
     "ProviderSwitchRow",
     "campaigns",
@@ -100,6 +103,10 @@ class CampaignRecipientRow(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSONDoc)
     missing: Mapped[list[str]] = mapped_column(JSONDoc)
+    #: the one line a message to this recipient may quote (never a sensitive or may-qualify line); None: none
+    message_reason: Mapped[str | None] = mapped_column(Text)
+    #: the reasons a public page may show (sensitive lines left out); None for rows drafted before
+    public_reasons: Mapped[list[str] | None] = mapped_column(JSONDoc)
     #: the first channel of the recipient's preference that can reach them, or None
     channel: Mapped[str | None] = mapped_column(String(16))
     #: why this recipient gets nothing (SkipReason), or None when they will be messaged
@@ -165,6 +172,9 @@ class DeliveryRow(Base):
     provider_text: Mapped[str | None] = mapped_column(Text)
     #: the delivery on the previous channel whose permanent failure started this one
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    #: the code of the SMS short link (``/s/<code>``, 8 characters, random): not unique by itself, a
+    #: look-up that finds two rows opens neither
+    link_code: Mapped[str | None] = mapped_column(String(8), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -224,6 +234,34 @@ class OptOutRow(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(32))
+
+
+class InboundMessageRow(Base):
+    """What people sent us through a provider: SMS replies (up-messages), WeChat follows, unfollows and
+    messages. The sender is kept as its keyed look-up hash and encrypted (staff see it masked); the text is
+    encrypted too, since a free-text reply may carry anything. ``dedupe_key`` (a keyed hash of the
+    provider's identity of the push) makes a repeated push record nothing twice."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_inbound_messages_dedupe"),
+        Index("ix_inbound_messages_received", "received_at"),
+        one_of("inbound_messages", "kind", InboundKind),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  #: InboundKind
+    #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid")
+    sender_hash: Mapped[str] = mapped_column(String(64), index=True)
+    sender_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: profiles whose opt-out this recorded (0 when the sender matches no profile)
+    profiles: Mapped[int] = mapped_column(Integer, default=0)
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class FeedbackRow(Base):

@@ -147,3 +147,25 @@ async def not_due(session: AsyncSession, *, now: dt.datetime) -> int:
     """``created`` rows not due yet at ``now`` (quiet hours, the cap, a retry's backoff)."""
     n = await session.scalar(select(func.count()).where(_d.status == DeliveryStatus.CREATED.value, _d.not_before > now))
     return int(n or 0)
+
+
+async def sent_since(
+    session: AsyncSession, profiles: Collection[tuple[str, str]], since: dt.datetime
+) -> dict[tuple[str, str], list[dt.datetime]]:
+    """Per (kind, id): when each message on its way or sent since ``since`` went (all campaigns and
+    channels), oldest first: what a person's own weekly cap counts at claim time."""
+    wanted = set(profiles)
+    kinds = sorted({kind for kind, _ in wanted})
+    out: dict[tuple[str, str], list[dt.datetime]] = {}
+    went = func.coalesce(_d.sent_at, _d.claimed_at)
+    for part in chunks(sorted({pid for _, pid in wanted})):
+        rows = await session.execute(
+            select(_d.profile_kind, _d.profile_id, went).where(
+                _d.profile_kind.in_(kinds), _d.profile_id.in_(part),
+                _d.status.in_([s.value for s in DELIVERY_IN_FLIGHT]), went >= since,
+            )
+        )  # fmt: skip
+        for kind, pid, at in rows:
+            if (kind, pid) in wanted:
+                out.setdefault((kind, pid), []).append(at)
+    return {k: sorted(v) for k, v in out.items()}

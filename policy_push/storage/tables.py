@@ -187,6 +187,8 @@ class ResidentRow(_ProfileColumns, Base):
 
     #: effective hukou region (given, else the ID number's first six digits)
     hukou_region: Mapped[str | None] = mapped_column(String(16))
+    #: the name, encrypted (a resident's name is personal data); ``name`` and the document hold it masked
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: unique: two residents with one ID number is a conflict (NULLs do not collide)
     id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

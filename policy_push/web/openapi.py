@@ -33,14 +33,17 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
     404: "No such record.",
     405: "Method not allowed.",
+    408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
+    429: "Too many requests (link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -91,10 +94,13 @@ def _operation(route: Route) -> dict[str, Any]:
         if reply.schema is not None:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {400, 500}
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}]
+    if route.subscriber:
+        statuses |= {401}
+        op["security"] = [{"subscriberToken": []}]
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_TEXT[status],
@@ -122,6 +128,10 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": _components(),
-            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer"},
+                "subscriberToken": {"type": "http", "scheme": "bearer",
+                                    "description": "A person's session token from POST /api/v1/me/sessions."},
+            },
         },
     }

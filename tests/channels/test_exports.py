@@ -10,7 +10,7 @@ EXPECTED = [
     "Inquiry", "InvalidMessageError", "JPUSH_CODES", "JPush", "JPushConfig", "JPushReports", "Limiter", "MockChannel",
     "Notification", "OPT_OUT_WORDS", "OutboundMessage", "Outcome", "PermanentError", "ProtocolError",
     "ProviderServerError", "ProviderSwitch", "ProviderTimeout", "ProviderUnavailable", "QuotaExhaustedError",
-    "RateLimit", "Receipt", "ReceivedCount", "RenderedSms", "Reply", "ReplyKind", "RetryPolicy",
+    "RateLimit", "Receipt", "ReceivedCount", "RenderedSms", "ReplayGuard", "Reply", "ReplyKind", "RetryPolicy",
     "RetryableError", "Router", "SendDetail", "SendResult", "SmsLayout", "SourceAllowList",
     "SubscriptionChange", "TENCENT_CALLBACK_ACK", "TENCENT_CODES", "TencentSms", "TencentSmsConfig",
     "TencentTemplate", "ThrottledError", "TokenBucket", "WECHAT_CODES", "WECHAT_PUSH_ACK", "Wechat",

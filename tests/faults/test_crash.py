@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import socket
 import time
 import uuid
 from collections import Counter
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from channels.simulators import (
@@ -39,6 +41,7 @@ from channels.simulators import (
     WechatSimConfig,
     WechatSimulator,
 )
+from policy_push.sending.providers import callback_urls
 from policy_push.statuses import (
     DELIVERY_REACHED,
     DELIVERY_UNSENT,
@@ -112,17 +115,21 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
     unfollowed = {i for i in range(1, N + 1) if pick(i) == "wechat" and i % 43 == 0}
     gone_apps = {i for i in range(1, N + 1) if pick(i) == "app" and i % 47 == 0}
     port = _free_port()
-    callbacks = f"http://127.0.0.1:{port}/callbacks"
+    # the service's callback secrets, shared with the simulators that push to it
+    keys = {"CALLBACK_SECRET": secrets.token_urlsafe(24), "WECHAT_CALLBACK_TOKEN": secrets.token_urlsafe(24)}
+    urls = callback_urls(
+        db_settings.model_copy(update={"callback_secret": SecretStr(keys["CALLBACK_SECRET"])}), f"http://127.0.0.1:{port}"
+    )
     tf = 0.05  # provider waits (receipt delays, callback retries, JPush's window) at a twentieth
     sims = SimulatorSet(
         aliyun=AliyunSimulator(
-            AliyunSimConfig(callback_url=f"{callbacks}/aliyun/sms-report", time_factor=tf),
+            AliyunSimConfig(callback_url=urls["aliyun"], reply_callback_url=urls["aliyun_reply"], time_factor=tf),
             faults=Faults({"HTTP_500": 0.02, "isp.SYSTEM_ERROR": 0.02}, timeout_rate=0.02, hang_s=2.0,
                           lost_receipt_rate=0.1, seed=1),
         ),
         tencent=TencentSimulator(faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2)),
         wechat=WechatSimulator(
-            WechatSimConfig(callback_url=f"{callbacks}/wechat", time_factor=tf,
+            WechatSimConfig(callback_url=urls["wechat"], time_factor=tf, callback_token=keys["WECHAT_CALLBACK_TOKEN"],
                             users={openid(i): "unfollowed" for i in unfollowed}),
             faults=Faults({"-1": 0.03, "HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, lost_receipt_rate=0.1, seed=3),
         ),
@@ -140,7 +147,7 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
         url = with_application_name(db_settings.effective_database_url, app_name)
         env = process_env(
             db_settings, sims, DATABASE_URL=url, SMS_PROVIDERS="aliyun,tencent", DISPATCH_BATCH_SIZE=100,
-            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5,
+            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5, **keys,
         )  # fmt: skip
         fleet = Fleet(env)
         fleet.add("serve", "serve", "--no-worker", "--port", str(port))

@@ -24,7 +24,7 @@ async def test_ticks_and_their_lead(dispatch_settings, engine, session_factory, 
     async with open_pipeline(runtime, clock=SystemClock(), router=build_router(dispatch_settings, http)) as p:
         ticks = {t.name: t.leader_only for t in p.ticks()}
         assert ticks == {
-            "dispatch_due_campaigns": False, "send_due_deliveries": False, "settle_lapsed": True,
+            "dispatch_due_campaigns": False, "send_due_deliveries": False, "settle_lapsed": True, "pull_reports": True,
             "close_expired_policies": True, "deadline_reminders": True, "purge_contact_data": True,
         }  # fmt: skip
         scheduler = build_scheduler(dispatch_settings, p.ticks(), clock=p.clock)

@@ -27,10 +27,12 @@ EXPECTED_TABLES = {
     "change_counter",
     "changes",
     "deliveries",
+    "inbound_messages",
     "delivery_events",
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
+    "pii_keys",
     "intake_fetch_state",
     "review_items",
     "enterprises",
@@ -42,6 +44,12 @@ EXPECTED_TABLES = {
     "policy_versions",
     "provider_switches",
     "residents",
+    "subscriber_accounts",
+    "subscriber_codes",
+    "subscriber_consents",
+    "subscriber_links",
+    "subscriber_preferences",
+    "subscriber_sessions",
 }
 
 

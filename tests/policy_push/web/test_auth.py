@@ -13,18 +13,31 @@ GUARDED = [r for r in ROUTES if r.auth]
 #: their link identifies them) and the staff page's approve form (the token travels in the form
 #: body and the view checks it; tests/policy_push/web/test_pages.py)
 TOKENLESS_WRITES = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/campaigns/{id}/approve")}
-#: provider pushes cannot carry our token: WeChat's are signed (the view checks), Aliyun's are
-#: matched to deliveries we made (tests/policy_push/sending/test_receipts.py)
-TOKENLESS_WRITES |= {("POST", "/callbacks/aliyun/sms-report"), ("POST", "/callbacks/wechat")}
+#: provider pushes cannot carry our token: WeChat's are signed, Aliyun's and Tencent's carry the callback
+#: secret in their path (the views check both: tests/policy_push/sending/test_callback_auth.py)
+TOKENLESS_WRITES |= {
+    ("POST", "/callbacks/wechat"),
+    *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
+      (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply"))),
+}
+
+
+#: a person signs in with an SMS code: asking for one and proving it need no token yet (rate limited,
+#: tests/policy_push/subscribers/test_sign_in.py); every other /api/v1/me route needs a subscriber session
+TOKENLESS_WRITES |= {("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions")}
+SUBSCRIBER = [r for r in ROUTES if r.subscriber]
 
 
 def _url(path: str) -> str:
-    return path.replace("{id}", "some-id").replace("{kind}", "policies")
+    return path.replace("{id}", "some-id").replace("{kind}", "policies").replace("{decision}", "approve")
 
 
 def test_every_write_and_every_profile_route_is_guarded() -> None:
     for route in ROUTES:
         if (route.method, route.path) in TOKENLESS_WRITES:
+            continue
+        if route.path.startswith("/api/v1/me"):
+            assert route.subscriber and not route.auth, f"{route.method} {route.path} must need a subscriber session"
             continue
         if route.method != "GET" or "/enterprises" in route.path or "/residents" in route.path:
             assert route.auth, f"{route.method} {route.path} must need the token"
@@ -47,6 +60,14 @@ async def test_wrong_token_is_403(client: Client, route) -> None:
     resp = await client.request(route.method, _url(route.path), json={}, headers={"Authorization": "Bearer nope"})
     assert resp.status == 403
     assert (await resp.json())["errors"][0]["msg"] == "the bearer token is not valid"
+
+
+@pytest.mark.parametrize("route", SUBSCRIBER, ids=lambda r: f"{r.method} {r.path}")
+async def test_subscriber_routes_refuse_without_a_session(client: Client, route) -> None:
+    url = route.path.replace("{id}", "1").replace("{decision}", "approve")
+    for headers in ({}, AUTH):  # the staff API token is not a subscriber session
+        resp = await client.request(route.method, url, json={}, headers=headers)
+        assert resp.status == 401, (route.path, headers)
 
 
 @pytest.mark.parametrize("header", ["Basic dGVzdC10b2tlbg==", "Bearer", "test-token", "Bearer "])
