@@ -11,16 +11,68 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
 from channels.simulators._common import CONTROL_PREFIX, CallbackPusher, Faults, Simulator
 
-__all__ = ["DelayedReports", "SmsSimulator", "json_answer", "push_json"]
+__all__ = ["DelayedReports", "SmsSimConfig", "SmsSimulator", "aliyun_templates", "json_answer", "push_json", "tencent_templates"]
+
+#: The templates the simulated SMS accounts have registered, the same messages at both providers:
+#: (Aliyun TemplateCode, Tencent TemplateId, body with ${name} slots). Tencent numbers the slots {1}, {2}…
+#: in the order they stand.
+_TEMPLATES = (
+    ("SMS_900001", "2000001",
+     "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订"),
+    # the three one-segment templates (channels.render.compact_sms_layouts), richest first
+    ("SMS_900002", "2000002", "您可申请${title}，${deadline}截止。${reason}。详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    ("SMS_900003", "2000003", "您可申请${title}，${deadline}截止，详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    ("SMS_900004", "2000004", "您可申请${title}，详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    # a verification-code template (Aliyun's 验证码 type), for sign-in codes
+    ("SMS_900005", "2000005", "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。"),
+)  # fmt: skip
+_SLOT = re.compile(r"\$\{(\w+)\}")
+
+
+def aliyun_templates() -> dict[str, str]:
+    """TemplateCode -> body with ${name} slots."""
+    return {code: body for code, _, body in _TEMPLATES}
+
+
+def tencent_templates() -> dict[str, str]:
+    """TemplateId -> body with {1}, {2}… slots."""
+    out = {}
+    for _, template_id, body in _TEMPLATES:
+        slots = iter(range(1, 100))
+        out[template_id] = _SLOT.sub(lambda _m, n=slots: f"{{{next(n)}}}", body)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsSimConfig:
+    """What both SMS simulators are configured with."""
+
+    sign_names: frozenset[str] = frozenset({"盘锦政务"})
+    #: phone -> the provider's code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL,
+    #: FailedOperation.PhoneNumberInBlacklist)
+    send_scenarios: Mapping[str, str] = field(default_factory=dict)
+    #: phone -> the carrier's error of a failed receipt (e.g. MK:0001); other messages are delivered
+    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
+    daily_limit_per_phone: int = 10
+    #: where delivery receipts are pushed (a JSON array of reports)
+    callback_url: str = ""
+    #: where handset replies (up-messages) are pushed
+    reply_callback_url: str = ""
+    #: the carrier's delay before a receipt exists (seconds, scaled by time_factor)
+    receipt_delay_s: float = 5.0
+    time_factor: float = 1.0
+
 
 _S = TypeVar("_S")
 _BATCH = 100
@@ -84,13 +136,11 @@ class DelayedReports(Generic[_S]):
 
 
 class SmsSimulator(Simulator):
-    """Base of the SMS simulators. ``config`` has ``send_scenarios`` and ``receipt_scenarios`` (phone ->
-    code), ``callback_url``, ``reply_callback_url`` and ``time_factor``; a subclass says how it writes a
-    phone (``phone_key``), serves the API (``_handle``), settles a message (``_settle``) and what a
-    callback receiver must answer (``_is_ack``)."""
+    """Base of the SMS simulators: a subclass says how it writes a phone (``phone_key``), serves the API
+    (``_handle``), settles a message (``_settle``) and what a callback receiver must answer (``_is_ack``)."""
 
     def __init__(
-        self, config: Any, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
+        self, config: SmsSimConfig, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
     ) -> None:
         super().__init__(faults=faults, clock=clock)
         self.config = config
