@@ -99,12 +99,12 @@ class DelayedReports(Generic[_S]):
 
     def __init__(
         self, settle: Callable[[_S, float], dict[str, Any]], clock: Callable[[], float],
-        push: Callable[[list[dict[str, Any]]], None] | None, lost: Callable[[], bool],
+        push: Callable[[list[dict[str, Any]]], None], pushes: Callable[[], bool],
     ) -> None:  # fmt: skip
         """``settle`` gives a message its verdict at wall-clock time ``now`` and returns its callback
-        item; ``push`` sends a list of items (None: no callback URL); ``lost`` is asked for each item
-        to push, and True drops it (a fault)."""
-        self._settle, self._clock, self._push, self._lost = settle, clock, push, lost
+        item; ``push`` sends a list of items; ``pushes`` is asked for each item, when it is settled:
+        False keeps it from the callback (no callback URL, or a lost receipt)."""
+        self._settle, self._clock, self._push, self._pushes = settle, clock, push, pushes
         self._pending: deque[tuple[float, _S]] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -119,7 +119,6 @@ class DelayedReports(Generic[_S]):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _flush(self) -> None:
-        push = self._push
         while self._pending:
             wait = self._pending[0][0] - time.monotonic()
             if wait > 0:
@@ -128,11 +127,10 @@ class DelayedReports(Generic[_S]):
             reports = []
             while self._pending and self._pending[0][0] <= now_m:
                 item = self._settle(self._pending.popleft()[1], now)
-                if push is not None and not self._lost():
+                if self._pushes():
                     reports.append(item)
             for start in range(0, len(reports), _BATCH):
-                assert push is not None  # only pushed reports are collected
-                push(reports[start : start + _BATCH])
+                self._push(reports[start : start + _BATCH])
 
 
 class SmsSimulator(Simulator):
@@ -147,9 +145,12 @@ class SmsSimulator(Simulator):
         self.pusher = CallbackPusher(retry_delays_s=retry_delays_s, time_factor=config.time_factor)
         self.send_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.send_scenarios.items()}
         self.receipt_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.receipt_scenarios.items()}
-        url = config.callback_url
-        push = (lambda items: push_json(self.pusher, url, items, self._is_ack)) if url else None
-        self._reports: DelayedReports[Any] = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
+        # the URL is read when a report is due, as the provider reads its console setting: a test may
+        # replace ``config`` on a running simulator
+        self._reports: DelayedReports[Any] = DelayedReports(
+            self._settle, self.clock, lambda items: push_json(self.pusher, self.config.callback_url, items, self._is_ack),
+            lambda: bool(self.config.callback_url) and not self.lose_receipt(),
+        )
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post(f"{CONTROL_PREFIX}/reply", self._control_reply)
         self.reply_url = config.reply_callback_url

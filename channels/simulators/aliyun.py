@@ -106,7 +106,7 @@ class AliyunSimulator(SmsSimulator):
     ) -> None:
         config = config or AliyunSimConfig()
         super().__init__(config, config.receipt_retry_delays_s, faults=faults, clock=clock)
-        self._signatures = AliyunSignatures(self.config.access_keys, self.clock)
+        self._signatures = AliyunSignatures(lambda: self.config.access_keys, self.clock)
         self._flow: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000)
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)
