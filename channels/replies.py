@@ -66,6 +66,12 @@ class Reply:
     #: the provider's id of this up-message, for deduplicating a repeated push ("" if it has none)
     provider_id: str = ""
 
+    @classmethod
+    def read(cls, provider: str, phone: str, text: str, received_at: datetime | None, **where: str) -> Reply:
+        """An up-message whose kind is read from its text (``classify_reply``); ``where``: sign_name,
+        extend_code, provider_id."""
+        return cls(provider, phone, text, classify_reply(text), received_at, **where)
+
     @property
     def key(self) -> tuple[str, str, str, str]:
         """Deduplication key: providers push again when our answer was lost."""
@@ -104,17 +110,12 @@ def parse_aliyun_sms_up(body: bytes | str) -> list[Reply]:
         except ValueError:
             at = None
         replies.append(
-            Reply(
-                provider="aliyun_sms",
-                phone=_mainland(item.get("phone_number"), f"SmsUp item {i}"),
-                text=text,
-                kind=classify_reply(text),
-                received_at=at,
-                sign_name=str(item.get("sign_name") or ""),
-                extend_code=str(item.get("dest_code") or ""),
+            Reply.read(
+                "aliyun_sms", _mainland(item.get("phone_number"), f"SmsUp item {i}"), text, at,
+                sign_name=str(item.get("sign_name") or ""), extend_code=str(item.get("dest_code") or ""),
                 provider_id=str(item.get("sequence_id") or ""),
             )
-        )
+        )  # fmt: skip
     return replies
 
 
@@ -128,12 +129,7 @@ def parse_tencent_reply(body: bytes | str) -> Reply:
     text = str(item["text"] or "")
     stamp = item.get("time")
     at = datetime.fromtimestamp(int(stamp), CHINA_TZ) if isinstance(stamp, int | str) and str(stamp).isdigit() else None
-    return Reply(
-        provider="tencent_sms",
-        phone=_mainland(item.get("mobile"), "Tencent reply"),
-        text=text,
-        kind=classify_reply(text),
-        received_at=at,
-        sign_name=str(item.get("sign") or ""),
-        extend_code=str(item.get("extend") or ""),
-    )
+    return Reply.read(
+        "tencent_sms", _mainland(item.get("mobile"), "Tencent reply"), text, at,
+        sign_name=str(item.get("sign") or ""), extend_code=str(item.get("extend") or ""),
+    )  # fmt: skip

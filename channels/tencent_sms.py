@@ -37,7 +37,7 @@ from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
 from channels.rate_limit import CHINA_TZ, RateLimit
 from channels.receipts import Receipt, parse_tencent_pulled_status, session_context_for
-from channels.replies import Reply, classify_reply
+from channels.replies import Reply
 from channels.signing import Tc3Request, tc3_authorization
 
 __all__ = ["TENCENT_CODES", "SendLookup", "TencentSms", "TencentSmsConfig", "TencentTemplate"]
@@ -304,10 +304,9 @@ class TencentSms(HttpChannel[TencentSmsConfig]):
             text = str(row.get("ReplyContent") or "")
             stamp = row.get("ReplyTime")
             replies.append(
-                Reply(
-                    provider=self.name, phone=str(row.get("SubscriberNumber") or ""), text=text,
-                    kind=classify_reply(text),
-                    received_at=datetime.fromtimestamp(stamp, CHINA_TZ) if isinstance(stamp, int) else None,
+                Reply.read(
+                    self.name, str(row.get("SubscriberNumber") or ""), text,
+                    datetime.fromtimestamp(stamp, CHINA_TZ) if isinstance(stamp, int) else None,
                     sign_name=str(row.get("SignName") or ""), extend_code=str(row.get("ExtendCode") or ""),
                 )
             )

@@ -11,16 +11,68 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
 from channels.simulators._common import CONTROL_PREFIX, CallbackPusher, Faults, Simulator
 
-__all__ = ["DelayedReports", "SmsSimulator", "json_answer", "push_json"]
+__all__ = ["DelayedReports", "SmsSimConfig", "SmsSimulator", "aliyun_templates", "json_answer", "push_json", "tencent_templates"]
+
+#: The templates the simulated SMS accounts have registered, the same messages at both providers:
+#: (Aliyun TemplateCode, Tencent TemplateId, body with ${name} slots). Tencent numbers the slots {1}, {2}…
+#: in the order they stand.
+_TEMPLATES = (
+    ("SMS_900001", "2000001",
+     "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订"),
+    # the three one-segment templates (channels.render.compact_sms_layouts), richest first
+    ("SMS_900002", "2000002", "您可申请${title}，${deadline}截止。${reason}。详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    ("SMS_900003", "2000003", "您可申请${title}，${deadline}截止，详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    ("SMS_900004", "2000004", "您可申请${title}，详见https://s.pj.gov.cn/${link} 回复TD退订"),
+    # a verification-code template (Aliyun's 验证码 type), for sign-in codes
+    ("SMS_900005", "2000005", "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。"),
+)  # fmt: skip
+_SLOT = re.compile(r"\$\{(\w+)\}")
+
+
+def aliyun_templates() -> dict[str, str]:
+    """TemplateCode -> body with ${name} slots."""
+    return {code: body for code, _, body in _TEMPLATES}
+
+
+def tencent_templates() -> dict[str, str]:
+    """TemplateId -> body with {1}, {2}… slots."""
+    out = {}
+    for _, template_id, body in _TEMPLATES:
+        slots = iter(range(1, 100))
+        out[template_id] = _SLOT.sub(lambda _m, n=slots: f"{{{next(n)}}}", body)
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsSimConfig:
+    """What both SMS simulators are configured with."""
+
+    sign_names: frozenset[str] = frozenset({"盘锦政务"})
+    #: phone -> the provider's code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL,
+    #: FailedOperation.PhoneNumberInBlacklist)
+    send_scenarios: Mapping[str, str] = field(default_factory=dict)
+    #: phone -> the carrier's error of a failed receipt (e.g. MK:0001); other messages are delivered
+    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
+    daily_limit_per_phone: int = 10
+    #: where delivery receipts are pushed (a JSON array of reports)
+    callback_url: str = ""
+    #: where handset replies (up-messages) are pushed
+    reply_callback_url: str = ""
+    #: the carrier's delay before a receipt exists (seconds, scaled by time_factor)
+    receipt_delay_s: float = 5.0
+    time_factor: float = 1.0
+
 
 _S = TypeVar("_S")
 _BATCH = 100
@@ -47,12 +99,12 @@ class DelayedReports(Generic[_S]):
 
     def __init__(
         self, settle: Callable[[_S, float], dict[str, Any]], clock: Callable[[], float],
-        push: Callable[[list[dict[str, Any]]], None] | None, lost: Callable[[], bool],
+        push: Callable[[list[dict[str, Any]]], None], pushes: Callable[[], bool],
     ) -> None:  # fmt: skip
         """``settle`` gives a message its verdict at wall-clock time ``now`` and returns its callback
-        item; ``push`` sends a list of items (None: no callback URL); ``lost`` is asked for each item
-        to push, and True drops it (a fault)."""
-        self._settle, self._clock, self._push, self._lost = settle, clock, push, lost
+        item; ``push`` sends a list of items; ``pushes`` is asked for each item, when it is settled:
+        False keeps it from the callback (no callback URL, or a lost receipt)."""
+        self._settle, self._clock, self._push, self._pushes = settle, clock, push, pushes
         self._pending: deque[tuple[float, _S]] = deque()
         self._task: asyncio.Task[None] | None = None
 
@@ -67,7 +119,6 @@ class DelayedReports(Generic[_S]):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _flush(self) -> None:
-        push = self._push
         while self._pending:
             wait = self._pending[0][0] - time.monotonic()
             if wait > 0:
@@ -76,30 +127,30 @@ class DelayedReports(Generic[_S]):
             reports = []
             while self._pending and self._pending[0][0] <= now_m:
                 item = self._settle(self._pending.popleft()[1], now)
-                if push is not None and not self._lost():
+                if self._pushes():
                     reports.append(item)
             for start in range(0, len(reports), _BATCH):
-                assert push is not None  # only pushed reports are collected
-                push(reports[start : start + _BATCH])
+                self._push(reports[start : start + _BATCH])
 
 
 class SmsSimulator(Simulator):
-    """Base of the SMS simulators. ``config`` has ``send_scenarios`` and ``receipt_scenarios`` (phone ->
-    code), ``callback_url``, ``reply_callback_url`` and ``time_factor``; a subclass says how it writes a
-    phone (``phone_key``), serves the API (``_handle``), settles a message (``_settle``) and what a
-    callback receiver must answer (``_is_ack``)."""
+    """Base of the SMS simulators: a subclass says how it writes a phone (``phone_key``), serves the API
+    (``_handle``), settles a message (``_settle``) and what a callback receiver must answer (``_is_ack``)."""
 
     def __init__(
-        self, config: Any, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
+        self, config: SmsSimConfig, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
     ) -> None:
         super().__init__(faults=faults, clock=clock)
         self.config = config
         self.pusher = CallbackPusher(retry_delays_s=retry_delays_s, time_factor=config.time_factor)
         self.send_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.send_scenarios.items()}
         self.receipt_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.receipt_scenarios.items()}
-        url = config.callback_url
-        push = (lambda items: push_json(self.pusher, url, items, self._is_ack)) if url else None
-        self._reports: DelayedReports[Any] = DelayedReports(self._settle, self.clock, push, self.lose_receipt)
+        # the URL is read when a report is due, as the provider reads its console setting: a test may
+        # replace ``config`` on a running simulator
+        self._reports: DelayedReports[Any] = DelayedReports(
+            self._settle, self.clock, lambda items: push_json(self.pusher, self.config.callback_url, items, self._is_ack),
+            lambda: bool(self.config.callback_url) and not self.lose_receipt(),
+        )
         self.app.router.add_route("*", "/", self._handle)
         self.app.router.add_post(f"{CONTROL_PREFIX}/reply", self._control_reply)
         self.reply_url = config.reply_callback_url

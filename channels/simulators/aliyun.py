@@ -28,7 +28,7 @@ from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
 from channels.simulators._common import Faults, SentRecord, json_response
-from channels.simulators._sms import SmsSimulator, json_answer, push_json
+from channels.simulators._sms import SmsSimConfig, SmsSimulator, aliyun_templates, json_answer, push_json
 from channels.simulators.aliyun_signatures import AliyunSignatures
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
@@ -70,33 +70,13 @@ _DAY_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
-class AliyunSimConfig:
+class AliyunSimConfig(SmsSimConfig):
     access_keys: Mapping[str, str] = field(default_factory=lambda: {"sim-access-key": "sim-access-secret"})
-    sign_names: frozenset[str] = frozenset({"盘锦政务"})
     #: TemplateCode -> template body with ${var} placeholders
-    templates: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订",
-            # the three one-segment templates (channels.render.compact_sms_layouts), richest first
-            "SMS_900002": "您可申请${title}，${deadline}截止。${reason}。详见https://s.pj.gov.cn/${link} 回复TD退订",
-            "SMS_900003": "您可申请${title}，${deadline}截止，详见https://s.pj.gov.cn/${link} 回复TD退订",
-            "SMS_900004": "您可申请${title}，详见https://s.pj.gov.cn/${link} 回复TD退订",
-            # a verification-code template (Aliyun's 验证码 type), for sign-in codes
-            "SMS_900005": "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。",
-        }
-    )
-    #: phone -> code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL)
-    send_scenarios: Mapping[str, str] = field(default_factory=dict)
-    #: phone -> carrier err_code of a failed receipt (e.g. MK:0001)
-    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
+    templates: Mapping[str, str] = field(default_factory=aliyun_templates)
     daily_limit_per_phone: int = 50
-    callback_url: str = ""
-    #: provider's delay before a receipt exists (seconds, scaled by time_factor)
-    receipt_delay_s: float = 5.0
+    #: Aliyun pushes a report again after 1, 5 and 10 minutes until it is acknowledged
     receipt_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
-    time_factor: float = 1.0
-    #: where SmsUp (replies) are pushed
-    reply_callback_url: str = ""
     #: the account's up-message port extension (dest_code), as configured on the sign
     dest_code: str = "1069000000"
 
@@ -126,7 +106,7 @@ class AliyunSimulator(SmsSimulator):
     ) -> None:
         config = config or AliyunSimConfig()
         super().__init__(config, config.receipt_retry_delays_s, faults=faults, clock=clock)
-        self._signatures = AliyunSignatures(self.config.access_keys, self.clock)
+        self._signatures = AliyunSignatures(lambda: self.config.access_keys, self.clock)
         self._flow: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000)
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)

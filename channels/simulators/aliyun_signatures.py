@@ -36,7 +36,8 @@ _WINDOW_S = 15 * 60
 class AliyunSignatures:
     """The access keys the gateway knows, and the nonces it has seen in the last 15 minutes."""
 
-    def __init__(self, access_keys: Mapping[str, str], clock: Callable[[], float]) -> None:
+    def __init__(self, access_keys: Callable[[], Mapping[str, str]], clock: Callable[[], float]) -> None:
+        #: read at each request: the simulator's configuration may be replaced while it runs
         self._access_keys = access_keys
         self._clock = clock
         self._nonces: dict[str, float] = {}
@@ -49,7 +50,7 @@ class AliyunSignatures:
                 return (f"Missing{name}", f"{name} is mandatory for this action.")
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
             return ("InvalidSignatureMethod", "Specified signature method is not valid.")
-        secret = self._access_keys.get(params["AccessKeyId"])
+        secret = self._access_keys().get(params["AccessKeyId"])
         if secret is None:
             return ("InvalidAccessKeyId.NotFound", "")
         problem = self._check_time(params["Timestamp"])
@@ -82,7 +83,7 @@ class AliyunSignatures:
                 return ("IncompleteSignature", f"the header {name} must be signed"), action, version
         if signed != sorted(signed):
             return ("IncompleteSignature", "SignedHeaders must be sorted"), action, version
-        secret = self._access_keys.get(m["key"])
+        secret = self._access_keys().get(m["key"])
         if secret is None:
             return ("InvalidAccessKeyId.NotFound", ""), action, version
         problem = self._check_time(h["x-acs-date"])

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
 from channels.simulators._common import Faults, SentRecord
-from channels.simulators._sms import SmsSimulator, json_answer, push_json
+from channels.simulators._sms import SmsSimConfig, SmsSimulator, json_answer, push_json, tencent_templates
 from channels.simulators.tencent_signatures import check_tc3_request
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
@@ -56,35 +56,14 @@ def _json(body: Mapping[str, Any]) -> web.Response:
 
 
 @dataclass(frozen=True, slots=True)
-class TencentSimConfig:
+class TencentSimConfig(SmsSimConfig):
     secrets: Mapping[str, str] = field(default_factory=lambda: {"sim-secret-id": "sim-secret-key"})
     sdk_app_id: str = "1400000001"
-    sign_names: frozenset[str] = frozenset({"盘锦政务"})
     #: TemplateId -> body with {1}, {2}… slots
-    templates: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "2000001": "您可能符合{1}，{2}，申报截止{3}。{4}。详见 https://s.pj.gov.cn/{5} 回复TD退订",
-            # the three one-segment templates (channels.render.compact_sms_layouts), richest first
-            "2000002": "您可申请{1}，{2}截止。{3}。详见https://s.pj.gov.cn/{4} 回复TD退订",
-            "2000003": "您可申请{1}，{2}截止，详见https://s.pj.gov.cn/{3} 回复TD退订",
-            "2000004": "您可申请{1}，详见https://s.pj.gov.cn/{2} 回复TD退订",
-            # a verification-code template, for sign-in codes
-            "2000005": "您的验证码为{1}，{2}分钟内有效，请勿告诉他人。",
-        }
-    )
-    #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)
-    send_scenarios: Mapping[str, str] = field(default_factory=dict)
-    #: +86 phone -> carrier errmsg of a failed report (e.g. MK:0001); others are DELIVRD
-    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
-    daily_limit_per_phone: int = 10
+    templates: Mapping[str, str] = field(default_factory=tencent_templates)
     max_param_len: int = 35
-    #: status callback (JSON array of reports) and reply callback (one JSON object per reply)
-    callback_url: str = ""
-    reply_callback_url: str = ""
-    receipt_delay_s: float = 5.0
     #: Tencent retries a callback that was not answered with HTTP 200 (documented as a few tries)
     callback_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
-    time_factor: float = 1.0
     #: Tencent echoes SessionContext in pulled statuses only once support has enabled it
     session_context_in_pulls: bool = True
 

@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -40,7 +39,7 @@ from policy_push.statuses import (
     Waiting,
 )
 
-from .tables import Base, JSONDoc, UTCDateTime, one_of
+from .tables import Base, BigId, JSONDoc, UTCDateTime, one_of
 
 __all__ = [
     "CampaignMessageRow",
@@ -63,9 +62,6 @@ __all__ = [
     "provider_switches",
     "recipients",
 ]
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
-
 
 
 class CampaignRow(Base):
@@ -189,7 +185,7 @@ class DeliveryEventRow(Base):
         one_of("delivery_events", "source", EventSource),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(36), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     from_status: Mapped[str | None] = mapped_column(String(24))
@@ -210,7 +206,7 @@ class EarlyReceiptRow(Base):
 
     __tablename__ = "early_receipts"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
     #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid"); None if absent
@@ -249,7 +245,7 @@ class InboundMessageRow(Base):
         one_of("inbound_messages", "kind", InboundKind),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))  #: InboundKind
@@ -271,7 +267,7 @@ class FeedbackRow(Base):
         one_of("feedback", "kind", FeedbackKind),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     policy_id: Mapped[str] = mapped_column(String(64), index=True)
     profile_kind: Mapped[str] = mapped_column(String(16))
     profile_id: Mapped[str] = mapped_column(String(64))
@@ -285,7 +281,7 @@ class ProviderSwitchRow(Base):
 
     __tablename__ = "provider_switches"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(16))
     from_provider: Mapped[str] = mapped_column(String(32))
