@@ -57,6 +57,12 @@ def _worker(args: argparse.Namespace) -> int:
     from policy_push.cli import settings_from
 
     settings = settings_from(args, worker_id=args.worker_id, time_factor=args.time_factor)
+    from policy_push.cli.serve import refuse_demo_key
+
+    refused = refuse_demo_key("worker", settings)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     try:
         return asyncio.run(run_worker(settings, exit_when_idle=args.exit_when_idle, timeout_s=args.timeout))
     except SchemaOutOfDate as exc:

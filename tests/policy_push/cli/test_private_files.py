@@ -61,3 +61,19 @@ def test_import_report_through_a_symlink_is_refused(
     assert main(["import", "policies", str(bad)]) == 2
     assert target.read_text(encoding="utf-8") == "keep me"
     assert "symbolic link" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize("how", ["demo", "key"])
+def test_only_the_demo_command_takes_the_demo_key(
+    command: str, how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policy_push.security import DEMO_PII_KEY
+
+    monkeypatch.setenv("POLICY_PUSH_DATA_DIR", str(tmp_path / "data"))
+    if how == "demo":
+        monkeypatch.setenv("POLICY_PUSH_DEMO", "1")
+    else:
+        monkeypatch.setenv("POLICY_PUSH_PII_KEY", DEMO_PII_KEY)
+    assert main([command]) == 2
+    assert "refusing the public demo PII key" in capsys.readouterr().err
