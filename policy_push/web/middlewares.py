@@ -97,6 +97,8 @@ def _errors_response(status: int, errors: list[dict[str, Any]], headers: dict[st
 def _from_error(exc: PolicyPushError, request_id: str) -> web.Response:
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": "60"}  # the limit's window is a minute
     if status >= 500:  # a fault of ours, not of the request: its message may say too much
         return _errors_response(status, [{"loc": [], "msg": _SERVER_SIDE.get(status, "internal error"), "request_id": request_id}])
     return _errors_response(status, exc.as_errors(), headers)

@@ -32,6 +32,11 @@ async def test_a_policy_without_criteria_is_ranked_and_explained(
     assert len(with_reason) >= len(items) // 2 and all("涉及" in i["reasons"][0] for i in with_reason)
     campaign = await client.post("/api/v1/campaigns", json={"policy_id": policy["id"]}, headers=ALICE)
     assert campaign.status == 201
+    detail = await campaign.json()
+    sms = detail["messages"]["sms"]
+    # the preview shows what the whole campaign will be billed: every SMS recipient's segments
+    assert sms["billed_segments"] >= detail["summary"]["to_message"]["sms"] >= 1
+    assert sms["billed_segments"] <= sms["max_segments"] * detail["summary"]["to_message"]["sms"]
     async with session_factory() as session:
         quoted = list(await session.scalars(select(CampaignRecipientRow.message_reason)))
     assert any(q and "涉及" in q for q in quoted)

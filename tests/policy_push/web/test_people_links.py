@@ -134,7 +134,9 @@ async def test_look_ups_are_rate_limited(make_client: Any, sent: dict[str, Any])
     client = await make_client(link_lookups_per_minute=3)
     statuses = [(await client.get("/s/zzzzzzz" + str(i))).status for i in range(5)]
     assert statuses[:3] == [404, 404, 404] and statuses[3:] == [429, 429]
-    body = await (await client.get("/s/zzzzzzz9")).json()
+    limited = await client.get("/s/zzzzzzz9")
+    assert limited.headers["Retry-After"] == "60"
+    body = await limited.json()
     assert "POLICY_PUSH_LINK_LOOKUPS_PER_MINUTE" in body["errors"][0]["msg"]
 
 
