@@ -36,7 +36,7 @@ from .keys import (
     session_factory_key,
     settings_key,
 )
-from .middlewares import auth_middleware, error_middleware, input_middleware
+from .middlewares import auth_middleware, body_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
 from .routes import setup_routes
 from .throttle import Throttle
@@ -59,7 +59,7 @@ def create_app(
     """
     cipher = PiiCipher.from_settings(settings)
     app = web.Application(
-        middlewares=[error_middleware, input_middleware, auth_middleware],
+        middlewares=[error_middleware, input_middleware, auth_middleware, body_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )

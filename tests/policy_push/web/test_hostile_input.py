@@ -109,3 +109,13 @@ async def test_a_stalled_body_gets_408_in_time(make_client: Any) -> None:
     status, answer = await _raw(client, request, read_timeout=5.0)
     assert status == 408 and loop.time() - started < 4.0
     _error_shape(answer)
+
+
+async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: Any) -> None:
+    client = await make_client(request_body_timeout_s=0.5)
+    request = (
+        b"POST /callbacks/aliyun/sms-report HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"biz_id\": "
+    )
+    status, _ = await _raw(client, request, read_timeout=5.0)
+    assert status == 408
