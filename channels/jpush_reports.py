@@ -67,7 +67,7 @@ def parse_jpush_received(body: bytes | str | list[Any]) -> list[ReceivedCount]:
     """Parse ``/v3/received`` or ``/v3/received/detail``: a JSON array, one object per msg_id."""
     try:
         items = json.loads(body) if isinstance(body, bytes | str) else body
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise ProtocolError(f"JPush received report is not JSON: {exc}") from exc
     if not isinstance(items, list):
         raise ProtocolError("JPush received report must be a JSON array")
@@ -84,7 +84,7 @@ def parse_jpush_status(body: bytes | str | Mapping[str, Any]) -> dict[str, Devic
     """Parse ``/v3/status/message``: ``{registration_id: {"status": n}}``."""
     try:
         data = json.loads(body) if isinstance(body, bytes | str) else body
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise ProtocolError(f"JPush status answer is not JSON: {exc}") from exc
     if not isinstance(data, Mapping):
         raise ProtocolError("JPush status answer must be a JSON object")

@@ -94,18 +94,31 @@ def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
     return Outcome.UNREACHABLE if err_code in _ALIYUN_UNREACHABLE_RECEIPT else Outcome.PERMANENT
 
 
+def _plain(value: object, *, empty: bool = False) -> bool:
+    if value is None:
+        return empty
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return empty or bool(str(value).strip())
+
+
 def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
     """Parse an Aliyun SmsReport push (a JSON array of reports)."""
     try:
         items = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"SmsReport is not JSON: {exc}") from exc
+    except RecursionError:  # the parser recurses per level: 100,000 nested arrays are refused, not a crash
+        raise ProtocolError("SmsReport is not an SmsReport: nested too deeply") from None
     if not isinstance(items, list):
         raise ProtocolError("SmsReport must be a JSON array")
     receipts = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "biz_id" not in item or "phone_number" not in item:
             raise ProtocolError(f"SmsReport item {i} lacks biz_id or phone_number")
+        # a report names its message and phone: an empty or structured one can never be matched or kept
+        if not _plain(item["biz_id"]) or not _plain(item["phone_number"]) or not _plain(item.get("out_id"), empty=True):
+            raise ProtocolError(f"SmsReport item {i}: biz_id and phone_number must be non-empty strings")
         success = item.get("success") in (True, "true")
         code = str(item.get("err_code", ""))
         outcome = aliyun_verdict(success, code)
@@ -216,7 +229,7 @@ def parse_tencent_status_callback(body: bytes | str) -> list[Receipt]:
     """Parse a Tencent status callback (a JSON array of reports)."""
     try:
         items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise ProtocolError(f"Tencent status callback is not JSON: {exc}") from exc
     if not isinstance(items, list):
         raise ProtocolError("Tencent status callback must be a JSON array")

@@ -95,7 +95,7 @@ def _load(body: bytes | str, what: str) -> object:
         raise ProtocolError(f"{what} larger than 256 KiB")
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise ProtocolError(f"{what} is not JSON: {exc}") from exc
 
 

@@ -119,3 +119,10 @@ async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: A
     )
     status, _ = await _raw(client, request, read_timeout=5.0)
     assert status == 408
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'[{"phone_number": "", "biz_id": ""}]',
+                                  b'[{"phone_number": "13800000000", "biz_id": {"x": 1}, "out_id": {}}]'])
+async def test_unusable_aliyun_reports_are_400_not_500(client: Client, body: bytes) -> None:
+    r = await client.post("/callbacks/aliyun/sms-report", data=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400, await r.text()
