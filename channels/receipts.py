@@ -94,6 +94,22 @@ def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
     return Outcome.UNREACHABLE if err_code in _ALIYUN_UNREACHABLE_RECEIPT else Outcome.PERMANENT
 
 
+#: the latest Unix time a provider's report may name (2100-01-01): beyond it a number is garbage, and
+#: ``datetime.fromtimestamp`` of 99999999999999999999 raises OverflowError
+_LATEST_UNIX = 4_102_444_800
+
+
+def unix_time(value: object, what: str) -> datetime | None:
+    """A provider's Unix-seconds time as an aware datetime; None when absent or not digits;
+    ``ProtocolError`` when out of range."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isdigit():
+        return None
+    if len(text) > 12 or int(text) > _LATEST_UNIX:
+        raise ProtocolError(f"{what} {text[:24]} is not a time")
+    return datetime.fromtimestamp(int(text), CHINA_TZ)
+
+
 def _plain(value: object, *, empty: bool = False) -> bool:
     if value is None:
         return empty
@@ -162,7 +178,7 @@ def parse_wechat_event(body: bytes) -> Receipt | None:
         delivered=outcome is Outcome.ACCEPTED,
         outcome=outcome,
         code=status,
-        reported_at=datetime.fromtimestamp(int(created), CHINA_TZ) if created.isdigit() else None,
+        reported_at=unix_time(created, "CreateTime"),
     )
 
 
@@ -269,7 +285,7 @@ def parse_tencent_pulled_status(rows: object) -> list[Receipt]:
                 status=status,
                 code=str(row.get("Description") or ""),
                 text=str(row.get("Description") or ""),
-                at=datetime.fromtimestamp(int(stamp), CHINA_TZ) if isinstance(stamp, int) and stamp > 0 else None,
+                at=unix_time(stamp, "ReceiveDate") if isinstance(stamp, int) and stamp > 0 else None,
                 context=str(row.get("SessionContext") or ""),
             )
         )

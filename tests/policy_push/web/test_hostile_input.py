@@ -126,3 +126,19 @@ async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: A
 async def test_unusable_aliyun_reports_are_400_not_500(client: Client, body: bytes) -> None:
     r = await client.post("/callbacks/aliyun/sms-report", data=body, headers={"Content-Type": "application/json"})
     assert r.status == 400, await r.text()
+
+
+@pytest.mark.parametrize("created", ["99999999999999999999", "4102444801"])
+async def test_a_signed_wechat_event_with_an_impossible_time_is_400(client: Client, created: str) -> None:
+    from channels.signing import wechat_callback_signature
+    from policy_push.sending.providers import wechat_callback_token
+    from policy_push.web.keys import settings_key
+
+    token = wechat_callback_token(client.app[settings_key])
+    ts, nonce = "1700000000", "n1"
+    sig = wechat_callback_signature(token, ts, nonce)
+    body = ("<xml><ToUserName>a</ToUserName><FromUserName>o1</FromUserName><CreateTime>" + created + "</CreateTime>"
+            "<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status></xml>")
+    r = await client.post(f"/callbacks/wechat?signature={sig}&timestamp={ts}&nonce={nonce}", data=body.encode(),
+                          headers={"Content-Type": "text/xml"})
+    assert r.status == 400, await r.text()
