@@ -24,6 +24,8 @@ def load_json(body: object, what: str, shape: type | None = None, *, max_bytes: 
             body = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ProtocolError(f"{what} is not JSON: {exc}") from exc
+        except RecursionError:  # the parser recurses per level: 100,000 nested arrays are refused, not a crash
+            raise ProtocolError(f"{what} is not JSON: nested too deeply") from None
     if shape is not None:
         kind, name = _SHAPES[shape]
         if not isinstance(body, kind):

@@ -23,7 +23,8 @@ holds and names no sensitive fact, chosen by the match engine when the campaign 
 gives a neutral line or, in an SMS, a template without one) and the link.  An SMS takes the richest of
 the one-segment templates that fits (``channels.render_sms_fitted``), never more than two segments.
 Sensitive facts (低保, 特困, 残疾, health; ``matchers.is_sensitive``) never appear in a message: not in
-the reason, and a policy whose title names one goes out under a neutral title without its summary.
+the reason, not the summary (a summary that names one is left out), and a policy whose title names
+one goes out under a neutral title without its summary.
 Dispatch calls :func:`render_for_recipient` and never builds a text itself, so what goes out is what
 was approved.  No message ever carries an ID number: the channel renderers refuse one.
 """
@@ -268,7 +269,8 @@ def build_message_bodies(
     sensitive = policy_is_sensitive(policy)
     fields = {
         "title": policy.title,
-        "summary": "" if sensitive else policy.summary or "",
+        # a summary that names a sensitive fact ("失能老人每月…") stays on the policy page, out of messages
+        "summary": "" if sensitive or is_sensitive(policy.summary or "") else policy.summary or "",
         "deadline": policy.apply_until.isoformat() if policy.apply_until else None,
         "benefit": benefit_text(policy),
     }

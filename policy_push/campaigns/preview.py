@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from matchers import field_label
 from policy_push.domain import LOCAL_TZ
 from policy_push.security import PiiCipher
 from policy_push.statuses import SkipReason
@@ -51,10 +52,16 @@ class RecipientLine:
     #: channel -> masked address (``138****5678``); never a plaintext value
     contacts: dict[str, str | None]
 
+    @property
+    def missing_labels(self) -> list[str]:
+        """``missing`` in the Chinese names staff read ("企业规模", not ``size``)."""
+        return [field_label(f, self.profile_kind) for f in self.missing]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "profile_id": self.profile_id, "profile_kind": self.profile_kind, "eligible": self.eligible,
-            "score": round(self.score, 4), "reasons": self.reasons, "missing": self.missing, "channel": self.channel,
+            "score": round(self.score, 4), "reasons": self.reasons, "missing": self.missing,
+            "missing_labels": self.missing_labels, "channel": self.channel,
             "skip_reason": self.skip_reason, "excluded_by": self.excluded_by, "contacts": self.contacts,
         }  # fmt: skip
 
@@ -169,7 +176,7 @@ def render_preview_text(view: CampaignView, *, top_n: int = 5) -> str:
     if view.may_qualify:
         out.append("  may qualify (missing data):")
         for line in view.may_qualify[:top_n]:
-            out.append(f"    {line.profile_id}  missing {', '.join(line.missing) or '—'}  [{line.skip_reason or 'included'}]")
+            out.append(f"    {line.profile_id}  缺少 {'、'.join(line.missing_labels) or '—'}  [{line.skip_reason or 'included'}]")
     sms = view.messages.get("sms")
     if sms:
         out.append(

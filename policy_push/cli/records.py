@@ -13,6 +13,7 @@ from tqdm import tqdm
 from policy_push.exporting import export_records
 from policy_push.importing import KINDS, ImportReport
 from policy_push.runtime import Runtime, open_runtime
+from policy_push.security.files import open_private
 from policy_push.service import Service
 
 from .failures import CommandFailed, Exit
@@ -66,7 +67,8 @@ async def import_file(
 
 
 def write_report(report: ImportReport, path: Path) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+    # owner-only, never through a symbolic link planted at the report's name (security.files)
+    with open_private(path) as fh:
         for rejected in report.rejected:
             fh.write(json.dumps(rejected.as_dict(), ensure_ascii=False) + "\n")
 
@@ -86,7 +88,12 @@ def _import(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.rejected:
         report_path = args.report or args.file.with_name(args.file.name + ".rejected.jsonl")
-        write_report(report, report_path)
+        try:
+            write_report(report, report_path)
+        except OSError as exc:
+            print(f"policy-push import: cannot write the report {report_path}: {exc.strerror or exc} "
+                  "(a symbolic link there is refused; give another path with --report)", file=sys.stderr)
+            return 2
         for r in report.rejected[:10]:
             first = r.errors[0]
             print(f"  line {r.line_no}: {first.field}: {first.msg}", file=sys.stderr)
@@ -107,10 +114,17 @@ def _export(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with open_runtime(settings) as runtime:
             if args.output:
-                with args.output.open("w", encoding="utf-8") as fh:
+                with open_private(args.output) as fh:
                     return await export_records(runtime, args.kind, fh)
             return await export_records(runtime, args.kind, sys.stdout)
 
-    n = asyncio.run(run())
+    try:
+        n = asyncio.run(run())
+    except OSError as exc:
+        if args.output is None or exc.filename not in (str(args.output), args.output):
+            raise
+        print(f"policy-push export: cannot write {args.output}: {exc.strerror or exc} "
+              "(a symbolic link there is refused)", file=sys.stderr)
+        return 2
     print(f"exported {n} {args.kind}", file=sys.stderr)
     return 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import sys
 
 from aiohttp import web
 
 from policy_push.config import Settings
 from policy_push.runtime import open_runtime
+from policy_push.security import DEMO_PII_KEY
 
 from .help import add_command
 from .listen import bind_listener
@@ -42,6 +44,24 @@ async def preflight(settings: Settings) -> None:
         pass
 
 
+def uses_demo_key(settings: Settings) -> bool:
+    """The PII key in force is the public demo key (demo mode without a key of its own, or the demo
+    key configured by hand): anyone can read data encrypted with it."""
+    given = settings.pii_key.get_secret_value().strip() if settings.pii_key is not None else ""
+    return given == DEMO_PII_KEY or (not given and settings.demo)
+
+
+def refuse_demo_key(command: str, settings: Settings) -> str | None:
+    """The one line that refuses to run ``command`` on the public demo key (only ``demo`` may), or None."""
+    if not uses_demo_key(settings):
+        return None
+    return (
+        f"policy-push {command}: refusing the public demo PII key (POLICY_PUSH_DEMO=1 or the demo key as "
+        "POLICY_PUSH_PII_KEY): anyone can decrypt data stored with it. Set POLICY_PUSH_PII_KEY to a key of your "
+        "own (`policy-push keygen`), or use `policy-push demo` for the synthetic demo."
+    )
+
+
 def run_server(settings: Settings, *, banner: str = "", worker: bool = True, sock: socket.socket | None = None) -> None:
     from policy_push.web import create_app
 
@@ -70,6 +90,10 @@ def _serve(args: argparse.Namespace) -> int:
     from policy_push.cli import settings_from
 
     settings = settings_from(args, host=args.host, port=args.port)
+    refused = refuse_demo_key("serve", settings)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     sock = bind_listener(settings.host, settings.port)  # before anything slow
     try:
         asyncio.run(preflight(settings))

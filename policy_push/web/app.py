@@ -45,7 +45,7 @@ from .keys import (
     subscribers_key,
 )
 from .metrics import Metrics, metrics_key, metrics_middleware
-from .middlewares import auth_middleware, error_middleware, input_middleware
+from .middlewares import auth_middleware, body_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
 from .ops_state import OpsState, ops_state_key
 from .routes import setup_routes
@@ -74,7 +74,7 @@ def create_app(
         log.warning("POLICY_PUSH_CALLBACK_SECRET or POLICY_PUSH_WECHAT_CALLBACK_TOKEN is not set: "
                     "the provider callbacks refuse every push until it is")  # fmt: skip
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware, body_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )

@@ -39,13 +39,14 @@ from policy_push.errors import (
 )
 from policy_push.logs import REQUEST_ID, mask_personal
 
-from .bodies import json_response, too_large
+from .bodies import json_response, read_body, too_large
 from .keys import request_id_key, route_index_key, settings_key
 
 __all__ = [
     "REQUEST_ID_HEADER",
     "STATUS",
     "auth_middleware",
+    "body_middleware",
     "check_token",
     "error_middleware",
     "expect_continue",
@@ -190,6 +191,25 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise RequestRefused("a request header is not valid UTF-8 text", loc=["header"])
     if not _readable(request.path) or not all(_readable(k) and _readable(v) for k, v in request.query.items()):
         raise RequestRefused("the URL is not valid UTF-8 text once percent-decoded", loc=["path"])
+    return await handler(request)
+
+
+#: bodies read whole by their handlers: read here first, under the time limit (an NDJSON import streams,
+#: and a multipart form is parsed from the stream, so those two are bounded where they are read)
+_READ_WHOLE = ("application/json", "text/xml", "application/x-www-form-urlencoded")
+
+
+@web.middleware
+async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a body its handler will read whole, bounded in size (413) and in time (408), after the
+    token check: a client that stalls its body gets 408 instead of holding a connection and a handler
+    for ever, on every route, the provider callbacks included.  The handler then reads the cached body."""
+    spec = _route_spec(request)
+    if (
+        spec is not None and spec.body is not None and spec.body.content_type in _READ_WHOLE
+        and request.body_exists and not request.content_type.startswith("multipart/")
+    ):  # fmt: skip
+        await read_body(request)
     return await handler(request)
 
 

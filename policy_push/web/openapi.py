@@ -101,11 +101,19 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.subscriber:
         statuses |= {401}
         op["security"] = [{"subscriberToken": []}]
+    # a provider callback answers in the provider's own shape (its first reply's), and refuses what it
+    # cannot authenticate with 403
+    provider = route.replies[0] if route.tag == "callbacks" else None
+    if provider is not None:
+        statuses |= {403}
     for status in sorted(statuses):
-        responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
-            "content": {"application/json": {"schema": _ref("ErrorBody")}},
-        }
+        if str(status) in responses:
+            continue
+        if provider is not None and provider.schema is not None:
+            content = {provider.content_type: {"schema": _ref(provider.schema)}}
+        else:
+            content = {"application/json": {"schema": _ref("ErrorBody")}}
+        responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
     op["responses"] = responses
     return op
 

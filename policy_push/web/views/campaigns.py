@@ -123,7 +123,8 @@ class RecipientOut(_Out):
     eligible: bool = Field(description="False: may qualify (see `missing`).")
     score: float
     reasons: list[str]
-    missing: list[str]
+    missing: list[str] = Field(description="The criteria fields left unknown (keys, as formats.md names them).")
+    missing_labels: list[str] = Field(description="`missing` in the Chinese names staff read (企业规模).")
     channel: str | None
     skip_reason: SkipReason | None = Field(description="Why no message goes to them; null: they will be messaged.")
     contacts: dict[str, str | None] = Field(description="Masked addresses per channel (`138****5678`).")

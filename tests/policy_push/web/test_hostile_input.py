@@ -109,3 +109,36 @@ async def test_a_stalled_body_gets_408_in_time(make_client: Any) -> None:
     status, answer = await _raw(client, request, read_timeout=5.0)
     assert status == 408 and loop.time() - started < 4.0
     _error_shape(answer)
+
+
+async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: Any) -> None:
+    client = await make_client(request_body_timeout_s=0.5)
+    request = (
+        b"POST /callbacks/aliyun/sms-report HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"biz_id\": "
+    )
+    status, _ = await _raw(client, request, read_timeout=5.0)
+    assert status == 408
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'[{"phone_number": "", "biz_id": ""}]',
+                                  b'[{"phone_number": "13800000000", "biz_id": {"x": 1}, "out_id": {}}]'])
+async def test_unusable_aliyun_reports_are_400_not_500(client: Client, body: bytes) -> None:
+    r = await client.post("/callbacks/aliyun/sms-report", data=body, headers={"Content-Type": "application/json"})
+    assert r.status == 400, await r.text()
+
+
+@pytest.mark.parametrize("created", ["99999999999999999999", "4102444801"])
+async def test_a_signed_wechat_event_with_an_impossible_time_is_400(client: Client, created: str) -> None:
+    from channels.signing import wechat_callback_signature
+    from policy_push.sending.providers import wechat_callback_token
+    from policy_push.web.keys import settings_key
+
+    token = wechat_callback_token(client.app[settings_key])
+    ts, nonce = "1700000000", "n1"
+    sig = wechat_callback_signature(token, ts, nonce)
+    body = ("<xml><ToUserName>a</ToUserName><FromUserName>o1</FromUserName><CreateTime>" + created + "</CreateTime>"
+            "<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status></xml>")
+    r = await client.post(f"/callbacks/wechat?signature={sig}&timestamp={ts}&nonce={nonce}", data=body.encode(),
+                          headers={"Content-Type": "text/xml"})
+    assert r.status == 400, await r.text()

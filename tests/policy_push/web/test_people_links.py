@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html as htmllib
+import logging
 import re
 from typing import Any
 
@@ -18,7 +19,7 @@ from policy_push.web.keys import link_signer_key
 from policy_push.web.views.feedback import CSRF_COOKIE
 from tests.policy_push.campaigns.support import add_delivery
 
-from .conftest import AUTH, Client, sample_enterprise, sample_policy
+from .conftest import AUTH, TOKEN, Client, sample_enterprise, sample_policy
 
 pytestmark = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 ALICE = {**AUTH, "X-Staff-Member": "alice"}
@@ -133,7 +134,9 @@ async def test_look_ups_are_rate_limited(make_client: Any, sent: dict[str, Any])
     client = await make_client(link_lookups_per_minute=3)
     statuses = [(await client.get("/s/zzzzzzz" + str(i))).status for i in range(5)]
     assert statuses[:3] == [404, 404, 404] and statuses[3:] == [429, 429]
-    body = await (await client.get("/s/zzzzzzz9")).json()
+    limited = await client.get("/s/zzzzzzz9")
+    assert limited.headers["Retry-After"] == "60"
+    body = await limited.json()
     assert "POLICY_PUSH_LINK_LOOKUPS_PER_MINUTE" in body["errors"][0]["msg"]
 
 
@@ -148,3 +151,26 @@ async def test_codes_expire(client: Client, sent: dict[str, Any], session_factor
 
 async def _campaign_id(session: AsyncSession) -> str:
     return str(await session.scalar(select(DeliveryRow.campaign_id).limit(1)))
+
+
+async def test_the_access_log_names_routes_never_codes_or_tokens(
+    db_settings: Any, engine: Any, sent: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from policy_push.web import create_app
+    from policy_push.web.access_log import RedactingAccessLogger
+
+    app = create_app(db_settings.model_copy(update={"api_token": TOKEN}), engine=engine)
+    server = TestServer(app)
+    await server.start_server(access_log_class=RedactingAccessLogger)  # as ``serve`` runs it
+    async with TestClient(server) as logged:
+        token = logged.app[link_signer_key].sign(sent["code"], now=dt.datetime.now(dt.UTC))
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            assert (await logged.get(f"/s/{sent['code']}")).status == 200
+            assert (await logged.get(f"/p/pl-1?t={token}")).status == 200
+            assert (await logged.get("/no/such/path/secret123")).status == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 3 and "GET /s/{code} 200" in lines[0] and "GET /p/{policy_id} 200" in lines[1], lines
+    text = "\n".join(lines)
+    assert sent["code"] not in text and token not in text and "secret123" not in text and "t=" not in text
