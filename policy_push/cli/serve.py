@@ -29,6 +29,7 @@ async def preflight(settings: Settings) -> None:
 
 def run_server(settings: Settings, *, banner: str = "", worker: bool = True) -> None:
     from policy_push.web import create_app
+    from policy_push.web.access_log import SafeAccessLogger
 
     app = create_app(settings, worker=worker)
     url = f"http://{settings.host}:{settings.port}"
@@ -37,7 +38,8 @@ def run_server(settings: Settings, *, banner: str = "", worker: bool = True) -> 
         print(f"{banner}policy_push API on {url}/api/v1  (OpenAPI: {url}/api/v1/openapi.json, health: {url}/healthz)")
         print("Press Ctrl+C to stop.")
 
-    web.run_app(app, host=settings.host, port=settings.port, print=say)
+    # the default access log would print the callback secret in the path
+    web.run_app(app, host=settings.host, port=settings.port, print=say, access_log_class=SafeAccessLogger)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -228,6 +228,7 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
                     e.tencent_key[0], e.tencent_key[1], e.tencent_sdk_app_id, settings.sms_sign_name,
                     {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS)},
                     base_url=e.tencent_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
+                    report_wait_s=settings.tencent_report_wait_s,
                 ),
                 session,
             ))

@@ -13,7 +13,7 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies, review
+from .views import callbacks, campaigns, docs, feedback, health, imports, inbound, matches, policies, review
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -65,6 +65,7 @@ class Route:
 SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
+SCHEMA_MODELS.update(inbound.INBOUND_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -324,6 +325,11 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_campaign_routes(),
     *_review_routes(),
+    Route("GET", f"{API_PREFIX}/inbound-messages", inbound.list_inbound, "list_inbound_messages",
+          "SMS replies and WeChat follows, unfollows and messages (senders masked)", "campaigns",
+          (Reply(200, "InboundPage", "Newest first."),), auth=True, query=inbound.INBOUND_PARAMS, errors=(422,),
+          description="Opt-outs among them (TD / 退订 replies, unfollows) already took effect; other replies wait "
+          "here for staff."),
     *_callback_routes(),
 )
 

@@ -10,10 +10,15 @@ message went out, lost receipts, unknown app ids, unfollowed WeChat users). Mean
 * SIGKILL of a random process every 0.3-2 s, some again within milliseconds of its start;
 * ``pg_terminate_backend`` of every connection of those processes every 1-3 s.
 
+* people who got their message reply TD (to Aliyun and to Tencent, whose replies also wait in its
+  pull queue) and unfollow the WeChat account, pushed to the callbacks while ``serve`` is being killed;
+  Tencent's status reports come by callback and by the workers' ``pull_reports`` tick.
+
 Then the fleet runs to the end. Counted at the simulators per (recipient, policy, channel): 0 sent
 twice (an SMS from Aliyun and one from Tencent to the same phone counts as twice); 0 lost: every row
 the database calls sent or delivered is at the provider, and every recipient whom no provider reached
-failed on every channel of their preference.
+failed on every channel of their preference; no opt-out lost: every TD reply and every unfollow is
+an opt-out in the database.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from channels.simulators import (
     JPushSimConfig,
     JPushSimulator,
     SimulatorSet,
+    TencentSimConfig,
     TencentSimulator,
     WechatSimConfig,
     WechatSimulator,
@@ -50,7 +56,13 @@ from policy_push.statuses import (
     DeliveryStatus,
     EventSource,
 )
-from policy_push.storage.campaign_tables import CampaignRow, DeliveryEventRow, DeliveryRow, ProviderSwitchRow
+from policy_push.storage.campaign_tables import (
+    CampaignRow,
+    DeliveryEventRow,
+    DeliveryRow,
+    OptOutRow,
+    ProviderSwitchRow,
+)
 
 from ..policy_push.sending.seed import address, by_share, openid, reg_id, seed_campaign
 from .harness import (
@@ -97,6 +109,30 @@ async def _aliyun_outage(sims: SimulatorSet, sessions, *, max_s: float) -> None:
         sims.aliyun.faults = normal
 
 
+async def _people_say_stop(
+    sims: SimulatorSet, stopped: dict[str, set[tuple[str, int]]], *, seconds: float, rng: random.Random
+) -> None:
+    """While the chaos runs: someone who got an SMS replies TD (to the provider that sent it), someone who
+    got a WeChat message unfollows, every 0.5-1.5 s."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        sms = [(p, r.recipient) for p in ("aliyun", "tencent") for r in sims.all[p].records]
+        if sms:
+            provider, number = rng.choice(sms)
+            index = int(number[-8:])
+            if all(i != index for _, i in stopped["sms"]):
+                sims.all[provider].reply(number, rng.choice(["TD", "退订", " ｔｄ "]))
+                stopped["sms"].add((provider, index))
+        wechat = [r.recipient for r in sims.wechat.records]
+        if wechat and rng.random() < 0.6:
+            who = rng.choice(wechat)
+            index = int(who[4:])
+            if all(i != index for _, i in stopped["wechat"]):
+                sims.wechat.follow_event(who, "unsubscribe")
+                stopped["wechat"].add(("wechat", index))
+
+
 async def _until_done(sessions, campaign_id: str, *, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -127,9 +163,14 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             faults=Faults({"HTTP_500": 0.02, "isp.SYSTEM_ERROR": 0.02}, timeout_rate=0.02, hang_s=2.0,
                           lost_receipt_rate=0.1, seed=1),
         ),
-        tencent=TencentSimulator(faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2)),
+        tencent=TencentSimulator(
+            TencentSimConfig(callback_url=urls["tencent"], reply_callback_url=urls["tencent_reply"], time_factor=tf),
+            faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2),
+        ),
         wechat=WechatSimulator(
+            # WeChat's three retries, 5 s apart at this time factor, outlast a restart of serve
             WechatSimConfig(callback_url=urls["wechat"], time_factor=tf, callback_token=keys["WECHAT_CALLBACK_TOKEN"],
+                            event_retry_delays_s=(100.0, 100.0, 100.0),
                             users={openid(i): "unfollowed" for i in unfollowed}),
             faults=Faults({"-1": 0.03, "HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, lost_receipt_rate=0.1, seed=3),
         ),
@@ -147,7 +188,8 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
         url = with_application_name(db_settings.effective_database_url, app_name)
         env = process_env(
             db_settings, sims, DATABASE_URL=url, SMS_PROVIDERS="aliyun,tencent", DISPATCH_BATCH_SIZE=100,
-            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5, **keys,
+            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5, TENCENT_REPORT_WAIT_S=30, RECEIPT_PULL_S=1,
+            **keys,
         )  # fmt: skip
         fleet = Fleet(env)
         fleet.add("serve", "serve", "--no-worker", "--port", str(port))
@@ -161,9 +203,11 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
         while sum(len(r) for r in sims.records.values()) < 100:  # the chaos begins once sending has
             assert time.monotonic() - started < 60, {n: p.log[-2000:] for n, p in fleet.procs.items()}
             await asyncio.sleep(0.05)
-        _, cuts = await asyncio.gather(
+        stopped: dict[str, set[tuple[str, int]]] = {"sms": set(), "wechat": set()}
+        _, cuts, _ = await asyncio.gather(
             chaos(fleet, seconds=CHAOS_S, rng=rng),
             cut_connections(db_settings.effective_database_url, app_name, seconds=CHAOS_S, rng=rng),
+            _people_say_stop(sims, stopped, seconds=CHAOS_S, rng=random.Random(9)),
         )
         after_chaos = await status_counts(session_factory)
         done = await _until_done(session_factory, seeded.campaign_id, timeout_s=150)
@@ -217,6 +261,15 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             f"switches {Counter(switches)}; after chaos {dict(after_chaos)}; final {dict(final)}; "
             f"claims {dict(workers)}; {elapsed:.0f}s"
         )
+        async with session_factory() as s:
+            opted = {(o.channel, o.source, o.profile_id) for o in (await s.execute(select(OptOutRow))).scalars()}
+        said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
+            ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
+        }
+        print(f"opt-outs said {len(said)} (SMS {len(stopped['sms'])}, WeChat {len(stopped['wechat'])}), "
+              f"recorded {len(opted & said)}")
+        assert len(stopped["sms"]) >= 10 and len(stopped["wechat"]) >= 5, stopped
+        assert said <= opted, sorted(said - opted)[:10]  # no opt-out lost
         assert twice == {"sms": 0, "wechat": 0, "app": 0}, twice
         assert not lies, lies[:10]
         assert not unreached, unreached[:10]

@@ -92,6 +92,14 @@ async def test_a_td_reply_stops_sms_to_that_phone_end_to_end(service, session_fa
     assert (resp.status, resp2.status) == (200, 200)
     async with session_factory() as s:
         assert (await inbound_store.listed(s, cipher))[1] == 3
+    # staff read the replies over the API: token required, senders masked
+    assert (await client.get("/api/v1/inbound-messages")).status == 401
+    resp = await client.get("/api/v1/inbound-messages?kind=message", headers={"Authorization": "Bearer test-token"})
+    page = await resp.json()
+    assert resp.status == 200 and page["total"] == 1
+    (item,) = page["items"]
+    assert (item["text"], item["provider"], item["kind"]) == ("不要退订，谢谢", "aliyun_sms", "message")
+    assert item["sender"] != phone(2) and item["sender"][-4:] == phone(2)[-4:]
 
 
 async def test_tencent_replies_by_callback_and_pull_are_one(service, session_factory, cipher, http) -> None:
