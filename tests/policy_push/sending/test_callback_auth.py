@@ -218,3 +218,33 @@ async def test_the_access_log_never_shows_the_secret(aiohttp_server, aiohttp_cli
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert len(lines) == 2 and "/callbacks/aliyun/***/sms-report" in lines[0]
     assert not any(secret in line or "signature" in line for line in lines)
+
+
+async def test_wechat_safe_mode_unfollow(aiohttp_client, db_settings, engine, session_factory, cipher) -> None:
+    """Safe mode (encrypt_type=aes, msg_signature): the simulator encrypts, the app opens it and applies it."""
+    from pydantic import SecretStr
+
+    from channels.simulators import WechatSimConfig, WechatSimulator
+    from policy_push.storage.campaign_tables import OptOutRow
+
+    key = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+    client = await aiohttp_client(create_app(db_settings.model_copy(update={"wechat_encoding_aes_key": SecretStr(key)}),
+                                             engine=engine))  # fmt: skip
+    token = wechat_callback_token(client.app[settings_key])
+    await seed_campaign(session_factory, cipher, db_settings, n=1, start=7, channel_of=lambda i: "wechat")
+    sim = WechatSimulator(WechatSimConfig(callback_url=str(client.make_url("/callbacks/wechat")), callback_token=token,
+                                          encoding_aes_key=key, time_factor=0.001))  # fmt: skip
+    await sim.start()
+    try:
+        sim.follow_event(openid(7), "unsubscribe")
+        await sim.pusher.drain()
+        assert [status for _, _, status in sim.pusher.attempts] == [200]
+    finally:
+        await sim.close()
+    async with session_factory() as s:
+        got = {(o.profile_id, o.channel, o.source) for o in (await s.execute(select(OptOutRow))).scalars()}
+    assert got == {("r-0000007", "wechat", "wechat_unfollow")}
+    # an encrypted push with a wrong msg_signature is refused
+    resp = await client.post(f"/callbacks/wechat?encrypt_type=aes&msg_signature=bad&timestamp={int(time.time())}&nonce=1",
+                             data=b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>")  # fmt: skip
+    assert resp.status == 403
