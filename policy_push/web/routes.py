@@ -266,8 +266,8 @@ def _callback_routes() -> list[Route]:
                      content_type="text/plain")),
               body=Body("WechatEventXml", content_type="text/xml"), errors=(400, 403, 413),
               description="Signed by WeChat: `signature` (plain) or `msg_signature` with `encrypt_type=aes` (safe mode), "
-              "`timestamp`, `nonce`. A bad signature, a timestamp outside `callback_window_s` or a push received "
-              "before is a 403; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
+              "`timestamp`, `nonce`. A bad signature or a timestamp outside `callback_window_s` is a 403; a push "
+              "applied before is acknowledged and not applied again; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
               "later follow does not undo it); a TEMPLATESENDJOBFINISH or subscribe_msg_sent_event is a receipt."),
     ]
 

@@ -76,6 +76,10 @@ from .harness import (
 )
 
 N = 2000
+#: the providers' callback retries, 30 s apart at this test's time factor: restarting ``serve`` (its match index
+#: built again each time, on a loaded machine) takes seconds here, against a real restart's fraction of one, so
+#: the providers' schedules (WeChat: three tries within 15 s) are stretched alike to outlast the chaos
+_RETRIES = (600.0, 600.0, 600.0)
 CHAOS_S = 30.0
 MIN_KILLS = 20
 
@@ -133,6 +137,18 @@ async def _people_say_stop(
                 stopped["wechat"].add(("wechat", index))
 
 
+async def _opt_outs_once_pushed(sessions, said: set[tuple[str, str, str]], *, timeout_s: float) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """The opt-outs recorded, once every one said has arrived (a push that met a dead ``serve`` comes again on
+    its provider's schedule) or ``timeout_s`` has passed."""
+    end = time.monotonic() + timeout_s
+    while True:
+        async with sessions() as s:
+            opted = {(o.channel, o.source, o.profile_id) for o in (await s.execute(select(OptOutRow))).scalars()}
+        if said <= opted or time.monotonic() > end:
+            return opted
+        await asyncio.sleep(1.0)
+
+
 async def _until_done(sessions, campaign_id: str, *, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -159,18 +175,19 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
     tf = 0.05  # provider waits (receipt delays, callback retries, JPush's window) at a twentieth
     sims = SimulatorSet(
         aliyun=AliyunSimulator(
-            AliyunSimConfig(callback_url=urls["aliyun"], reply_callback_url=urls["aliyun_reply"], time_factor=tf),
+            AliyunSimConfig(callback_url=urls["aliyun"], reply_callback_url=urls["aliyun_reply"], time_factor=tf,
+                            receipt_retry_delays_s=_RETRIES),
             faults=Faults({"HTTP_500": 0.02, "isp.SYSTEM_ERROR": 0.02}, timeout_rate=0.02, hang_s=2.0,
                           lost_receipt_rate=0.1, seed=1),
         ),
         tencent=TencentSimulator(
-            TencentSimConfig(callback_url=urls["tencent"], reply_callback_url=urls["tencent_reply"], time_factor=tf),
+            TencentSimConfig(callback_url=urls["tencent"], reply_callback_url=urls["tencent_reply"], time_factor=tf,
+                             callback_retry_delays_s=_RETRIES),
             faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2),
         ),
         wechat=WechatSimulator(
-            # WeChat's three retries, 5 s apart at this time factor, outlast a restart of serve
             WechatSimConfig(callback_url=urls["wechat"], time_factor=tf, callback_token=keys["WECHAT_CALLBACK_TOKEN"],
-                            event_retry_delays_s=(100.0, 100.0, 100.0),
+                            event_retry_delays_s=_RETRIES,
                             users={openid(i): "unfollowed" for i in unfollowed}),
             faults=Faults({"-1": 0.03, "HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, lost_receipt_rate=0.1, seed=3),
         ),
@@ -261,13 +278,14 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             f"switches {Counter(switches)}; after chaos {dict(after_chaos)}; final {dict(final)}; "
             f"claims {dict(workers)}; {elapsed:.0f}s"
         )
-        async with session_factory() as s:
-            opted = {(o.channel, o.source, o.profile_id) for o in (await s.execute(select(OptOutRow))).scalars()}
         said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
             ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
         }
+        opted = await _opt_outs_once_pushed(session_factory, said, timeout_s=120)
+        pushes = {p: Counter((url.split("?")[0].rsplit("/", 1)[-1], status) for url, _, status in sims.all[p].pusher.attempts)
+                  for p in ("aliyun", "tencent", "wechat")}  # fmt: skip
         print(f"opt-outs said {len(said)} (SMS {len(stopped['sms'])}, WeChat {len(stopped['wechat'])}), "
-              f"recorded {len(opted & said)}")
+              f"recorded {len(opted & said)}; callback pushes (endpoint, HTTP status) {pushes}")
         assert len(stopped["sms"]) >= 10 and len(stopped["wechat"]) >= 5, stopped
         assert said <= opted, sorted(said - opted)[:10]  # no opt-out lost
         assert twice == {"sms": 0, "wechat": 0, "app": 0}, twice
