@@ -178,9 +178,11 @@ async def test_jpush_reports_are_pulled(dispatch_settings, session_factory, ciph
     reports = build_jpush_reports(dispatch_settings, http, build_router(dispatch_settings, http))
     assert reports is not None
     # inside the push's time to live an undelivered device may still get it: only deliveries are recorded
+    before = sims.jpush.http_requests
     got = await pull_jpush_reports(session_factory, cipher, reports, clock=d.clock, rules=d.rules, wait_s=0,
                                    time_to_live_s=86400)  # fmt: skip
     assert (got.asked, got.settled) == (3, 2)
+    assert sims.jpush.http_requests - before == 1  # three single-device pushes: one received-count call
     st = {k[1:]: r.status for k, r in (await _rows(session_factory)).items()}
     assert st[("r-0000001", "app")] == st[("r-0000003", "app")] == "delivered" and st[("r-0000002", "app")] == "sent"
     # past it, not delivered is final: unreachable, and the next channel takes over
