@@ -9,7 +9,7 @@
   404 for a wrong secret (the URL does not exist as far as a prober can tell) and 403 for a source
   outside the list. The secret never appears in logs: log the route name, not the path.
 * A signed push can still be replayed inside its timestamp window: ``ReplayGuard`` remembers the
-  signed requests already applied for that window and refuses the same one again.
+  signed requests already applied for that window, so the same one is not applied again.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class SourceAllowList:
 
 class ReplayGuard:
     """Signed WeChat pushes already applied, remembered for the time window: the same signed request
-    twice is refused. Bounded: the oldest are forgotten first (the window refuses them anyway)."""
+    again is not applied again. Bounded: the oldest are forgotten first (the window refuses them anyway)."""
 
     def __init__(self, window_s: float, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time) -> None:
         self.window_s = window_s

@@ -125,6 +125,9 @@ class TencentSmsConfig:
     rate: RateLimit = field(default_factory=lambda: RateLimit(requests_per_s=3000, burst=300))
     #: how far back ``settle`` looks for a message's status (Tencent keeps 7 days)
     settle_lookback_s: float = 24 * 3600.0
+    #: how long after a send a status report may still come (carriers report most within minutes): until
+    #: then a send Tencent has no record of is asked about again rather than given up (``answer_wait_s``)
+    report_wait_s: float = 1800.0
 
 
 class TencentSms(HttpChannel[TencentSmsConfig]):
@@ -311,6 +314,9 @@ class TencentSms(HttpChannel[TencentSmsConfig]):
                 )
             )
         return replies
+
+    def answer_wait_s(self) -> float:
+        return self.config.report_wait_s
 
     async def find_send(self, recipient: str, delivery_id: str, since: datetime | None = None) -> SendLookup:
         """Ask Tencent whether the message ``delivery_id`` to ``recipient`` went out (sent since ``since``;

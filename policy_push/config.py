@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     tencent_sms_url: str = Field("", description="Tencent Cloud SMS endpoint; empty = simulator or https://sms.tencentcloudapi.com/.")
     tencent_secret_id: str = Field("", description="Tencent Cloud SecretId.")
     tencent_secret_key: SecretStr | None = Field(None, description="Tencent Cloud SecretKey.")
+    tencent_report_wait_s: float = Field(
+        1800.0, ge=0, description="How long after a send Tencent's records may still come to show it (the carrier's "
+        "report): until then settle asks again about a row a dead worker left, rather than giving it up.",
+    )
     tencent_sdk_app_id: str = Field("", description="Tencent SMS SdkAppId (simulator default 1400000001).")
     tencent_template_id: str = Field(
         "", description="Tencent TemplateId of MESSAGE_TEMPLATE, slots {1}..{5} = title, benefit, deadline, reason, link "

@@ -253,6 +253,7 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
                      **{f"{template}{sfx}": TencentTemplate(tid, slots)
                         for sfx, tid, slots in zip(COMPACT_SUFFIXES, e.tencent_compact, TENCENT_COMPACT_PARAMS, strict=False)}},
                     base_url=e.tencent_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
+                    report_wait_s=settings.tencent_report_wait_s,
                 ),
                 session,
             ))

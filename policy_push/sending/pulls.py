@@ -6,7 +6,8 @@
 * Tencent ``PullSmsReplyStatus``: the queue of replies, applied like the reply callback
   (``sending.inbound``: TD / 退订 opt the phone out of SMS).
 * JPush, which pushes nothing: for every app row ``sent`` through JPush at least ``receipt_pull_s`` ago
-  and not looked at since, ``POST /v3/status/message`` per push (``msg_id``) and its devices.
+  and not looked at since, ``GET /v3/received/detail`` (100 pushes a call) for pushes to one device, and
+  ``POST /v3/status/message`` per push (``msg_id``) and its devices where that cannot tell.
   Delivered -> ``delivered``; not delivered once the push's time to live has passed (the device will not
   get it now), or a registration id JPush does not know -> ``unreachable``, and the person's next channel
   takes over. Others are asked again one interval later, for at most ``JPUSH_REPORT_DAYS`` days (JPush
@@ -25,7 +26,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import CHINA_TZ, ChannelError, JPushReports, Receipt, Router, TencentSms
+from channels import CHINA_TZ, ChannelError, JPushReports, Outcome, Receipt, Router, TencentSms
 from policy_push.reach import contact_field
 from policy_push.security import PiiCipher
 from policy_push.statuses import DeliveryStatus
@@ -115,10 +116,25 @@ async def pull_jpush_reports(
         # JPush files a push's status under the day it was pushed (Beijing time)
         dates[row.provider_message_id] = sent_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d")
     receipts: list[Receipt] = []
-    for msg_id, members in pushes.items():
+    # a push to one device (batch single push: every row its own msg_id) is delivered when its received count
+    # is above zero, asked 100 pushes a call; only those still undelivered once final need the per-device
+    # status (not delivered, or an id JPush does not know); a push to several devices always does
+    singles = {mid: members[0][1] for mid, members in pushes.items() if len(members) == 1}
+    try:
+        delivered = {c.msg_id for c in await reports.received(list(singles)) if c.delivered}
+    except ChannelError as exc:
+        log.warning("JPush received counts failed (%s); asked again at the next tick", exc.code)
+        delivered = set()
+    receipts += [
+        Receipt(provider=reports.name, provider_message_id=mid, recipient=singles[mid], delivered=True,
+                outcome=Outcome.ACCEPTED, code="DELIVERED")
+        for mid in sorted(delivered & set(singles))
+    ]  # fmt: skip
+    ask = [mid for mid in pushes if (mid not in singles or (mid not in delivered and final[mid]))]
+    for msg_id in ask:
         try:
             receipts += await reports.receipts(
-                msg_id, [reg for _, reg in members], final=final[msg_id], date=dates[msg_id]
+                msg_id, [reg for _, reg in pushes[msg_id]], final=final[msg_id], date=dates[msg_id]
             )
         except ChannelError as exc:
             log.warning("JPush report for one push failed (%s); asked again at the next tick", exc.code)

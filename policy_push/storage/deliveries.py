@@ -45,6 +45,7 @@ __all__ = [
     "by_link_code",
     "by_message_ids",
     "find",
+    "hold",
     "insert",
     "lapsed",
     "move",
@@ -223,6 +224,32 @@ async def move(
             await session.execute(stmt.execution_options(synchronize_session=False), list(part))
     await record_events(session, event_rows)
     return applied
+
+
+async def hold(
+    session: AsyncSession, held: Sequence[tuple[str, str | None]], *, until: dt.datetime, lapsed_before: dt.datetime,
+    now: dt.datetime, code: str, text: str,
+) -> list[str]:  # fmt: skip
+    """Give lapsed ``sending`` rows (id, the claim settle saw) a new lease until ``until`` (a database time),
+    so settle asks about them again then; a row renewed, moved or reclaimed meanwhile is left alone.
+    Returns the ids held; each gets an event (``sending`` -> ``sending``, ``code``)."""
+    done: list[str] = []
+    for delivery_id, claim in held:
+        stmt = (
+            update(deliveries)
+            .where(_d.id == delivery_id, _d.status == DeliveryStatus.SENDING.value,
+                   _d.claim_id.is_(None) if claim is None else _d.claim_id == claim,
+                   (_d.lease_until < lapsed_before) | _d.lease_until.is_(None))
+            .values(lease_until=until, updated_at=now)
+            .returning(_d.id)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        done += list((await session.execute(stmt)).scalars())
+    await record_events(session, [
+        {"delivery_id": i, "at": now, "from_status": DeliveryStatus.SENDING.value, "to_status": DeliveryStatus.SENDING.value,
+         "source": EventSource.SETTLE.value, "code": code, "text": text} for i in done
+    ])  # fmt: skip
+    return done
 
 
 async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.security import PiiCipher, mask_contact
@@ -15,7 +15,7 @@ from policy_push.statuses import InboundKind
 from .campaign_tables import InboundMessageRow
 from .sql import insert_ignore
 
-__all__ = ["SENDER_FIELD", "TEXT_FIELD", "listed", "record"]
+__all__ = ["SENDER_FIELD", "TEXT_FIELD", "listed", "purge_before", "record"]
 
 inbound: Table = InboundMessageRow.__table__  # type: ignore[assignment]
 _i = inbound.c
@@ -54,3 +54,9 @@ async def listed(
             "profiles": r["profiles"], "sent_at": r["sent_at"], "received_at": r["received_at"],
         })  # fmt: skip
     return out, total
+
+
+async def purge_before(session: AsyncSession, cutoff: dt.datetime) -> int:
+    """Delete inbound messages received before ``cutoff`` (retention); the opt-outs they made stay."""
+    result = await session.execute(delete(inbound).where(_i.received_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

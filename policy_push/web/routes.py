@@ -13,7 +13,20 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, me, ops, policies, review
+from .views import (
+    callbacks,
+    campaigns,
+    docs,
+    feedback,
+    health,
+    imports,
+    inbound,
+    matches,
+    me,
+    ops,
+    policies,
+    review,
+)
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -68,6 +81,7 @@ SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
 SCHEMA_MODELS.update(me.ME_SCHEMAS)
+SCHEMA_MODELS.update(inbound.INBOUND_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -272,8 +286,8 @@ def _callback_routes() -> list[Route]:
                      content_type="text/plain")),
               body=Body("WechatEventXml", content_type="text/xml"), errors=(400, 403, 413),
               description="Signed by WeChat: `signature` (plain) or `msg_signature` with `encrypt_type=aes` (safe mode), "
-              "`timestamp`, `nonce`. A bad signature, a timestamp outside `callback_window_s` or a push received "
-              "before is a 403; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
+              "`timestamp`, `nonce`. A bad signature or a timestamp outside `callback_window_s` is a 403; a push "
+              "applied before is acknowledged and not applied again; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
               "later follow does not undo it); a TEMPLATESENDJOBFINISH or subscribe_msg_sent_event is a receipt."),
     ]
 
@@ -406,6 +420,11 @@ ROUTES: tuple[Route, ...] = (
     *_campaign_routes(),
     *_review_routes(),
     *_me_routes(),
+    Route("GET", f"{API_PREFIX}/inbound-messages", inbound.list_inbound, "list_inbound_messages",
+          "SMS replies and WeChat follows, unfollows and messages (senders masked)", "campaigns",
+          (Reply(200, "InboundPage", "Newest first."),), auth=True, query=inbound.INBOUND_PARAMS, errors=(422,),
+          description="Opt-outs among them (TD / 退订 replies, unfollows) already took effect; other replies wait "
+          "here for staff."),
     *_callback_routes(),
 )
 

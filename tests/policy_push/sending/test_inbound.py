@@ -92,6 +92,14 @@ async def test_a_td_reply_stops_sms_to_that_phone_end_to_end(service, session_fa
     assert (resp.status, resp2.status) == (200, 200)
     async with session_factory() as s:
         assert (await inbound_store.listed(s, cipher))[1] == 3
+    # staff read the replies over the API: token required, senders masked
+    assert (await client.get("/api/v1/inbound-messages")).status == 401
+    resp = await client.get("/api/v1/inbound-messages?kind=message", headers={"Authorization": "Bearer test-token"})
+    page = await resp.json()
+    assert resp.status == 200 and page["total"] == 1
+    (item,) = page["items"]
+    assert (item["text"], item["provider"], item["kind"]) == ("不要退订，谢谢", "aliyun_sms", "message")
+    assert item["sender"] != phone(2) and item["sender"][-4:] == phone(2)[-4:]
 
 
 async def test_tencent_replies_by_callback_and_pull_are_one(service, session_factory, cipher, http) -> None:
@@ -170,9 +178,11 @@ async def test_jpush_reports_are_pulled(dispatch_settings, session_factory, ciph
     reports = build_jpush_reports(dispatch_settings, http, build_router(dispatch_settings, http))
     assert reports is not None
     # inside the push's time to live an undelivered device may still get it: only deliveries are recorded
+    before = sims.jpush.http_requests
     got = await pull_jpush_reports(session_factory, cipher, reports, clock=d.clock, rules=d.rules, wait_s=0,
                                    time_to_live_s=86400)  # fmt: skip
     assert (got.asked, got.settled) == (3, 2)
+    assert sims.jpush.http_requests - before == 1  # three single-device pushes: one received-count call
     st = {k[1:]: r.status for k, r in (await _rows(session_factory)).items()}
     assert st[("r-0000001", "app")] == st[("r-0000003", "app")] == "delivered" and st[("r-0000002", "app")] == "sent"
     # past it, not delivered is final: unreachable, and the next channel takes over

@@ -159,18 +159,18 @@ async def test_the_access_log_names_routes_never_codes_or_tokens(
     from aiohttp.test_utils import TestClient, TestServer
 
     from policy_push.web import create_app
-    from policy_push.web.access_log import RedactingAccessLogger
+    from policy_push.web.access import AccessLogger
 
     app = create_app(db_settings.model_copy(update={"api_token": TOKEN}), engine=engine)
     server = TestServer(app)
-    await server.start_server(access_log_class=RedactingAccessLogger)  # as ``serve`` runs it
+    await server.start_server(access_log_class=AccessLogger)  # as ``serve`` runs it
     async with TestClient(server) as logged:
         token = logged.app[link_signer_key].sign(sent["code"], now=dt.datetime.now(dt.UTC))
-        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        with caplog.at_level(logging.INFO, logger="policy_push.access"):
             assert (await logged.get(f"/s/{sent['code']}")).status == 200
             assert (await logged.get(f"/p/pl-1?t={token}")).status == 200
             assert (await logged.get("/no/such/path/secret123")).status == 404
-    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "policy_push.access"]
     assert len(lines) == 3 and "GET /s/{code} 200" in lines[0] and "GET /p/{policy_id} 200" in lines[1], lines
     text = "\n".join(lines)
     assert sent["code"] not in text and token not in text and "secret123" not in text and "t=" not in text
