@@ -13,7 +13,19 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, me, policies, review
+from .views import (
+    callbacks,
+    campaigns,
+    docs,
+    feedback,
+    health,
+    imports,
+    matches,
+    me,
+    me_pages,
+    policies,
+    review,
+)
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -68,6 +80,7 @@ SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
 SCHEMA_MODELS.update(me.ME_SCHEMAS)
+SCHEMA_MODELS.update(me_pages.ME_PAGE_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -287,6 +300,44 @@ def _me_routes() -> list[Route]:
     ]  # fmt: skip
 
 
+_ME_PAGE_NOTE = "A page for the person (mobile, 390 px); the session is the pp_sub cookie, forms carry a CSRF token."
+
+
+def _me_pages() -> list[Route]:
+    p = me_pages
+    form = Body("MeForm", content_type="application/x-www-form-urlencoded")
+    back = (Reply(303, None, "On to the next page."), _HTML)
+    return [
+        Route("GET", "/me", p.me_home, "me_page_home", "Policies for me now (or the sign-in page)", "me pages", (_HTML,),
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/code", p.me_code, "me_page_code", "Send a sign-in code", "me pages", (_HTML,),
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-in", p.me_sign_in, "me_page_sign_in", "Sign in with the code", "me pages", back,
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-out", p.me_sign_out, "me_page_sign_out", "Sign out", "me pages", back, body=form,
+              errors=(422,)),
+        Route("GET", "/me/profile", p.me_profile, "me_page_profile", "My profile (form)", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/profile", p.me_profile_post, "me_page_profile_save", "Save my profile", "me pages", back,
+              body=form, errors=(409, 422)),
+        Route("GET", "/me/preferences", p.me_preferences, "me_page_preferences", "Push settings and consent", "me pages",
+              back, description=_ME_PAGE_NOTE),
+        Route("POST", "/me/preferences", p.me_preferences_post, "me_page_preferences_save", "Save push settings",
+              "me pages", back, body=form, errors=(404, 422)),
+        Route("POST", "/me/consent", p.me_consent_post, "me_page_consent", "Give or withdraw consent", "me pages", back,
+              body=form, errors=(404, 422)),
+        Route("POST", "/me/contacts/{id}", p.me_contact_post, "me_page_contact", "Approve or refuse a contact of my "
+              "enterprise", "me pages", back, body=form, errors=(404, 409, 422),
+              path_params={"id": "The contact request's link_id."}),
+        Route("GET", "/me/data", p.me_data, "me_page_data", "My data: download, erase", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("GET", "/me/data/export.json", p.me_export, "me_page_export", "Download my data", "me pages",
+              (Reply(200, "MeExport", "Everything held about me."), Reply(303, None, "Not signed in: to /me."))),
+        Route("POST", "/me/data/delete", p.me_delete, "me_page_delete", "Erase my account", "me pages", back, body=form,
+              errors=(422,)),
+    ]  # fmt: skip
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
           (Reply(200, "Health", "Healthy."),
@@ -340,6 +391,7 @@ ROUTES: tuple[Route, ...] = (
     *_campaign_routes(),
     *_review_routes(),
     *_me_routes(),
+    *_me_pages(),
     Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
           "Aliyun SMS receipts (SmsReport push)", "callbacks",
           (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),
