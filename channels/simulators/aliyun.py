@@ -98,6 +98,8 @@ class AliyunSimConfig:
             "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订",
             # a verification-code template (Aliyun's 验证码 type), for sign-in codes
             "SMS_900002": "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。",
+            # the link that binds a WeChat account to the proven phone
+            "SMS_900003": "您正在绑定微信，请在微信中打开 https://s.pj.gov.cn/${link} 完成绑定，${minutes}分钟内有效。如非本人操作请忽略。",
         }
     )
     #: phone -> code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL)

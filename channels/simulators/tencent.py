@@ -79,6 +79,7 @@ class TencentSimConfig:
             "2000001": "您可能符合{1}，{2}，申报截止{3}。{4}。详见 https://s.pj.gov.cn/{5} 回复TD退订",
             # a verification-code template, for sign-in codes
             "2000002": "您的验证码为{1}，{2}分钟内有效，请勿告诉他人。",
+            "2000003": "您正在绑定微信，请在微信中打开 https://s.pj.gov.cn/{1} 完成绑定，{2}分钟内有效。如非本人操作请忽略。",
         }
     )
     #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)

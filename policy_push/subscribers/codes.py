@@ -21,7 +21,7 @@ from policy_push.errors import InvalidInput, TooManyRequests
 from policy_push.security import PiiCipher
 from policy_push.storage.subscriber_tables import SubscriberCodeRow
 
-__all__ = ["CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
+__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
 
 CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=5)
@@ -49,19 +49,30 @@ def _code_hash(cipher: PiiCipher, phone_hash: str, code: str) -> str:
     return cipher.lookup_hash("sms_code", f"{phone_hash}:{code}")
 
 
-async def _count_since(session: AsyncSession, column: str, value: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
-    row = (await session.execute(
-        select(func.count(), func.min(_c.created_at)).where(_c[column] == value, _c.created_at >= since)
-    )).one()  # fmt: skip
+#: ``sent`` of the rows that are WeChat binding links (``wechat_bind``), not sign-in codes
+BIND_LINK = "bind_link"
+
+
+async def _count_since(
+    session: AsyncSession, column: str, value: str, since: dt.datetime, purpose: str | None
+) -> tuple[int, dt.datetime | None]:
+    conditions = [_c[column] == value, _c.created_at >= since]
+    if purpose is not None:
+        conditions.append(_c.sent == BIND_LINK if purpose == "bind" else _c.sent != BIND_LINK)
+    row = (await session.execute(select(func.count(), func.min(_c.created_at)).where(*conditions))).one()
     return int(row[0] or 0), row[1]
 
 
-async def check_limits(session: AsyncSession, *, phone_hash: str, client_hash: str, now: dt.datetime, limits: CodeLimits) -> None:
-    """429 (with the seconds to wait) when another code may not be sent now."""
+async def check_limits(
+    session: AsyncSession, *, phone_hash: str, client_hash: str, now: dt.datetime, limits: CodeLimits, purpose: str = "code"
+) -> None:
+    """429 (with the seconds to wait) when another SMS of ``purpose`` (``code`` or ``bind``) may not be sent
+    now. The per-phone limits count that purpose's SMS; the per-address limit counts every SMS asked for."""
     for column, rules in (("phone_hash", limits.per_phone), ("client_hash", limits.per_client)):
         value = phone_hash if column == "phone_hash" else client_hash
         for count, seconds in rules:
-            n, oldest = await _count_since(session, column, value, now - dt.timedelta(seconds=seconds))
+            n, oldest = await _count_since(session, column, value, now - dt.timedelta(seconds=seconds),
+                                           purpose if column == "phone_hash" else None)  # fmt: skip
             if n >= count:
                 oldest = oldest or now
                 wait = max(1, int((oldest + dt.timedelta(seconds=seconds) - now).total_seconds()) + 1)

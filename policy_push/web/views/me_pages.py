@@ -398,3 +398,31 @@ async def me_delete(request: web.Request) -> web.StreamResponse:
     resp = _page(request, "me_sign_in.html", view=PageView(notice="账号已注销，您的资料已删除。"), phone="")
     resp.del_cookie(COOKIE_NAME, path="/")
     return resp
+
+
+# ---- WeChat binding ------------------------------------------------------------------------------------------
+async def me_wechat_post(request: web.Request) -> web.StreamResponse:
+    signed, token, _ = await _signed_form(request)
+    try:
+        await _subs(request).wechat.send_link(signed.account_id, _subs(request).client_hash(request.remote or ""))
+    except PolicyPushError as exc:
+        return await _prefs_page(request, signed, token, error=_plain(exc))
+    return await _prefs_page(request, signed, token, notice="绑定链接已用短信发到您的手机，请在微信里打开它（30 分钟内有效）。")
+
+
+async def me_wechat_bind(request: web.Request) -> web.StreamResponse:
+    """The link of the SMS: checked, then on to WeChat's web authorisation with the token as state."""
+    token = request.match_info["code"]
+    try:
+        await _subs(request).wechat.account_of(token, _now())
+    except PolicyPushError as exc:
+        return _page(request, "me_sign_in.html", status=status_of(exc), view=PageView(error=_plain(exc)), phone="")
+    raise web.HTTPFound(_subs(request).wechat.authorize_url(token))
+
+
+async def me_wechat_callback(request: web.Request) -> web.StreamResponse:
+    try:
+        await _subs(request).wechat.complete(request.query.get("state", ""), request.query.get("code", ""))
+    except PolicyPushError as exc:
+        return _page(request, "me_sign_in.html", status=status_of(exc), view=PageView(error=_plain(exc)), phone="")
+    return _page(request, "me_sign_in.html", view=PageView(notice="微信已绑定。以后可以通过微信收到政策通知。"), phone="", bound=True)
