@@ -14,7 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import InvalidInput, TooManyRequests
@@ -27,6 +27,8 @@ CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 _c = SubscriberCodeRow.__table__.c  # type: ignore[attr-defined]
+#: how long code rows are kept: the longest window of the limits
+_KEEP = dt.timedelta(days=1)
 WRONG_CODE = "the code is wrong or has expired; ask for a new code"
 
 
@@ -85,6 +87,9 @@ async def check_limits(
 async def record_code(
     session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, client_hash: str, code: str, now: dt.datetime, sent: str
 ) -> None:
+    # rows older than the longest window of the limits have done their work: they go now, so the
+    # table holds about one day of requests (no personal value is in it; the hashes are keyed)
+    await session.execute(delete(SubscriberCodeRow.__table__).where(_c.created_at < now - _KEEP))
     session.add(SubscriberCodeRow(
         phone_hash=phone_hash, client_hash=client_hash, code_hash=_code_hash(cipher, phone_hash, code), created_at=now,
         expires_at=now + CODE_TTL, attempts=0, used_at=None, sent=sent,
