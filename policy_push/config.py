@@ -233,6 +233,16 @@ class Settings(BaseSettings):
     tencent_code_template_id: str = Field(
         "", description="Tencent TemplateId of the sign-in code SMS, slots {1} = code, {2} = minutes (simulator default 2000005)."
     )
+    aliyun_bind_template_code: str = Field(
+        "", description="Aliyun TemplateCode of the WeChat binding link SMS, slots ${link} (w/<code>, after the fixed short-link host) ${minutes} (simulator default SMS_900006)."
+    )
+    tencent_bind_template_id: str = Field(
+        "", description="Tencent TemplateId of the WeChat binding link SMS, {1} = link, {2} = minutes (simulator default 2000006)."
+    )
+    wechat_oauth_url: str = Field(
+        "https://open.weixin.qq.com",
+        description="Where WeChat web authorisation (snsapi_base) starts; the binding link sends the person there.",
+    )
     consent_text_version: str = Field(
         "2026-11-v1", description="Version of the consent wording the /me pages and the app show; recorded with each consent."
     )

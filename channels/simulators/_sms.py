@@ -36,6 +36,8 @@ _TEMPLATES = (
     ("SMS_900004", "2000004", "您可申请${title}，详见https://s.pj.gov.cn/${link} 回复TD退订"),
     # a verification-code template (Aliyun's 验证码 type), for sign-in codes
     ("SMS_900005", "2000005", "您的验证码为${code}，${minutes}分钟内有效，请勿告诉他人。"),
+    # the link that binds a WeChat account to the proven phone
+    ("SMS_900006", "2000006", "您正在绑定微信，请在微信中打开 https://s.pj.gov.cn/${link} 完成绑定，${minutes}分钟内有效。如非本人操作请忽略。"),
 )  # fmt: skip
 _SLOT = re.compile(r"\$\{(\w+)\}")
 

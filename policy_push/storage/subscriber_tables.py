@@ -53,8 +53,9 @@ class SubscriberAccountRow(Base):
 
 
 class SubscriberCodeRow(Base):
-    """A one-time SMS code: only its keyed hash is stored. Rows also count requests for the rate
-    limits (per phone, per client address), so they are kept a day after use."""
+    """A one-time SMS code (or a WeChat binding link code): only its keyed hash is stored. Rows also
+    count requests for the rate limits (per phone, per client address), so they are kept a day (each
+    new request deletes the older ones)."""
 
     __tablename__ = "subscriber_codes"
     __table_args__ = (

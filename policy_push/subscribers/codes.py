@@ -14,19 +14,21 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import InvalidInput, TooManyRequests
 from policy_push.security import PiiCipher
 from policy_push.storage.subscriber_tables import SubscriberCodeRow
 
-__all__ = ["CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
+__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
 
 CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 _c = SubscriberCodeRow.__table__.c  # type: ignore[attr-defined]
+#: how long code rows are kept: the longest window of the limits
+_KEEP = dt.timedelta(days=1)
 WRONG_CODE = "the code is wrong or has expired; ask for a new code"
 
 
@@ -49,19 +51,30 @@ def _code_hash(cipher: PiiCipher, phone_hash: str, code: str) -> str:
     return cipher.lookup_hash("sms_code", f"{phone_hash}:{code}")
 
 
-async def _count_since(session: AsyncSession, column: str, value: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
-    row = (await session.execute(
-        select(func.count(), func.min(_c.created_at)).where(_c[column] == value, _c.created_at >= since)
-    )).one()  # fmt: skip
+#: ``sent`` of the rows that are WeChat binding links (``wechat_bind``), not sign-in codes
+BIND_LINK = "bind_link"
+
+
+async def _count_since(
+    session: AsyncSession, column: str, value: str, since: dt.datetime, purpose: str | None
+) -> tuple[int, dt.datetime | None]:
+    conditions = [_c[column] == value, _c.created_at >= since]
+    if purpose is not None:
+        conditions.append(_c.sent == BIND_LINK if purpose == "bind" else _c.sent != BIND_LINK)
+    row = (await session.execute(select(func.count(), func.min(_c.created_at)).where(*conditions))).one()
     return int(row[0] or 0), row[1]
 
 
-async def check_limits(session: AsyncSession, *, phone_hash: str, client_hash: str, now: dt.datetime, limits: CodeLimits) -> None:
-    """429 (with the seconds to wait) when another code may not be sent now."""
+async def check_limits(
+    session: AsyncSession, *, phone_hash: str, client_hash: str, now: dt.datetime, limits: CodeLimits, purpose: str = "code"
+) -> None:
+    """429 (with the seconds to wait) when another SMS of ``purpose`` (``code`` or ``bind``) may not be sent
+    now. The per-phone limits count that purpose's SMS; the per-address limit counts every SMS asked for."""
     for column, rules in (("phone_hash", limits.per_phone), ("client_hash", limits.per_client)):
         value = phone_hash if column == "phone_hash" else client_hash
         for count, seconds in rules:
-            n, oldest = await _count_since(session, column, value, now - dt.timedelta(seconds=seconds))
+            n, oldest = await _count_since(session, column, value, now - dt.timedelta(seconds=seconds),
+                                           purpose if column == "phone_hash" else None)  # fmt: skip
             if n >= count:
                 oldest = oldest or now
                 wait = max(1, int((oldest + dt.timedelta(seconds=seconds) - now).total_seconds()) + 1)
@@ -74,6 +87,9 @@ async def check_limits(session: AsyncSession, *, phone_hash: str, client_hash: s
 async def record_code(
     session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, client_hash: str, code: str, now: dt.datetime, sent: str
 ) -> None:
+    # rows older than the longest window of the limits have done their work: they go now, so the
+    # table holds about one day of requests (no personal value is in it; the hashes are keyed)
+    await session.execute(delete(SubscriberCodeRow.__table__).where(_c.created_at < now - _KEEP))
     session.add(SubscriberCodeRow(
         phone_hash=phone_hash, client_hash=client_hash, code_hash=_code_hash(cipher, phone_hash, code), created_at=now,
         expires_at=now + CODE_TTL, attempts=0, used_at=None, sent=sent,

@@ -1,7 +1,7 @@
 """The data subject's rights (PIPL Art. 44-47): see everything held about me, and erase my account.
 
 Export: the account (phone, when proven, WeChat binding), every profile it speaks for, whole, with its
-preferences, the consent log, the sessions, and the deliveries and feedback of those profiles.
+preferences, the consent log, the sessions, and the deliveries, feedback and opt-outs of those profiles.
 
 Erase: the phone and openid ciphertexts and hashes of the account are nulled and it is marked
 ``deleted``; its sessions end; its codes go; profiles it owns are deleted through the write service
@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 
 from policy_push.errors import NotFound
 from policy_push.storage import AuditLog, profile_repository
-from policy_push.storage.campaign_tables import DeliveryRow, FeedbackRow
+from policy_push.storage.campaign_tables import DeliveryRow, FeedbackRow, OptOutRow
 from policy_push.storage.subscriber_tables import (
     SubscriberAccountRow,
     SubscriberCodeRow,
@@ -40,6 +40,7 @@ _a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
 _s = SubscriberSessionRow.__table__.c  # type: ignore[attr-defined]
 _d = DeliveryRow.__table__.c  # type: ignore[attr-defined]
 _f = FeedbackRow.__table__.c  # type: ignore[attr-defined]
+_o = OptOutRow.__table__.c  # type: ignore[attr-defined]
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -64,6 +65,8 @@ async def export_account(accounts: Accounts, account_id: str) -> dict[str, Any]:
             f_rows = await s.execute(select(_f.policy_id, _f.kind, _f.delivery_id, _f.at)
                                      .where(_f.profile_kind == link.profile_kind, _f.profile_id == link.profile_id)
                                      .order_by(_f.at))  # fmt: skip
+            o_rows = await s.execute(select(_o.channel, _o.source, _o.at)
+                                     .where(_o.profile_kind == link.profile_kind, _o.profile_id == link.profile_id))  # fmt: skip
             profiles.append({
                 **link.as_json(),
                 "profile": profile.to_json() if profile is not None else None,
@@ -72,6 +75,7 @@ async def export_account(accounts: Accounts, account_id: str) -> dict[str, Any]:
                                 "status": r.status, "created_at": _iso(r.created_at), "sent_at": _iso(r.sent_at)} for r in d_rows],
                 "feedback": [{"policy_id": r.policy_id, "kind": r.kind, "delivery_id": r.delivery_id, "at": _iso(r.at)}
                              for r in f_rows],
+                "opt_outs": [{"channel": r.channel, "source": r.source, "at": _iso(r.at)} for r in o_rows],
             })  # fmt: skip
         sessions = await s.execute(select(_s.client, _s.created_at, _s.expires_at, _s.revoked_at).where(_s.account_id == account_id))
         consents = await consent_history(s, account_id)

@@ -17,6 +17,7 @@ from .accounts import Accounts, normalise_phone
 from .codes import CODE_TTL, WRONG_CODE, CodeLimits, check_code, check_limits, new_code, record_code
 from .sessions import CookieSealer, open_session
 from .sms import CodeSender
+from .wechat_bind import WechatBinding
 
 __all__ = ["Subscribers"]
 
@@ -36,6 +37,7 @@ class Subscribers:
         self.limits = limits or CodeLimits()
         key = settings.pii_key.get_secret_value() if settings.pii_key is not None and settings.pii_key.get_secret_value().strip() else DEMO_PII_KEY
         self.sealer = CookieSealer(key)
+        self.wechat = WechatBinding(self.accounts, self.sender.router, http, self.limits)
 
     def client_hash(self, address: str) -> str:
         # keyed like any personal value: an IP address is one

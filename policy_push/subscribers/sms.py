@@ -26,11 +26,14 @@ from policy_push.config import Settings
 from policy_push.errors import ConfigurationError
 from policy_push.sending.providers import endpoints, sms_providers
 
-__all__ = ["CODE_TEMPLATE", "CodeSender"]
+__all__ = ["BIND_TEMPLATE", "CODE_TEMPLATE", "CodeSender"]
 
 log = logging.getLogger("policy_push.subscribers")
 CODE_TEMPLATE = "sign_in_code"
+#: the SMS with the signed link that binds a WeChat account (``wechat_bind``)
+BIND_TEMPLATE = "wechat_bind_link"
 _SIM_ALIYUN, _SIM_TENCENT = "SMS_900005", "2000005"
+_SIM_ALIYUN_BIND, _SIM_TENCENT_BIND = "SMS_900006", "2000006"
 
 
 def _template(settings: Settings, value: str, sim_default: str, name: str) -> str:
@@ -47,13 +50,17 @@ def code_channels(settings: Settings, http: aiohttp.ClientSession) -> list[Chann
     for name in sms_providers(settings):
         if name == "aliyun":
             code = _template(settings, settings.aliyun_code_template_code, _SIM_ALIYUN, "aliyun_code_template_code")
-            out.append(AliyunSms(AliyunSmsConfig(e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name, {CODE_TEMPLATE: code},
+            bind = _template(settings, settings.aliyun_bind_template_code, _SIM_ALIYUN_BIND, "aliyun_bind_template_code")
+            out.append(AliyunSms(AliyunSmsConfig(e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name,
+                                                 {CODE_TEMPLATE: code, BIND_TEMPLATE: bind},
                                                  base_url=e.aliyun_url, timeout_s=settings.provider_timeout_s), http))
         elif name == "tencent":
             tid = _template(settings, settings.tencent_code_template_id, _SIM_TENCENT, "tencent_code_template_id")
+            bid = _template(settings, settings.tencent_bind_template_id, _SIM_TENCENT_BIND, "tencent_bind_template_id")
             out.append(TencentSms(TencentSmsConfig(
                 e.tencent_key[0], e.tencent_key[1], e.tencent_sdk_app_id, settings.sms_sign_name,
-                {CODE_TEMPLATE: TencentTemplate(tid, ("code", "minutes"))}, base_url=e.tencent_url,
+                {CODE_TEMPLATE: TencentTemplate(tid, ("code", "minutes")), BIND_TEMPLATE: TencentTemplate(bid, ("link", "minutes"))},
+                base_url=e.tencent_url,
                 timeout_s=settings.provider_timeout_s), http))  # fmt: skip
     return out
 

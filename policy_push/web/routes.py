@@ -23,6 +23,7 @@ from .views import (
     inbound,
     matches,
     me,
+    me_pages,
     ops,
     policies,
     review,
@@ -82,6 +83,7 @@ SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
 SCHEMA_MODELS.update(me.ME_SCHEMAS)
 SCHEMA_MODELS.update(inbound.INBOUND_SCHEMAS)
+SCHEMA_MODELS.update(me_pages.ME_PAGE_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -351,10 +353,61 @@ def _me_routes() -> list[Route]:
         Route("POST", f"{base}/contacts/{{id}}/{{decision}}", m.decide_contact, "me_decide_contact",
               "Approve or refuse another contact of your enterprise", "me", (Reply(200, "MeLinkOut", "Decided."),),
               errors=(401, 404, 409, 422), path_params=one, subscriber=True, description="Only the enterprise's first contact. " + _ME_NOTE),
+        Route("POST", f"{base}/wechat", m.bind_wechat, "me_bind_wechat", "Send the WeChat binding link to your phone", "me",
+              (Reply(202, "MeCodeOut", "The signed link is on its way by SMS (valid 30 minutes)."),), errors=(401, 404),
+              subscriber=True, description="Open it inside WeChat: WeChat's web authorisation names your openid, which is "
+              "then bound to your account and your profiles. " + _ME_NOTE),
         Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
               "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
               (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
               description=_STAFF_NOTE),
+    ]  # fmt: skip
+
+
+_ME_PAGE_NOTE = "A page for the person (mobile, 390 px); the session is the pp_sub cookie, forms carry a CSRF token."
+
+
+def _me_pages() -> list[Route]:
+    p = me_pages
+    form = Body("MeForm", content_type="application/x-www-form-urlencoded")
+    back = (Reply(303, None, "On to the next page."), _HTML)
+    return [
+        Route("GET", "/me", p.me_home, "me_page_home", "Policies for me now (or the sign-in page)", "me pages", (_HTML,),
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/code", p.me_code, "me_page_code", "Send a sign-in code", "me pages", (_HTML,),
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-in", p.me_sign_in, "me_page_sign_in", "Sign in with the code", "me pages", back,
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-out", p.me_sign_out, "me_page_sign_out", "Sign out", "me pages", back, body=form,
+              errors=(422,)),
+        Route("GET", "/me/profile", p.me_profile, "me_page_profile", "My profile (form)", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/profile", p.me_profile_post, "me_page_profile_save", "Save my profile", "me pages", back,
+              body=form, errors=(409, 422)),
+        Route("GET", "/me/preferences", p.me_preferences, "me_page_preferences", "Push settings and consent", "me pages",
+              back, description=_ME_PAGE_NOTE),
+        Route("POST", "/me/preferences", p.me_preferences_post, "me_page_preferences_save", "Save push settings",
+              "me pages", back, body=form, errors=(404, 422)),
+        Route("POST", "/me/consent", p.me_consent_post, "me_page_consent", "Give or withdraw consent", "me pages", back,
+              body=form, errors=(404, 422)),
+        Route("POST", "/me/contacts/{id}", p.me_contact_post, "me_page_contact", "Approve or refuse a contact of my "
+              "enterprise", "me pages", back, body=form, errors=(404, 409, 422),
+              path_params={"id": "The contact request's link_id."}),
+        Route("POST", "/me/wechat", p.me_wechat_post, "me_page_wechat", "Send the WeChat binding link", "me pages",
+              back, body=form, errors=(422,)),
+        Route("GET", "/me/wechat/bind/{code}", p.me_wechat_bind, "me_page_wechat_bind", "The binding link: on to WeChat",
+              "me pages", (Reply(302, None, "To WeChat's web authorisation."), _HTML), errors=(403,),
+              path_params={"code": "The signed binding code of the SMS (the short-link host forwards /w/<code> here)."}),
+        Route("GET", "/me/wechat/callback", p.me_wechat_callback, "me_page_wechat_callback", "Back from WeChat: bind",
+              "me pages", (_HTML,), errors=(403, 409, 422),
+              query=(QueryParam("code", "WeChat's one-time code.", {"type": "string"}, str),
+                     QueryParam("state", "The signed binding token.", {"type": "string"}, str))),
+        Route("GET", "/me/data", p.me_data, "me_page_data", "My data: download, erase", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("GET", "/me/data/export.json", p.me_export, "me_page_export", "Download my data", "me pages",
+              (Reply(200, "MeExport", "Everything held about me."), Reply(303, None, "Not signed in: to /me."))),
+        Route("POST", "/me/data/delete", p.me_delete, "me_page_delete", "Erase my account", "me pages", back, body=form,
+              errors=(422,)),
     ]  # fmt: skip
 
 
@@ -425,6 +478,7 @@ ROUTES: tuple[Route, ...] = (
           (Reply(200, "InboundPage", "Newest first."),), auth=True, query=inbound.INBOUND_PARAMS, errors=(422,),
           description="Opt-outs among them (TD / 退订 replies, unfollows) already took effect; other replies wait "
           "here for staff."),
+    *_me_pages(),
     *_callback_routes(),
 )
 

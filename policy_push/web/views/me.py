@@ -310,3 +310,10 @@ async def erase(request: web.Request) -> web.Response:
     who = await signed_in(request)
     body = await erase_account(_subs(request).accounts, who.account_id)
     return json_response(body)
+
+
+async def bind_wechat(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    subs = _subs(request)
+    await subs.wechat.send_link(who.account_id, subs.client_hash(client_address(request)))
+    return json_response({"sent": True, "expires_in_s": 1800}, status=202)

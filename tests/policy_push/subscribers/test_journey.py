@@ -91,6 +91,8 @@ async def test_a_resident_from_sign_up_to_erasure(make_me_client, sims: Simulato
     assert (await client.get(page_url)).status == 200
     fb = await client.post(f"/p/{POLICY['id']}/feedback", data={"d": delivery_id, "kind": "useful"})
     assert fb.status == 200
+    # and then 退订 from the same page: withdrawal by another channel than the one consent was given on
+    assert (await client.post(f"/p/{POLICY['id']}/feedback", data={"d": delivery_id, "kind": "unsubscribe"})).status == 200
     # change my mind: fewer messages, other categories
     prefs = await client.put("/api/v1/me/preferences", json={"weekly_max": 1, "categories": ["养老服务"]}, headers=auth)
     assert prefs.status == 200
@@ -105,7 +107,8 @@ async def test_a_resident_from_sign_up_to_erasure(make_me_client, sims: Simulato
     assert data["account"]["phone"] == ALICE
     [mine] = data["profiles"]
     assert [d["id"] for d in mine["deliveries"]] == [delivery_id]
-    assert [f["kind"] for f in mine["feedback"]] == ["useful"]
+    assert sorted(f["kind"] for f in mine["feedback"]) == ["unsubscribe", "useful"]
+    assert [(o["channel"], o["source"]) for o in mine["opt_outs"]] == [("*", "feedback_link")]
     assert [c["action"] for c in data["consents"]] == ["give"]
     # erase: contact data and identifiers gone, delivery history kept without them
     erased = await client.delete("/api/v1/me", headers=auth)

@@ -111,3 +111,16 @@ async def test_sign_out_ends_the_session(client: Client, sims: SimulatorSet) -> 
     token = await sign_in(client, sims, PHONE)
     assert (await client.delete("/api/v1/me/sessions/current", headers=bearer(token))).status == 204
     assert (await client.get("/api/v1/me", headers=bearer(token))).status == 401
+
+
+async def test_code_rows_older_than_a_day_go(
+    client: Client, sims: SimulatorSet, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await client.post("/api/v1/me/codes", json={"phone": PHONE})
+    async with session_factory() as s, s.begin():
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(days=1, minutes=1)
+        await s.execute(update(SubscriberCodeRow.__table__).values(created_at=old, expires_at=old))
+    await client.post("/api/v1/me/codes", json={"phone": "13900139000"})
+    async with session_factory() as s:
+        left = (await s.execute(select(SubscriberCodeRow.created_at))).scalars().all()
+    assert len(left) == 1 and left[0] > old
