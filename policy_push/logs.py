@@ -29,12 +29,19 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("policy_push_re
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+#: a WeChat openid (28 characters from "o"); WeChat's callbacks carry it in their query string
+_OPENID = re.compile(r"(?<![0-9A-Za-z_-])(o[0-9A-Za-z_-]{3})[0-9A-Za-z_-]{24}(?![0-9A-Za-z_-])")
+#: personal values that protocols put in query strings and form fields
+_PARAM = re.compile(r"(?i)\b(openid|phone|mobile|phonenumbers?|registration_id|id_number)=([^&\s\"']+)")
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 def mask_personal(text: str) -> str:
-    """Phones and ID numbers in free text shown masked (138****1234, 211102********123X)."""
+    """Phones, ID numbers and openids in free text shown masked (138****1234, 211102********123X, oAbc****),
+    and the values of query parameters that carry them."""
+    text = _PARAM.sub(lambda m: f"{m.group(1)}=***", text)
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    text = _OPENID.sub(lambda m: f"{m.group(1)}****", text)
     return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
@@ -96,3 +103,5 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     root.setLevel(settings.log_level)
     # aiohttp's access lines are written by policy_push.web.access instead (route template, request id)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # aiosqlite logs every statement it runs at DEBUG: tens of thousands of lines that say nothing to an operator
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -345,9 +346,10 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         dispatch_batch_size=100,
     )
     configure_logging(settings)
-    # the demo prints its own story; the service's INFO lines would drown it
-    logging.getLogger("policy_push").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if "POLICY_PUSH_LOG_LEVEL" not in os.environ:
+        # the demo prints its own story; the service's INFO lines would drown it (unless asked for)
+        logging.getLogger("policy_push").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     print(f"policy_push demo — data in {data_dir}")
     try:
         return asyncio.run(run_demo(settings, serve_after=not args.exit))
