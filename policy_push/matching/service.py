@@ -161,6 +161,7 @@ class MatchService:
         self._marks: dict[str, Mark] = {}
         self._policies: dict[str, _PolicyEntry] = {}
         self._lock = asyncio.Lock()
+        self._follow_lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
         self._pending: list[Callable[[], Awaitable[None]]] = []
@@ -461,6 +462,10 @@ class MatchService:
         applied is applied again at the cost of a comparison."""
         if not self.is_ready:
             return []
+        async with self._follow_lock:  # the poll tick and a notification may both call: one at a time
+            return await self._follow(limit)
+
+    async def _follow(self, limit: int) -> list[str]:
         async with self._sessions() as session:
             batch = await changes.since(session, self.feed_seq, limit=limit)
         if not batch:

@@ -172,3 +172,4 @@ def match_lines(policies: Sequence[Policy], engines: Mapping[str, MatchEngine], 
             yield dumps(rec.to_dict(), ensure_ascii=False) + "\n"
         if progress:
             progress(f"matched {policy.id}: {n_e} eligible, {n_u} may qualify")
+

@@ -16,6 +16,7 @@ from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.errors import PiiKeyMismatch
 from policy_push.matching import MatchService, database_key, shared_tokenizer
+from policy_push.matching.listen import OnWake, follow_notifications
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
@@ -186,9 +187,16 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
             scheduler = build_scheduler(settings, ticks, clock=clock)
             app[scheduler_key] = scheduler
             scheduler.start()
+            # on PostgreSQL a write anywhere wakes this index at once; the tick stays the catch-up
+            follower = OnWake(app[service_key].follow_changes)
+            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake),
+                                           name="change-notifications")
             try:
                 yield
             finally:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+                await follower.stop()
                 await scheduler.shutdown()
 
     return ctx

@@ -80,3 +80,18 @@ def test_top_k_and_min_score_cut_as_before(tmp_path, ctx):
     kept = [json.loads(x) for x in match_lines(policies, {"enterprise": engine}, on=DAY, min_score=some)]
     assert [r for r in kept if r["eligible"]] == [r for r in full if r["eligible"] and r["score"] >= some]
     assert [r for r in kept if not r["eligible"]] == [r for r in full if not r["eligible"]]
+
+
+def test_lines_are_the_records_json_byte_for_byte(tmp_path, ctx):
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(_lines("residents.jsonl")) + "\n", encoding="utf-8")
+    engine, _ = build_engine(path, "resident", ctx, Hierarchies.from_ref(ctx.ref), CountingTokenizer())
+    from policy_push.matching.engines import policy_source
+
+    policies = [p for p in _policies(ctx) if p.audience == "resident"]
+    want = []
+    for p in policies:
+        found = engine.match_policy(policy_source(p), on=DAY, top_k=None)
+        want += [json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in found.eligible + found.unknown]
+    assert list(match_lines(policies, {"resident": engine}, on=DAY)) == want
+    assert len(want) > 10
