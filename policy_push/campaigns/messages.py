@@ -227,7 +227,9 @@ def render_for_recipient(
         reason = None  # belt and braces: a stored line is checked again against today's word list
     channel = body["channel"]
     if channel == "sms":
-        n = _notification(body, reason or "", _link(body, code, token))
+        # the one-segment templates include one without a reason; the long template alone needs a line
+        fallback = "" if len(_sms_layouts(body)) > 1 else NEUTRAL_REASON
+        n = _notification(body, reason or fallback, _link(body, code, token))
         return _render_sms(body, n).message(delivery_id, address)
     n = _notification(body, reason or NEUTRAL_REASON, _link(body, code, token))
     if body.get("sensitive"):

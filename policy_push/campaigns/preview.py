@@ -181,7 +181,8 @@ def render_preview_text(view: CampaignView, *, top_n: int = 5) -> str:
     if sms:
         out.append(
             f"  SMS ({sms.get('length')} characters, {sms.get('segments')} segment(s); "
-            f"longest with any recipient's reason {sms.get('max_length')} / {sms.get('max_segments')}):"
+            f"longest with any recipient's reason {sms.get('max_length')} / {sms.get('max_segments')}; "
+            f"billed for all SMS recipients: {sms.get('billed_segments', '?')} segment(s)):"
         )
         out.append(f"    {sms.get('text')}")
     for channel in ("wechat", "app"):

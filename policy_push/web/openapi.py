@@ -104,6 +104,7 @@ def _operation(route: Route) -> dict[str, Any]:
     # a provider callback answers in the provider's own shape (its first reply's), and refuses what it
     # cannot authenticate with 403
     provider = route.replies[0] if route.tag == "callbacks" else None
+    html_page = any(r.content_type == "text/html" for r in route.replies) or route.path.startswith("/staff/")
     if provider is not None:
         statuses |= {403}
     for status in sorted(statuses):
@@ -113,6 +114,8 @@ def _operation(route: Route) -> dict[str, Any]:
             content = {provider.content_type: {"schema": _ref(provider.schema)}}
         else:
             content = {"application/json": {"schema": _ref("ErrorBody")}}
+            if html_page:  # a form page answers a refused form with the page and its message
+                content["text/html"] = {"schema": _ref("HtmlPage")}
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
     op["responses"] = responses
     return op

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.campaigns import (
+    MessageSettings,
     best_reason,
+    build_message_bodies,
     is_material_change,
     prepare_campaign,
     prepare_pending_campaigns,
@@ -154,3 +156,15 @@ async def test_pending_skips_closed_policies(
     assert await prepare_pending_campaigns(session_factory, matcher, settings=settings, on=TODAY) == []
     assert matcher.calls == []
     assert re.fullmatch(r"pol-\d+", closed.id)
+
+
+def test_sms_without_the_one_segment_templates_still_renders_without_a_reason(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from policy_push.campaigns.messages import NEUTRAL_REASON
+
+    ms = replace(MessageSettings.from_settings(settings), sms_compact=False)
+    policy = make_policy()
+    body = build_message_bodies(policy, ["sms"], ms, sample_reasons=[None])["sms"]
+    msg = render_for_recipient(body, reason=None, delivery_id="d" * 32, address="13800000000", code="Ab3dEf7h", token="t")
+    assert NEUTRAL_REASON in (msg.text or "") and "Ab3dEf7h" in (msg.text or "") and msg.template == "policy_notice"
