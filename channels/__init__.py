@@ -6,7 +6,8 @@ outcome); ``Router`` is the one place that chooses providers, fails over and ask
 each channel's message; ``receipts`` parses what providers push back, ``replies`` the SMS up-messages
 (and decides what is an opt-out), ``wechat_events`` and ``wechat_crypto`` what a WeChat account's server
 URL receives, ``jpush_reports`` pulls JPush delivery reports, ``callback_auth`` helps guard the unsigned
-callbacks. Simulators live in ``channels.simulators``.
+callbacks. The HTTP adapters share ``http_channel.HttpChannel`` (session, limiter, timeout, one JSON POST)
+and read bodies through ``json_body.load_json``. Simulators live in ``channels.simulators``.
 """
 
 from channels.aliyun_sms import ALIYUN_CODES, AliyunSms, AliyunSmsConfig, SendDetail

@@ -48,6 +48,7 @@ from policy_push.config import Settings
 from policy_push.errors import ConfigurationError
 
 __all__ = [
+    "COMPACT_SUFFIXES",
     "TENCENT_PARAMS",
     "ProviderEndpoints",
     "build_channels",
@@ -69,6 +70,9 @@ _LIVE_URLS = {
 }
 #: the SMS params (``campaigns.messages.render_for_recipient``) that fill the Tencent template's {1}..{5}, in order
 TENCENT_PARAMS = ("title", "benefit", "deadline", "reason", "link")
+#: the one-segment templates' name suffixes (``channels.compact_sms_layouts``) and their Tencent slots
+COMPACT_SUFFIXES = ("_reason", "_deadline", "_short")
+TENCENT_COMPACT_PARAMS = (("title", "deadline", "reason", "link"), ("title", "deadline", "link"), ("title", "link"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,9 @@ class ProviderEndpoints:
     tencent_key: tuple[str, str] = ("", "")
     tencent_sdk_app_id: str = ""
     tencent_template_id: str = ""
+    #: the one-segment templates (reason, deadline, short); empty: only the long template is registered
+    aliyun_compact: tuple[str, ...] = ()
+    tencent_compact: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets
         return (
@@ -139,6 +146,7 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
             ),
             "tencent_sdk_app_id": pick(settings.tencent_sdk_app_id, t.sdk_app_id, "tencent_sdk_app_id"),
             "tencent_template_id": pick(settings.tencent_template_id, next(iter(t.templates)), "tencent_template_id"),
+            "tencent_compact": _compact(settings.tencent_compact_template_ids, tuple(t.templates)[1:4] if sim else ()),
         }
     return ProviderEndpoints(
         aliyun_url=url(settings.aliyun_sms_url, "aliyun"),
@@ -147,6 +155,7 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
             pick(_secret(settings.aliyun_access_key_secret), asecret, "aliyun_access_key_secret"),
         ),
         aliyun_template_code=pick(settings.aliyun_template_code, next(iter(a.templates)), "aliyun_template_code"),
+        aliyun_compact=_compact(settings.aliyun_compact_template_codes, tuple(a.templates)[1:4] if sim else ()),
         wechat_url=url(settings.wechat_url, "wechat"),
         wechat_app=(pick(settings.wechat_appid, appid, "wechat_appid"), pick(_secret(settings.wechat_secret), wsecret, "wechat_secret")),
         wechat_template_id=pick(settings.wechat_template_id, next(iter(w.templates)), "wechat_template_id"),
@@ -154,6 +163,19 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
         jpush_app=(pick(settings.jpush_app_key, app_key, "jpush_app_key"), pick(_secret(settings.jpush_master_secret), master, "jpush_master_secret")),
         **tencent,  # type: ignore[arg-type]
     )
+
+
+def _compact(setting: str, sim_default: tuple[str, ...]) -> tuple[str, ...]:
+    given = tuple(part.strip() for part in setting.split(",") if part.strip())
+    if given and len(given) != len(COMPACT_SUFFIXES):
+        raise ConfigurationError(
+            f"the compact SMS template setting names {len(given)} templates; give {len(COMPACT_SUFFIXES)}, comma-separated"
+        )
+    return given or sim_default
+
+
+def _sms_templates(template: str, main: str, compact: tuple[str, ...]) -> dict[str, str]:
+    return {template: main, **{f"{template}{sfx}": code for sfx, code in zip(COMPACT_SUFFIXES, compact, strict=False)}}
 
 
 def with_run_secrets(settings: Settings) -> Settings:
@@ -217,7 +239,8 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
         if name == "aliyun":
             sms.append(AliyunSms(
                 AliyunSmsConfig(
-                    e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name, {template: e.aliyun_template_code},
+                    e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name,
+                    _sms_templates(template, e.aliyun_template_code, e.aliyun_compact),
                     base_url=e.aliyun_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
                 ),
                 session,
@@ -226,7 +249,9 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
             sms.append(TencentSms(
                 TencentSmsConfig(
                     e.tencent_key[0], e.tencent_key[1], e.tencent_sdk_app_id, settings.sms_sign_name,
-                    {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS)},
+                    {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS),
+                     **{f"{template}{sfx}": TencentTemplate(tid, slots)
+                        for sfx, tid, slots in zip(COMPACT_SUFFIXES, e.tencent_compact, TENCENT_COMPACT_PARAMS, strict=False)}},
                     base_url=e.tencent_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
                     report_wait_s=settings.tencent_report_wait_s,
                 ),

@@ -90,7 +90,7 @@ async def _ask(
     for (channel, provider), members in groups.items():
         items = [
             Inquiry(r.id, addresses.get((r.profile_kind, r.profile_id, r.channel), ""), since=r.unsure_since or r.claimed_at,
-                    markers=(short_code(r.id),))
+                    markers=(r.link_code or short_code(r.id),))
             for r in members
         ]  # fmt: skip
         window, wait = router.resend_window_s(channel, provider), router.answer_wait_s(channel, provider)

@@ -45,6 +45,7 @@ from policy_push.campaigns import create_due_reminders
 from policy_push.config import Settings
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import DELIVERY_UNSENT, CampaignState
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history
@@ -229,7 +230,7 @@ async def open_pipeline(
         dispatcher = Dispatcher(
             sessions=runtime.sessions, cipher=runtime.cipher, router=router, clock=clock, rules=rules,
             worker_id=worker_name(settings), batch_size=settings.dispatch_batch_size,
-            concurrency=settings.dispatch_concurrency,
+            concurrency=settings.dispatch_concurrency, links=LinkSigner.from_settings(settings, runtime.cipher),
         )  # fmt: skip
         dispatcher.start()
         reports = build_jpush_reports(settings, session, router) if session is not None else None
@@ -302,4 +303,5 @@ def build_scheduler(settings: Settings, ticks: Sequence[Tick], *, clock: Clock) 
     # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(settings.effective_database_url)
-    return TickScheduler(ticks, leader=leader, clock=clock)
+    # running ticks get most of the stop grace; recording and handing back claims the rest
+    return TickScheduler(ticks, leader=leader, clock=clock, shutdown_grace_s=settings.stop_grace_s * 0.6)

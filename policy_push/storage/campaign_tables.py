@@ -13,7 +13,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -21,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -39,7 +39,7 @@ from policy_push.statuses import (
     Waiting,
 )
 
-from .tables import Base, JSONDoc, UTCDateTime, one_of
+from .tables import Base, BigId, JSONDoc, UTCDateTime, one_of
 
 __all__ = [
     "CampaignMessageRow",
@@ -52,10 +52,16 @@ __all__ = [
     "InboundMessageRow",
     "OptOutRow",
     "ProviderSwitchRow",
+    "campaigns",
+    "deliveries",
+    "delivery_events",
+    "early_receipts",
+    "feedback",
+    "messages",
+    "opt_outs",
+    "provider_switches",
+    "recipients",
 ]
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
-
 
 
 class CampaignRow(Base):
@@ -93,6 +99,10 @@ class CampaignRecipientRow(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSONDoc)
     missing: Mapped[list[str]] = mapped_column(JSONDoc)
+    #: the one line a message to this recipient may quote (never a sensitive or may-qualify line); None: none
+    message_reason: Mapped[str | None] = mapped_column(Text)
+    #: the reasons a public page may show (sensitive lines left out); None for rows drafted before
+    public_reasons: Mapped[list[str] | None] = mapped_column(JSONDoc)
     #: the first channel of the recipient's preference that can reach them, or None
     channel: Mapped[str | None] = mapped_column(String(16))
     #: why this recipient gets nothing (SkipReason), or None when they will be messaged
@@ -158,6 +168,9 @@ class DeliveryRow(Base):
     provider_text: Mapped[str | None] = mapped_column(Text)
     #: the delivery on the previous channel whose permanent failure started this one
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    #: the code of the SMS short link (``/s/<code>``, 8 characters, random): not unique by itself, a
+    #: look-up that finds two rows opens neither
+    link_code: Mapped[str | None] = mapped_column(String(8), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -172,7 +185,7 @@ class DeliveryEventRow(Base):
         one_of("delivery_events", "source", EventSource),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(36), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     from_status: Mapped[str | None] = mapped_column(String(24))
@@ -193,7 +206,7 @@ class EarlyReceiptRow(Base):
 
     __tablename__ = "early_receipts"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
     #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid"); None if absent
@@ -232,7 +245,7 @@ class InboundMessageRow(Base):
         one_of("inbound_messages", "kind", InboundKind),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))  #: InboundKind
@@ -254,7 +267,7 @@ class FeedbackRow(Base):
         one_of("feedback", "kind", FeedbackKind),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     policy_id: Mapped[str] = mapped_column(String(64), index=True)
     profile_kind: Mapped[str] = mapped_column(String(16))
     profile_id: Mapped[str] = mapped_column(String(64))
@@ -268,9 +281,25 @@ class ProviderSwitchRow(Base):
 
     __tablename__ = "provider_switches"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(16))
     from_provider: Mapped[str] = mapped_column(String(32))
     to_provider: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
+
+
+# -- the same tables as SQLAlchemy Core handles, for the query modules: made here, once ------------------
+def _core(row: type[Base]) -> Table:
+    return row.__table__  # type: ignore[return-value]
+
+
+campaigns = _core(CampaignRow)
+recipients = _core(CampaignRecipientRow)
+messages = _core(CampaignMessageRow)
+deliveries = _core(DeliveryRow)
+delivery_events = _core(DeliveryEventRow)
+early_receipts = _core(EarlyReceiptRow)
+opt_outs = _core(OptOutRow)
+feedback = _core(FeedbackRow)
+provider_switches = _core(ProviderSwitchRow)

@@ -21,9 +21,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.render import link_code
 from policy_push.statuses import (
     DELIVERY_FINAL,
     DELIVERY_TRANSITIONS,
@@ -32,7 +33,8 @@ from policy_push.statuses import (
     Waiting,
 )
 
-from .campaign_tables import DeliveryEventRow, DeliveryRow, ProviderSwitchRow
+from .campaign_tables import deliveries, provider_switches
+from .campaign_tables import delivery_events as events
 from .sql import chunks, insert_ignore, is_postgres
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Move",
     "awaiting_report",
     "by_ids",
+    "by_link_code",
     "by_message_ids",
     "find",
     "hold",
@@ -57,8 +60,6 @@ __all__ = [
     "unsent_of_profiles",
 ]
 
-deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
-events: Table = DeliveryEventRow.__table__  # type: ignore[assignment]
 _d = deliveries.c
 
 
@@ -81,11 +82,16 @@ class Delivery:
     claimed_at: dt.datetime | None
     unsure_since: dt.datetime | None
     fallback_of: str | None
+    #: the code of the SMS link (``/s/<code>``); None only for a row made outside ``new_row``
+    link_code: str | None = None
+    #: when the row was made: a link expires a fixed time after it
+    created_at: dt.datetime | None = None
 
 
 _COLUMNS = [
     _d.id, _d.campaign_id, _d.policy_id, _d.profile_kind, _d.profile_id, _d.channel, _d.purpose, _d.status,
     _d.attempts, _d.provider, _d.provider_message_id, _d.claim_id, _d.claimed_at, _d.unsure_since, _d.fallback_of,
+    _d.link_code, _d.created_at,
 ]  # fmt: skip
 
 
@@ -111,7 +117,7 @@ def new_row(
         "id": new_delivery_id(), "campaign_id": campaign_id, "policy_id": policy_id, "profile_kind": kind,
         "profile_id": profile_id, "channel": channel, "purpose": purpose, "status": DeliveryStatus.CREATED.value,
         "attempts": 0, "not_before": not_before, "waiting_for": waiting.value if waiting else None,
-        "fallback_of": fallback_of, "created_at": now, "updated_at": now,
+        "fallback_of": fallback_of, "link_code": link_code(), "created_at": now, "updated_at": now,
     }  # fmt: skip
 
 
@@ -365,6 +371,13 @@ async def find(session: AsyncSession, ids: Sequence[str]) -> Delivery | None:
     return None if row is None else _row(row)
 
 
+async def by_link_code(session: AsyncSession, code: str) -> Delivery | None:
+    """The row whose SMS link carries ``code``; None when none does, or when two do (codes are random
+    and not unique: a rare clash opens neither row rather than the wrong one)."""
+    found = (await session.execute(select(*_COLUMNS).where(_d.link_code == code).limit(2))).all()
+    return _row(found[0]) if len(found) == 1 else None
+
+
 async def unsent_of_policies(session: AsyncSession, policy_ids: Collection[str], *, limit: int) -> list[str]:
     """Ids of ``created`` rows of these policies."""
     stmt = select(_d.id).where(_d.policy_id.in_(list(policy_ids)), _d.status == DeliveryStatus.CREATED.value)
@@ -393,7 +406,7 @@ async def record_switches(session: AsyncSession, switches: Sequence[Any]) -> Non
     """Provider failovers (``channels.ProviderSwitch``), with their reasons."""
     if switches:
         await session.execute(
-            ProviderSwitchRow.__table__.insert(),
+            provider_switches.insert(),
             [{"at": sw.at, "channel": sw.kind, "from_provider": sw.from_provider, "to_provider": sw.to_provider,
               "reason": sw.reason} for sw in switches],
         )  # fmt: skip

@@ -7,15 +7,14 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .campaign_tables import EarlyReceiptRow
+from .campaign_tables import early_receipts
 from .sql import chunks, is_postgres
 
 __all__ = ["count_early", "drop_early", "expire_early", "keep_early", "take_early"]
 
-early_receipts: Table = EarlyReceiptRow.__table__  # type: ignore[assignment]
 _e = early_receipts.c
 
 

@@ -66,7 +66,9 @@ async def test_one_node_holds_the_advisory_lock(db_url) -> None:
 
 
 async def test_worker_cli_exits_when_idle(db_settings) -> None:
-    env = {"POLICY_PUSH_DATABASE_URL": db_settings.effective_database_url, "POLICY_PUSH_DEMO": "1",
+    # a key of its own: the public demo key is for `policy-push demo` only (issue 10)
+    env = {"POLICY_PUSH_DATABASE_URL": db_settings.effective_database_url,
+           "POLICY_PUSH_PII_KEY": db_settings.pii_key.get_secret_value(),
            "POLICY_PUSH_LOG_LEVEL": "WARNING"}  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "policy_push", "worker", "--exit-when-idle", "--worker-id", "cli-test",

@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
+    "pii_keys",
     "intake_fetch_state",
     "review_items",
     "enterprises",
@@ -43,6 +44,12 @@ EXPECTED_TABLES = {
     "policy_versions",
     "provider_switches",
     "residents",
+    "subscriber_accounts",
+    "subscriber_codes",
+    "subscriber_consents",
+    "subscriber_links",
+    "subscriber_preferences",
+    "subscriber_sessions",
 }
 
 

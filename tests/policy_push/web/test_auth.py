@@ -22,13 +22,24 @@ TOKENLESS_WRITES |= {
 }
 
 
+#: a person signs in with an SMS code: asking for one and proving it need no token yet (rate limited,
+#: tests/policy_push/subscribers/test_sign_in.py); every other /api/v1/me route needs a subscriber session
+TOKENLESS_WRITES |= {("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions")}
+SUBSCRIBER = [r for r in ROUTES if r.subscriber]
+
+
 def _url(path: str) -> str:
-    return path.replace("{id}", "some-id").replace("{kind}", "policies")
+    return path.replace("{id}", "some-id").replace("{kind}", "policies").replace("{decision}", "approve")
 
 
 def test_every_write_and_every_profile_route_is_guarded() -> None:
     for route in ROUTES:
         if (route.method, route.path) in TOKENLESS_WRITES:
+            continue
+        if route.path == "/me" or route.path.startswith("/me/"):
+            continue  # the pages of tests/policy_push/subscribers/test_pages.py: a cookie session and a CSRF token
+        if route.path.startswith("/api/v1/me"):
+            assert route.subscriber and not route.auth, f"{route.method} {route.path} must need a subscriber session"
             continue
         if route.method != "GET" or "/enterprises" in route.path or "/residents" in route.path:
             assert route.auth, f"{route.method} {route.path} must need the token"
@@ -51,6 +62,14 @@ async def test_wrong_token_is_403(client: Client, route) -> None:
     resp = await client.request(route.method, _url(route.path), json={}, headers={"Authorization": "Bearer nope"})
     assert resp.status == 403
     assert (await resp.json())["errors"][0]["msg"] == "the bearer token is not valid"
+
+
+@pytest.mark.parametrize("route", SUBSCRIBER, ids=lambda r: f"{r.method} {r.path}")
+async def test_subscriber_routes_refuse_without_a_session(client: Client, route) -> None:
+    url = route.path.replace("{id}", "1").replace("{decision}", "approve")
+    for headers in ({}, AUTH):  # the staff API token is not a subscriber session
+        resp = await client.request(route.method, url, json={}, headers=headers)
+        assert resp.status == 401, (route.path, headers)
 
 
 @pytest.mark.parametrize("header", ["Basic dGVzdC10b2tlbg==", "Bearer", "test-token", "Bearer "])

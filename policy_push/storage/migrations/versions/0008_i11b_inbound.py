@@ -8,7 +8,7 @@
 Hand-written; types spelled out as in 0002.
 
 Revision ID: i11b_inbound
-Revises: 0005
+Revises: i10_privacy
 Create Date: 2026-11-30 18:30:00.000000
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i11b_inbound"
-down_revision: str | None = "0005"
+down_revision: str | None = "i10_privacy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
