@@ -186,6 +186,25 @@ async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[s
     return [cid for _pid, cid in ids]
 
 
+async def _people_say_stop(sims: SimulatorSet, sessions: Any, cipher: Any) -> None:
+    """One person who got an SMS replies TD, one who got a WeChat message unfollows: the simulators push
+    both to the service's callbacks, which record them as opt-outs (their next campaigns skip them)."""
+    from policy_push.storage import inbound as inbound_store
+
+    if sims.aliyun.records:
+        sims.aliyun.reply(sims.aliyun.records[0].recipient, "TD")
+    if sims.wechat.records:
+        sims.wechat.follow_event(sims.wechat.records[0].recipient, "unsubscribe")
+    await sims.aliyun.pusher.drain()
+    await sims.wechat.pusher.drain()
+    async with sessions() as session:
+        items, _ = await inbound_store.listed(session, cipher)
+    print("\nreplies and unfollows (pushed by the simulators to the callbacks):")
+    for m in reversed(items):
+        said = f'replied "{m["text"]}"' if m["channel"] == "sms" else "unfollowed the account"
+        print(f"  {m['sender']} {said}: opted out of {m['channel']} ({m['profiles']} profile(s))")
+
+
 async def _start_web(settings: Settings, pipeline: Any) -> web.AppRunner:
     from policy_push.web import create_app
     from policy_push.web.keys import pipeline_key
@@ -244,6 +263,7 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
                     print(f"\ndispatching (simulated clock, {TIME_FACTOR / 3600:g} hour(s) per second; quiet hours {quiet}):")
                     await _dispatch(pipeline, runtime.sessions, clock)
                     await asyncio.sleep(0.5)  # the last receipts
+                    await _people_say_stop(sims, runtime.sessions, runtime.cipher)
                     print("\nfunnel:")
                     for line in (await funnel(runtime.sessions, runtime.settings)).lines():
                         print("  " + line)

@@ -286,12 +286,6 @@ async def wechat_event(request: web.Request) -> web.Response:
     token = wechat_callback_token(settings)
     if not token:
         raise NotAllowed("no WeChat callback token is configured: every push is refused", loc=["query", "signature"])
-    guard = _guard(request)
-    key = _replay_key(request)
-    if guard is not None and guard.seen(key):
-        # applied before: WeChat pushes again when our answer was slow; an attacker's copy gains nothing
-        log.info("a signed WeChat push received before: acknowledged, not applied again")
-        return web.Response(text=WECHAT_PUSH_ACK)
     body = await _body(request)
     try:
         event: WechatEvent = open_wechat_push(
@@ -304,6 +298,12 @@ async def wechat_event(request: web.Request) -> web.Response:
         raise RequestRefused(f"WeChat push: {exc}", loc=["body"]) from None
     except (ValueError, OverflowError, OSError) as exc:  # e.g. a CreateTime no clock can hold
         raise RequestRefused(f"WeChat push: not an event WeChat sends ({type(exc).__name__})", loc=["body"]) from None
+    guard = _guard(request)
+    key = _replay_key(request)
+    if guard is not None and guard.seen(key):
+        # authentic and applied before: WeChat pushes again when our answer was slow; a copy gains nothing
+        log.info("a signed WeChat push received before: acknowledged, not applied again")
+        return web.Response(text=WECHAT_PUSH_ACK)
     pipeline = request.app.get(pipeline_key)
     if event.receipt is not None:
         report = await _receipts(request, [event.receipt])
