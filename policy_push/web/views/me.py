@@ -110,6 +110,11 @@ class MeConsentIn(_Model):
     channel: str = Field("app", description="Where: web, app, sms or wechat.")
 
 
+class PendingContacts(_Model):
+    items: list[dict[str, Any]] = Field(description="Pending requests, oldest first: link_id, enterprise, masked phone, "
+                                        "whether the enterprise has a first contact who could decide.")
+
+
 class MeConsentOut(_Model):
     consent: bool
     text_version: str
@@ -136,7 +141,7 @@ class MeProfile(_Model):
 
 ME_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (
     MeCodeIn, MeCodeOut, MeSessionIn, MeSessionOut, MeOut, MeLinkOut, MePolicies, MePreferences, MeConsentIn, MeExport,
-    MeProfile, MeConsentOut, MeErased,
+    MeProfile, MeConsentOut, MeErased, PendingContacts,
 )}  # fmt: skip
 
 
@@ -274,6 +279,12 @@ async def decide_contact(request: web.Request) -> web.Response:
     async with transaction(request) as session:
         link = await _subs(request).accounts.decide(session, _link_id(request), approve=approve, by_account=who.account_id, staff=None)
     return json_response(link.as_json())
+
+
+async def staff_pending_contacts(request: web.Request) -> web.Response:
+    async with transaction(request) as session:
+        items = await _subs(request).accounts.pending_all(session)
+    return json_response({"items": items})
 
 
 async def staff_decide_contact(request: web.Request) -> web.Response:

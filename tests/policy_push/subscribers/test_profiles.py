@@ -120,6 +120,9 @@ async def test_second_enterprise_contact_needs_the_first_ones_approval(client: C
     assert (await client.get("/api/v1/me/profile" + q, headers=bearer(bob_t))).status == 200
     # a third asks; staff decide (refuse) with the staff token
     third = await (await client.put("/api/v1/me/enterprise", json=record, headers=bearer(carol_t))).json()
+    listed = await (await client.get("/api/v1/subscriber-links", headers=STAFF)).json()
+    assert [(i["link_id"], i["has_owner"]) for i in listed["items"]] == [(third["link_id"], True)]
+    assert CAROL not in str(listed) and "****" in listed["items"][0]["phone"]
     resp = await client.post(f"/api/v1/subscriber-links/{third['link_id']}/refuse", headers=STAFF)
     assert resp.status == 200 and (await resp.json())["state"] == "refused"
     assert (await client.get("/api/v1/me/profile" + q, headers=bearer(carol_t))).status == 404
