@@ -24,7 +24,7 @@ from policy_push.subscribers.sessions import Signed, end_sessions, find_session,
 from policy_push.subscribers.signin import Subscribers
 
 from ..bodies import json_response, read_json
-from ..keys import match_service_key, session_factory_key, settings_key, subscribers_key
+from ..keys import match_service_key, service_key, session_factory_key, settings_key, subscribers_key
 from ..params import QueryParam, enum_param, int_param, parse_query
 from ._common import staff_member, transaction
 
@@ -261,7 +261,8 @@ async def my_policies(request: web.Request) -> web.Response:
         if pid is not None:
             raise NotFound.of(kind or "profile", pid, loc=["query", "profile_id"])
         raise NotFound("you have no profile yet: register as a resident or link your enterprise first", loc=["path"])
-    body = await policies_for_me(request.app[match_service_key], found[0], found[1], on=q["date"] or local_today(), limit=q["limit"])
+    body = await policies_for_me(request.app[match_service_key], found[0], found[1], on=q["date"] or local_today(), limit=q["limit"],
+                                 catch_up=request.app[service_key].follow_changes)
     return json_response(body)
 
 
