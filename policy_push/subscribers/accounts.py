@@ -217,6 +217,22 @@ class Accounts:
         return [{"link_id": r.id, "profile_id": r.profile_id, "asked_at": r.created_at.isoformat(),
                  "phone": mask_contact(self.cipher.decrypt("phone", r.phone_enc))} for r in rows]  # fmt: skip
 
+    async def pending_all(self, session: AsyncSession, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Every pending contact request, oldest first, for staff (phones masked; whether the enterprise
+        has an owner who could decide instead)."""
+        from policy_push.security import mask_contact
+
+        rows = (await session.execute(
+            select(_l.id, _l.profile_kind, _l.profile_id, _l.created_at, _a.phone_enc)
+            .join_from(SubscriberLinkRow, SubscriberAccountRow, _a.id == _l.account_id)
+            .where(_l.state == "pending", _a.state == "active").order_by(_l.created_at, _l.id).limit(limit)
+        )).all()  # fmt: skip
+        owned = set((await session.execute(select(_l.profile_kind, _l.profile_id).where(
+            _l.role == "owner", _l.state == "active", _l.profile_id.in_([r.profile_id for r in rows])))).all())  # fmt: skip
+        return [{"link_id": r.id, "profile_kind": r.profile_kind, "profile_id": r.profile_id, "asked_at": r.created_at.isoformat(),
+                 "phone": mask_contact(self.cipher.decrypt("phone", r.phone_enc)),
+                 "has_owner": (r.profile_kind, r.profile_id) in owned} for r in rows]  # fmt: skip
+
     async def decide(self, session: AsyncSession, link_id: int, *, approve: bool, by_account: str | None, staff: str | None) -> Link:
         """Approve or refuse a pending contact: by the enterprise's owner (``by_account``) or by staff."""
         row = (await session.execute(select(_l.id, _l.profile_kind, _l.profile_id, _l.role, _l.state)

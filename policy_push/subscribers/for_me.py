@@ -8,11 +8,13 @@ profile written a moment ago is in it already, since the write service updates t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from matchers import MatchRecord, field_label
+from matchers import MatchRecord, UnknownProfileError, field_label
 from policy_push.campaigns import benefit_text
 from policy_push.domain import Policy
+from policy_push.errors import MatchIndexUnavailable
 from policy_push.matching import MatchService
 
 __all__ = ["policies_for_me"]
@@ -40,9 +42,21 @@ def _missing(record: MatchRecord, audience: str, fields_page: str) -> list[dict[
 
 
 async def policies_for_me(
-    index: MatchService, audience: str, profile_id: str, *, on: dt.date, limit: int = 20, fields_page: str = "/me/profile"
+    index: MatchService, audience: str, profile_id: str, *, on: dt.date, limit: int = 20, fields_page: str = "/me/profile",
+    catch_up: Callable[[], Awaitable[Any]] | None = None,
 ) -> dict[str, Any]:
-    found = await index.open_policies_for(audience, profile_id, on=on, top_k=limit)
+    """``catch_up``: called once when the profile is not in this process's index yet (written by another
+    process a moment ago), before asking again."""
+    try:
+        found = await index.open_policies_for(audience, profile_id, on=on, top_k=limit)
+    except UnknownProfileError:
+        if catch_up is None:
+            raise MatchIndexUnavailable("your profile is still being indexed; try again in a few seconds") from None
+        await catch_up()
+        try:
+            found = await index.open_policies_for(audience, profile_id, on=on, top_k=limit)
+        except UnknownProfileError:
+            raise MatchIndexUnavailable("your profile is still being indexed; try again in a few seconds") from None
     items = [_item(p, r, on) for p, r in found if r.eligible]
     may = []
     for p, r in found:

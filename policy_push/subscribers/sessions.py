@@ -25,9 +25,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_push.storage.subscriber_tables import SubscriberAccountRow, SubscriberSessionRow
+from policy_push.storage.subscriber_tables import (
+    SubscriberAccountRow,
+    SubscriberLinkRow,
+    SubscriberSessionRow,
+)
 
-__all__ = ["COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session"]
+__all__ = [
+    "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "session_profiles",
+]
 
 COOKIE_NAME = "pp_sub"
 SESSION_TTL = dt.timedelta(days=30)
@@ -103,3 +109,24 @@ async def end_sessions(session: AsyncSession, account_id: str, *, now: dt.dateti
     if only is not None:
         stmt = stmt.where(_s.id == only)
     await session.execute(stmt.values(revoked_at=now))
+
+
+async def session_profiles(session: AsyncSession, token: str, *, now: dt.datetime) -> tuple[Signed | None, list[tuple[str, str]]]:
+    """The live session of a token and the profiles (kind, id) its account has active links to, in
+    one query: the hot path of "policies for me" asks the database once."""
+    from .accounts import _l  # the links table's columns
+
+    if not token or len(token) > 128:
+        return None, []
+    rows = (await session.execute(
+        select(_s.id, _s.account_id, _s.client, _l.profile_kind, _l.profile_id, _l.state)
+        .join_from(SubscriberSessionRow, SubscriberAccountRow, _a.id == _s.account_id)
+        .outerjoin(SubscriberLinkRow, _l.account_id == _s.account_id)
+        .where(_s.token_hash == token_hash(token), _s.revoked_at.is_(None), _s.expires_at > now, _a.state == "active")
+        .order_by(_l.id)
+    )).all()  # fmt: skip
+    if not rows:
+        return None, []
+    first = rows[0]
+    links = [(r.profile_kind, r.profile_id) for r in rows if r.state == "active"]
+    return Signed(first.account_id, first.id, first.client), links

@@ -357,6 +357,9 @@ def _me_routes() -> list[Route]:
               (Reply(202, "MeCodeOut", "The signed link is on its way by SMS (valid 30 minutes)."),), errors=(401, 404),
               subscriber=True, description="Open it inside WeChat: WeChat's web authorisation names your openid, which is "
               "then bound to your account and your profiles. " + _ME_NOTE),
+        Route("GET", f"{API_PREFIX}/subscriber-links", m.staff_pending_contacts, "staff_pending_contacts",
+              "Staff: enterprise contacts waiting for approval", "me",
+              (Reply(200, "PendingContacts", "Oldest first, at most 100; phones masked."),), auth=True),
         Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
               "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
               (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,

@@ -16,15 +16,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.domain import local_today
-from policy_push.errors import InvalidInput, NotAuthenticated
+from policy_push.errors import InvalidInput, NotAuthenticated, NotFound
 from policy_push.subscribers import preferences as prefs
 from policy_push.subscribers.for_me import policies_for_me
 from policy_push.subscribers.rights import erase_account, export_account
-from policy_push.subscribers.sessions import Signed, end_sessions, find_session
+from policy_push.subscribers.sessions import Signed, end_sessions, find_session, session_profiles
 from policy_push.subscribers.signin import Subscribers
 
 from ..bodies import json_response, read_json
-from ..keys import match_service_key, settings_key, subscribers_key
+from ..keys import match_service_key, service_key, session_factory_key, settings_key, subscribers_key
 from ..params import QueryParam, enum_param, int_param, parse_query
 from ._common import staff_member, transaction
 
@@ -110,6 +110,11 @@ class MeConsentIn(_Model):
     channel: str = Field("app", description="Where: web, app, sms or wechat.")
 
 
+class PendingContacts(_Model):
+    items: list[dict[str, Any]] = Field(description="Pending requests, oldest first: link_id, enterprise, masked phone, "
+                                        "whether the enterprise has a first contact who could decide.")
+
+
 class MeConsentOut(_Model):
     consent: bool
     text_version: str
@@ -136,7 +141,7 @@ class MeProfile(_Model):
 
 ME_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (
     MeCodeIn, MeCodeOut, MeSessionIn, MeSessionOut, MeOut, MeLinkOut, MePolicies, MePreferences, MeConsentIn, MeExport,
-    MeProfile, MeConsentOut, MeErased,
+    MeProfile, MeConsentOut, MeErased, PendingContacts,
 )}  # fmt: skip
 
 
@@ -148,16 +153,25 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def signed_in(request: web.Request) -> Signed:
-    """The session of the request's subscriber token; 401 without a live one."""
+def _no_session() -> NotAuthenticated:
+    return NotAuthenticated("this session has ended or the token is not valid; sign in again", loc=["header", "Authorization"])
+
+
+def _bearer(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/me/sessions",
                                loc=["header", "Authorization"])  # fmt: skip
+    return token.strip()
+
+
+async def signed_in(request: web.Request) -> Signed:
+    """The session of the request's subscriber token; 401 without a live one."""
+    token = _bearer(request)
     async with transaction(request) as session:
-        found = await find_session(session, token.strip(), now=_now())
+        found = await find_session(session, token, now=_now())
     if found is None:
-        raise NotAuthenticated("this session has ended or the token is not valid; sign in again", loc=["header", "Authorization"])
+        raise _no_session()
     return found
 
 
@@ -235,12 +249,20 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 async def my_policies(request: web.Request) -> web.Response:
-    who = await signed_in(request)
+    # the hot path (the app's 指尖查): the session and its profiles in one query, then the match index
     q = parse_query(request, ME_POLICY_PARAMS)
-    async with transaction(request) as session:
-        link = await _subs(request).accounts.profile_of(session, who.account_id, q["profile_kind"], q["profile_id"])
-    body = await policies_for_me(request.app[match_service_key], link.profile_kind, link.profile_id,
-                                 on=q["date"] or local_today(), limit=q["limit"])  # fmt: skip
+    async with request.app[session_factory_key]() as session:
+        who, links = await session_profiles(session, _bearer(request), now=_now())
+    if who is None:
+        raise _no_session()
+    kind, pid = q["profile_kind"], q["profile_id"]
+    found = next(((k, i) for k, i in links if (kind is None or k == kind) and (pid is None or i == pid)), None)
+    if found is None:
+        if pid is not None:
+            raise NotFound.of(kind or "profile", pid, loc=["query", "profile_id"])
+        raise NotFound("you have no profile yet: register as a resident or link your enterprise first", loc=["path"])
+    body = await policies_for_me(request.app[match_service_key], found[0], found[1], on=q["date"] or local_today(), limit=q["limit"],
+                                 catch_up=request.app[service_key].follow_changes)
     return json_response(body)
 
 
@@ -258,6 +280,12 @@ async def decide_contact(request: web.Request) -> web.Response:
     async with transaction(request) as session:
         link = await _subs(request).accounts.decide(session, _link_id(request), approve=approve, by_account=who.account_id, staff=None)
     return json_response(link.as_json())
+
+
+async def staff_pending_contacts(request: web.Request) -> web.Response:
+    async with transaction(request) as session:
+        items = await _subs(request).accounts.pending_all(session)
+    return json_response({"items": items})
 
 
 async def staff_decide_contact(request: web.Request) -> web.Response:

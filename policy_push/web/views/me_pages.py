@@ -32,7 +32,7 @@ from policy_push.subscribers.sessions import COOKIE_NAME, SESSION_TTL, Signed, e
 from policy_push.subscribers.signin import Subscribers
 
 from ..bodies import json_response
-from ..keys import match_service_key, settings_key, subscribers_key
+from ..keys import match_service_key, service_key, settings_key, subscribers_key
 from ..middlewares import status_of
 from ..pages import render_page
 from ._common import transaction
@@ -187,7 +187,8 @@ async def me_home(request: web.Request) -> web.StreamResponse:
             link = links[0]
     answer = None
     if link is not None:
-        answer = await policies_for_me(request.app[match_service_key], link.profile_kind, link.profile_id, on=local_today())
+        answer = await policies_for_me(request.app[match_service_key], link.profile_kind, link.profile_id, on=local_today(),
+                                       catch_up=request.app[service_key].follow_changes)
     notice = {"profile": "资料已保存，下面是重新查找的结果。", "approved": "已处理。"}.get(request.query.get("done", ""), "")
     return _page(request, "me_home.html", view=_signed_view(notice=notice), answer=answer, links=links, pending=pending,
                  csrf=_csrf(request, token))  # fmt: skip

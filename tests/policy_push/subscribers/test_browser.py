@@ -85,3 +85,46 @@ async def test_pages_at_390px_have_no_axe_violations(client: Client, sims: Simul
                 await _check(page, axe, "a broken page")
         finally:
             await browser.close()
+
+
+ENTERPRISE_POLICY = {
+    "id": "pj-test-zjtx", "title": "盘锦市专精特新企业奖励", "issuer": "盘锦市工业和信息化局", "audience": "enterprise",
+    "categories": ["科技创新"], "summary": "对专精特新中小企业给予奖励。", "text": "专精特新 中小企业 奖励",
+    "benefit_max_yuan": 200000,
+    "criteria": {"all": [{"field": "region", "op": "within", "value": ["211100"]},
+                         {"field": "qualifications", "op": "has_any", "value": ["专精特新中小企业"]}]},
+}
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_an_enterprise_contact_in_the_browser(client: Client, sims: SimulatorSet, db_kind: str) -> None:
+    put = await client.put(f"/api/v1/policies/{ENTERPRISE_POLICY['id']}", json=ENTERPRISE_POLICY, headers=STAFF_A)
+    assert put.status == 201
+    base = str(client.make_url("")).rstrip("/")
+    axe = Axe()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+            await page.goto(base + "/me")
+            await page.get_by_label("手机号").fill("13900139000")
+            await page.get_by_role("button", name="获取验证码").click()
+            await page.get_by_label("短信验证码（6 位数字）").fill(last_code(sims, "13900139000"))
+            await page.get_by_role("button", name="登录").click()
+            await page.goto(base + "/me/profile?kind=enterprise")
+            await _check(page, axe, "enterprise form")
+            await page.get_by_label("统一社会信用代码 *").fill("91211103MANFREJA0B")
+            await page.get_by_label("企业名称 *").fill("盘锦渤海石油技术有限公司")
+            await page.get_by_label("注册地（区县或乡镇代码）").fill("211103")
+            await page.get_by_label("资质荣誉").fill("专精特新中小企业")
+            await page.get_by_role("button", name="保存").click()
+            html = await page.content()
+            assert "盘锦市专精特新企业奖励" in html and "最高20万元" in html
+            await _check(page, axe, "enterprise home")
+            await page.goto(base + "/me/data")
+            await page.get_by_label("我确认注销账号并删除我的数据").check()
+            await page.get_by_role("button", name="注销账号").click()
+            assert "账号已注销" in await page.content()
+            await _check(page, axe, "erased")
+        finally:
+            await browser.close()

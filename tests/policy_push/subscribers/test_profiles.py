@@ -120,6 +120,9 @@ async def test_second_enterprise_contact_needs_the_first_ones_approval(client: C
     assert (await client.get("/api/v1/me/profile" + q, headers=bearer(bob_t))).status == 200
     # a third asks; staff decide (refuse) with the staff token
     third = await (await client.put("/api/v1/me/enterprise", json=record, headers=bearer(carol_t))).json()
+    listed = await (await client.get("/api/v1/subscriber-links", headers=STAFF)).json()
+    assert [(i["link_id"], i["has_owner"]) for i in listed["items"]] == [(third["link_id"], True)]
+    assert CAROL not in str(listed) and "****" in listed["items"][0]["phone"]
     resp = await client.post(f"/api/v1/subscriber-links/{third['link_id']}/refuse", headers=STAFF)
     assert resp.status == 200 and (await resp.json())["state"] == "refused"
     assert (await client.get("/api/v1/me/profile" + q, headers=bearer(carol_t))).status == 404
@@ -136,3 +139,29 @@ async def test_imported_enterprise_is_claimed_by_its_registered_phone_only(clien
     carol = await sign_in(client, sims, CAROL)
     resp = await client.put("/api/v1/me/enterprise", json=record, headers=bearer(carol))
     assert resp.status == 200 and (await resp.json())["role"] == "owner"
+
+
+async def test_a_profile_written_by_another_process_is_caught_up(client: Client, sims: SimulatorSet) -> None:
+    """A resident registered, then their profile rewritten by a CLI import beside the server: the index of
+    this process catches up from the change feed before answering, instead of failing."""
+    from policy_push.runtime import Runtime
+    from policy_push.service import Service
+    from policy_push.web.keys import cipher_key, engine_key, refdata_key, session_factory_key, settings_key
+
+    await _policies(client)
+    token = await sign_in(client, sims, ALICE)
+    link = await (await client.put("/api/v1/me/resident", json=_resident(), headers=bearer(token))).json()
+    app = client.app
+    other = Service(Runtime(app[settings_key], app[engine_key], app[session_factory_key], app[cipher_key], app[refdata_key]))
+    record = await (await client.get("/api/v1/me/profile", headers=bearer(token))).json()
+    fresh = {**record["profile"], "id": f"{link['profile_id']}-2", "id_number": None}
+    await other.put_profile("resident", fresh["id"], fresh, actor="cli")  # no index in that "process"
+    async with app[session_factory_key]() as s, s.begin():
+        from sqlalchemy import update
+
+        from policy_push.storage.subscriber_tables import SubscriberLinkRow
+
+        await s.execute(update(SubscriberLinkRow.__table__).values(profile_id=fresh["id"]))
+    resp = await client.get(f"/api/v1/me/policies?date={DAY}", headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["profile_id"] == fresh["id"]
