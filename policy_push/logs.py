@@ -22,7 +22,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from policy_push.config import Settings
 
-__all__ = ["REQUEST_ID", "configure_logging", "mask_personal"]
+__all__ = ["REQUEST_ID", "configure_logging", "describe", "mask_personal"]
 
 #: the id of the HTTP request being served in this task (``-`` outside a request)
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("policy_push_request_id", default="-")
@@ -43,6 +43,13 @@ def mask_personal(text: str) -> str:
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     text = _OPENID.sub(lambda m: f"{m.group(1)}****", text)
     return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an error for a log line, personal values masked, at most 300 characters: the
+    message says what went wrong (which constraint, which host), the type alone does not."""
+    text = mask_personal(" ".join(str(exc).split()))
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 class _Context(logging.Filter):
@@ -90,10 +97,22 @@ class JsonLineFormatter(_LocalTime, JsonFormatter):
         return mask_personal(super().formatException(ei))
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written (a test's capture may replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     """Root logger: ``LOG_LEVEL``, ``LOG_FORMAT`` (text or json), times in ``LOCAL_TIMEZONE``."""
     zone = ZoneInfo(settings.local_timezone)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler = logging.StreamHandler(stream) if stream is not None else _Stderr()  # type: ignore[type-arg]
     handler.setFormatter(JsonLineFormatter(zone) if settings.log_format == "json" else TextFormatter(zone))
     handler.addFilter(_Context())
     root = logging.getLogger()

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import OutboundMessage, ProviderSwitch, Router, SendResult
+from policy_push.logs import describe
 from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
@@ -193,7 +194,7 @@ class Dispatcher:
                     mine = await claims.renew(self.sessions, held, lease_s=self.rules.lease_s)
             except Exception as exc:
                 self.stats.heartbeat_failures += 1
-                log.warning("could not renew %d lease(s): %s", sum(map(len, held.values())), type(exc).__name__)
+                log.warning("could not renew %d lease(s): %s", sum(map(len, held.values())), describe(exc))
             else:
                 for cid, ids in held.items():
                     h = self._held.get(cid)
@@ -235,7 +236,7 @@ class Dispatcher:
                 async with self._writes:
                     await claims.release(self.sessions, claim_id, ids, now=self.clock.now())
             except Exception as exc:
-                log.warning("could not hand back %d unsent row(s): %s", len(ids), type(exc).__name__)
+                log.warning("could not hand back %d unsent row(s): %s", len(ids), describe(exc))
                 continue
             del self._unreleased[claim_id]
             self._drop(claim_id, ids, why="released")
@@ -255,7 +256,7 @@ class Dispatcher:
                 try:
                     n = await self.run_batch()
                 except Exception as exc:  # a database hiccup: this lane stops, the next tick goes on
-                    log.warning("dispatch lane stopped: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+                    log.warning("dispatch lane stopped: %s", describe(exc), exc_info=log.isEnabledFor(logging.DEBUG))
                     return
                 total += n
                 if n < self.batch_size:
@@ -335,7 +336,7 @@ class Dispatcher:
                 mine = await claims.renew(self.sessions, {claim.id: ids}, lease_s=self.rules.lease_s, calling=True)
             held.renewed = max(held.renewed, started)
         except Exception as exc:  # not confirmed: not sent; handed back once the database answers
-            log.warning("claim %s: could not confirm before sending (%s); not sent", claim.id, type(exc).__name__)
+            log.warning("claim %s: could not confirm before sending (%s); not sent", claim.id, describe(exc))
             self._unreleased.setdefault(claim.id, set()).update(ids)
             return None
         self._drop(claim.id, ids - mine, why="lease lost")
@@ -408,7 +409,7 @@ class Dispatcher:
                 await deliveries.record_switches(s, switches)
         except Exception as exc:  # the results stay in memory (their leases renewed) and are recorded again
             log.warning("claim %s: could not record %d result(s) (%s); keeping them to record again",
-                        claim_id, len(rows), type(exc).__name__)  # fmt: skip
+                        claim_id, len(rows), describe(exc))  # fmt: skip
             return False
         finally:
             if h is not None:
