@@ -30,9 +30,15 @@ __all__ = [
     "SubscriptionChange",
     "WechatEvent",
     "WechatEventKind",
+    "WechatPushUnreadable",
     "open_wechat_push",
     "parse_wechat_push",
 ]
+
+class WechatPushUnreadable(ProtocolError):
+    """A push that passed the signature and time checks but whose body is not an event WeChat sends:
+    the sender's fault in the body (400), as against a push that failed authentication (403)."""
+
 
 #: What WeChat wants back from the server URL when there is nothing to reply (or ``success``).
 WECHAT_PUSH_ACK = "success"
@@ -166,10 +172,17 @@ def open_wechat_push(
         if crypto is None:
             raise ProtocolError("an encrypted push arrived but no EncodingAESKey is configured")
         plain = crypto.decrypt_message(body, msg_signature=query.get("msg_signature", ""), timestamp=timestamp, nonce=nonce)
-        return parse_wechat_push(plain)
+        return _parse_authenticated(plain)
     if crypto is not None and query.get("encrypt_type", "raw") != "raw":
         raise ProtocolError(f"unknown encrypt_type {query.get('encrypt_type')!r}")
     if not verify_wechat_signature(token, query.get("signature", ""), timestamp, nonce):
         raise ProtocolError("signature does not match")
     check_timestamp(timestamp, now, max_age_s)
-    return parse_wechat_push(body)
+    return _parse_authenticated(body)
+
+
+def _parse_authenticated(body: bytes) -> WechatEvent:
+    try:
+        return parse_wechat_push(body)
+    except ProtocolError as exc:
+        raise WechatPushUnreadable(str(exc)) from exc

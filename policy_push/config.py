@@ -13,9 +13,9 @@ import re
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +28,15 @@ from channels.callback_auth import SourceAllowList
 __all__ = ["Settings", "load_settings"]
 
 _DEFAULT_DATA_DIR = Path("./policy_push_data")
+
+
+def _quiet_hours_spec(v: str) -> str:
+    hours_range(v)  # defined below; looked up when a value is checked
+    return v.strip()
+
+
+#: quiet hours as HH:MM-HH:MM (a type, not a named validator: the field's name is also a status word)
+QuietHours = Annotated[str, AfterValidator(_quiet_hours_spec)]
 
 
 class Settings(BaseSettings):
@@ -93,7 +102,7 @@ class Settings(BaseSettings):
     )
     # -- sending: respect, retries, leases, ticks (policy_push.sending) -----------------------
     local_timezone: str = Field("Asia/Shanghai", description="Time zone of quiet hours, deadlines and reminders.")
-    quiet_hours: str = Field(
+    quiet_hours: QuietHours = Field(
         "21:00-08:00", description="Local hours in which nothing non-urgent is sent (HH:MM-HH:MM; empty = none)."
     )
     quiet_hours_by_channel: dict[str, str] = Field(
@@ -340,12 +349,6 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("not an IANA time zone; e.g. Asia/Shanghai") from None
         return v
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet_hours(cls, v: str) -> str:
-        hours_range(v)
-        return v.strip()
 
     @field_validator("quiet_hours_by_channel")
     @classmethod

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import InvalidInput, TooManyRequests
 from policy_push.security import PiiCipher
+from policy_push.statuses import DeliveryStatus
 from policy_push.storage.subscriber_tables import SubscriberCodeRow
 
 __all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
@@ -117,7 +118,7 @@ async def check_code(
                               retry_after_s=3600)  # fmt: skip
     row = (await session.execute(
         select(_c.id, _c.code_hash, _c.attempts).where(
-            _c.phone_hash == phone_hash, _c.used_at.is_(None), _c.expires_at > now, _c.sent == "sent"
+            _c.phone_hash == phone_hash, _c.used_at.is_(None), _c.expires_at > now, _c.sent == DeliveryStatus.SENT
         ).order_by(_c.created_at.desc(), _c.id.desc()).limit(1)
     )).first()  # fmt: skip
     if row is None or row.attempts >= MAX_ATTEMPTS:

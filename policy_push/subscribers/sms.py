@@ -25,6 +25,7 @@ from channels import (
 from policy_push.config import Settings
 from policy_push.errors import ConfigurationError
 from policy_push.sending.providers import endpoints, sms_providers
+from policy_push.statuses import DeliveryStatus
 
 __all__ = ["BIND_TEMPLATE", "CODE_TEMPLATE", "CodeSender"]
 
@@ -77,6 +78,6 @@ class CodeSender:
                               params={"code": code, "minutes": str(minutes)})  # fmt: skip
         [result] = await self.router.send("sms", [msg])
         if result.outcome is Outcome.ACCEPTED:
-            return "sent"
+            return DeliveryStatus.SENT
         log.warning("sign-in code SMS not sent: %s %s", result.provider, result.code)
         return (result.code or result.outcome.value)[:64]

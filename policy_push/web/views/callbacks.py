@@ -46,7 +46,6 @@ from channels import (
     Reply,
     SourceAllowList,
     WechatCrypto,
-    WechatCryptoError,
     WechatEvent,
     open_wechat_push,
     parse_aliyun_sms_report,
@@ -57,6 +56,7 @@ from channels import (
     verify_wechat_signature,
 )
 from channels.wechat_crypto import check_timestamp
+from channels.wechat_events import WechatPushUnreadable
 from policy_push.errors import NotAllowed, NotFound, PayloadTooLarge, RequestRefused
 from policy_push.sending.inbound import InboundReport, apply_replies, apply_wechat_event
 from policy_push.sending.providers import callback_secret, endpoints, wechat_callback_token
@@ -64,6 +64,7 @@ from policy_push.sending.receipts import ReceiptReport, apply_receipts
 from policy_push.sending.rules import SendRules
 from scheduler import SystemClock
 
+from ..bodies import read_body
 from ..keys import cipher_key, pipeline_key, replay_guard_key, session_factory_key, settings_key
 
 __all__ = [
@@ -159,7 +160,9 @@ async def _body(request: web.Request) -> bytes:
     """The body, at most ``CALLBACK_MAX_BYTES`` (413 past it, before reading more than that)."""
     if request.content_length is not None and request.content_length > CALLBACK_MAX_BYTES:
         raise PayloadTooLarge(f"a callback body is at most {CALLBACK_MAX_BYTES} bytes", loc=["body"])
-    body = await request.content.read(CALLBACK_MAX_BYTES + 1)
+    # read_body, not request.content: body_middleware has usually read (and cached) the body already,
+    # under the size and time limits, and the stream is then empty
+    body = await read_body(request)
     if len(body) > CALLBACK_MAX_BYTES:
         raise PayloadTooLarge(f"a callback body is at most {CALLBACK_MAX_BYTES} bytes", loc=["body"])
     return body
@@ -259,11 +262,6 @@ def _replay_key(request: web.Request) -> tuple[str, str, str]:
     return (q.get("msg_signature") or q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""))
 
 
-def _is_body_fault(exc: ProtocolError) -> bool:
-    """A signed push whose XML is unreadable (400), as against one that failed authentication (403)."""
-    return str(exc).startswith(("WeChat push", "subscribe_msg_sent_event"))
-
-
 def _guard(request: web.Request) -> ReplayGuard | None:
     return request.app.get(replay_guard_key)
 
@@ -291,11 +289,11 @@ async def wechat_event(request: web.Request) -> web.Response:
         event: WechatEvent = open_wechat_push(
             request.query, body, token=token, crypto=_wechat_crypto(request), max_age_s=settings.callback_window_s
         )
-    except ProtocolError as exc:
-        if isinstance(exc, WechatCryptoError) or not _is_body_fault(exc):
-            # a bad signature, an old or future timestamp, an encrypted push without a key
-            raise NotAllowed(f"WeChat push refused: {exc}", loc=["query", "signature"]) from None
+    except WechatPushUnreadable as exc:  # signed and fresh, but the XML is not an event WeChat sends
         raise RequestRefused(f"WeChat push: {exc}", loc=["body"]) from None
+    except ProtocolError as exc:
+        # a bad signature, an old or future timestamp, an encrypted push without a key
+        raise NotAllowed(f"WeChat push refused: {exc}", loc=["query", "signature"]) from None
     except (ValueError, OverflowError, OSError) as exc:  # e.g. a CreateTime no clock can hold
         raise RequestRefused(f"WeChat push: not an event WeChat sends ({type(exc).__name__})", loc=["body"]) from None
     guard = _guard(request)

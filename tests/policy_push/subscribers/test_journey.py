@@ -6,6 +6,8 @@ a category not chosen, consent withdrawn, a person's own weekly cap."""
 from __future__ import annotations
 
 import asyncio
+import html as htmllib
+import re
 from typing import Any
 
 import aiohttp
@@ -17,12 +19,15 @@ from policy_push.sending import make_clock
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.storage.campaign_tables import DeliveryRow
 from policy_push.web.keys import cipher_key, settings_key
+from policy_push.web.views.feedback import CSRF_COOKIE
 from tests.policy_push.sending.fixtures import make_dispatcher
 from tests.policy_push.web.conftest import sample_records
 
 from .conftest import Client, bearer, sign_in
 
 ALICE = "13800138000"
+#: a policy message goes out on the long template or, when it fits one segment, one of the three compact ones
+POLICY_SMS = frozenset({"SMS_900001", "SMS_900002", "SMS_900003", "SMS_900004"})
 STAFF_A = {"Authorization": "Bearer test-token", "X-Staff-Member": "王起草"}
 STAFF_B = {"Authorization": "Bearer test-token", "X-Staff-Member": "李审批"}
 POLICY = {
@@ -38,13 +43,20 @@ def _resident(**changes: Any) -> dict[str, Any]:
     return {**base, "tags": ["退役军人"], "channels": ["sms"], **changes}
 
 
-async def _sms_to(sims: SimulatorSet, phone: str, template: str, *, n: int = 1, wait_s: float = 20.0) -> list[Any]:
+async def _sms_to(sims: SimulatorSet, phone: str, templates: frozenset[str], *, n: int = 1, wait_s: float = 20.0) -> list[Any]:
     for _ in range(int(wait_s * 10)):
-        got = [r for r in sims.aliyun.records if r.recipient.endswith(phone) and r.template == template]
+        got = [r for r in sims.aliyun.records if r.recipient.endswith(phone) and r.template in templates]
         if len(got) >= n:
             return got
         await asyncio.sleep(0.1)
-    raise AssertionError(f"no {template} SMS to {phone} within {wait_s} s")
+    raise AssertionError(f"no SMS of {sorted(templates)} to {phone} within {wait_s} s")
+
+
+async def _feedback(client: Client, form: dict[str, str], **extra: str) -> Any:
+    """POST the page's form as the person's browser does: the CSRF cookie /s set, the token from the page."""
+    client.session.cookie_jar.clear()
+    return await client.post(f"/p/{POLICY['id']}/feedback", data={**form, **extra},
+                             headers={"Cookie": f"{CSRF_COOKIE}={form['csrf']}"})  # fmt: skip
 
 
 async def _deliver(client: Client, session_factory: async_sessionmaker[AsyncSession]) -> int:
@@ -80,19 +92,19 @@ async def test_a_resident_from_sign_up_to_erasure(make_me_client, sims: Simulato
     ok = await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=STAFF_B)
     assert ok.status == 200, await ok.text()
     assert await _deliver(client, session_factory) == 1
-    [sms] = await _sms_to(sims, ALICE, "SMS_900001")
+    [sms] = await _sms_to(sims, ALICE, POLICY_SMS)
     assert "退役军人创业补贴" in sms.text
-    # open the link, say it was useful
-    code = sms.params["link"]
-    landing = await client.get(f"/s/{code}", allow_redirects=False)
-    assert landing.status == 302
-    page_url = landing.headers["Location"]
-    delivery_id = page_url.split("d=")[1]
-    assert (await client.get(page_url)).status == 200
-    fb = await client.post(f"/p/{POLICY['id']}/feedback", data={"d": delivery_id, "kind": "useful"})
-    assert fb.status == 200
-    # and then 退订 from the same page: withdrawal by another channel than the one consent was given on
-    assert (await client.post(f"/p/{POLICY['id']}/feedback", data={"d": delivery_id, "kind": "unsubscribe"})).status == 200
+    async with session_factory() as s:
+        [delivery_id] = (await s.execute(select(DeliveryRow.id))).scalars().all()
+    # open the link (the page itself, never the delivery id in a URL), say it was useful
+    landing = await client.get(f"/s/{sms.params['link']}")
+    assert landing.status == 200, await landing.text()
+    page = await landing.text()
+    form = {k: htmllib.unescape(v) for k, v in re.findall(r'name="(t|csrf)" value="([^"]*)"', page)}
+    assert set(form) == {"t", "csrf"}
+    assert (await _feedback(client, form, kind="useful")).status == 200
+    # and then 退订 from the same page (confirmed): withdrawal by another channel than the one consent was given on
+    assert (await _feedback(client, form, kind="unsubscribe", confirm="yes")).status == 200
     # change my mind: fewer messages, other categories
     prefs = await client.put("/api/v1/me/preferences", json={"weekly_max": 1, "categories": ["养老服务"]}, headers=auth)
     assert prefs.status == 200
