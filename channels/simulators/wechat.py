@@ -275,11 +275,9 @@ class WechatSimulator(Simulator):
         if problem:
             return problem
         now = self.clock()
-        while self._sent_today and self._sent_today[0] <= now - 86400:
-            self._sent_today.popleft()
-        if len(self._sent_today) >= self.config.daily_quota:
-            return self._err(45009, "reach max api daily quota limit")
-        self._sent_today.append(now)
+        refused = self._spend_quota(now)
+        if refused:
+            return refused
         self._credits[(openid, template_id)] = credits - 1
         msgid = str(next(self._msgids))
         params = {k: body["data"][k]["value"] for k in keys}
@@ -320,11 +318,9 @@ class WechatSimulator(Simulator):
             seen = self._dedupe.get((openid, client_msg_id))
             if seen and now - seen[1] < _DEDUPE_S:
                 return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(seen[0])})
-        while self._sent_today and self._sent_today[0] <= now - 86400:
-            self._sent_today.popleft()
-        if len(self._sent_today) >= self.config.daily_quota:
-            return self._err(45009, "reach max api daily quota limit")
-        self._sent_today.append(now)
+        refused = self._spend_quota(now)
+        if refused:
+            return refused
         msgid = str(next(self._msgids))
         if client_msg_id:
             self._dedupe[(openid, client_msg_id)] = (msgid, now)
@@ -334,6 +330,16 @@ class WechatSimulator(Simulator):
             event = {"blocked": "failed:user block", "system_fail": "failed: system failed"}.get(status, "success")
             self._push_event(openid, msgid, event)
         return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(msgid)})
+
+    def _spend_quota(self, now: float) -> web.Response | None:
+        """Count one send against the account's daily quota (a rolling 24 hours); the 45009 answer,
+        with nothing counted, when it is used up."""
+        while self._sent_today and self._sent_today[0] <= now - 86400:
+            self._sent_today.popleft()
+        if len(self._sent_today) >= self.config.daily_quota:
+            return self._err(45009, "reach max api daily quota limit")
+        self._sent_today.append(now)
+        return None
 
     def _push_event(self, openid: str, msgid: str, status: str) -> None:
         self._push(

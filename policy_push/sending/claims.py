@@ -32,6 +32,7 @@ from policy_push.security import PiiCipher
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource, SkipReason, Waiting
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import contacts, deliveries, delivery_history
+from policy_push.storage.campaigns import RecipientLines
 from policy_push.storage.deliveries import Delivery, Move
 from policy_push.storage.sql import begin_write, database_now
 
@@ -47,7 +48,8 @@ class Outgoing:
     """A claimed row with what sending it needs."""
 
     row: Delivery
-    reasons: list[str] = field(default_factory=list)
+    #: the recipient's reason lines (the message quotes ``campaigns.quoted_reason`` of them)
+    reasons: RecipientLines = field(default_factory=lambda: RecipientLines([]))
     #: the decrypted phone / openid / registration id; None when the profile has none for the channel
     address: str | None = field(default=None, repr=False)
 
@@ -121,7 +123,8 @@ async def claim(
         # decrypted for this batch only, held in these objects while it is sent
         found = await contacts.addresses(s, cipher, {(r.profile_kind, r.profile_id, r.channel) for r in taken})
     rows = [
-        Outgoing(r, reasons.get((r.campaign_id, r.profile_id), []), found.get((r.profile_kind, r.profile_id, r.channel)))
+        Outgoing(r, reasons.get((r.campaign_id, r.profile_id), RecipientLines([])),
+                 found.get((r.profile_kind, r.profile_id, r.channel)))
         for r in taken
     ]
     return Claim(claim_id, rows) if rows else None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 import time
@@ -38,7 +39,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import OutboundMessage, ProviderSwitch, Router, SendResult
+from policy_push.logs import describe
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import deliveries
@@ -120,6 +123,7 @@ class Dispatcher:
         batch_size: int = 500,
         concurrency: int = 4,
         rng: random.Random | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
@@ -130,7 +134,8 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self._rng = rng or random.Random()
-        self._renderer = Renderer(sessions)
+        # the links of WeChat and app messages are signed (security.links); tests may leave the settings out
+        self._renderer = Renderer(sessions, links or LinkSigner(cipher.link_key, dt.timedelta(days=90)))
         bind = sessions.kw.get("bind")
         # SQLite has one writer: the lanes take turns here rather than queueing in SQLite's busy
         # handler, whose timeout a lane held up by another's provider work could otherwise exceed
@@ -143,6 +148,8 @@ class Dispatcher:
         self._heartbeat: asyncio.Task[None] | None = None
         #: how many of ``router.switches`` have been handed to a results transaction
         self._switches_seen = 0
+        #: set by a graceful stop: no new claims, no further slices; what is held is recorded or handed back
+        self.stopping = False
         self.stats = DispatchStats()
 
     @property
@@ -187,7 +194,7 @@ class Dispatcher:
                     mine = await claims.renew(self.sessions, held, lease_s=self.rules.lease_s)
             except Exception as exc:
                 self.stats.heartbeat_failures += 1
-                log.warning("could not renew %d lease(s): %s", sum(map(len, held.values())), type(exc).__name__)
+                log.warning("could not renew %d lease(s): %s", sum(map(len, held.values())), describe(exc))
             else:
                 for cid, ids in held.items():
                     h = self._held.get(cid)
@@ -229,7 +236,7 @@ class Dispatcher:
                 async with self._writes:
                     await claims.release(self.sessions, claim_id, ids, now=self.clock.now())
             except Exception as exc:
-                log.warning("could not hand back %d unsent row(s): %s", len(ids), type(exc).__name__)
+                log.warning("could not hand back %d unsent row(s): %s", len(ids), describe(exc))
                 continue
             del self._unreleased[claim_id]
             self._drop(claim_id, ids, why="released")
@@ -245,11 +252,11 @@ class Dispatcher:
 
         async def lane() -> None:
             nonlocal total
-            while deadline is None or time.monotonic() < deadline:
+            while (deadline is None or time.monotonic() < deadline) and not self.stopping:
                 try:
                     n = await self.run_batch()
                 except Exception as exc:  # a database hiccup: this lane stops, the next tick goes on
-                    log.warning("dispatch lane stopped: %s", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+                    log.warning("dispatch lane stopped: %s", describe(exc), exc_info=log.isEnabledFor(logging.DEBUG))
                     return
                 total += n
                 if n < self.batch_size:
@@ -308,6 +315,8 @@ class Dispatcher:
         by_id = {o.row.id: o for o in claim.rows}
         try:
             for start in range(0, len(msgs), size):
+                if self.stopping and start:  # stopping: the slices not begun stay unsent and are handed back
+                    break
                 results = await self._call(claim, held, kind, msgs[start : start + size], provider)
                 if results:
                     rows = [by_id[r.delivery_id] for r in results]
@@ -327,7 +336,7 @@ class Dispatcher:
                 mine = await claims.renew(self.sessions, {claim.id: ids}, lease_s=self.rules.lease_s, calling=True)
             held.renewed = max(held.renewed, started)
         except Exception as exc:  # not confirmed: not sent; handed back once the database answers
-            log.warning("claim %s: could not confirm before sending (%s); not sent", claim.id, type(exc).__name__)
+            log.warning("claim %s: could not confirm before sending (%s); not sent", claim.id, describe(exc))
             self._unreleased.setdefault(claim.id, set()).update(ids)
             return None
         self._drop(claim.id, ids - mine, why="lease lost")
@@ -400,7 +409,7 @@ class Dispatcher:
                 await deliveries.record_switches(s, switches)
         except Exception as exc:  # the results stay in memory (their leases renewed) and are recorded again
             log.warning("claim %s: could not record %d result(s) (%s); keeping them to record again",
-                        claim_id, len(rows), type(exc).__name__)  # fmt: skip
+                        claim_id, len(rows), describe(exc))  # fmt: skip
             return False
         finally:
             if h is not None:

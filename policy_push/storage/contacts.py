@@ -20,7 +20,7 @@ from policy_push.security import PiiCipher, mask_contact
 from policy_push.statuses import CAMPAIGN_OPEN, DELIVERY_UNSENT, OptOutSource
 
 from .audit import AuditLog
-from .campaign_tables import CampaignRecipientRow, CampaignRow, DeliveryRow, OptOutRow
+from .campaign_tables import campaigns, deliveries, opt_outs, recipients
 from .sql import chunks, insert_ignore
 from .subscriber_tables import SubscriberAccountRow, SubscriberLinkRow, SubscriberPreferenceRow
 from .tables import Base
@@ -35,13 +35,13 @@ __all__ = [
     "policy_categories",
     "profile_exists",
     "profile_table",
+    "profiles_by_hash",
     "purge_stale_contacts",
     "record_opt_out",
 ]
 
 PROFILE_KINDS = ("enterprise", "resident")
 _TABLES = {"enterprise": "enterprises", "resident": "residents"}
-opt_outs: Table = OptOutRow.__table__  # type: ignore[assignment]
 _o = opt_outs.c
 _l = SubscriberLinkRow.__table__.c  # type: ignore[attr-defined]
 _a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
@@ -205,7 +205,7 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
     """Erase the contact data (ciphertexts and look-up hashes) of profiles not updated since ``cutoff``, in
     no open campaign and with no delivery still to send; audited per profile. Returns their ids."""
     t = profile_table(kind)
-    r, c, d = CampaignRecipientRow.__table__.c, CampaignRow.__table__.c, DeliveryRow.__table__.c
+    r, c, d = recipients.c, campaigns.c, deliveries.c
     fields = list(CONTACT_FIELD.values())
     in_open = exists().where(r.profile_id == t.c.id, r.profile_kind == kind, r.campaign_id == c.id,
                              c.state.in_([s.value for s in CAMPAIGN_OPEN]))  # fmt: skip
@@ -232,6 +232,17 @@ async def contact_hashes(session: AsyncSession, profiles: Collection[tuple[str, 
         for part in chunks(ids):
             for pid, *found in await session.execute(select(t.c.id, *hashes).where(t.c.id.in_(part))):
                 out[(kind, pid)] = {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
+    return out
+
+
+async def profiles_by_hash(session: AsyncSession, channel: str, digest: str) -> list[tuple[str, str]]:
+    """(kind, id) of every profile whose address on ``channel`` has this keyed look-up hash (an SMS reply's
+    phone, a WeChat event's openid), enterprises and residents alike."""
+    column = f"{CONTACT_FIELD[channel]}_hash"
+    out: list[tuple[str, str]] = []
+    for kind in PROFILE_KINDS:
+        t = profile_table(kind)
+        out += [(kind, pid) for pid in (await session.execute(select(t.c.id).where(t.c[column] == digest))).scalars()]
     return out
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import DELIVERY_IN_FLIGHT, DELIVERY_REACHED, DeliveryStatus, Purpose
 
-from .campaign_tables import CampaignRecipientRow, DeliveryRow
+from .campaign_tables import deliveries as _deliveries
+from .campaign_tables import recipients as _recipients
 from .sql import chunks
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "waiting",
 ]
 
-_deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
-_recipients: Table = CampaignRecipientRow.__table__  # type: ignore[assignment]
 _d = _deliveries.c
 #: the rows the frequency cap counts: scheduled, on their way or sent
 _CAP_COUNTS = [s.value for s in (DeliveryStatus.CREATED, *DELIVERY_IN_FLIGHT)]

@@ -32,8 +32,8 @@ log = logging.getLogger("policy_push.subscribers")
 CODE_TEMPLATE = "sign_in_code"
 #: the SMS with the signed link that binds a WeChat account (``wechat_bind``)
 BIND_TEMPLATE = "wechat_bind_link"
-_SIM_ALIYUN, _SIM_TENCENT = "SMS_900002", "2000002"
-_SIM_ALIYUN_BIND, _SIM_TENCENT_BIND = "SMS_900003", "2000003"
+_SIM_ALIYUN, _SIM_TENCENT = "SMS_900005", "2000005"
+_SIM_ALIYUN_BIND, _SIM_TENCENT_BIND = "SMS_900006", "2000006"
 
 
 def _template(settings: Settings, value: str, sim_default: str, name: str) -> str:

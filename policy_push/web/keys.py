@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.service import Service
 from scheduler import TickScheduler
+
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from policy_push.sending import Pipeline
@@ -21,10 +25,13 @@ if TYPE_CHECKING:
 __all__ = [
     "cipher_key",
     "engine_key",
+    "link_signer_key",
+    "link_throttle_key",
     "match_service_key",
     "openapi_key",
     "pipeline_key",
     "refdata_key",
+    "replay_guard_key",
     "request_id_key",
     "route_index_key",
     "scheduler_key",
@@ -38,7 +45,13 @@ settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 session_factory_key = web.AppKey("session_factory", async_sessionmaker)
 cipher_key = web.AppKey("cipher", PiiCipher)
+#: signs and checks the link tokens of people's pages (security.links)
+link_signer_key = web.AppKey("link_signer", LinkSigner)
+#: limits link-code look-ups per client address
+link_throttle_key = web.AppKey("link_throttle", Throttle)
 refdata_key = web.AppKey("refdata", ReferenceData)
+#: signed WeChat pushes already applied (a replay inside the timestamp window is refused)
+replay_guard_key = web.AppKey("replay_guard", ReplayGuard)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
 #: the one way in for writes of policies and profiles (with this process's match index)

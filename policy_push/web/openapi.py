@@ -33,15 +33,17 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
     401: "No bearer token (`WWW-Authenticate: Bearer`).",
     403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
     404: "No such record.",
     405: "Method not allowed.",
+    408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
-    429: "Too many requests: wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
+    429: "Too many requests (link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -92,18 +94,29 @@ def _operation(route: Route) -> dict[str, Any]:
         if reply.schema is not None:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {400, 500}
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}]
     if route.subscriber:
         statuses |= {401}
         op["security"] = [{"subscriberToken": []}]
+    # a provider callback answers in the provider's own shape (its first reply's), and refuses what it
+    # cannot authenticate with 403
+    provider = route.replies[0] if route.tag == "callbacks" else None
+    html_page = any(r.content_type == "text/html" for r in route.replies) or route.path.startswith("/staff/")
+    if provider is not None:
+        statuses |= {403}
     for status in sorted(statuses):
-        responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
-            "content": {"application/json": {"schema": _ref("ErrorBody")}},
-        }
+        if str(status) in responses:
+            continue
+        if provider is not None and provider.schema is not None:
+            content = {provider.content_type: {"schema": _ref(provider.schema)}}
+        else:
+            content = {"application/json": {"schema": _ref("ErrorBody")}}
+            if html_page:  # a form page answers a refused form with the page and its message
+                content["text/html"] = {"schema": _ref("HtmlPage")}
+        responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
     op["responses"] = responses
     return op
 

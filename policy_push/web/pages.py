@@ -23,6 +23,7 @@ from policy_push.campaigns import approve, load_campaign_view
 from policy_push.errors import NotAllowed, NotAuthenticated, NotFound, PolicyPushError
 from policy_push.statuses import CampaignState, SkipReason
 
+from .bodies import read_form
 from .keys import cipher_key, settings_key
 from .middlewares import check_token, status_of
 from .views._common import transaction, valid_staff_name
@@ -118,8 +119,8 @@ async def staff_campaign(request: web.Request) -> web.Response:
 
 
 async def staff_approve(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    token = _staff_token(request, str(form["token"]) if "token" in form else None)
+    form = await read_form(request)
+    token = _staff_token(request, form.get("token"))
     campaign_id = request.match_info["id"]
     staff = str(form.get("staff_member", "")).strip()
     if not staff or not valid_staff_name(staff):

@@ -20,9 +20,11 @@ from .views import (
     feedback,
     health,
     imports,
+    inbound,
     matches,
     me,
     me_pages,
+    ops,
     policies,
     review,
 )
@@ -80,6 +82,7 @@ SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
 SCHEMA_MODELS.update(me.ME_SCHEMAS)
+SCHEMA_MODELS.update(inbound.INBOUND_SCHEMAS)
 SCHEMA_MODELS.update(me_pages.ME_PAGE_SCHEMAS)
 
 _ID = {"id": "The record's id."}
@@ -172,17 +175,21 @@ def _campaign_routes() -> list[Route]:
               body=Body("OptOutIn"), errors=(404, 413, 415, 422), description=_STAFF_NOTE),
         Route("GET", "/p/{policy_id}", feedback.policy_page, "policy_page", "The page a message links to", "recipients",
               (_HTML,), errors=(404,), path_params={"policy_id": "The policy's id."},
-              query=(QueryParam("d", "The delivery id from the message link: shows why you got it, and the "
-                                "feedback buttons.", {"type": "string"}, str),),
-              description="Public. Shows no personal data; everything is escaped."),
+              query=(QueryParam("t", "The signed, expiring link token from a WeChat or app message: shows why you "
+                                "got it (no sensitive fact) and the feedback buttons.", {"type": "string"}, str),),
+              description="Public. Shows no personal data; everything is escaped. A missing, altered or expired "
+              "token shows the public policy page alone."),
         Route("POST", "/p/{policy_id}/feedback", feedback.post_feedback, "post_feedback", "有用 / 不相关 / 已申报 / 退订",
               "recipients", (_HTML,), body=Body("FeedbackForm", content_type="application/x-www-form-urlencoded"),
-              errors=(404, 422), path_params={"policy_id": "The policy's id."},
-              description="Public; the delivery id identifies the recipient. Recorded once per kind; 退订 opts out of "
-              "every channel."),
+              errors=(403, 404, 408, 413, 415, 422, 429), path_params={"policy_id": "The policy's id."},
+              description="Public; the signed link token (`t`) identifies the recipient, the `csrf` field must equal "
+              "the page's `pp_link_csrf` cookie, and a cross-site Origin/Referer is refused (403). Recorded once per "
+              "kind; 退订 asks for a confirming second post (`confirm=yes`), then opts out of every channel."),
         Route("GET", "/s/{code}", feedback.short_link, "short_link", "Where the SMS short link lands", "recipients",
-              (Reply(302, None, "Redirect to /p/{policy_id}?d={delivery_id}."),), errors=(404,),
-              path_params={"code": "The code after the short-link base."}),
+              (_HTML,), errors=(404, 429),
+              path_params={"code": "The 8-character code after the short-link base."},
+              description="Public, rate-limited per client address (429). Renders the person's page directly (no "
+              "redirect); an unknown or expired code is a 404."),
         Route("GET", "/staff/campaigns/{id}", pages.staff_campaign, "staff_campaign_page", "Staff preview of a campaign",
               "staff pages", (_HTML,), errors=(401, 403, 404), path_params=_CAMPAIGN,
               query=(QueryParam("token", "The API token (or send Authorization: Bearer).", {"type": "string"}, str),
@@ -232,6 +239,59 @@ def _review_routes() -> list[Route]:
               item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description=_REVIEW_NOTE),
     ]  # fmt: skip
+
+
+_SECRET = {"secret": "The callback secret (`callback_secret`), as configured at the provider: a wrong one is a 404."}
+_UNSIGNED = (
+    "Unsigned by the provider: the secret path segment authenticates the push (constant-time comparison; a wrong "
+    "secret is a 404, a source outside `callback_allow_sources` a 403). At most 100 items and 256 KiB per push "
+    "(413); a body that is not this provider's push is a 400. One transaction per push."
+)
+_RECEIPTS = (
+    " A report changes only a delivery sent through this provider, on its channel, with this message id and "
+    "recipient; late or duplicate reports are recorded as events and change nothing."
+)
+_REPLIES = (
+    " TD / T / N / R / 退订 / 取消 (either width, any case, alone) opt every profile with that phone out of SMS "
+    "and cancel its queued SMS; other replies are stored for staff."
+)
+
+
+def _callback_routes() -> list[Route]:
+    c = callbacks
+    ack, tack = "AliyunReceiptAck", "TencentCallbackAck"
+    unsigned = (400, 403, 404, 413)
+    return [
+        Route("POST", "/callbacks/aliyun/{secret}/sms-report", c.aliyun_sms_report, "aliyun_sms_report",
+              "Aliyun SMS receipts (SmsReport push)", "callbacks",
+              (Reply(200, ack, "Applied; Aliyun stops pushing this array."),
+               Reply(500, ack, "Some reports could not be matched or kept; Aliyun pushes again later.")),
+              body=Body("AliyunSmsReport"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/aliyun/{secret}/sms-up", c.aliyun_sms_up, "aliyun_sms_up",
+              "Aliyun SMS replies (SmsUp push)", "callbacks", (Reply(200, ack, "Recorded."),),
+              body=Body("AliyunSmsUp"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("POST", "/callbacks/tencent/{secret}/sms-status", c.tencent_sms_status, "tencent_sms_status",
+              "Tencent SMS receipts (status callback)", "callbacks",
+              (Reply(200, tack, "Applied."),
+               Reply(500, tack, "Some reports could not be matched or kept; Tencent pushes again later.")),
+              body=Body("TencentSmsStatus"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/tencent/{secret}/sms-reply", c.tencent_sms_reply, "tencent_sms_reply",
+              "Tencent SMS replies (reply callback)", "callbacks", (Reply(200, tack, "Recorded."),),
+              body=Body("TencentSmsReply"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("GET", "/callbacks/wechat", c.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
+              "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),),
+              errors=(403,)),
+        Route("POST", "/callbacks/wechat", c.wechat_event, "wechat_event",
+              "WeChat pushes: send results, follows and unfollows, messages", "callbacks",
+              (Reply(200, "PlainText", "`success`: applied, or a push of no interest.", content_type="text/plain"),
+               Reply(500, "PlainText", "A send result that could not be matched or kept; WeChat pushes again.",
+                     content_type="text/plain")),
+              body=Body("WechatEventXml", content_type="text/xml"), errors=(400, 403, 413),
+              description="Signed by WeChat: `signature` (plain) or `msg_signature` with `encrypt_type=aes` (safe mode), "
+              "`timestamp`, `nonce`. A bad signature or a timestamp outside `callback_window_s` is a 403; a push "
+              "applied before is acknowledged and not applied again; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
+              "later follow does not undo it); a TEMPLATESENDJOBFINISH or subscribe_msg_sent_event is a receipt."),
+    ]
 
 
 _ME_NOTE = (
@@ -360,6 +420,15 @@ ROUTES: tuple[Route, ...] = (
            Reply(503, "Health", "The database is unreachable, its schema is out of date, or the match index failed."))),
     Route("GET", f"{API_PREFIX}/openapi.json", docs.openapi_json, "openapi", "This OpenAPI document", "service",
           (Reply(200, "OpenApiDocument", "OpenAPI 3.1 document."),)),
+    Route("GET", "/livez", ops.livez, "livez", "Liveness: the process runs", "service", (Reply(200, "Probe", "Alive."),)),
+    Route("GET", "/readyz", ops.readyz, "readyz", "Readiness: database, schema, PII key, match index; not stopping",
+          "service", (Reply(200, "Probe", "Ready for traffic."),
+                      Reply(503, "Probe", "Not ready: `problems` says why (stopping, database, schema, key, index)."))),
+    Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
+          (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
+    Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
+    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
+          (Reply(308, None, "Permanent redirect to /docs."),)),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,
@@ -407,21 +476,13 @@ ROUTES: tuple[Route, ...] = (
     *_campaign_routes(),
     *_review_routes(),
     *_me_routes(),
+    Route("GET", f"{API_PREFIX}/inbound-messages", inbound.list_inbound, "list_inbound_messages",
+          "SMS replies and WeChat follows, unfollows and messages (senders masked)", "campaigns",
+          (Reply(200, "InboundPage", "Newest first."),), auth=True, query=inbound.INBOUND_PARAMS, errors=(422,),
+          description="Opt-outs among them (TD / 退订 replies, unfollows) already took effect; other replies wait "
+          "here for staff."),
     *_me_pages(),
-    Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
-          "Aliyun SMS receipts (SmsReport push)", "callbacks",
-          (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),
-           Reply(500, "AliyunReceiptAck", "Some reports match no delivery yet; Aliyun pushes again later.")),
-          body=Body("AliyunSmsReport"),
-          description="One transaction per push. Late or duplicate reports are recorded as events and change nothing. "
-          "A body that is not an SmsReport array is a 400."),
-    Route("GET", "/callbacks/wechat", callbacks.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
-          "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),)),
-    Route("POST", "/callbacks/wechat", callbacks.wechat_event, "wechat_event", "WeChat events (TEMPLATESENDJOBFINISH)",
-          "callbacks", (Reply(200, "PlainText", "`success`: applied, or an event of no interest.", content_type="text/plain"),),
-          body=Body("WechatEventXml", content_type="text/xml"),
-          description="Signed by WeChat (`signature`, `timestamp`, `nonce` query parameters); a bad signature is a 403, "
-          "a body that is not XML a 400."),
+    *_callback_routes(),
 )
 
 

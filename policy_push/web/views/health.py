@@ -19,6 +19,7 @@ from policy_push.storage.contacts import PROFILE_KINDS
 
 from ..bodies import json_response
 from ..keys import cipher_key, engine_key, match_service_key, pipeline_key, scheduler_key
+from ..ops_state import ops_state_key
 from ._common import local_iso, transaction
 
 __all__ = ["healthz"]
@@ -47,7 +48,7 @@ async def _database(request: web.Request) -> tuple[dict[str, Any], dict[str, Any
                     by_channel.setdefault(channel, {})[status_name] = n
                 counts["deliveries"] = by_channel
     except Exception as exc:  # a health check reports failure, it does not raise it
-        log.warning("health check failed: %s", type(exc).__name__)
+        log.warning("health check failed: %s: %s", type(exc).__name__, exc)  # the log filter masks personal values
         database["error"] = type(exc).__name__
     return database, counts
 
@@ -80,6 +81,11 @@ async def healthz(request: web.Request) -> web.Response:
     ticks = _ticks(request)
     if ticks is not None:
         body["ticks"] = ticks
+    state = request.app.get(ops_state_key)
+    key = state.pii_key if state is not None else None
+    if key:
+        body["pii_key"] = key
+        healthy = healthy and bool(key.get("matches_data"))
     pipeline = request.app.get(pipeline_key)
     if pipeline is not None:
         stats = pipeline.dispatcher.stats

@@ -35,6 +35,9 @@ def test_demo_shows_the_whole_flow(tmp_path: Path) -> None:
     night = [line for line in out.splitlines() if "(quiet hours)" in line]
     assert night and all(re.search(r"\bsent\s+0\b", line) for line in night)
     assert "deadline reminder campaign(s) started" in out
+    # a TD reply and an unfollow, pushed by the simulators to the demo's own callbacks (its random secrets)
+    assert re.search(r'1\d\d\*\*\*\*\d{4} replied "TD": opted out of sms \([1-9]\d* profile', out), out[-2000:]
+    assert re.search(r"unfollowed the account: opted out of wechat \([1-9]\d* profile", out), out[-2000:]
     funnel = out[out.index("funnel:") :]
     fell_back = int(re.search(r"fell back\s+(\d+)", funnel).group(1))  # type: ignore[union-attr]
     delivered = sum(int(n) for n in re.findall(r"delivered (\d+)", funnel))

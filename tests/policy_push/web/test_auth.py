@@ -13,9 +13,13 @@ GUARDED = [r for r in ROUTES if r.auth]
 #: their link identifies them) and the staff page's approve form (the token travels in the form
 #: body and the view checks it; tests/policy_push/web/test_pages.py)
 TOKENLESS_WRITES = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/campaigns/{id}/approve")}
-#: provider pushes cannot carry our token: WeChat's are signed (the view checks), Aliyun's are
-#: matched to deliveries we made (tests/policy_push/sending/test_receipts.py)
-TOKENLESS_WRITES |= {("POST", "/callbacks/aliyun/sms-report"), ("POST", "/callbacks/wechat")}
+#: provider pushes cannot carry our token: WeChat's are signed, Aliyun's and Tencent's carry the callback
+#: secret in their path (the views check both: tests/policy_push/sending/test_callback_auth.py)
+TOKENLESS_WRITES |= {
+    ("POST", "/callbacks/wechat"),
+    *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
+      (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply"))),
+}
 
 
 #: a person signs in with an SMS code: asking for one and proving it need no token yet (rate limited,
