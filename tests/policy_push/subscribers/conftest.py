@@ -33,7 +33,9 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def me_settings(db_settings: Settings, sims: SimulatorSet) -> Settings:
-    return sim_settings(db_settings, sims)
+    # writes reach this process's index at once through the write service; the periodic catch-up with
+    # other processes is not wanted here (a tick cancelled mid-query at shutdown leaves a connection behind)
+    return sim_settings(db_settings, sims, follow_changes_s=3600.0)
 
 
 @pytest.fixture

@@ -141,9 +141,11 @@ async def test_imported_enterprise_is_claimed_by_its_registered_phone_only(clien
     assert resp.status == 200 and (await resp.json())["role"] == "owner"
 
 
-async def test_a_profile_written_by_another_process_is_caught_up(client: Client, sims: SimulatorSet) -> None:
+async def test_a_profile_written_by_another_process_is_caught_up(make_me_client, sims: SimulatorSet) -> None:
     """A resident registered, then their profile rewritten by a CLI import beside the server: the index of
-    this process catches up from the change feed before answering, instead of failing."""
+    this process catches up from the change feed before answering, instead of failing. The periodic
+    follow_changes tick is kept out of the way (once an hour), so only the request's catch-up can do it."""
+    client: Client = await make_me_client(follow_changes_s=3600.0)
     from policy_push.runtime import Runtime
     from policy_push.service import Service
     from policy_push.web.keys import cipher_key, engine_key, refdata_key, session_factory_key, settings_key

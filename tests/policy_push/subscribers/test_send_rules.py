@@ -12,7 +12,7 @@ from channels.simulators import SimulatorSet
 from policy_push.storage.campaign_tables import DeliveryRow
 
 from .conftest import Client, bearer, sign_in
-from .test_journey import ALICE, POLICY, POLICY_SMS, STAFF_A, STAFF_B, _campaign, _deliver, _resident
+from .test_journey import ALICE, POLICY, STAFF_A, STAFF_B, _campaign, _deliver, _resident, policy_sms
 
 BOB = "13900139000"
 
@@ -30,7 +30,7 @@ async def _policy(client: Client, pid: str = POLICY["id"], **changes: Any) -> st
 
 
 def _sms(sims: SimulatorSet, phone: str) -> list[Any]:
-    return [r for r in sims.aliyun.records if r.recipient.endswith(phone) and r.template in POLICY_SMS]
+    return policy_sms(sims, phone)
 
 
 async def test_a_phone_put_in_by_staff_is_not_proven(make_me_client, sims: SimulatorSet) -> None:

@@ -23,7 +23,7 @@ OTHER = "oSimUserBob00000000000000002"
 
 async def _link(client: Client, sims: SimulatorSet, auth: dict[str, str]) -> str:
     assert (await client.post("/api/v1/me/wechat", headers=auth)).status == 202
-    [sms] = [r for r in sims.aliyun.records if r.template == "SMS_900006"][-1:]
+    [sms] = [r for r in sims.aliyun.records if "绑定微信" in r.text][-1:]
     assert sms.recipient.endswith(ALICE) and "https://s.pj.gov.cn/w/" in sms.text
     return sms.params["link"].removeprefix("w/")
 
@@ -70,7 +70,7 @@ async def test_forged_expired_and_taken_are_refused(client: Client, sims: Simula
     # Bob binds his WeChat first; Alice cannot take the same openid
     bob = bearer(await sign_in(client, sims, "13900139000"))
     assert (await client.post("/api/v1/me/wechat", headers=bob)).status == 202
-    [bob_sms] = [r for r in sims.aliyun.records if r.template == "SMS_900006" and r.recipient.endswith("13900139000")]
+    [bob_sms] = [r for r in sims.aliyun.records if "绑定微信" in r.text and r.recipient.endswith("13900139000")]
     bob_token = bob_sms.params["link"].removeprefix("w/")
     ok = await client.get(f"/me/wechat/callback?state={bob_token}&code={await _wechat_code(sims, OTHER)}")
     assert ok.status == 200
