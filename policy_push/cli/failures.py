@@ -16,7 +16,13 @@ from enum import IntEnum
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from policy_push.errors import ConfigurationError, PiiKeyMismatch, SchemaAhead, SchemaOutOfDate
+from policy_push.errors import (
+    ConfigurationError,
+    PiiDecryptError,
+    PiiKeyMismatch,
+    SchemaAhead,
+    SchemaOutOfDate,
+)
 
 __all__ = ["CommandFailed", "Exit", "Failure", "explain", "settings_errors"]
 
@@ -117,6 +123,8 @@ def _explain_one(e: BaseException, database_url: str) -> Failure | None:
         return Failure(Exit.CONFIG, f"{str(e).replace('error parsing value for field', 'cannot read setting')}; see the README's settings table")
     if isinstance(e, PiiKeyMismatch):
         return Failure(Exit.PII_KEY, str(e))
+    if isinstance(e, PiiDecryptError):  # data written under two keys before fingerprints were stored
+        return Failure(Exit.PII_KEY, f"{e}; `policy-push keys status` counts the values per key")
     if isinstance(e, SchemaOutOfDate | SchemaAhead):
         return Failure(Exit.SCHEMA, str(e))
     if isinstance(e, CommandFailed):

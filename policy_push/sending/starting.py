@@ -43,7 +43,8 @@ async def start_due_campaigns(sessions: async_sessionmaker[AsyncSession], *, now
         async with sessions() as s:
             ok = await verify_approval(s, campaign_id)
         if not ok:
-            log.error("campaign %s: the approval no longer matches its recipients and texts; not sending", campaign_id)
+            log.error("campaign %s: the approval no longer matches its recipients and texts; not sending", campaign_id,
+                      extra={"campaign_id": campaign_id})  # a field of its own in JSON logs
             continue
         if await start_campaign(sessions, campaign_id, now=now, rules=rules):
             started.append(campaign_id)
@@ -74,7 +75,7 @@ async def start_campaign(sessions: async_sessionmaker[AsyncSession], campaign_id
         await begin_write(s)
         moved = await campaign_store.move_state(s, campaign_id, CampaignState.SENDING, now=now, expect={CampaignState.SCHEDULED})
         await finish_campaigns(s, [campaign_id], now=now, rules=rules)
-    log.info("campaign %s: outbox written, sending", campaign_id)
+    log.info("campaign %s: outbox written, sending", campaign_id, extra={"campaign_id": campaign_id})
     return moved
 
 
@@ -87,5 +88,5 @@ async def finish_campaigns(session: AsyncSession, campaign_ids: Iterable[str], *
     horizon = now - timedelta(seconds=rules.receipt_wait_s)
     done = await campaign_store.finish(session, campaign_ids, now=now, receipt_horizon=horizon, receipt_channels=RECEIPT_CHANNELS)
     for campaign_id in done:
-        log.info("campaign %s: done", campaign_id)
+        log.info("campaign %s: done", campaign_id, extra={"campaign_id": campaign_id})
     return done

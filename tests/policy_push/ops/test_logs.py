@@ -43,6 +43,8 @@ def test_demo_json_logs_hold_no_personal_data_and_the_temp_folder_goes(tmp_path:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= entry.keys(), line
         assert entry["time"].endswith("+08:00"), line  # LOCAL_TIMEZONE, as the API answers
+    # campaign lines carry the campaign id as a field of their own
+    assert any("campaign_id" in json.loads(line) for line in log_lines)
     everything = proc.stdout + proc.stderr
     leaked = sorted(v for v in _personal_values() if v in everything)
     assert not leaked, leaked[:5]
