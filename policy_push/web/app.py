@@ -189,12 +189,17 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
             scheduler.start()
             # on PostgreSQL a write anywhere wakes this index at once; the tick stays the catch-up
             follower = OnWake(app[service_key].follow_changes)
-            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake),
+            stop_listening = asyncio.Event()
+            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake, stop_listening),
                                            name="change-notifications")
             try:
                 yield
             finally:
-                listener.cancel()
+                stop_listening.set()
+                # a connect in progress finishes and is closed; cancelled only if the database hangs
+                _, pending = await asyncio.wait([listener], timeout=settings.provider_timeout_s)
+                for task in pending:
+                    task.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
                 await follower.stop()
                 await scheduler.shutdown()
