@@ -25,20 +25,35 @@ __all__ = ["OnWake", "follow_notifications"]
 log = logging.getLogger(__name__)
 
 
-async def follow_notifications(engine: AsyncEngine, wake: Callable[[], None], *, retry_s: float = 2.0) -> None:
-    """Listen until cancelled, reconnecting after a lost connection (a no-op on SQLite)."""
+async def follow_notifications(
+    engine: AsyncEngine, wake: Callable[[], None], *, stop: asyncio.Event, retry_s: float = 2.0
+) -> None:
+    """Listen until ``stop`` is set, reconnecting after a lost connection (a no-op on SQLite).
+
+    Stopped by the event, not by cancelling: a cancel landing inside ``connect`` or ``LISTEN`` leaves
+    an asyncpg connection that nothing closes (``unclosed connection`` when it is collected)."""
     if engine.dialect.name != "postgresql":
         return
     # its own connection, outside the pool: held for good, it must not starve the requests' pool
     own = create_async_engine(engine.url, poolclass=NullPool)
     try:
-        await _listen(own, wake, retry_s)
+        await _listen(own, wake, retry_s, stop)
     finally:
         await own.dispose()
 
 
-async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float) -> None:
-    while True:
+async def _until(stop: asyncio.Event, other: asyncio.Event | None = None, timeout: float | None = None) -> None:
+    """Wait for ``stop`` (or ``other``, or ``timeout``), whichever comes first."""
+    waits = [asyncio.create_task(e.wait()) for e in (stop, other) if e is not None]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         lost = asyncio.Event()
         try:
             async with engine.connect() as conn:
@@ -50,7 +65,7 @@ async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float)
                 pg.add_termination_listener(lambda *_, lost=lost: lost.set())
                 try:
                     wake()  # what was written while this node did not listen
-                    await lost.wait()
+                    await _until(stop, lost)
                 finally:
                     if not pg.is_closed():
                         await asyncio.shield(pg.remove_listener(CHANNEL, notified))
@@ -58,7 +73,7 @@ async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float)
             raise
         except Exception as exc:  # the database is away: the poll carries on meanwhile
             log.warning("change notifications: %s; listening again in %.0f s", type(exc).__name__, retry_s)
-        await asyncio.sleep(retry_s)
+        await _until(stop, timeout=retry_s)
 
 
 class OnWake:
