@@ -12,7 +12,6 @@ notifications: there the poll alone carries changes between processes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -27,23 +26,33 @@ log = logging.getLogger(__name__)
 
 
 async def follow_notifications(
-    engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.Event, *, retry_s: float = 2.0
+    engine: AsyncEngine, wake: Callable[[], None], *, stop: asyncio.Event, retry_s: float = 2.0
 ) -> None:
     """Listen until ``stop`` is set, reconnecting after a lost connection (a no-op on SQLite).
 
-    Stopped by the event, not by cancelling: a cancel landing inside asyncpg's connect leaves a
-    connection that nobody closes."""
+    Stopped by the event, not by cancelling: a cancel landing inside ``connect`` or ``LISTEN`` leaves
+    an asyncpg connection that nothing closes (``unclosed connection`` when it is collected)."""
     if engine.dialect.name != "postgresql":
         return
     # its own connection, outside the pool: held for good, it must not starve the requests' pool
     own = create_async_engine(engine.url, poolclass=NullPool)
     try:
-        await _listen(own, wake, stop, retry_s)
+        await _listen(own, wake, retry_s, stop)
     finally:
         await own.dispose()
 
 
-async def _listen(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.Event, retry_s: float) -> None:
+async def _until(stop: asyncio.Event, other: asyncio.Event | None = None, timeout: float | None = None) -> None:
+    """Wait for ``stop`` (or ``other``, or ``timeout``), whichever comes first."""
+    waits = [asyncio.create_task(e.wait()) for e in (stop, other) if e is not None]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def _listen(engine: AsyncEngine, wake: Callable[[], None], retry_s: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         lost = asyncio.Event()
         try:
@@ -56,7 +65,7 @@ async def _listen(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.E
                 pg.add_termination_listener(lambda *_, lost=lost: lost.set())
                 try:
                     wake()  # what was written while this node did not listen
-                    await _first(lost, stop)
+                    await _until(stop, lost)
                 finally:
                     if not pg.is_closed():
                         await asyncio.shield(pg.remove_listener(CHANNEL, notified))
@@ -64,18 +73,7 @@ async def _listen(engine: AsyncEngine, wake: Callable[[], None], stop: asyncio.E
             raise
         except Exception as exc:  # the database is away: the poll carries on meanwhile
             log.warning("change notifications: %s; listening again in %.0f s", type(exc).__name__, retry_s)
-        if not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), retry_s)
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waits = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waits:
-            w.cancel()
+        await _until(stop, timeout=retry_s)
 
 
 class OnWake:

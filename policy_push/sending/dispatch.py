@@ -146,6 +146,7 @@ class Dispatcher:
         self._unrecorded: list[_Unrecorded] = []
         self._unreleased: dict[str, set[str]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._stop_beating = asyncio.Event()
         #: how many of ``router.switches`` have been handed to a results transaction
         self._switches_seen = 0
         #: set by a graceful stop: no new claims, no further slices; what is held is recorded or handed back
@@ -162,12 +163,15 @@ class Dispatcher:
     def start(self) -> None:
         """Start the heartbeat (idempotent); it renews leases, records held results and fences."""
         if self._heartbeat is None or self._heartbeat.done():
+            self._stop_beating.clear()
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat_forever(), name="dispatch-heartbeat")
 
     async def close(self) -> None:
         """Stop the heartbeat, record what is held and hand back rows claimed but never sent."""
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
+            # asked to stop, not cancelled: a cancel landing inside a beat's database call would leak
+            # its connection; a beat in progress finishes first
+            self._stop_beating.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
         for claim_id, held in self._held.items():
@@ -177,7 +181,10 @@ class Dispatcher:
 
     async def _beat_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.rules.lease_s / 4)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_beating.wait(), self.rules.lease_s / 4)
+            if self._stop_beating.is_set():
+                return
             try:
                 await self.beat()
             except Exception:  # the heartbeat must outlive any one failure

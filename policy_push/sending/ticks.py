@@ -253,8 +253,18 @@ def pg_lock_leader(database_url: str, *, renew_every_s: float = 10.0) -> LockLea
     own = create_engine(database_url, poolclass=NullPool)
     key = zlib.crc32(f"policy_push.scheduler:{url.database}:{url.query.get('search_path', '')}".encode())
     state: dict[str, AsyncConnection | None] = {"conn": None}
+    # a check still connecting when the app stops must not park a connection after release closed
+    # everything (nothing would close it): the two take turns, and no check runs after release
+    turns = asyncio.Lock()
+    released = asyncio.Event()
 
     async def acquire() -> bool:
+        async with turns:
+            if released.is_set():
+                return False
+            return await _acquire()
+
+    async def _acquire() -> bool:
         conn = state["conn"]
         if conn is not None and not conn.closed:
             try:
@@ -280,13 +290,15 @@ def pg_lock_leader(database_url: str, *, renew_every_s: float = 10.0) -> LockLea
         return got
 
     async def release() -> None:
-        conn, state["conn"] = state["conn"], None
-        if conn is not None:
-            try:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            finally:
-                await _close(conn)
-        await own.dispose()
+        async with turns:
+            released.set()
+            conn, state["conn"] = state["conn"], None
+            if conn is not None:
+                try:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                finally:
+                    await _close(conn)
+            await own.dispose()
 
     return LockLeader(acquire, release, renew_every_s=renew_every_s)
 

@@ -190,16 +190,16 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
             # on PostgreSQL a write anywhere wakes this index at once; the tick stays the catch-up
             follower = OnWake(app[service_key].follow_changes)
             stop_listening = asyncio.Event()
-            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake, stop_listening),
+            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake, stop=stop_listening),
                                            name="change-notifications")
             try:
                 yield
             finally:
+                # asked, not cancelled: a cancel inside connect/LISTEN would leak the connection;
+                # cancelled only if the database keeps it hanging past the grace period
                 stop_listening.set()
-                # a connect in progress finishes and is closed; cancelled only if the database hangs
-                _, pending = await asyncio.wait([listener], timeout=settings.provider_timeout_s)
-                for task in pending:
-                    task.cancel()
+                await asyncio.wait([listener], timeout=settings.stop_grace_s)
+                listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
                 await follower.stop()
                 await scheduler.shutdown()
