@@ -64,6 +64,7 @@ from policy_push.sending.receipts import ReceiptReport, apply_receipts
 from policy_push.sending.rules import SendRules
 from scheduler import SystemClock
 
+from ..bodies import read_body
 from ..keys import cipher_key, pipeline_key, replay_guard_key, session_factory_key, settings_key
 
 __all__ = [
@@ -156,10 +157,11 @@ def _check_secret(request: web.Request) -> None:
 
 
 async def _body(request: web.Request) -> bytes:
-    """The body, at most ``CALLBACK_MAX_BYTES`` (413 past it, before reading more than that)."""
+    """The body, at most ``CALLBACK_MAX_BYTES`` (413 past it)."""
     if request.content_length is not None and request.content_length > CALLBACK_MAX_BYTES:
         raise PayloadTooLarge(f"a callback body is at most {CALLBACK_MAX_BYTES} bytes", loc=["body"])
-    body = await request.content.read(CALLBACK_MAX_BYTES + 1)
+    # read once, bounded in time and by client_max_size (the body middleware may have read it already)
+    body = await read_body(request)
     if len(body) > CALLBACK_MAX_BYTES:
         raise PayloadTooLarge(f"a callback body is at most {CALLBACK_MAX_BYTES} bytes", loc=["body"])
     return body
@@ -259,9 +261,12 @@ def _replay_key(request: web.Request) -> tuple[str, str, str]:
     return (q.get("msg_signature") or q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""))
 
 
-def _is_body_fault(exc: ProtocolError) -> bool:
-    """A signed push whose XML is unreadable (400), as against one that failed authentication (403)."""
-    return str(exc).startswith(("WeChat push", "subscribe_msg_sent_event"))
+def _is_auth_fault(exc: ProtocolError) -> bool:
+    """A push that failed authentication (403: signature, timestamp window, AES checks), as against a signed
+    push whose XML is unreadable (400)."""
+    return isinstance(exc, WechatCryptoError) or str(exc).startswith(
+        ("signature does not match", "an encrypted push arrived", "unknown encrypt_type")
+    )
 
 
 def _guard(request: web.Request) -> ReplayGuard | None:
@@ -292,7 +297,7 @@ async def wechat_event(request: web.Request) -> web.Response:
             request.query, body, token=token, crypto=_wechat_crypto(request), max_age_s=settings.callback_window_s
         )
     except ProtocolError as exc:
-        if isinstance(exc, WechatCryptoError) or not _is_body_fault(exc):
+        if _is_auth_fault(exc):
             # a bad signature, an old or future timestamp, an encrypted push without a key
             raise NotAllowed(f"WeChat push refused: {exc}", loc=["query", "signature"]) from None
         raise RequestRefused(f"WeChat push: {exc}", loc=["body"]) from None
