@@ -152,7 +152,7 @@ async def test_duplicate_and_unknown_reports(wired, session_factory, cipher, htt
     ]
     nothing_to_keep = [{"phone_number": "13900000000", "success": True, "biz_id": "", "out_id": ""}]
     resp = await client.post(_report_url(settings), data=json.dumps(nothing_to_keep))
-    assert resp.status == 500  # no id to match it by, ever: refused rather than dropped silently
+    assert resp.status == 400  # no id to match it by, ever: refused by the parser, nothing stored
     resp = await client.post(_report_url(settings), data=b"{not json")
     assert resp.status == 400
 
