@@ -55,6 +55,7 @@ __all__ = [
     "SchemaOutOfDate",
     "SelfApproval",
     "StorageError",
+    "TooManyRequests",
     "UnsupportedMediaType",
     "WrongState",
 ]
@@ -167,9 +168,13 @@ class NotAllowed(PolicyPushError):
 class SelfApproval(NotAllowed):
     def __init__(self, campaign_id: str, staff: str) -> None:
         super().__init__(
-            f"campaign {campaign_id} was prepared by {staff!r}; another staff member must approve it",
-            loc=["header", "X-Staff-Member"],
+            f"campaign {campaign_id} was prepared by this same account ({staff}); another staff member must approve it",
+            loc=["path", "id"],
         )
+
+
+class TooManyRequests(NotAllowed):
+    """Too many attempts from one client in a short time (logins): HTTP 429."""
 
 
 class NotAuthenticated(NotAllowed):

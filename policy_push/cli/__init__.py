@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from policy_push.config import Settings, load_settings
 from policy_push.errors import ConfigurationError
 
-from . import db, demo, match, records, serve, simulators, suggest, tools, worker
+from . import audit, db, demo, match, records, serve, simulators, staff, suggest, tools, worker
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve, worker, demo, records, match, suggest, db, simulators, tools)
+_COMMANDS = (serve, worker, demo, records, match, suggest, db, simulators, tools, staff, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from policy_push.exporting import export_records
-from policy_push.importing import KINDS, ImportReport
+from policy_push.importing import KINDS, ImportReport, normalise_kind
 from policy_push.runtime import Runtime, open_runtime
 from policy_push.service import Service
+from policy_push.storage import AuditLog
+
+from .staff import cli_actor
 
 _CHUNK = 64 * 1024
 
@@ -29,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     e = sub.add_parser("export", help="write policies, enterprises or residents as JSONL")
     e.add_argument("kind", choices=sorted(KINDS))
-    e.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    e.add_argument("-o", "--output", type=Path, help="file to write, readable by its owner only (default: standard output)")
+    e.add_argument("--actor", default=cli_actor(), help="who is exporting, for the audit log (default: cli:<os user>)")
     e.set_defaults(handler=_export)
 
 
@@ -91,9 +96,19 @@ def _export(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with open_runtime(settings) as runtime:
             if args.output:
-                with args.output.open("w", encoding="utf-8") as fh:
-                    return await export_records(runtime, args.kind, fh)
-            return await export_records(runtime, args.kind, sys.stdout)
+                # personal data: the file is the owner's alone (0600), whatever the umask says
+                fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    n = await export_records(runtime, args.kind, fh)
+            else:
+                n = await export_records(runtime, args.kind, sys.stdout)
+            async with runtime.sessions() as session, session.begin():
+                await AuditLog(session).record(
+                    actor=args.actor, action="export", entity_type=normalise_kind(args.kind), entity_id="*",
+                    detail={"records": n, "to": "file" if args.output else "stdout"},
+                )  # fmt: skip
+            return n
 
     n = asyncio.run(run())
     print(f"exported {n} {args.kind}", file=sys.stderr)

@@ -81,6 +81,7 @@ class PiiCipher:
         master = _decode_key(key)
         self._aead = AESGCM(_subkey(master, b"aes-gcm/v1"))
         self._mac_key = _subkey(master, b"lookup-hmac/v1")
+        self._session_key = _subkey(master, b"staff-session/v1")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PiiCipher:
@@ -93,6 +94,10 @@ class PiiCipher:
             f"no PII key configured: set {_ENV_NAME} to base64 of 32 random bytes "
             "(`policy-push keygen` prints one), or run with POLICY_PUSH_DEMO=1 for synthetic demo data only"
         )
+
+    def session_cookie_key(self) -> bytes:
+        """32 bytes for the staff session cookie's encryption (its own subkey of the master key)."""
+        return self._session_key
 
     def __repr__(self) -> str:  # never show key material
         return "PiiCipher(<key hidden>)"

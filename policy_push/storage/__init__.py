@@ -12,6 +12,9 @@ from . import campaign_tables as campaign_tables
 
 # intake's tables join Base.metadata wherever storage is imported (migrations, schema checks)
 from . import intake_tables as _intake_tables  # noqa: F401
+
+# staff accounts and API tokens (policy_push.staff)
+from . import staff_tables as _staff_tables  # noqa: F401
 from .audit import AuditLog
 from .engine import create_engine, database_url, session_factory
 from .policies import PolicyRepository

@@ -21,6 +21,13 @@ from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
 from scheduler import Tick
 
+from .auth import (
+    LoginLimiter,
+    auth_middleware,
+    login_limiter_key,
+    security_headers_middleware,
+    session_middleware_for,
+)
 from .keys import (
     cipher_key,
     engine_key,
@@ -33,7 +40,7 @@ from .keys import (
     session_factory_key,
     settings_key,
 )
-from .middlewares import auth_middleware, error_middleware
+from .middlewares import error_middleware
 from .openapi import build_openapi
 from .routes import setup_routes
 
@@ -55,13 +62,15 @@ def create_app(
     """
     cipher = PiiCipher.from_settings(settings)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        # headers outermost (every answer gets them, errors too); the session before the auth that reads it
+        middlewares=[security_headers_middleware, error_middleware, session_middleware_for(settings, cipher), auth_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )
     app[settings_key] = settings
     app[cipher_key] = cipher
     app[openapi_key] = build_openapi()
+    app[login_limiter_key] = LoginLimiter(settings.staff_login_per_minute)
     setup_routes(app)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))

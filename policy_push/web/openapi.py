@@ -33,13 +33,15 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
-    401: "No bearer token (`WWW-Authenticate: Bearer`).",
-    403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
+    303: "A page for staff without a login: redirect to /staff/login.",
+    401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
+    403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
     405: "Method not allowed.",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
+    429: "Too many login attempts from this address; wait a minute.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
     500: "Internal error; the body carries a request id.",
 }
@@ -94,7 +96,8 @@ def _operation(route: Route) -> dict[str, Any]:
     statuses = set(route.errors) | {500}
     if route.auth:
         statuses |= {401, 403}
-        op["security"] = [{"bearerToken": []}]
+        op["security"] = [{"bearerToken": []}, {"staffSession": []}]
+        op["x-role"] = route.needs.value if route.needs is not None else None
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_TEXT[status],
@@ -114,14 +117,18 @@ def build_openapi() -> dict[str, Any]:
             "title": "policy_push API",
             "version": _package_version(),
             "description": "政策找人: policies, enterprise and resident profiles, bulk import. Writes and every read "
-            "of personal data need `Authorization: Bearer <POLICY_PUSH_API_TOKEN>`. Errors are always JSON: "
-            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai. '
-            "Campaign writes also name the acting staff member in `X-Staff-Member` (until staff accounts exist); "
-            "staff HTML pages take the token as `?token=` or the header.",
+            "of personal data need a staff role: `Authorization: Bearer <personal API token>` (see `policy-push staff "
+            "token create`) or a staff login session. `x-role` names the least role of each operation (viewer < editor "
+            "< approver < admin). Errors are always JSON: "
+            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai.',
         },
         "paths": paths,
         "components": {
             "schemas": _components(),
-            "securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer", "description": "A personal API token (ppt_…)."},
+                "staffSession": {"type": "apiKey", "in": "cookie", "name": "pp_staff",
+                                 "description": "A staff login (forms also carry a CSRF token)."},
+            },
         },
     }

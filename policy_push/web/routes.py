@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
-from . import pages
+from policy_push.staff import Role
+
+from . import console
 from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
@@ -51,7 +54,8 @@ class Route:
     summary: str
     tag: str
     replies: tuple[Reply, ...]
-    #: needs ``Authorization: Bearer <api_token>`` (every write, every read of personal data)
+    #: needs a staff principal (every write, every read of personal data); ``role`` says which at least:
+    #: when left None, viewer for reads and editor for writes (``needs``; policy_push.web.auth enforces it)
     auth: bool = False
     body: Body | None = None
     query: tuple[QueryParam, ...] = ()
@@ -59,6 +63,23 @@ class Route:
     errors: tuple[int, ...] = ()
     description: str = ""
     path_params: dict[str, str] = field(default_factory=dict)
+    role: Role | None = None
+    #: an HTML page of the staff console: without a login it redirects to /staff/login, and its forms
+    #: carry a CSRF token (the login form too)
+    page: bool = False
+
+    def __post_init__(self) -> None:
+        if self.role is not None and not self.auth:
+            object.__setattr__(self, "auth", True)
+
+    @property
+    def needs(self) -> Role | None:
+        """The least role this route needs; None for public routes."""
+        if not self.auth:
+            return None
+        if self.role is not None:
+            return self.role
+        return Role.VIEWER if self.method in ("GET", "HEAD") else Role.EDITOR
 
 
 # the match views declare their response shapes beside them; the OpenAPI document reads them here
@@ -70,8 +91,8 @@ _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
 _UPSERT = (Reply(200, "WriteResult", "Updated, or unchanged when the content was identical."), Reply(201, "WriteResult", "Created."))
 _PROFILE_GET_NOTE = (
-    "Returns the whole record, personal data included, to a token holder (the caller asked for this "
-    "one record by id, e.g. to correct it). List views mask personal data."
+    "Admins only: returns the whole record, personal data included (a reveal, audited). List views mask "
+    "personal data."
 )
 
 _MATCHES_NOTE = (
@@ -96,7 +117,7 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
         Route("POST", base, views.create, f"create_{title}", f"Register a new {title} profile", tag, _WRITE,
               auth=True, body=Body(record), errors=(409, 413, 415, 422)),
         Route("GET", f"{base}/{{id}}", views.get, f"get_{title}", f"Get one {title} profile, unmasked", tag,
-              (Reply(200, envelope, "The profile."),), auth=True, errors=(404,), description=_PROFILE_GET_NOTE,
+              (Reply(200, envelope, "The profile."),), role=Role.ADMIN, errors=(404,), description=_PROFILE_GET_NOTE,
               path_params=_ID),
         Route("PUT", f"{base}/{{id}}", views.put, f"put_{title}", f"Create or replace a {title} profile", tag, _UPSERT,
               auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID,
@@ -107,8 +128,7 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
 
 
 _STAFF_NOTE = (
-    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it); the four-eyes rule "
-    "compares it with the preparer. A stopgap until staff accounts exist."
+    "The acting account (token or login) is recorded; the four-eyes rule compares account ids, never names."
 )
 _CAMPAIGN = {"id": "The campaign's id."}
 _HTML = Reply(200, "HtmlPage", "An HTML page.", content_type="text/html")
@@ -142,11 +162,12 @@ def _campaign_routes() -> list[Route]:
               detail, auth=True, body=Body("SendTimeIn"), errors=(404, 409, 413, 415, 422), path_params=_CAMPAIGN,
               description=_STAFF_NOTE),
         Route("POST", f"{one}/approve", c.approve_campaign, "approve_campaign", "Approve (four eyes)", "campaigns", detail,
-              auth=True, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
-              description="403 when the approver prepared the campaign. Records who, when and the SHA-256 of the "
-              "recipient list and messages. " + _STAFF_NOTE),
+              role=Role.APPROVER, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              description="403 when the approver prepared the campaign; 422 when nobody would be messaged; 409 when "
+              "`sha256` (the `list_sha256` the approver saw) no longer matches. Records who, when and the SHA-256 of "
+              "the recipient list and messages. " + _STAFF_NOTE),
         Route("POST", f"{one}/schedule", c.schedule_campaign, "schedule_campaign", "Schedule an approved campaign",
-              "campaigns", detail, auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              "campaigns", detail, role=Role.APPROVER, errors=(404, 409, 422), path_params=_CAMPAIGN,
               description="At the send time set in draft, else now. " + _STAFF_NOTE),
         Route("POST", f"{one}/cancel", c.cancel_campaign, "cancel_campaign", "Cancel a campaign", "campaigns", detail,
               auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN, description=_STAFF_NOTE),
@@ -167,23 +188,10 @@ def _campaign_routes() -> list[Route]:
         Route("GET", "/s/{code}", feedback.short_link, "short_link", "Where the SMS short link lands", "recipients",
               (Reply(302, None, "Redirect to /p/{policy_id}?d={delivery_id}."),), errors=(404,),
               path_params={"code": "The code after the short-link base."}),
-        Route("GET", "/staff/campaigns/{id}", pages.staff_campaign, "staff_campaign_page", "Staff preview of a campaign",
-              "staff pages", (_HTML,), errors=(401, 403, 404), path_params=_CAMPAIGN,
-              query=(QueryParam("token", "The API token (or send Authorization: Bearer).", {"type": "string"}, str),
-                     QueryParam("done", "Set after a form post.", {"type": "string"}, str)),
-              description="HTML: counts, score histogram (SVG), the rendered messages, top recipients (contacts "
-              "masked), may-qualify list, approve form. Token as ?token= or header until staff accounts exist."),
-        Route("POST", "/staff/campaigns/{id}/approve", pages.staff_approve, "staff_approve", "Approve from the preview page",
-              "staff pages", (Reply(303, None, "Back to the preview page."),),
-              body=Body("StaffApproveForm", content_type="application/x-www-form-urlencoded"),
-              errors=(401, 403, 404, 409, 422), path_params=_CAMPAIGN),
     ]  # fmt: skip
 
 
-_REVIEW_NOTE = (
-    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it), recorded in the audit "
-    "log; staff accounts will replace the header."
-)
+_REVIEW_NOTE = "The acting account is recorded in the audit log."
 _ITEM = {"id": "The review item's id."}
 
 
@@ -215,6 +223,46 @@ def _review_routes() -> list[Route]:
         Route("POST", f"{one}/reject", r.reject_item, "reject_review_item", "Reject: no policy is written", "intake",
               item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description=_REVIEW_NOTE),
+    ]  # fmt: skip
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _console_routes() -> list[Route]:
+    """The staff console (HTML, policy_push.web.console): pages need a login, forms a CSRF token."""
+    one = "/staff/campaigns/{id}"
+    back = (Reply(303, None, "Back to the page, or to the login page."),)
+
+    def page(path: str, handler: Handler, op: str, summary: str, role: Role | None = Role.VIEWER, **kw: Any) -> Route:
+        return Route("GET", path, handler, op, summary, "staff console", (_HTML,), page=True, role=role, **kw)
+
+    def form(path: str, handler: Handler, op: str, summary: str, role: Role | None, **kw: Any) -> Route:
+        return Route("POST", path, handler, op, summary, "staff console", back, page=True, role=role,
+                     body=Body("ConsoleForm", content_type=_FORM), **kw)
+
+    return [
+        Route("GET", "/static/{name}", console.static_file, "static_file", "The console's CSS", "staff console",
+              (Reply(200, None, "The file.", content_type="text/css"),), errors=(404,), path_params={"name": "File name."}),
+        page("/staff/login", console.login_form, "staff_login_page", "Log in", role=None),
+        form("/staff/login", console.login_submit, "staff_login", "Log in (name, password)", role=None, errors=(401, 429)),
+        form("/staff/logout", console.logout, "staff_logout", "Log out", role=Role.VIEWER),
+        page("/staff", console.dashboard, "staff_dashboard", "Dashboard: campaigns, today's sends, failures, funnel"),
+        page("/staff/campaigns", console.campaign_list, "staff_campaigns", "Campaign list with filters"),
+        page(one, console.campaign_preview, "staff_campaign_page", "Campaign preview", errors=(404,),
+             path_params=_CAMPAIGN),
+        page(f"{one}/progress", console.campaign_progress, "staff_campaign_progress", "Campaign progress",
+             errors=(404,), path_params=_CAMPAIGN),
+        form(f"{one}/exclude", console.post_exclude, "staff_exclude", "Exclude the ticked recipients", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/include", console.post_include, "staff_include", "Include the ticked recipients", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/send-time", console.post_send_time, "staff_send_time", "Set the send time", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/cancel", console.post_cancel, "staff_cancel", "Cancel the campaign", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/approve", console.post_approve, "staff_approve", "Approve (four eyes, with the list's SHA-256)",
+             Role.APPROVER, path_params=_CAMPAIGN, errors=(403, 409, 422)),
     ]  # fmt: skip
 
 
@@ -270,6 +318,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_campaign_routes(),
     *_review_routes(),
+    *_console_routes(),
     Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
           "Aliyun SMS receipts (SmsReport push)", "callbacks",
           (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),

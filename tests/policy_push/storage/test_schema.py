@@ -31,6 +31,8 @@ EXPECTED_TABLES = {
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
+    "staff_accounts",
+    "staff_tokens",
     "intake_fetch_state",
     "review_items",
     "enterprises",
