@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.config import Settings
+from policy_push.intake.sources.poll import SourcePoller
 from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
@@ -144,6 +145,13 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
                 pipeline = await stack.enter_async_context(open_pipeline(_runtime(app), clock=clock))
                 app[pipeline_key] = pipeline
                 ticks += pipeline.ticks()
+            if settings.intake_sources:
+                # issue 14: configured feeds are polled by the leader; what they bring waits in the review queue
+                poller = SourcePoller.from_settings(settings, app[session_factory_key], app[refdata_key])
+                stack.push_async_callback(poller.close)
+                every = settings.intake_poll_interval_s / clock.real_seconds(1.0)  # real seconds, in clock seconds
+                ticks.append(Tick("intake_poll", poller.tick, every, leader_only=True,
+                                  timeout_s=max(60.0, settings.intake_poll_interval_s)))  # fmt: skip
             scheduler = build_scheduler(settings, ticks, clock=clock)
             app[scheduler_key] = scheduler
             scheduler.start()
