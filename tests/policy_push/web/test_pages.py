@@ -91,7 +91,7 @@ async def test_exclude_and_approve_in_the_console(
     detail = await (await approver.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
     assert detail["state"] == "scheduled" and detail["approved_by"] == staff.ids["approver"]
     progress = await approver.get(f"{url}/progress")
-    assert progress.status == 200 and 'http-equiv="refresh"' in await progress.text()
+    assert progress.status == 200 and '/static/progress.js' in await progress.text()
 
 
 async def test_the_preparer_cannot_approve_and_an_empty_list_cannot_be_approved(
