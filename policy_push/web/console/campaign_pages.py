@@ -30,7 +30,15 @@ from ..keys import cipher_key, refdata_key, settings_key
 from ..pages import SKIP_LABELS
 from ..views._common import staff_member, transaction
 from .charts import bar_chart
-from .labels import CHANNEL_LABELS, STATE_LABELS, STATUS_LABELS, mask_name, names_of, wechat_labels
+from .labels import (
+    CHANNEL_LABELS,
+    STATE_LABELS,
+    STATUS_LABELS,
+    failure_reason,
+    mask_name,
+    names_of,
+    wechat_labels,
+)
 from .queries import RecipientFilter, district_counts, progress, recipient_table
 from .render import console_page, error_page
 
@@ -225,6 +233,7 @@ async def campaign_progress(request: web.Request) -> web.Response:
     for fail in p["failures"]:
         fail["channel_label"] = CHANNEL_LABELS.get(fail["channel"], fail["channel"])
         fail["status_label"] = STATUS_LABELS.get(fail["status"], fail["status"])
+        fail["reason"] = failure_reason(fail["provider_code"], fail["provider_text"])
     return await console_page(
         request, "console_progress.html", title=f"发送进度 · {c.get('policy_title') or c['policy_id']}", c=c, p=p,
         statuses=statuses, status_labels=STATUS_LABELS, channels=CHANNEL_LABELS, states=STATE_LABELS, refresh=live,

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from policy_push.domain import parse_policy
 from policy_push.errors import FieldError, InvalidInput, PolicyPushError, RecordInvalid
 from policy_push.intake.diffing import text_diff
 from policy_push.matching import shared_tokenizer
@@ -18,7 +19,7 @@ from policy_push.storage import PolicyRepository
 from policy_push.storage.tables import PolicyRow
 
 from ..keys import refdata_key, service_key
-from ..views._common import drafter, staff_member, transaction
+from ..views._common import drafter, request_context, staff_member, transaction
 from .criteria_text import criteria_lines
 from .render import console_page
 
@@ -168,6 +169,12 @@ async def policy_save(request: web.Request) -> web.StreamResponse:
     record, errors = _record_from_form(form)
     if editing:
         record["id"] = editing
+    if errors:  # the rest of the record is checked too, so that every error shows at once
+        try:
+            parse_policy(record, request_context(request))
+        except PolicyPushError as exc:
+            for key, msg in _field_errors(exc).items():
+                errors.setdefault(key, msg)
     if not errors:
         service = request.app[service_key]
         try:

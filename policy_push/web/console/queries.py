@@ -28,6 +28,7 @@ __all__ = [
     "campaign_funnel",
     "campaigns_by_state",
     "district_counts",
+    "district_funnel",
     "local_midnight",
     "progress",
     "recent_failures",
@@ -177,3 +178,33 @@ async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None
     opened = await _people(session, fb.profile_kind, fb.profile_id, *fconds)
     applied = await _people(session, fb.profile_kind, fb.profile_id, *fconds, fb.kind == FeedbackKind.APPLIED.value)
     return [("符合条件", eligible), ("已通知", told), ("已送达", delivered), ("打开链接", opened), ("已申报", applied)]
+
+
+async def district_funnel(session: AsyncSession, *, policy_id: str | None = None, top: int = 12
+                          ) -> list[tuple[str, int, int, int, int]]:  # fmt: skip
+    """Per profile region: (region, eligible, told, delivered, 已申报) in distinct people, biggest first."""
+    live = select(CampaignRow.id).where(CampaignRow.state != "cancelled", CampaignRow.purpose == "announce")
+    if policy_id:
+        live = live.where(CampaignRow.policy_id == policy_id)
+    rows: dict[str, list[int]] = {}
+
+    async def count(kind: str, col: int, kind_col: Any, id_col: Any, *conds: Any) -> None:
+        table = profile_table(kind)
+        people = select(kind_col.label("k"), id_col.label("p")).where(kind_col == kind, *conds).distinct().subquery()
+        stmt = (select(table.c.region, func.count()).select_from(people.join(table, table.c.id == people.c.p))
+                .group_by(table.c.region))  # fmt: skip
+        for region, n in (await session.execute(stmt)).all():
+            rows.setdefault(region or "", [0, 0, 0, 0])[col] += int(n)
+
+    for kind in ("enterprise", "resident"):
+        await count(kind, 0, _r.profile_kind, _r.profile_id, _r.campaign_id.in_(live), _r.eligible.is_(True))
+        await count(kind, 1, _d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.status.in_(_TOLD))
+        await count(kind, 2, _d.profile_kind, _d.profile_id, _d.campaign_id.in_(live),
+                    _d.status == DeliveryStatus.DELIVERED.value)  # fmt: skip
+        fb = FeedbackRow
+        conds = [fb.delivery_id.is_not(None), fb.kind == FeedbackKind.APPLIED.value]
+        if policy_id:
+            conds.append(fb.policy_id == policy_id)
+        await count(kind, 3, fb.profile_kind, fb.profile_id, *conds)
+    ordered = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
+    return [(region, *counts) for region, counts in ordered]  # type: ignore[misc]

@@ -193,9 +193,39 @@ async def _flow(client: TestClient, engine: Any, staff: StaffFixture, caplog: py
                 await asyncio.sleep(1.0)
             assert delivered > 0, await page2.inner_text("main")
             await visits.check(page2, "progress-delivered")
-            for path, name in (("/staff/review", "review"), ("/staff/audit", "audit"), ("/staff/profiles", "profiles")):
+            # the dashboard's funnel counts what was delivered, overall and by district
+            await page2.goto(f"{base}/staff")
+            await visits.check(page2, "dashboard-after")
+            funnel = await page2.locator("table:has(caption:text-is('触达漏斗（人数）')) tr >> nth=1 >> td").all_inner_texts()
+            assert int(funnel[2]) > 0, funnel  # delivered
+            by_district = await page2.locator("table:has(caption:text-is('各区县触达漏斗（人数）')) tr").all_inner_texts()
+            assert any(int(row.split("\t")[3]) > 0 for row in by_district[1:]), by_district
+            for path, name in (("/staff/review", "review"), ("/staff/audit", "audit"), ("/staff/profiles", "profiles"),
+                               ("/staff/policies/new", "policy-new"), ("/staff/policies/import", "policy-import"),
+                               (f"/staff/policies/{world['policy']['id']}/edit", "policy-edit")):
                 await page2.goto(base + path)
                 await visits.check(page2, name)
+            # a form with errors shows them next to their fields
+            await page2.goto(f"{base}/staff/policies/new")
+            await page2.fill("#f-id", "pj-browser-1")
+            await page2.fill("#f-criteria", "{not json")
+            await page2.click("button:has-text('保存')")
+            assert await page2.locator("#e-criteria").count() == 1 and await page2.locator("#e-title").count() == 1
+            await visits.check(page2, "policy-errors")
+            # a pasted text becomes a review item with its suggestions
+            await page2.goto(f"{base}/staff/review")
+            await page2.fill("#r-title", "关于申报中小企业奖励资金的通知")
+            await page2.fill("#r-text", "申报对象：在盘锦市注册的小型和微型企业。纳税信用等级不为C级或D级。最高奖励50万元。")
+            await page2.click("button:has-text('提交')")
+            await page2.wait_for_url(re.compile(r"/staff/review/[0-9a-f-]{36}$"))
+            await visits.check(page2, "review-item")
+            # a profile found by its full phone number, shown masked
+            await page2.goto(f"{base}/staff/profiles")
+            await page2.fill("#q", world["profiles"][0]["contact"]["phone"])
+            await page2.click("button:has-text('查询')")
+            assert world["profiles"][0]["id"] in await page2.content()
+            assert world["profiles"][0]["contact"]["phone"] not in await page2.inner_text("main")
+            await visits.check(page2, "profile-found")
             await ctx2.close()
             await ctx.close()
         finally:
