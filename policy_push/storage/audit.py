@@ -3,7 +3,7 @@
 Append-only and chained: each row carries the SHA-256 of the row before's hash and its own content
 (:func:`row_digest`), so :func:`verify_chain` finds a row edited, inserted or deleted anywhere but at
 the very end.  Writers take turns on the chain's head: a transaction-scoped advisory lock on
-PostgreSQL, SQLite's single writer elsewhere."""
+PostgreSQL, SQLite's write lock (taken before the head is read) elsewhere."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .records import AuditEntry, detached
@@ -79,6 +79,10 @@ class AuditLog:
     async def _head(self) -> str:
         if self.session.bind.dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        else:
+            # SQLite: take the database's write lock before reading the head (a write that changes
+            # nothing does), or two transactions could both chain onto the same row
+            await self.session.execute(update(_audit).where(_audit.c.id == -1).values(actor=_audit.c.actor))
         stmt = select(_audit.c.row_hash).order_by(_audit.c.id.desc()).limit(1)
         last = (await self.session.execute(stmt)).scalar_one_or_none()
         return last or GENESIS
