@@ -176,3 +176,19 @@ async def test_four_eyes_compares_accounts(client: Client, staff: StaffFixture) 
     assert (await client.post(f"/api/v1/campaigns/{cid}/approve?sha256={stale}", headers=staff.headers("approver"))).status == 409
     ok = await client.post(f"/api/v1/campaigns/{cid}/approve?sha256={detail['list_sha256']}", headers=staff.headers("approver"))
     assert ok.status == 200 and (await ok.json())["approved_by"] == staff.ids["approver"]
+
+
+async def test_disabling_an_account_ends_its_session_and_token_use_is_audited(
+    browser_client: Client, staff: StaffFixture, session_factory: Any
+) -> None:
+    from policy_push.storage import AuditLog
+
+    await login(browser_client, "editor")
+    assert (await browser_client.get("/staff/campaigns", allow_redirects=False)).status == 200
+    assert (await browser_client.get("/api/v1/enterprises", headers=staff.headers("viewer"))).status == 200
+    async with session_factory() as session, session.begin():
+        await StaffDirectory(session).disable("editor", actor="test")
+    assert (await browser_client.get("/staff/campaigns", allow_redirects=False)).status == 303  # back to the login
+    async with session_factory() as session:
+        actions = [e.action for e in await AuditLog(session).list(limit=200)]
+    assert "token.use" in actions and "login" in actions and "staff.disable" in actions
