@@ -74,6 +74,12 @@ async def test_missing_or_malformed_credentials(client: Client) -> None:
     assert wrong.status == 403 and (await wrong.json())["errors"][0]["msg"] == "the bearer token is not valid"
     page = await client.get("/staff/campaigns", allow_redirects=False)
     assert page.status == 303 and page.headers["Location"] == "/staff/login?next=/staff/campaigns"
+    # a token in the URL is no credential (it would land in access logs and Referer headers)
+    assert (await client.get("/staff/campaigns?token=test-token", allow_redirects=False)).status == 303
+    assert (await client.get("/api/v1/enterprises?token=test-token")).status == 401
+    # nor is a self-declared name
+    resp = await client.post("/api/v1/policies", json=sample_policy(), headers={"X-Staff-Member": "王科员"})
+    assert resp.status == 401
 
 
 async def test_bootstrap_token_works_only_until_an_admin_exists(client: Client, session_factory: Any) -> None:
