@@ -6,12 +6,13 @@ outcome); ``Router`` is the one place that chooses providers, fails over and ask
 each channel's message; ``receipts`` parses what providers push back, ``replies`` the SMS up-messages
 (and decides what is an opt-out), ``wechat_events`` and ``wechat_crypto`` what a WeChat account's server
 URL receives, ``jpush_reports`` pulls JPush delivery reports, ``callback_auth`` helps guard the unsigned
-callbacks. Simulators live in ``channels.simulators``.
+callbacks. The HTTP adapters share ``http_channel.HttpChannel`` (session, limiter, timeout, one JSON POST)
+and read bodies through ``json_body.load_json``. Simulators live in ``channels.simulators``.
 """
 
 from channels.aliyun_sms import ALIYUN_CODES, AliyunSms, AliyunSmsConfig, SendDetail
 from channels.base import Channel, OutboundMessage, Outcome, SendResult
-from channels.callback_auth import SourceAllowList, new_callback_secret, secret_path_matches
+from channels.callback_auth import ReplayGuard, SourceAllowList, new_callback_secret, secret_path_matches
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -123,6 +124,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), which tests/channels/test_exports.
     "Receipt",
     "ReceivedCount",
     "RenderedSms",
+    "ReplayGuard",
     "Reply",
     "ReplyKind",
     "RetryPolicy",

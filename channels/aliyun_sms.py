@@ -13,20 +13,19 @@ import asyncio
 import hashlib
 import json
 import re
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from types import MappingProxyType
 
-import aiohttp
-
-from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
-from channels.errors import ChannelError, InvalidMessageError, ProviderServerError, provider_errors
+from channels.base import OutboundMessage, Outcome, SendResult, chunked
+from channels.errors import ChannelError, InvalidMessageError, ProviderServerError
+from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
-from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
+from channels.rate_limit import CHINA_TZ, RateLimit
 from channels.receipts import Receipt, aliyun_verdict
 from channels.render import check_sms_variable
 from channels.signing import aliyun_signed_query
@@ -113,28 +112,17 @@ class SendDetail:
     receive_date: str
 
 
-class AliyunSms(Channel):
+class AliyunSms(HttpChannel[AliyunSmsConfig]):
     name = "aliyun_sms"
     kind = "sms"
     code_table = ALIYUN_CODES
     throttle_codes = _THROTTLE
     messages_per_request = _BATCH_MAX  # SendBatchSms: up to 100 numbers, each with its own parameters
 
-    def __init__(
-        self,
-        config: AliyunSmsConfig,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        self.config = config
-        self._session = session
-        self._limiter = limiter or Limiter(config.rate)
-        self._now = now
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
-        # delivery id -> OutId of the batch it last went out in, so settle() can recognise it
-        self._batch_out_ids: OrderedDict[str, str] = OrderedDict()
+    @cached_property
+    def _batch_out_ids(self) -> OrderedDict[str, str]:
+        """delivery id -> OutId of the batch it last went out in, so ``query`` can recognise it."""
+        return OrderedDict()
 
     # ---- sending --------------------------------------------------------------------------------
 
@@ -239,18 +227,11 @@ class AliyunSms(Channel):
 
     async def _call(self, action: str, params: Mapping[str, str]) -> dict[str, object]:
         form = self.signed_form(action, params)
-        with provider_errors(self.name):
-            async with self._session.post(
-                self.config.base_url,
-                data=form.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=self._timeout,
-            ) as resp:
-                if resp.status >= 500:
-                    raise ProviderServerError(f"{self.name}: HTTP {resp.status}", code=f"HTTP_{resp.status}")
-                body = await resp.json(content_type=None)
+        body, status = await self._post_json(
+            self.config.base_url, data=form.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         if not isinstance(body, dict) or "Code" not in body:
-            raise ProviderServerError(f"{self.name}: answer without Code (HTTP {resp.status})", code="BAD_ANSWER")
+            raise ProviderServerError(f"{self.name}: answer without Code (HTTP {status})", code="BAD_ANSWER")
         return body
 
     # ---- receipts query -------------------------------------------------------------------------

@@ -151,6 +151,12 @@ class Channel(ABC):
         """``resend_window_s`` for messages of the logical ``template`` (an adapter may differ per template)."""
         return self.resend_window_s
 
+    def answer_wait_s(self) -> float:
+        """How long after a send ``query`` may still come to find it though it cannot yet (0: the provider's
+        records show a send at once or never). Tencent lists a send only once the carrier has reported
+        it, so "no record" a minute after the call proves nothing; asked again later it may."""
+        return 0.0
+
     async def query(self, items: Sequence[Inquiry]) -> list[Answer]:
         """What became of messages whose send outcome is unknown: one ``Answer`` per item, in order.
         Never raises for provider trouble (a failed query answers "cannot tell"). The default: this

@@ -8,6 +8,8 @@
   provider's egress ranges, a source allow-list (``SourceAllowList``). The application answers
   404 for a wrong secret (the URL does not exist as far as a prober can tell) and 403 for a source
   outside the list. The secret never appears in logs: log the route name, not the path.
+* A signed push can still be replayed inside its timestamp window: ``ReplayGuard`` remembers the
+  signed requests already applied for that window, so the same one is not applied again.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Iterable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["SourceAllowList", "new_callback_secret", "secret_path_matches"]
+__all__ = ["ReplayGuard", "SourceAllowList", "new_callback_secret", "secret_path_matches"]
 
 _MIN_SECRET_CHARS = 24
 
@@ -63,3 +67,27 @@ class SourceAllowList:
         except ValueError:
             return False
         return any(ip in net for net in self.networks)
+
+
+class ReplayGuard:
+    """Signed WeChat pushes already applied, remembered for the time window: the same signed request
+    again is not applied again. Bounded: the oldest are forgotten first (the window refuses them anyway)."""
+
+    def __init__(self, window_s: float, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+        self.window_s = window_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+
+    def _forget_old(self) -> None:
+        horizon = self._clock() - 2 * self.window_s
+        while self._seen and (len(self._seen) > self.max_entries or next(iter(self._seen.values())) < horizon):
+            self._seen.popitem(last=False)
+
+    def seen(self, key: tuple[str, str, str]) -> bool:
+        self._forget_old()
+        return key in self._seen
+
+    def remember(self, key: tuple[str, str, str]) -> None:
+        self._seen[key] = self._clock()
+        self._forget_old()

@@ -32,8 +32,9 @@ from typing import Any
 
 import aiohttp
 
-from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
+from channels.base import OutboundMessage, Outcome, SendResult, chunked
 from channels.errors import ChannelError, ProtocolError, ProviderServerError, ThrottledError, provider_errors
+from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
 from channels.rate_limit import Limiter, RateLimit
 from channels.signing import basic_auth_header
@@ -96,7 +97,7 @@ def _sendno(delivery_ids: Sequence[str]) -> int:
     return zlib.crc32(",".join(delivery_ids).encode()) & 0x7FFFFFFF
 
 
-class JPush(Channel):
+class JPush(HttpChannel[JPushConfig]):
     name = "jpush"
     kind = "app"
     code_table = JPUSH_CODES
@@ -107,10 +108,7 @@ class JPush(Channel):
         return _MAX if self._batch_single else 1  # personal pushes: 1000 with batch single push, else one
 
     def __init__(self, config: JPushConfig, session: aiohttp.ClientSession, *, limiter: Limiter | None = None) -> None:
-        self.config = config
-        self._session = session
-        self._limiter = limiter or Limiter(config.rate)
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        super().__init__(config, session, limiter=limiter)
         self._auth = basic_auth_header(config.app_key, config.master_secret)
         self._hold_until = 0.0  # monotonic time before which the provider's window is used up
         self._batch_single = config.batch_single

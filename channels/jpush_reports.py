@@ -32,6 +32,7 @@ from channels.errors import (
     provider_errors,
 )
 from channels.jpush import JPushConfig
+from channels.json_body import load_json
 from channels.receipts import Receipt
 from channels.signing import basic_auth_header
 
@@ -65,12 +66,7 @@ class ReceivedCount:
 
 def parse_jpush_received(body: bytes | str | list[Any]) -> list[ReceivedCount]:
     """Parse ``/v3/received`` or ``/v3/received/detail``: a JSON array, one object per msg_id."""
-    try:
-        items = json.loads(body) if isinstance(body, bytes | str) else body
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"JPush received report is not JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("JPush received report must be a JSON array")
+    items = load_json(body, "JPush received report", list)
     out = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "msg_id" not in item:
@@ -82,12 +78,7 @@ def parse_jpush_received(body: bytes | str | list[Any]) -> list[ReceivedCount]:
 
 def parse_jpush_status(body: bytes | str | Mapping[str, Any]) -> dict[str, DeviceStatus]:
     """Parse ``/v3/status/message``: ``{registration_id: {"status": n}}``."""
-    try:
-        data = json.loads(body) if isinstance(body, bytes | str) else body
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"JPush status answer is not JSON: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise ProtocolError("JPush status answer must be a JSON object")
+    data = load_json(body, "JPush status answer", dict)
     out = {}
     for reg_id, value in data.items():
         status = value.get("status") if isinstance(value, Mapping) else None

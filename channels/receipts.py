@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from channels.errors import ProtocolError
+from channels.json_body import load_json
 from channels.outcome import Outcome
 from channels.rate_limit import CHINA_TZ
 from channels.safe_xml import parse_xml
@@ -94,18 +94,40 @@ def aliyun_verdict(delivered: bool, err_code: str) -> Outcome:
     return Outcome.UNREACHABLE if err_code in _ALIYUN_UNREACHABLE_RECEIPT else Outcome.PERMANENT
 
 
+#: the latest Unix time a provider's report may name (2100-01-01): beyond it a number is garbage, and
+#: ``datetime.fromtimestamp`` of 99999999999999999999 raises OverflowError
+_LATEST_UNIX = 4_102_444_800
+
+
+def unix_time(value: object, what: str) -> datetime | None:
+    """A provider's Unix-seconds time as an aware datetime; None when absent or not digits;
+    ``ProtocolError`` when out of range."""
+    text = str(value).strip() if value is not None else ""
+    if not text.isdigit():
+        return None
+    if len(text) > 12 or int(text) > _LATEST_UNIX:
+        raise ProtocolError(f"{what} {text[:24]} is not a time")
+    return datetime.fromtimestamp(int(text), CHINA_TZ)
+
+
+def _plain(value: object, *, empty: bool = False) -> bool:
+    if value is None:
+        return empty
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    return empty or bool(str(value).strip())
+
+
 def parse_aliyun_sms_report(body: bytes | str) -> list[Receipt]:
     """Parse an Aliyun SmsReport push (a JSON array of reports)."""
-    try:
-        items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"SmsReport is not JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("SmsReport must be a JSON array")
+    items = load_json(body, "SmsReport", list)
     receipts = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "biz_id" not in item or "phone_number" not in item:
             raise ProtocolError(f"SmsReport item {i} lacks biz_id or phone_number")
+        # a report names its message and phone: an empty or structured one can never be matched or kept
+        if not _plain(item["biz_id"]) or not _plain(item["phone_number"]) or not _plain(item.get("out_id"), empty=True):
+            raise ProtocolError(f"SmsReport item {i}: biz_id and phone_number must be non-empty strings")
         success = item.get("success") in (True, "true")
         code = str(item.get("err_code", ""))
         outcome = aliyun_verdict(success, code)
@@ -149,7 +171,7 @@ def parse_wechat_event(body: bytes) -> Receipt | None:
         delivered=outcome is Outcome.ACCEPTED,
         outcome=outcome,
         code=status,
-        reported_at=datetime.fromtimestamp(int(created), CHINA_TZ) if created.isdigit() else None,
+        reported_at=unix_time(created, "CreateTime"),
     )
 
 
@@ -214,12 +236,7 @@ def _local_phone(nationcode: object, mobile: object, where: str) -> str:
 
 def parse_tencent_status_callback(body: bytes | str) -> list[Receipt]:
     """Parse a Tencent status callback (a JSON array of reports)."""
-    try:
-        items = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"Tencent status callback is not JSON: {exc}") from exc
-    if not isinstance(items, list):
-        raise ProtocolError("Tencent status callback must be a JSON array")
+    items = load_json(body, "Tencent status callback", list)
     receipts = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not item.get("sid") or "report_status" not in item:
@@ -256,7 +273,7 @@ def parse_tencent_pulled_status(rows: object) -> list[Receipt]:
                 status=status,
                 code=str(row.get("Description") or ""),
                 text=str(row.get("Description") or ""),
-                at=datetime.fromtimestamp(int(stamp), CHINA_TZ) if isinstance(stamp, int) and stamp > 0 else None,
+                at=unix_time(stamp, "ReceiveDate") if isinstance(stamp, int) and stamp > 0 else None,
                 context=str(row.get("SessionContext") or ""),
             )
         )

@@ -15,13 +15,13 @@ reply for staff to read; a person who writes "不要退订" has not opted out.
 from __future__ import annotations
 
 import enum
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from channels.errors import ProtocolError
+from channels.json_body import load_json
 from channels.rate_limit import CHINA_TZ
 
 __all__ = [
@@ -66,6 +66,12 @@ class Reply:
     #: the provider's id of this up-message, for deduplicating a repeated push ("" if it has none)
     provider_id: str = ""
 
+    @classmethod
+    def read(cls, provider: str, phone: str, text: str, received_at: datetime | None, **where: str) -> Reply:
+        """An up-message whose kind is read from its text (``classify_reply``); ``where``: sign_name,
+        extend_code, provider_id."""
+        return cls(provider, phone, text, classify_reply(text), received_at, **where)
+
     @property
     def key(self) -> tuple[str, str, str, str]:
         """Deduplication key: providers push again when our answer was lost."""
@@ -90,20 +96,9 @@ def _mainland(phone: object, where: str) -> str:
     return m.group(1)
 
 
-def _load(body: bytes | str, what: str) -> object:
-    if len(body) > _MAX_BODY:
-        raise ProtocolError(f"{what} larger than 256 KiB")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"{what} is not JSON: {exc}") from exc
-
-
 def parse_aliyun_sms_up(body: bytes | str) -> list[Reply]:
     """Parse an Aliyun SmsUp push (a JSON array); raises ``ProtocolError`` naming the bad item."""
-    items = _load(body, "SmsUp")
-    if not isinstance(items, list):
-        raise ProtocolError("SmsUp must be a JSON array")
+    items = load_json(body, "SmsUp", list, max_bytes=_MAX_BODY)
     replies = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "content" not in item:
@@ -115,23 +110,18 @@ def parse_aliyun_sms_up(body: bytes | str) -> list[Reply]:
         except ValueError:
             at = None
         replies.append(
-            Reply(
-                provider="aliyun_sms",
-                phone=_mainland(item.get("phone_number"), f"SmsUp item {i}"),
-                text=text,
-                kind=classify_reply(text),
-                received_at=at,
-                sign_name=str(item.get("sign_name") or ""),
-                extend_code=str(item.get("dest_code") or ""),
+            Reply.read(
+                "aliyun_sms", _mainland(item.get("phone_number"), f"SmsUp item {i}"), text, at,
+                sign_name=str(item.get("sign_name") or ""), extend_code=str(item.get("dest_code") or ""),
                 provider_id=str(item.get("sequence_id") or ""),
             )
-        )
+        )  # fmt: skip
     return replies
 
 
 def parse_tencent_reply(body: bytes | str) -> Reply:
     """Parse one Tencent reply callback (a JSON object)."""
-    item = _load(body, "Tencent reply")
+    item = load_json(body, "Tencent reply", max_bytes=_MAX_BODY)
     if not isinstance(item, dict) or "text" not in item:
         raise ProtocolError("Tencent reply must be a JSON object with mobile and text")
     if str(item.get("nationcode", "86")) != "86":
@@ -139,12 +129,7 @@ def parse_tencent_reply(body: bytes | str) -> Reply:
     text = str(item["text"] or "")
     stamp = item.get("time")
     at = datetime.fromtimestamp(int(stamp), CHINA_TZ) if isinstance(stamp, int | str) and str(stamp).isdigit() else None
-    return Reply(
-        provider="tencent_sms",
-        phone=_mainland(item.get("mobile"), "Tencent reply"),
-        text=text,
-        kind=classify_reply(text),
-        received_at=at,
-        sign_name=str(item.get("sign") or ""),
-        extend_code=str(item.get("extend") or ""),
-    )
+    return Reply.read(
+        "tencent_sms", _mainland(item.get("mobile"), "Tencent reply"), text, at,
+        sign_name=str(item.get("sign") or ""), extend_code=str(item.get("extend") or ""),
+    )  # fmt: skip

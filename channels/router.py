@@ -142,6 +142,12 @@ class Router:
             provider = self._state(kind).channels[0].name
         return self.channel(kind, provider).resend_window_for(template) if self.has(kind, provider) else 0.0
 
+    def answer_wait_s(self, kind: str, provider: str | None) -> float:
+        """How long after a send the named provider's records may still come to show it (``Channel.answer_wait_s``)."""
+        if provider is None:
+            provider = self._state(kind).channels[0].name
+        return self.channel(kind, provider).answer_wait_s() if self.has(kind, provider) else 0.0
+
     def _observe(self, kind: str, channel: Channel, results: list[SendResult]) -> None:
         state = self._state(kind)
         if state.channels[state.active] is not channel:

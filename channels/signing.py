@@ -9,10 +9,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 __all__ = [
+    "Tc3Request",
     "acs3_authorization",
     "acs3_canonical_request",
     "acs3_signature",
@@ -23,7 +25,6 @@ __all__ = [
     "aliyun_string_to_sign",
     "basic_auth_header",
     "tc3_authorization",
-    "tc3_canonical_request",
     "tc3_signature",
     "tc3_string_to_sign",
     "wechat_callback_signature",
@@ -67,6 +68,11 @@ def aliyun_signed_query(secret: str, method: str, params: Mapping[str, str]) -> 
     return f"Signature={signature}&{canonical}"
 
 
+def _canonical_headers(headers: Mapping[str, str], signed_headers: list[str]) -> str:
+    """``name:value`` lines of the signed headers, in the order given (both V3 schemes sign them so)."""
+    return "".join(f"{h}:{headers[h].strip()}\n" for h in signed_headers)
+
+
 def acs3_canonical_request(
     *,
     method: str,
@@ -84,10 +90,12 @@ def acs3_canonical_request(
     """
     pairs = sorted((aliyun_percent_encode(k), aliyun_percent_encode(v)) for k, v in query.items())
     canonical_query = "&".join(f"{k}={v}" for k, v in pairs)
-    canonical_headers = "".join(f"{h}:{headers[h].strip()}\n" for h in signed_headers)
     return "\n".join(
-        [method.upper(), path or "/", canonical_query, canonical_headers, ";".join(signed_headers), hashed_payload]
-    )
+        [
+            method.upper(), path or "/", canonical_query, _canonical_headers(headers, signed_headers),
+            ";".join(signed_headers), hashed_payload,
+        ]
+    )  # fmt: skip
 
 
 def acs3_string_to_sign(canonical_request: str) -> str:
@@ -109,79 +117,53 @@ def _hmac256(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def tc3_canonical_request(
-    *,
-    headers: Mapping[str, str],
-    signed_headers: list[str],
-    payload: bytes,
-    method: str = "POST",
-    uri: str = "/",
-    query: str = "",
-) -> str:
-    """Method, URI, query, ``name:value`` lines of the signed headers, their names, sha256(payload)."""
-    canonical_headers = "".join(f"{h}:{headers[h].strip()}\n" for h in signed_headers)
-    return "\n".join(
-        [method, uri, query, canonical_headers, ";".join(signed_headers), hashlib.sha256(payload).hexdigest()]
-    )
+@dataclass(frozen=True, slots=True)
+class Tc3Request:
+    """The parts of a request that TC3-HMAC-SHA256 signs. ``headers`` maps lowercase names to values
+    exactly as sent; Tencent lowercases the action header value itself, so callers pass ``x-tc-action``
+    already lowercased. ``signed_headers`` are lowercase names."""
+
+    headers: Mapping[str, str]
+    signed_headers: list[str]
+    payload: bytes
+    method: str = "POST"
+    uri: str = "/"
+    query: str = ""
+
+    def canonical(self) -> str:
+        """Method, URI, query, ``name:value`` lines of the signed headers, their names, sha256(payload)."""
+        return "\n".join(
+            [
+                self.method, self.uri, self.query, _canonical_headers(self.headers, self.signed_headers),
+                ";".join(self.signed_headers), hashlib.sha256(self.payload).hexdigest(),
+            ]
+        )  # fmt: skip
+
+
+def _utc_date(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
 def tc3_string_to_sign(*, service: str, timestamp: int, canonical_request: str) -> str:
-    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
     digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-    return f"TC3-HMAC-SHA256\n{timestamp}\n{date}/{service}/tc3_request\n{digest}"
+    return f"TC3-HMAC-SHA256\n{timestamp}\n{_utc_date(timestamp)}/{service}/tc3_request\n{digest}"
 
 
-def tc3_signature(
-    *,
-    secret_key: str,
-    service: str,
-    timestamp: int,
-    headers: Mapping[str, str],
-    signed_headers: list[str],
-    payload: bytes,
-    method: str = "POST",
-    uri: str = "/",
-    query: str = "",
-) -> str:
-    """TC3-HMAC-SHA256 signature (hex) over the declared ``signed_headers`` (lowercase names).
-
-    ``headers`` maps lowercase names to values exactly as sent; Tencent lowercases the action header
-    value itself, so callers pass ``x-tc-action`` already lowercased.
-    """
-    canonical = tc3_canonical_request(
-        headers=headers, signed_headers=signed_headers, payload=payload, method=method, uri=uri, query=query
-    )
-    string_to_sign = tc3_string_to_sign(service=service, timestamp=timestamp, canonical_request=canonical)
-    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    k_date = _hmac256(f"TC3{secret_key}".encode(), date)
+def tc3_signature(*, secret_key: str, service: str, timestamp: int, request: Tc3Request) -> str:
+    """TC3-HMAC-SHA256 signature (hex) of ``request``: keys derived from the date, the service, ``tc3_request``."""
+    string_to_sign = tc3_string_to_sign(service=service, timestamp=timestamp, canonical_request=request.canonical())
+    k_date = _hmac256(f"TC3{secret_key}".encode(), _utc_date(timestamp))
     k_service = _hmac256(k_date, service)
     k_signing = _hmac256(k_service, "tc3_request")
     return hmac.new(k_signing, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-def tc3_authorization(
-    *,
-    secret_id: str,
-    secret_key: str,
-    service: str,
-    timestamp: int,
-    headers: Mapping[str, str],
-    signed_headers: list[str],
-    payload: bytes,
-) -> str:
-    """The full ``Authorization`` header value for a TC3-signed POST."""
-    signature = tc3_signature(
-        secret_key=secret_key,
-        service=service,
-        timestamp=timestamp,
-        headers=headers,
-        signed_headers=signed_headers,
-        payload=payload,
-    )
-    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+def tc3_authorization(*, secret_id: str, secret_key: str, service: str, timestamp: int, request: Tc3Request) -> str:
+    """The full ``Authorization`` header value for a TC3-signed request."""
+    signature = tc3_signature(secret_key=secret_key, service=service, timestamp=timestamp, request=request)
     return (
-        f"TC3-HMAC-SHA256 Credential={secret_id}/{date}/{service}/tc3_request, "
-        f"SignedHeaders={';'.join(signed_headers)}, Signature={signature}"
+        f"TC3-HMAC-SHA256 Credential={secret_id}/{_utc_date(timestamp)}/{service}/tc3_request, "
+        f"SignedHeaders={';'.join(request.signed_headers)}, Signature={signature}"
     )
 
 

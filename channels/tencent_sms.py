@@ -17,16 +17,14 @@ import asyncio
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-import aiohttp
-
-from channels.base import Channel, OutboundMessage, Outcome, SendResult, chunked
+from channels.base import OutboundMessage, Outcome, SendResult, chunked
 from channels.errors import (
     AuthError,
     ChannelError,
@@ -34,13 +32,13 @@ from channels.errors import (
     PermanentError,
     ProviderServerError,
     ThrottledError,
-    provider_errors,
 )
+from channels.http_channel import HttpChannel
 from channels.query import Answer, Inquiry
-from channels.rate_limit import CHINA_TZ, Limiter, RateLimit
+from channels.rate_limit import CHINA_TZ, RateLimit
 from channels.receipts import Receipt, parse_tencent_pulled_status, session_context_for
-from channels.replies import Reply, classify_reply
-from channels.signing import tc3_authorization
+from channels.replies import Reply
+from channels.signing import Tc3Request, tc3_authorization
 
 __all__ = ["TENCENT_CODES", "SendLookup", "TencentSms", "TencentSmsConfig", "TencentTemplate"]
 
@@ -127,28 +125,20 @@ class TencentSmsConfig:
     rate: RateLimit = field(default_factory=lambda: RateLimit(requests_per_s=3000, burst=300))
     #: how far back ``settle`` looks for a message's status (Tencent keeps 7 days)
     settle_lookback_s: float = 24 * 3600.0
+    #: how long after a send a status report may still come (carriers report most within minutes): until
+    #: then a send Tencent has no record of is asked about again rather than given up (``answer_wait_s``)
+    report_wait_s: float = 1800.0
 
 
-class TencentSms(Channel):
+class TencentSms(HttpChannel[TencentSmsConfig]):
     name = "tencent_sms"
     kind = "sms"
     code_table = TENCENT_CODES
     throttle_codes = _THROTTLE
 
-    def __init__(
-        self,
-        config: TencentSmsConfig,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        now: Callable[[], float] = time.time,
-    ) -> None:
-        self.config = config
-        self._session = session
-        self._limiter = limiter or Limiter(config.rate)
-        self._now = now
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
-        self._host = urlsplit(config.base_url).netloc
+    @cached_property
+    def _host(self) -> str:
+        return urlsplit(self.config.base_url).netloc
 
     async def _send(self, batch: Sequence[OutboundMessage]) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(batch)
@@ -241,9 +231,7 @@ class TencentSms(Channel):
             secret_key=self.config.secret_key,
             service="sms",
             timestamp=timestamp,
-            headers=headers,
-            signed_headers=["content-type", "host", "x-tc-action"],
-            payload=payload,
+            request=Tc3Request(headers, ["content-type", "host", "x-tc-action"], payload),
         )
         return {
             "Content-Type": headers["content-type"],
@@ -257,13 +245,7 @@ class TencentSms(Channel):
 
     async def _call(self, action: str, payload: Mapping[str, object]) -> dict[str, object]:
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        with provider_errors(self.name):
-            async with self._session.post(
-                self.config.base_url, data=data, headers=self.signed_headers(action, data), timeout=self._timeout
-            ) as resp:
-                if resp.status >= 500:
-                    raise ProviderServerError(f"{self.name}: HTTP {resp.status}", code=f"HTTP_{resp.status}")
-                body = await resp.json(content_type=None)
+        body, _ = await self._post_json(self.config.base_url, data=data, headers=self.signed_headers(action, data))
         if not isinstance(body, dict) or not isinstance(body.get("Response"), dict):
             raise ProviderServerError(f"{self.name}: answer without Response", code="BAD_ANSWER")
         return body
@@ -325,14 +307,16 @@ class TencentSms(Channel):
             text = str(row.get("ReplyContent") or "")
             stamp = row.get("ReplyTime")
             replies.append(
-                Reply(
-                    provider=self.name, phone=str(row.get("SubscriberNumber") or ""), text=text,
-                    kind=classify_reply(text),
-                    received_at=datetime.fromtimestamp(stamp, CHINA_TZ) if isinstance(stamp, int) else None,
+                Reply.read(
+                    self.name, str(row.get("SubscriberNumber") or ""), text,
+                    datetime.fromtimestamp(stamp, CHINA_TZ) if isinstance(stamp, int) else None,
                     sign_name=str(row.get("SignName") or ""), extend_code=str(row.get("ExtendCode") or ""),
                 )
             )
         return replies
+
+    def answer_wait_s(self) -> float:
+        return self.config.report_wait_s
 
     async def find_send(self, recipient: str, delivery_id: str, since: datetime | None = None) -> SendLookup:
         """Ask Tencent whether the message ``delivery_id`` to ``recipient`` went out (sent since ``since``;

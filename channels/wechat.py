@@ -26,15 +26,15 @@ from typing import Any
 
 import aiohttp
 
-from channels.base import Channel, OutboundMessage, Outcome, SendResult
+from channels.base import OutboundMessage, Outcome, SendResult
 from channels.errors import (
     AuthError,
     ChannelError,
     InvalidMessageError,
     ProviderServerError,
     QuotaExhaustedError,
-    provider_errors,
 )
+from channels.http_channel import HttpChannel
 from channels.rate_limit import CHINA_TZ, Limiter, RateLimit, seconds_to_midnight
 from channels.render import check_wechat_value
 
@@ -156,7 +156,7 @@ class _TokenCache:
         self.token, self.expires_at = "", 0.0
 
 
-class Wechat(Channel):
+class Wechat(HttpChannel[WechatConfig]):
     name = "wechat"
     kind = "wechat"
     code_table = WECHAT_CODES
@@ -165,20 +165,12 @@ class Wechat(Channel):
     resend_window_s = 600.0
 
     def __init__(
-        self,
-        config: WechatConfig,
-        session: aiohttp.ClientSession,
-        *,
-        limiter: Limiter | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ),
-    ) -> None:
-        self.config = config
-        self._session = session
-        self._limiter = limiter or Limiter(config.rate)
+        self, config: WechatConfig, session: aiohttp.ClientSession, *, limiter: Limiter | None = None,
+        clock: Callable[[], float] = time.monotonic, now: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ),
+    ) -> None:  # fmt: skip
+        super().__init__(config, session, limiter=limiter)
         self._clock = clock
-        self._now = now
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        self._china_now = now  # for the daily quota, which resets at midnight China time
         self._gate = asyncio.Semaphore(config.max_concurrency)
         self._quota_until = 0.0
         self.tokens = _TokenCache(self._fetch_token, clock, config.refresh_margin_s)
@@ -230,7 +222,7 @@ class Wechat(Channel):
         code = str(answer.get("errcode", 0))
         retry_after = None
         if code == "45009":
-            retry_after = seconds_to_midnight(self._now())
+            retry_after = seconds_to_midnight(self._china_now())
             self._quota_until = self._clock() + retry_after
         return self.result(
             msg, code, str(answer.get("errmsg", "")), provider_message_id=str(answer.get("msgid", "")), retry_after_s=retry_after
@@ -240,11 +232,7 @@ class Wechat(Channel):
         return await self._post(f"{self.config.base_url}{path}", body, params={"access_token": token})
 
     async def _post(self, url: str, body: dict[str, Any], params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        with provider_errors(self.name):
-            async with self._session.post(url, json=body, params=params, timeout=self._timeout) as resp:
-                if resp.status != 200:
-                    raise ProviderServerError(f"{self.name}: HTTP {resp.status}", code=f"HTTP_{resp.status}")
-                answer = await resp.json(content_type=None)
+        answer, _ = await self._post_json(url, answered=lambda status: status == 200, json=body, params=params)
         if not isinstance(answer, dict):
             raise ProviderServerError(f"{self.name}: answer is not a JSON object", code="BAD_ANSWER")
         return answer
@@ -261,7 +249,7 @@ class Wechat(Channel):
         if code == "-1":
             raise ProviderServerError(text, code=code)
         if code == "45009":
-            raise QuotaExhaustedError(text, code=code, retry_after_s=seconds_to_midnight(self._now()))
+            raise QuotaExhaustedError(text, code=code, retry_after_s=seconds_to_midnight(self._china_now()))
         raise AuthError(text, code=code)
 
     def resend_window_for(self, template: str) -> float:

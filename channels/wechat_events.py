@@ -21,8 +21,7 @@ from datetime import datetime
 
 from channels.base import Outcome
 from channels.errors import ProtocolError
-from channels.rate_limit import CHINA_TZ
-from channels.receipts import Receipt, verify_wechat_signature
+from channels.receipts import Receipt, unix_time, verify_wechat_signature
 from channels.safe_xml import parse_xml
 from channels.wechat_crypto import WechatCrypto, check_timestamp
 
@@ -102,7 +101,7 @@ def parse_wechat_push(body: bytes) -> WechatEvent:
     root = parse_xml(body, "WeChat push")
     openid, account = _text(root, "FromUserName"), _text(root, "ToUserName")
     created = _text(root, "CreateTime")
-    created_at = datetime.fromtimestamp(int(created), CHINA_TZ) if created.isdigit() else None
+    created_at = unix_time(created, "CreateTime")
     msg_type = _text(root, "MsgType")
     if msg_type == "text":
         return WechatEvent(WechatEventKind.TEXT, openid, account, created_at, "text", text=_text(root, "Content"))

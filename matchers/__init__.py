@@ -20,6 +20,9 @@ lines that must stay out of messages and public pages; ``field_label("tags")`` n
 docs/ranking.md explains the ranking; ``Ranking`` holds its parameters.
 """
 
+from ._bulk import EngineBuilder as EngineBuilder
+from ._bulk import RowChunk as RowChunk
+from ._bulk import encode_rows as encode_rows
 from ._criteria import *  # noqa: F403
 from ._criteria import __all__ as _criteria_all
 from ._engine import *  # noqa: F403
@@ -42,5 +45,5 @@ from ._text import __all__ as _text_all
 
 __all__ = sorted(
     [*_criteria_all, *_engine_all, *_errors_all, *_fields_all, *_hierarchy_all, *_records_all, *_text_all,
-     "FEEDBACK_KINDS", "FeedbackEvent", "Ranking", "clean_scope", "is_sensitive"]
+     "EngineBuilder", "FEEDBACK_KINDS", "FeedbackEvent", "RowChunk", "encode_rows", "Ranking", "clean_scope", "is_sensitive"]
 )

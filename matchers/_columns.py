@@ -15,6 +15,7 @@ touches only the rows that carry the tag).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,9 @@ class CodeColumn(_Column):
     def append(self, code: str | None) -> None:
         self.v.append(self.encode(code))
 
+    def extend(self, codes: Sequence[str | None]) -> None:
+        self.v.extend(np.fromiter((self.encode(c) for c in codes), np.int32, len(codes)))
+
     def get(self, row: int) -> str | None:
         i = int(self.v.a[row])
         return None if i < 0 else self.vocab[i]
@@ -159,6 +163,10 @@ class EnumColumn(_Column):
     def append(self, value: str | None) -> None:
         self.v.append(_ENUM_MISSING if value is None else self.index[value])
 
+    def extend(self, values: Sequence[str | None]) -> None:
+        index = self.index
+        self.v.extend(np.fromiter((_ENUM_MISSING if x is None else index[x] for x in values), np.uint8, len(values)))
+
     def get(self, row: int) -> str | None:
         i = int(self.v.a[row])
         return None if i == _ENUM_MISSING else self.choices[i]
@@ -183,6 +191,9 @@ class NumberColumn(_Column):
     def append(self, value: float | None) -> None:
         self.v.append(math.nan if value is None else value)
 
+    def extend(self, values: Sequence[float | None]) -> None:
+        self.v.extend(np.fromiter((math.nan if x is None else x for x in values), np.float64, len(values)))
+
     def get(self, row: int) -> float | None:
         x = float(self.v.a[row])
         return None if math.isnan(x) else x
@@ -199,6 +210,9 @@ class DateColumn(_Column):
 
     def append(self, ymd: int | None) -> None:
         self.v.append(0 if ymd is None else ymd)
+
+    def extend(self, values: Sequence[int | None]) -> None:
+        self.v.extend(np.fromiter((0 if x is None else x for x in values), np.int32, len(values)))
 
     def get(self, row: int) -> int | None:
         x = int(self.v.a[row])
@@ -270,6 +284,10 @@ class TagColumn:
             self.ids.append(i)
             self.postings[i].append(row)
         self.indptr.append(self.ids.n)
+
+    def extend(self, values: Sequence[tuple[str, ...] | None]) -> None:
+        for tags in values:
+            self.append(tags)
 
     def get(self, row: int) -> tuple[str, ...] | None:
         if not self.known_v.a[row]:

@@ -28,7 +28,8 @@ import hashlib
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,7 +49,7 @@ from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
 from ._text import Tokenizer
 from ._textindex import TextIndex
 
-__all__ = ["MatchEngine", "profile_text"]
+__all__ = ["MatchEngine", "PolicyStream", "profile_text"]
 
 
 def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
@@ -364,6 +365,46 @@ class MatchEngine:
         return PolicyMatches(p.id, out_e, out_u, len(elig), len(unk), n_live - len(elig) - len(unk),
                              p.criteria.root is not None)
 
+    def stream_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date, min_score: float = 0.0,
+                      batch: int = 10_000) -> PolicyStream:
+        """Every profile eligible for ``policy`` (best first), then every one that may qualify,
+        as ``match_policy(top_k=None)`` orders them, but explained ``batch`` rows at a time as
+        the caller reads ``records()``: a policy matching a million profiles never holds a
+        million records.  The engine must not be compacted while the records are read
+        (``RuntimeError``); upserts and removals meanwhile are not seen."""
+        self._check()
+        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
+        if p.audience != self.audience.value:
+            raise ValueError(f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}")
+        on_ymd = to_ymd(on)
+        with self._lock:
+            ev = self.table_.evaluate(p.criteria, on_ymd)
+            elig = np.flatnonzero(ev.true)
+            unk = np.flatnonzero(ev.unknown)
+            q = self._query(p)
+            s_elig, s_unk = self._score(q, [elig, unk])
+            n_live, generation = len(self.rows_), self._generation
+        n_elig, n_unk = len(elig), len(unk)
+        if min_score > 0:
+            keep = s_elig >= min_score
+            elig, s_elig = elig[keep], s_elig[keep]
+        parts = []
+        for rows, scores in ((elig, s_elig), (unk, s_unk)):
+            order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
+            parts.append((rows[order], scores[order]))
+
+        def records() -> Iterator[MatchRecord]:
+            for rows, scores in parts:
+                for at in range(0, len(rows), batch):
+                    with self._lock:
+                        if self._generation != generation:
+                            raise RuntimeError("the index was compacted while a policy's records were read")
+                        got = self._ranked(p, rows[at : at + batch], scores[at : at + batch], None, ev, on_ymd,
+                                           (q.ids, q.weights), presorted=True)
+                    yield from got
+
+        return PolicyStream(p.id, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None, records)
+
     def _shared_terms(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> list[str]:
         """Terms of two vectors in the index space, by their share of the cosine, largest first."""
         common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
@@ -372,13 +413,14 @@ class MatchEngine:
         return [self.text_.terms_[int(common[i])] for i in order if share[i] > 0]
 
     def _ranked(self, p: CompiledPolicy, rows: np.ndarray, scores: np.ndarray, k: int | None,
-                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray]) -> list[MatchRecord]:
+                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False) -> list[MatchRecord]:
         if k is not None and len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
-        order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
+        if not presorted:
+            order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
+            rows, scores = rows[order], scores[order]
         out = []
-        rows, scores = rows[order], scores[order]
         explainer = Explainer(p.criteria, self.hierarchies)
         if p.criteria.root is not None:
             leaves = ev.leaf_values(rows)
@@ -535,6 +577,18 @@ class MatchEngine:
             vocab = sum(sys.getsizeof(t) for t in self.text_.terms_) + sys.getsizeof(self.text_.vocabulary_)
             vocab += sum(sys.getsizeof(t) for v in vocabs.values() for t in v)
         return {"arrays": int(arrays), "ids": int(ids), "vocab": int(vocab)}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStream:
+    """Counts of a policy's match (before any cut) and its records, read once, in order."""
+
+    policy_id: str
+    n_eligible: int
+    n_unknown: int
+    n_ineligible: int
+    has_criteria: bool
+    records: Callable[[], Iterator[MatchRecord]]
 
 
 class Query(NamedTuple):

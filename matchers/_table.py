@@ -9,7 +9,7 @@ each condition so that reasons for the few rows returned are read off, not recom
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,12 @@ class ProfileTable:
             col.append(values[name])
         self.alive.append(True)
         return self.alive.n - 1
+
+    def extend(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append normalised profiles in bulk, a column at a time (as ``append`` each)."""
+        for name, col in self.columns.items():
+            col.extend([r[name] for r in rows])
+        self.alive.extend(np.ones(len(rows), bool))
 
     def kill(self, row: int) -> None:
         self.alive.a[row] = False

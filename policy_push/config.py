@@ -9,6 +9,9 @@ environment variables, the TOML file named by ``POLICY_PUSH_CONFIG`` (or passed 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from channels.callback_auth import SourceAllowList
 
 __all__ = ["Settings", "load_settings"]
 
@@ -62,6 +67,23 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port `serve` listens on.")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest HTTP request body; larger gets 413.")
+    request_header_timeout_s: float = Field(
+        15.0, gt=0, description="Seconds a connection may take to send a request's headers (or stay idle) before it is closed."
+    )
+    request_body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a client may take to send a JSON or form body; slower gets 408."
+    )
+    link_key: SecretStr | None = Field(
+        None,
+        description="Base64 of 32 random bytes that signs the links in messages (`/p/<policy>?t=<token>`). "
+        "Empty: a key derived from PII_KEY.",
+    )
+    link_ttl_days: int = Field(
+        90, ge=1, le=3650, description="Days a message's link (signed token or SMS code) keeps working after it is sent."
+    )
+    link_lookups_per_minute: int = Field(
+        30, ge=1, description="Most link-code and link-token look-ups per minute from one client address (429 beyond)."
+    )
     max_import_line_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest line of an import file; a longer line is rejected unread."
     )
@@ -70,7 +92,20 @@ class Settings(BaseSettings):
     max_criteria_depth: int = Field(32, ge=1, le=64, description="Deepest nesting of a criteria tree.")
     regions_csv: Path | None = Field(None, description="A newer regions table (code,name,parent_code,level) to use instead of the shipped one.")
     industries_csv: Path | None = Field(None, description="A newer GB/T 4754 table (code,name,parent,level) to use instead of the shipped one.")
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text`: one readable line per event; `json`: one JSON object per line (for log collectors)."
+    )
+    stop_grace_s: float = Field(
+        10.0, gt=0, le=300,
+        description="Seconds `serve` and `worker` wait, on SIGTERM or SIGINT, for in-flight ticks and requests to "
+        "finish before they release their claims and exit.",
+    )
+    pii_old_keys: SecretStr | None = Field(
+        None,
+        description="Earlier PII keys, comma-separated base64: read (never written) while `policy-push keys rotate` "
+        "re-encrypts their data under POLICY_PUSH_PII_KEY.",
+    )
     # -- sending: respect, retries, leases, ticks (policy_push.sending) -----------------------
     local_timezone: str = Field("Asia/Shanghai", description="Time zone of quiet hours, deadlines and reminders.")
     quiet_hours: str = Field(
@@ -119,6 +154,10 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str = Field("", description="Aliyun AccessKeyId.")
     aliyun_access_key_secret: SecretStr | None = Field(None, description="Aliyun AccessKeySecret.")
     aliyun_template_code: str = Field("", description="Aliyun TemplateCode of MESSAGE_TEMPLATE (simulator default SMS_900001).")
+    aliyun_compact_template_codes: str = Field(
+        "", description="Aliyun TemplateCodes of the three one-segment templates (with reason, with deadline, short), "
+        "comma-separated (simulator default SMS_900002,SMS_900003,SMS_900004). Live without them: the long template only.",
+    )
     sms_providers: str = Field(
         "aliyun,tencent",
         description="SMS providers in order of preference (`aliyun`, `tencent`); the router fails over to the next "
@@ -127,21 +166,55 @@ class Settings(BaseSettings):
     tencent_sms_url: str = Field("", description="Tencent Cloud SMS endpoint; empty = simulator or https://sms.tencentcloudapi.com/.")
     tencent_secret_id: str = Field("", description="Tencent Cloud SecretId.")
     tencent_secret_key: SecretStr | None = Field(None, description="Tencent Cloud SecretKey.")
+    tencent_report_wait_s: float = Field(
+        1800.0, ge=0, description="How long after a send Tencent's records may still come to show it (the carrier's "
+        "report): until then settle asks again about a row a dead worker left, rather than giving it up.",
+    )
     tencent_sdk_app_id: str = Field("", description="Tencent SMS SdkAppId (simulator default 1400000001).")
     tencent_template_id: str = Field(
         "", description="Tencent TemplateId of MESSAGE_TEMPLATE, slots {1}..{5} = title, benefit, deadline, reason, link "
         "(simulator default 2000001).",
+    )
+    tencent_compact_template_ids: str = Field(
+        "", description="Tencent TemplateIds of the three one-segment templates (slots: title, deadline, reason, link / "
+        "title, deadline, link / title, link), comma-separated (simulator default 2000002,2000003,2000004).",
     )
     wechat_url: str = Field("", description="WeChat API base; empty = simulator or https://api.weixin.qq.com.")
     wechat_appid: str = Field("", description="WeChat official account appid.")
     wechat_secret: SecretStr | None = Field(None, description="WeChat appsecret.")
     wechat_template_id: str = Field("", description="WeChat template_id of MESSAGE_TEMPLATE.")
     wechat_callback_token: SecretStr | None = Field(
-        None, description="Token that signs WeChat event pushes (simulator default sim-callback-token)."
+        None, description="Token that signs WeChat event pushes; required live. Unset in simulators mode: a random "
+        "token per run, shared with the simulators the same process starts (the demo).",
+    )
+    wechat_encoding_aes_key: SecretStr | None = Field(
+        None, description="WeChat EncodingAESKey (43 characters) for safe-mode (encrypt_type=aes) pushes; unset = plain mode only.",
+    )
+    callback_secret: SecretStr | None = Field(
+        None, description="Secret path segment of the unsigned provider callbacks (Aliyun SmsReport/SmsUp, Tencent "
+        "status/reply): /callbacks/aliyun/<secret>/…; at least 24 characters; required live. Unset in simulators "
+        "mode: a random secret per run.",
+    )
+    callback_allow_sources: str = Field(
+        "", description="Comma-separated networks (CIDR) the unsigned provider callbacks may come from; empty = any "
+        "source (the secret path alone guards them).",
+    )
+    callback_window_s: float = Field(
+        300.0, gt=0, description="How old a signed WeChat push's timestamp may be (either way) before it is refused as a replay.",
+    )
+    early_receipt_cap: int = Field(
+        20000, ge=0, description="Most receipts kept while they match no delivery yet; past it a push is refused "
+        "(the provider pushes again later) instead of filling the table.",
+    )
+    receipt_pull_s: float = Field(
+        60.0, gt=0, description="Real seconds between pulls of Tencent receipts and replies and JPush delivery reports.",
     )
     jpush_url: str = Field("", description="JPush API base; empty = simulator or https://api.jpush.cn.")
     jpush_app_key: str = Field("", description="JPush appKey.")
     jpush_master_secret: SecretStr | None = Field(None, description="JPush masterSecret.")
+    jpush_report_url: str = Field(
+        "", description="JPush report API base (delivery reports); empty = the simulator (JPUSH_URL) or https://report.jpush.cn.",
+    )
     provider_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a provider's answer.")
     sms_rate_per_s: float = Field(100.0, gt=0, description="Most SMS API requests per second (a batch request carries up to 100).")
     wechat_rate_per_s: float = Field(500.0, gt=0, description="Most WeChat template sends per second.")
@@ -156,7 +229,7 @@ class Settings(BaseSettings):
     app_daily_quota: int = Field(0, ge=0, description="Most app pushes per day (0 = no quota of ours).")
     public_base_url: str = Field(
         "",
-        description="Public address of this service, used in the links of messages (`/p/<policy>?d=<delivery>`). "
+        description="Public address of this service, used in the links of messages (`/p/<policy>?t=<signed token>`). "
         "Empty means http://HOST:PORT.",
     )
     sms_sign_name: str = Field("盘锦政务", description="SMS signature (签名) shown as 【…】 before every text.")
@@ -168,6 +241,25 @@ class Settings(BaseSettings):
     sms_opt_out_text: str = Field("回复TD退订", description="Opt-out line appended to every SMS.")
     message_template: str = Field(
         "policy_notice", description="Logical template name of policy messages; each provider maps it to its own template."
+    )
+    aliyun_code_template_code: str = Field(
+        "", description="Aliyun TemplateCode of the sign-in code SMS, slots ${code} ${minutes} (simulator default SMS_900005)."
+    )
+    tencent_code_template_id: str = Field(
+        "", description="Tencent TemplateId of the sign-in code SMS, slots {1} = code, {2} = minutes (simulator default 2000005)."
+    )
+    aliyun_bind_template_code: str = Field(
+        "", description="Aliyun TemplateCode of the WeChat binding link SMS, slots ${link} (w/<code>, after the fixed short-link host) ${minutes} (simulator default SMS_900006)."
+    )
+    tencent_bind_template_id: str = Field(
+        "", description="Tencent TemplateId of the WeChat binding link SMS, {1} = link, {2} = minutes (simulator default 2000006)."
+    )
+    wechat_oauth_url: str = Field(
+        "https://open.weixin.qq.com",
+        description="Where WeChat web authorisation (snsapi_base) starts; the binding link sends the person there.",
+    )
+    consent_text_version: str = Field(
+        "2026-11-v1", description="Version of the consent wording the /me pages and the app show; recorded with each consent."
     )
     wechat_template_fields: str = Field(
         "thing1=title,time2=deadline,thing3=benefit,thing4=reason",
@@ -216,6 +308,26 @@ class Settings(BaseSettings):
             raise ValueError(f"intake_city must be a region code of 6 or 9 digits, got {v!r}")
         return v
 
+    @field_validator("callback_secret")
+    @classmethod
+    def _callback_secret_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+        return value
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and len(value.get_secret_value()) != 43:
+            raise ValueError("a WeChat EncodingAESKey has 43 characters")
+        return value
+
+    @field_validator("callback_allow_sources")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        SourceAllowList.parse(value.split(","))  # a bad entry raises ValueError naming it
+        return value
+
     @field_validator("sms_providers")
     @classmethod
     def _sms_providers(cls, v: str) -> str:
@@ -227,8 +339,59 @@ class Settings(BaseSettings):
 
     @field_validator("log_level")
     @classmethod
-    def _upper(cls, v: str) -> str:
-        return v.upper()
+    def _log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone; e.g. Asia/Shanghai") from None
+        return v
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str) -> str:
+        hours_range(v)
+        return v.strip()
+
+    @field_validator("quiet_hours_by_channel")
+    @classmethod
+    def _quiet_hours_by_channel(cls, v: dict[str, str]) -> dict[str, str]:
+        for channel, spec in v.items():
+            if channel not in ("sms", "wechat", "app"):
+                raise ValueError(f"unknown channel {channel!r}; the channels are sms, wechat, app")
+            hours_range(spec)
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(v.strip())
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; e.g. postgresql+asyncpg://user@127.0.0.1:5432/policy_push (or empty for SQLite)"
+            ) from None
+        if url.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}: use postgresql+asyncpg:// or sqlite+aiosqlite://")
+        if url.get_backend_name() == "postgresql" and url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"driver {url.drivername!r} is not asynchronous: use postgresql+asyncpg://")
+        if not url.database:
+            raise ValueError("the URL names no database (…/DBNAME at its end)")
+        return v.strip()
 
     @classmethod
     def settings_customise_sources(
@@ -256,8 +419,40 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
 
+def hours_range(spec: str) -> tuple[time, time] | None:
+    """``"21:00-08:00"`` -> (21:00, 08:00); empty -> None. The one parser of quiet hours."""
+    spec = spec.strip()
+    if not spec:
+        return None
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", spec)
+    if m is None:
+        raise ValueError(f"quiet hours {spec!r}: expected HH:MM-HH:MM, e.g. 21:00-08:00")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if max(h1, h2) > 23 or max(m1, m2) > 59:
+        raise ValueError(f"quiet hours {spec!r}: hours run 00-23 and minutes 00-59, e.g. 21:00-08:00")
+    return time(h1, m1), time(h2, m2)
+
+
+def _check_config_file(path: str | Path) -> None:
+    """A named config file must exist and parse: a typo must not silently fall back to the defaults."""
+    from policy_push.errors import ConfigurationError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"config file {str(file)!r} does not exist; fix --config or POLICY_PUSH_CONFIG")
+    try:
+        tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {str(file)!r} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"config file {str(file)!r} cannot be read: {exc}") from None
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build settings; ``config_file`` names a TOML file (same keys as the fields, lower case)."""
+    named = config_file if config_file is not None else os.environ.get("POLICY_PUSH_CONFIG")
+    if named:
+        _check_config_file(named)
     if config_file is not None:
         old = os.environ.get("POLICY_PUSH_CONFIG")
         os.environ["POLICY_PUSH_CONFIG"] = str(config_file)

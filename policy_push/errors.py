@@ -7,6 +7,7 @@ status, and the CLI maps a few of them to exit codes::
 
     PolicyPushError
       + ConfigurationError          the service cannot start as configured (names the setting)
+  |   + PiiKeyMismatch          the PII key is not the one the data is encrypted with (fingerprints)
       + InvalidInput                the input is wrong as given (a field, a query parameter)
       |   + RecordInvalid           a record failed validation: one FieldError per field
       + NotFound                    no such record (policy, profile, campaign, message link)
@@ -20,6 +21,7 @@ status, and the CLI maps a few of them to exit codes::
       + RequestRefused              the request itself cannot be read (the web layer)
       |   + PayloadTooLarge         a body over the limit
       |   + UnsupportedMediaType    a body of the wrong type
+      + TooManyRequests             a rate limit was reached (``retry_after_s`` says when to try again)
       + StorageError                the database is not in a state this code can use
       |   + SchemaOutOfDate         the schema is older than the code (run `policy-push db upgrade`)
       |       + SchemaAhead         the schema is newer than the code
@@ -47,10 +49,12 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PiiDecryptError",
+    "PiiKeyMismatch",
     "PolicyPushError",
     "RecordConflict",
     "RecordInvalid",
     "RequestRefused",
+    "RequestTimeout",
     "SchemaAhead",
     "SchemaOutOfDate",
     "SelfApproval",
@@ -173,10 +177,6 @@ class SelfApproval(NotAllowed):
         )
 
 
-class TooManyRequests(NotAllowed):
-    """Too many attempts from one client in a short time (logins): HTTP 429."""
-
-
 class NotAuthenticated(NotAllowed):
     """No credentials were given (the web layer answers 401 with ``WWW-Authenticate``)."""
 
@@ -191,6 +191,19 @@ class PayloadTooLarge(RequestRefused):
 
 class UnsupportedMediaType(RequestRefused):
     pass
+
+
+class RequestTimeout(RequestRefused):
+    """The client sent its body too slowly (HTTP 408)."""
+
+
+class TooManyRequests(RequestRefused):
+    """Too many attempts from one client or for one phone in a short time (HTTP 429): guessing link codes,
+    asking for sign-in codes.  ``retry_after_s`` (in the JSON error too) says when to try again."""
+
+    def __init__(self, msg: str, *, loc: Loc | None = None, retry_after_s: int = 60) -> None:
+        super().__init__(msg, loc=loc, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
 
 
 class StorageError(PolicyPushError):
@@ -220,6 +233,11 @@ class SchemaAhead(SchemaOutOfDate):
             msg=f"the database is at revision {current}, which this version of policy_push does not know "
             f"(its newest is {head}); upgrade policy_push instead of the database",
         )  # fmt: skip
+
+
+class PiiKeyMismatch(ConfigurationError):
+    """The configured PII key is not the key the stored data is encrypted with (by its fingerprint):
+    refused before anything is read or written, so data is never re-encrypted under a wrong key."""
 
 
 class PiiDecryptError(PolicyPushError):

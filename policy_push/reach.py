@@ -6,8 +6,16 @@ picks the next channel (``sending.fallbacks``) and when a reminder picks its rec
 (``campaigns.reminders``):
 
 1. no consent                                   -> ``no_consent``
-2. opted out of this channel, or of all ("*")   -> ``opted_out``
-3. no address for this channel                  -> ``unreachable``
+2. opted out of this channel, or of all ("*"),
+   or the policy is of no category the person
+   chose (when categories are given)            -> ``opted_out``
+3. no address for this channel, or one its
+   holder never proved (see below)              -> ``unreachable``
+
+A profile a subscriber speaks for (``policy_push.subscribers``) is messaged only at contacts proven by
+its subscribers: its phone when it is one of theirs proven by an SMS code, its openid when bound by
+them. A person's own cap (``weekly_max``, most messages in any 7 days) is applied when rows are
+claimed (``sending.claims``).
 
 A profile's channels are tried in its own order of preference. Deciding needs no personal value:
 ``addressed`` comes from the presence of the keyed contact hashes (``storage.contacts.load_reach``).
@@ -51,27 +59,38 @@ class Reach:
     addressed: frozenset[str]
     #: channels opted out of ("*" for all)
     opted_out: frozenset[str] = frozenset()
+    #: channels whose address exists but was never proven by the subscribers of the profile
+    unproven: frozenset[str] = frozenset()
+    #: categories of interest (the profile's ``categories``); empty: every category
+    categories: frozenset[str] = frozenset()
+    #: the person's own most messages in any 7 days; None: the service's cap alone
+    weekly_max: int | None = None
 
-    def refusal(self, channel: str) -> SkipReason | None:
-        """None when the person may be messaged on ``channel`` now; otherwise why not."""
+    def wants(self, categories: Collection[str] | None) -> bool:
+        """Does a policy of ``categories`` interest the person? (None: not asked.)"""
+        return categories is None or not self.categories or bool(self.categories.intersection(categories))
+
+    def refusal(self, channel: str, categories: Collection[str] | None = None) -> SkipReason | None:
+        """None when the person may be messaged on ``channel`` now (about a policy of ``categories``,
+        when given); otherwise why not."""
         if not self.consent:
             return SkipReason.NO_CONSENT
-        if ALL_CHANNELS in self.opted_out or channel in self.opted_out:
+        if ALL_CHANNELS in self.opted_out or channel in self.opted_out or not self.wants(categories):
             return SkipReason.OPTED_OUT
-        if channel not in self.addressed:
+        if channel not in self.addressed or channel in self.unproven:
             return SkipReason.UNREACHABLE
         return None
 
-    def open_channels(self) -> tuple[list[str], SkipReason | None]:
+    def open_channels(self, categories: Collection[str] | None = None) -> tuple[list[str], SkipReason | None]:
         """The preferred channels the person may be messaged on, in order; when there is none, why."""
-        usable = [ch for ch in self.preference if self.refusal(ch) is None]
+        usable = [ch for ch in self.preference if self.refusal(ch, categories) is None]
         if usable:
             return usable, None
         if not self.consent:
             return [], SkipReason.NO_CONSENT
-        if ALL_CHANNELS in self.opted_out:
+        if ALL_CHANNELS in self.opted_out or not self.wants(categories):
             return [], SkipReason.OPTED_OUT
-        reachable = [ch for ch in self.preference if ch in self.addressed]
+        reachable = [ch for ch in self.preference if ch in self.addressed and ch not in self.unproven]
         return [], SkipReason.OPTED_OUT if reachable else SkipReason.UNREACHABLE
 
     def next_channel(self, *, used: Collection[str], allowed: Collection[str]) -> str | None:

@@ -13,6 +13,7 @@ from policy_push.domain import ValidationContext, local_today
 from policy_push.refdata import ReferenceData, load_reference_data
 from policy_push.security import PiiCipher
 from policy_push.storage import create_engine, schema_status, session_factory
+from policy_push.storage.pii_keys import check_key
 
 __all__ = ["Runtime", "open_runtime", "validation_context"]
 
@@ -40,8 +41,11 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, require_current_schema: bool = True) -> AsyncIterator[Runtime]:
-    """Engine, sessions, cipher and reference data; refuses an out-of-date schema unless told not to."""
+async def open_runtime(
+    settings: Settings, *, require_current_schema: bool = True, check_pii_key: bool = True
+) -> AsyncIterator[Runtime]:
+    """Engine, sessions, cipher and reference data; refuses an out-of-date schema, and a PII key that is
+    not the data's (``storage.pii_keys``), unless told not to."""
     cipher = PiiCipher.from_settings(settings)
     ref = load_reference_data(settings.regions_csv, settings.industries_csv)
     engine = create_engine(settings)
@@ -49,6 +53,9 @@ async def open_runtime(settings: Settings, *, require_current_schema: bool = Tru
         if require_current_schema:
             status = await schema_status(engine)
             status.raise_if_outdated()
-        yield Runtime(settings, engine, session_factory(engine), cipher, ref)
+        sessions = session_factory(engine)
+        if require_current_schema and check_pii_key:
+            await check_key(sessions, cipher)
+        yield Runtime(settings, engine, sessions, cipher, ref)
     finally:
         await engine.dispose()

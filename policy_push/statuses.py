@@ -40,6 +40,7 @@ __all__ = [
     "DeliveryStatus",
     "EventSource",
     "FeedbackKind",
+    "InboundKind",
     "OptOutSource",
     "Purpose",
     "SkipReason",
@@ -191,6 +192,8 @@ class Code(enum.StrEnum):
     LEASE_LOST = "LEASE_LOST"
     #: released unsent when the worker stopped
     RELEASED = "RELEASED"
+    #: settle: the provider cannot tell yet, but its records may show the send soon; asked again later
+    AWAITING_PROVIDER = "AWAITING_PROVIDER"
 
 
 class SkipReason(enum.StrEnum):
@@ -219,6 +222,18 @@ class OptOutSource(enum.StrEnum):
     SMS_UPLINK = "sms_uplink"  #: an SMS reply such as 回复TD
     STAFF = "staff"
     API = "api"
+    WECHAT_UNFOLLOW = "wechat_unfollow"  #: the person unfollowed the official account (a re-follow keeps it)
+    WECHAT_MESSAGE = "wechat_message"  #: the person wrote 退订 (or TD …) to the official account
+
+
+class InboundKind(enum.StrEnum):
+    """What a person sent us through a provider (``inbound_messages.kind``)."""
+
+    OPT_OUT = "opt_out"  #: a reply that opts out (TD, 退订 …): recorded as an opt-out of that channel
+    MESSAGE = "message"  #: any other reply or message: kept for staff to read
+    FOLLOW = "follow"  #: followed the WeChat account (again): reachable, but no consent restored
+    UNFOLLOW = "unfollow"  #: unfollowed the WeChat account: no more WeChat messages
+    SUBSCRIPTION = "subscription"  #: accepted or rejected WeChat subscription templates
 
 
 class ChangeOp(enum.StrEnum):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from ._checks import positive
 from ._localtime import as_utc
 
 __all__ = ["Clock", "FrozenClock", "ScaledClock", "SystemClock"]
@@ -105,9 +106,7 @@ class ScaledClock:
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not factor > 0:
-            raise ValueError(f"ScaledClock factor must be > 0, got {factor!r}")
-        self.factor = float(factor)
+        self.factor = positive(factor, "ScaledClock factor")
         self._start = as_utc(start, "start") if start is not None else datetime.now(UTC)
         self._monotonic = monotonic
         self._origin = monotonic()

@@ -37,6 +37,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
+from ._checks import positive
+
 __all__ = ["AlwaysLeader", "LeaderElection", "LockLeader"]
 
 logger = logging.getLogger(__name__)
@@ -98,9 +100,7 @@ class LockLeader:
         lease_s: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not renew_every_s > 0:
-            raise ValueError(f"renew_every_s must be > 0, got {renew_every_s!r}")
-        self.renew_every_s = float(renew_every_s)
+        self.renew_every_s = positive(renew_every_s, "renew_every_s")
         self.lease_s = float(lease_s) if lease_s is not None else 3 * self.renew_every_s
         if not self.lease_s >= self.renew_every_s:
             raise ValueError(f"lease_s ({self.lease_s}) must be >= renew_every_s ({self.renew_every_s})")

@@ -30,6 +30,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from ._checks import positive
 from ._clock import Clock, SystemClock
 from ._leader import LeaderElection
 
@@ -62,8 +63,7 @@ class Tick:
             raise ValueError(f"Tick name must be non-empty and not start with '_', got {self.name!r}")
         if not callable(self.func):
             raise TypeError(f"Tick {self.name!r}: func must be an async callable, got {self.func!r}")
-        if not self.every_s > 0:
-            raise ValueError(f"Tick {self.name!r}: every_s must be > 0, got {self.every_s!r}")
+        positive(self.every_s, f"Tick {self.name!r}: every_s")
         if not self.jitter_s >= 0:
             raise ValueError(f"Tick {self.name!r}: jitter_s must be >= 0, got {self.jitter_s!r}")
         if self.timeout_s is not None and not self.timeout_s > 0:
@@ -95,6 +95,8 @@ class TickStats:
     last_started_at: datetime | None = None
     #: Real seconds the last run took.
     last_duration_s: float | None = None
+    #: Real seconds of all finished runs together (a rate of it is the tick's share of the process).
+    total_duration_s: float = 0.0
     #: ``"ExceptionType: message"`` of the last failure. Ticks must raise errors free of personal
     #: data (design.md invariant 6): this text reaches the metrics page and the log.
     last_error: str | None = None
@@ -271,6 +273,7 @@ class TickScheduler:
         finally:
             stats.runs += 1
             stats.last_duration_s = time.perf_counter() - started
+            stats.total_duration_s += stats.last_duration_s
             del self._running[_LEADER_JOB]
 
     async def _run_guarded(self, name: str) -> TickOutcome:
@@ -297,6 +300,7 @@ class TickScheduler:
         finally:
             del self._running[name]
             stats.last_duration_s = time.perf_counter() - started
+            stats.total_duration_s += stats.last_duration_s
         stats.runs += 1
         return outcome
 

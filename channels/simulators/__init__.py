@@ -116,6 +116,7 @@ async def start_all(
     faults: Mapping[str, Faults] | None = None,
     *,
     configs: Mapping[str, Any] | None = None,
+    wechat_token: str = "",
 ) -> SimulatorSet:
     """Start the four simulators on loopback (port 0 = any free port).
 
@@ -123,6 +124,8 @@ async def start_all(
     Without it, ``callback_urls`` may name ``aliyun`` (SmsReport receipts), ``aliyun_reply``
     (SmsUp), ``tencent`` (status callbacks), ``tencent_reply`` and ``wechat`` (account events), and
     ``time_factor`` scales the providers' waits: receipt delays, callback retry schedules, JPush's window.
+    ``wechat_token`` signs the WeChat pushes (default: the public ``sim-callback-token``; pass the
+    receiving service's own token).
     """
     if not ipaddress.ip_address("127.0.0.1" if host == "localhost" else host).is_loopback:
         raise ValueError(f"simulators listen on loopback only, not {host!r}")
@@ -136,7 +139,10 @@ async def start_all(
     t = given.get("tencent") or TencentSimConfig(
         callback_url=cb.get("tencent", ""), reply_callback_url=cb.get("tencent_reply", ""), time_factor=time_factor
     )
-    w = given.get("wechat") or WechatSimConfig(callback_url=cb.get("wechat", ""), time_factor=time_factor)
+    w = given.get("wechat") or WechatSimConfig(
+        callback_url=cb.get("wechat", ""), time_factor=time_factor,
+        **({"callback_token": wechat_token} if wechat_token else {}),
+    )  # fmt: skip
     j = given.get("jpush") or JPushSimConfig(time_factor=time_factor)
     for config in (a, t, w, j):
         if not dataclasses.is_dataclass(config):

@@ -1,8 +1,8 @@
 """Aliyun dysmsapi simulator: SendSms, SendBatchSms, QuerySendDetails and SmsReport pushes.
 
 It checks what the real gateway checks, in the same order, and answers with the real codes: the V1
-signature (GET or POST), Timestamp within 15 minutes, nonce reuse within 15 minutes, the access key,
-the Action, the sign and template registry, TemplateParam values (strings, 1-35 characters, no URL),
+or V3 signature (GET or POST), Timestamp within 15 minutes, nonce reuse within 15 minutes and the
+access key (``aliyun_signatures``), the Action, the sign and template registry, TemplateParam values (strings, 1-35 characters, no URL),
 phone formats, batch sizes (1000 / 100) and the notification flow control of 50 a day per sign +
 template + phone (rolling 24 h).
 
@@ -13,9 +13,6 @@ to ``reply_callback_url`` as Aliyun's SmsUp HTTP batch push (a JSON array of ``p
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import itertools
 import json
 import re
@@ -23,27 +20,16 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.signing import (
-    acs3_canonical_request,
-    acs3_signature,
-    acs3_string_to_sign,
-    aliyun_signature,
-    aliyun_string_to_sign,
-)
-from channels.simulators._common import (
-    CallbackPusher,
-    Faults,
-    SentRecord,
-    Simulator,
-    json_response,
-)
+from channels.simulators._common import Faults, SentRecord, json_response
+from channels.simulators._sms import SmsSimConfig, SmsSimulator, aliyun_templates, json_answer, push_json
+from channels.simulators.aliyun_signatures import AliyunSignatures
 
 __all__ = ["AliyunSimConfig", "AliyunSimulator"]
 
@@ -76,40 +62,21 @@ _MESSAGES = {
     "InvalidTimeStamp.Expired": "用户时间和服务器时间超过15分钟",
     "SignatureNonceUsed": "Specified signature nonce was used already.",
 }
-_COMMON = ("AccessKeyId", "Action", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp", "Version")
 _ACTIONS = {"SendSms": "_send_sms", "SendBatchSms": "_send_batch", "QuerySendDetails": "_query"}
 _SEND_ACTIONS = frozenset({"SendSms", "SendBatchSms"})
-_ACS3 = re.compile(
-    r"^(?P<algorithm>ACS3-[A-Z0-9-]+) Credential=(?P<key>[^,]+),\s*SignedHeaders=(?P<headers>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]+)$"
-)
 _PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _URL = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.|\b[a-z0-9-]+\.(?:cn|com|net|org|gov)\b)")
-_WINDOW_S = 15 * 60
 _DAY_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
-class AliyunSimConfig:
+class AliyunSimConfig(SmsSimConfig):
     access_keys: Mapping[str, str] = field(default_factory=lambda: {"sim-access-key": "sim-access-secret"})
-    sign_names: frozenset[str] = frozenset({"盘锦政务"})
     #: TemplateCode -> template body with ${var} placeholders
-    templates: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "SMS_900001": "您可能符合${title}，${benefit}，申报截止${deadline}。${reason}。详见 https://s.pj.gov.cn/${link} 回复TD退订"
-        }
-    )
-    #: phone -> code answered at send time (e.g. isv.MOBILE_NUMBER_ILLEGAL)
-    send_scenarios: Mapping[str, str] = field(default_factory=dict)
-    #: phone -> carrier err_code of a failed receipt (e.g. MK:0001)
-    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
+    templates: Mapping[str, str] = field(default_factory=aliyun_templates)
     daily_limit_per_phone: int = 50
-    callback_url: str = ""
-    #: provider's delay before a receipt exists (seconds, scaled by time_factor)
-    receipt_delay_s: float = 5.0
+    #: Aliyun pushes a report again after 1, 5 and 10 minutes until it is acknowledged
     receipt_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
-    time_factor: float = 1.0
-    #: where SmsUp (replies) are pushed
-    reply_callback_url: str = ""
     #: the account's up-message port extension (dest_code), as configured on the sign
     dest_code: str = "1069000000"
 
@@ -130,36 +97,32 @@ def _fmt(ts: float) -> str:
     return datetime.fromtimestamp(ts, CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class AliyunSimulator(Simulator):
+class AliyunSimulator(SmsSimulator):
     provider = "aliyun_sms"
+    config: AliyunSimConfig
 
     def __init__(
         self, config: AliyunSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or AliyunSimConfig()
-        self.pusher = CallbackPusher(retry_delays_s=self.config.receipt_retry_delays_s, time_factor=self.config.time_factor)
-        self._nonces: dict[str, float] = {}
-        self._nonce_order: deque[tuple[float, str]] = deque()
+        config = config or AliyunSimConfig()
+        super().__init__(config, config.receipt_retry_delays_s, faults=faults, clock=clock)
+        self._signatures = AliyunSignatures(lambda: self.config.access_keys, self.clock)
         self._flow: dict[tuple[str, str, str], deque[float]] = defaultdict(deque)
         self._ids = itertools.count(900_000_000_000)
         self._sent_by_phone: dict[str, list[_Sent]] = defaultdict(list)
-        self._pending_receipts: deque[tuple[float, _Sent]] = deque()
-        self._flusher: asyncio.Task[None] | None = None
-        self.send_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.send_scenarios.items()}
-        self.receipt_scenarios: dict[str, str] = {_local(k): v for k, v in self.config.receipt_scenarios.items()}
         self._sequence = itertools.count(1)
-        self.app.router.add_route("*", "/", self._handle)
-        self.app.router.add_post("/_sim/reply", self._control_reply)
-        self.reply_url = self.config.reply_callback_url
 
-    def set_scenario(self, recipient: str, what: str) -> None:
-        """``receipt:ERR_CODE`` fails the receipt; any other code refuses the number at send time."""
-        phone = _local(recipient)
-        if what.startswith("receipt:"):
-            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
-        else:
-            self.send_scenarios[phone] = what
+    @staticmethod
+    def phone_key(phone: str) -> str:
+        """The 11-digit mainland number, as Aliyun writes it."""
+        m = _PHONE.match(phone.strip())
+        return m.group(1) if m else phone
+
+    @staticmethod
+    def _is_ack(status: int, body: bytes) -> bool:
+        """Aliyun checks only HTTP 200 and that ``code`` is numeric."""
+        answer = json_answer(status, body)
+        return isinstance(answer, dict) and isinstance(answer.get("code"), int)
 
     def reply(self, phone: str, text: str, *, sign_name: str = "") -> list[dict[str, Any]]:
         """A handset replies ``text``: push it as an SmsUp batch to ``reply_callback_url``."""
@@ -175,20 +138,8 @@ class AliyunSimulator(Simulator):
             "sequence_id": next(self._sequence),
         }
         if self.config.reply_callback_url:
-            self.pusher.push(
-                self.config.reply_callback_url,
-                json.dumps([item], ensure_ascii=False).encode(),
-                content_type="application/json",
-                is_ack=_is_ack,
-            )
+            push_json(self.pusher, self.config.reply_callback_url, [item], self._is_ack)
         return [item]
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self.pusher.close()
-        await super().close()
 
     # ---- gateway checks -------------------------------------------------------------------------
 
@@ -201,9 +152,9 @@ class AliyunSimulator(Simulator):
             params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         authorization = request.headers.get("Authorization", "")
         if authorization.startswith("ACS3-"):
-            problem, action, version = self._check_v3(request, params, raw, authorization)
+            problem, action, version = self._signatures.check_v3(request, raw, authorization)
         else:
-            problem = self._check_v1(request.method, params)
+            problem = self._signatures.check_v1(request.method, params)
             action, version = params.get("Action", ""), params.get("Version", "")
         if problem:
             return self._error(*problem)
@@ -217,85 +168,6 @@ class AliyunSimulator(Simulator):
         if fault == "TIMEOUT":
             await self.hang()
         return answer
-
-    def _check_v1(self, method: str, params: dict[str, str]) -> tuple[str, str] | None:
-        """Signature V1 (HMAC-SHA1 over the sorted parameters), as the RPC gateway checks it."""
-        for name in _COMMON:
-            if not params.get(name):
-                return (f"Missing{name}", f"{name} is mandatory for this action.")
-        if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
-            return ("InvalidSignatureMethod", "Specified signature method is not valid.")
-        secret = self.config.access_keys.get(params["AccessKeyId"])
-        if secret is None:
-            return ("InvalidAccessKeyId.NotFound", "")
-        problem = self._check_time(params["Timestamp"])
-        if problem:
-            return problem
-        expected = aliyun_signature(secret, method, params)
-        if not hmac.compare_digest(expected, params.get("Signature", "")):
-            # The SDK compares the text after the colon with its own string to sign: equal means a
-            # wrong secret (it raises InvalidAccessKeySecret), different means it signed wrongly.
-            sts = aliyun_string_to_sign(method, params)
-            return ("SignatureDoesNotMatch", f"Specified signature is not matched with our calculation. server string to sign is:{sts}")
-        return self._check_nonce(params["SignatureNonce"])
-
-    def _check_v3(
-        self, request: web.Request, params: dict[str, str], raw: bytes, authorization: str
-    ) -> tuple[tuple[str, str] | None, str, str]:
-        """Signature V3 (ACS3-HMAC-SHA256 over method, path, query, signed headers and body hash)."""
-        h = request.headers
-        action, version = h.get("x-acs-action", ""), h.get("x-acs-version", "")
-        m = _ACS3.match(authorization)
-        if not m:
-            return ("InvalidAuthorization", "the Authorization header is malformed"), action, version
-        if m["algorithm"] != "ACS3-HMAC-SHA256":
-            return ("InvalidSignatureMethod", "Specified signature method is not valid."), action, version
-        signed = m["headers"].split(";")
-        for name in ("host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"):
-            if not h.get(name):
-                return (f"Missing{name}", f"{name} is mandatory for this action."), action, version
-            if name not in signed:
-                return ("IncompleteSignature", f"the header {name} must be signed"), action, version
-        if signed != sorted(signed):
-            return ("IncompleteSignature", "SignedHeaders must be sorted"), action, version
-        secret = self.config.access_keys.get(m["key"])
-        if secret is None:
-            return ("InvalidAccessKeyId.NotFound", ""), action, version
-        problem = self._check_time(h["x-acs-date"])
-        if problem:
-            return problem, action, version
-        canonical = acs3_canonical_request(
-            method=request.method,
-            path=request.raw_path.split("?", 1)[0],
-            query=dict(request.query),
-            headers={name: ",".join(sorted(v.strip() for v in h.getall(name, []))) for name in signed},
-            signed_headers=signed,
-            hashed_payload=hashlib.sha256(raw).hexdigest(),
-        )
-        if not hmac.compare_digest(acs3_signature(secret, canonical), m["signature"]):
-            sts = acs3_string_to_sign(canonical).replace("\n", " ")
-            text = f"Specified signature is not matched with our calculation. server string to sign is:{sts}"
-            return ("SignatureDoesNotMatch", text), action, version
-        return self._check_nonce(h["x-acs-signature-nonce"]), action, version
-
-    def _check_time(self, stamp: str) -> tuple[str, str] | None:
-        try:
-            ts = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            return ("InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
-        if abs(self.clock() - ts) > _WINDOW_S:
-            return ("InvalidTimeStamp.Expired", "")
-        return None
-
-    def _check_nonce(self, nonce: str) -> tuple[str, str] | None:
-        now = self.clock()
-        while self._nonce_order and self._nonce_order[0][0] < now - _WINDOW_S:
-            self._nonces.pop(self._nonce_order.popleft()[1], None)
-        if nonce in self._nonces:
-            return ("SignatureNonceUsed", "")
-        self._nonces[nonce] = now
-        self._nonce_order.append((now, nonce))
-        return None
 
     def _error(self, code: str, message: str = "") -> web.Response:
         if code.startswith("HTTP_"):
@@ -331,8 +203,8 @@ class AliyunSimulator(Simulator):
                 return "isv.PARAM_NOT_SUPPORT_URL"
         if not _PHONE.match(phone):
             return "isv.MOBILE_NUMBER_ILLEGAL"
-        if _local(phone) in self.send_scenarios:
-            return self.send_scenarios[_local(phone)]
+        if self.phone_key(phone) in self.send_scenarios:
+            return self.send_scenarios[self.phone_key(phone)]
         window = self._flow[(sign, template, phone)]
         now = self.clock()
         while window and window[0] <= now - _DAY_S:
@@ -351,10 +223,7 @@ class AliyunSimulator(Simulator):
         sent = _Sent(rec, biz_id, template, out_id, now)
         self._sent_by_phone[phone].append(sent)
         self.record(rec)
-        due = time.monotonic() + self.config.receipt_delay_s * self.config.time_factor
-        self._pending_receipts.append((due, sent))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_receipts())
+        self._reports.add(sent, self.config.receipt_delay_s * self.config.time_factor)
 
     def _ok(self, biz_id: str) -> web.Response:
         return json_response({"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": self._request_id()})
@@ -441,27 +310,11 @@ class AliyunSimulator(Simulator):
 
     # ---- receipts -------------------------------------------------------------------------------
 
-    async def _flush_receipts(self) -> None:
-        """Settle each message once its receipt delay passes; push the reports in arrays of up to 100."""
-        while self._pending_receipts:
-            wait = self._pending_receipts[0][0] - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now_m, now = time.monotonic(), self.clock()
-            reports = []
-            while self._pending_receipts and self._pending_receipts[0][0] <= now_m:
-                s = self._pending_receipts.popleft()[1]
-                failed = self.receipt_scenarios.get(s.record.recipient)
-                s.status, s.err_code, s.receive_time = (2, failed, now) if failed else (3, "DELIVERED", now)
-                if self.config.callback_url and not self.lose_receipt():
-                    reports.append(self._report(s))
-            for start in range(0, len(reports), 100):
-                self.pusher.push(
-                    self.config.callback_url,
-                    json.dumps(reports[start : start + 100], ensure_ascii=False).encode(),
-                    content_type="application/json",
-                    is_ack=_is_ack,
-                )
+    def _settle(self, s: _Sent, now: float) -> dict[str, Any]:
+        """The carrier's verdict on ``s`` (a receipt scenario fails it) and the SmsReport item saying so."""
+        failed = self.receipt_scenarios.get(s.record.recipient)
+        s.status, s.err_code, s.receive_time = (2, failed, now) if failed else (3, "DELIVERED", now)
+        return self._report(s)
 
     @staticmethod
     def _report(s: _Sent) -> dict[str, Any]:
@@ -478,18 +331,3 @@ class AliyunSimulator(Simulator):
             "out_id": s.out_id,
         }
 
-
-def _local(phone: str) -> str:
-    m = _PHONE.match(phone.strip())
-    return m.group(1) if m else phone
-
-
-def _is_ack(status: int, body: bytes) -> bool:
-    """Aliyun checks only HTTP 200 and that ``code`` is numeric."""
-    if status != 200:
-        return False
-    try:
-        answer = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(answer, dict) and isinstance(answer.get("code"), int)

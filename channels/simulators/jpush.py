@@ -120,39 +120,29 @@ class JPushSimulator(Simulator):
             return self._error("1003", message="msg_ids: 1 to 100 numeric ids, comma separated")
         return ids
 
-    async def _received(self, request: web.Request) -> web.Response:
+    def _counts(self, msg_id: str) -> tuple[int, int, int] | None:
+        """(received through JPush's own channel, received on iOS, sent to iOS devices) of one push so far;
+        None for an id this AppKey never pushed."""
+        if msg_id not in self._pushed:
+            return None
+        got = self._delivered(msg_id)
+        ios = sum(1 for r in got if r in self.config.ios_ids)
+        sent_ios = sum(1 for r in self._pushed[msg_id][1] if r in self.config.ios_ids)
+        return len(got) - ios, ios, sent_ios
+
+    async def _report(
+        self, request: web.Request, row: Callable[[str, tuple[int, int, int] | None], dict[str, Any]]
+    ) -> web.Response:
         ids = self._report_ids(request)
         if isinstance(ids, web.Response):
             return ids
-        out = []
-        for msg_id in ids:
-            if msg_id not in self._pushed:
-                out.append({"msg_id": msg_id, "android_received": None, "ios_apns_sent": None,
-                            "ios_apns_received": None, "ios_msg_received": None, "wp_mpns_sent": None})  # fmt: skip
-                continue
-            got = self._delivered(msg_id)
-            ios = sum(1 for r in got if r in self.config.ios_ids)
-            sent_ios = sum(1 for r in self._pushed[msg_id][1] if r in self.config.ios_ids)
-            out.append({"msg_id": msg_id, "android_received": len(got) - ios, "ios_apns_sent": sent_ios,
-                        "ios_apns_received": ios, "ios_msg_received": 0, "wp_mpns_sent": 0})  # fmt: skip
-        return json_response(out)
+        return json_response([row(msg_id, self._counts(msg_id)) for msg_id in ids])
+
+    async def _received(self, request: web.Request) -> web.Response:
+        return await self._report(request, _received_row)
 
     async def _received_detail(self, request: web.Request) -> web.Response:
-        ids = self._report_ids(request)
-        if isinstance(ids, web.Response):
-            return ids
-        out = []
-        for msg_id in ids:
-            got = self._delivered(msg_id) if msg_id in self._pushed else []
-            ios = sum(1 for r in got if r in self.config.ios_ids)
-            sent_ios = sum(1 for r in self._pushed.get(msg_id, (0, []))[1] if r in self.config.ios_ids)
-            out.append({
-                "msg_id": msg_id, "jpush_received": len(got) - ios, "android_pns_sent": 0, "android_pns_received": 0,
-                "ios_apns_sent": sent_ios, "ios_apns_received": ios, "ios_msg_received": 0, "live_acivity_sent": 0,
-                "live_acivity_received": 0, "wp_mpns_sent": 0, "quickapp_jpush_received": 0, "quickapp_pns_sent": 0,
-                "hmos_hmpns_received": 0, "hmos_hmpns_sent": 0,
-            })  # fmt: skip
-        return json_response(out)
+        return await self._report(request, _detail_row)
 
     async def _status_message(self, request: web.Request) -> web.Response:
         if self._app_key(request) is None:
@@ -182,6 +172,13 @@ class JPushSimulator(Simulator):
     def _error(self, code: str, headers: Mapping[str, str] | None = None, message: str = "") -> web.Response:
         status = _STATUS.get(code, 400)
         return json_response({"error": {"code": int(code), "message": message or _MESSAGES.get(code, code)}}, status, headers)
+
+    def _caller(self, request: web.Request, method: str) -> str | web.Response:
+        """The AppKey of a ``method`` call, or the error answer to a wrong method (1001) or credentials (1004)."""
+        if request.method != method:
+            return self._error("1001")
+        app_key = self._app_key(request)
+        return self._error("1004") if app_key is None else app_key
 
     def _app_key(self, request: web.Request) -> str | None:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -221,11 +218,9 @@ class JPushSimulator(Simulator):
         return found
 
     async def _cid_pool(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "GET":
-            return self._error("1001")
-        app_key = self._app_key(request)
-        if app_key is None:
-            return self._error("1004")
+        app_key = self._caller(request, "GET")
+        if isinstance(app_key, web.Response):
+            return app_key
         try:
             count = int(request.query.get("count", "1"))
         except ValueError:
@@ -243,11 +238,9 @@ class JPushSimulator(Simulator):
         """What every push call goes through: method, authentication, the rate window, (batch single
         push: the AppKey's permission), injected faults and a JSON body. An error answer, or the rate
         headers, the fault to apply after the push ("TIMEOUT") and the body."""
-        if request.method != "POST":
-            return self._error("1001")
-        app_key = self._app_key(request)
-        if app_key is None:
-            return self._error("1004")
+        app_key = self._caller(request, "POST")
+        if isinstance(app_key, web.Response):
+            return app_key
         headers, over = self._rate_headers(app_key)
         if over:
             return self._error("2001", headers)
@@ -375,3 +368,24 @@ class JPushSimulator(Simulator):
             if size("ios") > 2000 or size("android") + len(json.dumps(body.get("message", {})).encode()) > 4000:
                 return "1005"
         return None
+
+
+def _received_row(msg_id: str, counts: tuple[int, int, int] | None) -> dict[str, Any]:
+    """A ``/v3/received`` row: every count null for an unknown msg_id."""
+    if counts is None:
+        return {"msg_id": msg_id, "android_received": None, "ios_apns_sent": None,
+                "ios_apns_received": None, "ios_msg_received": None, "wp_mpns_sent": None}  # fmt: skip
+    received, ios, sent_ios = counts
+    return {"msg_id": msg_id, "android_received": received, "ios_apns_sent": sent_ios,
+            "ios_apns_received": ios, "ios_msg_received": 0, "wp_mpns_sent": 0}  # fmt: skip
+
+
+def _detail_row(msg_id: str, counts: tuple[int, int, int] | None) -> dict[str, Any]:
+    """A ``/v3/received/detail`` row: zeros for an unknown msg_id."""
+    received, ios, sent_ios = counts or (0, 0, 0)
+    return {
+        "msg_id": msg_id, "jpush_received": received, "android_pns_sent": 0, "android_pns_received": 0,
+        "ios_apns_sent": sent_ios, "ios_apns_received": ios, "ios_msg_received": 0, "live_acivity_sent": 0,
+        "live_acivity_received": 0, "wp_mpns_sent": 0, "quickapp_jpush_received": 0, "quickapp_pns_sent": 0,
+        "hmos_hmpns_received": 0, "hmos_hmpns_sent": 0,
+    }  # fmt: skip

@@ -1,9 +1,7 @@
 """Tencent Cloud SMS simulator: SendSms, the status and reply pulls, and the callbacks, API 2021-01-11.
 
-Requests are checked as the API gateway checks them: TC3-HMAC-SHA256 recomputed with whatever
-``SignedHeaders`` the client declared (``content-type`` and ``host`` required), an unsigned payload
-when ``X-TC-Content-SHA256: UNSIGNED-PAYLOAD`` says so, ``X-TC-Timestamp`` within 5 minutes and the
-credential date equal to the timestamp's UTC date. POST with a JSON body and GET with the parameters
+Requests are checked as the API gateway checks them (``tencent_signatures``: TC3-HMAC-SHA256,
+timestamp, credential date). POST with a JSON body and GET with the parameters
 in the query string (``PhoneNumberSet.0=…``) are both served, as the official SDK can use either.
 
 Request-level errors come back as ``Response.Error`` with HTTP 200 and ``Content-Type`` exactly
@@ -19,8 +17,6 @@ array. ``POST /_sim/reply`` makes a phone reply: the reply callback is pushed to
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import itertools
 import json
 import re
@@ -29,30 +25,21 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from channels.rate_limit import CHINA_TZ
-from channels.signing import tc3_signature
-from channels.simulators._common import (
-    CallbackPusher,
-    Faults,
-    SentRecord,
-    Simulator,
-)
+from channels.simulators._common import Faults, SentRecord
+from channels.simulators._sms import SmsSimConfig, SmsSimulator, json_answer, push_json, tencent_templates
+from channels.simulators.tencent_signatures import check_tc3_request
 
 __all__ = ["TencentSimConfig", "TencentSimulator"]
 
-_AUTH = re.compile(
-    r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>\w+)/tc3_request, "
-    r"SignedHeaders=(?P<headers>[a-z0-9;-]+), Signature=(?P<sig>[0-9a-f]{64})$"
-)
 _PHONE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _DAY_S = 24 * 3600
-_VERSION = "2021-01-11"
 _ACTIONS = {
     "SendSms": "_send",
     "PullSmsSendStatus": "_pull_status",
@@ -69,27 +56,14 @@ def _json(body: Mapping[str, Any]) -> web.Response:
 
 
 @dataclass(frozen=True, slots=True)
-class TencentSimConfig:
+class TencentSimConfig(SmsSimConfig):
     secrets: Mapping[str, str] = field(default_factory=lambda: {"sim-secret-id": "sim-secret-key"})
     sdk_app_id: str = "1400000001"
-    sign_names: frozenset[str] = frozenset({"盘锦政务"})
     #: TemplateId -> body with {1}, {2}… slots
-    templates: Mapping[str, str] = field(
-        default_factory=lambda: {"2000001": "您可能符合{1}，{2}，申报截止{3}。{4}。详见 https://s.pj.gov.cn/{5} 回复TD退订"}
-    )
-    #: +86 phone -> per-number code (e.g. FailedOperation.PhoneNumberInBlacklist)
-    send_scenarios: Mapping[str, str] = field(default_factory=dict)
-    #: +86 phone -> carrier errmsg of a failed report (e.g. MK:0001); others are DELIVRD
-    receipt_scenarios: Mapping[str, str] = field(default_factory=dict)
-    daily_limit_per_phone: int = 10
+    templates: Mapping[str, str] = field(default_factory=tencent_templates)
     max_param_len: int = 35
-    #: status callback (JSON array of reports) and reply callback (one JSON object per reply)
-    callback_url: str = ""
-    reply_callback_url: str = ""
-    receipt_delay_s: float = 5.0
     #: Tencent retries a callback that was not answered with HTTP 200 (documented as a few tries)
     callback_retry_delays_s: tuple[float, ...] = (60.0, 300.0, 600.0)
-    time_factor: float = 1.0
     #: Tencent echoes SessionContext in pulled statuses only once support has enabled it
     session_context_in_pulls: bool = True
 
@@ -105,47 +79,33 @@ class _Sent:
     received_at: float = 0.0
 
 
-class TencentSimulator(Simulator):
+class TencentSimulator(SmsSimulator):
     provider = "tencent_sms"
+    config: TencentSimConfig
 
     def __init__(
-        self,
-        config: TencentSimConfig | None = None,
-        *,
-        faults: Faults | None = None,
-        clock: Callable[[], float] = time.time,
+        self, config: TencentSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or TencentSimConfig()
-        self.send_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.send_scenarios.items()}
-        self.receipt_scenarios: dict[str, str] = {_e164(k): v for k, v in self.config.receipt_scenarios.items()}
-        self.pusher = CallbackPusher(retry_delays_s=self.config.callback_retry_delays_s, time_factor=self.config.time_factor)
+        config = config or TencentSimConfig()
+        super().__init__(config, config.callback_retry_delays_s, faults=faults, clock=clock)
         self._serials = itertools.count(1)
         self._daily: dict[str, deque[float]] = defaultdict(deque)
         self._by_phone: dict[str, list[_Sent]] = defaultdict(list)
         self._status_queue: deque[_Sent] = deque()
         self._reply_queue: deque[dict[str, Any]] = deque()
         self._replies: list[dict[str, Any]] = []
-        self._pending: deque[tuple[float, _Sent]] = deque()
-        self._flusher: asyncio.Task[None] | None = None
-        self.app.router.add_route("*", "/", self._handle)
-        self.app.router.add_post("/_sim/reply", self._control_reply)
-        self.reply_url = self.config.reply_callback_url
 
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self.pusher.close()
-        await super().close()
+    @staticmethod
+    def phone_key(phone: str) -> str:
+        """The +86 form Tencent writes numbers in."""
+        m = _PHONE.match(phone.strip())
+        return f"+86{m.group(1)}" if m else phone
 
-    def set_scenario(self, recipient: str, what: str) -> None:
-        """``receipt:ERRMSG`` fails the carrier report; any other code refuses the number at send time."""
-        phone = _e164(recipient)
-        if what.startswith("receipt:"):
-            self.receipt_scenarios[phone] = what.removeprefix("receipt:")
-        else:
-            self.send_scenarios[phone] = what
+    @staticmethod
+    def _is_ack(status: int, body: bytes) -> bool:
+        """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
+        answer = json_answer(status, body)
+        return isinstance(answer, dict) and answer.get("result") == 0
 
     def _error(self, code: str, message: str = "") -> web.Response:
         if code.startswith("HTTP_"):
@@ -158,7 +118,7 @@ class TencentSimulator(Simulator):
         if request.method not in ("POST", "GET"):
             return self._error("InvalidParameter", "only POST and GET are supported")
         payload = await request.read()
-        problem = self._check_auth(request, payload)
+        problem = check_tc3_request(request, payload, self.config.secrets, self.clock(), actions=_ACTIONS)
         if problem:
             return self._error(*problem)
         action = request.headers["X-TC-Action"]
@@ -180,48 +140,6 @@ class TencentSimulator(Simulator):
         if fault == "TIMEOUT":
             await self.hang()
         return answer
-
-    def _check_auth(self, request: web.Request, payload: bytes) -> tuple[str, str] | None:
-        h = request.headers
-        for name in ("X-TC-Action", "X-TC-Version", "X-TC-Timestamp", "X-TC-Region", "Authorization"):
-            if not h.get(name):
-                return ("MissingParameter", f"The request is missing a required parameter `{name}`.")
-        if h["X-TC-Action"] not in _ACTIONS:
-            return ("InvalidAction", f"The action `{h['X-TC-Action']}` is not supported.")
-        if h["X-TC-Version"] != _VERSION:
-            return ("NoSuchVersion", f"The version `{h['X-TC-Version']}` does not exist.")
-        m = _AUTH.match(h["Authorization"])
-        if not m or m["service"] != "sms":
-            return ("AuthFailure.InvalidAuthorization", "Authorization header is malformed")
-        signed = m["headers"].split(";")
-        if "content-type" not in signed or "host" not in signed or signed != sorted(signed):
-            return ("AuthFailure.InvalidAuthorization", "SignedHeaders must include content-type and host, sorted")
-        secret = self.config.secrets.get(m["id"])
-        if secret is None:
-            return ("AuthFailure.SecretIdNotFound", "The SecretId is not found, please ensure that your SecretId is correct.")
-        try:
-            ts = int(h["X-TC-Timestamp"])
-        except ValueError:
-            return ("InvalidParameter", "X-TC-Timestamp is not an integer")
-        if abs(self.clock() - ts) > 300:
-            return ("AuthFailure.SignatureExpire", "Signature expired: the timestamp is more than 5 minutes off")
-        if datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") != m["date"]:
-            return ("AuthFailure.SignatureFailure", "credential date is not the UTC date of the timestamp")
-        headers = {name: (h.get(name, "").lower() if name == "x-tc-action" else h.get(name, "")) for name in signed}
-        if h.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD":
-            signed_payload = b"UNSIGNED-PAYLOAD"
-        else:
-            signed_payload = b"" if request.method == "GET" else payload
-        expected = tc3_signature(
-            secret_key=secret, service="sms", timestamp=ts, headers=headers, signed_headers=signed,
-            payload=signed_payload, method=request.method, query=request.rel_url.raw_query_string if request.method == "GET" else "",
-        )  # fmt: skip
-        if not hmac.compare_digest(expected, m["sig"]):
-            return (
-                "AuthFailure.SignatureFailure",
-                "The provided credentials could not be validated. Please check your signature is correct.",
-            )
-        return None
 
     # ---- SendSms --------------------------------------------------------------------------------
 
@@ -278,34 +196,18 @@ class TencentSimulator(Simulator):
         self.record(SentRecord(self.provider, serial, m.group(1), context, template, named, text, now))
         sent = _Sent(serial, e164, context, now)
         self._by_phone[e164].append(sent)
-        self._pending.append((time.monotonic() + self.config.receipt_delay_s * self.config.time_factor, sent))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_reports())
+        self._reports.add(sent, self.config.receipt_delay_s * self.config.time_factor)
         return {**status, "SerialNo": serial, "Fee": fee, "Code": "Ok", "Message": "send success"}
 
     # ---- carrier reports ------------------------------------------------------------------------
 
-    async def _flush_reports(self) -> None:
-        while self._pending:
-            wait = self._pending[0][0] - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now_m, now = time.monotonic(), self.clock()
-            pushed = []
-            while self._pending and self._pending[0][0] <= now_m:
-                s = self._pending.popleft()[1]
-                failed = self.receipt_scenarios.get(s.phone)
-                s.report, s.errmsg, s.received_at = ("FAIL", failed, now) if failed else ("SUCCESS", "DELIVRD", now)
-                self._status_queue.append(s)
-                if self.config.callback_url and not self.lose_receipt():
-                    pushed.append(_callback_item(s))
-            for start in range(0, len(pushed), 100):
-                self.pusher.push(
-                    self.config.callback_url,
-                    json.dumps(pushed[start : start + 100], ensure_ascii=False).encode(),
-                    content_type="application/json",
-                    is_ack=_is_ack,
-                )
+    def _settle(self, s: _Sent, now: float) -> dict[str, Any]:
+        """The carrier's report on ``s`` (a receipt scenario fails it): queued for the pulls, and the
+        status callback's item saying so."""
+        failed = self.receipt_scenarios.get(s.phone)
+        s.report, s.errmsg, s.received_at = ("FAIL", failed, now) if failed else ("SUCCESS", "DELIVRD", now)
+        self._status_queue.append(s)
+        return _callback_item(s)
 
     def _pulled(self, s: _Sent) -> dict[str, Any]:
         return {
@@ -334,7 +236,7 @@ class TencentSimulator(Simulator):
 
     def _window(self, body: dict[str, Any]) -> tuple[str, float, float, int] | str:
         limit = self._limit(body)
-        phone = _e164(str(body.get("PhoneNumber", "")))
+        phone = self.phone_key(str(body.get("PhoneNumber", "")))
         try:
             begin = float(body.get("BeginTime"))  # type: ignore[arg-type]
             end = float(body.get("EndTime") or self.clock())
@@ -374,7 +276,7 @@ class TencentSimulator(Simulator):
 
     def reply(self, phone: str, text: str, *, sign_name: str = "", extend: str = "") -> dict[str, Any]:
         """A handset replies ``text``: push the reply callback and queue it for the reply pulls."""
-        e164 = _e164(phone)
+        e164 = self.phone_key(phone)
         if not _PHONE.match(e164):
             raise ValueError(f"not a mainland mobile number: {phone!r}")
         now = int(self.clock())
@@ -387,12 +289,7 @@ class TencentSimulator(Simulator):
         self._replies.append(pulled)
         self._reply_queue.append(pulled)
         if self.config.reply_callback_url:
-            self.pusher.push(
-                self.config.reply_callback_url,
-                json.dumps(callback, ensure_ascii=False).encode(),
-                content_type="application/json",
-                is_ack=_is_ack,
-            )
+            push_json(self.pusher, self.config.reply_callback_url, callback, self._is_ack)
         return callback
 
 
@@ -406,22 +303,6 @@ def _callback_item(s: _Sent) -> dict[str, Any]:
         "description": "用户短信送达成功" if s.report == "SUCCESS" else "用户短信接收失败",
         "sid": s.serial,
     }
-
-
-def _is_ack(status: int, body: bytes) -> bool:
-    """Tencent wants HTTP 200 with ``{"result": 0, …}``."""
-    if status != 200:
-        return False
-    try:
-        answer = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return isinstance(answer, dict) and answer.get("result") == 0
-
-
-def _e164(phone: str) -> str:
-    m = _PHONE.match(phone.strip())
-    return f"+86{m.group(1)}" if m else phone
 
 
 def _unflatten(flat: Mapping[str, str]) -> dict[str, Any]:

@@ -15,6 +15,11 @@ Events (TEMPLATESENDJOBFINISH, subscribe_msg_sent_event, subscribe and unsubscri
 safe mode (``encrypt_type=aes``, ``msg_signature``, WXBizMsgCrypt). ``POST /_sim/event``
 ``{"openid": …, "event": "unsubscribe" | "subscribe"}`` makes a user unfollow or follow again.
 
+Web authorisation (网页授权, snsapi_base): ``POST /_sim/oauth-code`` ``{"openid": …}`` stands for the user
+opening our authorize link inside WeChat and WeChat sending them back with a ``code``; it returns that
+code. ``GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`` exchanges it for
+the openid, once (40163 for a used code, 40029 for an unknown or expired one, codes live 5 minutes).
+
 Injected token faults (40001, 40014, 42001) hit only a token that has already been used once: the
 real platform never rejects a token it has just issued, and wechatpy re-fetches and retries with no
 limit, so a fault on a fresh token would send it round for ever.
@@ -116,6 +121,10 @@ class WechatSimulator(Simulator):
         self.app.router.add_post("/cgi-bin/message/template/send", self._template_send)
         self.app.router.add_post("/cgi-bin/message/subscribe/bizsend", self._bizsend)
         self.app.router.add_post("/_sim/event", self._control_event)
+        self.app.router.add_get("/sns/oauth2/access_token", self._oauth_access_token)
+        self.app.router.add_post("/_sim/oauth-code", self._control_oauth_code)
+        #: web authorisation codes: code -> (openid, expires at, used)
+        self._oauth_codes: dict[str, list[Any]] = {}
 
     def set_scenario(self, recipient: str, what: str) -> None:
         """A user state: follower, unfollowed (40003), not_following (43004), refused (43101),
@@ -266,11 +275,9 @@ class WechatSimulator(Simulator):
         if problem:
             return problem
         now = self.clock()
-        while self._sent_today and self._sent_today[0] <= now - 86400:
-            self._sent_today.popleft()
-        if len(self._sent_today) >= self.config.daily_quota:
-            return self._err(45009, "reach max api daily quota limit")
-        self._sent_today.append(now)
+        refused = self._spend_quota(now)
+        if refused:
+            return refused
         self._credits[(openid, template_id)] = credits - 1
         msgid = str(next(self._msgids))
         params = {k: body["data"][k]["value"] for k in keys}
@@ -311,11 +318,9 @@ class WechatSimulator(Simulator):
             seen = self._dedupe.get((openid, client_msg_id))
             if seen and now - seen[1] < _DEDUPE_S:
                 return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(seen[0])})
-        while self._sent_today and self._sent_today[0] <= now - 86400:
-            self._sent_today.popleft()
-        if len(self._sent_today) >= self.config.daily_quota:
-            return self._err(45009, "reach max api daily quota limit")
-        self._sent_today.append(now)
+        refused = self._spend_quota(now)
+        if refused:
+            return refused
         msgid = str(next(self._msgids))
         if client_msg_id:
             self._dedupe[(openid, client_msg_id)] = (msgid, now)
@@ -325,6 +330,16 @@ class WechatSimulator(Simulator):
             event = {"blocked": "failed:user block", "system_fail": "failed: system failed"}.get(status, "success")
             self._push_event(openid, msgid, event)
         return json_response({"errcode": 0, "errmsg": "ok", "msgid": int(msgid)})
+
+    def _spend_quota(self, now: float) -> web.Response | None:
+        """Count one send against the account's daily quota (a rolling 24 hours); the 45009 answer,
+        with nothing counted, when it is used up."""
+        while self._sent_today and self._sent_today[0] <= now - 86400:
+            self._sent_today.popleft()
+        if len(self._sent_today) >= self.config.daily_quota:
+            return self._err(45009, "reach max api daily quota limit")
+        self._sent_today.append(now)
+        return None
 
     def _push_event(self, openid: str, msgid: str, status: str) -> None:
         self._push(
@@ -372,6 +387,40 @@ class WechatSimulator(Simulator):
             return ""
         extra = "<EventKey><![CDATA[]]></EventKey>" if event == "subscribe" else ""
         return self._push(openid, f"<Event><![CDATA[{event}]]></Event>{extra}", delay=False)
+
+    # ---- web authorisation (snsapi_base) ----------------------------------------------------------
+
+    def oauth_code(self, openid: str) -> str:
+        """The code WeChat hands back to our redirect_uri after ``openid`` opened the authorize link."""
+        code = secrets.token_urlsafe(24)
+        self._oauth_codes[code] = [openid, self.clock() + 300.0, False]
+        return code
+
+    async def _control_oauth_code(self, request: web.Request) -> web.Response:
+        data = await read_control(request, ("openid",))
+        if isinstance(data, web.Response):
+            return data
+        if not _OPENID.match(str(data["openid"])):
+            return json_response({"error": "openid must look like a WeChat openid (o + 27 characters)"}, 422)
+        return json_response({"code": self.oauth_code(str(data["openid"]))})
+
+    async def _oauth_access_token(self, request: web.Request) -> web.Response:
+        q = request.query
+        if q.get("grant_type") != "authorization_code":
+            return self._err(40002, "invalid grant_type")
+        appid = q.get("appid")
+        if appid not in self.config.apps:
+            return self._err(40013, "invalid appid")
+        if self.config.apps[appid] != q.get("secret"):
+            return self._err(40125, "invalid appsecret")
+        entry = self._oauth_codes.get(q.get("code", ""))
+        if entry is None or entry[1] < self.clock():
+            return self._err(40029, "invalid code")
+        if entry[2]:
+            return self._err(40163, "code been used")
+        entry[2] = True
+        return json_response({"access_token": secrets.token_urlsafe(48), "expires_in": 7200,
+                              "refresh_token": secrets.token_urlsafe(48), "openid": entry[0], "scope": "snsapi_base"})
 
     async def _control_event(self, request: web.Request) -> web.Response:
         data = await read_control(request, ("openid", "event"))

@@ -26,8 +26,23 @@ from .drafting import (
     prepare_pending_campaigns,
 )
 from .editing import MAX_PROFILE_IDS, exclude_recipients, include_recipients, rerender_messages, set_send_time
-from .feedback import RecipientContext, find_delivery, recipient_context, record_feedback, record_opt_out
-from .messages import MessageSettings, benefit_text, best_reason, build_message_bodies, render_for_recipient
+from .feedback import (
+    RecipientContext,
+    delivery_by_code,
+    link_expires,
+    recipient_context,
+    record_feedback,
+    record_opt_out,
+)
+from .messages import (
+    MessageSettings,
+    benefit_text,
+    best_reason,
+    build_message_bodies,
+    quoted_reason,
+    render_for_recipient,
+    shown_reasons,
+)
 from .preview import (
     CampaignView,
     RecipientLine,
@@ -56,14 +71,16 @@ __all__ = [
     "campaign_preview_text",
     "cancel",
     "create_due_reminders",
+    "delivery_by_code",
     "exclude_recipients",
-    "find_delivery",
     "include_recipients",
     "is_material_change",
+    "link_expires",
     "list_recipients",
     "load_campaign_view",
     "prepare_campaign",
     "prepare_pending_campaigns",
+    "quoted_reason",
     "recipient_context",
     "record_feedback",
     "record_opt_out",
@@ -71,5 +88,6 @@ __all__ = [
     "rerender_messages",
     "schedule",
     "set_send_time",
+    "shown_reasons",
     "verify_approval",
 ]

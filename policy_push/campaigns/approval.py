@@ -81,14 +81,17 @@ async def back_to_draft(session: AsyncSession, campaign: CampaignRow, actor: str
 
 async def approval_hash(session: AsyncSession, campaign_id: str) -> str:
     """SHA-256 over the canonical JSON of the campaign's identity, its recipient list (kind, profile id,
-    channel, skip reason, reasons; by profile id) and its message bodies (by channel). Hashed row by
+    channel, skip reason, reasons, the line a message quotes; by profile id) and its message bodies (by channel). Hashed row by
     row, so a 100k-recipient list is never one string."""
     campaign = await campaign_store.get(session, campaign_id)
     digest = hashlib.sha256(
         canonical({"campaign": campaign.id, "policy_id": campaign.policy_id, "policy_version": campaign.policy_version})
     )
-    async for kind, pid, channel, skip, reasons in campaign_store.stream_recipients(session, campaign_id):
-        digest.update(b"\nR" + canonical([kind, pid, channel, skip, list(reasons or [])]))
+    async for kind, pid, channel, skip, reasons, quoted in campaign_store.stream_recipients(session, campaign_id):
+        # the line a message quotes is part of what is approved (absent from rows drafted before it existed,
+        # whose hashes stay as they were)
+        extra = [] if quoted is None else [quoted]
+        digest.update(b"\nR" + canonical([kind, pid, channel, skip, list(reasons or []), *extra]))
     for channel, body in (await campaign_store.bodies(session, campaign_id)).items():
         digest.update(b"\nM" + canonical([channel, body]))
     return digest.hexdigest()

@@ -32,9 +32,10 @@ from policy_push.matching.results import PolicyMatchResult
 from policy_push.statuses import CampaignState, Purpose
 from policy_push.storage import AuditLog, PolicyRepository, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
+from policy_push.storage.campaigns import RecipientLines
 from policy_push.storage.tables import PolicyRow, utcnow
 
-from .messages import MessageSettings, build_message_bodies
+from .messages import MessageSettings, build_message_bodies, quoted_reason
 from .recipients import choose_channel, summary_counts
 
 __all__ = [
@@ -170,10 +171,14 @@ async def _store(
         if pid in seen:
             continue
         seen.add(pid)
-        channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid))
+        channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid),
+                                       categories=policy.categories)  # fmt: skip
+        # the engine's choice; a matcher that makes none leaves it to ``quoted_reason`` (public_reasons None)
+        lines = result.message_lines.get(pid) or (None, None)
         rows.append({
             "campaign_id": campaign_id, "profile_id": pid, "profile_kind": kind, "eligible": bool(rec["eligible"]),
             "score": float(rec["score"]), "reasons": list(rec["reasons"]), "missing": list(rec.get("missing") or []),
+            "message_reason": lines[0], "public_reasons": lines[1],
             "channel": channel, "skip_reason": None if skip is None else skip.value, "excluded_by": None,
         })  # fmt: skip
     # every channel a recipient can be reached on, not only the first choices: a fallback may only
@@ -183,9 +188,11 @@ async def _store(
     )
     # best first, ties by id: the preview shows the same reason however the match ordered ties
     ranked = sorted(rows, key=lambda r: (-r["score"], r["profile_id"]))
-    to_message = [r["reasons"] for r in ranked if r["skip_reason"] is None and r["channel"] is not None]
+    to_message = [r for r in ranked if r["skip_reason"] is None and r["channel"] is not None]
+    sample = [quoted_reason(RecipientLines(r["reasons"], r["message_reason"], r["public_reasons"]))
+              for r in to_message or [r for r in ranked if r["channel"]][:1]]
     try:
-        bodies = build_message_bodies(policy, channels, ms, sample_reasons=to_message or [r["reasons"] for r in ranked if r["channel"]][:1])
+        bodies = build_message_bodies(policy, channels, ms, sample_reasons=sample)
     except ChannelError as exc:
         raise InvalidInput(f"the message of policy {policy.id} cannot be rendered: {exc}", loc=["policy", policy.id]) from exc
     now = utcnow()

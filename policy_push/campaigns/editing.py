@@ -20,7 +20,7 @@ from policy_push.storage.tables import utcnow
 
 from .approval import aware, back_to_draft, canonical
 from .drafting import version_document
-from .messages import MessageSettings, build_message_bodies
+from .messages import MessageSettings, build_message_bodies, quoted_reason
 from .recipients import recount_summary
 
 __all__ = [
@@ -139,7 +139,8 @@ async def rerender_messages(session: AsyncSession, campaign_id: str, *, settings
         session, [*campaign_store.recipient_filters(campaign_id)], limit=1_000_000, offset=0
     )
     messaged = [r for r in rows if r.channel is not None]
-    sample = [list(r.reasons or []) for r in messaged if r.skip_reason is None] or [list(r.reasons or []) for r in messaged][:1]
+    to_message = [r for r in messaged if r.skip_reason is None]
+    sample = [quoted_reason(r) for r in to_message or messaged[:1]]
     stored = await campaign_store.bodies(session, campaign_id)
     # the stored set includes the fallback channels' texts, approved up front with the first choices
     channels = set(stored) | {r.channel for r in messaged if r.channel}

@@ -1,10 +1,12 @@
-"""What recipients say back: 有用 / 不相关 / 已申报 / 退订 from the link in their message, and opt-outs
-recorded by staff (e.g. an SMS "回复TD" uplink).
+"""What recipients say back: 有用 / 不相关 / 已申报 / 退订 from the page their message links to, and
+opt-outs recorded by staff (e.g. an SMS "回复TD" uplink).
 
-The link carries the delivery id (``/p/<policy>?d=<delivery>``): that id, unguessable and tied to one
-recipient of one policy, is what identifies them; the page never shows who they are. Feedback is unique
-per (policy, profile, kind), so a double click records once; 退订 also records an opt-out of every
-channel ("*"), which drafting, claiming, fallbacks and reminders all honour (``policy_push.reach``).
+A person reaches their page through the delivery's link code (SMS, ``/s/<code>``) or a signed link
+token (WeChat, app: ``security.links``); both expire ``link_ttl_days`` after the delivery was made.
+The page never shows who they are, and of the reasons only the lines that name no sensitive fact.
+Feedback is unique per (policy, profile, kind), so a double click records once; 退订 also records an
+opt-out of every channel ("*"), which drafting, claiming, fallbacks and reminders all honour
+(``policy_push.reach``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_push.errors import InvalidInput, NotFound
+from policy_push.domain import Policy
+from policy_push.errors import InvalidInput
 from policy_push.reach import ALL_CHANNELS, OPT_OUT_CHANNELS
 from policy_push.statuses import FeedbackKind, OptOutSource
 from policy_push.storage import campaigns as campaign_store
@@ -23,42 +26,54 @@ from policy_push.storage import feedback as feedback_store
 from policy_push.storage.deliveries import Delivery
 from policy_push.storage.tables import utcnow
 
-from .messages import code_candidates
+from .messages import policy_is_sensitive, shown_reasons
 
-__all__ = ["RecipientContext", "find_delivery", "recipient_context", "record_feedback", "record_opt_out"]
+__all__ = [
+    "RecipientContext",
+    "delivery_by_code",
+    "link_expires",
+    "recipient_context",
+    "record_feedback",
+    "record_opt_out",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class RecipientContext:
-    """The recipient behind a delivery id, as far as the public page may know it."""
+    """The recipient behind a link, as far as their page may know it: no name, no contact, no sensitive line."""
 
-    delivery_id: str
+    delivery: Delivery
     policy_id: str
-    profile_kind: str
-    profile_id: str
-    channel: str
     reasons: list[str]
     feedback: frozenset[str]
     opted_out: bool
 
 
-async def find_delivery(session: AsyncSession, delivery_id_or_code: str) -> Delivery | None:
-    """The delivery for an id from a link, or for an SMS short code."""
-    if not 1 <= len(delivery_id_or_code) <= 36:
-        return None
-    return await deliveries.find(session, code_candidates(delivery_id_or_code))
+def link_expires(delivery: Delivery, ttl: dt.timedelta) -> dt.datetime:
+    """When the links of a delivery stop working."""
+    made = delivery.created_at or utcnow()
+    return (made if made.tzinfo else made.replace(tzinfo=dt.UTC)) + ttl
 
 
-async def recipient_context(session: AsyncSession, policy_id: str, delivery_id: str) -> RecipientContext | None:
-    """None when the delivery id is unknown or belongs to another policy."""
-    delivery = await find_delivery(session, delivery_id)
-    if delivery is None or delivery.policy_id != policy_id:
+async def delivery_by_code(session: AsyncSession, code: str, *, ttl: dt.timedelta, now: dt.datetime) -> Delivery | None:
+    """The delivery whose link carries ``code``, or None when none does or its link has expired."""
+    delivery = await deliveries.by_link_code(session, code)
+    if delivery is None or link_expires(delivery, ttl) < now:
         return None
-    reasons = await campaign_store.reasons_of(session, {(delivery.campaign_id, delivery.profile_id)})
+    return delivery
+
+
+async def recipient_context(session: AsyncSession, policy: Policy, delivery: Delivery) -> RecipientContext | None:
+    """None when the delivery is about another policy."""
+    if delivery.policy_id != policy.id:
+        return None
+    lines = await campaign_store.reasons_of(session, {(delivery.campaign_id, delivery.profile_id)})
+    found = lines.get((delivery.campaign_id, delivery.profile_id))
+    # a policy whose very title is a sensitive fact: the page says nothing about why this person got it
+    shown = [] if found is None or policy_is_sensitive(policy) else shown_reasons(found)
     return RecipientContext(
-        delivery.id, policy_id, delivery.profile_kind, delivery.profile_id, delivery.channel,
-        reasons.get((delivery.campaign_id, delivery.profile_id), []),
-        await feedback_store.given(session, policy_id, delivery.profile_kind, delivery.profile_id),
+        delivery, policy.id, shown,
+        await feedback_store.given(session, policy.id, delivery.profile_kind, delivery.profile_id),
         await contacts.opted_out_of_all(session, delivery.profile_kind, delivery.profile_id),
     )  # fmt: skip
 
@@ -86,14 +101,10 @@ async def record_opt_out(
     )  # fmt: skip
 
 
-async def record_feedback(session: AsyncSession, *, policy_id: str, delivery_id: str, kind: FeedbackKind) -> bool:
-    """Record what the recipient of ``delivery_id`` said about ``policy_id``. True when new; NotFound for a
-    delivery id that is unknown or not about this policy."""
-    delivery = await find_delivery(session, delivery_id)
-    if delivery is None or delivery.policy_id != policy_id:
-        raise NotFound.of("message link", delivery_id, loc=["form", "d"])
+async def record_feedback(session: AsyncSession, *, delivery: Delivery, kind: FeedbackKind) -> bool:
+    """Record what the recipient of ``delivery`` said about its policy. True when new."""
     created = await feedback_store.record(
-        session, policy_id=policy_id, profile_kind=delivery.profile_kind, profile_id=delivery.profile_id,
+        session, policy_id=delivery.policy_id, profile_kind=delivery.profile_kind, profile_id=delivery.profile_id,
         kind=kind, delivery_id=delivery.id, at=utcnow(),
     )  # fmt: skip
     if kind is FeedbackKind.UNSUBSCRIBE:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from matchers import field_label
 from policy_push.domain import LOCAL_TZ
 from policy_push.security import PiiCipher
 from policy_push.statuses import SkipReason
@@ -53,10 +54,16 @@ class RecipientLine:
     #: channel -> masked address (``138****5678``); never a plaintext value
     contacts: dict[str, str | None]
 
+    @property
+    def missing_labels(self) -> list[str]:
+        """``missing`` in the Chinese names staff read ("企业规模", not ``size``)."""
+        return [field_label(f, self.profile_kind) for f in self.missing]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "profile_id": self.profile_id, "profile_kind": self.profile_kind, "eligible": self.eligible,
-            "score": round(self.score, 4), "reasons": self.reasons, "missing": self.missing, "channel": self.channel,
+            "score": round(self.score, 4), "reasons": self.reasons, "missing": self.missing,
+            "missing_labels": self.missing_labels, "channel": self.channel,
             "skip_reason": self.skip_reason, "excluded_by": self.excluded_by, "contacts": self.contacts,
         }  # fmt: skip
 
@@ -128,13 +135,27 @@ async def list_recipients(
 async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 10) -> CampaignView:
     campaign = await campaign_store.get(session, campaign_id)
     doc = await campaign_store.policy_document(session, campaign.policy_id, campaign.policy_version)
-    messages = {channel: body.get("preview", {}) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
+    messages = {channel: dict(body.get("preview", {})) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
+    sms = messages.get("sms")
+    if sms is not None:
+        sms["billed_segments"] = await _billed_segments(session, campaign_id, sms)
     top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n)
     maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n)
     return CampaignView(
         campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe,
         list_sha256=await approval_hash(session, campaign_id),
     )
+
+
+async def _billed_segments(session: AsyncSession, campaign_id: str, preview: dict[str, Any]) -> int:
+    """The SMS segments the campaign's first-choice SMS recipients will be billed, by the segments of
+    each recipient's quoted reason (a reason the preview did not render counts at the longest)."""
+    by_reason = {reason: n for reason, n in preview.get("segments_by_reason") or []}
+    worst = int(preview.get("max_segments") or preview.get("segments") or 1)
+    total = 0
+    for reason, count in await campaign_store.sms_reason_counts(session, campaign_id):
+        total += count * int(by_reason.get(reason, worst))
+    return total
 
 
 def _reasons(line: RecipientLine, limit: int = 3) -> str:
@@ -162,7 +183,7 @@ def render_preview_text(view: CampaignView, *, top_n: int = 5) -> str:
     if view.may_qualify:
         out.append("  may qualify (missing data):")
         for line in view.may_qualify[:top_n]:
-            out.append(f"    {line.profile_id}  missing {', '.join(line.missing) or '—'}  [{line.skip_reason or 'included'}]")
+            out.append(f"    {line.profile_id}  缺少 {'、'.join(line.missing_labels) or '—'}  [{line.skip_reason or 'included'}]")
     sms = view.messages.get("sms")
     if sms:
         out.append(

@@ -11,7 +11,7 @@ channel but is skipped as ``may_qualify`` until staff include it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,15 +24,16 @@ __all__ = ["choose_channel", "recount_summary", "summary_counts"]
 
 
 def choose_channel(
-    reach: Reach | None, *, eligible: bool, told: Mapping[str, DeliveryStatus] | None = None
+    reach: Reach | None, *, eligible: bool, told: Mapping[str, DeliveryStatus] | None = None,
+    categories: Collection[str] | None = None,
 ) -> tuple[str | None, SkipReason | None]:
     """The channel to message and the skip reason (None when the recipient will be messaged).
 
     ``reach`` None: the profile was deleted after the match ran. ``told``: channel -> status of this
-    policy's rows for the profile."""
+    policy's rows for the profile. ``categories``: the policy's, held against the person's interests."""
     if reach is None:
         return None, SkipReason.UNREACHABLE
-    usable, why = reach.open_channels()
+    usable, why = reach.open_channels(categories)
     if why is not None:
         return None, why
     told = told or {}

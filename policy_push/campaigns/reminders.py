@@ -30,6 +30,7 @@ from policy_push.statuses import CampaignState, FeedbackKind, Purpose, SkipReaso
 from policy_push.storage import AuditLog, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import feedback as feedback_store
+from policy_push.storage.campaigns import RecipientLines
 from policy_push.storage.sql import begin_write
 from scheduler import end_of_local_day, reminder_due
 
@@ -75,7 +76,7 @@ async def _create(s: AsyncSession, announcement: Any, *, now: datetime) -> str |
     seen: set[tuple[str, str]] = set()
     for kind, pid, channel in told:
         key = (kind, pid)
-        eligible, reasons = listed.get(key, (False, []))
+        eligible, lines = listed.get(key, (False, RecipientLines([])))
         if key in seen or not eligible:
             continue
         seen.add(key)
@@ -83,7 +84,8 @@ async def _create(s: AsyncSession, announcement: Any, *, now: datetime) -> str |
         skip = SkipReason.FEEDBACK if key in answered else refusal
         rows.append({
             "campaign_id": campaign_id, "profile_id": pid, "profile_kind": kind, "eligible": True, "score": 1.0,
-            "reasons": reasons, "missing": [], "channel": channel, "skip_reason": None if skip is None else skip.value,
+            "reasons": lines.reasons, "message_reason": lines.message_reason, "public_reasons": lines.public_reasons,
+            "missing": [], "channel": channel, "skip_reason": None if skip is None else skip.value,
             "excluded_by": None,
         })  # fmt: skip
     to_remind = sum(1 for r in rows if r["skip_reason"] is None)

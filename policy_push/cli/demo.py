@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,10 +31,13 @@ from aiohttp import web
 from channels.simulators import Faults, SimulatorSet, start_all
 from policy_push.config import Settings
 from policy_push.importing import ImportReport
+from policy_push.logs import configure_logging
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, DeliveryStatus, Purpose, Waiting
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history, upgrade
 
+from .help import add_command
+from .listen import check_port_free
 from .records import import_file
 
 SAMPLE_FILES = (("policies", "policies.jsonl"), ("enterprises", "enterprises.jsonl"), ("residents", "residents.jsonl"))
@@ -58,9 +63,12 @@ DEMO_FAULTS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "demo",
-        help="run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
+    p = add_command(
+        sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
+        "Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock "
+        "that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end "
+        "unless --data-dir is given.",
+        "  policy-push demo --exit\n  policy-push demo --port 8081 --data-dir demo-data",
     )
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
     p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
@@ -215,12 +223,16 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
     from policy_push.matching.service import MatchService
     from policy_push.runtime import open_runtime
     from policy_push.sending import open_pipeline
+    from policy_push.sending.providers import callback_urls, wechat_callback_token, with_run_secrets
     from scheduler import FrozenClock, ScaledClock
 
     started = time.perf_counter()
     base = f"http://{settings.host}:{settings.port}"
+    # this run's callback secrets (random), shared by the service and the simulators it starts
+    settings = with_run_secrets(settings)
     sims: SimulatorSet = await start_all(
-        callback_urls={"aliyun": f"{base}/callbacks/aliyun/sms-report", "wechat": f"{base}/callbacks/wechat"},
+        callback_urls=callback_urls(settings, base),
+        wechat_token=wechat_callback_token(settings),
         # the simulators' factor multiplies the providers' real waits (receipt delays, callback
         # retry schedules): a hundredth keeps receipts quick without outrunning our own records
         time_factor=0.01,
@@ -332,8 +344,18 @@ async def _due(sessions: Any, now: dt.datetime) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    check_port_free("127.0.0.1", args.port)  # before ten seconds of work, not after
+    temporary = args.data_dir is None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policy_push_demo_"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(args, data_dir)
+    finally:
+        if temporary:  # the demo's own folder goes; a --data-dir is the user's to keep
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, data_dir: Path) -> int:
     settings = Settings(
         demo=True,
         data_dir=data_dir,
@@ -351,9 +373,11 @@ def _demo(args: argparse.Namespace) -> int:
         # the demo serves plain HTTP on loopback: the staff cookie must travel without TLS here
         staff_cookie_secure=False,
     )
-    # the demo prints its own story; the service's INFO lines would drown it
-    logging.getLogger("policy_push").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings)
+    if "POLICY_PUSH_LOG_LEVEL" not in os.environ:
+        # the demo prints its own story; the service's INFO lines would drown it (unless asked for)
+        logging.getLogger("policy_push").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     print(f"policy_push demo — data in {data_dir}")
     try:
         return asyncio.run(run_demo(settings, serve_after=not args.exit))

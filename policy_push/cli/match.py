@@ -1,5 +1,8 @@
 """``policy-push match``: match policies to profiles straight from JSONL files, no database.
 
+Profiles are streamed: read, validated and tokenised by ``--jobs`` worker processes and indexed
+without keeping the parsed records (``policy_push.matching.stream``).
+
 Writes formats.md match records as JSON lines to standard output: per policy (in file order)
 every eligible profile, best score first, then every profile that may qualify but lacks data
 (``eligible: false`` with its ``missing`` fields).  Bad input lines go to standard error with
@@ -11,16 +14,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
+import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
 
-from matchers import CriteriaError
+from matchers import CriteriaError, MatchEngine
 from policy_push.domain import Policy, local_today
-from policy_push.matching import RejectedLine, match_records, read_jsonl
+from policy_push.matching import RejectedLine, read_jsonl
+from policy_push.matching.engines import CountingTokenizer, Hierarchies
+from policy_push.matching.stream import build_engine, match_lines
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
+
+from .arguments import fraction
+from .help import add_command, plain
 
 
 def _day(raw: str) -> dt.date:
@@ -36,31 +44,23 @@ def _positive(raw: str) -> int:
     return int(raw)
 
 
-def _score(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {raw!r}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "match",
-        help="match policies to profiles from JSONL files (no database); match records to stdout",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        sub, "match", "match policies to profiles from JSONL files (no database); match records to stdout",
+        plain(__doc__),
+        "  policy-push sample --out sample\n"
+        "  policy-push match --policies sample/policies.jsonl --enterprises sample/enterprises.jsonl \\\n"
+        "      --residents sample/residents.jsonl --date 2026-11-26 > matches.jsonl",
     )
     p.add_argument("--policies", type=Path, required=True, metavar="P.jsonl", help="policies, one a line")
     p.add_argument("--enterprises", type=Path, metavar="E.jsonl", help="enterprise profiles, one a line")
     p.add_argument("--residents", type=Path, metavar="R.jsonl", help="resident profiles, one a line")
     p.add_argument("--top-k", type=_positive, metavar="N", help="at most N eligible and N may-qualify records per policy")
-    p.add_argument("--min-score", type=_score, default=0.0, metavar="S", help="leave out eligible profiles scoring below S (0-1)")
+    p.add_argument("--min-score", type=fraction, default=0.0, metavar="S", help="leave out eligible profiles scoring below S (0-1)")
     p.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
                    help="the day matching runs on, for ages and years since founding (default: today in Asia/Shanghai)")
-    p.add_argument("--jobs", type=_positive, default=1, metavar="N", help="processes for tokenising large files")
+    p.add_argument("--jobs", type=_positive, default=min(os.cpu_count() or 1, 4), metavar="N",
+                   help="processes that read and tokenise profiles (default: the CPUs, at most 4)")
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
     p.set_defaults(handler=_match)
 
@@ -88,10 +88,12 @@ def _match(args: argparse.Namespace) -> int:
     rejected: list[RejectedLine] = []
     policies, bad = read_jsonl(args.policies, "policy", ctx)
     rejected += bad
-    profiles: dict[str, list[Any]] = {}
+    hier = Hierarchies.from_ref(ctx.ref)
+    tokenizer = CountingTokenizer()
+    engines: dict[str, MatchEngine] = {}
     for audience, path in (("enterprise", args.enterprises), ("resident", args.residents)):
         if path is not None:
-            profiles[audience], bad = read_jsonl(path, audience, ctx)
+            engines[audience], bad = build_engine(path, audience, ctx, hier, tokenizer, n_jobs=args.jobs, progress=say)
             rejected += bad
     for line in rejected:
         print(line, file=sys.stderr)
@@ -102,12 +104,18 @@ def _match(args: argparse.Namespace) -> int:
 
     n = 0
     out = sys.stdout
-    for record in match_records(
-        policies, profiles, on=on, ctx=ctx, top_k=args.top_k, min_score=args.min_score,
-        n_jobs=args.jobs, progress=say, on_error=engine_refused,
-    ):
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        n += 1
+    buf: list[str] = []
+    t_match = time.monotonic()
+    for line in match_lines(policies, engines, on=on, top_k=args.top_k, min_score=args.min_score,
+                            progress=say, on_error=engine_refused):
+        buf.append(line)
+        if len(buf) >= 5000:  # written as produced, a few thousand lines at a time
+            out.write("".join(buf))
+            n += len(buf)
+            buf.clear()
+    out.write("".join(buf))
+    n += len(buf)
     out.flush()
-    say(f"{n} match records for {len(policies)} policies on {on.isoformat()}; {len(rejected)} lines rejected")
+    say(f"{n} match records for {len(policies)} policies on {on.isoformat()} in {time.monotonic() - t_match:.1f} s; "
+        f"{len(rejected)} lines rejected")
     return 1 if rejected else 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -14,16 +13,25 @@ from tqdm import tqdm
 from policy_push.exporting import export_records
 from policy_push.importing import KINDS, ImportReport, normalise_kind
 from policy_push.runtime import Runtime, open_runtime
+from policy_push.security.files import open_private
 from policy_push.service import Service
 from policy_push.storage import AuditLog
 
+from .failures import CommandFailed, Exit
+from .help import add_command
 from .staff import cli_actor
 
 _CHUNK = 64 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("import", help="import policies, enterprises or residents from a JSONL file")
+    p = add_command(
+        sub, "import", "import policies, enterprises or residents from a JSONL file",
+        "Idempotent: the same file twice changes nothing; a changed policy becomes a new version. Each rejected "
+        "line is reported with its line number, field and reason and written to FILE.rejected.jsonl; it changes "
+        "nothing stored (exit status 1). Needs `policy-push db upgrade` first and the PII key the data is stored with.",
+        "  policy-push import policies policies.jsonl\n  policy-push import residents residents.jsonl --quiet",
+    )
     p.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
     p.add_argument("file", type=Path, help="JSONL file, one record a line (formats.md)")
     p.add_argument("--report", type=Path, help="where to write rejected lines (default FILE.rejected.jsonl)")
@@ -31,9 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_import)
 
-    e = sub.add_parser("export", help="write policies, enterprises or residents as JSONL")
+    e = add_command(
+        sub, "export", "write policies, enterprises or residents as JSONL",
+        "Writes the stored records in the import format (contacts decrypted: handle the file as personal data). "
+        "An existing output file is never overwritten unless --force is given.",
+        "  policy-push export residents -o residents.jsonl\n  policy-push export policies > policies.jsonl",
+    )
     e.add_argument("kind", choices=sorted(KINDS))
     e.add_argument("-o", "--output", type=Path, help="file to write, readable by its owner only (default: standard output)")
+    e.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
     e.add_argument("--actor", default=cli_actor(), help="who is exporting, for the audit log (default: cli:<os user>)")
     e.set_defaults(handler=_export)
 
@@ -56,7 +70,8 @@ async def import_file(
 
 
 def write_report(report: ImportReport, path: Path) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+    # owner-only, never through a symbolic link planted at the report's name (security.files)
+    with open_private(path) as fh:
         for rejected in report.rejected:
             fh.write(json.dumps(rejected.as_dict(), ensure_ascii=False) + "\n")
 
@@ -66,8 +81,7 @@ def _import(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if not args.file.is_file():
-        print(f"policy-push import: no such file {args.file}", file=sys.stderr)
-        return 2
+        raise CommandFailed(Exit.FILES, f"no such file {str(args.file)!r}; `policy-push sample --out DIR` writes the sample files")
 
     async def run() -> ImportReport:
         async with open_runtime(settings) as runtime:
@@ -77,7 +91,12 @@ def _import(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.rejected:
         report_path = args.report or args.file.with_name(args.file.name + ".rejected.jsonl")
-        write_report(report, report_path)
+        try:
+            write_report(report, report_path)
+        except OSError as exc:
+            print(f"policy-push import: cannot write the report {report_path}: {exc.strerror or exc} "
+                  "(a symbolic link there is refused; give another path with --report)", file=sys.stderr)
+            return 2
         for r in report.rejected[:10]:
             first = r.errors[0]
             print(f"  line {r.line_no}: {first.field}: {first.msg}", file=sys.stderr)
@@ -92,14 +111,13 @@ def _export(args: argparse.Namespace) -> int:
     from policy_push.cli import settings_from
 
     settings = settings_from(args)
+    if args.output and args.output.exists() and not args.force:
+        raise CommandFailed(Exit.FILES, f"{str(args.output)!r} exists; choose another file or add --force to overwrite it")
 
     async def run() -> int:
         async with open_runtime(settings) as runtime:
             if args.output:
-                # personal data: the file is the owner's alone (0600), whatever the umask says
-                fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                with open_private(args.output) as fh:
                     n = await export_records(runtime, args.kind, fh)
             else:
                 n = await export_records(runtime, args.kind, sys.stdout)
@@ -110,6 +128,13 @@ def _export(args: argparse.Namespace) -> int:
                 )  # fmt: skip
             return n
 
-    n = asyncio.run(run())
+    try:
+        n = asyncio.run(run())
+    except OSError as exc:
+        if args.output is None or exc.filename not in (str(args.output), args.output):
+            raise
+        print(f"policy-push export: cannot write {args.output}: {exc.strerror or exc} "
+              "(a symbolic link there is refused)", file=sys.stderr)
+        return 2
     print(f"exported {n} {args.kind}", file=sys.stderr)
     return 0

@@ -12,7 +12,8 @@ from channels.simulators import run_simulators
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "simulators",
-        help="start the SMS, WeChat and JPush provider simulators on loopback (or: simulators reply|event|scenario …)",
+        help="start the SMS, WeChat and JPush provider simulators on loopback (or: simulators reply|event|scenario …); "
+        "example: policy-push simulators --config docs/examples/simulators.toml",
         add_help=False,
     )
     p.add_argument("args", nargs=argparse.REMAINDER, help="options of the simulators (--help lists them)")

@@ -20,7 +20,8 @@ from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
-from .match import _score as _confidence  # a number from 0 to 1, said the same way
+from .arguments import fraction
+from .help import add_command, plain
 
 
 def _region(raw: str) -> str:
@@ -30,16 +31,15 @@ def _region(raw: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "suggest",
-        help="suggest fields and criteria of policy records from their text (JSON lines to stdout)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = add_command(
+        sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)",
+        plain(__doc__),
+        "  policy-push sample --out sample\n  policy-push suggest --policies sample/policies.jsonl > suggested.jsonl",
     )
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",
                    help="region code the texts are read in (default: POLICY_PUSH_INTAKE_CITY, Panjin 211100)")
-    p.add_argument("--min-confidence", type=_confidence, metavar="C",
+    p.add_argument("--min-confidence", type=fraction, metavar="C",
                    help="fill in suggestions at or above C (default: POLICY_PUSH_INTAKE_MIN_CONFIDENCE)")
     p.set_defaults(handler=_suggest)
 

@@ -2,7 +2,8 @@
 
 Run one per node (any number against one PostgreSQL; one on SQLite). ``--exit-when-idle`` runs the
 ticks' bodies in a loop until nothing is left to send and exits (for batch jobs and the fault tests);
-otherwise the scheduler runs until SIGINT/SIGTERM.
+otherwise the scheduler runs until SIGINT/SIGTERM, then stops gracefully: no new claims, running
+ticks finish within ``STOP_GRACE_S``, rows claimed but not sent are handed back, exit status 0.
 """
 
 from __future__ import annotations
@@ -10,16 +11,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
+import time
 
 from policy_push.config import Settings
-from policy_push.errors import SchemaOutOfDate
 from policy_push.runtime import open_runtime
+
+from .help import add_command
+
+log = logging.getLogger("policy_push.worker")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("worker", help="run the dispatch ticks (no HTTP server)")
+    p = add_command(
+        sub, "worker", "run the dispatch ticks (no HTTP server)",
+        "Claims due deliveries and sends them, settles lapsed claims, polls receipts, closes expired policies "
+        "and starts deadline reminders. Any number of workers may share one PostgreSQL database (one on SQLite). "
+        "SIGTERM or SIGINT: no new claims, running ticks finish within POLICY_PUSH_STOP_GRACE_S, unsent claimed "
+        "rows are handed back, exit status 0.",
+        "  POLICY_PUSH_DATABASE_URL=postgresql+asyncpg://pp@db:5432/policy_push policy-push worker\n"
+        "  policy-push worker --exit-when-idle --timeout 600    # batch job: send what is due, then exit",
+    )  # fmt: skip
     p.add_argument("--exit-when-idle", action="store_true", help="exit once nothing is left to send")
     p.add_argument("--timeout", type=float, default=3600.0, help="with --exit-when-idle: give up after this many seconds")
     p.add_argument("--worker-id", help="name in deliveries.claimed_by (default host:pid)")
@@ -49,7 +63,14 @@ async def run_worker(settings: Settings, *, exit_when_idle: bool = False, timeou
         try:
             await stop.wait()
         finally:
+            started = time.monotonic()
+            log.info("stopping: no new claims; waiting up to %.0f s for running ticks", settings.stop_grace_s)
+            pipeline.dispatcher.stopping = True
             await scheduler.shutdown()
+        held = pipeline.dispatcher.in_flight
+    # open_pipeline's exit recorded what was held and handed back what was never sent
+    print(f"worker {pipeline.dispatcher.worker_id}: stopped in {time.monotonic() - started:.1f} s "
+          f"({held} claimed row(s) recorded or handed back)", flush=True)  # fmt: skip
     return 0
 
 
@@ -57,8 +78,10 @@ def _worker(args: argparse.Namespace) -> int:
     from policy_push.cli import settings_from
 
     settings = settings_from(args, worker_id=args.worker_id, time_factor=args.time_factor)
-    try:
-        return asyncio.run(run_worker(settings, exit_when_idle=args.exit_when_idle, timeout_s=args.timeout))
-    except SchemaOutOfDate as exc:
-        print(f"policy-push worker: {exc}", file=sys.stderr)
+    from policy_push.cli.serve import refuse_demo_key
+
+    refused = refuse_demo_key("worker", settings)
+    if refused:
+        print(refused, file=sys.stderr)
         return 2
+    return asyncio.run(run_worker(settings, exit_when_idle=args.exit_when_idle, timeout_s=args.timeout))

@@ -104,12 +104,13 @@ class _ProfileBase(BaseModel):
     def _name(cls, v: str, info: ValidationInfo) -> str:
         return check_short_text(v, info, required=True)  # type: ignore[return-value]
 
-    @field_validator("interests")
+    # one rule per kind of field, for the kinds' own fields too (hence check_fields=False)
+    @field_validator("interests", "business_scope", check_fields=False)
     @classmethod
-    def _interests(cls, v: str | None, info: ValidationInfo) -> str | None:
+    def _free_text(cls, v: str | None, info: ValidationInfo) -> str | None:
         return check_short_text(v, info)
 
-    @field_validator("region")
+    @field_validator("region", "hukou_region", check_fields=False)
     @classmethod
     def _region(cls, v: str | None, info: ValidationInfo) -> str | None:
         return check_region(v, info)
@@ -173,11 +174,6 @@ class EnterpriseProfile(_ProfileBase):
             raise ValueError(f"established_on {v.isoformat()} is in the future")
         return v
 
-    @field_validator("business_scope")
-    @classmethod
-    def _scope(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return check_short_text(v, info)
-
     # -- derived -------------------------------------------------------------------------------
     def derived_size(self, industries: CodeTable | None = None) -> str | None:
         """Size by the 2011 SME standard from the figures (None when unknown)."""
@@ -234,10 +230,6 @@ class ResidentProfile(_ProfileBase):
                 raise ValueError(f"unknown region prefix {prefix!r} in the ID number")
         return v
 
-    @field_validator("hukou_region")
-    @classmethod
-    def _hukou(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return check_region(v, info)
 
     @model_validator(mode="after")
     def _agree(self) -> ResidentProfile:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import Kind, Sentence, cn_number
+from .text import Kind, Sentence, SentenceFinding, cn_number
 
 __all__ = ["BenefitFinding", "find_benefit"]
 
@@ -34,14 +34,9 @@ _PER_UNIT = re.compile(r"每(?:亩|平方米|吨|千瓦|台|件|个产品|头|�
 _EXTRA = re.compile(r"再(?:给予|奖励|补助|补贴|奖补)|另(?:行)?给予|额外给予")
 
 
-@dataclass(frozen=True, slots=True)
-class BenefitFinding:
-    value: float
-    sentence: Sentence
-    start: int
-    end: int
-    confidence: float
-    note: str = ""
+#: the largest sum one applicant may get, in yuan (field ``benefit_max_yuan``)
+BenefitFinding = SentenceFinding[float]
+_FIELD = "benefit_max_yuan"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +89,16 @@ def find_benefit(sentences: list[Sentence]) -> BenefitFinding | None:
     caps = [a for a in amounts if a.cap]
     if caps:
         best = max(caps, key=lambda a: a.yuan)
-        return BenefitFinding(best.yuan, best.sentence, best.start, best.end, 0.85)
+        return SentenceFinding(_FIELD, best.yuan, best.sentence, best.start, best.end, 0.85)
     plain = [a for a in amounts if not a.extra]
     extras = [a for a in amounts if a.extra]
     if not plain:
         best = max(extras, key=lambda a: a.yuan)
-        return BenefitFinding(best.yuan, best.sentence, best.start, best.end, 0.5)
+        return SentenceFinding(_FIELD, best.yuan, best.sentence, best.start, best.end, 0.5)
     best = max(plain, key=lambda a: a.yuan)
     if extras:
         # "给予10万元；…的，再给予5万元": the top-up adds to the grant it follows
         extra = max(extras, key=lambda a: a.yuan)
-        return BenefitFinding(best.yuan + extra.yuan, extra.sentence, best.start, extra.end, 0.6,
+        return SentenceFinding(_FIELD, best.yuan + extra.yuan, extra.sentence, best.start, extra.end, 0.6,
                               note=f"{best.yuan:g} plus {extra.yuan:g} given on top")
-    return BenefitFinding(best.yuan, best.sentence, best.start, best.end, 0.7)
+    return SentenceFinding(_FIELD, best.yuan, best.sentence, best.start, best.end, 0.7)

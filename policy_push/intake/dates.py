@@ -20,7 +20,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from .text import Kind, Sentence, cn_number
+from .text import Kind, Sentence, SentenceFinding, cn_number
 
 __all__ = ["DateFinding", "find_window"]
 
@@ -46,15 +46,8 @@ _VALIDITY = re.compile(r"施行|实施|执行|起施行|生效")
 _VALID_YEARS = re.compile(r"有效期\s*(?:为)?\s*(\d+|[一二三四五六七八九十]+)\s*年")
 
 
-@dataclass(frozen=True, slots=True)
-class DateFinding:
-    field: str  #: apply_from or apply_until
-    value: dt.date | None  #: None: "no deadline" (长期有效) or a relative date without published_on
-    sentence: Sentence
-    start: int
-    end: int
-    confidence: float
-    note: str = ""
+#: field apply_from or apply_until; value None: "no deadline" (长期有效) or a relative date without published_on
+DateFinding = SentenceFinding[dt.date | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +181,10 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
                     until = _make(year, month % 12 + 1, min(published_on.day, calendar.monthrange(year, month % 12 + 1)[1]))
                 else:
                     until = published_on + dt.timedelta(days=n)
-                candidates.append((base + 3, DateFinding("apply_from", published_on, s, s.start + rel.start(), s.start + rel.end(), 0.8)))
-                candidates.append((base + 3, DateFinding("apply_until", until, s, s.start + rel.start(), s.start + rel.end(), 0.8)))
+                candidates.append((base + 3, SentenceFinding("apply_from", published_on, s, s.start + rel.start(), s.start + rel.end(), 0.8)))
+                candidates.append((base + 3, SentenceFinding("apply_until", until, s, s.start + rel.start(), s.start + rel.end(), 0.8)))
             else:
-                candidates.append((base, DateFinding("apply_until", None, s, s.start + rel.start(), s.start + rel.end(), 0.3,
+                candidates.append((base, SentenceFinding("apply_until", None, s, s.start + rel.start(), s.start + rel.end(), 0.3,
                                                      note="relative deadline; needs published_on")))
             continue
         every = _EVERY_YEAR.search(text)
@@ -206,8 +199,8 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
                     start, end = _make(year + 1, m1, d1 or 1), _make(year + 1, end_month, end.day)
                 if start and end:
                     span = (s.start + every.start(), s.start + every.end())
-                    candidates.append((base + 2, DateFinding("apply_from", start, s, *span, 0.6, note="recurring every year")))
-                    candidates.append((base + 2, DateFinding("apply_until", end, s, *span, 0.6, note="recurring every year")))
+                    candidates.append((base + 2, SentenceFinding("apply_from", start, s, *span, 0.6, note="recurring every year")))
+                    candidates.append((base + 2, SentenceFinding("apply_until", end, s, *span, 0.6, note="recurring every year")))
             continue
         if not dates:
             continue
@@ -225,8 +218,8 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
                 continue
             score = base + 2 + (0 if not validity or applying else -1.5)
             conf = 0.9 if (in_time or applying) else 0.7 if validity else 0.55
-            candidates.append((score, DateFinding("apply_from", start_day, s, s.start + a.start, s.start + b.end, conf)))
-            candidates.append((score, DateFinding("apply_until", end_day, s, s.start + a.start, s.start + b.end, conf)))
+            candidates.append((score, SentenceFinding("apply_from", start_day, s, s.start + a.start, s.start + b.end, conf)))
+            candidates.append((score, SentenceFinding("apply_until", end_day, s, s.start + a.start, s.start + b.end, conf)))
             used.update((id(a), id(b)))
         for d in dates:
             if id(d) in used:
@@ -237,36 +230,36 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
                 continue
             day_end = _month_end(d, text) if d.month_only else d.day
             if from_publish and from_publish.end() <= d.start and published_on:
-                candidates.append((base + 2.5, DateFinding("apply_from", published_on, s, s.start + from_publish.start(), s.start + d.end, 0.8)))
-                candidates.append((base + 2.5, DateFinding("apply_until", day_end, s, s.start + from_publish.start(), s.start + d.end, 0.85)))
+                candidates.append((base + 2.5, SentenceFinding("apply_from", published_on, s, s.start + from_publish.start(), s.start + d.end, 0.8)))
+                candidates.append((base + 2.5, SentenceFinding("apply_until", day_end, s, s.start + from_publish.start(), s.start + d.end, 0.85)))
                 continue
             if re.match(r"\s*(?:前|之前|以前|截止|止)", after) or re.search(r"(?:截止|截至|截止日期|截止时间)[为到至:]?\s*$", before):
                 score = base + 1.5 + (1.0 if applying else 0)
-                candidates.append((score, DateFinding("apply_until", day_end, s, s.start + d.start, s.start + d.end, 0.8 if applying or in_time else 0.6)))
+                candidates.append((score, SentenceFinding("apply_until", day_end, s, s.start + d.start, s.start + d.end, 0.8 if applying or in_time else 0.6)))
             elif re.match(r"\s*(?:起|开始)", after) or re.search(r"(?:自|从)\s*$", before):
                 score = base + (1.0 if applying else 0) + (0.5 if validity else 0)
                 conf = 0.8 if applying or in_time else 0.65
-                candidates.append((score, DateFinding("apply_from", d.day, s, s.start + d.start, s.start + d.end, conf)))
+                candidates.append((score, SentenceFinding("apply_from", d.day, s, s.start + d.start, s.start + d.end, conf)))
                 years = _VALID_YEARS.search(text)
                 if years and validity:
                     n = _num(years.group(1)) or 0
                     if n:
-                        candidates.append((score - 0.5, DateFinding("apply_until", _add_years(d.day, n), s, s.start + d.start,
+                        candidates.append((score - 0.5, SentenceFinding("apply_until", _add_years(d.day, n), s, s.start + d.start,
                                                                     s.start + years.end(), 0.6)))
             elif re.search(r"有效期(?:至|到)\s*$", before):
-                candidates.append((base + 0.5, DateFinding("apply_until", day_end, s, s.start + d.start, s.start + d.end, 0.65)))
+                candidates.append((base + 0.5, SentenceFinding("apply_until", day_end, s, s.start + d.start, s.start + d.end, 0.65)))
         if from_publish and validity and published_on and not dates:
             pass
     # "自发布(印发)之日起施行" without a date: validity from publication
     for s in sentences:
         m = re.search(r"自(?:本)?(?:通知|办法|细则|方案|意见)?(?:发布|印发|公布)之日起(?:施行|实施|执行|生效)", s.text)
         if m and published_on:
-            candidates.append((0.5, DateFinding("apply_from", published_on, s, s.start + m.start(), s.start + m.end(), 0.55)))
+            candidates.append((0.5, SentenceFinding("apply_from", published_on, s, s.start + m.start(), s.start + m.end(), 0.55)))
             years = _VALID_YEARS.search(s.text)
             if years:
                 n = _num(years.group(1)) or 0
                 if n:
-                    candidates.append((0.4, DateFinding("apply_until", _add_years(published_on, n), s, s.start + m.start(),
+                    candidates.append((0.4, SentenceFinding("apply_until", _add_years(published_on, n), s, s.start + m.start(),
                                                         s.start + years.end(), 0.5)))
     best: dict[str, tuple[float, DateFinding]] = {}
     for score, finding in candidates:
@@ -277,7 +270,7 @@ def find_window(sentences: list[Sentence], published_on: dt.date | None) -> list
     has_until = "apply_until" in best and best["apply_until"][1].value is not None and best["apply_until"][0] >= 2.0
     if long_term is not None and not has_until:
         out = [f for f in out if f.field != "apply_until"]
-        out.append(DateFinding("apply_until", None, long_term, long_term.start, long_term.end, 0.75, note="no deadline (长期有效)"))
+        out.append(SentenceFinding("apply_until", None, long_term, long_term.start, long_term.end, 0.75, note="no deadline (长期有效)"))
     # a window whose end precedes its start is no window
     found = {f.field: f for f in out}
     if (

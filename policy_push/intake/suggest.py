@@ -177,7 +177,7 @@ def suggest_policy(
     if benefit:
         value: float | int = int(benefit.value) if float(benefit.value).is_integer() else round(benefit.value, 2)
         conf = _damaged(benefit.confidence, quality.get(benefit.sentence.start, 1.0))
-        out.add("benefit_max_yuan", value, _raw(text, benefit.sentence), (benefit.start, benefit.end), conf, note=benefit.note)
+        out.add(benefit.field, value, _raw(text, benefit.sentence), (benefit.start, benefit.end), conf, note=benefit.note)
 
     extraction = extract_criteria(sentences, audience, gaz, setting, ref.industries, quality)
     tree = tidy(extraction.tree, ref)

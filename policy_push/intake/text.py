@@ -11,15 +11,20 @@ import enum
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 __all__ = [
     "Clause",
     "Kind",
     "Sentence",
+    "SentenceFinding",
     "cn_number",
     "normalise",
     "read_sentences",
 ]
+
+
+_V = TypeVar("_V")
 
 
 def _one(ch: str) -> str:
@@ -110,6 +115,20 @@ class Sentence:
     lead: str = ""
     #: 1-based line number, for people reading the report
     line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceFinding(Generic[_V]):
+    """A field's value read from one sentence: where it stands (absolute offsets), how sure the reading
+    is, and a note for the reviewer ("" when none)."""
+
+    field: str
+    value: _V
+    sentence: Sentence
+    start: int
+    end: int
+    confidence: float
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

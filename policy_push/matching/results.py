@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from matchers import MatchRecord, PolicyMatches
@@ -43,6 +43,9 @@ class PolicyMatchResult:
     no_criteria: bool
     #: eligible profiles at or above ``min_score`` (before ``top_k``): the length of a paged list
     eligible_total: int = 0
+    #: profile id -> (the one line a message may quote, the lines a public page may show): never a
+    #: sensitive fact (低保, 特困, 残疾, health), never a may-qualify line in a message (matchers)
+    message_lines: dict[str, tuple[str | None, list[str]]] = field(default_factory=dict)
 
     @classmethod
     def from_matches(cls, full: PolicyMatches, *, top_k: int | None = None, min_score: float | None = None) -> PolicyMatchResult:
@@ -67,4 +70,8 @@ class PolicyMatchResult:
             histogram=score_histogram(r.score for r in full.eligible),
             no_criteria=not full.has_criteria,
             eligible_total=eligible_total,
+            message_lines={
+                **{r.profile_id: (None, list(r.public_reasons)) for r in unknown},
+                **{r.profile_id: (r.message_reason(), list(r.public_reasons)) for r in eligible},
+            },
         )

@@ -37,13 +37,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from matchers import CompiledPolicy, MatchEngine, PolicyMatches, Tokenizer
+from matchers import FEEDBACK_KINDS, CompiledPolicy, MatchEngine, MatchRecord, PolicyMatches, Tokenizer
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
 from policy_push.errors import MatchIndexUnavailable
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 from policy_push.statuses import ChangeOp
 from policy_push.storage import PolicyRepository, changes
+from policy_push.storage import feedback as feedback_store
 
 from .engines import (
     AUDIENCES,
@@ -160,6 +161,7 @@ class MatchService:
         self._marks: dict[str, Mark] = {}
         self._policies: dict[str, _PolicyEntry] = {}
         self._lock = asyncio.Lock()
+        self._follow_lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._error: BaseException | None = None
         self._pending: list[Callable[[], Awaitable[None]]] = []
@@ -231,6 +233,7 @@ class MatchService:
         try:
             async with self._lock:
                 report = await self._load_or_build()
+                await self._replay_feedback()
                 # writes that came in meanwhile; the last check and ``set`` are one step, so none
                 # can slip between them
                 while self._pending:
@@ -335,6 +338,23 @@ class MatchService:
         )
         return [r.to_dict() for r in (*found.eligible, *found.unknown)]
 
+    async def open_policies_for(
+        self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None = None
+    ) -> list[tuple[Policy, MatchRecord]]:
+        """As :meth:`policies_for_profile` with ``include_unknown``, but each match record whole (its
+        ``public_reasons`` and ``advice``) beside the policy it is for: what a page for the person shows."""
+        await self.wait_ready()
+        engine = self._engines[audience]
+        found = await self._run(
+            functools.partial(engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True)
+        )
+        out: list[tuple[Policy, MatchRecord]] = []
+        for record in (*found.eligible, *found.unknown):
+            entry = self._policies.get(record.policy_id)
+            if entry is not None:
+                out.append((entry.policy, record))
+        return out
+
     async def audiences_of(self, profile_id: str) -> list[str]:
         """The audiences with a profile of this id (a resident id may look like a credit code)."""
         await self.wait_ready()
@@ -402,6 +422,32 @@ class MatchService:
 
         await self._mutate(apply)
 
+    async def feedback_given(self, audience: str, profile_id: str, policy_id: str, kind: str) -> None:
+        """Teach the ranking a person's mark (有用 / 不相关 / 已申报), after it was committed: the match
+        engine moves that profile's scores for similar policies, bounded (``matchers`` feedback).  Other
+        kinds (退订) say nothing about relevance and are ignored."""
+        if kind not in FEEDBACK_KINDS or audience not in self._engines:
+            return
+
+        async def apply() -> None:
+            await self._mark(audience, profile_id, policy_id, kind)
+
+        await self._mutate(apply)
+
+    async def _mark(self, audience: str, profile_id: str, policy_id: str, kind: str) -> None:
+        try:
+            await self._run(functools.partial(self._engines[audience].record_feedback, profile_id, policy_id, kind))
+        except KeyError:  # the profile or the policy left the index since: nothing to teach
+            log.debug("feedback on a policy or profile the index does not hold; ignored")
+
+    async def _replay_feedback(self) -> None:
+        # marks live in the database; an index built afresh (or saved before a mark) learns them again here
+        async with self._sessions() as session:
+            marks = await feedback_store.marks(session, FEEDBACK_KINDS)
+        for policy_id, audience, profile_id, kind in marks:
+            if audience in self._engines:
+                await self._mark(audience, profile_id, policy_id, kind)
+
     async def policy_deleted(self, policy_id: str) -> None:
         async def apply() -> None:
             self._policies.pop(policy_id, None)
@@ -416,6 +462,10 @@ class MatchService:
         applied is applied again at the cost of a comparison."""
         if not self.is_ready:
             return []
+        async with self._follow_lock:  # the poll tick and a notification may both call: one at a time
+            return await self._follow(limit)
+
+    async def _follow(self, limit: int) -> list[str]:
         async with self._sessions() as session:
             batch = await changes.since(session, self.feed_seq, limit=limit)
         if not batch:

@@ -1,6 +1,6 @@
 """Security helpers of the application: PII encryption at rest and masking for staff views."""
 
-from .masking import mask_contact, mask_id_number, mask_profile_json
+from .masking import mask_contact, mask_id_number, mask_name, mask_profile_json
 from .pii import DEMO_PII_KEY, PII_KINDS, PiiCipher, PiiKind, generate_key
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "generate_key",
     "mask_contact",
     "mask_id_number",
+    "mask_name",
     "mask_profile_json",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from channels import mask_recipient
 
-__all__ = ["mask_contact", "mask_id_number", "mask_profile_json"]
+__all__ = ["mask_contact", "mask_id_number", "mask_name", "mask_profile_json"]
 
 
 def mask_contact(value: str | None) -> str | None:
@@ -30,9 +30,21 @@ def mask_id_number(id_number: str | None) -> str | None:
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
 
 
-def mask_profile_json(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a profile's formats.md JSON with contact values and the ID number masked."""
+def mask_name(name: str | None) -> str | None:
+    """A person's name as lists show it: the first character (the family name, mostly) and a star for
+    each other one; ``张三`` -> ``张*``.  A one-character name is all stars."""
+    if name is None:
+        return None
+    name = name.strip()
+    return "*" * len(name) if len(name) < 2 else name[0] + "*" * (len(name) - 1)
+
+
+def mask_profile_json(doc: dict[str, Any], *, person: bool = False) -> dict[str, Any]:
+    """A copy of a profile's formats.md JSON with contact values and the ID number masked, and the
+    name too when ``person`` (a resident; an enterprise's name is public)."""
     out = copy.deepcopy(doc)
+    if person and isinstance(out.get("name"), str):
+        out["name"] = mask_name(out["name"])
     contact = out.get("contact")
     if isinstance(contact, dict):
         for key in ("phone", "wechat_openid", "app_registration_id"):

@@ -31,7 +31,8 @@ from policy_push.reach import Reach
 from policy_push.security import PiiCipher
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource, SkipReason, Waiting
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import contacts, deliveries
+from policy_push.storage import contacts, deliveries, delivery_history
+from policy_push.storage.campaigns import RecipientLines
 from policy_push.storage.deliveries import Delivery, Move
 from policy_push.storage.sql import begin_write, database_now
 
@@ -47,7 +48,8 @@ class Outgoing:
     """A claimed row with what sending it needs."""
 
     row: Delivery
-    reasons: list[str] = field(default_factory=list)
+    #: the recipient's reason lines (the message quotes ``campaigns.quoted_reason`` of them)
+    reasons: RecipientLines = field(default_factory=lambda: RecipientLines([]))
     #: the decrypted phone / openid / registration id; None when the profile has none for the channel
     address: str | None = field(default=None, repr=False)
 
@@ -58,11 +60,12 @@ class Claim:
     rows: list[Outgoing]
 
 
-def _refusal(reach: Reach | None, channel: str) -> Code | None:
-    """Why a claimed row must be cancelled now (an address missing is a failure at send, not a cancel)."""
+def _refusal(reach: Reach | None, channel: str, categories: Collection[str] | None = None) -> Code | None:
+    """Why a claimed row must be cancelled now (an address missing is a failure at send, not a cancel;
+    a policy outside the categories the person chose since counts as opted out)."""
     if reach is None:
         return Code.PROFILE_DELETED
-    return _CANCEL_CODES.get(reach.refusal(channel))  # type: ignore[arg-type]
+    return _CANCEL_CODES.get(reach.refusal(channel, categories))  # type: ignore[arg-type]
 
 
 async def claim(
@@ -88,15 +91,17 @@ async def claim(
         due = await _hold_quiet(s, due, rules, now)
         campaigns = await campaign_store.states(s, {r.campaign_id for r in due})
         reach = await contacts.load_reach(s, {(r.profile_kind, r.profile_id) for r in due})
+        categories = await contacts.policy_categories(s, {r.policy_id for r in due})
         cancel: list[Move] = []
         keep: list[Delivery] = []
         for r in due:
             why = (Code.CAMPAIGN_CANCELLED if campaigns.get(r.campaign_id) is CampaignState.CANCELLED
-                   else _refusal(reach.get((r.profile_kind, r.profile_id)), r.channel))  # fmt: skip
+                   else _refusal(reach.get((r.profile_kind, r.profile_id)), r.channel, categories.get(r.policy_id)))  # fmt: skip
             if why is None:
                 keep.append(r)
             else:
                 cancel.append(Move(r.id, DeliveryStatus.CANCELLED, {"waiting_for": None}, code=why))
+        keep = await _hold_personal_cap(s, keep, reach, now)
         await deliveries.move(s, cancel, allowed_from={DeliveryStatus.CREATED}, source=EventSource.CANCEL, now=now)
         lease_until = db_now + timedelta(seconds=rules.lease_s)
         taken = [
@@ -118,10 +123,38 @@ async def claim(
         # decrypted for this batch only, held in these objects while it is sent
         found = await contacts.addresses(s, cipher, {(r.profile_kind, r.profile_id, r.channel) for r in taken})
     rows = [
-        Outgoing(r, reasons.get((r.campaign_id, r.profile_id), []), found.get((r.profile_kind, r.profile_id, r.channel)))
+        Outgoing(r, reasons.get((r.campaign_id, r.profile_id), RecipientLines([])),
+                 found.get((r.profile_kind, r.profile_id, r.channel)))
         for r in taken
     ]
     return Claim(claim_id, rows) if rows else None
+
+
+async def _hold_personal_cap(s: AsyncSession, rows: list[Delivery], reach: Mapping[tuple[str, str], Reach], now: datetime) -> list[Delivery]:
+    """Rows of people whose own cap (``weekly_max`` messages in any 7 days) is reached wait until the
+    oldest message of the window leaves it; urgent policies too, since the person set the cap."""
+    capped = {(r.profile_kind, r.profile_id) for r in rows if (x := reach.get((r.profile_kind, r.profile_id))) and x.weekly_max}
+    if not capped:
+        return rows
+    window = timedelta(days=7)
+    sent = await delivery_history.sent_since(s, capped, now - window)
+    keep: list[Delivery] = []
+    held: dict[datetime, list[str]] = {}
+    for r in rows:
+        key = (r.profile_kind, r.profile_id)
+        limit = reach[key].weekly_max if key in capped else None
+        times = sent.setdefault(key, [])
+        if limit is None or len(times) < limit:
+            keep.append(r)
+            if limit is not None:
+                times.append(now)  # a second row of the batch for the same person counts this one
+            continue
+        held.setdefault(times[len(times) - limit] + window, []).append(r.id)
+    for until, ids in held.items():
+        await deliveries.set_values(
+            s, ids, status=DeliveryStatus.CREATED, not_before=until, waiting_for=Waiting.FREQUENCY_CAP.value, updated_at=now
+        )
+    return keep
 
 
 async def _hold_quiet(s: AsyncSession, rows: list[Delivery], rules: SendRules, now: datetime) -> list[Delivery]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 import time
@@ -39,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import OutboundMessage, ProviderSwitch, Router, SendResult
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import deliveries
@@ -120,6 +122,7 @@ class Dispatcher:
         batch_size: int = 500,
         concurrency: int = 4,
         rng: random.Random | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
@@ -130,7 +133,8 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self._rng = rng or random.Random()
-        self._renderer = Renderer(sessions)
+        # the links of WeChat and app messages are signed (security.links); tests may leave the settings out
+        self._renderer = Renderer(sessions, links or LinkSigner(cipher.link_key, dt.timedelta(days=90)))
         bind = sessions.kw.get("bind")
         # SQLite has one writer: the lanes take turns here rather than queueing in SQLite's busy
         # handler, whose timeout a lane held up by another's provider work could otherwise exceed
@@ -143,6 +147,8 @@ class Dispatcher:
         self._heartbeat: asyncio.Task[None] | None = None
         #: how many of ``router.switches`` have been handed to a results transaction
         self._switches_seen = 0
+        #: set by a graceful stop: no new claims, no further slices; what is held is recorded or handed back
+        self.stopping = False
         self.stats = DispatchStats()
 
     @property
@@ -245,7 +251,7 @@ class Dispatcher:
 
         async def lane() -> None:
             nonlocal total
-            while deadline is None or time.monotonic() < deadline:
+            while (deadline is None or time.monotonic() < deadline) and not self.stopping:
                 try:
                     n = await self.run_batch()
                 except Exception as exc:  # a database hiccup: this lane stops, the next tick goes on
@@ -308,6 +314,8 @@ class Dispatcher:
         by_id = {o.row.id: o for o in claim.rows}
         try:
             for start in range(0, len(msgs), size):
+                if self.stopping and start:  # stopping: the slices not begun stay unsent and are handed back
+                    break
                 results = await self._call(claim, held, kind, msgs[start : start + size], provider)
                 if results:
                     rows = [by_id[r.delivery_id] for r in results]

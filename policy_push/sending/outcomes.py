@@ -10,9 +10,11 @@ a receipt                         delivered -> ``delivered``; unreachable -> ``u
 (:func:`after_receipt`)           failure -> ``permanent_failure`` (a message the provider took is never
                                   sent again on that channel)
 an unknown outcome, after the     the provider has it -> ``sent`` (or its receipt's status); certainly not
-claim lapsed (:func:`after_lapse`) -> ``created`` again; nobody can tell -> ``created`` with the same id
-                                  only while the provider drops repeats of that id (WeChat's ten minutes,
-                                  halved for safety), else ``technical_failure`` / ``UNKNOWN_OUTCOME``
+claim lapsed (:func:`after_lapse`) -> ``created`` again; cannot tell yet but may soon (Tencent, until its
+                                  ``report_wait_s``) -> no move, asked again later; nobody can tell ->
+                                  ``created`` with the same id only while the provider drops repeats of
+                                  that id (WeChat's ten minutes, halved for safety), else
+                                  ``technical_failure`` / ``UNKNOWN_OUTCOME``
 ================================  ==================================================================
 
 Every failure for good lets the recipient's next channel be tried (``sending.fallbacks``): a person
@@ -82,10 +84,12 @@ def after_send(
 
 
 def after_lapse(
-    row: Delivery, answer: Answer | None, *, now: dt.datetime, db_now: dt.datetime, rules: SendRules, resend_window_s: float
-) -> Move:
+    row: Delivery, answer: Answer | None, *, now: dt.datetime, db_now: dt.datetime, rules: SendRules, resend_window_s: float,
+    answer_wait_s: float = 0.0,
+) -> Move | None:
     """The move for a row whose claim lapsed, given what its provider answers about it (``answer`` is
-    None for a row never handed to a provider: no ``unsure_since``)."""
+    None for a row never handed to a provider: no ``unsure_since``). None: no move yet, ask again later
+    (the provider cannot tell now, but its records may show the send within ``answer_wait_s`` of it)."""
     attempts = row.attempts + 1
     if answer is None or row.unsure_since is None:
         if rules.gives_up(attempts):
@@ -109,6 +113,8 @@ def after_lapse(
         values = {"attempts": attempts, "not_before": now, "waiting_for": None, "unsure_since": None}
         return Move(row.id, DeliveryStatus.CREATED, values, code=Code.NOT_AT_PROVIDER, claim_id=row.claim_id)
     age_s = (db_now - row.unsure_since).total_seconds()
+    if age_s < answer_wait_s:
+        return None  # Tencent lists a send only once the carrier reports it: ask again before giving up
     if age_s < resend_window_s / 2 and not rules.gives_up(attempts):
         # the provider drops a repeat of this id for a while yet: the same row (same id) goes again
         values = {"attempts": attempts, "not_before": now, "waiting_for": None}

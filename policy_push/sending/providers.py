@@ -15,9 +15,11 @@ one call per batch: retries belong to the outbox (``not_before`` backoff, attemp
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import aiohttp
+from pydantic import SecretStr
 
 from channels import (
     AliyunSms,
@@ -25,6 +27,7 @@ from channels import (
     Channel,
     JPush,
     JPushConfig,
+    JPushReports,
     RateLimit,
     Router,
     TencentSms,
@@ -45,13 +48,18 @@ from policy_push.config import Settings
 from policy_push.errors import ConfigurationError
 
 __all__ = [
+    "COMPACT_SUFFIXES",
     "TENCENT_PARAMS",
     "ProviderEndpoints",
     "build_channels",
+    "build_jpush_reports",
     "build_router",
+    "callback_secret",
+    "callback_urls",
     "endpoints",
     "sms_providers",
     "wechat_callback_token",
+    "with_run_secrets",
 ]
 
 _LIVE_URLS = {
@@ -62,7 +70,9 @@ _LIVE_URLS = {
 }
 #: the SMS params (``campaigns.messages.render_for_recipient``) that fill the Tencent template's {1}..{5}, in order
 TENCENT_PARAMS = ("title", "benefit", "deadline", "reason", "link")
-_SIM_CALLBACK_TOKEN = WechatSimConfig().callback_token
+#: the one-segment templates' name suffixes (``channels.compact_sms_layouts``) and their Tencent slots
+COMPACT_SUFFIXES = ("_reason", "_deadline", "_short")
+TENCENT_COMPACT_PARAMS = (("title", "deadline", "reason", "link"), ("title", "deadline", "link"), ("title", "link"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,9 @@ class ProviderEndpoints:
     tencent_key: tuple[str, str] = ("", "")
     tencent_sdk_app_id: str = ""
     tencent_template_id: str = ""
+    #: the one-segment templates (reason, deadline, short); empty: only the long template is registered
+    aliyun_compact: tuple[str, ...] = ()
+    tencent_compact: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # the dataclass repr would print the secrets
         return (
@@ -133,6 +146,7 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
             ),
             "tencent_sdk_app_id": pick(settings.tencent_sdk_app_id, t.sdk_app_id, "tencent_sdk_app_id"),
             "tencent_template_id": pick(settings.tencent_template_id, next(iter(t.templates)), "tencent_template_id"),
+            "tencent_compact": _compact(settings.tencent_compact_template_ids, tuple(t.templates)[1:4] if sim else ()),
         }
     return ProviderEndpoints(
         aliyun_url=url(settings.aliyun_sms_url, "aliyun"),
@@ -141,6 +155,7 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
             pick(_secret(settings.aliyun_access_key_secret), asecret, "aliyun_access_key_secret"),
         ),
         aliyun_template_code=pick(settings.aliyun_template_code, next(iter(a.templates)), "aliyun_template_code"),
+        aliyun_compact=_compact(settings.aliyun_compact_template_codes, tuple(a.templates)[1:4] if sim else ()),
         wechat_url=url(settings.wechat_url, "wechat"),
         wechat_app=(pick(settings.wechat_appid, appid, "wechat_appid"), pick(_secret(settings.wechat_secret), wsecret, "wechat_secret")),
         wechat_template_id=pick(settings.wechat_template_id, next(iter(w.templates)), "wechat_template_id"),
@@ -150,14 +165,58 @@ def endpoints(settings: Settings) -> ProviderEndpoints:
     )
 
 
+def _compact(setting: str, sim_default: tuple[str, ...]) -> tuple[str, ...]:
+    given = tuple(part.strip() for part in setting.split(",") if part.strip())
+    if given and len(given) != len(COMPACT_SUFFIXES):
+        raise ConfigurationError(
+            f"the compact SMS template setting names {len(given)} templates; give {len(COMPACT_SUFFIXES)}, comma-separated"
+        )
+    return given or sim_default
+
+
+def _sms_templates(template: str, main: str, compact: tuple[str, ...]) -> dict[str, str]:
+    return {template: main, **{f"{template}{sfx}": code for sfx, code in zip(COMPACT_SUFFIXES, compact, strict=False)}}
+
+
+def with_run_secrets(settings: Settings) -> Settings:
+    """``settings`` with the callback secrets filled for this run where simulators mode leaves them unset.
+
+    The simulators' own default WeChat token (``sim-callback-token``) is public: anyone could sign an event
+    with it. So in simulators mode an unset WeChat token or callback secret becomes a random one for this
+    process; the demo hands the same values to the simulators it starts. Live mode fills in nothing (the
+    callbacks then refuse everything; see :func:`callback_secret`)."""
+    if settings.provider_mode != "simulators":
+        return settings
+    update: dict[str, SecretStr] = {}
+    if not _secret(settings.wechat_callback_token):
+        update["wechat_callback_token"] = SecretStr(secrets.token_urlsafe(24))
+    if not _secret(settings.callback_secret):
+        update["callback_secret"] = SecretStr(secrets.token_urlsafe(24))
+    return settings.model_copy(update=update) if update else settings
+
+
 def wechat_callback_token(settings: Settings) -> str:
-    """The token WeChat signs event pushes with (the simulator's default in simulators mode)."""
-    token = _secret(settings.wechat_callback_token)
-    if token:
-        return token
-    if settings.provider_mode == "simulators":
-        return _SIM_CALLBACK_TOKEN
-    raise ConfigurationError("POLICY_PUSH_WECHAT_CALLBACK_TOKEN is required when provider_mode is live")
+    """The token WeChat signs event pushes with; "" when none is set (every push is then refused)."""
+    return _secret(settings.wechat_callback_token)
+
+
+def callback_secret(settings: Settings) -> str:
+    """The secret path segment of the unsigned callbacks; "" when none is set (every push is then refused:
+    ``channels.callback_auth.secret_path_matches`` never matches a short or empty secret)."""
+    return _secret(settings.callback_secret)
+
+
+def callback_urls(settings: Settings, base: str) -> dict[str, str]:
+    """The callback URLs of a service at ``base`` (``http://host:port``), as ``channels.simulators.start_all``
+    names them; they carry the callback secret: hand them to the simulators, never to a log."""
+    secret = callback_secret(settings)
+    return {
+        "aliyun": f"{base}/callbacks/aliyun/{secret}/sms-report",
+        "aliyun_reply": f"{base}/callbacks/aliyun/{secret}/sms-up",
+        "tencent": f"{base}/callbacks/tencent/{secret}/sms-status",
+        "tencent_reply": f"{base}/callbacks/tencent/{secret}/sms-reply",
+        "wechat": f"{base}/callbacks/wechat",
+    }
 
 
 def _wechat_keys(settings: Settings) -> tuple[str, ...]:
@@ -180,7 +239,8 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
         if name == "aliyun":
             sms.append(AliyunSms(
                 AliyunSmsConfig(
-                    e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name, {template: e.aliyun_template_code},
+                    e.aliyun_key[0], e.aliyun_key[1], settings.sms_sign_name,
+                    _sms_templates(template, e.aliyun_template_code, e.aliyun_compact),
                     base_url=e.aliyun_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
                 ),
                 session,
@@ -189,8 +249,11 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
             sms.append(TencentSms(
                 TencentSmsConfig(
                     e.tencent_key[0], e.tencent_key[1], e.tencent_sdk_app_id, settings.sms_sign_name,
-                    {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS)},
+                    {template: TencentTemplate(e.tencent_template_id, TENCENT_PARAMS),
+                     **{f"{template}{sfx}": TencentTemplate(tid, slots)
+                        for sfx, tid, slots in zip(COMPACT_SUFFIXES, e.tencent_compact, TENCENT_COMPACT_PARAMS, strict=False)}},
                     base_url=e.tencent_url, timeout_s=timeout, rate=_rate(settings.sms_rate_per_s, settings.sms_daily_quota),
+                    report_wait_s=settings.tencent_report_wait_s,
                 ),
                 session,
             ))
@@ -218,3 +281,15 @@ def build_channels(settings: Settings, session: aiohttp.ClientSession, *, ends: 
 
 def build_router(settings: Settings, session: aiohttp.ClientSession, *, ends: ProviderEndpoints | None = None) -> Router:
     return Router(build_channels(settings, session, ends=ends))
+
+
+def build_jpush_reports(settings: Settings, session: aiohttp.ClientSession, router: Router) -> JPushReports | None:
+    """The JPush report client for the router's JPush adapter (same app key), or None without one."""
+    if not router.has("app", JPush.name):
+        return None
+    channel = router.channel("app", JPush.name)
+    assert isinstance(channel, JPush)
+    url = settings.jpush_report_url or (
+        endpoints(settings).jpush_url if settings.provider_mode == "simulators" else "https://report.jpush.cn"
+    )
+    return JPushReports(channel.config, session, report_url=url)

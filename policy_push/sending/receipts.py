@@ -6,9 +6,13 @@ Notify.gov learnt that a task per receipt falls over at scale. Each receipt move
 says; a receipt for a row already final (late, or the provider's duplicate push) leaves an event and
 changes nothing. A failure for good starts the fallback on the recipient's next channel.
 
-Matching: a single Aliyun send carries our delivery id as ``OutId``; a batch send shares one ``BizId``
-and a digest ``OutId``, so its members are told apart by the phone's keyed hash (the number itself is
-never stored in clear). WeChat events carry the ``MsgID`` we stored on send.
+Matching (strict, so a forged or misdirected receipt cannot touch another row): a receipt changes a row
+only when all of these agree: the provider's message id (Aliyun ``BizId``, Tencent ``SerialNo``, WeChat
+``MsgID``, JPush ``msg_id``) equals the row's ``provider_message_id``, the row was sent through that same
+provider on that provider's channel (an SMS receipt never touches an app or WeChat row), and the
+receipt's recipient (phone, openid, registration id) has the keyed hash of the row's own address. The
+``OutId`` / SessionContext naming our delivery id only tells apart rows that pass all of that (the same
+phone twice in one batch); it never matches a row by itself: it is printed in every message link.
 
 Early receipts: a receipt can outrun our record of the send (WeChat's event carries the ``MsgID`` we
 store only when the batch's results are recorded). Refusing it would not help: providers give up
@@ -41,7 +45,7 @@ from .fallbacks import failed_for_good, fall_back
 from .outcomes import after_receipt
 from .rules import SendRules
 
-__all__ = ["EARLY_RECEIPT_MAX_AGE", "ReceiptReport", "apply_early_receipts", "apply_receipts", "sweep_early_receipts"]
+__all__ = ["EARLY_RECEIPT_MAX_AGE", "PROVIDER_CHANNEL", "ReceiptReport", "apply_early_receipts", "apply_receipts", "sweep_early_receipts"]
 
 log = logging.getLogger("policy_push.receipts")
 _FROM = frozenset({DeliveryStatus.SENT, DeliveryStatus.SENDING})
@@ -67,43 +71,50 @@ class ReceiptReport:
 class _Key:
     """What a receipt is matched by; built from a pushed receipt or a stored early one."""
 
-    delivery_id: str
     provider: str
     provider_message_id: str
     recipient_hash: str | None
+    #: our delivery ids the receipt names (OutId, SessionContext): a tie-break among matching rows only
+    hints: tuple[str, ...] = ()
+
+
+#: the channel each provider sends on: a receipt of one provider never touches a row of another channel
+PROVIDER_CHANNEL = {"aliyun_sms": "sms", "tencent_sms": "sms", "wechat": "wechat", "jpush": "app"}
 
 
 def recipient_hash(cipher: PiiCipher, receipt: Receipt) -> str | None:
     """The keyed hash of the receipt's recipient, as the profile tables store it (``*_hash``)."""
-    if not receipt.recipient:
+    channel = PROVIDER_CHANNEL.get(receipt.provider)
+    if not receipt.recipient or channel is None:
         return None
-    if receipt.provider == "wechat":
-        return cipher.lookup_hash(contact_field("wechat"), receipt.recipient)
-    # Aliyun may report the number with its country code (86...): the profile stores 11 digits
-    return cipher.lookup_hash(contact_field("sms"), receipt.recipient[-11:])
+    if channel == "sms":
+        # providers may report the number with its country code (86...): the profile stores 11 digits
+        return cipher.lookup_hash(contact_field("sms"), receipt.recipient[-11:])
+    return cipher.lookup_hash(contact_field(channel), receipt.recipient)
+
+
+def _key(cipher: PiiCipher, r: Receipt) -> _Key:
+    hints = tuple(h for h in (r.delivery_id, *r.context_ids) if h)
+    return _Key(r.provider, r.provider_message_id, recipient_hash(cipher, r), hints)
 
 
 async def _match(session: AsyncSession, keys: Sequence[_Key]) -> list[str | None]:
-    """The delivery id each key matches, or None."""
-    direct = {r.id for r in await deliveries.by_ids(session, {k.delivery_id for k in keys if k.delivery_id})}
-    wanted = {k.provider_message_id for k in keys if k.delivery_id not in direct and k.provider_message_id}
+    """The delivery id each key matches (message id + provider + channel + recipient hash), or None."""
+    wanted = {k.provider_message_id for k in keys if k.provider_message_id and k.recipient_hash}
     by_message: dict[tuple[str, str], list[deliveries.Delivery]] = {}
     for row in await deliveries.by_message_ids(session, wanted):
-        by_message.setdefault((row.provider or "", row.provider_message_id or ""), []).append(row)
-    # batch members share a message id: tell them apart by the recipient's keyed hash
-    shared = {(r.profile_kind, r.profile_id) for rows in by_message.values() if len(rows) > 1 for r in rows}
-    hashes = await contacts.contact_hashes(session, shared) if shared else {}
+        if row.provider and PROVIDER_CHANNEL.get(row.provider) == row.channel:
+            by_message.setdefault((row.provider, row.provider_message_id or ""), []).append(row)
+    people = {(r.profile_kind, r.profile_id) for rows in by_message.values() for r in rows}
+    hashes = await contacts.contact_hashes(session, people) if people else {}
     out: list[str | None] = []
     for k in keys:
-        rows = by_message.get((k.provider, k.provider_message_id), [])
-        if k.delivery_id in direct:
-            out.append(k.delivery_id)
-        elif len(rows) == 1:
-            out.append(rows[0].id)
-        elif rows and k.recipient_hash:
-            out.append(next((r.id for r in rows if hashes.get((r.profile_kind, r.profile_id), {}).get(r.channel) == k.recipient_hash), None))
-        else:
-            out.append(None)
+        rows = [
+            r for r in by_message.get((k.provider, k.provider_message_id), [])
+            if k.recipient_hash and hashes.get((r.profile_kind, r.profile_id), {}).get(r.channel) == k.recipient_hash
+        ]  # fmt: skip
+        rows.sort(key=lambda r: (r.id not in k.hints, r.id))
+        out.append(rows[0].id if rows else None)
     return out
 
 
@@ -124,11 +135,13 @@ async def apply_receipts(
     *,
     now: datetime,
     rules: SendRules,
+    early_cap: int | None = None,
 ) -> ReceiptReport:
-    """Apply one push's receipts in one transaction; keep those that match no delivery yet."""
+    """Apply one push's receipts in one transaction; keep those that match no delivery yet (at most
+    ``early_cap`` kept in all; None: no cap)."""
     if not receipts:
         return ReceiptReport(0, 0, 0)
-    keys = [_Key(r.delivery_id, r.provider, r.provider_message_id, recipient_hash(cipher, r)) for r in receipts]
+    keys = [_key(cipher, r) for r in receipts]
     async with sessions() as s, s.begin():
         await begin_write(s)
         matched = await _match(s, keys)
@@ -146,15 +159,22 @@ async def apply_receipts(
                 "text": r.text[:500] or None, "reported_at": r.reported_at, "received_at": now,
             }
             for r, k, did in zip(receipts, keys, matched, strict=True)
-            if did is None and r.provider_message_id
+            if did is None and r.provider_message_id and k.recipient_hash
         ]  # fmt: skip
+        if early and early_cap is not None:
+            # bounded: a flood of receipts for sends that never happened cannot fill the table
+            room = max(0, early_cap - await receipt_store.count_early(s))
+            if len(early) > room:
+                log.warning("early receipts at their cap (%d): %d not kept, the push is refused", early_cap, len(early) - room)
+                early = early[:room]
         await receipt_store.keep_early(s, early)
-    # without a message id nothing could ever match it: not kept, and the push is not acknowledged
+    # without a message id or a recipient nothing could ever match it (or the cap is reached): not kept,
+    # and the push is not acknowledged
     unmatched = sum(1 for did in matched if did is None) - len(early)
     if early:
         log.info("%d receipt(s) match no delivery yet: kept until their send is recorded", len(early))
     if unmatched:
-        log.warning("%d receipt(s) carry no message id and match no delivery: not kept", unmatched)
+        log.warning("%d receipt(s) match no delivery and were not kept", unmatched)
     return ReceiptReport(applied, len(moves) - applied, unmatched, len(early))
 
 
@@ -175,7 +195,7 @@ async def apply_early_receipts(
     rows = await receipt_store.take_early(session, message_ids=provider_message_ids, limit=limit)
     if not rows:
         return ReceiptReport(0, 0, 0)
-    matched = await _match(session, [_Key("", r.provider, r.provider_message_id, r.recipient_hash) for r in rows])
+    matched = await _match(session, [_Key(r.provider, r.provider_message_id, r.recipient_hash) for r in rows])
     moves = [
         after_receipt(did, r.delivered, Outcome(r.outcome), r.code, r.text)
         for r, did in zip(rows, matched, strict=True)

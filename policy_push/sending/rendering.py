@@ -8,13 +8,16 @@ that breaks the channel's rules for this recipient.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import ChannelError, OutboundMessage, Outcome, SendResult
-from policy_push.campaigns import render_for_recipient
+from policy_push.campaigns import quoted_reason, render_for_recipient
+from policy_push.campaigns.messages import short_code
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import Code
 from policy_push.storage import campaigns as campaign_store
 
@@ -24,10 +27,12 @@ __all__ = ["Renderer"]
 
 
 class Renderer:
-    """Renders claimed rows into provider messages, with a cache of the campaigns' approved bodies."""
+    """Renders claimed rows into provider messages, with a cache of the campaigns' approved bodies.
+    ``links`` signs each WeChat/app message's link token (expiring ``link_ttl_days`` after sending)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], links: LinkSigner) -> None:
         self.sessions = sessions
+        self.links = links
         self._bodies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
 
     async def prepare(self, rows: Sequence[Outgoing]) -> tuple[dict[str, SendResult], dict[str, list[OutboundMessage]]]:
@@ -46,7 +51,10 @@ class Renderer:
                                              text="no approved message for this channel")  # fmt: skip
                 continue
             try:
-                msg = render_for_recipient(body, reasons=o.reasons, delivery_id=row.id, address=o.address)
+                code = row.link_code or short_code(row.id)
+                token = self.links.sign(code, now=dt.datetime.now(dt.UTC))
+                msg = render_for_recipient(body, reason=quoted_reason(o.reasons), delivery_id=row.id,
+                                           address=o.address, code=code, token=token)
             except ChannelError as exc:  # breaks a channel rule: never sendable as it is
                 results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=exc.code, text=str(exc))
                 continue

@@ -4,7 +4,9 @@ the change feed.
 A profile not updated for ``retention_days``, in no open campaign (draft … sending) and with no delivery
 still to send loses its phone, openid and registration id: the ciphertexts and their look-up hashes are
 set to NULL, with an audit entry per profile. The rest of the record stays (it still matches policies; it
-just cannot be messaged until the person registers contact data again). Idempotent.
+just cannot be messaged until the person registers contact data again). Inbound messages (SMS replies,
+WeChat follows and messages) older than ``retention_days`` are deleted; the opt-outs they made stay.
+Idempotent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.storage import changes, contacts
+from policy_push.storage import inbound as inbound_store
 from policy_push.storage.sql import begin_write
 
 __all__ = ["purge_contact_data"]
@@ -33,8 +36,11 @@ async def purge_contact_data(sessions: async_sessionmaker[AsyncSession], *, now:
     async with sessions() as s, s.begin():
         await begin_write(s)
         pruned = await changes.prune(s)
+        replies = await inbound_store.purge_before(s, cutoff)
     if total:
         log.info("erased the contact data of %d profile(s) past %d days", total, retention_days)
+    if replies:
+        log.info("deleted %d inbound message(s) older than %d days", replies, retention_days)
     if pruned:
         log.info("pruned %d change(s) older than %s from the change feed", pruned, changes.KEEP)
     return total

@@ -8,13 +8,12 @@ how long a claim outlives its worker's last sign of life (real seconds, on the d
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from channels import RetryPolicy, SendResult
-from policy_push.config import Settings
+from policy_push.config import Settings, hours_range
 from policy_push.errors import ConfigurationError
 from policy_push.statuses import Waiting
 from scheduler import FrequencyCap, QuietHours, SendWindows, earliest_send_time, next_send_time
@@ -24,14 +23,11 @@ __all__ = ["SendRules", "parse_quiet_hours"]
 
 def parse_quiet_hours(spec: str, tz: str) -> QuietHours | None:
     """``"21:00-08:00"`` -> QuietHours; empty -> None (no quiet hours)."""
-    spec = spec.strip()
-    if not spec:
-        return None
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", spec)
-    if m is None:
-        raise ConfigurationError(f"quiet hours {spec!r}: expected HH:MM-HH:MM, e.g. 21:00-08:00")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    return QuietHours(time(h1, m1), time(h2, m2), tz)
+    try:
+        hours = hours_range(spec)  # the settings checked it at load; a caller's own spec is checked here
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return None if hours is None else QuietHours(hours[0], hours[1], tz)
 
 
 @dataclass(frozen=True)

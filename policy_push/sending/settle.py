@@ -10,7 +10,10 @@ is asked through the router (``Router.query``), and ``sending.outcomes.after_lap
   ``created`` again, nobody asked;
 * the provider has it (Aliyun's ``QuerySendDetails``) -> ``sent``, or the status of the receipt it holds;
 * it certainly does not -> ``created`` again (the same id), to be sent as if for the first time;
-* nobody can tell (Tencent, JPush after a restart, WeChat) -> resent with the same id only while the
+* the provider cannot tell yet but its records may still come to show the send (Tencent lists a send
+  only once the carrier has reported it: ``Channel.answer_wait_s``, 30 minutes) -> left ``sending`` with a
+  new lease (event ``AWAITING_PROVIDER``) and asked again when it ends;
+* nobody can tell (Tencent past that wait, JPush after a restart, WeChat) -> resent with the same id only while the
   provider drops repeats of it (WeChat: ``client_msg_id``, ten minutes, used for half that), otherwise
   ``technical_failure`` with code ``UNKNOWN_OUTCOME``: never sent again on that channel; the recipient's
   next channel takes over through a fallback. Such a person may hear of the policy on two channels,
@@ -62,28 +65,44 @@ class SettleReport:
     resend: int = 0
     #: failed for good as ``UNKNOWN_OUTCOME`` (the next channel takes over)
     unknown_outcome: int = 0
+    #: the provider cannot tell yet but may soon (Tencent): a new lease, asked again when it ends
+    awaiting: int = 0
     #: moves refused: the row was renewed, recorded or settled meanwhile
     ignored: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    answer: Answer
+    #: the provider's resend window and how long its records may still come to show a send
+    resend_window_s: float
+    answer_wait_s: float
+
+
 async def _ask(
     router: Router, rows: Sequence[Delivery], addresses: dict[tuple[str, str, str], str]
-) -> dict[str, tuple[Answer, float]]:
-    """Each row's provider's answer, and that provider's resend window."""
+) -> dict[str, _Asked]:
+    """Each row's provider's answer, with that provider's resend window and answer wait."""
     groups: dict[tuple[str, str | None], list[Delivery]] = {}
     for r in rows:
         groups.setdefault((r.channel, r.provider), []).append(r)
-    out: dict[str, tuple[Answer, float]] = {}
+    out: dict[str, _Asked] = {}
     for (channel, provider), members in groups.items():
         items = [
             Inquiry(r.id, addresses.get((r.profile_kind, r.profile_id, r.channel), ""), since=r.unsure_since or r.claimed_at,
-                    markers=(short_code(r.id),))
+                    markers=(r.link_code or short_code(r.id),))
             for r in members
         ]  # fmt: skip
-        window = router.resend_window_s(channel, provider)
+        window, wait = router.resend_window_s(channel, provider), router.answer_wait_s(channel, provider)
         for answer in await router.query(channel, provider, items):
-            out[answer.delivery_id] = (answer, window)
+            out[answer.delivery_id] = _Asked(answer, window, wait)
     return out
+
+
+def _hold_s(answers: dict[str, _Asked], rows: Sequence[Delivery]) -> float:
+    """How long a row waits before the next question: a sixth of its provider's answer wait (so it is asked
+    about six times before settle gives up on it), at least five seconds."""
+    return max(5.0, min(answers[r.id].answer_wait_s for r in rows) / 6)
 
 
 async def _load(session: AsyncSession, cipher: PiiCipher, rows: Sequence[Delivery]) -> dict[tuple[str, str, str], str]:
@@ -109,11 +128,15 @@ async def settle_lapsed(
         return SettleReport()
     # a row never handed to a provider (no unsure_since) needs no question
     answers = await _ask(router, [r for r in rows if r.unsure_since is not None], addresses)
-    moves = [
-        after_lapse(r, answers[r.id][0] if r.id in answers else None, now=now, db_now=db_now, rules=rules,
-                    resend_window_s=answers[r.id][1] if r.id in answers else 0.0)
+    decided = {
+        r.id: after_lapse(r, answers[r.id].answer if r.id in answers else None, now=now, db_now=db_now, rules=rules,
+                          resend_window_s=answers[r.id].resend_window_s if r.id in answers else 0.0,
+                          answer_wait_s=answers[r.id].answer_wait_s if r.id in answers else 0.0)
         for r in rows
-    ]
+    }  # fmt: skip
+    moves = [m for m in decided.values() if m is not None]
+    # the provider cannot tell yet but may soon (Tencent before the carrier's report): asked again later
+    waiting = [r for r in rows if decided[r.id] is None]
     async with sessions() as s, s.begin():
         await begin_write(s)
         lapsed_before = await database_now(s)
@@ -121,6 +144,11 @@ async def settle_lapsed(
             s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.SETTLE, now=now, lapsed_before=lapsed_before
         )
         await fall_back(s, failed_for_good(rows, applied, moves), now=now, rules=rules)
+        held = await deliveries.hold(
+            s, [(r.id, r.claim_id) for r in waiting], until=lapsed_before + timedelta(seconds=_hold_s(answers, waiting)),
+            lapsed_before=lapsed_before, now=now, code=Code.AWAITING_PROVIDER,
+            text="the provider has no record of it yet; asked again later",
+        ) if waiting else []  # fmt: skip
     done = [m for m in moves if m.delivery_id in applied]
     report = SettleReport(
         examined=len(rows),
@@ -128,7 +156,8 @@ async def settle_lapsed(
         not_called=sum(1 for m in done if m.code == Code.NOT_CALLED),
         resend=sum(1 for m in done if m.to is DeliveryStatus.CREATED and m.code != Code.NOT_CALLED),
         unknown_outcome=sum(1 for m in done if m.code == Code.UNKNOWN_OUTCOME),
-        ignored=len(moves) - len(done),
+        awaiting=len(held),
+        ignored=len(moves) - len(done) + len(waiting) - len(held),
     )
     log.info("settle: %s", report)
     if report.unknown_outcome:
@@ -162,10 +191,10 @@ async def sweep_unreceipted(
     answers = await _ask(router, rows, addresses)
     moves: list[Move] = []
     for r in rows:
-        receipt = answers[r.id][0].receipt
+        receipt = answers[r.id].answer.receipt
         if receipt is not None:
             moves.append(after_receipt(r.id, receipt.delivered, receipt.outcome, receipt.code, receipt.text))
-    waiting = [r.id for r in rows if answers[r.id][0].receipt is None]
+    waiting = [r.id for r in rows if answers[r.id].answer.receipt is None]
     async with sessions() as s, s.begin():
         await begin_write(s)
         applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.SENT}, source=EventSource.SETTLE, now=now)

@@ -10,6 +10,7 @@ dispatch_due_campaigns      no      check the approval, write the delivery rows,
 send_due_deliveries         no      claim -> send -> record until nothing is due (or a budget)
 settle_lapsed               yes     rows whose claim lapsed (a dead worker): ask the provider, resend
                                     or give up on the channel; overdue receipts; early receipts
+pull_reports                yes     Tencent status and reply queues; JPush delivery reports (``pulls``)
 close_expired_policies      yes     past apply_until: cancel unsent rows and open campaigns
 deadline_reminders          yes     reminder campaigns N days before apply_until
 purge_contact_data          yes     erase contact data past the retention period; prune the change feed
@@ -39,11 +40,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
-from channels import Receipt, Router
+from channels import JPushReports, Receipt, Reply, Router, WechatEvent
 from policy_push.campaigns import create_due_reminders
 from policy_push.config import Settings
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.statuses import DELIVERY_UNSENT, CampaignState
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history
@@ -60,7 +62,9 @@ from scheduler import (
 
 from .closing import CloseReport, close_expired_policies
 from .dispatch import Dispatcher
-from .providers import build_router
+from .inbound import InboundReport, apply_replies, apply_wechat_event
+from .providers import build_jpush_reports, build_router
+from .pulls import PullReport, pull_jpush_reports, pull_tencent
 from .receipts import ReceiptReport, apply_receipts, sweep_early_receipts
 from .retention import purge_contact_data
 from .rules import SendRules
@@ -93,6 +97,8 @@ class Pipeline:
     dispatcher: Dispatcher
     #: simulated-seconds budget of one send tick; None = until nothing is due
     send_budget_s: float | None = 30.0
+    #: JPush's report API (None: no JPush adapter, or no HTTP session to reach it)
+    jpush_reports: JPushReports | None = None
 
     # ---- tick bodies ---------------------------------------------------------------------------
 
@@ -120,9 +126,34 @@ class Pipeline:
     async def purge_contact_data(self) -> int:
         return await purge_contact_data(self.sessions, now=self.clock.now(), retention_days=self.settings.retention_days)
 
+    async def pull_reports(self) -> PullReport:
+        tencent = await pull_tencent(
+            self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules,
+            early_cap=self.settings.early_receipt_cap,
+        )  # fmt: skip
+        if self.jpush_reports is None:
+            return tencent
+        app = await pull_jpush_reports(
+            self.sessions, self.cipher, self.jpush_reports, clock=self.clock, rules=self.rules,
+            wait_s=self.settings.receipt_pull_s / self.clock.real_seconds(1.0),
+            time_to_live_s=self.jpush_reports.config.time_to_live_s,
+        )  # fmt: skip
+        return PullReport(tencent.receipts, tencent.replies, app.asked, app.settled)
+
     async def receipts(self, receipts: Sequence[Receipt]) -> ReceiptReport:
         """Apply one provider push (the callback views call this)."""
-        return await apply_receipts(self.sessions, self.cipher, receipts, now=self.clock.now(), rules=self.rules)
+        return await apply_receipts(
+            self.sessions, self.cipher, receipts, now=self.clock.now(), rules=self.rules,
+            early_cap=self.settings.early_receipt_cap,
+        )  # fmt: skip
+
+    async def replies(self, replies: Sequence[Reply]) -> InboundReport:
+        """Apply one push of SMS replies (the callback views call this)."""
+        return await apply_replies(self.sessions, self.cipher, replies, now=self.clock.now())
+
+    async def wechat_event(self, event: WechatEvent) -> InboundReport:
+        """Apply a WeChat follow, unfollow or message (the callback view calls this)."""
+        return await apply_wechat_event(self.sessions, self.cipher, event, now=self.clock.now())
 
     # ---- running without the scheduler (CLI --exit-when-idle, the demo, tests) ---------------
 
@@ -169,6 +200,7 @@ class Pipeline:
             Tick("dispatch_due_campaigns", self.dispatch_due_campaigns, poll, timeout_s=300),
             Tick("send_due_deliveries", self.send_due_deliveries, poll, timeout_s=600),
             Tick("settle_lapsed", self.settle_lapsed, max(poll, s.claim_lease_s * factor / 3), leader_only=True, timeout_s=600),
+            Tick("pull_reports", self.pull_reports, max(poll, s.receipt_pull_s * factor), leader_only=True, timeout_s=300),
             Tick("close_expired_policies", self.close_expired_policies, every(300), leader_only=True, timeout_s=300),
             Tick("deadline_reminders", self.deadline_reminders, every(300), leader_only=True, timeout_s=300),
             Tick("purge_contact_data", self.purge_contact_data, every(3600), leader_only=True, timeout_s=300),
@@ -198,10 +230,11 @@ async def open_pipeline(
         dispatcher = Dispatcher(
             sessions=runtime.sessions, cipher=runtime.cipher, router=router, clock=clock, rules=rules,
             worker_id=worker_name(settings), batch_size=settings.dispatch_batch_size,
-            concurrency=settings.dispatch_concurrency,
+            concurrency=settings.dispatch_concurrency, links=LinkSigner.from_settings(settings, runtime.cipher),
         )  # fmt: skip
         dispatcher.start()
-        yield Pipeline(settings, runtime.sessions, runtime.cipher, router, clock, rules, dispatcher)
+        reports = build_jpush_reports(settings, session, router) if session is not None else None
+        yield Pipeline(settings, runtime.sessions, runtime.cipher, router, clock, rules, dispatcher, jpush_reports=reports)
     finally:
         if dispatcher is not None:
             await dispatcher.close()
@@ -270,4 +303,5 @@ def build_scheduler(settings: Settings, ticks: Sequence[Tick], *, clock: Clock) 
     # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(settings.effective_database_url)
-    return TickScheduler(ticks, leader=leader, clock=clock)
+    # running ticks get most of the stop grace; recording and handing back claims the rest
+    return TickScheduler(ticks, leader=leader, clock=clock, shutdown_grace_s=settings.stop_grace_s * 0.6)

@@ -13,8 +13,14 @@ from . import campaign_tables as campaign_tables
 # intake's tables join Base.metadata wherever storage is imported (migrations, schema checks)
 from . import intake_tables as _intake_tables  # noqa: F401
 
+# the PII key fingerprints (key rotation) join Base.metadata the same way
+from . import key_tables as _key_tables  # noqa: F401
+
 # staff accounts and API tokens (policy_push.staff)
 from . import staff_tables as _staff_tables  # noqa: F401
+
+# so do the subscribers' tables (issue 12)
+from . import subscriber_tables as _subscriber_tables  # noqa: F401
 from .audit import AuditLog
 from .engine import create_engine, database_url, session_factory
 from .policies import PolicyRepository

@@ -13,13 +13,14 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -31,13 +32,14 @@ from policy_push.statuses import (
     DeliveryStatus,
     EventSource,
     FeedbackKind,
+    InboundKind,
     OptOutSource,
     Purpose,
     SkipReason,
     Waiting,
 )
 
-from .tables import Base, JSONDoc, UTCDateTime, one_of
+from .tables import Base, BigId, JSONDoc, UTCDateTime, one_of
 
 __all__ = [
     "CampaignMessageRow",
@@ -47,12 +49,19 @@ __all__ = [
     "DeliveryRow",
     "EarlyReceiptRow",
     "FeedbackRow",
+    "InboundMessageRow",
     "OptOutRow",
     "ProviderSwitchRow",
+    "campaigns",
+    "deliveries",
+    "delivery_events",
+    "early_receipts",
+    "feedback",
+    "messages",
+    "opt_outs",
+    "provider_switches",
+    "recipients",
 ]
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
-
 
 
 class CampaignRow(Base):
@@ -90,6 +99,10 @@ class CampaignRecipientRow(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSONDoc)
     missing: Mapped[list[str]] = mapped_column(JSONDoc)
+    #: the one line a message to this recipient may quote (never a sensitive or may-qualify line); None: none
+    message_reason: Mapped[str | None] = mapped_column(Text)
+    #: the reasons a public page may show (sensitive lines left out); None for rows drafted before
+    public_reasons: Mapped[list[str] | None] = mapped_column(JSONDoc)
     #: the first channel of the recipient's preference that can reach them, or None
     channel: Mapped[str | None] = mapped_column(String(16))
     #: why this recipient gets nothing (SkipReason), or None when they will be messaged
@@ -155,6 +168,9 @@ class DeliveryRow(Base):
     provider_text: Mapped[str | None] = mapped_column(Text)
     #: the delivery on the previous channel whose permanent failure started this one
     fallback_of: Mapped[str | None] = mapped_column(String(36))
+    #: the code of the SMS short link (``/s/<code>``, 8 characters, random): not unique by itself, a
+    #: look-up that finds two rows opens neither
+    link_code: Mapped[str | None] = mapped_column(String(8), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
@@ -169,7 +185,7 @@ class DeliveryEventRow(Base):
         one_of("delivery_events", "source", EventSource),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(36), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     from_status: Mapped[str | None] = mapped_column(String(24))
@@ -190,7 +206,7 @@ class EarlyReceiptRow(Base):
 
     __tablename__ = "early_receipts"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
     provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
     #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid"); None if absent
@@ -216,6 +232,34 @@ class OptOutRow(Base):
     source: Mapped[str] = mapped_column(String(32))
 
 
+class InboundMessageRow(Base):
+    """What people sent us through a provider: SMS replies (up-messages), WeChat follows, unfollows and
+    messages. The sender is kept as its keyed look-up hash and encrypted (staff see it masked); the text is
+    encrypted too, since a free-text reply may carry anything. ``dedupe_key`` (a keyed hash of the
+    provider's identity of the push) makes a repeated push record nothing twice."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_inbound_messages_dedupe"),
+        Index("ix_inbound_messages_received", "received_at"),
+        one_of("inbound_messages", "kind", InboundKind),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  #: InboundKind
+    #: ``PiiCipher.lookup_hash`` of the phone ("phone") or openid ("wechat_openid")
+    sender_hash: Mapped[str] = mapped_column(String(64), index=True)
+    sender_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: profiles whose opt-out this recorded (0 when the sender matches no profile)
+    profiles: Mapped[int] = mapped_column(Integer, default=0)
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class FeedbackRow(Base):
     __tablename__ = "feedback"
     __table_args__ = (
@@ -223,7 +267,7 @@ class FeedbackRow(Base):
         one_of("feedback", "kind", FeedbackKind),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     policy_id: Mapped[str] = mapped_column(String(64), index=True)
     profile_kind: Mapped[str] = mapped_column(String(16))
     profile_id: Mapped[str] = mapped_column(String(64))
@@ -237,9 +281,25 @@ class ProviderSwitchRow(Base):
 
     __tablename__ = "provider_switches"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(16))
     from_provider: Mapped[str] = mapped_column(String(32))
     to_provider: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
+
+
+# -- the same tables as SQLAlchemy Core handles, for the query modules: made here, once ------------------
+def _core(row: type[Base]) -> Table:
+    return row.__table__  # type: ignore[return-value]
+
+
+campaigns = _core(CampaignRow)
+recipients = _core(CampaignRecipientRow)
+messages = _core(CampaignMessageRow)
+deliveries = _core(DeliveryRow)
+delivery_events = _core(DeliveryEventRow)
+early_receipts = _core(EarlyReceiptRow)
+opt_outs = _core(OptOutRow)
+feedback = _core(FeedbackRow)
+provider_switches = _core(ProviderSwitchRow)

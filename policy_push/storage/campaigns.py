@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import NotFound
@@ -23,12 +23,14 @@ from policy_push.statuses import (
     Purpose,
 )
 
-from .campaign_tables import CampaignMessageRow, CampaignRecipientRow, CampaignRow, DeliveryRow
+from .campaign_tables import CampaignRecipientRow, CampaignRow, campaigns, messages, recipients
+from .campaign_tables import deliveries as _deliveries
 from .sql import chunks, is_postgres
 from .tables import PolicyRow, PolicyVersionRow
 
 __all__ = [
     "NOT_SKIPPED",
+    "RecipientLines",
     "bodies",
     "due_scheduled",
     "get",
@@ -41,13 +43,10 @@ __all__ = [
     "recipient_rows",
     "recipients_after",
     "recount",
+    "sms_reason_counts",
     "stream_recipients",
 ]
 
-campaigns: Table = CampaignRow.__table__  # type: ignore[assignment]
-recipients: Table = CampaignRecipientRow.__table__  # type: ignore[assignment]
-messages: Table = CampaignMessageRow.__table__  # type: ignore[assignment]
-_deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
 _c, _r, _m = campaigns.c, recipients.c, messages.c
 #: the ``skip_reason`` filter value for recipients who will be messaged
 NOT_SKIPPED = "none"
@@ -233,9 +232,10 @@ async def recipient_rows(session: AsyncSession, campaign_id: str, profile_ids: S
 
 
 async def stream_recipients(session: AsyncSession, campaign_id: str) -> AsyncIterator[Any]:
-    """(kind, profile id, channel, skip reason, reasons) of every recipient by profile id, streamed."""
+    """(kind, profile id, channel, skip reason, reasons, message reason) of every recipient by profile
+    id, streamed."""
     rows = await session.stream(
-        select(_r.profile_kind, _r.profile_id, _r.channel, _r.skip_reason, _r.reasons)
+        select(_r.profile_kind, _r.profile_id, _r.channel, _r.skip_reason, _r.reasons, _r.message_reason)
         .where(_r.campaign_id == campaign_id)
         .order_by(_r.profile_id)
     )
@@ -254,16 +254,28 @@ async def recipients_after(session: AsyncSession, campaign_id: str, after: str, 
     return list(rows)
 
 
-async def reasons_of(session: AsyncSession, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-    """(campaign id, profile id) -> the recipient's reasons."""
-    out: dict[tuple[str, str], list[str]] = {}
+class RecipientLines(NamedTuple):
+    """A recipient's reason lines: all of them (staff), the one a message may quote, and those a
+    public page may show (None for rows drafted before the engine flagged sensitive lines)."""
+
+    reasons: list[str]
+    message_reason: str | None = None
+    public_reasons: list[str] | None = None
+
+
+async def reasons_of(session: AsyncSession, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], RecipientLines]:
+    """(campaign id, profile id) -> the recipient's reason lines."""
+    out: dict[tuple[str, str], RecipientLines] = {}
     for campaign_id in {c for c, _ in pairs}:
         ids = sorted({p for c, p in pairs if c == campaign_id})
         for part in chunks(ids):
-            for pid, reasons in await session.execute(
-                select(_r.profile_id, _r.reasons).where(_r.campaign_id == campaign_id, _r.profile_id.in_(part))
+            for pid, reasons, quoted, public in await session.execute(
+                select(_r.profile_id, _r.reasons, _r.message_reason, _r.public_reasons)
+                .where(_r.campaign_id == campaign_id, _r.profile_id.in_(part))
             ):
-                out[(campaign_id, pid)] = list(reasons or [])
+                out[(campaign_id, pid)] = RecipientLines(
+                    list(reasons or []), quoted, None if public is None else list(public)
+                )
     return out
 
 
@@ -292,6 +304,16 @@ async def recipient_page(session: AsyncSession, conditions: list[ColumnElement[b
     return list(rows), int(total or 0)
 
 
+async def sms_reason_counts(session: AsyncSession, campaign_id: str) -> list[tuple[str | None, int]]:
+    """(message reason, recipients) of the campaign's first-choice SMS recipients who will be messaged."""
+    rows = await session.execute(
+        select(_r.message_reason, func.count())
+        .where(_r.campaign_id == campaign_id, _r.channel == "sms", _r.skip_reason.is_(None))
+        .group_by(_r.message_reason)
+    )
+    return [(reason, int(n)) for reason, n in rows]
+
+
 async def recount(session: AsyncSession, campaign_id: str) -> list[tuple[str | None, str | None, int]]:
     """(channel, skip reason, recipients) groups of a campaign."""
     grouped = await session.execute(
@@ -300,10 +322,16 @@ async def recount(session: AsyncSession, campaign_id: str) -> list[tuple[str | N
     return [(ch, skip, int(n)) for ch, skip, n in grouped]
 
 
-async def recipients_of(session: AsyncSession, campaign_id: str) -> dict[tuple[str, str], tuple[bool, list[str]]]:
-    """(kind, profile id) -> (eligible, reasons) of every recipient."""
-    rows = await session.execute(select(_r.profile_kind, _r.profile_id, _r.eligible, _r.reasons).where(_r.campaign_id == campaign_id))
-    return {(k, p): (bool(e), list(reasons or [])) for k, p, e, reasons in rows}
+async def recipients_of(session: AsyncSession, campaign_id: str) -> dict[tuple[str, str], tuple[bool, RecipientLines]]:
+    """(kind, profile id) -> (eligible, reason lines) of every recipient."""
+    rows = await session.execute(
+        select(_r.profile_kind, _r.profile_id, _r.eligible, _r.reasons, _r.message_reason, _r.public_reasons)
+        .where(_r.campaign_id == campaign_id)
+    )
+    return {
+        (k, p): (bool(e), RecipientLines(list(reasons or []), quoted, None if public is None else list(public)))
+        for k, p, e, reasons, quoted, public in rows
+    }
 
 
 async def stray_recipients(session: AsyncSession, campaign_id: str, reference_id: str) -> int:

@@ -4,8 +4,10 @@ Every repository write of a policy or profile calls :func:`record` in its own tr
 takes comes from the one-row ``change_counter``; taking it locks that row until the transaction ends, so
 a reader that has seen number *n* has seen every change numbered up to *n* (no gaps from transactions
 still open, which a plain sequence would leave). A running service polls :func:`since` with the last
-number it applied (``MatchService.follow_changes``); a PostgreSQL ``NOTIFY`` sent beside the number could
-later wake it early without changing anything here.
+number it applied (``MatchService.follow_changes``).  On PostgreSQL each change also sends ``NOTIFY`` on
+:data:`CHANNEL` with its number (delivered when the transaction commits), so a listening node applies it
+at once (``policy_push.matching.listen``); the poll stays as the catch-up that misses nothing, whether a
+notification was lost or the listener was disconnected.
 
 Rows older than a week are pruned: a service that was down longer rebuilds its view from the tables
 themselves (the match index's start-up catch-up).
@@ -24,12 +26,14 @@ from policy_push.statuses import ChangeOp
 
 from .tables import ChangeCounterRow, ChangeRow, utcnow
 
-__all__ = ["KEEP", "Change", "latest", "prune", "record", "since"]
+__all__ = ["CHANNEL", "KEEP", "Change", "latest", "prune", "record", "since"]
 
 changes: Table = ChangeRow.__table__  # type: ignore[assignment]
 counter: Table = ChangeCounterRow.__table__  # type: ignore[assignment]
 #: how long changes are kept for services to catch up with
 KEEP = dt.timedelta(days=7)
+#: the PostgreSQL notification channel of the feed; the payload is the change number
+CHANNEL = "policy_push_changes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ async def record(session: AsyncSession, kind: str, ids: Collection[str], op: Cha
     await session.execute(
         insert(changes), [{"seq": seq, "kind": kind, "entity_id": i, "op": op.value, "at": now} for i in sorted(ids)]
     )
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, str(seq))))
 
 
 async def latest(session: AsyncSession) -> int:

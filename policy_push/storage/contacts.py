@@ -20,8 +20,9 @@ from policy_push.security import PiiCipher, mask_contact
 from policy_push.statuses import CAMPAIGN_OPEN, DELIVERY_UNSENT, OptOutSource
 
 from .audit import AuditLog
-from .campaign_tables import CampaignRecipientRow, CampaignRow, DeliveryRow, OptOutRow
+from .campaign_tables import campaigns, deliveries, opt_outs, recipients
 from .sql import chunks, insert_ignore
+from .subscriber_tables import SubscriberAccountRow, SubscriberLinkRow, SubscriberPreferenceRow
 from .tables import Base
 
 __all__ = [
@@ -31,16 +32,20 @@ __all__ = [
     "load_reach",
     "masked_contacts",
     "opted_out_of_all",
+    "policy_categories",
     "profile_exists",
     "profile_table",
+    "profiles_by_hash",
     "purge_stale_contacts",
     "record_opt_out",
 ]
 
 PROFILE_KINDS = ("enterprise", "resident")
 _TABLES = {"enterprise": "enterprises", "resident": "residents"}
-opt_outs: Table = OptOutRow.__table__  # type: ignore[assignment]
 _o = opt_outs.c
+_l = SubscriberLinkRow.__table__.c  # type: ignore[attr-defined]
+_a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
+_p = SubscriberPreferenceRow.__table__.c  # type: ignore[attr-defined]
 
 
 def profile_table(kind: str) -> Table:
@@ -69,6 +74,47 @@ async def _opt_outs(session: AsyncSession, profiles: Collection[tuple[str, str]]
     return out
 
 
+async def _subscribed(session: AsyncSession, kind: str, ids: Sequence[str]) -> dict[str, tuple[set[str], set[str]]]:
+    """profile id -> (proven phone hashes, bound openid hashes) of the accounts actively linked to it;
+    absent: no subscriber speaks for the profile."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for part in chunks(ids):
+        rows = await session.execute(
+            select(_l.profile_id, _a.phone_hash, _a.wechat_openid_hash)
+            .join_from(SubscriberLinkRow, SubscriberAccountRow, _a.id == _l.account_id)
+            .where(_l.profile_kind == kind, _l.profile_id.in_(part), _l.state == "active", _a.state == "active")
+        )
+        for pid, phone_hash, openid_hash in rows:
+            phones, openids = out.setdefault(pid, (set(), set()))
+            if phone_hash:
+                phones.add(phone_hash)
+            if openid_hash:
+                openids.add(openid_hash)
+    return out
+
+
+async def _weekly_max(session: AsyncSession, kind: str, ids: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in chunks(ids):
+        rows = await session.execute(select(_p.profile_id, _p.weekly_max).where(
+            _p.profile_kind == kind, _p.profile_id.in_(part), _p.weekly_max.is_not(None)))  # fmt: skip
+        out.update({pid: int(n) for pid, n in rows})
+    return out
+
+
+def _unproven(hashes: dict[str, str | None], proofs: tuple[set[str], set[str]] | None) -> frozenset[str]:
+    """Channels whose address the profile's subscribers never proved (none when no subscriber speaks for it)."""
+    if proofs is None:
+        return frozenset()
+    phones, openids = proofs
+    out = set()
+    if hashes.get("sms") and hashes["sms"] not in phones:
+        out.add("sms")
+    if hashes.get("wechat") and hashes["wechat"] not in openids:
+        out.add("wechat")
+    return frozenset(out)
+
+
 async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]]) -> dict[tuple[str, str], Reach]:
     """(kind, id) -> what the rules of ``policy_push.reach`` need; a deleted profile is absent."""
     blocked = await _opt_outs(session, profiles)
@@ -76,13 +122,22 @@ async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]
     for kind, ids in _by_kind(profiles).items():
         t = profile_table(kind)
         hashes = [t.c[f"{CONTACT_FIELD[ch]}_hash"] for ch in CHANNELS]
+        subscribed = await _subscribed(session, kind, ids)
+        weekly = await _weekly_max(session, kind, ids)
         for part in chunks(ids):
             for pid, consent, doc, *present in await session.execute(
                 select(t.c.id, t.c.consent, t.c.document, *hashes).where(t.c.id.in_(part))
             ):
-                preference = tuple(ch for ch in (doc or {}).get("channels") or [] if ch in CONTACT_FIELD)
-                addressed = frozenset(ch for ch, h in zip(CHANNELS, present, strict=True) if h)
-                out[(kind, pid)] = Reach(kind, pid, bool(consent), preference, addressed, frozenset(blocked.get((kind, pid), ())))
+                doc = doc or {}
+                preference = tuple(ch for ch in doc.get("channels") or [] if ch in CONTACT_FIELD)
+                by_channel = dict(zip(CHANNELS, present, strict=True))
+                addressed = frozenset(ch for ch, h in by_channel.items() if h)
+                out[(kind, pid)] = Reach(
+                    kind, pid, bool(consent), preference, addressed, frozenset(blocked.get((kind, pid), ())),
+                    unproven=_unproven(by_channel, subscribed.get(pid)),
+                    categories=frozenset(c for c in doc.get("categories") or [] if isinstance(c, str)),
+                    weekly_max=weekly.get(pid),
+                )  # fmt: skip
     return out
 
 
@@ -150,7 +205,7 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
     """Erase the contact data (ciphertexts and look-up hashes) of profiles not updated since ``cutoff``, in
     no open campaign and with no delivery still to send; audited per profile. Returns their ids."""
     t = profile_table(kind)
-    r, c, d = CampaignRecipientRow.__table__.c, CampaignRow.__table__.c, DeliveryRow.__table__.c
+    r, c, d = recipients.c, campaigns.c, deliveries.c
     fields = list(CONTACT_FIELD.values())
     in_open = exists().where(r.profile_id == t.c.id, r.profile_kind == kind, r.campaign_id == c.id,
                              c.state.in_([s.value for s in CAMPAIGN_OPEN]))  # fmt: skip
@@ -177,4 +232,24 @@ async def contact_hashes(session: AsyncSession, profiles: Collection[tuple[str, 
         for part in chunks(ids):
             for pid, *found in await session.execute(select(t.c.id, *hashes).where(t.c.id.in_(part))):
                 out[(kind, pid)] = {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
+    return out
+
+
+async def profiles_by_hash(session: AsyncSession, channel: str, digest: str) -> list[tuple[str, str]]:
+    """(kind, id) of every profile whose address on ``channel`` has this keyed look-up hash (an SMS reply's
+    phone, a WeChat event's openid), enterprises and residents alike."""
+    column = f"{CONTACT_FIELD[channel]}_hash"
+    out: list[tuple[str, str]] = []
+    for kind in PROFILE_KINDS:
+        t = profile_table(kind)
+        out += [(kind, pid) for pid in (await session.execute(select(t.c.id).where(t.c[column] == digest))).scalars()]
+    return out
+
+
+async def policy_categories(session: AsyncSession, policy_ids: Collection[str]) -> dict[str, list[str]]:
+    """policy id -> its categories, held against what each person chose (``Reach.wants``)."""
+    t = Base.metadata.tables["policies"]
+    out: dict[str, list[str]] = {}
+    for part in chunks(sorted(policy_ids)):
+        out.update({pid: list(cats or []) for pid, cats in await session.execute(select(t.c.id, t.c.categories).where(t.c.id.in_(part)))})
     return out

@@ -21,9 +21,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.render import link_code
 from policy_push.statuses import (
     DELIVERY_FINAL,
     DELIVERY_TRANSITIONS,
@@ -32,15 +33,19 @@ from policy_push.statuses import (
     Waiting,
 )
 
-from .campaign_tables import DeliveryEventRow, DeliveryRow, ProviderSwitchRow
+from .campaign_tables import deliveries, provider_switches
+from .campaign_tables import delivery_events as events
 from .sql import chunks, insert_ignore, is_postgres
 
 __all__ = [
     "Delivery",
     "Move",
+    "awaiting_report",
     "by_ids",
+    "by_link_code",
     "by_message_ids",
     "find",
+    "hold",
     "insert",
     "lapsed",
     "move",
@@ -52,10 +57,9 @@ __all__ = [
     "sent_awaiting_receipt",
     "set_values",
     "unsent_of_policies",
+    "unsent_of_profiles",
 ]
 
-deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
-events: Table = DeliveryEventRow.__table__  # type: ignore[assignment]
 _d = deliveries.c
 
 
@@ -78,11 +82,16 @@ class Delivery:
     claimed_at: dt.datetime | None
     unsure_since: dt.datetime | None
     fallback_of: str | None
+    #: the code of the SMS link (``/s/<code>``); None only for a row made outside ``new_row``
+    link_code: str | None = None
+    #: when the row was made: a link expires a fixed time after it
+    created_at: dt.datetime | None = None
 
 
 _COLUMNS = [
     _d.id, _d.campaign_id, _d.policy_id, _d.profile_kind, _d.profile_id, _d.channel, _d.purpose, _d.status,
     _d.attempts, _d.provider, _d.provider_message_id, _d.claim_id, _d.claimed_at, _d.unsure_since, _d.fallback_of,
+    _d.link_code, _d.created_at,
 ]  # fmt: skip
 
 
@@ -108,7 +117,7 @@ def new_row(
         "id": new_delivery_id(), "campaign_id": campaign_id, "policy_id": policy_id, "profile_kind": kind,
         "profile_id": profile_id, "channel": channel, "purpose": purpose, "status": DeliveryStatus.CREATED.value,
         "attempts": 0, "not_before": not_before, "waiting_for": waiting.value if waiting else None,
-        "fallback_of": fallback_of, "created_at": now, "updated_at": now,
+        "fallback_of": fallback_of, "link_code": link_code(), "created_at": now, "updated_at": now,
     }  # fmt: skip
 
 
@@ -217,6 +226,32 @@ async def move(
     return applied
 
 
+async def hold(
+    session: AsyncSession, held: Sequence[tuple[str, str | None]], *, until: dt.datetime, lapsed_before: dt.datetime,
+    now: dt.datetime, code: str, text: str,
+) -> list[str]:  # fmt: skip
+    """Give lapsed ``sending`` rows (id, the claim settle saw) a new lease until ``until`` (a database time),
+    so settle asks about them again then; a row renewed, moved or reclaimed meanwhile is left alone.
+    Returns the ids held; each gets an event (``sending`` -> ``sending``, ``code``)."""
+    done: list[str] = []
+    for delivery_id, claim in held:
+        stmt = (
+            update(deliveries)
+            .where(_d.id == delivery_id, _d.status == DeliveryStatus.SENDING.value,
+                   _d.claim_id.is_(None) if claim is None else _d.claim_id == claim,
+                   (_d.lease_until < lapsed_before) | _d.lease_until.is_(None))
+            .values(lease_until=until, updated_at=now)
+            .returning(_d.id)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        done += list((await session.execute(stmt)).scalars())
+    await record_events(session, [
+        {"delivery_id": i, "at": now, "from_status": DeliveryStatus.SENDING.value, "to_status": DeliveryStatus.SENDING.value,
+         "source": EventSource.SETTLE.value, "code": code, "text": text} for i in done
+    ])  # fmt: skip
+    return done
+
+
 async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Events that record no status change of their own (``MAYBE_SENT``, a lease lost …)."""
     for part in chunks(rows):
@@ -299,6 +334,21 @@ async def sent_awaiting_receipt(
     return [_row(r) for r in await session.execute(stmt)]
 
 
+async def awaiting_report(
+    session: AsyncSession, *, provider: str, horizon: dt.datetime, since: dt.datetime, limit: int
+) -> list[tuple[Delivery, dt.datetime]]:
+    """``sent`` rows of ``provider`` sent between ``since`` and ``horizon`` and not looked at since ``horizon``,
+    with their ``sent_at``: the rows whose delivery report is to be pulled (JPush)."""
+    stmt = (
+        select(*_COLUMNS, _d.sent_at)
+        .where(_d.status == DeliveryStatus.SENT.value, _d.provider == provider, _d.sent_at <= horizon,
+               _d.sent_at >= since, _d.updated_at <= horizon, _d.provider_message_id.is_not(None))
+        .order_by(_d.sent_at)
+        .limit(limit)
+    )  # fmt: skip
+    return [(_row(r[:-1]), r[-1]) for r in await session.execute(stmt)]
+
+
 async def by_ids(session: AsyncSession, ids: Collection[str]) -> list[Delivery]:
     out: list[Delivery] = []
     for part in chunks(sorted(ids)):
@@ -321,10 +371,28 @@ async def find(session: AsyncSession, ids: Sequence[str]) -> Delivery | None:
     return None if row is None else _row(row)
 
 
+async def by_link_code(session: AsyncSession, code: str) -> Delivery | None:
+    """The row whose SMS link carries ``code``; None when none does, or when two do (codes are random
+    and not unique: a rare clash opens neither row rather than the wrong one)."""
+    found = (await session.execute(select(*_COLUMNS).where(_d.link_code == code).limit(2))).all()
+    return _row(found[0]) if len(found) == 1 else None
+
+
 async def unsent_of_policies(session: AsyncSession, policy_ids: Collection[str], *, limit: int) -> list[str]:
     """Ids of ``created`` rows of these policies."""
     stmt = select(_d.id).where(_d.policy_id.in_(list(policy_ids)), _d.status == DeliveryStatus.CREATED.value)
     return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def unsent_of_profiles(session: AsyncSession, profiles: Collection[tuple[str, str]], channel: str) -> list[Delivery]:
+    """``created`` rows of these profiles on ``channel`` (to cancel after an opt-out)."""
+    out: list[Delivery] = []
+    for kind, pid in sorted(set(profiles)):
+        stmt = select(*_COLUMNS).where(
+            _d.profile_kind == kind, _d.profile_id == pid, _d.channel == channel, _d.status == DeliveryStatus.CREATED.value
+        )
+        out += [_row(r) for r in await session.execute(stmt)]
+    return out
 
 
 async def resume_point(session: AsyncSession, campaign_id: str) -> str:
@@ -338,7 +406,7 @@ async def record_switches(session: AsyncSession, switches: Sequence[Any]) -> Non
     """Provider failovers (``channels.ProviderSwitch``), with their reasons."""
     if switches:
         await session.execute(
-            ProviderSwitchRow.__table__.insert(),
+            provider_switches.insert(),
             [{"at": sw.at, "channel": sw.kind, "from_provider": sw.from_provider, "to_provider": sw.to_provider,
               "reason": sw.reason} for sw in switches],
         )  # fmt: skip

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import DELIVERY_IN_FLIGHT, DELIVERY_REACHED, DeliveryStatus, Purpose
 
-from .campaign_tables import CampaignRecipientRow, DeliveryRow
+from .campaign_tables import deliveries as _deliveries
+from .campaign_tables import recipients as _recipients
 from .sql import chunks
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "waiting",
 ]
 
-_deliveries: Table = DeliveryRow.__table__  # type: ignore[assignment]
-_recipients: Table = CampaignRecipientRow.__table__  # type: ignore[assignment]
 _d = _deliveries.c
 #: the rows the frequency cap counts: scheduled, on their way or sent
 _CAP_COUNTS = [s.value for s in (DeliveryStatus.CREATED, *DELIVERY_IN_FLIGHT)]
@@ -148,3 +147,25 @@ async def not_due(session: AsyncSession, *, now: dt.datetime) -> int:
     """``created`` rows not due yet at ``now`` (quiet hours, the cap, a retry's backoff)."""
     n = await session.scalar(select(func.count()).where(_d.status == DeliveryStatus.CREATED.value, _d.not_before > now))
     return int(n or 0)
+
+
+async def sent_since(
+    session: AsyncSession, profiles: Collection[tuple[str, str]], since: dt.datetime
+) -> dict[tuple[str, str], list[dt.datetime]]:
+    """Per (kind, id): when each message on its way or sent since ``since`` went (all campaigns and
+    channels), oldest first: what a person's own weekly cap counts at claim time."""
+    wanted = set(profiles)
+    kinds = sorted({kind for kind, _ in wanted})
+    out: dict[tuple[str, str], list[dt.datetime]] = {}
+    went = func.coalesce(_d.sent_at, _d.claimed_at)
+    for part in chunks(sorted({pid for _, pid in wanted})):
+        rows = await session.execute(
+            select(_d.profile_kind, _d.profile_id, went).where(
+                _d.profile_kind.in_(kinds), _d.profile_id.in_(part),
+                _d.status.in_([s.value for s in DELIVERY_IN_FLIGHT]), went >= since,
+            )
+        )  # fmt: skip
+        for kind, pid, at in rows:
+            if (kind, pid) in wanted:
+                out.setdefault((kind, pid), []).append(at)
+    return {k: sorted(v) for k, v in out.items()}

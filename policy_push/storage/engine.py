@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from policy_push.config import Settings
+from policy_push.security.files import private_dir, touch_private
 
 __all__ = ["create_engine", "database_url", "session_factory"]
 
@@ -63,8 +64,11 @@ def create_engine(
 def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool, **engine_kw: Any) -> AsyncEngine:
     if url.drivername == "sqlite":
         url = url.set(drivername="sqlite+aiosqlite")
-    if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        # personal data: the file is created owner-only (its -wal and -shm files take its mode)
+        path = Path(url.database).expanduser()
+        private_dir(path.parent)
+        touch_private(path)
     engine = _create_async_engine(url, echo=echo, **engine_kw)
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import FeedbackKind
 
-from .campaign_tables import FeedbackRow
+from .campaign_tables import feedback
 from .sql import insert_ignore
 
-__all__ = ["answered", "given", "record"]
+__all__ = ["answered", "given", "marks", "record"]
 
-feedback: Table = FeedbackRow.__table__  # type: ignore[assignment]
 _f = feedback.c
 
 
@@ -43,3 +42,12 @@ async def answered(session: AsyncSession, policy_id: str, kinds: Collection[Feed
         select(_f.profile_kind, _f.profile_id).where(_f.policy_id == policy_id, _f.kind.in_([k.value for k in kinds]))
     )
     return {(k, p) for k, p in rows}
+
+
+async def marks(session: AsyncSession, kinds: Collection[str]) -> list[tuple[str, str, str, str]]:
+    """(policy id, profile kind, profile id, kind) of every answer of ``kinds``, oldest first (a later
+    mark on a policy replaces an earlier one in the ranking)."""
+    rows = await session.execute(
+        select(_f.policy_id, _f.profile_kind, _f.profile_id, _f.kind).where(_f.kind.in_(list(kinds))).order_by(_f.at, _f.id)
+    )
+    return [(p, k, i, kind) for p, k, i, kind in rows]

@@ -7,14 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .tables import Base, JSONDoc, UTCDateTime
+from .tables import Base, BigId, JSONDoc, UTCDateTime
 
 __all__ = ["FetchStateRow", "IntakeDocumentRow", "IntakeDocumentVersionRow", "ReviewItemRow"]
-
-_BIGID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class FetchStateRow(Base):
@@ -35,7 +33,7 @@ class IntakeDocumentRow(Base):
 
     __tablename__ = "intake_documents"
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(64), index=True)
     url: Mapped[str] = mapped_column(String(2048), unique=True)
     title: Mapped[str] = mapped_column(Text)

@@ -31,6 +31,7 @@ from policy_push.domain import (
 )
 from policy_push.errors import AlreadyExists, InvalidInput, RecordConflict
 from policy_push.refdata import ReferenceData
+from policy_push.security.masking import mask_name
 from policy_push.security.pii import PiiCipher
 from policy_push.statuses import ChangeOp
 
@@ -242,9 +243,10 @@ class _ProfileRepository(Generic[P]):
         except ValidationError:
             return []
         assert normalized is not None
-        digest = self.cipher.lookup_hash("phone", normalized)
+        # every configured key's hash: during a key rotation some rows are not re-keyed yet
+        digests = self.cipher.lookup_hashes("phone", normalized)
         rows = await self.session.execute(
-            select(self.table.c.id).where(self.table.c.phone_hash == digest).order_by(self.table.c.id)
+            select(self.table.c.id).where(self.table.c.phone_hash.in_(digests)).order_by(self.table.c.id)
         )
         return list(rows.scalars())
 
@@ -283,16 +285,24 @@ class ResidentRepository(_ProfileRepository[ResidentProfile]):
         return parse_resident(doc, self._read_ctx)
 
     def _extra_columns(self, profile: ResidentProfile, doc: dict[str, Any]) -> dict[str, Any]:
+        # a person's name is personal data: stored encrypted, and masked where it is kept in the clear
+        masked = mask_name(profile.name)
         doc["id_number"] = None
-        return {"hukou_region": profile.effective_hukou_region, **self._seal("id_number", profile.id_number)}
+        doc["name"] = masked
+        return {
+            "hukou_region": profile.effective_hukou_region, "name": masked,
+            "name_enc": self.cipher.encrypt("name", profile.name), **self._seal("id_number", profile.id_number),
+        }  # fmt: skip
 
     def _restore_extra(self, row: Any, doc: dict[str, Any]) -> None:
         doc["id_number"] = self._open("id_number", row.id_number_enc)
+        if row.name_enc is not None:
+            doc["name"] = self.cipher.decrypt("name", row.name_enc)
 
     async def find_by_id_number(self, id_number: str) -> str | None:
         """The id of the resident registered with this ID number, or None."""
-        digest = self.cipher.lookup_hash("id_number", id_number.strip().upper())
-        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id_number_hash == digest))
+        digests = self.cipher.lookup_hashes("id_number", id_number.strip().upper())
+        return await self.session.scalar(select(self.table.c.id).where(self.table.c.id_number_hash.in_(digests)).limit(1))
 
     async def _check_conflicts(self, rows: builtins.list[dict[str, Any]]) -> None:
         owners: dict[str, str] = {}

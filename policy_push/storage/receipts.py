@@ -7,15 +7,14 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .campaign_tables import EarlyReceiptRow
+from .campaign_tables import early_receipts
 from .sql import chunks, is_postgres
 
-__all__ = ["drop_early", "expire_early", "keep_early", "take_early"]
+__all__ = ["count_early", "drop_early", "expire_early", "keep_early", "take_early"]
 
-early_receipts: Table = EarlyReceiptRow.__table__  # type: ignore[assignment]
 _e = early_receipts.c
 
 
@@ -51,3 +50,8 @@ async def drop_early(session: AsyncSession, ids: Collection[int]) -> None:
 async def expire_early(session: AsyncSession, *, before: dt.datetime) -> int:
     result = await session.execute(delete(early_receipts).where(_e.received_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_early(session: AsyncSession) -> int:
+    """How many early receipts are kept (their number is capped: ``Settings.early_receipt_cap``)."""
+    return int(await session.scalar(select(func.count()).select_from(early_receipts)) or 0)

@@ -25,7 +25,9 @@ from .engine import create_engine
 __all__ = [
     "SchemaStatus",
     "alembic_config",
+    "downgrade",
     "head_revision",
+    "history",
     "require_current_schema",
     "schema_status",
     "upgrade",
@@ -98,6 +100,36 @@ async def upgrade(
     finally:
         if owned:
             await engine.dispose()
+
+
+def _downgrade_sync(connection: Connection, cfg: Config, revision: str) -> None:
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def downgrade(engine: AsyncEngine, *, revision: str, quiet: bool = True) -> SchemaStatus:
+    """``alembic downgrade REVISION``; a revision the scripts do not know is a ConfigurationError."""
+    from policy_push.errors import ConfigurationError
+
+    if revision not in ("base",) and not revision.startswith("-") and not _is_known(revision):
+        raise ConfigurationError(f"no migration {revision!r}; `policy-push db history` lists them")
+    try:
+        with _quiet_alembic(quiet):
+            async with engine.begin() as conn:
+                await conn.run_sync(_downgrade_sync, alembic_config(), revision)
+    except CommandError as exc:
+        raise ConfigurationError(f"cannot downgrade to {revision!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        await engine.dispose()
+    return await schema_status(engine)
+
+
+def history() -> list[tuple[str, str]]:
+    """(revision, first line of its docstring), oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    revs = list(script.walk_revisions())
+    revs.reverse()
+    return [(r.revision, (r.doc or "").strip().splitlines()[0] if r.doc else "") for r in revs]
 
 
 def _current_sync(connection: Connection) -> str | None:

@@ -37,6 +37,7 @@ from policy_push.statuses import ChangeOp
 __all__ = [
     "AuditRow",
     "Base",
+    "BigId",
     "ChangeCounterRow",
     "ChangeRow",
     "EnterpriseRow",
@@ -59,6 +60,8 @@ NAMING = {
 }
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+#: an auto-numbered id: BIGINT on PostgreSQL; on SQLite only INTEGER is the auto-incrementing rowid
+BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 def one_of(table: str, column: str, values: type[enum.StrEnum] | tuple[str, ...], *, nullable: bool = False) -> CheckConstraint:
@@ -187,6 +190,8 @@ class ResidentRow(_ProfileColumns, Base):
 
     #: effective hukou region (given, else the ID number's first six digits)
     hukou_region: Mapped[str | None] = mapped_column(String(16))
+    #: the name, encrypted (a resident's name is personal data); ``name`` and the document hold it masked
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: unique: two residents with one ID number is a conflict (NULLs do not collide)
     id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -198,10 +203,7 @@ class AuditRow(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
 
-    # BIGINT on PostgreSQL; on SQLite only INTEGER is the auto-incrementing rowid
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))
@@ -221,7 +223,7 @@ class ChangeRow(Base):
     __tablename__ = "changes"
     __table_args__ = (one_of("changes", "op", ChangeOp),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(16))  #: policy, enterprise, resident
     entity_id: Mapped[str] = mapped_column(String(64))

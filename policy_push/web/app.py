@@ -8,18 +8,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from channels import ReplayGuard
 from policy_push.config import Settings
+from policy_push.errors import PiiKeyMismatch
 from policy_push.intake.sources.poll import SourcePoller
 from policy_push.matching import MatchService, database_key, shared_tokenizer
+from policy_push.matching.listen import OnWake, follow_notifications
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
+from policy_push.sending.providers import callback_secret, wechat_callback_token, with_run_secrets
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
+from policy_push.storage.pii_keys import check_key
+from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
 
 from .auth import (
@@ -32,18 +40,25 @@ from .auth import (
 from .keys import (
     cipher_key,
     engine_key,
+    link_signer_key,
+    link_throttle_key,
     match_service_key,
     openapi_key,
     pipeline_key,
     refdata_key,
+    replay_guard_key,
     scheduler_key,
     service_key,
     session_factory_key,
     settings_key,
+    subscribers_key,
 )
-from .middlewares import error_middleware
+from .metrics import Metrics, metrics_key, metrics_middleware
+from .middlewares import body_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
+from .ops_state import OpsState, ops_state_key
 from .routes import setup_routes
+from .throttle import Throttle
 
 __all__ = ["create_app"]
 
@@ -62,19 +77,33 @@ def create_app(
     ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
     """
     cipher = PiiCipher.from_settings(settings)
+    # simulators mode: random callback secrets for this run, never the simulators' public defaults
+    settings = with_run_secrets(settings)
+    if not callback_secret(settings) or not wechat_callback_token(settings):
+        log.warning("POLICY_PUSH_CALLBACK_SECRET or POLICY_PUSH_WECHAT_CALLBACK_TOKEN is not set: "
+                    "the provider callbacks refuse every push until it is")  # fmt: skip
     app = web.Application(
-        # headers outermost (every answer gets them, errors too); the session before the auth that reads it
-        middlewares=[security_headers_middleware, error_middleware, session_middleware_for(settings, cipher), auth_middleware],
+        # security headers outermost (every answer gets them, errors too); the staff session before the
+        # auth that reads it; bodies read (bounded in time) after the role check
+        middlewares=[security_headers_middleware, metrics_middleware, error_middleware, input_middleware,
+                     session_middleware_for(settings, cipher), auth_middleware, body_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )
     app[settings_key] = settings
     app[cipher_key] = cipher
+    app[link_signer_key] = LinkSigner.from_settings(settings, cipher)
+    app[link_throttle_key] = Throttle(settings.link_lookups_per_minute)
+    app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
     app[openapi_key] = build_openapi()
     app[login_limiter_key] = LoginLimiter(settings.staff_login_per_minute)
+    app[metrics_key] = Metrics()
+    app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})
     setup_routes(app)
+    app.on_shutdown.append(_stop_taking_work)
     app.cleanup_ctx.append(_resources(settings, engine))
     app.cleanup_ctx.append(_match_index(settings, index_wait_s))
+    app.cleanup_ctx.append(_subscribers)
     app.cleanup_ctx.append(_ticks(worker))
     return app
 
@@ -89,13 +118,28 @@ def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.A
             status = await schema_status(engine)
             if not status.is_current:
                 log.warning("database schema is not current; /healthz reports 503 until `policy-push db upgrade`")
+            else:
+                # `serve` refused a wrong key before starting; here the state is kept for /healthz and /readyz
+                state = await check_key(app[session_factory_key], app[cipher_key])
+                app[ops_state_key].pii_key.update(state.as_dict())
+        except PiiKeyMismatch as exc:
+            log.error("%s", exc)
         except Exception as exc:  # the server still starts, and /healthz says what is wrong
-            log.warning("could not read the schema status: %s", type(exc).__name__)
+            log.warning("could not read the schema status: %s: %s", type(exc).__name__, exc)
         yield
         if given is None:
             await engine.dispose()
 
     return ctx
+
+
+async def _stop_taking_work(app: web.Application) -> None:
+    """First step of a graceful stop (SIGTERM/SIGINT): /readyz says 503, the sender claims nothing new."""
+    app[ops_state_key].stopping = True
+    pipeline = app.get(pipeline_key)
+    if pipeline is not None:
+        pipeline.dispatcher.stopping = True
+    log.info("stopping: no new claims; in-flight requests and ticks get %.0f s", app[settings_key].stop_grace_s)
 
 
 def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -128,6 +172,13 @@ def _log_progress(phase: str, done: int, total: int) -> None:
     log.info("%s %d/%d", phase, done, total)
 
 
+async def _subscribers(app: web.Application) -> AsyncIterator[None]:
+    """Sign-in codes go out through SMS adapters of their own, on an HTTP session of their own."""
+    async with aiohttp.ClientSession() as http:
+        app[subscribers_key] = Subscribers(_runtime(app), app[service_key], http)
+        yield
+
+
 def _runtime(app: web.Application) -> Runtime:
     return Runtime(app[settings_key], app[engine_key], app[session_factory_key], app[cipher_key], app[refdata_key])
 
@@ -155,9 +206,16 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
             scheduler = build_scheduler(settings, ticks, clock=clock)
             app[scheduler_key] = scheduler
             scheduler.start()
+            # on PostgreSQL a write anywhere wakes this index at once; the tick stays the catch-up
+            follower = OnWake(app[service_key].follow_changes)
+            listener = asyncio.create_task(follow_notifications(app[engine_key], follower.wake),
+                                           name="change-notifications")
             try:
                 yield
             finally:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+                await follower.stop()
                 await scheduler.shutdown()
 
     return ctx

@@ -7,17 +7,24 @@ chunked body as soon as it passes the limit.  Nothing reads an unbounded body in
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
-from policy_push.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from policy_push.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    RequestRefused,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 from .keys import settings_key
 
-__all__ = ["json_response", "read_json", "too_large"]
+__all__ = ["check_text", "json_response", "read_body", "read_form", "read_json", "too_large"]
 
 _JSON_TYPES = ("application/json", "application/octet-stream", "text/plain")
 
@@ -37,8 +44,60 @@ def too_large(limit: int, what: str = "request body") -> PayloadTooLarge:
     )
 
 
+def _too_slow(request: web.Request) -> RequestTimeout:
+    limit = request.app[settings_key].request_body_timeout_s
+    return RequestTimeout(
+        f"the body did not arrive within {limit:g} s (setting POLICY_PUSH_REQUEST_BODY_TIMEOUT_S)", loc=["body"]
+    )
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, bounded in size (client_max_size: 413 past the limit) and in time (408): a
+    client that stalls its body must not hold a connection and a handler for ever."""
+    try:
+        async with asyncio.timeout(request.app[settings_key].request_body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise _too_slow(request) from None
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses to inf: stored, it later renders as "最高inf万元" and is served as Infinity
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is out of range (numbers must be finite)")
+    return value
+
+
+def check_text(value: str, loc: list[str | int]) -> str:
+    """``value`` when it is valid Unicode; 422 for a lone surrogate (``"\\ud800"`` in JSON, or
+    bytes that are not UTF-8 in a header), which no database and no provider can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"text is not valid Unicode (a lone surrogate at character {exc.start}); send UTF-8 text", loc=loc
+        ) from None
+    return value
+
+
+def _check_strings(doc: Any) -> None:
+    """Every string (and key) of a parsed JSON document is valid Unicode; iterative, not recursive."""
+    stack: list[tuple[Any, list[str | int]]] = [(doc, ["body"])]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, str):
+            check_text(node, loc)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                check_text(key, loc)
+                stack.append((value, [*loc, key]))
+        elif isinstance(node, list):
+            stack.extend((value, [*loc, i]) for i, value in enumerate(node))
 
 
 async def read_json(request: web.Request) -> Any:
@@ -50,7 +109,7 @@ async def read_json(request: web.Request) -> Any:
     ctype = request.content_type
     if request.body_exists and ctype not in _JSON_TYPES and not ctype.endswith("+json"):
         raise UnsupportedMediaType(f"send the record as application/json, not {ctype[:60]}", loc=["header", "Content-Type"])
-    raw = await request.read()  # bounded by client_max_size: raises 413 past the limit
+    raw = await read_body(request)
     if not raw.strip():
         raise InvalidInput("a JSON body is required", loc=["body"])
     try:
@@ -58,7 +117,7 @@ async def read_json(request: web.Request) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"body is not UTF-8 text: {exc.reason} at byte {exc.start}", loc=["body"]) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
@@ -71,3 +130,36 @@ async def read_json(request: web.Request) -> Any:
     except RecursionError:
         # the C parser recurses once per level: 100k nested arrays must be a 422, not a crash
         raise InvalidInput("invalid JSON: nested too deeply", loc=["body"]) from None
+    _check_strings(doc)
+    return doc
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The request's form fields (text only; the last value of a repeated field); 413 when too large,
+    415 for another content type, 400 for a multipart body without a boundary or otherwise broken."""
+    limit = request.app[settings_key].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    ctype = request.content_type
+    if request.body_exists and ctype not in _FORM_TYPES:
+        raise UnsupportedMediaType(
+            f"send the form as application/x-www-form-urlencoded, not {ctype[:60]}", loc=["header", "Content-Type"]
+        )
+    try:
+        async with asyncio.timeout(request.app[settings_key].request_body_timeout_s):
+            form = await request.post()
+    except TimeoutError:
+        raise _too_slow(request) from None
+    except web.HTTPException:
+        raise  # 413 from client_max_size
+    except (ValueError, AssertionError, UnicodeDecodeError, LookupError) as exc:
+        # aiohttp's multipart reader asserts on a missing boundary and raises ValueError on a bad one
+        raise RequestRefused(f"the form body cannot be read ({type(exc).__name__}); send a well-formed form", loc=["body"]) from None
+    out: dict[str, str] = {}
+    for key, value in form.items():
+        if isinstance(value, str):
+            out[check_text(key, ["form"])] = check_text(value, ["form", key])
+    return out

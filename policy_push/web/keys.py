@@ -7,36 +7,51 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
+from policy_push.security.links import LinkSigner
 from policy_push.service import Service
 from scheduler import TickScheduler
 
+from .throttle import Throttle
+
 if TYPE_CHECKING:
     from policy_push.sending import Pipeline
+    from policy_push.subscribers.signin import Subscribers
 
 __all__ = [
     "cipher_key",
     "engine_key",
+    "link_signer_key",
+    "link_throttle_key",
     "match_service_key",
     "openapi_key",
     "pipeline_key",
     "refdata_key",
+    "replay_guard_key",
     "request_id_key",
     "route_index_key",
     "scheduler_key",
     "service_key",
     "session_factory_key",
     "settings_key",
+    "subscribers_key",
 ]
 
 settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 session_factory_key = web.AppKey("session_factory", async_sessionmaker)
 cipher_key = web.AppKey("cipher", PiiCipher)
+#: signs and checks the link tokens of people's pages (security.links)
+link_signer_key = web.AppKey("link_signer", LinkSigner)
+#: limits link-code look-ups per client address
+link_throttle_key = web.AppKey("link_throttle", Throttle)
 refdata_key = web.AppKey("refdata", ReferenceData)
+#: signed WeChat pushes already applied (a replay inside the timestamp window is refused)
+replay_guard_key = web.AppKey("replay_guard", ReplayGuard)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
 #: the one way in for writes of policies and profiles (with this process's match index)
@@ -51,3 +66,6 @@ openapi_key = web.AppKey("openapi", dict)
 route_index_key: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("route_index", dict)
 #: the id under which an unexpected error is logged and reported to the client
 request_id_key = web.RequestKey("request_id", str)
+
+#: sign-in codes, sessions and accounts of the people themselves (/me, /api/v1/me)
+subscribers_key: web.AppKey[Subscribers] = web.AppKey("subscribers")

@@ -3,8 +3,8 @@
 Errors: :data:`STATUS` is the one table from an error of ``policy_push.errors`` to its HTTP status (the
 most specific class listed wins); the body is always ``{"errors": [{"loc", "msg", …}]}``. aiohttp's own
 404/405/413 are re-dressed the same way; anything else is logged under a request id and answered with a
-500 JSON body. Logs name the exception type and where it was raised, never its message: driver messages
-quote the values of the row (phone numbers, ID numbers).
+500 JSON body. Logs name the exception type, its message with anything shaped like a phone or ID number
+masked (driver messages quote the values of the row), and where it was raised.
 """
 
 from __future__ import annotations
@@ -31,15 +31,17 @@ from policy_push.errors import (
     PiiDecryptError,
     PolicyPushError,
     RequestRefused,
+    RequestTimeout,
     StorageError,
     TooManyRequests,
     UnsupportedMediaType,
 )
+from policy_push.logs import REQUEST_ID, mask_personal
 
-from .bodies import json_response, too_large
+from .bodies import json_response, read_body, too_large
 from .keys import request_id_key, route_index_key, settings_key
 
-__all__ = ["REQUEST_ID_HEADER", "STATUS", "error_middleware", "expect_continue", "status_of"]
+__all__ = ["REQUEST_ID_HEADER", "STATUS", "body_middleware", "error_middleware", "expect_continue", "input_middleware", "status_of"]
 
 log = logging.getLogger("policy_push.web")
 
@@ -58,6 +60,7 @@ STATUS: dict[type[PolicyPushError], int] = {
     RequestRefused: 400,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    RequestTimeout: 408,
     MatchIndexUnavailable: 503,
     StorageError: 503,
     ConfigurationError: 500,
@@ -85,6 +88,8 @@ def _errors_response(status: int, errors: list[dict[str, Any]], headers: dict[st
 def _from_error(exc: PolicyPushError, request_id: str) -> web.Response:
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if status >= 500:  # a fault of ours, not of the request: its message may say too much
         return _errors_response(status, [{"loc": [], "msg": _SERVER_SIDE.get(status, "internal error"), "request_id": request_id}])
     return _errors_response(status, exc.as_errors(), headers)
@@ -112,8 +117,9 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
 def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -> None:
     where = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
-        "unexpected %s in %s %s [request_id=%s]\n%s",
+        "unexpected %s (%s) in %s %s [request_id=%s]\n%s",
         type(exc).__name__,
+        mask_personal(str(exc))[:500],
         request.method,
         request.match_info.route.resource.canonical if request.match_info.route.resource else request.path,
         request_id,
@@ -125,6 +131,7 @@ def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = _request_id(request)
     request[request_id_key] = request_id
+    REQUEST_ID.set(request_id)  # every log line of this request carries it (policy_push.logs)
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -151,6 +158,56 @@ def _route_spec(request: web.Request) -> Any:
     if route.resource is None:
         return None
     return request.app[route_index_key].get((route.method, route.resource.canonical))
+
+
+def _readable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (400) a request whose headers, path or query are not valid UTF-8 text.
+
+    aiohttp decodes header bytes such as ``\\xff\\xfe`` with ``surrogateescape``; the lone surrogates
+    this leaves in a string pass every check and then fail where the value is written (a database, a
+    log, a provider) with a UnicodeEncodeError: a 500 caused by the request.  Checked once, here."""
+    for name, value in request.raw_headers:
+        if not _printable_header(name) or not _printable_header(value):
+            raise RequestRefused("a request header is not valid UTF-8 text", loc=["header"])
+    if not _readable(request.path) or not all(_readable(k) and _readable(v) for k, v in request.query.items()):
+        raise RequestRefused("the URL is not valid UTF-8 text once percent-decoded", loc=["path"])
+    return await handler(request)
+
+
+#: bodies read whole by their handlers: read here first, under the time limit (an NDJSON import streams,
+#: and a multipart form is parsed from the stream, so those two are bounded where they are read)
+_READ_WHOLE = ("application/json", "text/xml", "application/x-www-form-urlencoded")
+
+
+@web.middleware
+async def body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a body its handler will read whole, bounded in size (413) and in time (408), after the
+    token check: a client that stalls its body gets 408 instead of holding a connection and a handler
+    for ever, on every route, the provider callbacks included.  The handler then reads the cached body."""
+    spec = _route_spec(request)
+    if (
+        spec is not None and spec.body is not None and spec.body.content_type in _READ_WHOLE
+        and request.body_exists and not request.content_type.startswith("multipart/")
+    ):  # fmt: skip
+        await read_body(request)
+    return await handler(request)
+
+
+def _printable_header(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:

@@ -34,15 +34,17 @@ _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html",
 
 _ERROR_TEXT = {
     303: "A page for staff without a login: redirect to /staff/login.",
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
     401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
     403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
     405: "Method not allowed.",
+    408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
-    429: "Too many login attempts from this address; wait a minute.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
+    429: "Too many requests (logins or link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -93,16 +95,27 @@ def _operation(route: Route) -> dict[str, Any]:
         if reply.schema is not None:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
-    statuses = set(route.errors) | {500}
+    statuses = set(route.errors) | {400, 500}
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}, {"staffSession": []}]
         op["x-role"] = route.needs.value if route.needs is not None else None
+    if route.subscriber:
+        statuses |= {401}
+        op["security"] = [{"subscriberToken": []}]
+    # a provider callback answers in the provider's own shape (its first reply's), and refuses what it
+    # cannot authenticate with 403
+    provider = route.replies[0] if route.tag == "callbacks" else None
+    if provider is not None:
+        statuses |= {403}
     for status in sorted(statuses):
-        responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
-            "content": {"application/json": {"schema": _ref("ErrorBody")}},
-        }
+        if str(status) in responses:
+            continue
+        if provider is not None and provider.schema is not None:
+            content = {provider.content_type: {"schema": _ref(provider.schema)}}
+        else:
+            content = {"application/json": {"schema": _ref("ErrorBody")}}
+        responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
     op["responses"] = responses
     return op
 
@@ -129,6 +142,8 @@ def build_openapi() -> dict[str, Any]:
                 "bearerToken": {"type": "http", "scheme": "bearer", "description": "A personal API token (ppt_…)."},
                 "staffSession": {"type": "apiKey", "in": "cookie", "name": "pp_staff",
                                  "description": "A staff login (forms also carry a CSRF token)."},
+                "subscriberToken": {"type": "http", "scheme": "bearer",
+                                    "description": "A person's session token from POST /api/v1/me/sessions."},
             },
         },
     }

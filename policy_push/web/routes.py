@@ -16,7 +16,21 @@ from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
-from .views import callbacks, campaigns, docs, feedback, health, imports, matches, policies, review
+from .views import (
+    callbacks,
+    campaigns,
+    docs,
+    feedback,
+    health,
+    imports,
+    inbound,
+    matches,
+    me,
+    me_pages,
+    ops,
+    policies,
+    review,
+)
 from .views.profiles import ENTERPRISES, RESIDENTS, ProfileViews
 
 __all__ = ["API_PREFIX", "ROUTES", "Body", "Reply", "Route", "setup_routes"]
@@ -57,6 +71,8 @@ class Route:
     #: needs a staff principal (every write, every read of personal data); ``role`` says which at least:
     #: when left None, viewer for reads and editor for writes (``needs``; policy_push.web.auth enforces it)
     auth: bool = False
+    #: needs a subscriber session token instead (``/api/v1/me``: the person's own data; the view checks it)
+    subscriber: bool = False
     body: Body | None = None
     query: tuple[QueryParam, ...] = ()
     #: error statuses this route can answer besides 401/403 (auth) and 500
@@ -86,6 +102,9 @@ class Route:
 SCHEMA_MODELS.update(matches.MATCH_SCHEMAS)
 SCHEMA_MODELS.update(campaigns.CAMPAIGN_SCHEMAS)
 SCHEMA_MODELS.update(review.REVIEW_SCHEMAS)
+SCHEMA_MODELS.update(me.ME_SCHEMAS)
+SCHEMA_MODELS.update(inbound.INBOUND_SCHEMAS)
+SCHEMA_MODELS.update(me_pages.ME_PAGE_SCHEMAS)
 
 _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
@@ -177,17 +196,21 @@ def _campaign_routes() -> list[Route]:
               body=Body("OptOutIn"), errors=(404, 413, 415, 422), description=_STAFF_NOTE),
         Route("GET", "/p/{policy_id}", feedback.policy_page, "policy_page", "The page a message links to", "recipients",
               (_HTML,), errors=(404,), path_params={"policy_id": "The policy's id."},
-              query=(QueryParam("d", "The delivery id from the message link: shows why you got it, and the "
-                                "feedback buttons.", {"type": "string"}, str),),
-              description="Public. Shows no personal data; everything is escaped."),
+              query=(QueryParam("t", "The signed, expiring link token from a WeChat or app message: shows why you "
+                                "got it (no sensitive fact) and the feedback buttons.", {"type": "string"}, str),),
+              description="Public. Shows no personal data; everything is escaped. A missing, altered or expired "
+              "token shows the public policy page alone."),
         Route("POST", "/p/{policy_id}/feedback", feedback.post_feedback, "post_feedback", "有用 / 不相关 / 已申报 / 退订",
               "recipients", (_HTML,), body=Body("FeedbackForm", content_type="application/x-www-form-urlencoded"),
-              errors=(404, 422), path_params={"policy_id": "The policy's id."},
-              description="Public; the delivery id identifies the recipient. Recorded once per kind; 退订 opts out of "
-              "every channel."),
+              errors=(403, 404, 408, 413, 415, 422, 429), path_params={"policy_id": "The policy's id."},
+              description="Public; the signed link token (`t`) identifies the recipient, the `csrf` field must equal "
+              "the page's `pp_link_csrf` cookie, and a cross-site Origin/Referer is refused (403). Recorded once per "
+              "kind; 退订 asks for a confirming second post (`confirm=yes`), then opts out of every channel."),
         Route("GET", "/s/{code}", feedback.short_link, "short_link", "Where the SMS short link lands", "recipients",
-              (Reply(302, None, "Redirect to /p/{policy_id}?d={delivery_id}."),), errors=(404,),
-              path_params={"code": "The code after the short-link base."}),
+              (_HTML,), errors=(404, 429),
+              path_params={"code": "The 8-character code after the short-link base."},
+              description="Public, rate-limited per client address (429). Renders the person's page directly (no "
+              "redirect); an unknown or expired code is a 404."),
     ]  # fmt: skip
 
 
@@ -299,12 +322,191 @@ def _console_routes() -> list[Route]:
     ]  # fmt: skip
 
 
+_SECRET = {"secret": "The callback secret (`callback_secret`), as configured at the provider: a wrong one is a 404."}
+_UNSIGNED = (
+    "Unsigned by the provider: the secret path segment authenticates the push (constant-time comparison; a wrong "
+    "secret is a 404, a source outside `callback_allow_sources` a 403). At most 100 items and 256 KiB per push "
+    "(413); a body that is not this provider's push is a 400. One transaction per push."
+)
+_RECEIPTS = (
+    " A report changes only a delivery sent through this provider, on its channel, with this message id and "
+    "recipient; late or duplicate reports are recorded as events and change nothing."
+)
+_REPLIES = (
+    " TD / T / N / R / 退订 / 取消 (either width, any case, alone) opt every profile with that phone out of SMS "
+    "and cancel its queued SMS; other replies are stored for staff."
+)
+
+
+def _callback_routes() -> list[Route]:
+    c = callbacks
+    ack, tack = "AliyunReceiptAck", "TencentCallbackAck"
+    unsigned = (400, 403, 404, 413)
+    return [
+        Route("POST", "/callbacks/aliyun/{secret}/sms-report", c.aliyun_sms_report, "aliyun_sms_report",
+              "Aliyun SMS receipts (SmsReport push)", "callbacks",
+              (Reply(200, ack, "Applied; Aliyun stops pushing this array."),
+               Reply(500, ack, "Some reports could not be matched or kept; Aliyun pushes again later.")),
+              body=Body("AliyunSmsReport"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/aliyun/{secret}/sms-up", c.aliyun_sms_up, "aliyun_sms_up",
+              "Aliyun SMS replies (SmsUp push)", "callbacks", (Reply(200, ack, "Recorded."),),
+              body=Body("AliyunSmsUp"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("POST", "/callbacks/tencent/{secret}/sms-status", c.tencent_sms_status, "tencent_sms_status",
+              "Tencent SMS receipts (status callback)", "callbacks",
+              (Reply(200, tack, "Applied."),
+               Reply(500, tack, "Some reports could not be matched or kept; Tencent pushes again later.")),
+              body=Body("TencentSmsStatus"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
+        Route("POST", "/callbacks/tencent/{secret}/sms-reply", c.tencent_sms_reply, "tencent_sms_reply",
+              "Tencent SMS replies (reply callback)", "callbacks", (Reply(200, tack, "Recorded."),),
+              body=Body("TencentSmsReply"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        Route("GET", "/callbacks/wechat", c.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
+              "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),),
+              errors=(403,)),
+        Route("POST", "/callbacks/wechat", c.wechat_event, "wechat_event",
+              "WeChat pushes: send results, follows and unfollows, messages", "callbacks",
+              (Reply(200, "PlainText", "`success`: applied, or a push of no interest.", content_type="text/plain"),
+               Reply(500, "PlainText", "A send result that could not be matched or kept; WeChat pushes again.",
+                     content_type="text/plain")),
+              body=Body("WechatEventXml", content_type="text/xml"), errors=(400, 403, 413),
+              description="Signed by WeChat: `signature` (plain) or `msg_signature` with `encrypt_type=aes` (safe mode), "
+              "`timestamp`, `nonce`. A bad signature or a timestamp outside `callback_window_s` is a 403; a push "
+              "applied before is acknowledged and not applied again; a body that is not XML a 400. An unfollow stops WeChat messages to that openid (a "
+              "later follow does not undo it); a TEMPLATESENDJOBFINISH or subscribe_msg_sent_event is a receipt."),
+    ]
+
+
+_ME_NOTE = (
+    "For the person themselves: needs `Authorization: Bearer <token>` with the subscriber token from "
+    "POST /api/v1/me/sessions (not the staff API token); 401 without a live one. Reaches only the profiles "
+    "the account speaks for: another profile's id is a 404."
+)
+
+
+def _me_routes() -> list[Route]:
+    base, m = f"{API_PREFIX}/me", me
+    one = {"decision": "approve or refuse.", "id": "The contact request's link_id."}
+    policies_reply = (Reply(200, "MePolicies", "Policies you qualify for now, then those you may qualify for."),)
+    prefs_reply = (Reply(200, "MePreferences", "Your preferences and consent."),)
+    return [
+        Route("POST", f"{base}/codes", m.request_code, "me_request_code", "Send a sign-in code by SMS", "me",
+              (Reply(202, "MeCodeOut", "A code is on its way (the same answer for every valid number)."),),
+              body=Body("MeCodeIn"), errors=(413, 415, 422, 429),
+              description="6 digits, valid 5 minutes, 5 attempts. Limited per phone (1 a minute, 5 an hour, 10 a day) "
+              "and per client address (30 an hour): 429 with Retry-After."),
+        Route("POST", f"{base}/sessions", m.create_session, "me_sign_in", "Sign in (or up) with the SMS code", "me",
+              (Reply(201, "MeSessionOut", "A session token for the app."),), body=Body("MeSessionIn"),
+              errors=(413, 415, 422, 429), description="A wrong, used or expired code reads the same in every case. "
+              "The first sign-in with a phone makes its account."),
+        Route("DELETE", f"{base}/sessions/current", m.end_session, "me_sign_out", "Sign out (end this session)", "me",
+              (Reply(204, None, "Ended."),), errors=(401,), subscriber=True, description=_ME_NOTE),
+        Route("GET", base, m.me, "me_get", "Your account: phone, profiles, contact requests awaiting you", "me",
+              (Reply(200, "MeOut", "Your account."),), errors=(401, 404), subscriber=True, description=_ME_NOTE),
+        Route("DELETE", base, m.erase, "me_erase", "Erase your account and the profiles you own", "me",
+              (Reply(200, "MeErased", "What was erased (ids only)."),), errors=(401,), subscriber=True, description=_ME_NOTE),
+        Route("GET", f"{base}/export", m.export, "me_export", "Download everything held about you (JSON)", "me",
+              (Reply(200, "MeExport", "Account, profiles, preferences, consents, sessions, deliveries, feedback."),),
+              errors=(401, 404), subscriber=True, description=_ME_NOTE),
+        Route("PUT", f"{base}/resident", m.put_resident, "me_put_resident", "Register or update your resident profile", "me",
+              (Reply(200, "MeLinkOut", "Your link to the profile."),), body=Body("ResidentProfile"),
+              errors=(401, 409, 413, 415, 422), subscriber=True, description="The record of formats.md without id, contact and consent: "
+              "the phone is the one you proved, consent is given at /api/v1/me/consent. " + _ME_NOTE),
+        Route("PUT", f"{base}/enterprise", m.put_enterprise, "me_put_enterprise", "Link your enterprise by its credit code",
+              "me", (Reply(200, "MeLinkOut", "Linked (you are its first contact) or updated."),
+                     Reply(202, "MeLinkOut", "Pending: the enterprise's first contact, or staff, must approve you.")),
+              body=Body("EnterpriseProfile"), errors=(401, 409, 413, 415, 422), subscriber=True,
+              description="`id` is the unified social credit code. The first contact of an enterprise new to the service, "
+              "or the one whose proven phone is the enterprise's registered one, becomes its owner; anyone else waits for "
+              "approval. " + _ME_NOTE),
+        Route("GET", f"{base}/profile", m.get_profile, "me_get_profile", "Your profile, whole", "me",
+              (Reply(200, "MeProfile", "The profile."),), query=m.ME_PARAMS, errors=(401, 404, 422), subscriber=True, description=_ME_NOTE),
+        Route("GET", f"{base}/policies", m.my_policies, "me_policies", "Policies for me now (惠企政策指尖查)", "me",
+              policies_reply, query=m.ME_POLICY_PARAMS, errors=(401, 404, 422),
+              subscriber=True, description="Open policies your profile qualifies for, best first, with the reasons that may be shown, "
+              "deadline, benefit and how to apply; then `may_qualify` with the fields to add. " + _ME_NOTE),
+        Route("GET", f"{base}/preferences", m.get_preferences, "me_get_preferences", "Your push preferences", "me",
+              prefs_reply, query=m.ME_PARAMS, errors=(401, 404, 422), subscriber=True, description=_ME_NOTE),
+        Route("PUT", f"{base}/preferences", m.put_preferences, "me_put_preferences",
+              "Set channel order, categories of interest, most messages a week", "me", prefs_reply, query=m.ME_PARAMS,
+              body=Body("MePreferences"), errors=(401, 404, 413, 415, 422), subscriber=True, description=_ME_NOTE),
+        Route("POST", f"{base}/consent", m.post_consent, "me_consent", "Give or withdraw consent to policy messages", "me",
+              (Reply(201, "MeConsentOut", "Recorded: what, when, channel, wording version."),), query=m.ME_PARAMS,
+              body=Body("MeConsentIn"), errors=(401, 404, 413, 415, 422), subscriber=True, description=_ME_NOTE),
+        Route("POST", f"{base}/contacts/{{id}}/{{decision}}", m.decide_contact, "me_decide_contact",
+              "Approve or refuse another contact of your enterprise", "me", (Reply(200, "MeLinkOut", "Decided."),),
+              errors=(401, 404, 409, 422), path_params=one, subscriber=True, description="Only the enterprise's first contact. " + _ME_NOTE),
+        Route("POST", f"{base}/wechat", m.bind_wechat, "me_bind_wechat", "Send the WeChat binding link to your phone", "me",
+              (Reply(202, "MeCodeOut", "The signed link is on its way by SMS (valid 30 minutes)."),), errors=(401, 404),
+              subscriber=True, description="Open it inside WeChat: WeChat's web authorisation names your openid, which is "
+              "then bound to your account and your profiles. " + _ME_NOTE),
+        Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
+              "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
+              (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
+              description=_STAFF_NOTE),
+    ]  # fmt: skip
+
+
+_ME_PAGE_NOTE = "A page for the person (mobile, 390 px); the session is the pp_sub cookie, forms carry a CSRF token."
+
+
+def _me_pages() -> list[Route]:
+    p = me_pages
+    form = Body("MeForm", content_type="application/x-www-form-urlencoded")
+    back = (Reply(303, None, "On to the next page."), _HTML)
+    return [
+        Route("GET", "/me", p.me_home, "me_page_home", "Policies for me now (or the sign-in page)", "me pages", (_HTML,),
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/code", p.me_code, "me_page_code", "Send a sign-in code", "me pages", (_HTML,),
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-in", p.me_sign_in, "me_page_sign_in", "Sign in with the code", "me pages", back,
+              body=Body("MeSignInForm", content_type="application/x-www-form-urlencoded"), errors=(422, 429)),
+        Route("POST", "/me/sign-out", p.me_sign_out, "me_page_sign_out", "Sign out", "me pages", back, body=form,
+              errors=(422,)),
+        Route("GET", "/me/profile", p.me_profile, "me_page_profile", "My profile (form)", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("POST", "/me/profile", p.me_profile_post, "me_page_profile_save", "Save my profile", "me pages", back,
+              body=form, errors=(409, 422)),
+        Route("GET", "/me/preferences", p.me_preferences, "me_page_preferences", "Push settings and consent", "me pages",
+              back, description=_ME_PAGE_NOTE),
+        Route("POST", "/me/preferences", p.me_preferences_post, "me_page_preferences_save", "Save push settings",
+              "me pages", back, body=form, errors=(404, 422)),
+        Route("POST", "/me/consent", p.me_consent_post, "me_page_consent", "Give or withdraw consent", "me pages", back,
+              body=form, errors=(404, 422)),
+        Route("POST", "/me/contacts/{id}", p.me_contact_post, "me_page_contact", "Approve or refuse a contact of my "
+              "enterprise", "me pages", back, body=form, errors=(404, 409, 422),
+              path_params={"id": "The contact request's link_id."}),
+        Route("POST", "/me/wechat", p.me_wechat_post, "me_page_wechat", "Send the WeChat binding link", "me pages",
+              back, body=form, errors=(422,)),
+        Route("GET", "/me/wechat/bind/{code}", p.me_wechat_bind, "me_page_wechat_bind", "The binding link: on to WeChat",
+              "me pages", (Reply(302, None, "To WeChat's web authorisation."), _HTML), errors=(403,),
+              path_params={"code": "The signed binding code of the SMS (the short-link host forwards /w/<code> here)."}),
+        Route("GET", "/me/wechat/callback", p.me_wechat_callback, "me_page_wechat_callback", "Back from WeChat: bind",
+              "me pages", (_HTML,), errors=(403, 409, 422),
+              query=(QueryParam("code", "WeChat's one-time code.", {"type": "string"}, str),
+                     QueryParam("state", "The signed binding token.", {"type": "string"}, str))),
+        Route("GET", "/me/data", p.me_data, "me_page_data", "My data: download, erase", "me pages", back,
+              description=_ME_PAGE_NOTE),
+        Route("GET", "/me/data/export.json", p.me_export, "me_page_export", "Download my data", "me pages",
+              (Reply(200, "MeExport", "Everything held about me."), Reply(303, None, "Not signed in: to /me."))),
+        Route("POST", "/me/data/delete", p.me_delete, "me_page_delete", "Erase my account", "me pages", back, body=form,
+              errors=(422,)),
+    ]  # fmt: skip
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", health.healthz, "healthz", "Health: database reachable, schema current, counts", "service",
           (Reply(200, "Health", "Healthy."),
            Reply(503, "Health", "The database is unreachable, its schema is out of date, or the match index failed."))),
     Route("GET", f"{API_PREFIX}/openapi.json", docs.openapi_json, "openapi", "This OpenAPI document", "service",
           (Reply(200, "OpenApiDocument", "OpenAPI 3.1 document."),)),
+    Route("GET", "/livez", ops.livez, "livez", "Liveness: the process runs", "service", (Reply(200, "Probe", "Alive."),)),
+    Route("GET", "/readyz", ops.readyz, "readyz", "Readiness: database, schema, PII key, match index; not stopping",
+          "service", (Reply(200, "Probe", "Ready for traffic."),
+                      Reply(503, "Probe", "Not ready: `problems` says why (stopping, database, schema, key, index)."))),
+    Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
+          (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
+    Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
+    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
+          (Reply(308, None, "Permanent redirect to /docs."),)),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,
@@ -352,20 +554,14 @@ ROUTES: tuple[Route, ...] = (
     *_campaign_routes(),
     *_review_routes(),
     *_console_routes(),
-    Route("POST", "/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report, "aliyun_sms_report",
-          "Aliyun SMS receipts (SmsReport push)", "callbacks",
-          (Reply(200, "AliyunReceiptAck", "Applied; Aliyun stops pushing this array."),
-           Reply(500, "AliyunReceiptAck", "Some reports match no delivery yet; Aliyun pushes again later.")),
-          body=Body("AliyunSmsReport"),
-          description="One transaction per push. Late or duplicate reports are recorded as events and change nothing. "
-          "A body that is not an SmsReport array is a 400."),
-    Route("GET", "/callbacks/wechat", callbacks.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
-          "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),)),
-    Route("POST", "/callbacks/wechat", callbacks.wechat_event, "wechat_event", "WeChat events (TEMPLATESENDJOBFINISH)",
-          "callbacks", (Reply(200, "PlainText", "`success`: applied, or an event of no interest.", content_type="text/plain"),),
-          body=Body("WechatEventXml", content_type="text/xml"),
-          description="Signed by WeChat (`signature`, `timestamp`, `nonce` query parameters); a bad signature is a 403, "
-          "a body that is not XML a 400."),
+    *_me_routes(),
+    Route("GET", f"{API_PREFIX}/inbound-messages", inbound.list_inbound, "list_inbound_messages",
+          "SMS replies and WeChat follows, unfollows and messages (senders masked)", "campaigns",
+          (Reply(200, "InboundPage", "Newest first."),), auth=True, query=inbound.INBOUND_PARAMS, errors=(422,),
+          description="Opt-outs among them (TD / 退订 replies, unfollows) already took effect; other replies wait "
+          "here for staff."),
+    *_me_pages(),
+    *_callback_routes(),
 )
 
 

@@ -120,10 +120,19 @@ class Health(_Out):
         None, description="Present when this process sends: rows claimed and accepted, leases lost, calls fenced, "
         "heartbeats, rows in flight.",
     )
+    pii_key: dict[str, Any] | None = Field(
+        None, description="The configured PII key's `fingerprint`, whether it `matches_data` (the key the stored data is "
+        "under), and keys a rotation is still `rotating_from`.",
+    )
 
 
 class OpenApiDocument(_Out):
     openapi: str
+
+
+class Probe(_Out):
+    status: Literal["ok", "unavailable"]
+    problems: list[str] = Field(default_factory=list, description="Why the process is not ready (readiness only).")
 
 
 #: every named schema the routes table may refer to
@@ -144,5 +153,6 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
         ImportReportOut,
         Health,
         OpenApiDocument,
+        Probe,
     )
 }

@@ -10,7 +10,7 @@ EXPECTED = [
     "Inquiry", "InvalidMessageError", "JPUSH_CODES", "JPush", "JPushConfig", "JPushReports", "Limiter", "MockChannel",
     "Notification", "OPT_OUT_WORDS", "OutboundMessage", "Outcome", "PermanentError", "ProtocolError",
     "ProviderServerError", "ProviderSwitch", "ProviderTimeout", "ProviderUnavailable", "QuotaExhaustedError",
-    "RateLimit", "Receipt", "ReceivedCount", "RenderedSms", "Reply", "ReplyKind", "RetryPolicy",
+    "RateLimit", "Receipt", "ReceivedCount", "RenderedSms", "ReplayGuard", "Reply", "ReplyKind", "RetryPolicy",
     "RetryableError", "Router", "SendDetail", "SendResult", "SmsLayout", "SourceAllowList",
     "SubscriptionChange", "TENCENT_CALLBACK_ACK", "TENCENT_CODES", "TencentSms", "TencentSmsConfig",
     "TencentTemplate", "ThrottledError", "TokenBucket", "WECHAT_CODES", "WECHAT_PUSH_ACK", "Wechat",
@@ -33,7 +33,7 @@ def test_every_exported_name_exists_and_every_public_name_is_exported() -> None:
     submodules = {
         "aliyun_sms", "base", "errors", "jpush", "masking", "mock", "rate_limit", "receipts", "render", "retry",
         "router", "signing", "simulators", "tencent_sms", "wechat", "callback_auth", "jpush_reports", "replies",
-        "wechat_crypto", "wechat_events", "safe_xml", "outcome", "query",
+        "wechat_crypto", "wechat_events", "safe_xml", "outcome", "query", "http_channel", "json_body",
     }  # fmt: skip
     assert all(hasattr(channels, name) for name in channels.__all__)
     public = {n for n in vars(channels) if not n.startswith("_")} - submodules

@@ -7,12 +7,12 @@ import hashlib
 import pytest
 
 from channels.signing import (
+    Tc3Request,
     aliyun_percent_encode,
     aliyun_signature,
     aliyun_string_to_sign,
     basic_auth_header,
     tc3_authorization,
-    tc3_canonical_request,
     tc3_signature,
     tc3_string_to_sign,
     wechat_callback_signature,
@@ -129,7 +129,7 @@ def test_tc3_payload_hash() -> None:
 
 
 def test_tc3_t1_canonical_request_and_string_to_sign() -> None:
-    canonical = tc3_canonical_request(headers=TC3_HEADERS, signed_headers=["content-type", "host"], payload=TC3_PAYLOAD)
+    canonical = Tc3Request(headers=TC3_HEADERS, signed_headers=["content-type", "host"], payload=TC3_PAYLOAD).canonical()
     assert canonical == TC3_T1_CANONICAL
     assert tc3_string_to_sign(service="cvm", timestamp=1551113065, canonical_request=canonical) == (
         "TC3-HMAC-SHA256\n1551113065\n2019-02-25/cvm/tc3_request\n"
@@ -147,8 +147,8 @@ def test_tc3_t1_canonical_request_and_string_to_sign() -> None:
 )
 def test_tc3_signature_vectors(signed: list[str], expected: str) -> None:
     got = tc3_signature(
-        secret_key=TC3_SECRET_KEY, service="cvm", timestamp=1551113065, headers=TC3_HEADERS,
-        signed_headers=signed, payload=TC3_PAYLOAD,
+        secret_key=TC3_SECRET_KEY, service="cvm", timestamp=1551113065,
+        request=Tc3Request(TC3_HEADERS, signed, TC3_PAYLOAD),
     )  # fmt: skip
     assert got == expected
 
@@ -156,7 +156,7 @@ def test_tc3_signature_vectors(signed: list[str], expected: str) -> None:
 def test_tc3_t1_authorization_header() -> None:
     auth = tc3_authorization(
         secret_id=TC3_SECRET_ID, secret_key=TC3_SECRET_KEY, service="cvm", timestamp=1551113065,
-        headers=TC3_HEADERS, signed_headers=["content-type", "host"], payload=TC3_PAYLOAD,
+        request=Tc3Request(TC3_HEADERS, ["content-type", "host"], TC3_PAYLOAD),
     )  # fmt: skip
     assert auth == (
         "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******/2019-02-25/cvm/tc3_request, "

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from channels import OutboundMessage, Outcome, TencentSms, TencentSmsConfig, TencentTemplate
-from channels.signing import tc3_authorization
+from channels.signing import Tc3Request, tc3_authorization
 from channels.simulators import Faults, TencentSimConfig, TencentSimulator
 from tests.channels.helpers import POLICY_PARAMS, phone, sms
 
@@ -90,7 +90,7 @@ async def test_signed_headers_must_include_host(sim, session) -> None:
     ts = int(time.time())
     headers = {"content-type": "application/json; charset=utf-8"}
     auth = tc3_authorization(secret_id=SECRET_ID, secret_key=SECRET_KEY, service="sms", timestamp=ts,
-                             headers=headers, signed_headers=["content-type"], payload=payload)
+                             request=Tc3Request(headers, ["content-type"], payload))
     async with session.post(sim.url + "/", data=payload, headers={
         "Content-Type": headers["content-type"], "X-TC-Action": "SendSms", "X-TC-Version": "2021-01-11",
         "X-TC-Region": "ap-guangzhou", "X-TC-Timestamp": str(ts), "Authorization": auth,

@@ -10,22 +10,29 @@ message went out, lost receipts, unknown app ids, unfollowed WeChat users). Mean
 * SIGKILL of a random process every 0.3-2 s, some again within milliseconds of its start;
 * ``pg_terminate_backend`` of every connection of those processes every 1-3 s.
 
+* people who got their message reply TD (to Aliyun and to Tencent, whose replies also wait in its
+  pull queue) and unfollow the WeChat account, pushed to the callbacks while ``serve`` is being killed;
+  Tencent's status reports come by callback and by the workers' ``pull_reports`` tick.
+
 Then the fleet runs to the end. Counted at the simulators per (recipient, policy, channel): 0 sent
 twice (an SMS from Aliyun and one from Tencent to the same phone counts as twice); 0 lost: every row
 the database calls sent or delivered is at the provider, and every recipient whom no provider reached
-failed on every channel of their preference.
+failed on every channel of their preference; no opt-out lost: every TD reply and every unfollow is
+an opt-out in the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import socket
 import time
 import uuid
 from collections import Counter
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from channels.simulators import (
@@ -35,10 +42,12 @@ from channels.simulators import (
     JPushSimConfig,
     JPushSimulator,
     SimulatorSet,
+    TencentSimConfig,
     TencentSimulator,
     WechatSimConfig,
     WechatSimulator,
 )
+from policy_push.sending.providers import callback_urls
 from policy_push.statuses import (
     DELIVERY_REACHED,
     DELIVERY_UNSENT,
@@ -47,7 +56,13 @@ from policy_push.statuses import (
     DeliveryStatus,
     EventSource,
 )
-from policy_push.storage.campaign_tables import CampaignRow, DeliveryEventRow, DeliveryRow, ProviderSwitchRow
+from policy_push.storage.campaign_tables import (
+    CampaignRow,
+    DeliveryEventRow,
+    DeliveryRow,
+    OptOutRow,
+    ProviderSwitchRow,
+)
 
 from ..policy_push.sending.seed import address, by_share, openid, reg_id, seed_campaign
 from .harness import (
@@ -61,6 +76,10 @@ from .harness import (
 )
 
 N = 2000
+#: the providers' callback retries, 30 s apart at this test's time factor: restarting ``serve`` (its match index
+#: built again each time, on a loaded machine) takes seconds here, against a real restart's fraction of one, so
+#: the providers' schedules (WeChat: three tries within 15 s) are stretched alike to outlast the chaos
+_RETRIES = (600.0, 600.0, 600.0)
 CHAOS_S = 30.0
 MIN_KILLS = 20
 
@@ -94,6 +113,42 @@ async def _aliyun_outage(sims: SimulatorSet, sessions, *, max_s: float) -> None:
         sims.aliyun.faults = normal
 
 
+async def _people_say_stop(
+    sims: SimulatorSet, stopped: dict[str, set[tuple[str, int]]], *, seconds: float, rng: random.Random
+) -> None:
+    """While the chaos runs: someone who got an SMS replies TD (to the provider that sent it), someone who
+    got a WeChat message unfollows, every 0.5-1.5 s."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        sms = [(p, r.recipient) for p in ("aliyun", "tencent") for r in sims.all[p].records]
+        if sms:
+            provider, number = rng.choice(sms)
+            index = int(number[-8:])
+            if all(i != index for _, i in stopped["sms"]):
+                sims.all[provider].reply(number, rng.choice(["TD", "退订", " ｔｄ "]))
+                stopped["sms"].add((provider, index))
+        wechat = [r.recipient for r in sims.wechat.records]
+        if wechat and rng.random() < 0.6:
+            who = rng.choice(wechat)
+            index = int(who[4:])
+            if all(i != index for _, i in stopped["wechat"]):
+                sims.wechat.follow_event(who, "unsubscribe")
+                stopped["wechat"].add(("wechat", index))
+
+
+async def _opt_outs_once_pushed(sessions, said: set[tuple[str, str, str]], *, timeout_s: float) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """The opt-outs recorded, once every one said has arrived (a push that met a dead ``serve`` comes again on
+    its provider's schedule) or ``timeout_s`` has passed."""
+    end = time.monotonic() + timeout_s
+    while True:
+        async with sessions() as s:
+            opted = {(o.channel, o.source, o.profile_id) for o in (await s.execute(select(OptOutRow))).scalars()}
+        if said <= opted or time.monotonic() > end:
+            return opted
+        await asyncio.sleep(1.0)
+
+
 async def _until_done(sessions, campaign_id: str, *, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -112,17 +167,27 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
     unfollowed = {i for i in range(1, N + 1) if pick(i) == "wechat" and i % 43 == 0}
     gone_apps = {i for i in range(1, N + 1) if pick(i) == "app" and i % 47 == 0}
     port = _free_port()
-    callbacks = f"http://127.0.0.1:{port}/callbacks"
+    # the service's callback secrets, shared with the simulators that push to it
+    keys = {"CALLBACK_SECRET": secrets.token_urlsafe(24), "WECHAT_CALLBACK_TOKEN": secrets.token_urlsafe(24)}
+    urls = callback_urls(
+        db_settings.model_copy(update={"callback_secret": SecretStr(keys["CALLBACK_SECRET"])}), f"http://127.0.0.1:{port}"
+    )
     tf = 0.05  # provider waits (receipt delays, callback retries, JPush's window) at a twentieth
     sims = SimulatorSet(
         aliyun=AliyunSimulator(
-            AliyunSimConfig(callback_url=f"{callbacks}/aliyun/sms-report", time_factor=tf),
+            AliyunSimConfig(callback_url=urls["aliyun"], reply_callback_url=urls["aliyun_reply"], time_factor=tf,
+                            receipt_retry_delays_s=_RETRIES),
             faults=Faults({"HTTP_500": 0.02, "isp.SYSTEM_ERROR": 0.02}, timeout_rate=0.02, hang_s=2.0,
                           lost_receipt_rate=0.1, seed=1),
         ),
-        tencent=TencentSimulator(faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2)),
+        tencent=TencentSimulator(
+            TencentSimConfig(callback_url=urls["tencent"], reply_callback_url=urls["tencent_reply"], time_factor=tf,
+                             callback_retry_delays_s=_RETRIES),
+            faults=Faults({"HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, seed=2),
+        ),
         wechat=WechatSimulator(
-            WechatSimConfig(callback_url=f"{callbacks}/wechat", time_factor=tf,
+            WechatSimConfig(callback_url=urls["wechat"], time_factor=tf, callback_token=keys["WECHAT_CALLBACK_TOKEN"],
+                            event_retry_delays_s=_RETRIES,
                             users={openid(i): "unfollowed" for i in unfollowed}),
             faults=Faults({"-1": 0.03, "HTTP_502": 0.02}, timeout_rate=0.02, hang_s=2.0, lost_receipt_rate=0.1, seed=3),
         ),
@@ -140,7 +205,8 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
         url = with_application_name(db_settings.effective_database_url, app_name)
         env = process_env(
             db_settings, sims, DATABASE_URL=url, SMS_PROVIDERS="aliyun,tencent", DISPATCH_BATCH_SIZE=100,
-            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5,
+            SMS_RATE_PER_S=10, WECHAT_RATE_PER_S=40, APP_RATE_PER_S=5, TENCENT_REPORT_WAIT_S=30, RECEIPT_PULL_S=1,
+            **keys,
         )  # fmt: skip
         fleet = Fleet(env)
         fleet.add("serve", "serve", "--no-worker", "--port", str(port))
@@ -154,9 +220,11 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
         while sum(len(r) for r in sims.records.values()) < 100:  # the chaos begins once sending has
             assert time.monotonic() - started < 60, {n: p.log[-2000:] for n, p in fleet.procs.items()}
             await asyncio.sleep(0.05)
-        _, cuts = await asyncio.gather(
+        stopped: dict[str, set[tuple[str, int]]] = {"sms": set(), "wechat": set()}
+        _, cuts, _ = await asyncio.gather(
             chaos(fleet, seconds=CHAOS_S, rng=rng),
             cut_connections(db_settings.effective_database_url, app_name, seconds=CHAOS_S, rng=rng),
+            _people_say_stop(sims, stopped, seconds=CHAOS_S, rng=random.Random(9)),
         )
         after_chaos = await status_counts(session_factory)
         done = await _until_done(session_factory, seeded.campaign_id, timeout_s=150)
@@ -210,6 +278,16 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             f"switches {Counter(switches)}; after chaos {dict(after_chaos)}; final {dict(final)}; "
             f"claims {dict(workers)}; {elapsed:.0f}s"
         )
+        said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
+            ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
+        }
+        opted = await _opt_outs_once_pushed(session_factory, said, timeout_s=120)
+        pushes = {p: Counter((url.split("?")[0].rsplit("/", 1)[-1], status) for url, _, status in sims.all[p].pusher.attempts)
+                  for p in ("aliyun", "tencent", "wechat")}  # fmt: skip
+        print(f"opt-outs said {len(said)} (SMS {len(stopped['sms'])}, WeChat {len(stopped['wechat'])}), "
+              f"recorded {len(opted & said)}; callback pushes (endpoint, HTTP status) {pushes}")
+        assert len(stopped["sms"]) >= 10 and len(stopped["wechat"]) >= 5, stopped
+        assert said <= opted, sorted(said - opted)[:10]  # no opt-out lost
         assert twice == {"sms": 0, "wechat": 0, "app": 0}, twice
         assert not lies, lies[:10]
         assert not unreached, unreached[:10]

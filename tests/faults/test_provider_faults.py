@@ -30,13 +30,12 @@ from channels.simulators import (
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.sending import open_pipeline
+from policy_push.sending.providers import callback_urls, wechat_callback_token, with_run_secrets
 from policy_push.statuses import CampaignState
 from policy_push.storage.campaign_tables import CampaignRow, DeliveryRow
-from policy_push.web.keys import cipher_key, session_factory_key, settings_key
-from policy_push.web.views import callbacks
 from scheduler import SystemClock
 
-from ..policy_push.sending.fixtures import sim_settings
+from ..policy_push.sending.fixtures import callback_app, sim_settings
 from ..policy_push.sending.seed import address, by_share, openid, phone, reg_id, seed_campaign
 from .harness import received
 
@@ -57,12 +56,7 @@ def _max_in_window(times: Sequence[float], window_s: float) -> int:
 
 
 async def _callback_server(settings, sessions, cipher) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    app = web.Application()
-    app[settings_key] = settings
-    app[session_factory_key] = sessions
-    app[cipher_key] = cipher
-    app.router.add_post("/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report)
-    app.router.add_post("/callbacks/wechat", callbacks.wechat_event)
+    app = callback_app(settings, sessions, cipher)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -82,13 +76,14 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
     gone_apps = {i for i in range(1, N + 1) if pick(i) == "app" and i % 23 == 0}
 
     # the callback views plan fallbacks with these rules: no quiet hours in this test either
-    gen = _callback_server(db_settings.model_copy(update={"quiet_hours": ""}), session_factory, cipher)
-    cb = await gen.__anext__()
+    cb_settings = with_run_secrets(db_settings.model_copy(update={"quiet_hours": ""}))
+    gen = _callback_server(cb_settings, session_factory, cipher)
+    urls = callback_urls(cb_settings, await gen.__anext__())
     tf = 0.002
     sims = SimulatorSet(
         aliyun=AliyunSimulator(
             AliyunSimConfig(
-                callback_url=f"{cb}/callbacks/aliyun/sms-report", time_factor=tf, receipt_retry_delays_s=(60.0, 300.0),
+                callback_url=urls["aliyun"], time_factor=tf, receipt_retry_delays_s=(60.0, 300.0),
                 send_scenarios={phone(i): "isv.MOBILE_NUMBER_ILLEGAL" for i in bad_numbers},
                 receipt_scenarios={phone(i): "MK:0001" for i in failed_receipts},
             ),
@@ -99,7 +94,7 @@ async def test_faults_end_in_the_right_status_within_rates(db_settings, session_
         wechat=WechatSimulator(
             WechatSimConfig(
                 # events come a fifth of a second after the send, as our record of it lands
-                callback_url=f"{cb}/callbacks/wechat", time_factor=0.2,
+                callback_url=urls["wechat"], time_factor=0.2, callback_token=wechat_callback_token(cb_settings),
                 users={**{openid(i): "blocked" for i in blocking}, **{openid(i): "unfollowed" for i in unfollowed}},
             ),
             faults=Faults({"-1": 0.04, "HTTP_502": 0.03, "42001": 0.04}, timeout_rate=0.02, hang_s=1.5,

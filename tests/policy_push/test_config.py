@@ -28,6 +28,6 @@ def test_a_misspelt_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     toml.write_text("prot = 9100\n")
     with pytest.raises(ValidationError, match="prot"):
         load_settings(toml)
-    assert main(["--config", str(toml), "db", "status"]) == 2
+    assert main(["--config", str(toml), "db", "status"]) == 3  # Exit.CONFIG
     err = capsys.readouterr().err
-    assert "bad configuration" in err and "prot" in err
+    assert "unknown setting" in err and "prot" in err and "Traceback" not in err

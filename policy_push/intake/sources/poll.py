@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import aiohttp
@@ -59,8 +59,9 @@ class PollReport:
     queued: list[str] = field(default_factory=list)  #: review item ids
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("new", "changed", "unchanged", "not_modified", "duplicates",
-                                              "robots_skipped")} | {"errors": len(self.errors), "queued": len(self.queued)}
+        """Every count, in field order; the lists (errors, queued items) as their lengths."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: len(v) if isinstance(v, list) else v for name, v in values.items()}
 
 
 def _hash(title: str, text: str) -> str:

@@ -119,7 +119,8 @@ class RecipientOut(_Out):
     eligible: bool = Field(description="False: may qualify (see `missing`).")
     score: float
     reasons: list[str]
-    missing: list[str]
+    missing: list[str] = Field(description="The criteria fields left unknown (keys, as formats.md names them).")
+    missing_labels: list[str] = Field(description="`missing` in the Chinese names staff read (企业规模).")
     channel: str | None
     skip_reason: SkipReason | None = Field(description="Why no message goes to them; null: they will be messaged.")
     contacts: dict[str, str | None] = Field(description="Masked addresses per channel (`138****5678`).")
@@ -300,8 +301,10 @@ async def cancel_campaign(request: web.Request) -> web.Response:
 class FeedbackForm(_In):
     """The form of the public policy page (application/x-www-form-urlencoded)."""
 
-    d: str = Field(max_length=36, description="The delivery id from the message link.")
+    t: str = Field(max_length=64, description="The signed link token the page put in the form.")
+    csrf: str = Field(max_length=64, description="Must equal the page's `pp_link_csrf` cookie.")
     kind: str = Field(pattern=_one_of(FeedbackKind), description="有用 / 不相关 / 已申报 / 退订.")
+    confirm: str | None = Field(None, description="`yes`: the confirming second post of 退订.")
 
 
 class ConsoleForm(BaseModel):

@@ -19,6 +19,7 @@ from policy_push.storage.contacts import PROFILE_KINDS
 
 from ..bodies import json_response
 from ..keys import cipher_key, engine_key, match_service_key, pipeline_key, scheduler_key
+from ..ops_state import ops_state_key
 from ._common import local_iso, transaction
 
 __all__ = ["healthz"]
@@ -80,6 +81,11 @@ async def healthz(request: web.Request) -> web.Response:
     ticks = _ticks(request)
     if ticks is not None:
         body["ticks"] = ticks
+    state = request.app.get(ops_state_key)
+    key = state.pii_key if state is not None else None
+    if key:
+        body["pii_key"] = key
+        healthy = healthy and bool(key.get("matches_data"))
     pipeline = request.app.get(pipeline_key)
     if pipeline is not None:
         stats = pipeline.dispatcher.stats

@@ -36,7 +36,7 @@ class ProfileViews:
                 region=query["region"], limit=query["limit"], offset=query["offset"]
             )
         body = {
-            "items": [mask_profile_json(p.to_json()) for p in items],
+            "items": [mask_profile_json(p.to_json(), person=self.kind == "resident") for p in items],
             "total": total, "limit": query["limit"], "offset": query["offset"],
         }  # fmt: skip
         return json_response(body)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.render import link_code
 from policy_push.domain import EnterpriseProfile, Policy
 from policy_push.matching.results import PolicyMatchResult, score_histogram
 from policy_push.security import PiiCipher
@@ -72,13 +73,15 @@ async def store_enterprises(
 async def add_delivery(
     session: AsyncSession, *, campaign_id: str, policy_id: str, profile_id: str, channel: str,
     kind: str = "enterprise", purpose: Purpose = Purpose.ANNOUNCE, status: DeliveryStatus = DeliveryStatus.DELIVERED,
+    code: str | None = None, created_at: dt.datetime | None = None,
 ) -> str:
+    """A delivery row; its SMS link code is ``code`` (default: a fresh one, as ``new_row`` gives)."""
     delivery_id = str(uuid.uuid4())
-    now = utcnow()
+    now = created_at or utcnow()
     row: dict[str, Any] = {
         "id": delivery_id, "campaign_id": campaign_id, "policy_id": policy_id, "profile_kind": kind,
         "profile_id": profile_id, "channel": channel, "purpose": purpose.value, "status": status.value,
-        "attempts": 1, "not_before": now, "created_at": now, "updated_at": now,
+        "attempts": 1, "not_before": now, "created_at": now, "updated_at": now, "link_code": code or link_code(),
     }  # fmt: skip
     await session.execute(insert(DeliveryRow).values(**row))
     return delivery_id

@@ -64,8 +64,9 @@ async def test_messages_are_rendered_per_channel_with_sms_length(
     sms = bodies["sms"]["preview"]
     assert sms["text"].startswith("【盘锦政务】") and sms["text"].endswith("回复TD退订")
     assert sms["length"] == len(sms["text"]) and sms["segments"] == (1 if sms["length"] <= 70 else -(-sms["length"] // 67))
-    assert "资质 高新技术企业 符合" in sms["text"]  # the telling reason, not the region line
-    assert bodies["wechat"]["link"] == f"http://127.0.0.1:8080/p/{policy.id}?d={{delivery_id}}"
+    assert sms["segments"] == 1 and sms["max_segments"] == 1
+    assert bodies["wechat"]["link"] == f"http://127.0.0.1:8080/p/{policy.id}?t={{token}}"
+    assert "资质 高新技术企业 符合" in bodies["wechat"]["preview"]["text"]  # the telling reason, not the region line
     assert [a.action for a in audit] == ["campaign.prepare"]
     assert prepared.summary["to_message"] == {"app": 1, "sms": 1, "wechat": 1}
     # no personal value in any campaign row
@@ -73,22 +74,27 @@ async def test_messages_are_rendered_per_channel_with_sms_length(
     for p in profiles:
         assert p.contact.phone not in stored and (p.contact.wechat_openid or "@@") not in stored
 
-    # dispatch fills in the recipient's reason and link
-    msg = render_for_recipient(bodies["sms"], reasons=REASONS, delivery_id="0f8e4b8a-1c1d-4a3b-9f00-1234567890ab",
-                               address="13912345678")
-    assert "https://s.pj.gov.cn/0f8e4b8a1c1d4a3b9f001234567890ab" in msg.text and msg.recipient == "13912345678"
-    wechat = render_for_recipient(bodies["wechat"], reasons=REASONS, delivery_id="d-1", address="oOpenid123")
-    assert wechat.url == f"http://127.0.0.1:8080/p/{policy.id}?d=d-1" and wechat.template == "policy_notice"
-    app = render_for_recipient(bodies["app"], reasons=["年龄 67岁 符合", "户籍地 盘锦 属于 盘锦市"], delivery_id="d-2",
-                               address="app123456")
-    assert "67" not in app.text  # an age line is not quoted in a message
+    # dispatch fills in the recipient's reason and link: the code in an SMS, a signed token elsewhere
+    msg = render_for_recipient(bodies["sms"], reason=REASONS[1], delivery_id="0f8e4b8a1c1d4a3b9f001234567890ab",
+                               address="13912345678", code="Ab3dEf7h", token="tok")
+    assert "https://s.pj.gov.cn/Ab3dEf7h" in msg.text and msg.recipient == "13912345678"
+    assert "0f8e4b8a" not in msg.text and len(msg.text) <= 70
+    wechat = render_for_recipient(bodies["wechat"], reason=REASONS[1], delivery_id="d-1", address="oOpenid123",
+                                  code="Ab3dEf7h", token="Ab3dEf7h.abc.sig")
+    assert wechat.url == f"http://127.0.0.1:8080/p/{policy.id}?t=Ab3dEf7h.abc.sig" and wechat.template == "policy_notice"
+    app = render_for_recipient(bodies["app"], reason=None, delivery_id="d-2", address="app123456", code="c", token="t")
+    assert "您可能符合该项政策的条件" in app.text  # no quotable line: the neutral one
+    low = render_for_recipient(bodies["app"], reason="身份标签 低保 符合", delivery_id="d-3", address="a", code="c", token="t")
+    assert "低保" not in low.text  # a sensitive line is never quoted, even if one was stored
 
 
 def test_best_reason_prefers_telling_lines() -> None:
     assert best_reason(["注册地 兴隆台区 属于 盘锦市", "企业规模 小型 符合"]) == "企业规模 小型 符合"
     assert best_reason(["注册地 兴隆台区 属于 盘锦市"]) == "注册地 兴隆台区 属于 盘锦市"
-    assert best_reason(["年龄 70岁 符合"]) == "符合申报条件"
-    assert best_reason([]) == "符合申报条件"
+    assert best_reason(["年龄 70岁 符合"]) is None
+    assert best_reason([]) is None
+    assert best_reason(["身份标签 低保 符合", "居住地 兴隆台区 属于 盘锦市"]) == "居住地 兴隆台区 属于 盘锦市"
+    assert best_reason(["缺少：企业规模"]) is None
 
 
 async def test_a_message_with_an_id_number_is_refused(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.campaigns import (
+    delivery_by_code,
     prepare_campaign,
     recipient_context,
     record_feedback,
@@ -14,15 +17,16 @@ from policy_push.campaigns import (
 )
 from policy_push.config import Settings
 from policy_push.errors import InvalidInput as BadWorkflowInput
-from policy_push.errors import NotFound as CampaignNotFound
 from policy_push.security import PiiCipher
 from policy_push.statuses import FeedbackKind
-from policy_push.storage.campaign_tables import CampaignRecipientRow, FeedbackRow, OptOutRow
+from policy_push.storage.campaign_tables import CampaignRecipientRow, DeliveryRow, FeedbackRow, OptOutRow
+from policy_push.storage.tables import utcnow
 from tests.factories import make_enterprise, make_policy
 
 from .support import REASONS, FakeMatcher, add_delivery, store_enterprises, store_policy
 
 Sessions = async_sessionmaker[AsyncSession]
+TTL = dt.timedelta(days=90)
 
 
 async def test_feedback_is_recorded_once_and_unsubscribe_opts_out(
@@ -42,21 +46,21 @@ async def test_feedback_is_recorded_once_and_unsubscribe_opts_out(
         delivery = await add_delivery(session, campaign_id=prepared.id, policy_id=policy.id, profile_id=person.id, channel="wechat")
 
     async with session_factory() as session, session.begin():
-        ctx = await recipient_context(session, policy.id, delivery)
+        code = await session.scalar(select(DeliveryRow.link_code).where(DeliveryRow.id == delivery))
+        found = await delivery_by_code(session, code, ttl=TTL, now=utcnow())
+        assert found is not None and found.id == delivery
+        assert await delivery_by_code(session, code, ttl=TTL, now=utcnow() + TTL + dt.timedelta(seconds=1)) is None
+        ctx = await recipient_context(session, policy, found)
         assert ctx is not None and ctx.reasons == REASONS and not ctx.opted_out
-        assert await recipient_context(session, other.id, delivery) is None  # another policy's link
-        assert await recipient_context(session, policy.id, delivery.replace("-", "")) is not None  # the SMS code
-        assert await record_feedback(session, policy_id=policy.id, delivery_id=delivery, kind=FeedbackKind.USEFUL)
-        assert not await record_feedback(session, policy_id=policy.id, delivery_id=delivery, kind=FeedbackKind.USEFUL)
-        assert await record_feedback(session, policy_id=policy.id, delivery_id=delivery, kind=FeedbackKind.UNSUBSCRIBE)
-    with pytest.raises(CampaignNotFound):
-        async with session_factory() as session, session.begin():
-            await record_feedback(session, policy_id=other.id, delivery_id=delivery, kind=FeedbackKind.APPLIED)
+        assert await recipient_context(session, other, found) is None  # another policy's link
+        assert await record_feedback(session, delivery=found, kind=FeedbackKind.USEFUL)
+        assert not await record_feedback(session, delivery=found, kind=FeedbackKind.USEFUL)
+        assert await record_feedback(session, delivery=found, kind=FeedbackKind.UNSUBSCRIBE)
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(FeedbackRow)) == 2
         opt = (await session.execute(select(OptOutRow.channel, OptOutRow.source))).all()
         assert opt == [("*", "feedback_link")]
-        ctx = await recipient_context(session, policy.id, delivery)
+        ctx = await recipient_context(session, policy, found)
         assert ctx is not None and ctx.opted_out and ctx.feedback == {"useful", "unsubscribe"}
 
     # the next campaign leaves them out

@@ -147,7 +147,7 @@ def test_serve_refuses_an_out_of_date_schema(
 ) -> None:
     monkeypatch.setenv("POLICY_PUSH_DATABASE_URL", empty_db_url)
     monkeypatch.setenv("POLICY_PUSH_PII_KEY", pii_key)
-    assert main(["serve", "--port", "0"]) == 2
+    assert main(["serve", "--port", "0"]) == 6  # Exit.SCHEMA
     assert "policy-push db upgrade" in capsys.readouterr().err
     assert main(["db", "status"]) == 1
     assert main(["db", "upgrade"]) == 0
@@ -156,5 +156,5 @@ def test_serve_refuses_an_out_of_date_schema(
 
 def test_refuses_to_start_without_a_pii_key(monkeypatch: pytest.MonkeyPatch, db_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("POLICY_PUSH_DATABASE_URL", db_settings.effective_database_url)
-    assert main(["import", "policies", str(SAMPLE / "policies.jsonl"), "--quiet"]) == 2
+    assert main(["import", "policies", str(SAMPLE / "policies.jsonl"), "--quiet"]) == 3  # Exit.CONFIG
     assert "POLICY_PUSH_PII_KEY" in capsys.readouterr().err

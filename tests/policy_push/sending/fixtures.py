@@ -13,16 +13,17 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.simulators import SimulatorSet, start_all
 from policy_push.config import Settings
 from policy_push.security import PiiCipher
 from policy_push.sending import Dispatcher, SendRules
-from policy_push.sending.providers import build_router
+from policy_push.sending.providers import build_router, callback_urls, wechat_callback_token
 from scheduler import FrozenClock
 
-__all__ = ["dispatch_settings", "http", "make_dispatcher", "sim_settings", "sims"]
+__all__ = ["callback_app", "dispatch_settings", "http", "make_dispatcher", "service", "sim_settings", "sims"]
 
 #: a Wednesday 10:00 in Shanghai: outside quiet hours
 DAYTIME = datetime(2026, 4, 1, 2, 0, tzinfo=UTC)
@@ -67,6 +68,23 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.fixture
+async def service(aiohttp_client, db_settings: Settings, engine) -> AsyncIterator[tuple[TestClient, SimulatorSet, Settings]]:  # type: ignore[no-untyped-def]
+    """The app on loopback (random callback secrets of its own) and simulators pushing to it."""
+    from policy_push.web import create_app
+    from policy_push.web.keys import settings_key
+
+    client = await aiohttp_client(create_app(db_settings.model_copy(update={"quiet_hours": ""}), engine=engine))
+    app_settings: Settings = client.app[settings_key]
+    base = str(client.make_url("")).rstrip("/")
+    sims = await start_all(callback_urls=callback_urls(app_settings, base), time_factor=0.001,
+                           wechat_token=wechat_callback_token(app_settings))  # fmt: skip
+    try:
+        yield client, sims, sim_settings(app_settings, sims)
+    finally:
+        await sims.close()
+
+
 def make_dispatcher(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -91,17 +109,19 @@ def make_dispatcher(
 
 
 def callback_app(settings: Settings, sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher) -> web.Application:
-    """Just the provider callback views, with what they read from the app."""
-    from aiohttp import web
+    """Just the provider callback routes of the routes table, with the error middleware and what they read
+    from the app. ``settings`` should carry the callback secrets (``providers.with_run_secrets``)."""
+    from channels import ReplayGuard
+    from policy_push.web.keys import cipher_key, replay_guard_key, session_factory_key, settings_key
+    from policy_push.web.middlewares import error_middleware
+    from policy_push.web.routes import ROUTES
 
-    from policy_push.web.keys import cipher_key, session_factory_key, settings_key
-    from policy_push.web.views import callbacks
-
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])
     app[settings_key] = settings
     app[session_factory_key] = sessions
     app[cipher_key] = cipher
-    app.router.add_post("/callbacks/aliyun/sms-report", callbacks.aliyun_sms_report)
-    app.router.add_get("/callbacks/wechat", callbacks.wechat_verify)
-    app.router.add_post("/callbacks/wechat", callbacks.wechat_event)
+    app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
+    for route in ROUTES:
+        if route.tag == "callbacks":
+            app.router.add_route(route.method, route.path, route.handler, name=route.operation_id)
     return app

@@ -118,11 +118,12 @@ async def seed_campaign(
             profiles.append(row)
         recips.append({
             "campaign_id": campaign_id, "profile_id": pid, "profile_kind": "resident", "eligible": True,
-            "score": 1.0, "reasons": ["身份标签：退役军人"], "missing": [], "channel": first,
+            "score": 1.0, "reasons": ["身份标签：退役军人"], "message_reason": "身份标签：退役军人",
+            "public_reasons": ["身份标签：退役军人"], "missing": [], "channel": first,
             "skip_reason": None, "excluded_by": None,
         })  # fmt: skip
     bodies = build_message_bodies(
-        policy, CHANNELS, MessageSettings.from_settings(settings), sample_reasons=[["身份标签：退役军人"]]
+        policy, CHANNELS, MessageSettings.from_settings(settings), sample_reasons=["身份标签：退役军人"]
     )
     async with sessions() as s, s.begin():
         await PolicyRepository(s).upsert(policy, actor="seed")

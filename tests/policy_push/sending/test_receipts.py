@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -26,6 +28,12 @@ from channels.simulators import (
 from policy_push.sending import Dispatcher, Pipeline, SendRules
 from policy_push.sending import dispatch as dispatch_module
 from policy_push.sending.claims import Claim, Outgoing, claim
+from policy_push.sending.providers import (
+    callback_secret,
+    callback_urls,
+    wechat_callback_token,
+    with_run_secrets,
+)
 from policy_push.sending.receipts import sweep_early_receipts
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.storage.campaign_tables import DeliveryEventRow, DeliveryRow, EarlyReceiptRow
@@ -37,17 +45,17 @@ from .seed import openid, phone, seed_campaign
 @pytest.fixture
 async def wired(db_settings, session_factory, cipher):  # type: ignore[no-untyped-def]
     """A callback server, and simulators that push receipts to it."""
-    settings = db_settings.model_copy(update={"quiet_hours": ""})
+    settings = with_run_secrets(db_settings.model_copy(update={"quiet_hours": ""}))
     server = TestServer(callback_app(settings, session_factory, cipher), host="127.0.0.1")
     client = TestClient(server)
     await client.start_server()
-    base = str(server.make_url(""))
+    urls = callback_urls(settings, str(server.make_url("")).rstrip("/"))
     sims = SimulatorSet(
-        aliyun=AliyunSimulator(AliyunSimConfig(callback_url=f"{base}/callbacks/aliyun/sms-report", time_factor=0.01,
+        aliyun=AliyunSimulator(AliyunSimConfig(callback_url=urls["aliyun"], time_factor=0.01,
                                                receipt_scenarios={phone(3): "MK:0001"})),
         tencent=TencentSimulator(),
-        wechat=WechatSimulator(WechatSimConfig(callback_url=f"{base}/callbacks/wechat", time_factor=0.05,
-                                               users={openid(12): "blocked"})),
+        wechat=WechatSimulator(WechatSimConfig(callback_url=urls["wechat"], time_factor=0.05, users={openid(12): "blocked"},
+                                               callback_token=wechat_callback_token(settings))),
         jpush=JPushSimulator(),
     )  # fmt: skip
     for sim in sims.all.values():
@@ -79,10 +87,20 @@ def _wechat_event(openid_: str, msg_id: str, status: str = "success") -> bytes:
     ).encode()
 
 
-async def _post_wechat(client: TestClient, body: bytes) -> tuple[int, str]:
-    sig = wechat_callback_signature("sim-callback-token", "1", "2")
-    resp = await client.post(f"/callbacks/wechat?signature={sig}&timestamp=1&nonce=2", data=body)
+def _signed(settings: Any, nonce: str = "2") -> str:
+    """The query string of a WeChat push signed with the service's token, stamped now."""
+    stamp = str(int(time.time()))
+    sig = wechat_callback_signature(wechat_callback_token(settings), stamp, nonce)
+    return f"signature={sig}&timestamp={stamp}&nonce={nonce}"
+
+
+async def _post_wechat(client: TestClient, settings: Any, body: bytes, nonce: str = "") -> tuple[int, str]:
+    resp = await client.post(f"/callbacks/wechat?{_signed(settings, nonce or secrets.token_hex(5))}", data=body)
     return resp.status, await resp.text()
+
+
+def _report_url(settings: Any) -> str:
+    return f"/callbacks/aliyun/{callback_secret(settings)}/sms-report"
 
 
 async def _drain(sims: SimulatorSet) -> None:
@@ -120,35 +138,34 @@ async def test_duplicate_and_unknown_reports(wired, session_factory, cipher, htt
     rec = sims.aliyun.records[0]
     report = [{"phone_number": rec.recipient, "success": False, "err_code": "MK:0001", "biz_id": rec.message_id,
                "out_id": rec.delivery_id, "report_time": "2026-04-01 10:00:01"}]  # fmt: skip
-    resp = await client.post("/callbacks/aliyun/sms-report", data=json.dumps(report))
+    resp = await client.post(_report_url(settings), data=json.dumps(report))
     assert resp.status == 200 and (await resp.json())["code"] == 0  # a late contradicting report: acknowledged ...
     assert (await _statuses(session_factory))[("r-0000001", "sms")] == "delivered"  # ... and final stays final
     async with session_factory() as s:
         last = (await s.execute(select(DeliveryEventRow).order_by(DeliveryEventRow.id.desc()).limit(1))).scalar_one()
     assert (last.source, last.to_status, last.code) == ("receipt", None, "ignored:unreachable")
     unknown = [{"phone_number": "13900000000", "success": True, "biz_id": "nope^0", "out_id": ""}]
-    resp = await client.post("/callbacks/aliyun/sms-report", data=json.dumps(unknown))
+    resp = await client.post(_report_url(settings), data=json.dumps(unknown))
     assert resp.status == 200 and (await resp.json())["code"] == 0  # kept as an early receipt: acknowledged
     assert [(r["provider_message_id"], r["recipient_hash"]) for r in await _early_rows(session_factory)] == [
         ("nope^0", cipher.lookup_hash("phone", "13900000000"))
     ]
     nothing_to_keep = [{"phone_number": "13900000000", "success": True, "biz_id": "", "out_id": ""}]
-    resp = await client.post("/callbacks/aliyun/sms-report", data=json.dumps(nothing_to_keep))
+    resp = await client.post(_report_url(settings), data=json.dumps(nothing_to_keep))
     assert resp.status == 500  # no id to match it by, ever: refused rather than dropped silently
-    resp = await client.post("/callbacks/aliyun/sms-report", data=b"{not json")
+    resp = await client.post(_report_url(settings), data=b"{not json")
     assert resp.status == 400
 
 
 async def test_wechat_signature_is_checked(wired) -> None:
-    _, client, _ = wired
+    _, client, settings = wired
     xml = b"<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>1</MsgID></xml>"
-    resp = await client.post("/callbacks/wechat?signature=bad&timestamp=1&nonce=2", data=xml)
+    resp = await client.post(f"/callbacks/wechat?signature=bad&timestamp={int(time.time())}&nonce=2", data=xml)
     assert resp.status == 403
-    sig = wechat_callback_signature("sim-callback-token", "1", "2")
-    resp = await client.get(f"/callbacks/wechat?signature={sig}&timestamp=1&nonce=2&echostr=hello")
+    resp = await client.get(f"/callbacks/wechat?{_signed(settings)}&echostr=hello")
     assert await resp.text() == "hello"
-    other = b"<xml><MsgType><![CDATA[text]]></MsgType></xml>"
-    resp = await client.post(f"/callbacks/wechat?signature={sig}&timestamp=1&nonce=2", data=other)
+    other = b"<xml><MsgType><![CDATA[image]]></MsgType></xml>"
+    resp = await client.post(f"/callbacks/wechat?{_signed(settings)}", data=other)
     assert resp.status == 200 and await resp.text() == "success"
 
 
@@ -209,15 +226,15 @@ def _accepted(batch: Claim, prefix: str) -> dict[str, SendResult]:
 
 
 async def test_early_event_is_acknowledged_and_kept_hashed(wired, session_factory, cipher) -> None:
-    _, client, _ = wired
-    status, body = await _post_wechat(client, _wechat_event(openid(31), "4711"))
+    _, client, settings = wired
+    status, body = await _post_wechat(client, settings, _wechat_event(openid(31), "4711"))
     assert (status, body) == (200, "success")  # stored, so acknowledged: WeChat stops pushing
     rows = await _early_rows(session_factory)
     assert [(r["provider"], r["provider_message_id"], r["code"]) for r in rows] == [("wechat", "4711", "success")]
     assert rows[0]["recipient_hash"] == cipher.lookup_hash("wechat_openid", openid(31))
     assert bool(rows[0]["delivered"]) and rows[0]["outcome"] == "accepted"
     _no_plaintext(rows, [openid(31)])
-    status, _ = await _post_wechat(client, _wechat_event(openid(31), ""))
+    status, _ = await _post_wechat(client, settings, _wechat_event(openid(31), ""))
     assert status == 500  # no MsgID: nothing could ever match it, so it is not acknowledged
 
 
@@ -229,7 +246,7 @@ async def test_settle_sweep_applies_an_early_receipt_that_raced_the_record(
     d = make_dispatcher(settings, session_factory, cipher, http)
     await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
     batch = await _sending(d, session_factory, cipher)
-    assert await _post_wechat(client, _wechat_event(openid(21), "m-r-0000021")) == (200, "success")
+    assert await _post_wechat(client, settings, _wechat_event(openid(21), "m-r-0000021")) == (200, "success")
 
     # the receipt was stored while the results transaction was open (PostgreSQL): that
     # transaction cannot see it, so its own look-up finds nothing
@@ -253,7 +270,7 @@ async def test_early_receipt_for_a_final_row_changes_nothing(wired, session_fact
     await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
     batch = await _sending(d, session_factory, cipher)
     # an early failure is kept, and (racing the record) not applied with it ...
-    assert await _post_wechat(client, _wechat_event(openid(22), "m-r-0000022", "failed:user block")) == (200, "success")
+    assert await _post_wechat(client, settings, _wechat_event(openid(22), "m-r-0000022", "failed:user block")) == (200, "success")
 
     async def sees_nothing(*args: object, **kwargs: object) -> None:
         return None
@@ -261,7 +278,7 @@ async def test_early_receipt_for_a_final_row_changes_nothing(wired, session_fact
     monkeypatch.setattr(dispatch_module, "apply_early_receipts", sees_nothing)
     assert await d._record(batch.id, batch.rows, _accepted(batch, "m-"), [])
     # ... then a later push finalises the row directly
-    assert await _post_wechat(client, _wechat_event(openid(22), "m-r-0000022", "success")) == (200, "success")
+    assert await _post_wechat(client, settings, _wechat_event(openid(22), "m-r-0000022", "success")) == (200, "success")
     assert (await _statuses(session_factory))[("r-0000022", "wechat")] == "delivered"
     await Pipeline(settings, session_factory, cipher, d.router, d.clock, d.rules, d).settle_lapsed()
     st = await _statuses(session_factory)
@@ -274,7 +291,7 @@ async def test_early_receipt_for_a_final_row_changes_nothing(wired, session_fact
 
 async def test_settle_sweep_drops_early_receipts_after_a_week(wired, session_factory, cipher, caplog) -> None:
     _, client, settings = wired
-    assert await _post_wechat(client, _wechat_event(openid(41), "never-recorded")) == (200, "success")
+    assert await _post_wechat(client, settings, _wechat_event(openid(41), "never-recorded")) == (200, "success")
     async with session_factory() as s:
         received = (await s.execute(select(EarlyReceiptRow.received_at))).scalar_one()
     rules = SendRules.from_settings(settings)

@@ -35,3 +35,26 @@ async def test_stale_contact_data_is_erased_unless_a_campaign_is_open(db_setting
         assert rows[pid].phone_enc is not None
     assert {a.entity_id for a in audit if a.action == "resident.contact_purged"} == {"r-0000010", "r-0000011"}
     assert open_campaign.campaign_id
+
+
+async def test_inbound_messages_past_retention_are_deleted_but_their_opt_outs_stay(db_settings, session_factory, cipher) -> None:
+    from channels import Reply, ReplyKind
+    from policy_push.sending.inbound import apply_replies
+    from policy_push.storage import inbound as inbound_store
+    from policy_push.storage.campaign_tables import OptOutRow
+
+    from .seed import phone
+
+    await seed_campaign(session_factory, cipher, db_settings, n=1)
+    now = datetime.now(UTC)
+    old, new = now - timedelta(days=400), now - timedelta(days=1)
+    reply = Reply("aliyun_sms", phone(1), "TD", ReplyKind.OPT_OUT, None, provider_id="1")
+    await apply_replies(session_factory, cipher, [reply], now=old)
+    await apply_replies(session_factory, cipher, [Reply("aliyun_sms", phone(1), "谢谢", ReplyKind.MESSAGE, None, provider_id="2")],
+                        now=new)  # fmt: skip
+    await purge_contact_data(session_factory, now=now, retention_days=365)
+    async with session_factory() as s:
+        left, total = await inbound_store.listed(s, cipher)
+        opt_outs = (await s.execute(select(OptOutRow))).scalars().all()
+    assert total == 1 and left[0]["text"] == "谢谢"
+    assert [(o.profile_id, o.channel) for o in opt_outs] == [("r-0000001", "sms")]

@@ -6,6 +6,7 @@ tested here is what settle decides about each provider, not how long a lease las
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -15,7 +16,7 @@ from policy_push.sending.providers import build_router
 from policy_push.sending.settle import settle_lapsed, sweep_unreceipted
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.statuses import Code, DeliveryStatus
-from policy_push.storage.campaign_tables import DeliveryRow
+from policy_push.storage.campaign_tables import DeliveryEventRow, DeliveryRow
 from policy_push.storage.sql import database_now
 
 from .fixtures import make_dispatcher
@@ -119,7 +120,8 @@ async def test_lost_sms_receipts_are_pulled(dispatch_settings, session_factory, 
 
 
 async def test_lapsed_tencent_sms_fails_for_good_and_falls_back_never_resent(dispatch_settings, session_factory, cipher, sims, http) -> None:
-    # r-1 may have reached Tencent (no query API); r-2 has SMS only, so nothing can take over
+    # r-1 may have reached Tencent, which has no record of it 40 minutes on (past its report wait: the
+    # carrier would have reported by now); r-2 has SMS only, so nothing can take over
     await seed_campaign(session_factory, cipher, dispatch_settings, n=1, channel_of=lambda i: "sms")
     await seed_campaign(session_factory, cipher, dispatch_settings, n=1, start=2, policy_seq=2, fallbacks=False)
     d = make_dispatcher(dispatch_settings, session_factory, cipher, http)
@@ -127,9 +129,9 @@ async def test_lapsed_tencent_sms_fails_for_good_and_falls_back_never_resent(dis
     taken = await _dead_claim(d, cipher, providers={"sms": "tencent_sms"})
     assert taken is not None and len(taken.rows) == 2
     assert {r.provider for r in (await _rows(session_factory)).values()} == {"tencent_sms"}  # recorded by the claim
-    await _lapse(session_factory)
+    await _lapse(session_factory, unsure_age_s=2400.0)
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.resend, report.unknown_outcome) == (2, 0, 2)
+    assert (report.examined, report.resend, report.unknown_outcome, report.awaiting) == (2, 0, 2, 0)
     rows = await _rows(session_factory)
     for pid in ("r-0000001", "r-0000002"):
         sms = rows[(pid, "sms")]
@@ -141,6 +143,38 @@ async def test_lapsed_tencent_sms_fails_for_good_and_falls_back_never_resent(dis
     assert sims.tencent.records == [] and sims.aliyun.records == []
     assert [r.recipient for r in sims.wechat.records] == [openid(1)]
     assert (await _rows(session_factory))[("r-0000002", "sms")].status == "technical_failure"
+
+
+async def test_a_lapsed_tencent_sms_is_asked_again_until_its_report_comes(
+    dispatch_settings, session_factory, cipher, sims, http
+) -> None:
+    """The worker died after Tencent took r-1 and r-2; the carrier has not reported yet, so Tencent has no
+    record: not written off, asked again later, and found (with its report) once the report is in."""
+    settings = dispatch_settings.model_copy(update={"sms_providers": "tencent"})
+    await seed_campaign(session_factory, cipher, settings, n=2, channel_of=lambda i: "sms")
+    d = make_dispatcher(settings, session_factory, cipher, http)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    # the carrier reports after 2,000 s (2 s at the simulators' time factor)
+    sims.tencent.config = dataclasses.replace(sims.tencent.config, receipt_delay_s=2000.0)
+    await d.send_due()
+    await _lapse(session_factory, sent_at=None)
+    report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
+    assert (report.examined, report.awaiting, report.unknown_outcome, report.resend) == (2, 2, 0, 0)
+    rows = await _rows(session_factory)
+    assert {r.status for r in rows.values()} == {"sending"}
+    async with session_factory() as s:
+        now = await database_now(s)
+        codes = (await s.execute(select(DeliveryEventRow.code).where(DeliveryEventRow.source == "settle"))).scalars().all()
+    assert all(r.lease_until > now for r in rows.values()) and codes == [Code.AWAITING_PROVIDER] * 2
+    # not asked again before the new lease ends
+    assert (await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)).examined == 0
+    # the carrier reports; the lease ends: Tencent's records now have it
+    await asyncio.sleep(2.2)
+    await _lapse(session_factory, sent_at=None)
+    report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
+    assert (report.examined, report.found, report.unknown_outcome) == (2, 2, 0)
+    assert {r.status for r in (await _rows(session_factory)).values()} == {"delivered"}
+    assert len(sims.tencent.records) == 2  # never sent again
 
 
 async def test_rows_lapsed_before_their_call_go_again_without_a_question(dispatch_settings, session_factory, cipher, sims, http) -> None:
@@ -198,6 +232,9 @@ async def test_a_worker_that_renews_in_time_keeps_its_rows(dispatch_settings, se
 
         def resend_window_s(self, kind, provider):  # type: ignore[no-untyped-def]
             return self.inner.resend_window_s(kind, provider)
+
+        def answer_wait_s(self, kind, provider):  # type: ignore[no-untyped-def]
+            return self.inner.answer_wait_s(kind, provider)
 
         async def query(self, kind, provider, items):  # type: ignore[no-untyped-def]
             await renew(session_factory, {taken.id: {o.row.id for o in taken.rows}}, lease_s=30)

@@ -24,7 +24,7 @@ async def test_ticks_and_their_lead(dispatch_settings, engine, session_factory, 
     async with open_pipeline(runtime, clock=SystemClock(), router=build_router(dispatch_settings, http)) as p:
         ticks = {t.name: t.leader_only for t in p.ticks()}
         assert ticks == {
-            "dispatch_due_campaigns": False, "send_due_deliveries": False, "settle_lapsed": True,
+            "dispatch_due_campaigns": False, "send_due_deliveries": False, "settle_lapsed": True, "pull_reports": True,
             "close_expired_policies": True, "deadline_reminders": True, "purge_contact_data": True,
         }  # fmt: skip
         scheduler = build_scheduler(dispatch_settings, p.ticks(), clock=p.clock)
@@ -66,7 +66,9 @@ async def test_one_node_holds_the_advisory_lock(db_url) -> None:
 
 
 async def test_worker_cli_exits_when_idle(db_settings) -> None:
-    env = {"POLICY_PUSH_DATABASE_URL": db_settings.effective_database_url, "POLICY_PUSH_DEMO": "1",
+    # a key of its own: the public demo key is for `policy-push demo` only (issue 10)
+    env = {"POLICY_PUSH_DATABASE_URL": db_settings.effective_database_url,
+           "POLICY_PUSH_PII_KEY": db_settings.pii_key.get_secret_value(),
            "POLICY_PUSH_LOG_LEVEL": "WARNING"}  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "policy_push", "worker", "--exit-when-idle", "--worker-id", "cli-test",

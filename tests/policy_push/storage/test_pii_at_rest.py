@@ -27,6 +27,7 @@ def _secrets(ent: EnterpriseProfile, res: ResidentProfile) -> list[str]:
         res.contact.phone,
         res.contact.wechat_openid,
         res.id_number,
+        res.name,  # a person's name is personal data (issue 10); stored encrypted, kept masked
     ]
     assert all(values)
     return [v for v in values if v]

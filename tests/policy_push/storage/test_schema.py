@@ -27,12 +27,14 @@ EXPECTED_TABLES = {
     "change_counter",
     "changes",
     "deliveries",
+    "inbound_messages",
     "delivery_events",
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
     "staff_accounts",
     "staff_tokens",
+    "pii_keys",
     "intake_fetch_state",
     "review_items",
     "enterprises",
@@ -44,6 +46,12 @@ EXPECTED_TABLES = {
     "policy_versions",
     "provider_switches",
     "residents",
+    "subscriber_accounts",
+    "subscriber_codes",
+    "subscriber_consents",
+    "subscriber_links",
+    "subscriber_preferences",
+    "subscriber_sessions",
 }
 
 

@@ -19,16 +19,24 @@ GUARDED = [r for r in ROUTES if r.needs is not None]
 
 
 def _url(path: str) -> str:
-    return path.replace("{id}", "some-id").replace("{kind}", "policies").replace("{name}", "console.css")
+    return (path.replace("{id}", "some-id").replace("{kind}", "policies").replace("{name}", "console.css")
+            .replace("{decision}", "approve"))
 
 
 def test_every_write_and_every_personal_route_needs_a_role() -> None:
     #: writes without a staff role: a recipient's feedback form (their delivery id identifies them), the
     #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries)
-    open_writes = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/login"),
-                   ("POST", "/callbacks/aliyun/sms-report"), ("POST", "/callbacks/wechat")}  # fmt: skip
+    open_writes = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/login"), ("POST", "/callbacks/wechat"),
+                   ("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions"),
+                   *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
+                     (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply")))}  # fmt: skip
     for route in ROUTES:
         if (route.method, route.path) in open_writes:
+            continue
+        if route.path == "/me" or route.path.startswith("/me/") or route.path.startswith("/p/"):
+            continue  # the people's own pages: their cookie session or signed link (tests/policy_push/subscribers)
+        if route.path.startswith("/api/v1/me"):
+            assert route.subscriber and route.needs is None, f"{route.method} {route.path} needs a subscriber session"
             continue
         personal = any(p in route.path for p in ("/enterprises", "/residents", "/campaigns", "/review", "/audit", "/staff"))
         if route.method != "GET" or (personal and route.path != "/staff/login"):
@@ -62,6 +70,14 @@ async def test_role_matrix_has_no_unauthorised_success(client: Client, staff: St
                     wrongly_refused.append(label + " " + body[:120])
     assert unauthorised_successes == []
     assert wrongly_refused == []
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.subscriber], ids=lambda r: f"{r.method} {r.path}")
+async def test_subscriber_routes_refuse_without_a_session(client: Client, route) -> None:
+    url = route.path.replace("{id}", "1").replace("{decision}", "approve")
+    for headers in ({}, AUTH):  # the staff API token is not a subscriber session
+        resp = await client.request(route.method, url, json={}, headers=headers)
+        assert resp.status == 401, (route.path, headers)
 
 
 async def test_missing_or_malformed_credentials(client: Client) -> None:

@@ -56,9 +56,11 @@ def test_document_is_openapi_31_with_unique_operation_ids(doc: dict[str, Any]) -
 def test_guarded_routes_document_401_and_403(doc: dict[str, Any]) -> None:
     for route in ROUTES:
         op = doc["paths"][route.path][route.method.lower()]
-        assert ("security" in op) == route.auth
+        assert ("security" in op) == (route.auth or route.subscriber)
         if route.auth:
             assert {"401", "403"} <= set(op["responses"])
+        if route.subscriber:
+            assert op["security"] == [{"subscriberToken": []}] and "401" in op["responses"]
 
 
 def test_every_schema_reference_resolves(doc: dict[str, Any]) -> None:

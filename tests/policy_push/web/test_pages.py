@@ -7,10 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import enterprise_doc
-from tests.policy_push.campaigns.support import add_delivery
 
 from .conftest import BAD, Client, StaffFixture, login
 
@@ -117,41 +115,3 @@ async def test_the_preparer_cannot_approve_and_an_empty_list_cannot_be_approved(
     detail = await (await other.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
     empty = await other.post(f"{url}/approve", data={"csrf": csrf2, "sha256": detail["list_sha256"]})
     assert empty.status == 422 and "nobody" in await empty.text()
-
-
-async def test_public_page_feedback_and_short_link(
-    client: Client, campaign: dict[str, Any], session_factory: async_sessionmaker[AsyncSession], staff: StaffFixture
-) -> None:
-    ALICE = staff.headers("approver2")
-    policy, person = campaign["policy"], campaign["profiles"][0]
-    async with session_factory() as session, session.begin():
-        delivery = await add_delivery(session, campaign_id=campaign["detail"]["id"], policy_id=policy["id"],
-                                      profile_id=person["id"], channel="sms")
-    plain = await client.get(f"/p/{policy['id']}")
-    assert plain.status == 200
-    html = await plain.text()
-    _inert(html)
-    assert "{{7*7}}" in html and "为什么推送给您" not in html  # no delivery id: no reasons, no buttons
-
-    html = await (await client.get(f"/p/{policy['id']}?d={delivery}")).text()
-    _inert(html)
-    assert "为什么推送给您" in html and "注册地" in html and person["name"] not in html
-    assert html.count('name="kind"') == 4
-
-    short = await client.get(f"/s/{delivery.replace('-', '')}", allow_redirects=False)
-    assert short.status == 302 and short.headers["Location"] == f"/p/{policy['id']}?d={delivery}"
-    assert (await client.get("/s/unknown", allow_redirects=False)).status == 404
-
-    done = await client.post(f"/p/{policy['id']}/feedback", data={"d": delivery, "kind": "applied"})
-    assert done.status == 200 and "已申报" in await done.text()
-    again = await client.post(f"/p/{policy['id']}/feedback", data={"d": delivery, "kind": "applied"})
-    assert again.status == 200  # recorded once, answered kindly
-    out = await (await client.post(f"/p/{policy['id']}/feedback", data={"d": delivery, "kind": "unsubscribe"})).text()
-    assert "已退订" in out and "disabled" in out
-    for bad, status in (({"d": delivery, "kind": "spam"}, 422), ({"kind": "useful"}, 422),
-                        ({"d": "00000000-0000-4000-8000-000000000000", "kind": "useful"}, 404)):
-        assert (await client.post(f"/p/{policy['id']}/feedback", data=bad)).status == status, bad
-    assert (await client.get("/p/no-such-policy")).status == 404
-    # the opt-out keeps the next draft away from them
-    nxt = await (await client.post("/api/v1/campaigns", json={"policy_id": policy["id"]}, headers=ALICE)).json()
-    assert nxt["summary"]["skipped"].get("opted_out") == 1

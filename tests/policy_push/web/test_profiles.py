@@ -98,6 +98,11 @@ async def test_resident_list_masks_id_numbers_and_filters_by_region(client: Clie
     for record in records:
         if record.get("id_number"):
             assert record["id_number"] not in text
+        assert f'"name": "{record["name"]}"' not in text  # names masked too (issue 10)
+    listed = (await (await client.get("/api/v1/residents", params={"limit": 500}, headers=AUTH)).json())["items"]
+    assert {i["name"] for i in listed} == {r["name"][0] + "*" * (len(r["name"]) - 1) for r in records}
+    one = await (await client.get(f"/api/v1/residents/{records[0]['id']}", headers=AUTH)).json()
+    assert one["resident"]["name"] == records[0]["name"]  # whole for one record, as the other values
     region = next(r["region"] for r in records if r.get("region"))
     page = await (await client.get("/api/v1/residents", params={"region": region}, headers=AUTH)).json()
     assert page["total"] >= 1

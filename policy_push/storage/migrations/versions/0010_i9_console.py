@@ -1,7 +1,7 @@
 """Staff console: staff accounts, their API tokens, and the hash chain of the audit log.
 
 Revision ID: i9_console
-Revises: 0005
+Revises: i12_subscribers
 Create Date: 2026-11-30 18:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'i9_console'
-down_revision: str | None = '0005'
+down_revision: str | None = 'i12_subscribers'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

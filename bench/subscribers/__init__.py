@@ -1,0 +1,1 @@
+"""Benchmark of "policies for me now" (issue 12): ``python -m bench.subscribers``."""

@@ -1,0 +1,43 @@
+"""Sub-commands with a description and an example each, shown as written (no re-wrapping, no RST)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_command", "plain"]
+
+
+def plain(doc: str | None) -> str:
+    """A module docstring as help text: its body without the title line, without RST markup."""
+    body = (doc or "").strip().split("\n\n", 1)[-1]
+    return " ".join(body.replace("``", "").split("\n")).replace("  ", " ")
+
+
+def add_command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    description: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    """``sub.add_parser`` with ``summary`` in the command list, and ``description`` and ``example`` in its help."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[:1].upper()}{summary[1:]}.\n\n{description}",
+        epilog=f"example:\n{example}",
+        formatter_class=_Formatter,
+    )
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the example's lines; wraps only the description's paragraphs."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        if text.startswith("example:"):
+            return text
+        return "\n\n".join(
+            textwrap.fill(par, width, initial_indent=indent, subsequent_indent=indent) for par in text.split("\n\n")
+        )

@@ -1,0 +1,129 @@
+"""One-time SMS codes: 6 digits, valid 5 minutes, 5 attempts, stored only as a keyed hash.
+
+Requests are limited per phone (1 a minute, 5 an hour, 10 a day) and per client address (30 an hour),
+counted from the code rows themselves so every node of a cluster sees the same counts. Answers never
+say whether a phone has an account: a code is sent the same way to a new phone and a known one, and
+every failed check reads the same. A code is compared in constant time (``hmac.compare_digest`` over
+the keyed hashes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_push.errors import InvalidInput, TooManyRequests
+from policy_push.security import PiiCipher
+from policy_push.storage.subscriber_tables import SubscriberCodeRow
+
+__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
+
+CODE_DIGITS = 6
+CODE_TTL = dt.timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+_c = SubscriberCodeRow.__table__.c  # type: ignore[attr-defined]
+#: how long code rows are kept: the longest window of the limits
+_KEEP = dt.timedelta(days=1)
+WRONG_CODE = "the code is wrong or has expired; ask for a new code"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLimits:
+    """Most code requests per phone and per client address in each window (count, seconds)."""
+
+    per_phone: tuple[tuple[int, int], ...] = ((1, 60), (5, 3600), (10, 86400))
+    per_client: tuple[tuple[int, int], ...] = ((30, 3600),)
+    #: failed checks of one phone's codes in an hour before every check is refused for that hour
+    failures_per_hour: int = 10
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def _code_hash(cipher: PiiCipher, phone_hash: str, code: str) -> str:
+    # keyed and tied to the phone: a copy of the table does not give the codes back
+    return cipher.lookup_hash("sms_code", f"{phone_hash}:{code}")
+
+
+#: ``sent`` of the rows that are WeChat binding links (``wechat_bind``), not sign-in codes
+BIND_LINK = "bind_link"
+
+
+async def _count_since(
+    session: AsyncSession, column: str, value: str, since: dt.datetime, purpose: str | None
+) -> tuple[int, dt.datetime | None]:
+    conditions = [_c[column] == value, _c.created_at >= since]
+    if purpose is not None:
+        conditions.append(_c.sent == BIND_LINK if purpose == "bind" else _c.sent != BIND_LINK)
+    row = (await session.execute(select(func.count(), func.min(_c.created_at)).where(*conditions))).one()
+    return int(row[0] or 0), row[1]
+
+
+async def check_limits(
+    session: AsyncSession, *, phone_hash: str, client_hash: str, now: dt.datetime, limits: CodeLimits, purpose: str = "code"
+) -> None:
+    """429 (with the seconds to wait) when another SMS of ``purpose`` (``code`` or ``bind``) may not be sent
+    now. The per-phone limits count that purpose's SMS; the per-address limit counts every SMS asked for."""
+    for column, rules in (("phone_hash", limits.per_phone), ("client_hash", limits.per_client)):
+        value = phone_hash if column == "phone_hash" else client_hash
+        for count, seconds in rules:
+            n, oldest = await _count_since(session, column, value, now - dt.timedelta(seconds=seconds),
+                                           purpose if column == "phone_hash" else None)  # fmt: skip
+            if n >= count:
+                oldest = oldest or now
+                wait = max(1, int((oldest + dt.timedelta(seconds=seconds) - now).total_seconds()) + 1)
+                who = "this phone number" if column == "phone_hash" else "this address"
+                raise TooManyRequests(
+                    f"too many codes asked for {who}; try again in {wait} seconds", loc=["body", "phone"], retry_after_s=wait
+                )
+
+
+async def record_code(
+    session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, client_hash: str, code: str, now: dt.datetime, sent: str
+) -> None:
+    # rows older than the longest window of the limits have done their work: they go now, so the
+    # table holds about one day of requests (no personal value is in it; the hashes are keyed)
+    await session.execute(delete(SubscriberCodeRow.__table__).where(_c.created_at < now - _KEEP))
+    session.add(SubscriberCodeRow(
+        phone_hash=phone_hash, client_hash=client_hash, code_hash=_code_hash(cipher, phone_hash, code), created_at=now,
+        expires_at=now + CODE_TTL, attempts=0, used_at=None, sent=sent,
+    ))  # fmt: skip
+    await session.flush()
+
+
+async def check_code(
+    session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, code: str, now: dt.datetime, limits: CodeLimits
+) -> bool:
+    """True: ``code`` is the phone's live code, now used up. False: it is not (the caller commits the
+    spent attempt, then answers :data:`WRONG_CODE`, the same words whatever went wrong).
+
+    Only the newest live code counts; each check spends one of its attempts, right or wrong, so five
+    guesses end it. Too many failures on one phone in an hour lock the phone's checks for the hour."""
+    if not (len(code) == CODE_DIGITS and code.isascii() and code.isdigit()):
+        raise InvalidInput(f"the code is {CODE_DIGITS} digits, as in the SMS", loc=["body", "code"])
+    failed = await session.scalar(
+        select(func.coalesce(func.sum(_c.attempts), 0)).where(
+            _c.phone_hash == phone_hash, _c.created_at >= now - dt.timedelta(hours=1), _c.used_at.is_(None)
+        )
+    )
+    if int(failed or 0) >= limits.failures_per_hour:
+        raise TooManyRequests("too many wrong codes for this phone number; try again in an hour", loc=["body", "code"],
+                              retry_after_s=3600)  # fmt: skip
+    row = (await session.execute(
+        select(_c.id, _c.code_hash, _c.attempts).where(
+            _c.phone_hash == phone_hash, _c.used_at.is_(None), _c.expires_at > now, _c.sent == "sent"
+        ).order_by(_c.created_at.desc(), _c.id.desc()).limit(1)
+    )).first()  # fmt: skip
+    if row is None or row.attempts >= MAX_ATTEMPTS:
+        return False
+    table = SubscriberCodeRow.__table__
+    ok = hmac.compare_digest(row.code_hash, _code_hash(cipher, phone_hash, code))
+    values = {"used_at": now} if ok else {"attempts": row.attempts + 1}
+    await session.execute(update(table).where(_c.id == row.id, _c.attempts == row.attempts).values(**values))
+    return ok
