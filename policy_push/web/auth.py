@@ -33,6 +33,7 @@ from policy_push.errors import NotAllowed, NotAuthenticated, TooManyRequests
 from policy_push.security import PiiCipher
 from policy_push.staff import TOKEN_PREFIX, Principal, Role, StaffDirectory
 
+from .bodies import read_form
 from .keys import route_index_key, session_factory_key, settings_key
 
 __all__ = [
@@ -216,7 +217,8 @@ async def _check_csrf(request: web.Request) -> None:
     expected = session.get(CSRF_FIELD) or ""
     given = request.headers.get(CSRF_HEADER, "")
     if not given and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        given = str((await request.post()).get(CSRF_FIELD, ""))
+        # bounded in size and time; a broken form (a multipart body without its boundary) is a 400
+        given = str((await read_form(request)).get(CSRF_FIELD, ""))
     if not expected or not given or not hmac.compare_digest(str(expected), given):
         raise NotAllowed("表单已过期或来源不明，请刷新页面后重试 (missing or wrong CSRF token)", loc=["body", CSRF_FIELD])
 

@@ -40,7 +40,7 @@ from .labels import (
     wechat_labels,
 )
 from .queries import RecipientFilter, district_counts, progress, recipient_table
-from .render import console_page, error_page
+from .render import console_page, error_page, posted
 
 __all__ = [
     "campaign_list",
@@ -164,9 +164,10 @@ def _back(campaign_id: str, done: str) -> web.HTTPSeeOther:
 
 async def _act(request: web.Request, action: Any, done: str) -> web.StreamResponse:
     campaign_id = request.match_info["id"]
+    form = await posted(request)  # an unreadable body is the request's fault: the JSON error answers it
     try:
         async with transaction(request) as session:
-            await action(session, campaign_id, await request.post())
+            await action(session, campaign_id, form)
     except PolicyPushError as exc:
         return await error_page(request, exc)
     raise _back(campaign_id, done)

@@ -13,7 +13,7 @@ from policy_push.storage import AuditLog
 from ..auth import directory, login_limiter_key, maybe_principal, start_session
 from ..keys import settings_key
 from ..views._common import transaction
-from .render import console_page
+from .render import console_page, posted
 
 __all__ = ["login_form", "login_submit", "logout"]
 
@@ -46,7 +46,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await posted(request)
     name, password = str(form.get("name", "")).strip()[:64], str(form.get("password", ""))[:256]
     nxt = _safe_next(str(form.get("next", "/staff")))
     try:

@@ -21,7 +21,7 @@ from policy_push.storage.tables import PolicyRow
 from ..keys import refdata_key, service_key
 from ..views._common import drafter, request_context, staff_member, transaction
 from .criteria_text import criteria_lines
-from .render import console_page
+from .render import console_page, posted
 
 __all__ = ["policy_detail", "policy_form", "policy_import", "policy_list", "policy_save", "search_policies"]
 
@@ -164,7 +164,7 @@ def _field_errors(exc: PolicyPushError) -> dict[str, str]:
 
 
 async def policy_save(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await posted(request)
     editing = request.match_info.get("id")
     record, errors = _record_from_form(form)
     if editing:
@@ -197,7 +197,7 @@ async def policy_import(request: web.Request) -> web.Response:
     report = None
     error = ""
     if request.method == "POST":
-        upload = (await request.post()).get("file")  # the CSRF check has read the form already
+        upload = (await posted(request)).get("file")  # the CSRF check has read the form already
         data = upload.file.read() if isinstance(upload, web.FileField) else b""
         if not data:
             error = "请选择一个 JSONL 文件（每行一条政策）"

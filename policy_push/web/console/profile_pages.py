@@ -20,7 +20,7 @@ from ..auth import current_principal
 from ..keys import cipher_key
 from ..views._common import staff_member, transaction
 from .labels import CHANNEL_LABELS, STATUS_LABELS, mask_name
-from .render import console_page
+from .render import console_page, posted
 
 __all__ = ["profile_lookup", "profile_reveal", "profile_search"]
 
@@ -73,7 +73,7 @@ async def _card(session: Any, cipher: Any, kind: str, pid: str, *, reveal: bool)
 
 
 async def profile_search(request: web.Request) -> web.Response:
-    raw = str((await request.post()).get("q", ""))[:64]
+    raw = str((await posted(request)).get("q", ""))[:64]
     if not raw.strip():
         return await console_page(request, "console_profiles.html", status=422, title="档案查询", found=[],
                                   searched=False, error="请输入统一社会信用代码、档案编号、手机号或身份证号")  # fmt: skip
@@ -95,6 +95,6 @@ async def profile_reveal(request: web.Request) -> web.Response:
     async with transaction(request) as session:
         card = await _card(session, cipher, kind, pid, reveal=True)
         await AuditLog(session).record(actor=staff_member(request), action="profile.reveal", entity_type=kind,
-                                       entity_id=pid, detail={"why": str((await request.post()).get("why", ""))[:200]})  # fmt: skip
+                                       entity_id=pid, detail={"why": str((await posted(request)).get("why", ""))[:200]})  # fmt: skip
     return await console_page(request, "console_profiles.html", title="档案（完整信息）", found=[card], searched=True,
                               error="", is_admin=True)  # fmt: skip

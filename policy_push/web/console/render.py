@@ -13,10 +13,11 @@ from policy_push.errors import PolicyPushError
 from policy_push.staff import ROLE_LABELS, Role
 
 from ..auth import csrf_token, maybe_principal
+from ..bodies import read_form
 from ..middlewares import status_of
 from ..pages import render_page
 
-__all__ = ["MENU", "console_page", "error_page", "static_file"]
+__all__ = ["MENU", "console_page", "error_page", "posted", "static_file"]
 
 #: (path, label, least role)
 MENU = (
@@ -37,6 +38,14 @@ async def console_page(request: web.Request, template: str, *, status: int = 200
         template, status=status, me=principal, role_label=ROLE_LABELS.get(principal.role) if principal else "",
         csrf=csrf_token(session), menu=menu, here=request.path, **context,
     )  # fmt: skip
+
+
+async def posted(request: web.Request) -> Any:
+    """The form of a console POST: read first through ``read_form`` (bounded in size and time; a broken
+    multipart body is a 400, another content type a 415), then as aiohttp's multidict (repeated fields
+    such as ticked ``profile_id`` boxes, and uploaded files), from the body already read."""
+    await read_form(request)
+    return await request.post()
 
 
 async def error_page(request: web.Request, exc: PolicyPushError, *, title: str = "操作未完成") -> web.Response:

@@ -16,7 +16,7 @@ from ..keys import service_key
 from ..views._common import staff_member, transaction
 from ..views.review import SuggestIn, _suggest
 from .labels import names_of
-from .render import console_page, error_page
+from .render import console_page, error_page, posted
 
 __all__ = ["review_confirm", "review_create", "review_item", "review_list", "review_reject"]
 
@@ -37,7 +37,7 @@ async def review_list(request: web.Request, *, error: str = "", status: int = 20
 
 
 async def review_create(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await posted(request)
     values = {k: str(form.get(k, "")).strip() for k in ("title", "text", "url")}
     if not values["title"] or not values["text"]:
         return await review_list(request, error="请填写标题并粘贴政策原文", status=422, values=values)
@@ -84,7 +84,7 @@ def _decisions(form: Any, item: dict[str, Any]) -> dict[str, Any]:
 
 async def review_confirm(request: web.Request) -> web.StreamResponse:
     item_id = request.match_info["id"]
-    form = await request.post()
+    form = await posted(request)
     async with transaction(request) as session:
         item = await ReviewQueue(session).get(item_id)
     fields = {k: str(form.get(k, "")).strip() for k in ("id", "summary") if str(form.get(k, "")).strip()}
@@ -103,7 +103,7 @@ async def review_confirm(request: web.Request) -> web.StreamResponse:
 
 async def review_reject(request: web.Request) -> web.StreamResponse:
     item_id = request.match_info["id"]
-    reason = str((await request.post()).get("reason", "")).strip()[:500]
+    reason = str((await posted(request)).get("reason", "")).strip()[:500]
     if not reason:
         return await review_item(request, error="请写明驳回理由", status=422)
     try:
