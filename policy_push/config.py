@@ -56,8 +56,23 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="Demo mode: a fixed, publicly known PII key is allowed. Never in production.")
     api_token: SecretStr | None = Field(
-        None, description="Bearer token required for every API write and every read of personal data."
+        None,
+        description="Bootstrap token only: acts as an admin while no active admin account exists (to create the "
+        "first one); staff then log in, and machine clients use personal tokens (`policy-push staff token create`).",
     )
+    # -- staff console (policy_push.staff, policy_push.web.auth) --------------------------------
+    staff_session_minutes: int = Field(
+        480, ge=5, le=7 * 24 * 60, description="A staff login lasts this long (the encrypted cookie expires with it)."
+    )
+    staff_cookie_secure: bool = Field(
+        True, description="Send the staff cookie over HTTPS only. Turn off only for plain-HTTP development on localhost."
+    )
+    staff_lockout_failures: int = Field(5, ge=1, description="Wrong passwords in a row that lock a staff account.")
+    staff_lockout_minutes: int = Field(15, ge=1, description="How long a locked staff account stays locked.")
+    staff_login_per_minute: int = Field(
+        10, ge=1, description="Login attempts one client address may make per minute (more get 429)."
+    )
+    staff_token_days: int = Field(90, ge=1, le=366, description="Default lifetime of a new API token, in days.")
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port `serve` listens on.")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest HTTP request body; larger gets 413.")

@@ -172,8 +172,8 @@ class NotAllowed(PolicyPushError):
 class SelfApproval(NotAllowed):
     def __init__(self, campaign_id: str, staff: str) -> None:
         super().__init__(
-            f"campaign {campaign_id} was prepared by {staff!r}; another staff member must approve it",
-            loc=["header", "X-Staff-Member"],
+            f"campaign {campaign_id} was prepared by this same account ({staff}); another staff member must approve it",
+            loc=["path", "id"],
         )
 
 

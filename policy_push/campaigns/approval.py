@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_push.errors import InvalidInput, SelfApproval, WrongState
+from policy_push.errors import Conflict, InvalidInput, SelfApproval, WrongState
 from policy_push.statuses import CAMPAIGN_EDITABLE, CampaignState, Purpose, can_move
 from policy_push.storage import AuditLog
 from policy_push.storage import campaigns as campaign_store
@@ -128,17 +128,35 @@ async def verify_approval(session: AsyncSession, campaign_id: str) -> bool:
 
 
 async def approve(
-    session: AsyncSession, campaign_id: str, *, approver: str, and_schedule: bool = False, now: dt.datetime | None = None
+    session: AsyncSession,
+    campaign_id: str,
+    *,
+    approver: str,
+    and_schedule: bool = False,
+    now: dt.datetime | None = None,
+    expect_sha256: str | None = None,
 ) -> CampaignRow:
-    """draft -> approved (or -> scheduled with ``and_schedule``); 403 when the approver prepared it."""
+    """draft -> approved (or -> scheduled with ``and_schedule``); 403 when the approver prepared it, 422
+    when nobody would be messaged, 409 when ``expect_sha256`` (what the approver saw) is no longer the
+    list's hash."""
     campaign = await campaign_store.get(session, campaign_id, lock=True)
     state = CampaignState(campaign.state)
     if not can_move(state, CampaignState.APPROVED):
         raise WrongState(campaign.id, state.value, "approve")
     if same_person(approver, campaign.prepared_by):
         raise SelfApproval(campaign.id, campaign.prepared_by)
+    if not (campaign.summary or {}).get("to_message_total"):
+        raise InvalidInput(
+            f"campaign {campaign.id} would message nobody; there is nothing to approve (cancel it instead)",
+            loc=["path", "id"],
+        )
     moment = now or utcnow()
     digest = await approval_hash(session, campaign_id)
+    if expect_sha256 is not None and expect_sha256 != digest:
+        raise Conflict(
+            f"campaign {campaign.id} changed since it was shown (recipients or messages); reload it and approve again",
+            loc=["query", "sha256"],
+        )
     await campaign_store.move_state(
         session, campaign_id, CampaignState.APPROVED, now=moment, expect={state},
         approved_by=approver, approved_at=moment, approval_sha256=digest,

@@ -19,6 +19,8 @@ from policy_push.storage.campaign_tables import CampaignRecipientRow, CampaignRo
 from policy_push.storage.campaigns import NOT_SKIPPED
 from policy_push.storage.contacts import masked_contacts
 
+from .approval import approval_hash
+
 __all__ = [
     "NOT_SKIPPED",
     "CampaignView",
@@ -74,10 +76,14 @@ class CampaignView:
     messages: dict[str, dict[str, Any]]
     top: list[RecipientLine] = field(default_factory=list)
     may_qualify: list[RecipientLine] = field(default_factory=list)
+    #: SHA-256 of the list and texts as they are now (campaigns.approval.approval_hash): an approval
+    #: that names it is refused (409) once anything changed
+    list_sha256: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.campaign,
+            "list_sha256": self.list_sha256,
             "summary": self.summary,
             "messages": self.messages,
             "top_recipients": [r.as_dict() for r in self.top],
@@ -136,7 +142,8 @@ async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_
     top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n)
     maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n)
     return CampaignView(
-        campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe
+        campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe,
+        list_sha256=await approval_hash(session, campaign_id),
     )
 
 

@@ -152,9 +152,29 @@ async def funnel(sessions: Any, settings: Settings) -> Funnel:
     return f
 
 
-async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[str]:
+async def officers(runtime: Any) -> dict[str, tuple[str, str]]:
+    """The demo's two officers (王科员 prepares, 李科长 approves) as staff accounts: name -> (account id,
+    password). A data directory used before keeps its accounts; they get fresh passwords."""
+    from policy_push.staff import Role, StaffDirectory
+
+    out = {}
+    async with runtime.sessions() as session, session.begin():
+        directory = StaffDirectory(session)
+        for name, role in ((PREPARER, Role.EDITOR), (APPROVER, Role.APPROVER)):
+            existing = await directory.by_name(name)
+            if existing is None:
+                row, password = await directory.add(name, role, actor="demo")
+                out[name] = (row.id, password)
+            else:
+                out[name] = (existing.id, await directory.reset_password(name, actor="demo"))
+    return out
+
+
+async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any, staff: dict[str, tuple[str, str]]) -> list[str]:
     from policy_push.campaigns import approve, campaign_preview_text, prepare_campaign, schedule
     from policy_push.storage import PolicyRepository
+
+    preparer, approver = staff[PREPARER][0], staff[APPROVER][0]
 
     today = clock.now().astimezone(ZoneInfo(runtime.settings.local_timezone)).date()
     async with runtime.sessions() as session:
@@ -164,7 +184,7 @@ async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[s
     ids = []
     for item in stored:
         prepared = await prepare_campaign(
-            runtime.sessions, matcher, item.policy.id, prepared_by=PREPARER, settings=runtime.settings, on=today
+            runtime.sessions, matcher, item.policy.id, prepared_by=preparer, settings=runtime.settings, on=today
         )
         if prepared is not None:
             ids.append((item.policy.id, prepared.id))
@@ -179,8 +199,8 @@ async def _prepare_and_approve(runtime: Any, matcher: Any, clock: Any) -> list[s
     ordered = sorted(ids, key=lambda pc: (deadline[pc[0]], pc[0]))
     for i, (_pid, cid) in enumerate(ordered):
         async with runtime.sessions() as session, session.begin():
-            await approve(session, cid, approver=APPROVER, now=clock.now())
-            await schedule(session, cid, actor=APPROVER, send_at=clock.now() + dt.timedelta(seconds=i + 1), now=clock.now())
+            await approve(session, cid, approver=approver, now=clock.now())
+            await schedule(session, cid, actor=approver, send_at=clock.now() + dt.timedelta(seconds=i + 1), now=clock.now())
     print(f"\n{APPROVER} (a second officer) approved and scheduled all {len(ids)} campaigns at "
           f"{clock.now().astimezone(DEMO_START.tzinfo):%H:%M} (SHA-256 of each recipient list and text recorded).")
     return [cid for _pid, cid in ids]
@@ -255,7 +275,11 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
             await matcher.start()
             try:
                 # drafting and approval happen at 20:45 sharp; the clock starts running with dispatch
-                await _prepare_and_approve(runtime, matcher, FrozenClock(DEMO_START))
+                staff = await officers(runtime)
+                print(f"\nstaff accounts (log in at {base}/staff/login while the demo serves):")
+                for name, (_id, password) in staff.items():
+                    print(f"  {name} ({'prepares' if name == PREPARER else 'approves'})  password: {password}")
+                await _prepare_and_approve(runtime, matcher, FrozenClock(DEMO_START), staff)
                 clock = ScaledClock(TIME_FACTOR, start=DEMO_START + dt.timedelta(minutes=5))
                 async with open_pipeline(runtime, clock=clock) as pipeline:
                     runner = await _start_web(settings, pipeline)
@@ -285,7 +309,9 @@ async def run_demo(settings: Settings, *, serve_after: bool) -> int:
         await web.TCPSite(runner, settings.host, settings.port).start()
         print(f"\npolicy_push API on {base}/api/v1 (OpenAPI {base}/api/v1/openapi.json), token {DEMO_TOKEN!r}")
         print(f"  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {base}/api/v1/campaigns")
-        print(f"  staff preview: {base}/staff/campaigns/<campaign id>?token={DEMO_TOKEN}")
+        print(f"staff console: {base}/staff/login")
+        for name, (_id, password) in staff.items():
+            print(f"  {name} ({'prepares' if name == PREPARER else 'approves'})  password: {password}")
         print(f"  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {base}/api/v1/policies/{PREVIEW_POLICY}/matches")
         print("Press Ctrl+C to stop.")
         while True:
@@ -364,6 +390,8 @@ def _run(args: argparse.Namespace, data_dir: Path) -> int:
         # Aliyun SendSms, one request per message for the same reason (the simulator's own limits hold)
         sms_rate_per_s=1000.0,
         dispatch_batch_size=100,
+        # the demo serves plain HTTP on loopback: the staff cookie must travel without TLS here
+        staff_cookie_secure=False,
     )
     configure_logging(settings)
     if "POLICY_PUSH_LOG_LEVEL" not in os.environ:

@@ -11,13 +11,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from policy_push.exporting import export_records
-from policy_push.importing import KINDS, ImportReport
+from policy_push.importing import KINDS, ImportReport, normalise_kind
 from policy_push.runtime import Runtime, open_runtime
 from policy_push.security.files import open_private
 from policy_push.service import Service
+from policy_push.storage import AuditLog
 
 from .failures import CommandFailed, Exit
 from .help import add_command
+from .staff import cli_actor
 
 _CHUNK = 64 * 1024
 
@@ -44,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  policy-push export residents -o residents.jsonl\n  policy-push export policies > policies.jsonl",
     )
     e.add_argument("kind", choices=sorted(KINDS))
-    e.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    e.add_argument("-o", "--output", type=Path, help="file to write, readable by its owner only (default: standard output)")
     e.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    e.add_argument("--actor", default=cli_actor(), help="who is exporting, for the audit log (default: cli:<os user>)")
     e.set_defaults(handler=_export)
 
 
@@ -115,8 +118,15 @@ def _export(args: argparse.Namespace) -> int:
         async with open_runtime(settings) as runtime:
             if args.output:
                 with open_private(args.output) as fh:
-                    return await export_records(runtime, args.kind, fh)
-            return await export_records(runtime, args.kind, sys.stdout)
+                    n = await export_records(runtime, args.kind, fh)
+            else:
+                n = await export_records(runtime, args.kind, sys.stdout)
+            async with runtime.sessions() as session, session.begin():
+                await AuditLog(session).record(
+                    actor=args.actor, action="export", entity_type=normalise_kind(args.kind), entity_id="*",
+                    detail={"records": n, "to": "file" if args.output else "stdout"},
+                )  # fmt: skip
+            return n
 
     try:
         n = asyncio.run(run())

@@ -85,7 +85,7 @@ def _subkey(master: bytes, purpose: bytes) -> bytes:
 class _Key:
     """One master key's derived keys and its fingerprint."""
 
-    __slots__ = ("aead", "key_id", "link_key", "mac_key")
+    __slots__ = ("aead", "key_id", "link_key", "mac_key", "session_key")
 
     def __init__(self, key: str, name: str = _ENV_NAME) -> None:
         master = _decode_key(key, name)
@@ -93,6 +93,7 @@ class _Key:
         self.mac_key = _subkey(master, b"lookup-hmac/v1")
         self.key_id = _subkey(master, b"fingerprint/v1")[:_KEY_ID_BYTES]
         self.link_key = _subkey(master, b"link-hmac/v1")
+        self.session_key = _subkey(master, b"staff-session/v1")
 
     @property
     def fingerprint(self) -> str:
@@ -115,6 +116,8 @@ class PiiCipher:
         #: signs people's links (``policy_push.security.links``) unless POLICY_PUSH_LINK_KEY is set;
         #: a rotation of the PII key ends the links signed under the old one (they expire anyway)
         self.link_key = self._current.link_key
+        #: encrypts the staff session cookie (policy_push.web.auth); a rotation ends staff logins
+        self._session_key = self._current.session_key
 
     @property
     def fingerprint(self) -> str:
@@ -145,6 +148,10 @@ class PiiCipher:
             f"no PII key configured: set {_ENV_NAME} to base64 of 32 random bytes "
             "(`policy-push keygen` prints one), or run with POLICY_PUSH_DEMO=1 for synthetic demo data only"
         )
+
+    def session_cookie_key(self) -> bytes:
+        """32 bytes for the staff session cookie's encryption (its own subkey of the master key)."""
+        return self._session_key
 
     def __repr__(self) -> str:  # never show key material
         return "PiiCipher(<key hidden>)"

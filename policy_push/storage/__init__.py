@@ -16,6 +16,9 @@ from . import intake_tables as _intake_tables  # noqa: F401
 # the PII key fingerprints (key rotation) join Base.metadata the same way
 from . import key_tables as _key_tables  # noqa: F401
 
+# staff accounts and API tokens (policy_push.staff)
+from . import staff_tables as _staff_tables  # noqa: F401
+
 # so do the subscribers' tables (issue 12)
 from . import subscriber_tables as _subscriber_tables  # noqa: F401
 from .audit import AuditLog

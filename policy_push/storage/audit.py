@@ -1,19 +1,48 @@
-"""The audit log: who did what to which record, when.  Details never hold personal values."""
+"""The audit log: who did what to which record, when.  Details never hold personal values.
+
+Append-only and chained: each row carries the SHA-256 of the row before's hash and its own content
+(:func:`row_digest`), so :func:`verify_chain` finds a row edited, inserted or deleted anywhere but at
+the very end.  Writers take turns on the chain's head: a transaction-scoped advisory lock on
+PostgreSQL, SQLite's write lock (taken before the head is read) elsewhere."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .records import AuditEntry, detached
 from .tables import AuditRow, Base, utcnow
 
-__all__ = ["AuditLog"]
+__all__ = ["GENESIS", "AuditLog", "ChainReport", "row_digest", "verify_chain"]
 
 _audit: Table = Base.metadata.tables["audit_log"]
+#: the "hash before" of the first chained row
+GENESIS = "0" * 64
+#: any 64-bit number of our own: the advisory lock that serialises writers of the chain on PostgreSQL
+_CHAIN_LOCK = 0x70705F6175646974
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def row_digest(prev_hash: str, row: dict[str, Any]) -> str:
+    """SHA-256 over the hash before and the row's content in canonical JSON."""
+    content = {
+        "at": _utc_text(row["at"]), "actor": row["actor"], "action": row["action"],
+        "entity_type": row["entity_type"], "entity_id": row["entity_id"], "detail": row.get("detail"),
+    }  # fmt: skip
+    body = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
 class AuditLog:
@@ -29,33 +58,104 @@ class AuditLog:
         entity_id: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        await self.session.execute(
-            insert(_audit).values(
-                at=utcnow(),
-                actor=actor,
-                action=action,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                detail=detail,
-            )
+        await self.record_many(
+            [{"actor": actor, "action": action, "entity_type": entity_type, "entity_id": entity_id, "detail": detail}]
         )
 
     async def record_many(self, entries: Sequence[dict[str, Any]]) -> None:
         """Several entries in one executemany; each dict has the keyword arguments of :meth:`record`."""
         if not entries:
             return
+        prev = await self._head()
         now = utcnow()
-        rows = [{"at": now, "detail": None, **e} for e in entries]
+        rows = []
+        for e in entries:
+            row = {"at": now, "detail": None, **e}
+            row["prev_hash"] = prev
+            row["row_hash"] = prev = row_digest(prev, row)
+            rows.append(row)
         await self.session.execute(insert(_audit), rows)
 
+    async def _head(self) -> str:
+        if self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        else:
+            # SQLite: take the database's write lock before reading the head (a write that changes
+            # nothing does), or two transactions could both chain onto the same row
+            await self.session.execute(update(_audit).where(_audit.c.id == -1).values(actor=_audit.c.actor))
+        stmt = select(_audit.c.row_hash).order_by(_audit.c.id.desc()).limit(1)
+        last = (await self.session.execute(stmt)).scalar_one_or_none()
+        return last or GENESIS
+
     async def list(
-        self, *, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[AuditEntry]:
         """Newest first."""
-        stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit).offset(offset)
         if entity_type is not None:
             stmt = stmt.where(AuditRow.entity_type == entity_type)
         if entity_id is not None:
             stmt = stmt.where(AuditRow.entity_id == entity_id)
+        if actor is not None:
+            stmt = stmt.where(AuditRow.actor == actor)
+        if action is not None:
+            stmt = stmt.where(AuditRow.action.startswith(action, autoescape=True))
         rows = (await self.session.execute(stmt)).scalars().all()
         return [detached(AuditEntry, r) for r in rows]
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(_audit))).scalar_one())
+
+
+@dataclass
+class ChainReport:
+    rows: int = 0
+    #: rows written before the chain existed (migration 0006); they precede the first chained row
+    unchained: int = 0
+    head: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
+    """Walk the log in id order, recomputing every hash: an edited row fails its own hash, an inserted
+    or deleted one breaks the link of the row after it."""
+    report = ChainReport()
+    prev: str | None = None
+    last_id = -1
+    cols = [_audit.c.id, _audit.c.at, _audit.c.actor, _audit.c.action, _audit.c.entity_type, _audit.c.entity_id,
+            _audit.c.detail, _audit.c.prev_hash, _audit.c.row_hash]  # fmt: skip
+    while True:
+        stmt = select(*cols).where(_audit.c.id > last_id).order_by(_audit.c.id).limit(batch)
+        rows = (await session.execute(stmt)).mappings().all()
+        if not rows:
+            break
+        for row in rows:
+            last_id = row["id"]
+            report.rows += 1
+            if row["row_hash"] is None:
+                if prev is None:
+                    report.unchained += 1
+                else:
+                    report.problems.append(f"row {row['id']}: no hash inside the chain (inserted?)")
+                continue
+            expected_prev = GENESIS if prev is None else prev
+            if row["prev_hash"] != expected_prev:
+                report.problems.append(
+                    f"row {row['id']}: does not follow the row before (a row was deleted or inserted before it)"
+                )
+            if row_digest(row["prev_hash"] or GENESIS, dict(row)) != row["row_hash"]:
+                report.problems.append(f"row {row['id']}: content does not match its hash (edited)")
+            prev = row["row_hash"]
+    report.head = prev or GENESIS
+    return report

@@ -210,6 +210,9 @@ class AuditRow(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    #: the chain (storage.audit): SHA-256 of the row before's hash and this row's content
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ChangeRow(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.errors import PiiKeyMismatch
+from policy_push.intake.sources.poll import SourcePoller
 from policy_push.matching import MatchService, database_key, shared_tokenizer
 from policy_push.matching.listen import OnWake, follow_notifications
 from policy_push.refdata import load_reference_data
@@ -29,6 +30,13 @@ from policy_push.storage.pii_keys import check_key
 from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
 
+from .auth import (
+    LoginLimiter,
+    auth_middleware,
+    login_limiter_key,
+    security_headers_middleware,
+    session_middleware_for,
+)
 from .keys import (
     cipher_key,
     engine_key,
@@ -46,7 +54,7 @@ from .keys import (
     subscribers_key,
 )
 from .metrics import Metrics, metrics_key, metrics_middleware
-from .middlewares import auth_middleware, body_middleware, error_middleware, input_middleware
+from .middlewares import body_middleware, error_middleware, input_middleware
 from .openapi import build_openapi
 from .ops_state import OpsState, ops_state_key
 from .routes import setup_routes
@@ -75,7 +83,10 @@ def create_app(
         log.warning("POLICY_PUSH_CALLBACK_SECRET or POLICY_PUSH_WECHAT_CALLBACK_TOKEN is not set: "
                     "the provider callbacks refuse every push until it is")  # fmt: skip
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, input_middleware, auth_middleware, body_middleware],
+        # security headers outermost (every answer gets them, errors too); the staff session before the
+        # auth that reads it; bodies read (bounded in time) after the role check
+        middlewares=[security_headers_middleware, metrics_middleware, error_middleware, input_middleware,
+                     session_middleware_for(settings, cipher), auth_middleware, body_middleware],
         # aiohttp answers a larger body with 413 (the error middleware turns it into JSON)
         client_max_size=settings.max_body_bytes,
     )
@@ -85,6 +96,7 @@ def create_app(
     app[link_throttle_key] = Throttle(settings.link_lookups_per_minute)
     app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
     app[openapi_key] = build_openapi()
+    app[login_limiter_key] = LoginLimiter(settings.staff_login_per_minute)
     app[metrics_key] = Metrics()
     app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})
     setup_routes(app)
@@ -184,6 +196,13 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
                 pipeline = await stack.enter_async_context(open_pipeline(_runtime(app), clock=clock))
                 app[pipeline_key] = pipeline
                 ticks += pipeline.ticks()
+            if settings.intake_sources:
+                # issue 14: configured feeds are polled by the leader; what they bring waits in the review queue
+                poller = SourcePoller.from_settings(settings, app[session_factory_key], app[refdata_key])
+                stack.push_async_callback(poller.close)
+                every = settings.intake_poll_interval_s / clock.real_seconds(1.0)  # real seconds, in clock seconds
+                ticks.append(Tick("intake_poll", poller.tick, every, leader_only=True,
+                                  timeout_s=max(60.0, settings.intake_poll_interval_s)))  # fmt: skip
             scheduler = build_scheduler(settings, ticks, clock=clock)
             app[scheduler_key] = scheduler
             scheduler.start()

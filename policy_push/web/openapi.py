@@ -33,9 +33,10 @@ _EXTRA_SCHEMAS.update(CALLBACK_SCHEMAS)
 _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html", "description": "An HTML page."}
 
 _ERROR_TEXT = {
+    303: "A page for staff without a login: redirect to /staff/login.",
     400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
-    401: "No bearer token (`WWW-Authenticate: Bearer`).",
-    403: "Wrong bearer token, or no token configured on the service (set POLICY_PUSH_API_TOKEN).",
+    401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
+    403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
     405: "Method not allowed.",
     408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
@@ -43,7 +44,7 @@ _ERROR_TEXT = {
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
     415: "Wrong Content-Type.",
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
-    429: "Too many requests (link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
+    429: "Too many requests (logins or link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
 }
 
@@ -97,7 +98,8 @@ def _operation(route: Route) -> dict[str, Any]:
     statuses = set(route.errors) | {400, 500}
     if route.auth:
         statuses |= {401, 403}
-        op["security"] = [{"bearerToken": []}]
+        op["security"] = [{"bearerToken": []}, {"staffSession": []}]
+        op["x-role"] = route.needs.value if route.needs is not None else None
     if route.subscriber:
         statuses |= {401}
         op["security"] = [{"subscriberToken": []}]
@@ -131,16 +133,18 @@ def build_openapi() -> dict[str, Any]:
             "title": "policy_push API",
             "version": _package_version(),
             "description": "政策找人: policies, enterprise and resident profiles, bulk import. Writes and every read "
-            "of personal data need `Authorization: Bearer <POLICY_PUSH_API_TOKEN>`. Errors are always JSON: "
-            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai. '
-            "Campaign writes also name the acting staff member in `X-Staff-Member` (until staff accounts exist); "
-            "staff HTML pages take the token as `?token=` or the header.",
+            "of personal data need a staff role: `Authorization: Bearer <personal API token>` (see `policy-push staff "
+            "token create`) or a staff login session. `x-role` names the least role of each operation (viewer < editor "
+            "< approver < admin). Errors are always JSON: "
+            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai.',
         },
         "paths": paths,
         "components": {
             "schemas": _components(),
             "securitySchemes": {
-                "bearerToken": {"type": "http", "scheme": "bearer"},
+                "bearerToken": {"type": "http", "scheme": "bearer", "description": "A personal API token (ppt_…)."},
+                "staffSession": {"type": "apiKey", "in": "cookie", "name": "pp_staff",
+                                 "description": "A staff login (forms also carry a CSRF token)."},
                 "subscriberToken": {"type": "http", "scheme": "bearer",
                                     "description": "A person's session token from POST /api/v1/me/sessions."},
             },

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
-from . import pages
+from policy_push.staff import Role
+
+from . import console
 from .keys import route_index_key
 from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
@@ -65,7 +68,8 @@ class Route:
     summary: str
     tag: str
     replies: tuple[Reply, ...]
-    #: needs ``Authorization: Bearer <api_token>`` (every write, every read of personal data)
+    #: needs a staff principal (every write, every read of personal data); ``role`` says which at least:
+    #: when left None, viewer for reads and editor for writes (``needs``; policy_push.web.auth enforces it)
     auth: bool = False
     #: needs a subscriber session token instead (``/api/v1/me``: the person's own data; the view checks it)
     subscriber: bool = False
@@ -75,6 +79,23 @@ class Route:
     errors: tuple[int, ...] = ()
     description: str = ""
     path_params: dict[str, str] = field(default_factory=dict)
+    role: Role | None = None
+    #: an HTML page of the staff console: without a login it redirects to /staff/login, and its forms
+    #: carry a CSRF token (the login form too)
+    page: bool = False
+
+    def __post_init__(self) -> None:
+        if self.role is not None and not self.auth:
+            object.__setattr__(self, "auth", True)
+
+    @property
+    def needs(self) -> Role | None:
+        """The least role this route needs; None for public routes."""
+        if not self.auth:
+            return None
+        if self.role is not None:
+            return self.role
+        return Role.VIEWER if self.method in ("GET", "HEAD") else Role.EDITOR
 
 
 # the match views declare their response shapes beside them; the OpenAPI document reads them here
@@ -89,8 +110,8 @@ _ID = {"id": "The record's id."}
 _WRITE = (Reply(201, "WriteResult", "Created."),)
 _UPSERT = (Reply(200, "WriteResult", "Updated, or unchanged when the content was identical."), Reply(201, "WriteResult", "Created."))
 _PROFILE_GET_NOTE = (
-    "Returns the whole record, personal data included, to a token holder (the caller asked for this "
-    "one record by id, e.g. to correct it). List views mask personal data."
+    "Admins only: returns the whole record, personal data included (a reveal, audited). List views mask "
+    "personal data."
 )
 
 _MATCHES_NOTE = (
@@ -115,7 +136,7 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
         Route("POST", base, views.create, f"create_{title}", f"Register a new {title} profile", tag, _WRITE,
               auth=True, body=Body(record), errors=(409, 413, 415, 422)),
         Route("GET", f"{base}/{{id}}", views.get, f"get_{title}", f"Get one {title} profile, unmasked", tag,
-              (Reply(200, envelope, "The profile."),), auth=True, errors=(404,), description=_PROFILE_GET_NOTE,
+              (Reply(200, envelope, "The profile."),), role=Role.ADMIN, errors=(404,), description=_PROFILE_GET_NOTE,
               path_params=_ID),
         Route("PUT", f"{base}/{{id}}", views.put, f"put_{title}", f"Create or replace a {title} profile", tag, _UPSERT,
               auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID,
@@ -126,8 +147,7 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
 
 
 _STAFF_NOTE = (
-    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it); the four-eyes rule "
-    "compares it with the preparer. A stopgap until staff accounts exist."
+    "The acting account (token or login) is recorded; the four-eyes rule compares account ids, never names."
 )
 _CAMPAIGN = {"id": "The campaign's id."}
 _HTML = Reply(200, "HtmlPage", "An HTML page.", content_type="text/html")
@@ -161,11 +181,12 @@ def _campaign_routes() -> list[Route]:
               detail, auth=True, body=Body("SendTimeIn"), errors=(404, 409, 413, 415, 422), path_params=_CAMPAIGN,
               description=_STAFF_NOTE),
         Route("POST", f"{one}/approve", c.approve_campaign, "approve_campaign", "Approve (four eyes)", "campaigns", detail,
-              auth=True, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
-              description="403 when the approver prepared the campaign. Records who, when and the SHA-256 of the "
-              "recipient list and messages. " + _STAFF_NOTE),
+              role=Role.APPROVER, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              description="403 when the approver prepared the campaign; 422 when nobody would be messaged; 409 when "
+              "`sha256` (the `list_sha256` the approver saw) no longer matches. Records who, when and the SHA-256 of "
+              "the recipient list and messages. " + _STAFF_NOTE),
         Route("POST", f"{one}/schedule", c.schedule_campaign, "schedule_campaign", "Schedule an approved campaign",
-              "campaigns", detail, auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN,
+              "campaigns", detail, role=Role.APPROVER, errors=(404, 409, 422), path_params=_CAMPAIGN,
               description="At the send time set in draft, else now. " + _STAFF_NOTE),
         Route("POST", f"{one}/cancel", c.cancel_campaign, "cancel_campaign", "Cancel a campaign", "campaigns", detail,
               auth=True, errors=(404, 409, 422), path_params=_CAMPAIGN, description=_STAFF_NOTE),
@@ -190,23 +211,10 @@ def _campaign_routes() -> list[Route]:
               path_params={"code": "The 8-character code after the short-link base."},
               description="Public, rate-limited per client address (429). Renders the person's page directly (no "
               "redirect); an unknown or expired code is a 404."),
-        Route("GET", "/staff/campaigns/{id}", pages.staff_campaign, "staff_campaign_page", "Staff preview of a campaign",
-              "staff pages", (_HTML,), errors=(401, 403, 404), path_params=_CAMPAIGN,
-              query=(QueryParam("token", "The API token (or send Authorization: Bearer).", {"type": "string"}, str),
-                     QueryParam("done", "Set after a form post.", {"type": "string"}, str)),
-              description="HTML: counts, score histogram (SVG), the rendered messages, top recipients (contacts "
-              "masked), may-qualify list, approve form. Token as ?token= or header until staff accounts exist."),
-        Route("POST", "/staff/campaigns/{id}/approve", pages.staff_approve, "staff_approve", "Approve from the preview page",
-              "staff pages", (Reply(303, None, "Back to the preview page."),),
-              body=Body("StaffApproveForm", content_type="application/x-www-form-urlencoded"),
-              errors=(401, 403, 404, 409, 422), path_params=_CAMPAIGN),
     ]  # fmt: skip
 
 
-_REVIEW_NOTE = (
-    "Writes name the acting staff member in the `X-Staff-Member` header (422 without it), recorded in the audit "
-    "log; staff accounts will replace the header."
-)
+_REVIEW_NOTE = "The acting account is recorded in the audit log."
 _ITEM = {"id": "The review item's id."}
 
 
@@ -238,6 +246,79 @@ def _review_routes() -> list[Route]:
         Route("POST", f"{one}/reject", r.reject_item, "reject_review_item", "Reject: no policy is written", "intake",
               item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description=_REVIEW_NOTE),
+    ]  # fmt: skip
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _console_routes() -> list[Route]:
+    """The staff console (HTML, policy_push.web.console): pages need a login, forms a CSRF token."""
+    one = "/staff/campaigns/{id}"
+    back = (Reply(303, None, "Back to the page, or to the login page."),)
+
+    def page(path: str, handler: Handler, op: str, summary: str, role: Role | None = Role.VIEWER, **kw: Any) -> Route:
+        return Route("GET", path, handler, op, summary, "staff console", (_HTML,), page=True, role=role, **kw)
+
+    def form(path: str, handler: Handler, op: str, summary: str, role: Role | None, **kw: Any) -> Route:
+        return Route("POST", path, handler, op, summary, "staff console", back, page=True, role=role,
+                     body=Body("ConsoleForm", content_type=_FORM), **kw)
+
+    return [
+        Route("GET", "/static/{name}", console.static_file, "static_file", "The console's CSS", "staff console",
+              (Reply(200, None, "The file.", content_type="text/css"),), errors=(404,), path_params={"name": "File name."}),
+        page("/staff/login", console.login_form, "staff_login_page", "Log in", role=None),
+        form("/staff/login", console.login_submit, "staff_login", "Log in (name, password)", role=None, errors=(401, 429)),
+        form("/staff/logout", console.logout, "staff_logout", "Log out", role=Role.VIEWER),
+        page("/staff", console.dashboard, "staff_dashboard", "Dashboard: campaigns, today's sends, failures, funnel"),
+        page("/staff/campaigns", console.campaign_list, "staff_campaigns", "Campaign list with filters"),
+        page(one, console.campaign_preview, "staff_campaign_page", "Campaign preview", errors=(404,),
+             path_params=_CAMPAIGN),
+        page(f"{one}/progress", console.campaign_progress, "staff_campaign_progress", "Campaign progress",
+             errors=(404,), path_params=_CAMPAIGN),
+        form(f"{one}/exclude", console.post_exclude, "staff_exclude", "Exclude the ticked recipients", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/include", console.post_include, "staff_include", "Include the ticked recipients", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/send-time", console.post_send_time, "staff_send_time", "Set the send time", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/cancel", console.post_cancel, "staff_cancel", "Cancel the campaign", Role.EDITOR,
+             path_params=_CAMPAIGN),
+        form(f"{one}/approve", console.post_approve, "staff_approve", "Approve (four eyes, with the list's SHA-256)",
+             Role.APPROVER, path_params=_CAMPAIGN, errors=(403, 409, 422)),
+        page("/staff/policies", console.policy_list, "staff_policies", "Policies, with Chinese full-text search"),
+        page("/staff/policies/new", console.policy_form, "staff_policy_new_form", "New policy form", Role.EDITOR),
+        form("/staff/policies/new", console.policy_save, "staff_policy_create", "Create a policy", Role.EDITOR,
+             errors=(422,)),
+        page("/staff/policies/import", console.policy_import, "staff_policy_import_form", "Import policies (JSONL)",
+             Role.EDITOR),
+        Route("POST", "/staff/policies/import", console.policy_import, "staff_policy_import", "Import policies (JSONL)",
+              "staff console", (_HTML,), page=True, role=Role.EDITOR, errors=(422,),
+              body=Body("ConsoleForm", content_type="multipart/form-data")),
+        page("/staff/policies/{id}", console.policy_detail, "staff_policy", "A policy: criteria as sentences, versions",
+             errors=(404,), path_params=_ID),
+        page("/staff/policies/{id}/edit", console.policy_form, "staff_policy_edit_form", "Edit a policy", Role.EDITOR,
+             errors=(404,), path_params=_ID),
+        form("/staff/policies/{id}/edit", console.policy_save, "staff_policy_edit", "Save a policy (a new version)",
+             Role.EDITOR, errors=(422,), path_params=_ID),
+        page("/staff/review", console.review_list, "staff_review_list", "The review queue; paste a policy text"),
+        form("/staff/review", console.review_create, "staff_review_create", "Queue a pasted text with suggestions",
+             Role.EDITOR, errors=(422,)),
+        page("/staff/review/{id}", console.review_item, "staff_review_item", "A review item: suggestions beside "
+             "their sentences", errors=(404,), path_params=_ITEM),
+        form("/staff/review/{id}/confirm", console.review_confirm, "staff_review_confirm", "Confirm: write the policy",
+             Role.EDITOR, errors=(404, 409, 422), path_params=_ITEM),
+        form("/staff/review/{id}/reject", console.review_reject, "staff_review_reject", "Reject the item", Role.EDITOR,
+             errors=(404, 409, 422), path_params=_ITEM),
+        page("/staff/profiles", console.profile_lookup, "staff_profiles", "Profile look-up form"),
+        Route("POST", "/staff/profiles", console.profile_search, "staff_profile_search",
+              "Look a profile up (credit code, id, or a full phone / ID number matched by keyed hash)", "staff console",
+              (_HTML,), page=True, role=Role.VIEWER, body=Body("ConsoleForm", content_type=_FORM), errors=(422,)),
+        Route("POST", "/staff/profiles/{kind}/{id}/reveal", console.profile_reveal, "staff_profile_reveal",
+              "Reveal a profile's full values (admin, audited)", "staff console", (_HTML,), page=True, role=Role.ADMIN,
+              body=Body("ConsoleForm", content_type=_FORM), errors=(404, 422),
+              path_params={"kind": "enterprise or resident.", "id": "The profile's id."}),
+        page("/staff/audit", console.audit_log_page, "staff_audit", "The audit log (chain checked on demand)"),
     ]  # fmt: skip
 
 
@@ -475,6 +556,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_campaign_routes(),
     *_review_routes(),
+    *_console_routes(),
     *_me_routes(),
     Route("GET", f"{API_PREFIX}/inbound-messages", inbound.list_inbound, "list_inbound_messages",
           "SMS replies and WeChat follows, unfollows and messages (senders masked)", "campaigns",

@@ -1,9 +1,8 @@
-"""What every view needs: a transaction, the validation context, the actor, local times, the staff header."""
+"""What every view needs: a transaction, the validation context, the acting account, local times."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,15 +11,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import LOCAL_TZ, ValidationContext
-from policy_push.errors import InvalidInput
 from policy_push.runtime import validation_context
 from policy_push.storage import UpsertResult
 
+from ..auth import current_principal, maybe_principal
 from ..keys import refdata_key, session_factory_key, settings_key
 
 __all__ = [
-    "API_ACTOR",
-    "STAFF_HEADER",
     "drafter",
     "local_iso",
     "request_context",
@@ -29,11 +26,6 @@ __all__ = [
     "write_result",
 ]
 
-#: who the audit log names for a write; one shared token until staff accounts arrive
-API_ACTOR = "api-token"
-#: the acting staff member, self-declared under the shared token (staff accounts come later)
-STAFF_HEADER = "X-Staff-Member"
-_STAFF_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 @asynccontextmanager
@@ -59,21 +51,13 @@ def write_result(result: UpsertResult) -> dict[str, Any]:
     return {"id": result.id, "outcome": result.outcome, "version": result.version}
 
 
-def valid_staff_name(raw: str) -> bool:
-    return bool(_STAFF_RE.match(raw))
-
-
 def staff_member(request: web.Request) -> str:
-    """The acting staff member from ``X-Staff-Member``; 422 when missing or malformed."""
-    raw = request.headers.get(STAFF_HEADER, "").strip()
-    if not raw:
-        raise InvalidInput(f"name the acting staff member in the {STAFF_HEADER} header", loc=["header", STAFF_HEADER])
-    if not valid_staff_name(raw):
-        raise InvalidInput(f"{STAFF_HEADER} must be 1-128 printable characters", loc=["header", STAFF_HEADER])
-    return raw
+    """The acting principal's account id (the bootstrap token: ``bootstrap``): campaigns and the audit
+    log record it, and four eyes compares it.  The routes table has already required a principal."""
+    return current_principal(request).account_id
 
 
 def drafter(request: web.Request) -> str | None:
-    """Who a draft made by this policy write names: the staff member when given, else the service's name."""
-    raw = request.headers.get(STAFF_HEADER, "").strip()
-    return raw if raw and valid_staff_name(raw) else None
+    """Who a draft made by this policy write names: the acting account."""
+    principal = maybe_principal(request)
+    return principal.account_id if principal is not None else None

@@ -1,10 +1,7 @@
 """Campaigns: the recipient list of a policy, its approval and schedule, under /api/v1/campaigns.
 
-Every route needs the API token (a recipient list is personal data even with contacts masked).
-Writes also name the acting staff member in the ``X-Staff-Member`` header (422 without it): the
-four-eyes rule compares it with the preparer, and the audit log records it.  One shared token
-and a self-declared name are a stopgap until staff accounts exist; the header is documented in
-OpenAPI as such.
+Every route needs a staff role (a recipient list is personal data even with contacts masked); the
+acting account is who the campaign and the audit log record, and four eyes compares account ids.
 """
 
 from __future__ import annotations
@@ -37,14 +34,13 @@ from policy_push.storage.campaigns import NOT_SKIPPED
 from ..bodies import json_response, read_json
 from ..keys import cipher_key, match_service_key, session_factory_key, settings_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query, pattern_param
-from ._common import STAFF_HEADER, staff_member, transaction
+from ._common import staff_member, transaction
 
 __all__ = [
     "APPROVE_PARAMS",
     "CAMPAIGN_LIST_PARAMS",
     "CAMPAIGN_SCHEMAS",
     "RECIPIENT_PARAMS",
-    "STAFF_HEADER",
     "approve_campaign",
     "campaign_recipients",
     "cancel_campaign",
@@ -182,6 +178,8 @@ RECIPIENT_PARAMS: tuple[QueryParam, ...] = (
 )  # fmt: skip
 APPROVE_PARAMS: tuple[QueryParam, ...] = (
     enum_param("schedule", "`true`: approve and schedule in one step.", ("true", "false")),
+    pattern_param("sha256", "The `list_sha256` of the list and texts the approver saw: 409 when it changed since.",
+                  r"[0-9a-f]{64}", "64 lowercase hex digits"),
 )
 
 
@@ -277,7 +275,9 @@ async def approve_campaign(request: web.Request) -> web.Response:
     q = parse_query(request, APPROVE_PARAMS)
     actor = staff_member(request)
     async with transaction(request) as session:
-        row = await approve(session, _campaign_id(request), approver=actor, and_schedule=q["schedule"] == "true")
+        row = await approve(
+            session, _campaign_id(request), approver=actor, and_schedule=q["schedule"] == "true", expect_sha256=q["sha256"]
+        )
         out = campaign_json(row)
     return json_response(out)
 
@@ -307,12 +307,11 @@ class FeedbackForm(_In):
     confirm: str | None = Field(None, description="`yes`: the confirming second post of 退订.")
 
 
-class StaffApproveForm(_In):
-    """The approve form of the staff preview page (application/x-www-form-urlencoded)."""
+class ConsoleForm(BaseModel):
+    """A form of the staff console (application/x-www-form-urlencoded); its other fields depend on the form."""
 
-    token: str | None = Field(None, description="The API token, when the page was opened with ?token=.")
-    staff_member: str = Field(min_length=1, max_length=128, description="Who approves; not the preparer.")
-    schedule: str | None = Field(None, description="`on`: approve and schedule.")
+    model_config = ConfigDict(extra="allow")
+    csrf: str = Field(description="The session's CSRF token (a login form's comes from the login page).")
 
 
-CAMPAIGN_SCHEMAS.update({m.__name__: m for m in (FeedbackForm, StaffApproveForm)})
+CAMPAIGN_SCHEMAS.update({m.__name__: m for m in (FeedbackForm, ConsoleForm)})

@@ -13,7 +13,7 @@ from policy_push.importing import KINDS
 
 from ..bodies import json_response
 from ..keys import service_key
-from ._common import API_ACTOR, drafter
+from ._common import drafter, staff_member
 
 __all__ = ["NDJSON_TYPES", "import_records"]
 
@@ -32,6 +32,6 @@ async def import_records(request: web.Request) -> web.Response:
             f"send JSON lines as application/x-ndjson, not {request.content_type[:60]}", loc=["header", "Content-Type"]
         )
     report = await request.app[service_key].import_lines(
-        collection, request.content.iter_chunked(_CHUNK_BYTES), actor=API_ACTOR, drafter=drafter(request)
+        collection, request.content.iter_chunked(_CHUNK_BYTES), actor=staff_member(request), drafter=drafter(request)
     )
     return json_response(report.as_dict())

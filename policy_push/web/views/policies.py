@@ -13,7 +13,7 @@ from policy_push.storage import PolicyRepository
 from ..bodies import json_response, read_json
 from ..keys import service_key
 from ..params import POLICY_LIST_PARAMS, parse_query
-from ._common import API_ACTOR, drafter, local_iso, transaction, write_result
+from ._common import drafter, local_iso, staff_member, transaction, write_result
 
 __all__ = ["create_policy", "get_policy", "list_policies", "list_policy_versions", "put_policy"]
 
@@ -41,7 +41,7 @@ async def list_policies(request: web.Request) -> web.Response:
 
 
 async def create_policy(request: web.Request) -> web.Response:
-    result = await request.app[service_key].create_policy(await read_json(request), actor=API_ACTOR, drafter=drafter(request))
+    result = await request.app[service_key].create_policy(await read_json(request), actor=staff_member(request), drafter=drafter(request))
     return json_response(write_result(result), status=201, headers={"Location": f"/api/v1/policies/{result.id}"})
 
 
@@ -57,7 +57,7 @@ async def get_policy(request: web.Request) -> web.Response:
 async def put_policy(request: web.Request) -> web.Response:
     """Create or update: changed content becomes a new version, identical content changes nothing."""
     result = await request.app[service_key].put_policy(
-        request.match_info["id"], await read_json(request), actor=API_ACTOR, drafter=drafter(request)
+        request.match_info["id"], await read_json(request), actor=staff_member(request), drafter=drafter(request)
     )
     return json_response(write_result(result), status=201 if result.outcome == "created" else 200)
 

@@ -17,7 +17,7 @@ from policy_push.storage import AuditLog, profile_repository
 from ..bodies import json_response, read_json
 from ..keys import cipher_key, service_key
 from ..params import PROFILE_LIST_PARAMS, parse_query
-from ._common import API_ACTOR, transaction, write_result
+from ._common import staff_member, transaction, write_result
 
 __all__ = ["ENTERPRISES", "RESIDENTS", "ProfileViews"]
 
@@ -42,7 +42,7 @@ class ProfileViews:
         return json_response(body)
 
     async def create(self, request: web.Request) -> web.Response:
-        result = await request.app[service_key].create_profile(self.kind, await read_json(request), actor=API_ACTOR)
+        result = await request.app[service_key].create_profile(self.kind, await read_json(request), actor=staff_member(request))
         return json_response(write_result(result), status=201, headers={"Location": f"/api/v1/{self.collection}/{result.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
@@ -52,17 +52,17 @@ class ProfileViews:
             if stored is None:
                 raise NotFound.of(self.kind, profile_id)
             # personal data leaves the service whole here: keep a trace of who read it
-            await AuditLog(session).record(actor=API_ACTOR, action="view_personal_data", entity_type=self.kind, entity_id=profile_id)
+            await AuditLog(session).record(actor=staff_member(request), action="view_personal_data", entity_type=self.kind, entity_id=profile_id)
         return json_response({self.kind: stored.to_json()})
 
     async def put(self, request: web.Request) -> web.Response:
         result = await request.app[service_key].put_profile(
-            self.kind, request.match_info["id"], await read_json(request), actor=API_ACTOR
+            self.kind, request.match_info["id"], await read_json(request), actor=staff_member(request)
         )
         return json_response(write_result(result), status=201 if result.outcome == "created" else 200)
 
     async def delete(self, request: web.Request) -> web.Response:
-        await request.app[service_key].delete_profile(self.kind, request.match_info["id"], actor=API_ACTOR)
+        await request.app[service_key].delete_profile(self.kind, request.match_info["id"], actor=staff_member(request))
         return web.Response(status=204)
 
 

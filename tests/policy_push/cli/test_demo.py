@@ -31,6 +31,9 @@ def test_demo_shows_the_whole_flow(tmp_path: Path) -> None:
     assert re.search(r"SMS \(\d+ characters, \d+ segment", out)
     assert re.search(r"sms:1\d\d\*\*\*\*\d{4}", out)
     assert "李科长 (a second officer) approved" in out
+    # two officers with accounts of their own, and where to log in
+    assert re.search(r"staff accounts \(log in at http://127\.0\.0\.1:\d+/staff/login", out)
+    assert re.search(r"王科员 \(prepares\)  password: \S{12,}", out) and re.search(r"李科长 \(approves\)  password: \S{12,}", out)
     # quiet hours held the night's messages, then the morning sent them
     night = [line for line in out.splitlines() if "(quiet hours)" in line]
     assert night and all(re.search(r"\bsent\s+0\b", line) for line in night)

@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "early_receipts",
     "intake_document_versions",
     "intake_documents",
+    "staff_accounts",
+    "staff_tokens",
     "pii_keys",
     "intake_fetch_state",
     "review_items",

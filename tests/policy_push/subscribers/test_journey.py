@@ -24,8 +24,19 @@ from tests.policy_push.web.conftest import sample_records
 from .conftest import Client, bearer, sign_in
 
 ALICE = "13800138000"
-STAFF_A = {"Authorization": "Bearer test-token", "X-Staff-Member": "王起草"}
-STAFF_B = {"Authorization": "Bearer test-token", "X-Staff-Member": "李审批"}
+#: the bootstrap token prepares (it acts as the account "bootstrap" while no admin account exists)
+STAFF_A = {"Authorization": "Bearer test-token"}
+
+
+async def _approver(session_factory: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """A second officer's API token: four eyes compares accounts, so another account approves."""
+    from policy_push.staff import Role, StaffDirectory
+
+    async with session_factory() as session, session.begin():
+        directory = StaffDirectory(session)
+        await directory.add("李审批", Role.APPROVER, actor="test", password="a long test password")
+        _, token = await directory.create_token("李审批", client="tests", role=None, days=1, actor="test")
+    return {"Authorization": f"Bearer {token}"}
 POLICY = {
     "id": "pj-test-veterans", "title": "盘锦市退役军人创业补贴", "issuer": "盘锦市退役军人事务局", "audience": "resident",
     "categories": ["就业创业"], "summary": "退役军人在盘锦创业可申请一次性补贴。", "text": "退役军人 创业 补贴 盘锦",
@@ -83,7 +94,7 @@ async def test_a_resident_from_sign_up_to_erasure(make_me_client, sims: Simulato
     assert (await client.put(f"/api/v1/policies/{POLICY['id']}", json=POLICY, headers=STAFF_A)).status == 201
     detail = await _campaign(client, POLICY["id"])
     assert detail["summary"]["to_message"] == {"sms": 1}, detail["summary"]
-    ok = await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=STAFF_B)
+    ok = await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=await _approver(session_factory))
     assert ok.status == 200, await ok.text()
     assert await _deliver(client, session_factory) == 1
     [sms] = await _sms_to(sims, ALICE)

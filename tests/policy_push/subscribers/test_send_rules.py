@@ -12,7 +12,7 @@ from channels.simulators import SimulatorSet
 from policy_push.storage.campaign_tables import DeliveryRow
 
 from .conftest import Client, bearer, sign_in
-from .test_journey import ALICE, POLICY, STAFF_A, STAFF_B, _campaign, _deliver, _resident, policy_sms
+from .test_journey import ALICE, POLICY, STAFF_A, _approver, _campaign, _deliver, _resident, policy_sms
 
 BOB = "13900139000"
 
@@ -66,7 +66,8 @@ async def test_consent_withdrawn_after_approval_stops_the_message(
     auth, _ = await _signed_up(client, sims)
     detail = await _campaign(client, await _policy(client))
     assert detail["summary"]["to_message"] == {"sms": 1}
-    assert (await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=STAFF_B)).status == 200
+    approver = await _approver(session_factory)
+    assert (await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=approver)).status == 200
     withdraw = await client.post("/api/v1/me/consent", json={"given": False, "text_version": "v1", "channel": "app"}, headers=auth)
     assert withdraw.status == 201
     assert await _deliver(client, session_factory) == 0
@@ -82,9 +83,10 @@ async def test_a_persons_own_weekly_cap_holds_the_next_message(
     client: Client = await make_me_client()
     auth, _ = await _signed_up(client, sims)
     assert (await client.put("/api/v1/me/preferences", json={"weekly_max": 1}, headers=auth)).status == 200
+    approver = await _approver(session_factory)
     for pid in (await _policy(client), await _policy(client, "pj-test-veterans-2", title="盘锦市退役军人就业补贴")):
         detail = await _campaign(client, pid)
-        assert (await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=STAFF_B)).status == 200
+        assert (await client.post(f"/api/v1/campaigns/{detail['id']}/approve?schedule=true", headers=approver)).status == 200
     await _deliver(client, session_factory)
     assert len(_sms(sims, ALICE)) == 1
     async with session_factory() as s:

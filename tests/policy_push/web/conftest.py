@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
@@ -75,3 +76,66 @@ def make_client(
 @pytest.fixture
 async def client(make_client: Callable[..., Awaitable[Client]]) -> Client:
     return await make_client()
+
+
+# -- staff accounts --------------------------------------------------------------------------
+ROLES = ("viewer", "editor", "approver", "admin")
+#: the password every test account gets (long enough for the rules)
+PASSWORD = "correct horse battery"
+
+
+class StaffFixture:
+    """Accounts made in the test database: one per role (named after it), each with an API token."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+
+    def headers(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+async def add_staff(session_factory: Any, fixture: StaffFixture, name: str, role: str) -> None:
+    from policy_push.staff import Role, StaffDirectory
+
+    async with session_factory() as session, session.begin():
+        directory = StaffDirectory(session)
+        row, _ = await directory.add(name, Role(role), actor="test", password=PASSWORD)
+        _, token = await directory.create_token(name, client="tests", role=None, days=1, actor="test")
+    fixture.tokens[name] = token
+    fixture.ids[name] = row.id
+
+
+@pytest.fixture
+async def staff(session_factory: Any) -> StaffFixture:
+    """viewer, editor, approver, admin, and a second editor ``editor2`` and approver ``approver2``."""
+    fixture = StaffFixture()
+    for role in ROLES:
+        await add_staff(session_factory, fixture, role, role)
+    await add_staff(session_factory, fixture, "editor2", "editor")
+    await add_staff(session_factory, fixture, "approver2", "approver")
+    return fixture
+
+
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_RE.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def login(client: Client, name: str, password: str = PASSWORD) -> str:
+    """Log ``client`` in through the login form; returns the CSRF token of the new session."""
+    form = await client.get("/staff/login")
+    resp = await client.post("/staff/login", data={"csrf": csrf_of(await form.text()), "name": name, "password": password},
+                             allow_redirects=False)  # fmt: skip
+    assert resp.status == 303, await resp.text()
+    return csrf_of(await (await client.get("/staff")).text())
+
+
+@pytest.fixture
+async def browser_client(make_client: Callable[..., Awaitable[Client]]) -> Client:
+    """A client whose cookies travel over plain HTTP (the test server has no TLS)."""
+    return await make_client(staff_cookie_secure=False)

@@ -9,12 +9,9 @@ import pytest
 
 from tests.factories import enterprise_doc, policy_doc
 
-from .conftest import AUTH, Client
+from .conftest import Client, StaffFixture
 
 jsonschema = pytest.importorskip("jsonschema")
-
-ALICE = {**AUTH, "X-Staff-Member": "alice"}
-BOB = {**AUTH, "X-Staff-Member": "bob"}
 
 
 def _check(doc: dict[str, Any], method: str, template: str, status: int, body: Any) -> None:
@@ -26,8 +23,9 @@ def _check(doc: dict[str, Any], method: str, template: str, status: int, body: A
 
 
 @pytest.fixture
-async def world(client: Client) -> dict[str, Any]:
-    """Three enterprises (one without consent) and a policy; the policy write made a draft."""
+async def world(client: Client, staff: StaffFixture) -> dict[str, Any]:
+    """Three enterprises (one without consent) and a policy; the policy write (by ``editor``) made a draft."""
+    AUTH, ALICE = staff.headers("admin"), staff.headers("editor")
     docs = [enterprise_doc(channels=["sms", "wechat"]), enterprise_doc(channels=["wechat"]), enterprise_doc(consent=False)]
     for d in docs:
         assert (await client.post("/api/v1/enterprises", json=d, headers=AUTH)).status == 201
@@ -45,11 +43,12 @@ def _no_plaintext(body: Any, docs: list[dict[str, Any]]) -> None:
                 assert value not in text
 
 
-async def test_campaign_life_through_the_api(client: Client, world: dict[str, Any]) -> None:
+async def test_campaign_life_through_the_api(client: Client, world: dict[str, Any], staff: StaffFixture) -> None:
+    AUTH, ALICE, BOB = staff.headers("viewer"), staff.headers("editor"), staff.headers("approver")
     doc, policy, docs = world["doc"], world["policy"], world["profiles"]
     listed = await (await client.get(f"/api/v1/campaigns?policy_id={policy['id']}", headers=AUTH)).json()
     assert [c["state"] for c in listed["items"]] == ["draft"]  # made by the policy write
-    assert listed["items"][0]["prepared_by"] == "alice"
+    assert listed["items"][0]["prepared_by"] == staff.ids["editor"]
     _check(doc, "GET", "/api/v1/campaigns", 200, listed)
 
     resp = await client.post("/api/v1/campaigns", json={"policy_id": policy["id"]}, headers=ALICE)
@@ -97,7 +96,7 @@ async def test_campaign_life_through_the_api(client: Client, world: dict[str, An
     ok = await client.post(f"/api/v1/campaigns/{cid}/approve", headers=BOB)
     approved = await ok.json()
     _check(doc, "POST", "/api/v1/campaigns/{id}/approve", 200, approved)
-    assert approved["state"] == "approved" and approved["approved_by"] == "bob" and len(approved["approval_sha256"]) == 64
+    assert approved["state"] == "approved" and approved["approved_by"] == staff.ids["approver"] and len(approved["approval_sha256"]) == 64
     again = await client.post(f"/api/v1/campaigns/{cid}/approve", headers=BOB)
     assert again.status == 409 and "is approved" in (await again.json())["errors"][0]["msg"]
 
@@ -115,10 +114,12 @@ async def test_campaign_life_through_the_api(client: Client, world: dict[str, An
     assert c2.status == 409 and "cancelled" in (await c2.json())["errors"][0]["msg"]
 
 
-async def test_campaign_errors(client: Client, world: dict[str, Any]) -> None:
+async def test_campaign_errors(client: Client, world: dict[str, Any], staff: StaffFixture) -> None:
+    AUTH, ALICE, BOB = staff.headers("viewer"), staff.headers("editor"), staff.headers("approver")
     policy = world["policy"]
     cases = [
-        ("POST", "/api/v1/campaigns", {"policy_id": policy["id"]}, AUTH, 422, ["header", "X-Staff-Member"]),
+        ("POST", "/api/v1/campaigns", {"policy_id": policy["id"]}, AUTH, 403, ["path"]),  # a viewer prepares nothing
+        ("POST", "/api/v1/campaigns", {"policy_id": policy["id"]}, {}, 401, ["header", "Authorization"]),
         ("POST", "/api/v1/campaigns", {"policy_id": "nope"}, ALICE, 404, ["body", "policy_id"]),
         ("POST", "/api/v1/campaigns", {"policy": "x"}, ALICE, 422, None),
         ("POST", "/api/v1/campaigns", {"policy_id": policy["id"], "version": 9}, ALICE, 409, ["body", "version"]),
@@ -126,7 +127,7 @@ async def test_campaign_errors(client: Client, world: dict[str, Any]) -> None:
         ("GET", "/api/v1/campaigns/nope/recipients", None, AUTH, 404, ["path", "id"]),
         ("GET", "/api/v1/campaigns?state=lost", None, AUTH, 422, ["query", "state"]),
         ("POST", "/api/v1/campaigns/nope/approve", None, BOB, 404, ["path", "id"]),
-        ("POST", "/api/v1/campaigns/nope/cancel", None, AUTH, 422, ["header", "X-Staff-Member"]),
+        ("POST", "/api/v1/campaigns/nope/cancel", None, AUTH, 403, ["path"]),
     ]
     for method, url, body, headers, status, loc in cases:
         resp = await client.request(method, url, json=body, headers=headers)
@@ -148,7 +149,8 @@ async def test_campaign_errors(client: Client, world: dict[str, Any]) -> None:
         assert resp.status == status, (action, await resp.text())
 
 
-async def test_opt_outs(client: Client, world: dict[str, Any]) -> None:
+async def test_opt_outs(client: Client, world: dict[str, Any], staff: StaffFixture) -> None:
+    AUTH, ALICE = staff.headers("viewer"), staff.headers("editor")
     doc, person = world["doc"], world["profiles"][0]
     by_phone = {"phone": person["contact"]["phone"], "source": "sms_uplink"}
     first = await client.post("/api/v1/opt-outs", json=by_phone, headers=ALICE)
@@ -162,7 +164,7 @@ async def test_opt_outs(client: Client, world: dict[str, Any]) -> None:
     for bad, status in (({"phone": "13800000000"}, 404), ({"profile_id": "x"}, 422), ({}, 422),
                         ({"phone": "1", "channel": "fax"}, 422)):
         assert (await client.post("/api/v1/opt-outs", json=bad, headers=ALICE)).status == status, bad
-    assert (await client.post("/api/v1/opt-outs", json=by_phone, headers=AUTH)).status == 422  # who did it?
+    assert (await client.post("/api/v1/opt-outs", json=by_phone, headers=AUTH)).status == 403  # a viewer
     # the next draft honours both
     resp = await client.post("/api/v1/campaigns", json={"policy_id": world["policy"]["id"]}, headers=ALICE)
     assert (await resp.json())["summary"]["skipped"] == {"no_consent": 1, "opted_out": 2}

@@ -10,15 +10,16 @@ import pytest
 
 from tests.factories import enterprise_doc
 
-from .conftest import AUTH, BAD, Client
+from .conftest import BAD, Client, StaffFixture, login
 
-ALICE = {**AUTH, "X-Staff-Member": "alice"}
 INJECTION = json.loads((BAD / "16_injection_strings.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
 
 @pytest.fixture
-async def campaign(client: Client) -> dict[str, Any]:
-    """The injection-strings policy (criteria simplified so the sample enterprises qualify) and its draft."""
+async def campaign(client: Client, staff: StaffFixture) -> dict[str, Any]:
+    """The injection-strings policy (criteria simplified so the sample enterprises qualify) and its draft,
+    prepared by ``approver2``."""
+    AUTH, ALICE = staff.headers("admin"), staff.headers("approver2")
     docs = [enterprise_doc(channels=["sms", "wechat"]) for _ in range(3)] + [enterprise_doc(employees=None, size=None,
                                                                                             annual_revenue_wan=None)]
     for d in docs:
@@ -36,39 +37,81 @@ def _inert(html: str) -> None:
     assert "&lt;script&gt;" in html
 
 
-async def test_staff_page_shows_counts_histogram_messages_and_masks(client: Client, campaign: dict[str, Any]) -> None:
-    cid = campaign["detail"]["id"]
-    resp = await client.get(f"/staff/campaigns/{cid}?token=test-token")
-    assert resp.status == 200 and resp.content_type == "text/html"
+async def test_staff_page_shows_counts_charts_messages_and_masks(
+    browser_client: Client, campaign: dict[str, Any], staff: StaffFixture
+) -> None:
+    client, cid = browser_client, campaign["detail"]["id"]
+    assert (await client.get(f"/staff/campaigns/{cid}", allow_redirects=False)).status == 303  # log in first
+    await login(client, "viewer")
+    resp = await client.get(f"/staff/campaigns/{cid}")
+    assert resp.status == 200 and resp.content_type == "text/html" and resp.headers["Cache-Control"] == "no-store"
     html = await resp.text()
     _inert(html)
-    assert "<svg" in html and html.count("<rect") == 10  # one bar per score bucket
+    assert html.count("<svg") == 2 and "匹配度（分段起点）" in html and "区县" in html  # charts with axis titles
     sms = campaign["detail"]["messages"]["sms"]
     assert f"{sms['length']} 字" in html and f"{sms['segments']} 条计费" in html
-    assert "回复TD退订" in html
-    assert "可能符合" in html and "企业规模" in html  # the may-qualify list names what is missing
+    assert "回复TD退订" in html and "政策名称" in html and ">thing1<" not in html  # WeChat fields by their labels
+    assert "可能符合" in html and "企业规模" in html  # the may-qualify rows name what is missing
     for d in campaign["profiles"]:
         assert d["contact"]["phone"] not in html and d["contact"]["wechat_openid"] not in html
     assert re.search(r"\d{3}\*{4}\d{4}", html)  # masked phones are shown
-    assert '<form method="post" action="/staff/campaigns/' in html
-    # the header works too; no token or a wrong one is refused
-    assert (await client.get(f"/staff/campaigns/{cid}", headers=AUTH)).status == 200
-    assert (await client.get(f"/staff/campaigns/{cid}")).status == 401
-    assert (await client.get(f"/staff/campaigns/{cid}?token=nope")).status == 403
-    assert (await client.get("/staff/campaigns/nope?token=test-token")).status == 404
+    assert "确认审批" not in html  # a viewer sees no approve form
+    assert (await client.get("/staff/campaigns/nope")).status == 404
+    only_may = await (await client.get(f"/staff/campaigns/{cid}?eligible=false")).text()
+    assert "符合筛选的共 1 个" in only_may
 
 
-async def test_staff_approve_form(client: Client, campaign: dict[str, Any]) -> None:
+async def test_exclude_and_approve_in_the_console(
+    make_client: Any, campaign: dict[str, Any], staff: StaffFixture
+) -> None:
     cid = campaign["detail"]["id"]
-    url = f"/staff/campaigns/{cid}/approve"
-    assert (await client.post(url, data={"staff_member": "bob"})).status == 401
-    assert (await client.post(url, data={"staff_member": "bob", "token": "nope"})).status == 403
-    same = await client.post(url, data={"staff_member": "alice", "token": "test-token"})
-    assert same.status == 403 and "another staff member must approve" in await same.text()
-    ok = await client.post(url, data={"staff_member": "<b>bob</b>", "token": "test-token", "schedule": "on"},
-                           allow_redirects=False)
-    assert ok.status == 303 and ok.headers["Location"] == f"/staff/campaigns/{cid}?token=test-token&done=approved"
-    page = await (await client.get(ok.headers["Location"])).text()
-    assert "&lt;b&gt;bob&lt;/b&gt;" in page and "<b>bob</b>" not in page and "scheduled" in page
-    detail = await (await client.get(f"/api/v1/campaigns/{cid}", headers=AUTH)).json()
-    assert detail["state"] == "scheduled" and detail["approved_by"] == "<b>bob</b>"
+    editor, approver = await make_client(staff_cookie_secure=False), await make_client(staff_cookie_secure=False)
+    csrf = await login(editor, "editor")
+    url = f"/staff/campaigns/{cid}"
+    first = campaign["profiles"][0]["id"]
+    ex = await editor.post(f"{url}/exclude", data={"csrf": csrf, "profile_id": first}, allow_redirects=False)
+    assert ex.status == 303 and ex.headers["Location"] == f"{url}?done=excluded"
+    assert (await editor.post(f"{url}/exclude", data={"profile_id": first}, allow_redirects=False)).status == 403  # no CSRF
+    # the editor who changed the list cannot approve (role), the approver sees the confirmation
+    assert (await editor.post(f"{url}/approve", data={"csrf": csrf, "sha256": "0" * 64}, allow_redirects=False)).status == 403
+    csrf2 = await login(approver, "approver")
+    page = await (await approver.get(url)).text()
+    assert "确认：共 2 条消息：短信 2 条" in page and "确认审批" in page
+    sha = re.search(r'name="sha256" value="([0-9a-f]{64})"', page).group(1)
+    # the list changes after the approver loaded the page: the approval is refused
+    await editor.post(f"{url}/include", data={"csrf": csrf, "profile_id": first}, allow_redirects=False)
+    stale = await approver.post(f"{url}/approve", data={"csrf": csrf2, "sha256": sha}, allow_redirects=False)
+    assert stale.status == 409 and "changed since it was shown" in await stale.text()
+    page = await (await approver.get(url)).text()
+    sha = re.search(r'name="sha256" value="([0-9a-f]{64})"', page).group(1)
+    ok = await approver.post(f"{url}/approve", data={"csrf": csrf2, "sha256": sha, "schedule": "on"}, allow_redirects=False)
+    assert ok.status == 303 and ok.headers["Location"] == f"{url}?done=approved"
+    detail = await (await approver.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
+    assert detail["state"] == "scheduled" and detail["approved_by"] == staff.ids["approver"]
+    progress = await approver.get(f"{url}/progress")
+    assert progress.status == 200 and '/static/progress.js' in await progress.text()
+
+
+async def test_the_preparer_cannot_approve_and_an_empty_list_cannot_be_approved(
+    make_client: Any, campaign: dict[str, Any], staff: StaffFixture
+) -> None:
+    cid = campaign["detail"]["id"]  # prepared by approver2 (the fixture's writer)
+    client = await make_client(staff_cookie_secure=False)
+    csrf = await login(client, "approver2")
+    url = f"/staff/campaigns/{cid}"
+    page = await (await client.get(url)).text()
+    assert "四眼原则" in page and "确认审批" not in page
+    sha = re.search(r"SHA-256（([0-9a-f]{16})", page)
+    assert sha is None  # no form for the preparer
+    detail = await (await client.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
+    own = await client.post(f"{url}/approve", data={"csrf": csrf, "sha256": detail["list_sha256"]})
+    assert own.status == 403 and "another staff member" in await own.text()
+    ids = [p["id"] for p in campaign["profiles"]]
+    await client.post(f"{url}/exclude", data={"csrf": csrf, "profile_id": ids}, allow_redirects=False)
+    other = await make_client(staff_cookie_secure=False)
+    csrf2 = await login(other, "approver")
+    page = await (await other.get(url)).text()
+    assert "名单为空" in page and "确认审批" not in page
+    detail = await (await other.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
+    empty = await other.post(f"{url}/approve", data={"csrf": csrf2, "sha256": detail["list_sha256"]})
+    assert empty.status == 422 and "nobody" in await empty.text()

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policy_push.storage import AuditLog
 from policy_push.storage import session_factory as make_sessions
 
-from .conftest import AUTH, Client, sample_policy
+from .conftest import AUTH, Client, StaffFixture, add_staff, sample_policy
 
-STAFF = {**AUTH, "X-Staff-Member": "王科员"}
+#: the bootstrap token acts as the account ``bootstrap`` while no admin account exists
+STAFF = AUTH
 TEXT = """一、申报对象
 在盘锦市注册登记、成立满2年的中型、小型和微型企业。
 二、申报条件
@@ -66,9 +67,13 @@ def _decide_all(item: dict[str, Any], action: str = "accept") -> dict[str, Any]:
     return {s["id"]: action for s in item["suggestions"] if s["applied"]}
 
 
-async def test_confirming_writes_the_policy_and_the_audit_log_names_who(client: Client, engine: AsyncEngine) -> None:
+async def test_confirming_writes_the_policy_and_the_audit_log_names_who(
+    client: Client, engine: AsyncEngine, session_factory: Any
+) -> None:
     item = await _queue(client)
-    assert item["status"] == "pending" and item["origin"] == "paste" and item["created_by"] == "王科员"
+    assert item["status"] == "pending" and item["origin"] == "paste" and item["created_by"] == "bootstrap"
+    accounts = StaffFixture()
+    await add_staff(session_factory, accounts, "李科长", "editor")
     listed = await (await client.get("/api/v1/review?status=pending", headers=AUTH)).json()
     assert [i["id"] for i in listed["items"]] == [item["id"]]
     decisions = _decide_all(item)
@@ -80,7 +85,7 @@ async def test_confirming_writes_the_policy_and_the_audit_log_names_who(client: 
     decisions[benefit["id"]] = {"edit": 250000}
     resp = await client.post(f"/api/v1/review/{item['id']}/confirm",
                              json={"decisions": decisions, "fields": {"id": "pj-test-2026-001", "summary": "专项资金"}},
-                             headers={**STAFF, "X-Staff-Member": "李科长"})
+                             headers=accounts.headers("李科长"))
     assert resp.status == 200, await resp.text()
     out = await resp.json()
     assert out["outcome"] == "created" and out["version"] == 1 and out["item"]["status"] == "confirmed"
@@ -92,7 +97,7 @@ async def test_confirming_writes_the_policy_and_the_audit_log_names_who(client: 
     async with make_sessions(engine)() as session:
         entries = await AuditLog(session).list(entity_type="review_item", entity_id=item["id"])
     confirm = next(e for e in entries if e.action == "review.confirm")
-    assert confirm.actor == "李科长"
+    assert confirm.actor == accounts.ids["李科长"]
     assert tax["id"] in confirm.detail["rejected"] and size["id"] in confirm.detail["edited"]
     assert confirm.detail["policy_id"] == "pj-test-2026-001"
     # decided once: a second confirmation is a conflict
@@ -136,15 +141,15 @@ async def test_rejecting_writes_no_policy(client: Client) -> None:
     item = await _queue(client)
     resp = await client.post(f"/api/v1/review/{item['id']}/reject", json={"reason": "重复发布"}, headers=STAFF)
     body = await resp.json()
-    assert resp.status == 200 and body["status"] == "rejected" and body["decided_by"] == "王科员"
+    assert resp.status == 200 and body["status"] == "rejected" and body["decided_by"] == "bootstrap"
     assert (await (await client.get("/api/v1/policies", headers=AUTH)).json())["total"] == 0
     resp = await client.post(f"/api/v1/review/{item['id']}/reject", json={"reason": "again"}, headers=STAFF)
     assert resp.status == 409
 
 
 async def test_review_writes_need_a_staff_member_and_items_exist(client: Client) -> None:
-    resp = await client.post("/api/v1/review", json={"title": "t", "text": TEXT}, headers=AUTH)
-    assert resp.status == 422 and (await resp.json())["errors"][0]["loc"] == ["header", "X-Staff-Member"]
+    resp = await client.post("/api/v1/review", json={"title": "t", "text": TEXT})
+    assert resp.status == 401 and (await resp.json())["errors"][0]["loc"] == ["header", "Authorization"]
     assert (await client.get("/api/v1/review/nope", headers=AUTH)).status == 404
     assert (await client.get("/api/v1/review", headers={})).status == 401
     assert (await client.get("/api/v1/review?status=maybe", headers=AUTH)).status == 422
