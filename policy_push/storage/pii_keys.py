@@ -9,7 +9,8 @@ Keys still ``rotating`` must be among ``POLICY_PUSH_PII_OLD_KEYS``, else their r
 Rotation (:func:`begin_rotation`, :func:`rotate_batch`): the new key becomes ``active`` at once (all
 writes use it from then on), the old one ``rotating``; then rows are re-encrypted in id order, a batch
 per transaction, each row decrypted with whichever key it names and sealed again (ciphertexts, look-up
-hashes and the keyed content hash) under the new key.  A stopped rotation resumes by running again:
+hashes and the keyed content hash) under the new key; then the same for the subscribers' accounts and
+the inbound messages.  A stopped rotation resumes by running again:
 rows already under the new key are skipped.  When no row is left under a ``rotating`` key it is
 ``retired``.
 """
@@ -20,6 +21,7 @@ import builtins
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +31,7 @@ from policy_push.errors import PiiDecryptError, PiiKeyMismatch
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 
+from .inbound import SENDER_FIELD, TEXT_FIELD
 from .key_tables import PiiKeyRow
 from .profiles import EnterpriseRepository, ResidentRepository
 from .tables import Base, utcnow
@@ -36,10 +39,24 @@ from .tables import Base, utcnow
 __all__ = ["KeyState", "begin_rotation", "check_key", "count_by_key", "key_state", "retire_finished", "rotate_all"]
 
 _TABLES = {"enterprise": "enterprises", "resident": "residents"}
-_ENC = {
+_PROFILE_ENC = {
     "enterprises": ("phone_enc", "wechat_openid_enc", "app_registration_id_enc"),
-    "residents": ("phone_enc", "wechat_openid_enc", "app_registration_id_enc", "id_number_enc"),
+    "residents": ("phone_enc", "wechat_openid_enc", "app_registration_id_enc", "id_number_enc", "name_enc"),
 }
+#: the other tables holding ciphertexts: column -> (the cipher's field name, from the row; the column of
+#: its look-up hash, or None)
+_OTHER_ENC: dict[str, dict[str, tuple[Callable[[Any], str], str | None]]] = {
+    "subscriber_accounts": {
+        "phone_enc": (lambda row: "phone", "phone_hash"),
+        "wechat_openid_enc": (lambda row: "wechat_openid", "wechat_openid_hash"),
+    },
+    "inbound_messages": {
+        "sender_enc": (lambda row: SENDER_FIELD[row.channel], "sender_hash"),
+        "text_enc": (lambda row: TEXT_FIELD, None),
+    },
+}
+#: every ciphertext column, by table (what ``keys status`` counts and a rotation must leave empty)
+_ENC = {**_PROFILE_ENC, **{t: tuple(cols) for t, cols in _OTHER_ENC.items()}}
 _HELP = "`policy-push keys status` shows the fingerprints; docs/operations.md, key rotation"
 
 
@@ -70,7 +87,7 @@ async def key_state(sessions: async_sessionmaker[AsyncSession], cipher: PiiCiphe
 
 async def _sample(s: AsyncSession) -> tuple[str, bytes] | None:
     """One stored ciphertext (kind, blob), or None when no personal data is stored."""
-    for table_name, columns in _ENC.items():
+    for table_name, columns in _PROFILE_ENC.items():
         t = Base.metadata.tables[table_name]
         for col in columns:
             blob = await s.scalar(select(t.c[col]).where(t.c[col].is_not(None)).limit(1))
@@ -162,7 +179,7 @@ async def rotate_all(
     done: dict[str, int] = {}
     for kind, table_name in _TABLES.items():
         t = Base.metadata.tables[table_name]
-        cols = _ENC[table_name]
+        cols = _PROFILE_ENC[table_name]
         done[table_name] = 0
         after: str | None = None
         while True:
@@ -186,7 +203,48 @@ async def rotate_all(
                 done[table_name] += changed
             if progress is not None:
                 progress(table_name, len(rows))
+    for table_name, columns in _OTHER_ENC.items():
+        done[table_name] = await _rotate_other(sessions, cipher, table_name, columns, batch, progress)
     return done
+
+
+async def _rotate_other(
+    sessions: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    table_name: str,
+    columns: dict[str, tuple[Callable[[Any], str], str | None]],
+    batch: int,
+    progress: Callable[[str, int], None] | None,
+) -> int:
+    """Re-seal a table's ciphertexts (and re-key their look-up hashes) under the current key."""
+    t = Base.metadata.tables[table_name]
+    changed, after = 0, None
+    while True:
+        async with sessions() as s, s.begin():
+            stmt = select(t).order_by(t.c.id).limit(batch)
+            if after is not None:
+                stmt = stmt.where(t.c.id > after)
+            rows = (await s.execute(stmt)).all()
+            if not rows:
+                break
+            after = rows[-1].id
+            for row in rows:
+                values: dict[str, Any] = {}
+                for col, (field_of, hash_col) in columns.items():
+                    blob = getattr(row, col)
+                    if not _stale(blob, cipher.fingerprint):
+                        continue
+                    name = field_of(row)
+                    plain = cipher.decrypt(name, bytes(blob))
+                    values[col] = cipher.encrypt(name, plain)
+                    if hash_col is not None:
+                        values[hash_col] = cipher.lookup_hash(name, plain)
+                if values:
+                    await s.execute(update(t).where(t.c.id == row.id).values(**values))
+                    changed += 1
+        if progress is not None:
+            progress(table_name, len(rows))
+    return changed
 
 
 async def count_by_key(sessions: async_sessionmaker[AsyncSession], *, batch: int = 2000) -> Counter[str]:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from policy_push.cli.failures import Exit
 from policy_push.config import Settings
@@ -114,3 +115,37 @@ async def test_a_stopped_rotation_resumes_and_lookups_find_rows_not_yet_rekeyed(
         assert 0 < done["residents"] < 600  # resumed: the first batch was not done again
         assert fp_a not in await count_by_key(runtime.sessions)
         assert (await key_state(runtime.sessions, runtime.cipher)).active == fp_b
+
+
+async def test_a_rotation_reseals_subscribers_and_inbound_messages(db_settings: Settings) -> None:
+    """Every ciphertext column is re-keyed, not only the profiles': else the old key would be retired while
+    accounts and replies still need it."""
+    import datetime as dt
+
+    from policy_push.statuses import InboundKind
+    from policy_push.storage import inbound
+    from policy_push.storage.subscriber_tables import SubscriberAccountRow
+
+    key_a, key_b = db_settings.pii_key.get_secret_value(), generate_key()  # type: ignore[union-attr]
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    old = PiiCipher(key_a)
+    async with open_runtime(db_settings) as runtime, runtime.sessions() as s, s.begin():
+        s.add(SubscriberAccountRow(id="acc-1", state="active", phone_enc=old.encrypt("phone", "13800138000"),
+                                   phone_hash=old.lookup_hash("phone", "13800138000"), created_at=now, updated_at=now))
+        await inbound.record(s, old, provider="aliyun", channel="sms", kind=InboundKind.OPT_OUT, sender="13800138000",
+                             text="TD", dedupe="d-1", profiles=0, sent_at=None, now=now)  # fmt: skip
+    rotating = Settings.model_validate({**db_settings.model_dump(), "pii_key": key_b, "pii_old_keys": key_a})
+    async with open_runtime(rotating, check_pii_key=False) as runtime:
+        await begin_rotation(runtime.sessions, runtime.cipher)
+        done = await rotate_all(runtime.sessions, runtime.cipher, runtime.ref, batch=100)
+        assert (done["subscriber_accounts"], done["inbound_messages"]) == (1, 1)
+        counts = await count_by_key(runtime.sessions)
+        assert old.fingerprint not in counts and counts[runtime.cipher.fingerprint] == 3
+        new = PiiCipher(key_b)  # the new key alone reads everything, and look-ups hash under it
+        async with runtime.sessions() as s:
+            acc = await s.get(SubscriberAccountRow, "acc-1")
+            assert acc is not None and new.decrypt("phone", acc.phone_enc) == "13800138000"
+            assert acc.phone_hash == new.lookup_hash("phone", "13800138000")
+            [msg] = (await s.execute(select(inbound.inbound))).all()
+            assert new.decrypt("inbound_text", msg.text_enc) == "TD"
+            assert msg.sender_hash == new.lookup_hash("phone", "13800138000")
