@@ -67,6 +67,7 @@ async def recipient_context(session: AsyncSession, policy: Policy, delivery: Del
     """None when the delivery is about another policy."""
     if delivery.policy_id != policy.id:
         return None
+    await deliveries.mark_opened(session, delivery.id, utcnow())
     lines = await campaign_store.reasons_of(session, {(delivery.campaign_id, delivery.profile_id)})
     found = lines.get((delivery.campaign_id, delivery.profile_id))
     # a policy whose very title is a sensitive fact: the page says nothing about why this person got it

@@ -171,6 +171,8 @@ class DeliveryRow(Base):
     #: the code of the SMS short link (``/s/<code>``, 8 characters, random): not unique by itself, a
     #: look-up that finds two rows opens neither
     link_code: Mapped[str | None] = mapped_column(String(8), index=True)
+    #: when the person first opened the page the message links to (the take-up funnel's 打开链接)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

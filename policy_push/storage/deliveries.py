@@ -378,6 +378,11 @@ async def by_link_code(session: AsyncSession, code: str) -> Delivery | None:
     return _row(found[0]) if len(found) == 1 else None
 
 
+async def mark_opened(session: AsyncSession, delivery_id: str, now: dt.datetime) -> None:
+    """The first time the person opened the page their message links to (later visits change nothing)."""
+    await session.execute(update(deliveries).where(_d.id == delivery_id, _d.opened_at.is_(None)).values(opened_at=now))
+
+
 async def unsent_of_policies(session: AsyncSession, policy_ids: Collection[str], *, limit: int) -> list[str]:
     """Ids of ``created`` rows of these policies."""
     stmt = select(_d.id).where(_d.policy_id.in_(list(policy_ids)), _d.status == DeliveryStatus.CREATED.value)

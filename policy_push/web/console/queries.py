@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import LOCAL_TZ
@@ -164,8 +164,8 @@ async def _people(session: AsyncSession, kind_col: Any, id_col: Any, *conds: Any
 
 
 async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None) -> list[tuple[str, int]]:
-    """eligible -> told -> delivered -> opened the link -> 已申报, counted in distinct people.  "Opened" counts
-    those who acted on the page the link leads to (any feedback): page views are not recorded."""
+    """eligible -> told -> delivered -> opened the link -> 已申报, counted in distinct people.  "Opened": the
+    page a message links to was opened (``deliveries.opened_at``), or feedback was given on it."""
     live = select(CampaignRow.id).where(CampaignRow.state != "cancelled", CampaignRow.purpose == "announce")
     if policy_id:
         live = live.where(CampaignRow.policy_id == policy_id)
@@ -175,7 +175,11 @@ async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None
                               _d.status == DeliveryStatus.DELIVERED.value)  # fmt: skip
     fb = FeedbackRow
     fconds = [fb.delivery_id.is_not(None)] + ([fb.policy_id == policy_id] if policy_id else [])
-    opened = await _people(session, fb.profile_kind, fb.profile_id, *fconds)
+    viewed = select(_d.profile_kind.label("k"), _d.profile_id.label("p")).where(
+        _d.campaign_id.in_(live), _d.opened_at.is_not(None))
+    acted = select(fb.profile_kind.label("k"), fb.profile_id.label("p")).where(*fconds)
+    either = union(viewed, acted).subquery()  # UNION: each person once
+    opened = int(await session.scalar(select(func.count()).select_from(either)) or 0)
     applied = await _people(session, fb.profile_kind, fb.profile_id, *fconds, fb.kind == FeedbackKind.APPLIED.value)
     return [("符合条件", eligible), ("已通知", told), ("已送达", delivered), ("打开链接", opened), ("已申报", applied)]
 

@@ -174,3 +174,21 @@ async def test_the_access_log_names_routes_never_codes_or_tokens(
     assert len(lines) == 3 and "GET /s/{code} 200" in lines[0] and "GET /p/{policy_id} 200" in lines[1], lines
     text = "\n".join(lines)
     assert sent["code"] not in text and token not in text and "secret123" not in text and "t=" not in text
+
+
+async def test_opening_the_page_counts_in_the_funnel_once(
+    client: Client, sent: dict[str, Any], session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from policy_push.web.console.queries import campaign_funnel
+
+    async def opened() -> tuple[Any, int]:
+        async with session_factory() as session:
+            at = await session.scalar(select(DeliveryRow.opened_at).where(DeliveryRow.id == sent["delivery"]))
+            return at, dict(await campaign_funnel(session, policy_id="pl-1"))["打开链接"]
+
+    assert await opened() == (None, 0)
+    await _open(client, sent["code"])
+    first, count = await opened()
+    assert first is not None and count == 1
+    await _open(client, sent["code"])  # a second visit changes nothing
+    assert await opened() == (first, 1)
