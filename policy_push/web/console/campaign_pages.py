@@ -21,7 +21,7 @@ from policy_push.campaigns import (
 from policy_push.domain import LOCAL_TZ
 from policy_push.errors import InvalidInput, PolicyPushError
 from policy_push.staff import Role
-from policy_push.statuses import CAMPAIGN_EDITABLE, CampaignState
+from policy_push.statuses import CAMPAIGN_EDITABLE, CampaignState, DeliveryStatus
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.contacts import masked_contacts
 
@@ -207,7 +207,7 @@ async def post_send_time(request: web.Request) -> web.StreamResponse:
 
 async def post_cancel(request: web.Request) -> web.StreamResponse:
     actor = staff_member(request)
-    return await _act(request, lambda s, cid, form: cancel(s, cid, actor=actor, reason="cancelled in the console"), "cancelled")
+    return await _act(request, lambda s, cid, form: cancel(s, cid, actor=actor, reason="cancelled in the console"), CampaignState.CANCELLED.value)
 
 
 async def post_approve(request: web.Request) -> web.StreamResponse:
@@ -229,7 +229,7 @@ async def campaign_progress(request: web.Request) -> web.Response:
         doc = await campaign_store.policy_document(session, row.policy_id, row.policy_version)
         p = await progress(session, campaign_id)
     c = campaign_json(row, policy_title=(doc or {}).get("title"))
-    statuses = ["created", "sending", "sent", "delivered", "permanent_failure", "unreachable", "technical_failure", "cancelled"]
+    statuses = [s.value for s in DeliveryStatus]  # in the order a row moves through them
     live = c["state"] in (CampaignState.SCHEDULED.value, CampaignState.SENDING.value, CampaignState.APPROVED.value)
     for fail in p["failures"]:
         fail["channel_label"] = CHANNEL_LABELS.get(fail["channel"], fail["channel"])

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import LOCAL_TZ
-from policy_push.statuses import DeliveryStatus, FeedbackKind
+from policy_push.statuses import CampaignState, DeliveryStatus, FeedbackKind, Purpose
 from policy_push.storage.campaign_tables import (
     CampaignRecipientRow,
     CampaignRow,
@@ -51,6 +51,10 @@ class RecipientFilter:
     min_score: float | None = None
     #: "send": to be messaged; "skipped": not messaged; None: everyone
     send: str | None = None
+
+
+#: delivery statuses not final yet
+_UNFINISHED = frozenset({DeliveryStatus.CREATED.value, DeliveryStatus.SENDING.value, DeliveryStatus.SENT.value})
 
 
 def _district_prefix(code: str) -> str:
@@ -127,7 +131,7 @@ async def progress(session: AsyncSession, campaign_id: str) -> dict[str, Any]:
         .where(_d.campaign_id == campaign_id, _d.status.in_(FAILED)).order_by(_d.updated_at.desc()).limit(50)
     )).all()  # fmt: skip
     total = sum(sum(v.values()) for v in by_channel.values())
-    final = sum(n for v in by_channel.values() for s, n in v.items() if s not in ("created", "sending", "sent"))
+    final = sum(n for v in by_channel.values() for s, n in v.items() if s not in _UNFINISHED)
     return {"by_channel": by_channel, "fallbacks": int(fallbacks or 0), "receipts": int(receipts or 0),
             "failures": [dict(r._mapping) for r in failures], "total": total, "final": final}  # fmt: skip
 
@@ -166,7 +170,7 @@ async def _people(session: AsyncSession, kind_col: Any, id_col: Any, *conds: Any
 async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None) -> list[tuple[str, int]]:
     """eligible -> told -> delivered -> opened the link -> 已申报, counted in distinct people.  "Opened": the
     page a message links to was opened (``deliveries.opened_at``), or feedback was given on it."""
-    live = select(CampaignRow.id).where(CampaignRow.state != "cancelled", CampaignRow.purpose == "announce")
+    live = select(CampaignRow.id).where(CampaignRow.state != CampaignState.CANCELLED.value, CampaignRow.purpose == Purpose.ANNOUNCE.value)
     if policy_id:
         live = live.where(CampaignRow.policy_id == policy_id)
     eligible = await _people(session, _r.profile_kind, _r.profile_id, _r.campaign_id.in_(live), _r.eligible.is_(True))
@@ -187,7 +191,7 @@ async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None
 async def district_funnel(session: AsyncSession, *, policy_id: str | None = None, top: int = 12
                           ) -> list[tuple[str, int, int, int, int]]:  # fmt: skip
     """Per profile region: (region, eligible, told, delivered, 已申报) in distinct people, biggest first."""
-    live = select(CampaignRow.id).where(CampaignRow.state != "cancelled", CampaignRow.purpose == "announce")
+    live = select(CampaignRow.id).where(CampaignRow.state != CampaignState.CANCELLED.value, CampaignRow.purpose == Purpose.ANNOUNCE.value)
     if policy_id:
         live = live.where(CampaignRow.policy_id == policy_id)
     rows: dict[str, list[int]] = {}
