@@ -31,7 +31,7 @@ from policy_push.subscribers.rights import erase_account, export_account
 from policy_push.subscribers.sessions import COOKIE_NAME, SESSION_TTL, Signed, end_sessions, find_session
 from policy_push.subscribers.signin import Subscribers
 
-from ..bodies import json_response
+from ..bodies import json_response, read_form
 from ..keys import match_service_key, service_key, settings_key, subscribers_key
 from ..middlewares import status_of
 from ..pages import render_page
@@ -160,7 +160,7 @@ async def _signed_form(request: web.Request) -> tuple[Signed, str, MultiDictProx
     who = await _who(request)
     if who is None:
         raise web.HTTPSeeOther("/me")
-    form = await request.post()
+    form = await read_form(request)
     if not hmac.compare_digest(str(form.get("csrf", "")), _csrf(request, who[1])):
         raise InvalidInput("this form is out of date; open the page again and resend it", loc=["form", "csrf"])
     return who[0], who[1], form
@@ -195,7 +195,7 @@ async def me_home(request: web.Request) -> web.StreamResponse:
 
 
 async def me_code(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     phone = str(form.get("phone", "")).strip()
     try:
         ttl = await _subs(request).request_code(phone, request.remote or "")
@@ -205,7 +205,7 @@ async def me_code(request: web.Request) -> web.Response:
 
 
 async def me_sign_in(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     phone, code = str(form.get("phone", "")).strip(), str(form.get("code", "")).strip()
     try:
         _, token, expires, _ = await _subs(request).sign_in(phone, code, client="web")

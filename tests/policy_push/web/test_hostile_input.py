@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -113,9 +114,13 @@ async def test_a_stalled_body_gets_408_in_time(make_client: Any) -> None:
 
 
 async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: Any) -> None:
+    from policy_push.sending.providers import callback_secret
+    from policy_push.web.keys import settings_key
+
     client = await make_client(request_body_timeout_s=0.5)
+    secret = callback_secret(client.app[settings_key]).encode()
     request = (
-        b"POST /callbacks/aliyun/sms-report HTTP/1.1\r\nHost: x\r\n"
+        b"POST /callbacks/aliyun/" + secret + b"/sms-report HTTP/1.1\r\nHost: x\r\n"
         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"biz_id\": "
     )
     status, _ = await _raw(client, request, read_timeout=5.0)
@@ -125,7 +130,11 @@ async def test_a_stalled_body_to_a_provider_callback_gets_408_too(make_client: A
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'[{"phone_number": "", "biz_id": ""}]',
                                   b'[{"phone_number": "13800000000", "biz_id": {"x": 1}, "out_id": {}}]'])
 async def test_unusable_aliyun_reports_are_400_not_500(client: Client, body: bytes) -> None:
-    r = await client.post("/callbacks/aliyun/sms-report", data=body, headers={"Content-Type": "application/json"})
+    from policy_push.sending.providers import callback_secret
+    from policy_push.web.keys import settings_key
+
+    url = f"/callbacks/aliyun/{callback_secret(client.app[settings_key])}/sms-report"
+    r = await client.post(url, data=body, headers={"Content-Type": "application/json"})
     assert r.status == 400, await r.text()
 
 
@@ -136,7 +145,7 @@ async def test_a_signed_wechat_event_with_an_impossible_time_is_400(client: Clie
     from policy_push.web.keys import settings_key
 
     token = wechat_callback_token(client.app[settings_key])
-    ts, nonce = "1700000000", "n1"
+    ts, nonce = str(int(time.time())), "n1"  # inside the callback window: only CreateTime is impossible
     sig = wechat_callback_signature(token, ts, nonce)
     body = ("<xml><ToUserName>a</ToUserName><FromUserName>o1</FromUserName><CreateTime>" + created + "</CreateTime>"
             "<MsgType>event</MsgType><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status></xml>")
