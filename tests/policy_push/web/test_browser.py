@@ -109,6 +109,8 @@ async def test_an_officer_takes_a_campaign_from_search_to_delivered(
     aiohttp_client: Any, db_settings: Settings, engine: Any, staff: StaffFixture, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     caplog.set_level(logging.INFO)
+    # the access log's own logger too: an earlier in-process run of the CLI's logging set may have quietened it
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
     port = _free_port()
     base_settings = db_settings.model_copy(update={"callback_secret": SecretStr(CALLBACK_SECRET)})
     # the SMS simulators push their receipts to this app, as Aliyun and Tencent do
