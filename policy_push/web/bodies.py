@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from policy_push.errors import (
     InvalidInput,
@@ -155,8 +156,9 @@ async def read_form(request: web.Request) -> dict[str, str]:
         raise _too_slow(request) from None
     except web.HTTPException:
         raise  # 413 from client_max_size
-    except (ValueError, AssertionError, UnicodeDecodeError, LookupError) as exc:
-        # aiohttp's multipart reader asserts on a missing boundary and raises ValueError on a bad one
+    except (ValueError, AssertionError, UnicodeDecodeError, LookupError, HttpProcessingError) as exc:
+        # aiohttp's multipart reader asserts on a missing boundary, raises ValueError on a bad one and
+        # InvalidHeader on a part header it cannot parse
         raise RequestRefused(f"the form body cannot be read ({type(exc).__name__}); send a well-formed form", loc=["body"]) from None
     out: dict[str, str] = {}
     for key, value in form.items():
