@@ -112,7 +112,8 @@ def _operation(route: Route) -> dict[str, Any]:
     for status in sorted(statuses):
         if str(status) in responses:
             continue
-        if provider is not None and provider.schema is not None:
+        # (WeChat's answers are plain text; its refusals are our JSON error body)
+        if provider is not None and provider.schema is not None and provider.content_type == "application/json":
             content = {provider.content_type: {"schema": _ref(provider.schema)}}
         else:
             content = {"application/json": {"schema": _ref("ErrorBody")}}
