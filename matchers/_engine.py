@@ -346,17 +346,10 @@ class MatchEngine:
         ``top_k`` (None = all) and ``min_score`` cut the eligible list; ``unknown_k`` (default
         ``top_k``) cuts the "may qualify, missing data" list.  Counts are before any cut.
         """
-        self._check()
-        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
-        if p.audience != self.audience.value:
-            raise ValueError(f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}")
+        p = self._compiled_for(policy)
         on_ymd = to_ymd(on)
         with self._lock:
-            ev = self.table_.evaluate(p.criteria, on_ymd)
-            elig = np.flatnonzero(ev.true)
-            unk = np.flatnonzero(ev.unknown)
-            q = self._query(p)
-            s_elig, s_unk = self._score(q, [elig, unk])
+            ev, elig, unk, q, s_elig, s_unk = self._scored(p, on_ymd)
             keep = s_elig >= min_score if min_score > 0 else slice(None)
             query = (q.ids, q.weights)
             out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd, query)
@@ -365,6 +358,22 @@ class MatchEngine:
         return PolicyMatches(p.id, out_e, out_u, len(elig), len(unk), n_live - len(elig) - len(unk),
                              p.criteria.root is not None)
 
+    def _compiled_for(self, policy: Mapping[str, Any] | CompiledPolicy) -> CompiledPolicy:
+        self._check()
+        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
+        if p.audience != self.audience.value:
+            raise ValueError(f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}")
+        return p
+
+    def _scored(self, p: CompiledPolicy, on_ymd: int) -> tuple[Any, np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray]:
+        """Under ``_lock``: the criteria's evaluation, eligible and unknown rows, the query and both rows' scores."""
+        ev = self.table_.evaluate(p.criteria, on_ymd)
+        elig = np.flatnonzero(ev.true)
+        unk = np.flatnonzero(ev.unknown)
+        q = self._query(p)
+        s_elig, s_unk = self._score(q, [elig, unk])
+        return ev, elig, unk, q, s_elig, s_unk
+
     def stream_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date, min_score: float = 0.0,
                       batch: int = 10_000) -> PolicyStream:
         """Every profile eligible for ``policy`` (best first), then every one that may qualify,
@@ -372,17 +381,10 @@ class MatchEngine:
         the caller reads ``records()``: a policy matching a million profiles never holds a
         million records.  The engine must not be compacted while the records are read
         (``RuntimeError``); upserts and removals meanwhile are not seen."""
-        self._check()
-        p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
-        if p.audience != self.audience.value:
-            raise ValueError(f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}")
+        p = self._compiled_for(policy)
         on_ymd = to_ymd(on)
         with self._lock:
-            ev = self.table_.evaluate(p.criteria, on_ymd)
-            elig = np.flatnonzero(ev.true)
-            unk = np.flatnonzero(ev.unknown)
-            q = self._query(p)
-            s_elig, s_unk = self._score(q, [elig, unk])
+            ev, elig, unk, q, s_elig, s_unk = self._scored(p, on_ymd)
             n_live, generation = len(self.rows_), self._generation
         n_elig, n_unk = len(elig), len(unk)
         if min_score > 0:
