@@ -41,6 +41,12 @@ class LiveServer:
         except BaseException as exc:  # handed to the test through ``error``
             self.error = exc
             self._ready.set()
+        finally:
+            # a loop left open keeps its self-pipe sockets, which the garbage collector then reports
+            # in whatever test runs next
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
+            self._loop.close()
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
