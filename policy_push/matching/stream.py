@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from matchers import CriteriaError, EngineBuilder, MatchEngine, RowChunk, encode_rows
-from policy_push.domain import Policy, RecordKind, ValidationContext, parse_record
-from policy_push.errors import FieldError, RecordInvalid
+from policy_push.domain import Policy, RecordKind, ValidationContext
+from policy_push.errors import FieldError
 
 from .engines import Audience, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
-from .offline import RejectedLine
+from .offline import RejectedLine, parse_lines
 
 __all__ = ["CHUNK_LINES", "build_engine", "match_lines"]
 
@@ -48,21 +48,9 @@ def _encode(start: int, lines: list[bytes]) -> tuple[RowChunk, list[int], list[B
     engine: MatchEngine = _JOB["engine"]
     tokenizer: CountingTokenizer = _JOB["tokenizer"]
     records, line_nos, bad = [], [], []
-    for line_no, raw in enumerate(lines, start=start):
-        if not raw.strip():
-            continue
-        record_id = None
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            bad.append((line_no, None, [FieldError(("(line)",), f"invalid JSON: {exc}")]))
-            continue
-        if isinstance(data, dict) and isinstance(data.get("id"), str):
-            record_id = data["id"][:64]
-        try:
-            record = parse_record(kind, data, ctx)
-        except RecordInvalid as exc:
-            bad.append((line_no, record_id, exc.errors))
+    for line_no, record, record_id, errors in parse_lines(lines, start, kind, ctx):
+        if record is None:
+            bad.append((line_no, record_id, errors))
             continue
         records.append(engine_record(record, ctx.ref))
         line_nos.append(line_no)
