@@ -297,21 +297,21 @@ async def staff_decide_contact(request: web.Request) -> web.Response:
 
 
 # ---- preferences, consent ----------------------------------------------------------------------------
-async def get_preferences(request: web.Request) -> web.Response:
-    who = await signed_in(request)
-    link = await _link(request, who)
+async def _preferences(request: web.Request, link: Any) -> web.Response:
     async with transaction(request) as session:
         body = await prefs.preferences_of(session, _subs(request).accounts, link)
     return json_response(body)
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    return await _preferences(request, await _link(request, await signed_in(request)))
 
 
 async def put_preferences(request: web.Request) -> web.Response:
     who = await signed_in(request)
     link = await _link(request, who)
     await prefs.set_preferences(_subs(request).accounts, link, who.account_id, await read_json(request))
-    async with transaction(request) as session:
-        body = await prefs.preferences_of(session, _subs(request).accounts, link)
-    return json_response(body)
+    return await _preferences(request, link)
 
 
 async def post_consent(request: web.Request) -> web.Response:
