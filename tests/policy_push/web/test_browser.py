@@ -147,10 +147,9 @@ async def _open_sms_link(base: str, link_base: str, sims: SimulatorSet) -> str:
     texts = [r.text for name in ("aliyun", "tencent") for r in sims.records[name]]
     codes = [m.group(1) for t in texts if (m := re.search(re.escape(link_base) + r"([0-9A-Za-z-]+)", t))]
     assert codes, texts
-    async with aiohttp.ClientSession() as person:
-        async with person.get(f"{base}/s/{codes[0]}") as resp:
-            assert resp.status == 200, await resp.text()
-            assert "为什么推送给您" in await resp.text()
+    async with aiohttp.ClientSession() as person, person.get(f"{base}/s/{codes[0]}") as resp:
+        assert resp.status == 200, await resp.text()
+        assert "为什么推送给您" in await resp.text()
     return codes[0]
 
 
