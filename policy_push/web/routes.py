@@ -319,6 +319,12 @@ def _console_routes() -> list[Route]:
               body=Body("ConsoleForm", content_type=_FORM), errors=(404, 422),
               path_params={"kind": "enterprise or resident.", "id": "The profile's id."}),
         page("/staff/audit", console.audit_log_page, "staff_audit", "The audit log (chain checked on demand)"),
+        page("/staff/inbound", console.inbound_page, "staff_inbound", "What people sent back: replies, opt-outs, "
+             "follows (senders and long numbers masked)"),
+        page("/staff/contacts", console.contacts_page, "staff_contacts", "Enterprise contacts waiting for approval"),
+        form("/staff/contacts/{id}/{decision}", console.contact_decide, "staff_contact_decide",
+             "Approve or refuse a pending enterprise contact (audited)", console.CONTACT_DECIDER, errors=(404, 409, 422),
+             path_params={"id": "The contact request's link_id.", "decision": "approve or refuse."}),
     ]  # fmt: skip
 
 
@@ -443,7 +449,7 @@ def _me_routes() -> list[Route]:
               (Reply(200, "PendingContacts", "Oldest first, at most 100; phones masked."),), auth=True),
         Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
               "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
-              (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
+              (Reply(200, "MeLinkOut", "Decided."),), role=console.CONTACT_DECIDER, errors=(404, 409, 422), path_params=one,
               description=_STAFF_NOTE),
     ]  # fmt: skip
 
