@@ -4,6 +4,7 @@ browser), against the real app with its send pipeline pointed at the provider si
 One officer (``approver2``) logs in, finds a policy by search, opens its campaign preview, excludes a
 recipient and is refused approving what they prepared; another (``approver``) approves; the progress
 page changes as the simulators deliver.  A page holding the injection strings shows them escaped.
+Replies and a pending enterprise contact are on their pages, and the contact is approved there.
 axe-core (vendored, tests/policy_push/web/browser) finds no WCAG 2.1 A/AA violation on any page
 visited; screenshots are kept under ``tmp/artefacts/browser`` (or POLICY_PUSH_TEST_ARTEFACTS); and
 no password, token, cookie or CSRF value appears in the access log or the application log."""
@@ -34,6 +35,7 @@ from tests.factories import enterprise_doc, policy_doc
 from tests.policy_push.sending.fixtures import sim_settings
 
 from .conftest import BAD, PASSWORD, StaffFixture
+from .test_inbox_pages import seed_inbox
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -245,6 +247,18 @@ async def _flow(client: TestClient, engine: Any, staff: StaffFixture, caplog: py
                 assert {k: v for k, v in now.items() if k != "打开链接"} == {k: v for k, v in was.items() if k != "打开链接"}
             await _open_sms_link(base, client.app[settings_key].sms_link_base, sims)  # the same person again
             assert (await _funnel(page2, base))["打开链接"] == after[0]["打开链接"]
+            # what people sent back, and a second enterprise contact approved on the page
+            pending = (await seed_inbox(client.app))["pending"]
+            await page2.goto(f"{base}/staff/inbound")
+            await visits.check(page2, "inbound")
+            assert "问补贴进度" in await page2.inner_text("main")
+            await page2.goto(f"{base}/staff/contacts")
+            await visits.check(page2, "contacts")
+            await page2.click(f"form[action='/staff/contacts/{pending[0]}/approve'] button")
+            await page2.wait_for_url(re.compile(r"done=approved"))
+            await visits.check(page2, "contact-approved")
+            assert await page2.locator(f"form[action='/staff/contacts/{pending[0]}/approve']").count() == 0
+            assert await page2.locator(f"form[action='/staff/contacts/{pending[1]}/approve']").count() == 1
             for path, name in (("/staff/review", "review"), ("/staff/audit", "audit"), ("/staff/profiles", "profiles"),
                                ("/staff/policies/new", "policy-new"), ("/staff/policies/import", "policy-import"),
                                (f"/staff/policies/{world['policy']['id']}/edit", "policy-edit")):
