@@ -17,6 +17,7 @@ from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
 from .views import (
+    api_explorer,
     callbacks,
     campaigns,
     docs,
@@ -514,8 +515,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
           (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
     Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
-    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
-          (Reply(308, None, "Permanent redirect to /docs."),)),
+    Route("GET", "/redoc", api_explorer.api_explorer, "redoc", "Interactive API reference (Swagger UI from a package, "
+          "no CDN)", "service", (_HTML,)),
+    Route("GET", "/api-docs/{name}", api_explorer.api_explorer_asset, "api_docs_asset",
+          "The reference page's script and style sheet (from the swagger-ui-bundle-v2 package)", "service",
+          (Reply(200, None, "The file.", content_type="text/javascript"),), errors=(404,),
+          path_params={"name": "swagger-ui.css or swagger-ui-bundle.js."}),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,
