@@ -9,12 +9,11 @@ prefix and last four characters.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 from channels import mask_recipient
 
-__all__ = ["mask_contact", "mask_free_text", "mask_id_number", "mask_name", "mask_profile_json"]
+__all__ = ["mask_contact", "mask_id_number", "mask_name", "mask_profile_json"]
 
 
 def mask_contact(value: str | None) -> str | None:
@@ -38,16 +37,6 @@ def mask_name(name: str | None) -> str | None:
         return None
     name = name.strip()
     return "*" * len(name) if len(name) < 2 else name[0] + "*" * (len(name) - 1)
-
-
-#: a run of 7 or more digits (an ID number may end in X): a phone, ID or account number typed into a reply
-_LONG_NUMBER = re.compile(r"(?<![0-9])[0-9]{7,}[0-9Xx]?(?![0-9A-Za-z])")
-
-
-def mask_free_text(text: str) -> str:
-    """A free text someone sent us, as staff lists show it: every long number in it (a phone, an ID
-    number) keeps its first three and last two characters; ``我的电话13812345678`` -> ``我的电话138******78``."""
-    return _LONG_NUMBER.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 5) + m[0][-2:], text)
 
 
 def mask_profile_json(doc: dict[str, Any], *, person: bool = False) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 follows, unfollows and messages; opt-outs among them already took effect) and the pending second
 contacts, which staff approve or refuse when the enterprise has no owner to (or the owner is slow).
 
-Senders are masked, and long numbers in a free-text reply (a phone or ID number typed into it) too."""
+Senders are masked, and phones, ID numbers and openids typed into a free-text reply too."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from policy_push.errors import InvalidInput, PolicyPushError
-from policy_push.security import mask_free_text
+from policy_push.logs import mask_personal
 from policy_push.staff import Role
 from policy_push.statuses import InboundKind
 from policy_push.storage import inbound as inbound_store
@@ -43,7 +43,7 @@ async def inbound_page(request: web.Request) -> web.Response:
         items, total = await inbound_store.listed(session, request.app[cipher_key], kind=InboundKind(kind) if kind else None,
                                                   limit=_PAGE, offset=offset)  # fmt: skip
     for item in items:
-        item["text"] = mask_free_text(item["text"])
+        item["text"] = mask_personal(item["text"])  # the one free-text masking rule, as in the logs
     base = {"kind": kind} if kind else {}
     return await console_page(
         request, "console_inbound.html", title="收到的回复", items=items, total=total, kind=kind or "",

@@ -52,7 +52,7 @@ async def test_inbound_page_shows_replies_masked(browser_client: Client, staff: 
     assert "退订（已生效）" in html and "问补贴进度" in html and "阿里云短信" in html
     for secret in (OTHER, ASKER, TYPED_ID):
         assert secret not in html, secret
-    assert "137****" in html and "211**" in html  # masked, not dropped
+    assert "137****" in html and "139****9000" in html and "211104********7337" in html  # masked, not dropped
     only = await (await browser_client.get("/staff/inbound?kind=opt_out")).text()
     assert "退订（已生效）" in only and "问补贴进度" not in only
 
