@@ -84,6 +84,9 @@ async def test_pending_contacts_are_decided_on_the_page(browser_client: Client, 
     assert (await browser_client.post("/staff/contacts/99999/approve", data={"csrf": csrf})).status == 404
     assert (await browser_client.post(f"/staff/contacts/{asker}/maybe", data={"csrf": csrf})).status == 422
     assert (await browser_client.post("/staff/contacts/x1/approve", data={"csrf": csrf})).status == 422
+    # the JSON API too: an unknown decision is a 422, never taken as a refusal
+    api = await browser_client.post(f"/api/v1/subscriber-links/{asker}/maybe", headers=staff.headers("editor"))
+    assert api.status == 422 and (await api.json())["errors"][0]["loc"] == ["path", "decision"]
     # audited as the staff account that decided
     audit = await (await browser_client.get("/staff/audit?action=")).text()
     assert "subscriber.link_active" in audit and "subscriber.link_refused" in audit
