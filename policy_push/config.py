@@ -15,7 +15,7 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,8 +62,14 @@ class Settings(BaseSettings):
     )
     # -- staff console (policy_push.staff, policy_push.web.auth) --------------------------------
     staff_session_minutes: int = Field(
-        480, ge=5, le=7 * 24 * 60, description="A staff login lasts this long (the encrypted cookie expires with it)."
-    )
+        480, ge=5, le=7 * 24 * 60,
+        description="A staff login lasts at most this long, however active (the encrypted cookie expires with it).",
+    )  # fmt: skip
+    staff_session_idle_minutes: int = Field(
+        30, ge=1, le=7 * 24 * 60,
+        description="A staff login ends after this long without a request (each request renews it); "
+        "never longer than STAFF_SESSION_MINUTES.",
+    )  # fmt: skip
     staff_cookie_secure: bool = Field(
         True, description="Send the staff cookie over HTTPS only. Turn off only for plain-HTTP development on localhost."
     )
@@ -301,6 +307,15 @@ class Settings(BaseSettings):
     intake_user_agent: str = Field(
         "policy_push-intake/0.1", description="User-Agent of the source fetcher (robots.txt rules are read for it)."
     )
+
+    @model_validator(mode="after")
+    def _idle_within_absolute(self) -> Settings:
+        if self.staff_session_idle_minutes > self.staff_session_minutes:
+            raise ValueError(
+                f"staff_session_idle_minutes ({self.staff_session_idle_minutes}) must not exceed "
+                f"staff_session_minutes ({self.staff_session_minutes}), the absolute limit of a staff login"
+            )
+        return self
 
     @field_validator("intake_sources")
     @classmethod

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from policy_push.statuses import ChangeOp
 
 __all__ = [
+    "AuditHeadRow",
     "AuditRow",
     "Base",
     "BigId",
@@ -213,6 +214,19 @@ class AuditRow(Base):
     #: the chain (storage.audit): SHA-256 of the row before's hash and this row's content
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit chain's anchor, outside the chain: how many rows it holds and the newest one's hash,
+    written in the transaction that appends them (storage.audit).  A chain proves only the rows that are
+    there; this lets ``audit verify`` see the newest ones deleted."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ChangeRow(Base):

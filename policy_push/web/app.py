@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -36,6 +37,7 @@ from .auth import (
     login_limiter_key,
     security_headers_middleware,
     session_middleware_for,
+    staff_clock_key,
 )
 from .keys import (
     cipher_key,
@@ -66,12 +68,13 @@ log = logging.getLogger("policy_push.web")
 
 
 def create_app(
-    settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False, index_wait_s: float = 2.0
+    settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False, index_wait_s: float = 2.0,
+    staff_clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The aiohttp application for ``settings``.
 
     ``engine``: use this engine (tests, or a caller sharing one) instead of creating one; the
-    caller then owns it and disposes of it.  ``index_wait_s``: how long start-up waits for the
+    caller then owns it and disposes of it.  ``staff_clock``: the staff sessions' clock (tests inject time).  ``index_wait_s``: how long start-up waits for the
     match index before serving without it (a big one goes on building in the background;
     match requests wait for it).  The PII cipher is built here, so a missing
     ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
@@ -97,6 +100,7 @@ def create_app(
     app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
     app[openapi_key] = build_openapi()
     app[login_limiter_key] = LoginLimiter(settings.staff_login_per_minute)
+    app[staff_clock_key] = staff_clock
     app[metrics_key] = Metrics()
     app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})
     setup_routes(app)

@@ -17,6 +17,7 @@ from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
 from .views import (
+    api_explorer,
     callbacks,
     campaigns,
     docs,
@@ -319,6 +320,12 @@ def _console_routes() -> list[Route]:
               body=Body("ConsoleForm", content_type=_FORM), errors=(404, 422),
               path_params={"kind": "enterprise or resident.", "id": "The profile's id."}),
         page("/staff/audit", console.audit_log_page, "staff_audit", "The audit log (chain checked on demand)"),
+        page("/staff/inbound", console.inbound_page, "staff_inbound", "What people sent back: replies, opt-outs, "
+             "follows (senders and long numbers masked)"),
+        page("/staff/contacts", console.contacts_page, "staff_contacts", "Enterprise contacts waiting for approval"),
+        form("/staff/contacts/{id}/{decision}", console.contact_decide, "staff_contact_decide",
+             "Approve or refuse a pending enterprise contact (audited)", console.CONTACT_DECIDER, errors=(404, 409, 422),
+             path_params={"id": "The contact request's link_id.", "decision": "approve or refuse."}),
     ]  # fmt: skip
 
 
@@ -443,7 +450,7 @@ def _me_routes() -> list[Route]:
               (Reply(200, "PendingContacts", "Oldest first, at most 100; phones masked."),), auth=True),
         Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
               "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
-              (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
+              (Reply(200, "MeLinkOut", "Decided."),), role=console.CONTACT_DECIDER, errors=(404, 409, 422), path_params=one,
               description=_STAFF_NOTE),
     ]  # fmt: skip
 
@@ -508,8 +515,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
           (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
     Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
-    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
-          (Reply(308, None, "Permanent redirect to /docs."),)),
+    Route("GET", "/redoc", api_explorer.api_explorer, "redoc", "Interactive API reference (Swagger UI from a package, "
+          "no CDN)", "service", (_HTML,)),
+    Route("GET", "/api-docs/{name}", api_explorer.api_explorer_asset, "api_docs_asset",
+          "The reference page's script and style sheet (from the swagger-ui-bundle-v2 package)", "service",
+          (Reply(200, None, "The file.", content_type="text/javascript"),), errors=(404,),
+          path_params={"name": "swagger-ui.css or swagger-ui-bundle.js."}),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,

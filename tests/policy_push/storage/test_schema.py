@@ -20,6 +20,7 @@ from policy_push.storage.tables import Base
 
 EXPECTED_TABLES = {
     "alembic_version",
+    "audit_head",
     "audit_log",
     "campaign_messages",
     "campaign_recipients",

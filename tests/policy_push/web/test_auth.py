@@ -47,6 +47,16 @@ def test_every_write_and_every_personal_route_needs_a_role() -> None:
     assert all(r.needs is Role.APPROVER for r in ROUTES if "approve" in r.operation_id)
 
 
+def test_the_matrix_covers_the_inbox_pages() -> None:
+    """The pages for inbound messages and pending contacts are in the matrix below, at their roles (the
+    decision at the API's role too: one rule for both)."""
+    guarded = {(r.method, r.path): r.needs for r in GUARDED}
+    assert guarded[("GET", "/staff/inbound")] is Role.VIEWER
+    assert guarded[("GET", "/staff/contacts")] is Role.VIEWER
+    assert guarded[("POST", "/staff/contacts/{id}/{decision}")] is Role.EDITOR
+    assert guarded[("POST", "/api/v1/subscriber-links/{id}/{decision}")] is Role.EDITOR
+
+
 async def test_role_matrix_has_no_unauthorised_success(client: Client, staff: StaffFixture) -> None:
     """Every guarded route x anonymous and each role: a role below the route's gets 401/403 (pages: a
     redirect to the login page), never a success; a role at or above it is never refused by the check."""
