@@ -24,26 +24,44 @@ score is a cosine in 0..1, moved within bounds by the profile's feedback (``_fee
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._columns import Grow
 from ._criteria import TRUE, UNKNOWN, compile_criteria, to_ymd
-from ._errors import UnknownProfileError
-from ._feedback import FEEDBACK_KINDS, FeedbackEvent, adjust
+from ._errors import NotFittedError, UnknownProfileError
+from ._feedback import FEEDBACK_KINDS, FeedbackEvent, FeedbackStore, adjust
+from ._fields import Audience
+from ._hierarchy import Hierarchy
 from ._policyset import PolicySet
-from ._profile_index import ProfileIndex, profile_text
-from ._ranking import POLICY_FIELDS, joined_fields, split_fields, weighted_terms
+from ._ranking import POLICY_FIELDS, PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
 from ._reasons import SIZE_FIGURES, Explainer, text_reason
 from ._records import CompiledPolicy, MatchRecord, PolicyMatches, ProfileMatches, Reason
-from ._table import DERIVED_YEARS, normalise_profile
+from ._store import load_state, read_meta, save_state, saved_ranking
+from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
+from ._text import Tokenizer
+from ._textindex import TextIndex
 
 __all__ = ["MatchEngine", "PolicyStream", "profile_text"]
 
 
-class MatchEngine(ProfileIndex):
+def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
+    """The text indexed for a profile, its fields joined (one tokenizer call cuts them all)."""
+    return joined_fields((ranking or Ranking()).profile_texts(record))
+
+
+def _text_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+class MatchEngine:
     """Profiles of one audience, indexed for criteria and text matching.
 
     Parameters
@@ -65,6 +83,179 @@ class MatchEngine(ProfileIndex):
     Attributes (learned): ``table_`` (ProfileTable), ``text_`` (TextIndex), ``row_ids_``
     (profile id per row), ``rows_`` (profile id -> live row), ``feedback_`` (FeedbackStore).
     """
+
+    def __init__(self, audience: str, regions: Hierarchy, industries: Hierarchy,
+                 tokenizer: Tokenizer | None = None, *, n_jobs: int = 1, merge_fraction: float = 0.2,
+                 merge_min_rows: int = 1000, ranking: Ranking | None = None) -> None:
+        self.audience = Audience(audience)
+        self.ranking = ranking or Ranking()
+        self.regions = regions
+        self.industries = industries
+        self.tokenizer = tokenizer
+        self.n_jobs = n_jobs
+        self.merge_fraction = merge_fraction
+        self.merge_min_rows = merge_min_rows
+        self._lock = threading.RLock()
+        self._merged = threading.Condition(self._lock)
+        self._generation = 0
+        self._journal: set[str] | None = None
+        self.policies_ = PolicySet(self.hierarchies, self.ranking)
+        self.feedback_ = FeedbackStore()
+
+    @property
+    def hierarchies(self) -> dict[str, Hierarchy]:
+        return {"region": self.regions, "industry": self.industries}
+
+    def _tok(self) -> Tokenizer:
+        if self.tokenizer is None:
+            self.tokenizer = Tokenizer()
+        return self.tokenizer
+
+    @property
+    def tfidf_(self) -> TextIndex:
+        """The text index (its first name; kept for callers of the first version)."""
+        return self.text_
+
+    def _profile_terms(self, tokens: list[str]) -> dict[str, float]:
+        return weighted_terms(split_fields(tokens, len(PROFILE_FIELDS)), self.ranking.profile_weights())
+
+    def _check(self) -> None:
+        if not hasattr(self, "table_"):
+            raise NotFittedError("MatchEngine is not fitted: call fit(records) or MatchEngine.load(path)")
+
+    # -- building and updating ------------------------------------------------------------
+
+    def fit(self, records: Iterable[Mapping[str, Any]]) -> MatchEngine:
+        """Index ``records`` from scratch (tokenising over ``n_jobs`` processes)."""
+        records = list(records)
+        values = [normalise_profile(r, self.audience) for r in records]
+        texts = [profile_text(r, self.ranking) for r in records]
+        tokens = self._tok().tokenize_many(texts, n_jobs=self.n_jobs)
+        terms = [self._profile_terms(t) for t in tokens]
+        del tokens
+        with self._lock:
+            self.table_ = ProfileTable(self.audience, self.regions, self.industries)
+            self.row_ids_: list[str] = []
+            self.rows_: dict[str, int] = {}
+            self.hashes_ = Grow(np.uint64)
+            dead = []
+            for r, v in zip(records, values, strict=True):
+                pid = str(r["id"])
+                if pid in self.rows_:
+                    dead.append(self.rows_[pid])  # the last record of an id wins
+                self.rows_[pid] = self.table_.append(v)
+                self.row_ids_.append(pid)
+            for row in dead:
+                self.table_.kill(row)
+            self.hashes_.extend(np.fromiter((_text_hash(t) for t in texts), np.uint64, len(texts)))
+            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b)
+            self._generation += 1
+        return self
+
+    def upsert(self, record: Mapping[str, Any]) -> None:
+        """Add a profile, or replace the stored one with the same id (text re-cut only if changed)."""
+        self._check()
+        values = normalise_profile(record, self.audience)
+        text = profile_text(record, self.ranking)
+        h = _text_hash(text)
+        with self._lock:
+            pid = str(record["id"])
+            old = self.rows_.get(pid)
+            if old is not None and int(self.hashes_.a[old]) == h:
+                self.text_.append_ids(*self.text_.row_terms(old))
+            else:
+                self.text_.append(self._profile_terms(self._tok().tokens(text)), len(self.rows_))
+            self._append(pid, values, h, old)
+        self._maybe_merge()
+
+    def _append(self, pid: str, values: Mapping[str, Any], h: int, old: int | None) -> None:
+        if old is not None:
+            self.table_.kill(old)
+        self.rows_[pid] = self.table_.append(values)
+        self.row_ids_.append(pid)
+        self.hashes_.append(h)
+        if self._journal is not None:
+            self._journal.add(pid)
+
+    def remove(self, profile_id: str) -> bool:
+        """Remove a profile; False when it was not there."""
+        self._check()
+        with self._lock:
+            row = self.rows_.pop(profile_id, None)
+            if row is None:
+                return False
+            self.table_.kill(row)
+            self.feedback_.forget(profile_id)  # a removed person's marks go with them
+            if self._journal is not None:
+                self._journal.add(profile_id)
+        self._maybe_merge()
+        return True
+
+    def __len__(self) -> int:
+        return len(self.rows_) if hasattr(self, "rows_") else 0
+
+    def __contains__(self, profile_id: object) -> bool:
+        return hasattr(self, "rows_") and profile_id in self.rows_
+
+    def _maybe_merge(self) -> None:
+        with self._lock:
+            n = self.table_.n_rows
+            stale = (n - len(self.rows_)) + (n - self.text_.n_base)
+            due = self._journal is None and n and stale > self.merge_fraction * n and stale > self.merge_min_rows
+            if due:
+                self._journal = set()  # claimed here so that no second merge starts meanwhile
+        if due:
+            threading.Thread(target=self._merge, name="matchers-merge", daemon=True).start()
+
+    def compact(self) -> None:
+        """Drop masked rows, refresh idf and fold every row into the term-major base."""
+        self._check()
+        with self._lock:
+            while self._journal is not None:  # a background merge is running: let it finish
+                self._merged.wait()
+            self._journal = set()
+        self._merge()
+
+    def _merge(self) -> None:
+        # Only one merge at a time (the journal claims it).  The heavy part runs without the
+        # lock: rows are append-only, so rows below the snapshot never change except their
+        # alive flag, and what changes meanwhile is named in the journal and replayed.
+        with self._lock:
+            live = np.flatnonzero(self.table_.alive.a)
+            table, text, hashes, ids = self.table_, self.text_, self.hashes_, self.row_ids_
+        try:
+            new = (table.take(live), text.take(live), hashes.a[live].copy(), [ids[r] for r in live])
+            with self._lock:
+                self._install(*new)
+        finally:
+            with self._lock:
+                self._journal = None
+                self._merged.notify_all()
+        self._maybe_merge()  # writes made during this merge may already call for the next one
+
+    def merge_in_background(self) -> threading.Thread:
+        """Run ``compact`` in a daemon thread; reads and writes go on meanwhile."""
+        thread = threading.Thread(target=self.compact, name="matchers-merge", daemon=True)
+        thread.start()
+        return thread
+
+    def _install(self, table: ProfileTable, text: TextIndex, hashes: np.ndarray, ids: list[str]) -> None:
+        old_table, old_text, old_rows, old_hashes = self.table_, self.text_, self.rows_, self.hashes_
+        changed = set(self._journal or ())
+        self.table_, self.text_, self.hashes_, self.row_ids_ = table, text, Grow(np.uint64, hashes), ids
+        self.rows_ = {pid: r for r, pid in enumerate(ids)}
+        # replay what changed while the compaction ran, from the old rows (tokens reused)
+        for pid in changed:
+            row = self.rows_.pop(pid, None)
+            if row is not None:
+                self.table_.kill(row)
+            src = old_rows.get(pid)
+            if src is not None:
+                ids_, cnt = old_text.row_terms(src)
+                self.text_.append({old_text.terms_[i]: float(c) for i, c in zip(ids_, cnt, strict=True)},
+                                  len(self.rows_))
+                self._append(pid, old_table.row_values(src), int(old_hashes.a[src]), None)
+        self._generation += 1
 
     # -- policies ---------------------------------------------------------------------------
 
@@ -356,6 +547,39 @@ class MatchEngine(ProfileIndex):
         """The marks held (of one profile, or all)."""
         with self._lock:
             return self.feedback_.of(profile_id) if profile_id is not None else list(self.feedback_)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index (profiles, tokens, TF-IDF, policies) to directory ``path``."""
+        self._check()
+        save_state(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], regions: Hierarchy, industries: Hierarchy,
+             tokenizer: Tokenizer | None = None, **params: Any) -> MatchEngine:
+        """An engine restored from ``save`` output; no text is re-cut."""
+        meta = read_meta(path)
+        saved = saved_ranking(meta)
+        given = params.setdefault("ranking", saved)
+        if (given.profile_fields, given.clean_scope) != (saved.profile_fields, saved.clean_scope):
+            raise ValueError(f"{path}: indexed with other profile field weights; rebuild it from the profiles")
+        engine = cls(meta["audience"], regions, industries, tokenizer, **params)
+        load_state(engine, path, meta)
+        return engine
+
+    def nbytes(self) -> dict[str, int]:
+        """Approximate bytes held: ``arrays`` (columns, tokens, TF-IDF), ``ids`` (Python id
+        strings and the id -> row dict), ``vocab`` (terms and code/tag vocabularies)."""
+        self._check()
+        with self._lock:
+            table_arrays, vocabs = self.table_.state()
+            arrays = sum(a.nbytes for a in table_arrays.values()) + self.text_.nbytes() + self.hashes_.a.nbytes
+            ids = sys.getsizeof(self.row_ids_) + sys.getsizeof(self.rows_) + sum(sys.getsizeof(s) for s in self.row_ids_)
+            vocab = sum(sys.getsizeof(t) for t in self.text_.terms_) + sys.getsizeof(self.text_.vocabulary_)
+            vocab += sum(sys.getsizeof(t) for v in vocabs.values() for t in v)
+        return {"arrays": int(arrays), "ids": int(ids), "vocab": int(vocab)}
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyStream:
