@@ -152,6 +152,15 @@ class Settings(BaseSettings):
         description="Real seconds between two looks at the change feed: how soon `serve` sees what another "
         "process (a CLI import, another node) wrote.",
     )
+    leader_renew_s: float = Field(
+        10.0, gt=0,
+        description="Real seconds between two checks of the scheduler lead (PostgreSQL advisory lock): how soon "
+        "another node takes the leader-only ticks after the leader dies.",
+    )
+    prepare_campaigns_s: float = Field(
+        60.0, gt=0,
+        description="Real seconds between two leader-only looks for policies whose draft campaign is still to be made.",
+    )
     worker_id: str = Field("", description="Name of this worker in claimed_by; empty = host:pid.")
     # -- providers (policy_push.sending.providers) ----------------------------------------------
     provider_mode: Literal["simulators", "live"] = Field(
