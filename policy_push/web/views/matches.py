@@ -24,8 +24,9 @@ from policy_push.errors import Conflict, NotFound
 from policy_push.matching import MatchService
 from policy_push.storage import PolicyRepository, profile_repository
 
+from ..auth import check_service_token
 from ..bodies import json_response
-from ..keys import cipher_key, match_service_key, service_key
+from ..keys import cipher_key, match_service_key, service_key, shard_router_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
 from ._common import transaction
 
@@ -33,10 +34,12 @@ __all__ = [
     "MATCH_PARAMS",
     "MATCH_SCHEMAS",
     "PROFILE_POLICY_PARAMS",
+    "SHARD_PARAMS",
     "enterprise_policies",
     "policy_matches",
     "profile_policies",
     "resident_policies",
+    "shard_part",
 ]
 
 log = logging.getLogger("policy_push.web")
@@ -89,7 +92,17 @@ class ProfilePolicies(_Out):
     may_qualify: list[MatchRecordOut] = Field(description="Open policies it may qualify for once `missing` is filled in.")
 
 
-MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies)}
+class ShardPart(_Out):
+    shard: str = Field(description="The shard that answered.")
+    eligible: list[tuple[float, MatchRecordOut]] = Field(description="[exact score, record], best first, cut at top_k.")
+    unknown: list[tuple[float, MatchRecordOut]] = Field(description="[exact score, record] of those that may qualify.")
+    counts: MatchCounts
+    histogram: list[int] = Field(description="Eligible profiles per score bucket of 0.1.")
+    no_criteria: bool
+    eligible_total: int = Field(description="Eligible at or above min_score, before the cut.")
+
+
+MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies, ShardPart)}
 
 
 # -- query parameters ---------------------------------------------------------------------------
@@ -121,6 +134,12 @@ MATCH_PARAMS: tuple[QueryParam, ...] = (
                {"type": "number", "minimum": 0, "maximum": 1}, _score),
     _DATE,
 )
+SHARD_PARAMS: tuple[QueryParam, ...] = (
+    _DATE,
+    int_param("top_k", "Cut each list at this many records (default: no cut).", minimum=1, maximum=10_000_000, default=None),
+    QueryParam("min_score", "Leave out eligible profiles scoring below this (0-1).",
+               {"type": "number", "minimum": 0, "maximum": 1}, _score),
+)
 PROFILE_POLICY_PARAMS: tuple[QueryParam, ...] = (
     _DATE,
     int_param("limit", f"At most this many policies in each list, 1-{MAX_PAGE_SIZE}.", minimum=1,
@@ -143,7 +162,11 @@ async def policy_matches(request: web.Request) -> web.Response:
     on: dt.date = query["date"] or local_today()
     limit, offset = query["limit"], query["offset"]
     # each list cut at offset + limit is enough for any page of either list or of both
-    result = await _service(request).match_policy(stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"])
+    router = request.app.get(shard_router_key)
+    if router is not None:  # a shard node: the other shards holding the policy's regions answer too
+        result = await router.match_policy(stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"])
+    else:
+        result = await _service(request).match_policy(stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"])
     if query["eligible"] == "true":
         rows, total = result.eligible, result.eligible_total
     elif query["eligible"] == "false":
@@ -171,6 +194,25 @@ async def policy_matches(request: web.Request) -> web.Response:
 
 
 _AUDIENCE_CN = {"enterprise": "企业", "resident": "居民"}
+
+
+async def shard_part(request: web.Request) -> web.Response:
+    """This shard's part of a policy's match list, for the shard node that fans the policy out."""
+    check_service_token(request)
+    router = request.app.get(shard_router_key)
+    name = request.match_info["name"]
+    if router is None:
+        raise Conflict(f"this node holds every profile, not shard {name[:64]!r} (POLICY_PUSH_SHARD is empty)", loc=["path", "name"])
+    if name != router.name:
+        raise Conflict(f"this node holds shard {router.name!r}, not {name[:64]!r}: check the shard map's URLs", loc=["path", "name"])
+    query = parse_query(request, SHARD_PARAMS)
+    policy_id = request.match_info["id"]
+    async with transaction(request) as session:
+        stored = await PolicyRepository(session).get(policy_id)
+    if stored is None:
+        raise NotFound.of("policy", policy_id)
+    part = await router.part(stored.policy, on=query["date"] or local_today(), top_k=query["top_k"], min_score=query["min_score"])
+    return json_response(part)
 
 
 async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:

@@ -96,9 +96,19 @@ def node_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]
     return env
 
 
-def start_node(name: str, settings: Settings, tmp: Path, **extra: str) -> Node:
+def free_port() -> int:
+    return _free_port()
+
+
+def cli(settings: Settings, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``policy-push ARGS`` against the module's database."""
+    return subprocess.run([sys.executable, "-m", "policy_push", *args], env=node_env(settings, tmp / "cli"),
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def start_node(name: str, settings: Settings, tmp: Path, *, port: int | None = None, **extra: str) -> Node:
     """A ``serve`` process with a data dir of its own (no node shares another's saved index)."""
-    port = _free_port()
+    port = port or _free_port()
     log = tmp / f"{name}.log"
     env = node_env(settings, tmp / name, **extra)
     with log.open("wb") as out:
