@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,23 @@ def test_two_shards_answer_exactly_as_one_node(database: Settings, shards: dict[
             assert status == 200, body
             assert comparable(body) == want, f"merged answer on {node.name} differs from one node on {policy_id}"
     print(f"48 merged match lists in {time.perf_counter() - began:.2f} s; profiles held: {held}")
+
+
+def test_a_shard_part_needs_the_service_token(shards: dict[str, Node]) -> None:
+    base = shards["dawa"].base + "/internal/shards/dawa/policies/pj-gxj-2026-012/matches"
+
+    def status(headers: dict[str, str], url: str = base) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    assert status({}) == 401
+    assert status(AUTH) == 403  # a staff token is not the service token
+    service = {"Authorization": f"Bearer {SERVICE}"}
+    assert status(service) == 200
+    assert status(service, base.replace("/shards/dawa/", "/shards/xinglongtai/")) == 409  # not the shard it holds
 
 
 def test_a_write_is_indexed_by_the_shard_holding_its_region(shards: dict[str, Node]) -> None:
