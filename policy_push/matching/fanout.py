@@ -1,6 +1,7 @@
 """A shard node answering a policy's match list for every profile: its own part computed here, the
-other shards' parts asked over HTTP (``GET /internal/shards/{name}/policies/{id}/matches`` with the
-service token), merged (``policy_push.matching.shards``).
+other shards' parts asked over HTTP (``POST /internal/shards/{name}/matches`` with the policy
+document itself, so that every shard evaluates the very version asked about, and the service
+token), merged (``policy_push.matching.shards``).
 
 A shard that does not answer, answers late or answers something else fails the whole request with
 ``ShardUnavailable`` naming it (503 and the JSON error shape): never a silently partial list.
@@ -30,7 +31,7 @@ from .shards import merge, part_of, shards_for
 __all__ = ["SHARD_PATH", "ShardRouter"]
 
 #: the route of one shard's part (``web.routes``); a template for ``str.format``
-SHARD_PATH = "/internal/shards/{name}/policies/{id}/matches"
+SHARD_PATH = "/internal/shards/{name}/matches"
 
 
 class ShardRouter:
@@ -54,6 +55,8 @@ class ShardRouter:
         self._http = http
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        # every caller of the service's match_policy (the match list API, campaign drafting) gets the whole answer
+        service.fan_out = self.match_policy
 
     async def part(self, policy: Policy, *, on: dt.date, top_k: int | None, min_score: float | None) -> dict[str, Any]:
         """This shard's part of the answer (what the internal route returns)."""
@@ -72,7 +75,7 @@ class ShardRouter:
             else:
                 shard = current.get(name)
                 assert shard is not None
-                asks.append(self._remote(shard, policy.id, on=on, top_k=top_k, min_score=min_score))
+                asks.append(self._remote(shard, policy, on=on, top_k=top_k, min_score=min_score))
         parts = list(await asyncio.gather(*asks))
         profiles = None
         if len(names) < len(current.shards):
@@ -82,17 +85,13 @@ class ShardRouter:
                 profiles = int(await session.scalar(select(func.count()).select_from(table)) or 0)
         return merge(policy.id, parts, top_k=top_k, profiles=profiles)
 
-    async def _remote(self, shard: Shard, policy_id: str, *, on: dt.date, top_k: int | None,
+    async def _remote(self, shard: Shard, policy: Policy, *, on: dt.date, top_k: int | None,
                       min_score: float | None) -> dict[str, Any]:
-        params = {"date": on.isoformat()}
-        if top_k is not None:
-            params["top_k"] = str(top_k)
-        if min_score:
-            params["min_score"] = repr(min_score)
-        url = shard.url + SHARD_PATH.format(name=shard.name, id=policy_id)
+        ask = {"policy": policy.to_json(), "date": on.isoformat(), "top_k": top_k, "min_score": min_score}
+        url = shard.url + SHARD_PATH.format(name=shard.name)
         try:
-            async with self._http.get(url, params=params, headers={"Authorization": f"Bearer {self._token}"},
-                                      timeout=self._timeout) as resp:
+            async with self._http.post(url, json=ask, headers={"Authorization": f"Bearer {self._token}"},
+                                       timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise ShardUnavailable.of(shard.name, shard.url, f"it answered HTTP {resp.status}")
                 body: dict[str, Any] = await resp.json()

@@ -167,6 +167,9 @@ class MatchService:
     ) -> None:
         self._sessions = sessions
         self.shard = shard
+        #: on a shard node, what answers ``match_policy`` for every profile (``fanout.ShardRouter``,
+        #: set by the web app, which owns the HTTP client); this index answers only for its own
+        self.fan_out: Callable[..., Awaitable[PolicyMatchResult]] | None = None
         if shard is not None:
             index_dir = None
         self._cipher = cipher
@@ -339,6 +342,8 @@ class MatchService:
         """Profiles eligible for ``policy`` (stored or not: a draft can be previewed) on day ``on``,
         and those that may qualify but lack data.  ``top_k`` cuts each list; ``min_score`` the
         eligible one."""
+        if self.fan_out is not None:  # a shard: the other shards holding the policy's regions answer too
+            return await self.fan_out(policy, on=on, top_k=top_k, min_score=min_score)
         await self.wait_ready()
         full = await self._full_matches(policy, on)
         return PolicyMatchResult.from_matches(full, top_k=top_k, min_score=min_score)

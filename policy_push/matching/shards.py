@@ -38,8 +38,8 @@ def part_of(shard: str, full: PolicyMatches, *, top_k: int | None, min_score: fl
         eligible, unknown = eligible[:top_k], unknown[:top_k]
     return {
         "shard": shard,
-        "eligible": [[float(r.score), r.to_dict()] for r in eligible],
-        "unknown": [[float(r.score), r.to_dict()] for r in unknown],
+        "eligible": [_row(r, r.message_reason()) for r in eligible],
+        "unknown": [_row(r, None) for r in unknown],  # a may-qualify line is never put in a message
         "counts": {"eligible": full.n_eligible, "unknown": full.n_unknown,
                    "profiles": full.n_eligible + full.n_unknown + full.n_ineligible},
         "histogram": [b["count"] for b in score_histogram(r.score for r in full.eligible)],
@@ -48,9 +48,14 @@ def part_of(shard: str, full: PolicyMatches, *, top_k: int | None, min_score: fl
     }  # fmt: skip
 
 
-def _ranked(rows: Iterable[list[Any]], top_k: int | None) -> list[dict[str, Any]]:
-    ordered = sorted(rows, key=lambda pair: (-pair[0], pair[1]["profile_id"]))
-    return [record for _, record in (ordered if top_k is None else ordered[:top_k])]
+def _row(r: MatchRecord, message: str | None) -> list[Any]:
+    # [exact score, the record, the line a message may quote, the lines a public page may show]
+    return [float(r.score), r.to_dict(), message, list(r.public_reasons)]
+
+
+def _ranked(rows: Iterable[list[Any]], top_k: int | None) -> list[list[Any]]:
+    ordered = sorted(rows, key=lambda row: (-row[0], row[1]["profile_id"]))
+    return ordered if top_k is None else ordered[:top_k]
 
 
 def merge(policy_id: str, parts: list[dict[str, Any]], *, top_k: int | None, profiles: int | None = None) -> PolicyMatchResult:
@@ -61,15 +66,18 @@ def merge(policy_id: str, parts: list[dict[str, Any]], *, top_k: int | None, pro
     if profiles is not None:
         counts["profiles"] = profiles
     bins = [sum(int(p["histogram"][i]) for p in parts) for i in range(HISTOGRAM_BINS)]
+    eligible = _ranked((r for p in parts for r in p["eligible"]), top_k)
+    unknown = _ranked((r for p in parts for r in p["unknown"]), top_k)
     return PolicyMatchResult(
         policy_id=policy_id,
-        eligible=_ranked((r for p in parts for r in p["eligible"]), top_k),
-        unknown=_ranked((r for p in parts for r in p["unknown"]), top_k),
+        eligible=[row[1] for row in eligible],
+        unknown=[row[1] for row in unknown],
         counts=counts,
         histogram=[{"from": round(i / HISTOGRAM_BINS, 4), "to": round((i + 1) / HISTOGRAM_BINS, 4), "count": c}
                    for i, c in enumerate(bins)],
         no_criteria=all(bool(p["no_criteria"]) for p in parts),
         eligible_total=sum(int(p["eligible_total"]) for p in parts),
+        message_lines={row[1]["profile_id"]: (row[2], list(row[3])) for row in (*unknown, *eligible)},
     )  # fmt: skip
 
 

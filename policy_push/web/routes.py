@@ -546,12 +546,12 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
           "ask /enterprises/{id}/policies or /residents/{id}/policies."),
-    Route("GET", SHARD_PATH, matches.shard_part, "shard_part",
+    Route("POST", SHARD_PATH, matches.shard_part, "shard_part",
           "One shard's part of a policy's match list (between shard nodes)", "service",
           (Reply(200, "ShardPart", "This shard's eligible and may-qualify records with exact scores, counts, histogram."),),
-          query=matches.SHARD_PARAMS, errors=(401, 403, 404, 409, 422, 503),
-          path_params={"name": "The shard this node holds.", **_ID},
-          description="Asked by a shard node (POLICY_PUSH_SHARD) for the shards holding a policy's regions, with "
+          body=Body("ShardAsk"), errors=(401, 403, 409, 413, 415, 422, 503),
+          path_params={"name": "The shard this node holds."},
+          description="Asked by a shard node (POLICY_PUSH_SHARD) of the shards holding a policy's regions, with "
           "'Authorization: Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (not a staff token); the asking node merges "
           "the parts (docs/scaling.md)."),
     *(

@@ -21,10 +21,12 @@ from tests.factories import enterprise_doc
 
 from .cluster import (
     AUTH,
+    ON,
     Node,
     cli,
     comparable,
     free_port,
+    get_json,
     health,
     page,
     run_async,
@@ -92,11 +94,14 @@ def test_two_shards_answer_exactly_as_one_node(database: Settings, shards: dict[
 
 
 def test_a_shard_part_needs_the_service_token(shards: dict[str, Node]) -> None:
-    base = shards["dawa"].base + "/internal/shards/dawa/policies/pj-gxj-2026-012/matches"
+    base = shards["dawa"].base + "/internal/shards/dawa/matches"
+    policy = get_json(f"{shards['dawa'].base}/api/v1/policies/pj-gxj-2026-012")[1]["policy"]
+    ask = json.dumps({"policy": policy, "date": ON.isoformat(), "top_k": 5, "min_score": None}).encode()
 
     def status(headers: dict[str, str], url: str = base) -> int:
+        request = urllib.request.Request(url, data=ask, headers={**headers, "Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
