@@ -42,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "FieldError",
+    "HeldByAnotherShard",
     "InvalidInput",
     "MatchIndexUnavailable",
     "NotAllowed",
@@ -258,3 +259,8 @@ class ShardUnavailable(MatchIndexUnavailable):
     def of(cls, shard: str, url: str, why: str) -> ShardUnavailable:
         return cls(f"shard {shard!r} ({url}) did not answer ({why}); a partial match list is never given, "
                    "try again when it is up", loc=["shard"], shard=shard)  # fmt: skip
+
+
+class HeldByAnotherShard(Conflict):
+    """A profile's policies were asked of a shard node that does not hold the profile's region: ask the
+    node of the shard that does (``policy-push shards list``)."""

@@ -47,7 +47,7 @@ from matchers import (
     Tokenizer,
 )
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
-from policy_push.errors import MatchIndexUnavailable
+from policy_push.errors import HeldByAnotherShard, MatchIndexUnavailable
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 from policy_push.statuses import ChangeOp
@@ -360,7 +360,7 @@ class MatchService:
         ``include_unknown`` those it may qualify for follow (``eligible: false``, ``missing``).
         Raises ``matchers.UnknownProfileError`` (a ``KeyError``) for an id not indexed."""
         await self.wait_ready()
-        engine = self._engines[audience]
+        engine = self._own(audience, profile_id)
         found = await self._run(
             functools.partial(
                 engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=include_unknown, open_only=True
@@ -374,7 +374,7 @@ class MatchService:
         """As :meth:`policies_for_profile` with ``include_unknown``, but each match record whole (its
         ``public_reasons`` and ``advice``) beside the policy it is for: what a page for the person shows."""
         await self.wait_ready()
-        engine = self._engines[audience]
+        engine = self._own(audience, profile_id)
         found = await self._run(
             functools.partial(engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True)
         )
@@ -384,6 +384,15 @@ class MatchService:
             if entry is not None:
                 out.append((entry.policy, record))
         return out
+
+    def _own(self, audience: str, profile_id: str) -> MatchEngine:
+        engine = self._engines[audience]
+        if self.shard is not None and profile_id not in engine:
+            # most likely in another shard's region (or not yet caught up); never answered as "no policies"
+            raise HeldByAnotherShard(
+                f"this node holds shard {self.shard[0]!r}, and {audience} {profile_id[:80]!r} is not in it: ask the node "
+                "of the shard holding its region (`policy-push shards list`)", loc=["path", "id"])
+        return engine
 
     async def audiences_of(self, profile_id: str) -> list[str]:
         """The audiences with a profile of this id (a resident id may look like a credit code)."""

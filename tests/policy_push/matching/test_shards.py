@@ -126,6 +126,12 @@ def test_a_write_is_indexed_by_the_shard_holding_its_region(shards: dict[str, No
         time.sleep(0.1)
     # written through dawa, held by xinglongtai only
     assert health(shards["dawa"])["match_index"]["profiles"]["enterprise"] == before["dawa"]
+    # its policies are answered by the node holding it; the other says so rather than "none"
+    asked = f"/api/v1/enterprises/{firm['id']}/policies?date={ON.isoformat()}"
+    status, body = get_json(shards["xinglongtai"].base + asked)
+    assert status == 200 and body["items"], body
+    status, body = get_json(shards["dawa"].base + asked)
+    assert status == 409 and "xinglongtai" not in body["errors"][0]["msg"] and "dawa" in body["errors"][0]["msg"], body
 
 
 def test_a_shard_that_is_down_is_a_503_naming_it(shards: dict[str, Node]) -> None:
