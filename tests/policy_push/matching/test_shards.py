@@ -77,6 +77,17 @@ def shards(database: Settings, tmp: Path) -> Iterator[dict[str, Node]]:
         stop(list(nodes.values()))
 
 
+def test_the_shard_map_refuses_mistakes_in_one_line(database: Settings, tmp: Path, shards: dict[str, Node]) -> None:
+    for args, said in (
+        (("--url", "ftp://10.0.0.5", "--regions", "2111"), "must be a base URL"),
+        (("--url", "http://10.0.0.5:8080", "--regions", "21a"), "must be up to 9 digits"),
+        (("--url", "http://10.0.0.5:8080", "--regions", "211104"), "already belongs to shard 'dawa'"),
+    ):
+        done = cli(database, tmp, "shards", "set", "third", *args)
+        assert done.returncode == 2 and said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "third" not in cli(database, tmp, "shards", "list").stdout
+
+
 def test_two_shards_answer_exactly_as_one_node(database: Settings, shards: dict[str, Node]) -> None:
     held = {name: health(node)["match_index"]["profiles"] for name, node in shards.items()}
     # each holds part of the profiles, together all of them once
