@@ -28,8 +28,9 @@ import hashlib
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,12 +50,22 @@ from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
 from ._text import Tokenizer
 from ._textindex import TextIndex
 
-__all__ = ["MatchEngine", "PolicyStream", "profile_text"]
+__all__ = ["MatchEngine", "PolicyStream", "TextStats", "profile_text"]
 
 
 def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
     """The text indexed for a profile, its fields joined (one tokenizer call cuts them all)."""
     return joined_fields((ranking or Ranking()).profile_texts(record))
+
+
+@dataclass(slots=True)
+class TextStats:
+    """What the text weights of a shard need from the profiles it does not hold: in how many of them
+    each term occurs, how many there are and their summed weighted length (``MatchEngine.count_outside``)."""
+
+    df: Counter[str] = field(default_factory=Counter)
+    n: int = 0
+    total_length: float = 0.0
 
 
 def _text_hash(text: str) -> int:
@@ -125,8 +136,21 @@ class MatchEngine:
 
     # -- building and updating ------------------------------------------------------------
 
-    def fit(self, records: Iterable[Mapping[str, Any]]) -> MatchEngine:
-        """Index ``records`` from scratch (tokenising over ``n_jobs`` processes)."""
+    def count_outside(self, stats: TextStats, records: Iterable[Mapping[str, Any]]) -> None:
+        """Add ``records`` (profiles another shard holds) to ``stats``, which ``fit(outside=...)``
+        then weighs text with: cut and counted, never kept."""
+        texts = [profile_text(r, self.ranking) for r in records]
+        for tokens in self._tok().tokenize_many(texts, n_jobs=self.n_jobs):
+            terms = self._profile_terms(tokens)
+            stats.df.update(terms.keys())
+            stats.n += 1
+            # the length as an index row holds it: float32 counts summed in float64, stored as float32
+            stats.total_length += float(np.float32(sum(float(np.float32(c)) for c in terms.values())))
+
+    def fit(self, records: Iterable[Mapping[str, Any]], *, outside: TextStats | None = None) -> MatchEngine:
+        """Index ``records`` from scratch (tokenising over ``n_jobs`` processes).  ``outside``: a
+        shard's count of the profiles held elsewhere, so that idf and average length are the whole
+        corpus's and scores equal those of one index of every profile."""
         records = list(records)
         values = [normalise_profile(r, self.audience) for r in records]
         texts = [profile_text(r, self.ranking) for r in records]
@@ -148,7 +172,8 @@ class MatchEngine:
             for row in dead:
                 self.table_.kill(row)
             self.hashes_.extend(np.fromiter((_text_hash(t) for t in texts), np.uint64, len(texts)))
-            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b)
+            whole = None if outside is None else (dict(outside.df), outside.n, outside.total_length)
+            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b, outside=whole)
             self._generation += 1
         return self
 

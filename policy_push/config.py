@@ -158,6 +158,28 @@ class Settings(BaseSettings):
         description="Real seconds between two looks at the change feed: how soon `serve` sees what another "
         "process (a CLI import, another node) wrote.",
     )
+    leader_renew_s: float = Field(
+        10.0, gt=0,
+        description="Real seconds between two checks of the scheduler lead (PostgreSQL advisory lock): how soon "
+        "another node takes the leader-only ticks after the leader dies.",
+    )
+    prepare_campaigns_s: float = Field(
+        60.0, gt=0,
+        description="Real seconds between two leader-only looks for policies whose draft campaign is still to be made.",
+    )
+    shard: str = Field(
+        "",
+        description="The shard (`policy-push shards set`) whose regions' profiles this `serve` node holds; it asks the "
+        "other shards for the rest of a match list. Empty: this node holds every profile.",
+    )
+    service_token: SecretStr | None = Field(
+        None,
+        description="Shared secret the shard nodes send each other (Bearer) to ask for their parts of a match list; "
+        "required with POLICY_PUSH_SHARD.",
+    )
+    shard_timeout_s: float = Field(
+        30.0, gt=0, description="Real seconds a shard node waits for another shard's part before the request fails (503)."
+    )
     worker_id: str = Field("", description="Name of this worker in claimed_by; empty = host:pid.")
     # -- providers (policy_push.sending.providers) ----------------------------------------------
     provider_mode: Literal["simulators", "live"] = Field(

@@ -218,7 +218,7 @@ class Service:
         factor = 1.0 / clock.real_seconds(1.0)
         return [
             Tick("follow_changes", self.follow_changes, self.runtime.settings.follow_changes_s * factor, timeout_s=300),
-            Tick("prepare_pending_campaigns", self.prepare_pending, max(60.0, self.runtime.settings.worker_poll_s) * factor,
+            Tick("prepare_pending_campaigns", self.prepare_pending, self.runtime.settings.prepare_campaigns_s * factor,
                  leader_only=True, timeout_s=600),
         ]  # fmt: skip
 

@@ -47,6 +47,7 @@ __all__ = [
     "PolicyRow",
     "PolicyVersionRow",
     "ResidentRow",
+    "ShardRow",
     "UTCDateTime",
     "one_of",
     "utcnow",
@@ -253,3 +254,17 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShardRow(Base):
+    """The shard map: which ``serve`` node holds the profiles of which regions (``storage.shards``).
+    No row: every node holds every profile."""
+
+    __tablename__ = "shards"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the node's base URL as the other nodes reach it (``http://10.0.0.5:8080``)
+    url: Mapped[str] = mapped_column(String(500))
+    #: region code prefixes (``["2111", "2112"]``); ``[""]`` holds every region
+    region_prefixes: Mapped[list[str]] = mapped_column(JSONDoc)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -44,6 +44,7 @@ __all__ = [
     "SESSION_COOKIE",
     "LoginLimiter",
     "auth_middleware",
+    "check_service_token",
     "csrf_token",
     "current_principal",
     "directory",
@@ -231,6 +232,20 @@ async def _resolve(request: web.Request) -> Principal | None:
             )
         return await _from_bearer(request, given.strip())
     return await _from_session(request)
+
+
+def check_service_token(request: web.Request) -> None:
+    """A shard node's request to another (``Authorization: Bearer`` the shared ``POLICY_PUSH_SERVICE_TOKEN``):
+    not a staff principal, and good for the internal routes only."""
+    configured = request.app[settings_key].service_token
+    secret = configured.get_secret_value() if configured is not None else ""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise NotAuthenticated("send 'Authorization: Bearer <service token>'", loc=["header", "Authorization"])
+    if not secret:
+        raise NotAllowed("this node has no POLICY_PUSH_SERVICE_TOKEN: it takes no shard requests", loc=["header", "Authorization"])
+    if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        raise NotAllowed("the service token is not valid", loc=["header", "Authorization"])
 
 
 # -- CSRF ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from policy_push.matching.fanout import SHARD_PATH
 from policy_push.staff import Role
 
 from . import console
@@ -548,7 +549,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/policies/{{id}}/matches", matches.policy_matches, "list_policy_matches",
           "Who qualifies for a policy (preview, paged)", "matching",
           (Reply(200, "PolicyMatchPage", "Counts, a score histogram and one page of match records."),),
-          auth=True, query=matches.MATCH_PARAMS, errors=(404, 422), path_params=_ID,
+          auth=True, query=matches.MATCH_PARAMS, errors=(404, 422, 503), path_params=_ID,
           description=_MATCHES_NOTE),
     Route("GET", f"{API_PREFIX}/profiles/{{id}}/policies", matches.profile_policies, "list_profile_policies",
           "Open policies that fit a profile (enterprise or resident id)", "matching",
@@ -556,6 +557,14 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
           "ask /enterprises/{id}/policies or /residents/{id}/policies."),
+    Route("POST", SHARD_PATH, matches.shard_part, "shard_part",
+          "One shard's part of a policy's match list (between shard nodes)", "service",
+          (Reply(200, "ShardPart", "This shard's eligible and may-qualify records with exact scores, counts, histogram."),),
+          body=Body("ShardAsk"), errors=(401, 403, 409, 413, 415, 422, 503),
+          path_params={"name": "The shard this node holds."},
+          description="Asked by a shard node (POLICY_PUSH_SHARD) of the shards holding a policy's regions, with "
+          "'Authorization: Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (not a staff token); the asking node merges "
+          "the parts (docs/scaling.md)."),
     *(
         Route("GET", f"{API_PREFIX}/{kind}s/{{id}}/policies", view, f"list_{kind}_policies",
               f"Open policies that fit {a_kind}", "matching",

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "campaigns",
     "change_counter",
     "changes",
+    "shards",
     "deliveries",
     "inbound_messages",
     "delivery_events",

@@ -25,8 +25,10 @@ def _url(path: str) -> str:
 
 def test_every_write_and_every_personal_route_needs_a_role() -> None:
     #: writes without a staff role: a recipient's feedback form (their delivery id identifies them), the
-    #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries)
+    #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries); a shard's
+    #: part of a match list takes the service token, not a staff role (tests/policy_push/matching/test_shards.py)
     open_writes = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/login"), ("POST", "/callbacks/wechat"),
+                   ("POST", "/internal/shards/{name}/matches"),
                    ("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions"),
                    *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
                      (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply")))}  # fmt: skip
