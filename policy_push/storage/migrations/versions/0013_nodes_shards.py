@@ -1,7 +1,7 @@
 """The shard map: which `serve` node holds the profiles of which regions (docs/scaling.md).
 
 Revision ID: nodes_shards
-Revises: 0011_opened
+Revises: i9b_audit_anchor
 Create Date: 2026-11-30 21:40:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "nodes_shards"
-down_revision: str | None = "0011_opened"
+down_revision: str | None = "i9b_audit_anchor"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
