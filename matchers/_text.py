@@ -126,6 +126,7 @@ class Tokenizer:
         self.fast = bool(fast and _c_route is not None and not hmm and max_prefix_words(self._jieba.FREQ) <= C_DAG_CAP)
         self._cache: dict[str, tuple[str, ...]] = {}
         self._parts: dict[str, tuple[str, ...]] = {}
+        self._expand: dict[str, tuple[str, ...]] = {}
 
     def _params(self) -> dict[str, object]:
         return {"user_dict": self.user_dict, "stopwords": self.stopwords_path, "hmm": self.hmm,
@@ -196,17 +197,32 @@ class Tokenizer:
         self._parts[word] = got
         return got
 
+    def _expanded(self, word: str) -> tuple[str, ...]:
+        """``word`` and its parts (step 3), lower-cased, those kept by step 4."""
+        words = [word]
+        if self.subwords and len(word) >= 3:
+            words.extend(self._subwords(word))
+        got = tuple(t for t in (w.lower() for w in words) if self._keep(t))
+        if len(self._expand) >= self.cache_size:
+            self._expand.clear()
+        self._expand[word] = got
+        return got
+
     def _block(self, block: str) -> tuple[str, ...]:
         got = self._cache.get(block)
         if got is None:
             if len(self._cache) >= self.cache_size:
                 self._cache.clear()
+            # a new block is mostly known words: each word's kept tokens (itself and its parts) are
+            # worked out once, so a block costs its cut and one look-up per word
             words: list[str] = []
+            expand = self._expand
             for w in self._join(self.cut(block)):
-                words.append(w)
-                if self.subwords and len(w) >= 3:
-                    words.extend(self._subwords(w))
-            got = tuple(t for t in (w.lower() for w in words) if self._keep(t))
+                kept = expand.get(w)
+                if kept is None:
+                    kept = self._expanded(w)
+                words.extend(kept)
+            got = tuple(words)
             self._cache[block] = got
         return got
 
