@@ -47,6 +47,9 @@ __all__ = ["Tokenizer", "fast_route_available", "shipped_path"]
 
 #: entries per DAG position jieba_fast's C search keeps (its ``points[k] < 12``); jieba keeps all
 C_DAG_CAP = 12
+#: longest block given to the C search: it leaks a reference to each route position it returns,
+#: which costs nothing for CPython's cached small ints (to 256) and memory for larger ones
+_C_MAX_BLOCK = 256
 # jieba's re_eng: single letters/digits of a route are glued into one word by __cut_DAG_NO_HMM
 _ENG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
@@ -228,7 +231,7 @@ class Tokenizer:
 
     def cut(self, block: str) -> list[str]:
         """jieba's cut of one block (a whole match of ``_BLOCK``), before joining and filtering."""
-        if not self.fast:
+        if not self.fast or len(block) > _C_MAX_BLOCK:
             return list(self._jieba.cut(block, HMM=self.hmm))
         route: list[int] = []
         assert _c_route is not None
