@@ -52,6 +52,10 @@ from ._textindex import TextIndex
 
 __all__ = ["MatchEngine", "PolicyStream", "TextStats", "profile_text"]
 
+#: explained (conditions' values, fields' values) a streamed policy remembers: rows of one policy
+#: repeat them across batches; bounded, as a million rows can hold that many distinct ones
+_STREAM_EXPLAINED = 50_000
+
 
 def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
     """The text indexed for a profile, its fields joined (one tokenizer call cuts them all)."""
@@ -420,6 +424,9 @@ class MatchEngine:
             order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
             parts.append((rows[order], scores[order]))
 
+        # one explainer for the whole stream: rows of every batch share its remembered lines
+        explainer = Explainer(p.criteria, self.hierarchies, cache_max=_STREAM_EXPLAINED)
+
         def records() -> Iterator[MatchRecord]:
             for rows, scores in parts:
                 for at in range(0, len(rows), batch):
@@ -427,7 +434,7 @@ class MatchEngine:
                         if self._generation != generation:
                             raise RuntimeError("the index was compacted while a policy's records were read")
                         got = self._ranked(p, rows[at : at + batch], scores[at : at + batch], None, ev, on_ymd,
-                                           (q.ids, q.weights), presorted=True)
+                                           (q.ids, q.weights), presorted=True, explainer=explainer)
                     yield from got
 
         return PolicyStream(p.id, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None, records)
@@ -439,8 +446,37 @@ class MatchEngine:
         order = np.argsort(-share, kind="stable")
         return [self.text_.terms_[int(common[i])] for i in order if share[i] > 0]
 
+    def _shared_terms_rows(self, query: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> list[list[str]]:
+        """``_shared_terms(query, row_vector(r))`` for each of ``rows``, computed for all at once
+        (a list of a hundred thousand rows would otherwise cost an intersection each)."""
+        ti = self.text_
+        ip = ti.indptr.a
+        starts = ip[rows]
+        lens = ip[rows + 1] - starts
+        n = int(lens.sum())
+        which = np.repeat(np.arange(len(rows)), lens)
+        pos = np.arange(n) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+        terms, weights = ti.term_ids.a[pos], ti.weights.a[pos]
+        q_ids, q_w = query
+        size = max(len(ti.terms_), int(q_ids.max()) + 1 if len(q_ids) else 0)
+        dense = np.zeros(size, q_w.dtype)
+        dense[q_ids] = q_w
+        share = dense[terms] * weights
+        keep = share > 0
+        which, terms, share = which[keep], terms[keep], share[keep]
+        order = np.lexsort((terms, -share, which))  # a row's terms by share, ties by term id
+        counts = np.bincount(which, minlength=len(rows)).tolist()
+        names = ti.terms_
+        flat = [names[t] for t in terms[order].tolist()]
+        out, at = [], 0
+        for c in counts:
+            out.append(flat[at : at + c])
+            at += c
+        return out
+
     def _ranked(self, p: CompiledPolicy, rows: np.ndarray, scores: np.ndarray, k: int | None,
-                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False) -> list[MatchRecord]:
+                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False,
+                explainer: Explainer | None = None) -> list[MatchRecord]:
         if k is not None and len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
@@ -448,15 +484,18 @@ class MatchEngine:
             order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
             rows, scores = rows[order], scores[order]
         out = []
-        explainer = Explainer(p.criteria, self.hierarchies)
+        if explainer is None:
+            explainer = Explainer(p.criteria, self.hierarchies)
         if p.criteria.root is not None:
             leaves = ev.leaf_values(rows)
             columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
         eligible = ev.true[rows].tolist()
         ids, scores_l = self.row_ids_, scores.tolist()
+        if p.criteria.root is None:
+            shared = self._shared_terms_rows(query, rows)
         for j, r in enumerate(rows.tolist()):
             if p.criteria.root is None:
-                line = text_reason(self._shared_terms(query, self.text_.row_vector(r)), self.audience.value)
+                line = text_reason(shared[j], self.audience.value)
                 details: tuple[Reason, ...] = (line,) if line else ()
                 out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (),
                                        details))

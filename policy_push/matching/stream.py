@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from matchers import CriteriaError, EngineBuilder, MatchEngine, RowChunk, encode_rows
 from policy_push.domain import Policy, RecordKind, ValidationContext
 from policy_push.errors import FieldError
@@ -155,9 +157,9 @@ def match_lines(policies: Sequence[Policy], engines: Mapping[str, MatchEngine], 
             stream = engine.stream_policy(compiled, on=on, min_score=max(min_score - 5e-5, 0.0))
             n_e, n_u = stream.n_eligible, stream.n_unknown
             recs = (r for r in stream.records() if not r.eligible or round(r.score, 4) >= min_score)
-        dumps = json.dumps
+        dumps = orjson.dumps  # ≈ 10× json.dumps a record; millions of records are written
         for rec in recs:
-            yield dumps(rec.to_dict(), ensure_ascii=False) + "\n"
+            yield dumps(rec.to_dict()).decode() + "\n"
         if progress:
             progress(f"matched {policy.id}: {n_e} eligible, {n_u} may qualify")
 
