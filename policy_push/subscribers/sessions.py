@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.storage.subscriber_tables import (
@@ -32,7 +32,8 @@ from policy_push.storage.subscriber_tables import (
 )
 
 __all__ = [
-    "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "session_profiles",
+    "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "purge_sessions",
+    "session_profiles",
 ]
 
 COOKIE_NAME = "pp_sub"
@@ -130,3 +131,10 @@ async def session_profiles(session: AsyncSession, token: str, *, now: dt.datetim
     first = rows[0]
     links = [(r.profile_kind, r.profile_id) for r in rows if r.state == "active"]
     return Signed(first.account_id, first.id, first.client), links
+
+
+async def purge_sessions(session: AsyncSession, *, now: dt.datetime) -> int:
+    """Delete the sessions that can sign nobody in any more (expired, or ended by sign-out or erasure):
+    the retention tick's sweep, so the table holds live sessions only. Returns how many went."""
+    stmt = delete(SubscriberSessionRow.__table__).where(or_(_s.expires_at <= now, _s.revoked_at.is_not(None)))
+    return int(getattr(await session.execute(stmt), "rowcount", 0) or 0)
