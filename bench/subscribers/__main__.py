@@ -13,7 +13,7 @@ baseline: the staff endpoint ``GET /api/v1/enterprises/{id}/policies`` (one matc
 page shaping) for the same enterprises at the same rate. wrk's own latency distribution is printed,
 and beside it the server process's own CPU time over the run (user + system, all threads, from
 /proc) per answered request: what one request costs, which a machine shared with other work skews
-far less than latency. ``--py-spy SVG`` records a flame graph of the server during the subscriber run.
+far less than latency. ``--py-spy FILE`` records the server with py-spy during the subscriber run.
 
 wrk keeps C connections each sending, waiting for the answer, pausing, sending again (a closed
 loop): if the server stalls the offered rate falls instead of queueing. The achieved rate is printed
@@ -144,8 +144,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--py-spy", type=Path, metavar="SVG",
-                    help="also record the server with py-spy during the subscriber run (a flame graph to SVG)")
+    ap.add_argument("--py-spy", type=Path, metavar="FILE",
+                    help="also record the server with py-spy during the subscriber run: a flame graph (.svg) or "
+                    "collapsed stacks (.txt)")
     args = ap.parse_args()
     env = json.loads((args.dir / "env.json").read_text())
     settings = Settings(data_dir=Path(env["POLICY_PUSH_DATA_DIR"]), pii_key=env["POLICY_PUSH_PII_KEY"], api_token=env["POLICY_PUSH_API_TOKEN"])
@@ -172,7 +173,7 @@ def main() -> None:
         spy = None
         if args.py_spy:
             spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-o", str(args.py_spy), "-d", str(args.duration),
-                                    "-r", "50", "--nonblocking"])  # fmt: skip
+                                    "-r", "50", "--nonblocking", "--format", "raw" if args.py_spy.suffix == ".txt" else "flamegraph"])  # fmt: skip
         _, me = run_wrk(base, me_file, rate=args.rate, duration=args.duration, connections=args.connections, pid=server.pid)
         if spy is not None:
             spy.wait(timeout=args.duration + 60)

@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from policy_push.domain import local_today
 from policy_push.errors import InvalidInput, NotAuthenticated, NotFound
 from policy_push.subscribers import preferences as prefs
-from policy_push.subscribers.for_me import policies_for_me
+from policy_push.subscribers.for_me import policies_for_me_encoded
 from policy_push.subscribers.rights import erase_account, export_account
 from policy_push.subscribers.sessions import Signed, end_sessions, find_session, session_profiles
 from policy_push.subscribers.signin import Subscribers
 
-from ..bodies import json_response, read_json
+from ..bodies import encode_json, json_bytes_response, json_response, read_json
 from ..keys import match_service_key, service_key, session_factory_key, settings_key, subscribers_key
 from ..params import QueryParam, enum_param, int_param, parse_query
 from ._common import staff_member, transaction
@@ -261,9 +261,11 @@ async def my_policies(request: web.Request) -> web.Response:
         if pid is not None:
             raise NotFound.of(kind or "profile", pid, loc=["query", "profile_id"])
         raise NotFound("you have no profile yet: register as a resident or link your enterprise first", loc=["path"])
-    body = await policies_for_me(request.app[match_service_key], found[0], found[1], on=q["date"] or local_today(), limit=q["limit"],
-                                 catch_up=request.app[service_key].follow_changes)
-    return json_response(body)
+    body = await policies_for_me_encoded(
+        request.app[match_service_key], found[0], found[1], on=q["date"] or local_today(), limit=q["limit"], encode=encode_json,
+        catch_up=request.app[service_key].follow_changes,
+    )  # fmt: skip
+    return json_bytes_response(body)
 
 
 # ---- second contacts of an enterprise --------------------------------------------------------------
