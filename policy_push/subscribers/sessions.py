@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from policy_push.storage.subscriber_tables import (
     SubscriberAccountRow,
@@ -112,7 +112,9 @@ async def end_sessions(session: AsyncSession, account_id: str, *, now: dt.dateti
     await session.execute(stmt.values(revoked_at=now))
 
 
-async def session_profiles(session: AsyncSession, token: str, *, now: dt.datetime) -> tuple[Signed | None, list[tuple[str, str]]]:
+async def session_profiles(
+    session: AsyncSession | AsyncConnection, token: str, *, now: dt.datetime
+) -> tuple[Signed | None, list[tuple[str, str]]]:
     """The live session of a token and the profiles (kind, id) its account has active links to, in
     one query: the hot path of "policies for me" asks the database once."""
     from .accounts import _l  # the links table's columns
