@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from policy_push.storage.subscriber_tables import (
@@ -30,6 +30,7 @@ from policy_push.storage.subscriber_tables import (
     SubscriberLinkRow,
     SubscriberSessionRow,
 )
+from policy_push.storage.tables import UTCDateTime
 
 __all__ = [
     "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "purge_sessions",
@@ -40,6 +41,7 @@ COOKIE_NAME = "pp_sub"
 SESSION_TTL = dt.timedelta(days=30)
 _s = SubscriberSessionRow.__table__.c  # type: ignore[attr-defined]
 _a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
+_l = SubscriberLinkRow.__table__.c  # type: ignore[attr-defined]
 
 
 def token_hash(token: str) -> str:
@@ -112,22 +114,25 @@ async def end_sessions(session: AsyncSession, account_id: str, *, now: dt.dateti
     await session.execute(stmt.values(revoked_at=now))
 
 
+#: built once: building the statement per request cost more than the cached compilation it hits
+_SESSION_PROFILES = (
+    select(_s.id, _s.account_id, _s.client, _l.profile_kind, _l.profile_id, _l.state)
+    .join_from(SubscriberSessionRow, SubscriberAccountRow, _a.id == _s.account_id)
+    .outerjoin(SubscriberLinkRow, _l.account_id == _s.account_id)
+    .where(_s.token_hash == bindparam("token_hash"), _s.revoked_at.is_(None), _s.expires_at > bindparam("now", type_=UTCDateTime()),
+           _a.state == "active")
+    .order_by(_l.id)
+)  # fmt: skip
+
+
 async def session_profiles(
     session: AsyncSession | AsyncConnection, token: str, *, now: dt.datetime
 ) -> tuple[Signed | None, list[tuple[str, str]]]:
     """The live session of a token and the profiles (kind, id) its account has active links to, in
     one query: the hot path of "policies for me" asks the database once."""
-    from .accounts import _l  # the links table's columns
-
     if not token or len(token) > 128:
         return None, []
-    rows = (await session.execute(
-        select(_s.id, _s.account_id, _s.client, _l.profile_kind, _l.profile_id, _l.state)
-        .join_from(SubscriberSessionRow, SubscriberAccountRow, _a.id == _s.account_id)
-        .outerjoin(SubscriberLinkRow, _l.account_id == _s.account_id)
-        .where(_s.token_hash == token_hash(token), _s.revoked_at.is_(None), _s.expires_at > now, _a.state == "active")
-        .order_by(_l.id)
-    )).all()  # fmt: skip
+    rows = (await session.execute(_SESSION_PROFILES, {"token_hash": token_hash(token), "now": now})).all()
     if not rows:
         return None, []
     first = rows[0]
