@@ -177,6 +177,8 @@ def main() -> None:
         _, me = run_wrk(base, me_file, rate=args.rate, duration=args.duration, connections=args.connections, pid=server.pid)
         if spy is not None:
             spy.wait(timeout=args.duration + 60)
+        # the answer cache's counters so far (warm-up included), as the server reports them
+        answers = wait_ready(base).get("match_index", {}).get("answers")
         _, staff = run_wrk(base, staff_file, rate=args.rate, duration=args.duration, connections=args.connections, pid=server.pid)
         load_after = os.getloadavg()
     finally:
@@ -188,6 +190,9 @@ def main() -> None:
     print(f"# index: {profiles['enterprise']:,} enterprises, {health['match_index']['policies']} policies; server ready in "
           f"{ready_s:.0f} s; load average before/after: {load[0]:.2f} / {load_after[0]:.2f}")  # fmt: skip
     print(f"# wrk -t2 -c{args.connections} -d{args.duration}s, paced to ~{args.rate} req/s (me_policies.lua)")
+    if answers is not None:
+        print(f"# /healthz after the subscriber run (warm-up included): answer cache {answers['answers']} answers, "
+              f"{answers['hits']} hits, {answers['misses']} misses")  # fmt: skip
     print()
     print("| endpoint | requests | achieved req/s | non-2xx | server CPU ms/req | p50 | p75 | p90 | p99 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
