@@ -223,6 +223,13 @@ class MatchEngine:
     def __len__(self) -> int:
         return len(self.rows_) if hasattr(self, "rows_") else 0
 
+    @property
+    def generation(self) -> int:
+        """Bumped whenever the text index is replaced (a fit, a load, a merge refreshing idf): every
+        profile's scores may have moved. Between two bumps a profile's answers change only with its own
+        record, its own feedback and the policies."""
+        return self._generation
+
     def __contains__(self, profile_id: object) -> bool:
         return hasattr(self, "rows_") and profile_id in self.rows_
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "Empty means embedded SQLite at DATA_DIR/policy_push.db.",
     )
     sqlite_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout for concurrent writers.")
+    db_pool_size: int = Field(
+        20, ge=1, le=500,
+        description="Database connections each process keeps open (up to 10 more are opened in a burst and closed "
+        "after use: each costs a connect, on SQLite also a thread). Keep it near the requests a process serves at once.",
+    )
     pii_key: SecretStr | None = Field(
         None,
         description="Base64 of 32 random bytes; encrypts phone numbers, ID numbers and openids (AES-GCM) "

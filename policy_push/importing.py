@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.domain import ValidationContext, parse_record
-from policy_push.errors import FieldError, RecordConflict, RecordInvalid
+from policy_push.errors import FieldError, InvalidInput, RecordConflict, RecordInvalid
 from policy_push.security import PiiCipher
 from policy_push.storage import PolicyRepository, profile_repository
 
@@ -29,6 +29,7 @@ __all__ = [
     "RejectedLine",
     "import_lines",
     "normalise_kind",
+    "phone_source_name",
     "split_lines",
 ]
 
@@ -45,6 +46,27 @@ def normalise_kind(kind: str) -> str:
     if kind in KINDS.values():
         return kind
     raise ValueError(f"unknown record kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+#: longest register name kept (``phone_source`` column)
+PHONE_SOURCE_MAX = 200
+
+
+def phone_source_name(value: str | None, kind: str) -> str | None:
+    """The official register an import's phones came from, as staff named it (``policy_push.reach``);
+    None when none was named. :class:`InvalidInput` for a blank, over-long or control-character name,
+    or a name given with policies (which hold no phones)."""
+    if value is None:
+        return None
+    name = value.strip()
+    if not name or len(name) > PHONE_SOURCE_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput(
+            f"phone_source must name the official register the phones come from, 1 to {PHONE_SOURCE_MAX} "
+            "characters without control characters", loc=["query", "phone_source"],
+        )  # fmt: skip
+    if normalise_kind(kind) == "policy":
+        raise InvalidInput("phone_source applies to enterprises and residents; policies hold no phones", loc=["query", "phone_source"])
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +95,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[RejectedLine] = field(default_factory=list)
+    #: the register the import vouched its phones came from; None: its phones are unproven
+    phone_source: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -86,6 +110,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": len(self.rejected),
+            "phone_source": self.phone_source,
             "errors": [r.as_dict() for r in self.rejected],
         }
 
@@ -174,8 +199,10 @@ def _decode(line: RawLine, max_line_bytes: int) -> Any:
         raise RecordInvalid([FieldError(("(line)",), "invalid JSON: nested too deeply")]) from None
 
 
-def _repository(kind: str, session: AsyncSession, cipher: PiiCipher) -> Any:
-    return PolicyRepository(session) if kind == "policy" else profile_repository(kind, session, cipher)
+async def _upsert(kind: str, session: AsyncSession, cipher: PiiCipher, records: list[Any], actor: str, phone_source: str | None) -> list[Any]:
+    if kind == "policy":
+        return await PolicyRepository(session).upsert_many(records, actor=actor)
+    return await profile_repository(kind, session, cipher).upsert_many(records, actor=actor, phone_source=phone_source)
 
 
 async def _write_batch(
@@ -187,16 +214,17 @@ async def _write_batch(
     actor: str,
 ) -> None:
     records = [r for _, r in batch]
+    source = report.phone_source
     try:
         async with session_factory() as session, session.begin():
-            results = await _repository(kind, session, cipher).upsert_many(records, actor=actor)
+            results = await _upsert(kind, session, cipher, records, actor, source)
     except RecordConflict:
         # find the offending record(s): one transaction each, so the others still land
         results = []
         for line_no, record in batch:
             try:
                 async with session_factory() as session, session.begin():
-                    results.append(await _repository(kind, session, cipher).upsert(record, actor=actor))
+                    results += await _upsert(kind, session, cipher, [record], actor, source)
             except RecordConflict as exc:
                 report.rejected.append(RejectedLine(line_no, record.id, [FieldError((exc.field,), str(exc))]))
     for result in results:
@@ -219,14 +247,17 @@ async def import_lines(
     max_line_bytes: int,
     batch_size: int = 500,
     progress: ProgressFn | None = None,
+    phone_source: str | None = None,
 ) -> ImportReport:
     """Validate and store every good line of a JSONL stream; report the others.
 
     ``lines`` may be any byte chunks (whole lines, or 64 KiB reads of a file or request body).
-    Running the same input twice changes nothing the second time.
+    Running the same input twice changes nothing the second time. ``phone_source``: the official
+    register the importing staff vouch the phones came from (:func:`phone_source_name`); without one
+    the imported phones are never pushed to (``policy_push.reach``).
     """
     record_kind = normalise_kind(kind)
-    report = ImportReport(kind=record_kind)
+    report = ImportReport(kind=record_kind, phone_source=phone_source_name(phone_source, record_kind))
     seen: dict[str, int] = {}
     batch: list[tuple[int, Any]] = []
     consumed = 0

@@ -9,12 +9,22 @@ picks the next channel (``sending.fallbacks``) and when a reminder picks its rec
 2. opted out of this channel, or of all ("*"),
    or the policy is of no category the person
    chose (when categories are given)            -> ``opted_out``
-3. no address for this channel, or one its
-   holder never proved (see below)              -> ``unreachable``
+3. no address for this channel               -> ``unreachable``
+4. a phone nobody proved (see below)          -> ``phone_unproven`` (an unproven openid: ``unreachable``)
 
-A profile a subscriber speaks for (``policy_push.subscribers``) is messaged only at contacts proven by
-its subscribers: its phone when it is one of theirs proven by an SMS code, its openid when bound by
-them. A person's own cap (``weekly_max``, most messages in any 7 days) is applied when rows are
+Nothing is ever pushed to a phone that was not proven. A phone is proven when
+
+- a subscriber proved it with an SMS code: a profile a subscriber speaks for (``policy_push.subscribers``)
+  is messaged only at contacts proven by its subscribers -- its phone when it is one of theirs, its
+  openid when bound by them; or
+- no subscriber speaks for the profile and the staff who imported the phone named the official register
+  it came from (``phone_source``: ``policy-push import --phone-source``, ``?phone_source=`` on the
+  import and profile API, the staff import form). The name is kept on the row and in the audit log; a
+  later write that changes the phone without naming a register leaves it unproven.
+
+An imported WeChat openid or app registration id needs no such proof: WeChat issues an openid only to
+a follower of the city's own account and the app issues a registration id only to an installed app, so
+either already proves its holder's say-so; a phone typed into a spreadsheet proves nothing. A person's own cap (``weekly_max``, most messages in any 7 days) is applied when rows are
 claimed (``sending.claims``).
 
 A profile's channels are tried in its own order of preference. Deciding needs no personal value:
@@ -59,7 +69,8 @@ class Reach:
     addressed: frozenset[str]
     #: channels opted out of ("*" for all)
     opted_out: frozenset[str] = frozenset()
-    #: channels whose address exists but was never proven by the subscribers of the profile
+    #: channels whose address exists but was never proven (by the profile's subscribers, or for a
+    #: phone no subscriber speaks for, by a register named at import)
     unproven: frozenset[str] = frozenset()
     #: categories of interest (the profile's ``categories``); empty: every category
     categories: frozenset[str] = frozenset()
@@ -77,8 +88,10 @@ class Reach:
             return SkipReason.NO_CONSENT
         if ALL_CHANNELS in self.opted_out or channel in self.opted_out or not self.wants(categories):
             return SkipReason.OPTED_OUT
-        if channel not in self.addressed or channel in self.unproven:
+        if channel not in self.addressed:
             return SkipReason.UNREACHABLE
+        if channel in self.unproven:
+            return SkipReason.PHONE_UNPROVEN if channel == "sms" else SkipReason.UNREACHABLE
         return None
 
     def open_channels(self, categories: Collection[str] | None = None) -> tuple[list[str], SkipReason | None]:
@@ -91,7 +104,11 @@ class Reach:
         if ALL_CHANNELS in self.opted_out or not self.wants(categories):
             return [], SkipReason.OPTED_OUT
         reachable = [ch for ch in self.preference if ch in self.addressed and ch not in self.unproven]
-        return [], SkipReason.OPTED_OUT if reachable else SkipReason.UNREACHABLE
+        if reachable:
+            return [], SkipReason.OPTED_OUT
+        # a phone would have reached them, had anyone proved it: staff see that apart from "no address"
+        phone_only = "sms" in self.preference and "sms" in self.addressed and "sms" in self.unproven
+        return [], SkipReason.PHONE_UNPROVEN if phone_only else SkipReason.UNREACHABLE
 
     def next_channel(self, *, used: Collection[str], allowed: Collection[str]) -> str | None:
         """The first open channel not ``used`` yet (for this policy) among ``allowed`` (those with an approved text)."""

@@ -30,7 +30,7 @@ from policy_push.domain import (
     parse_record,
 )
 from policy_push.errors import AlreadyExists, InvalidInput, MatchIndexUnavailable, NotFound, PolicyPushError
-from policy_push.importing import ImportReport, import_lines, normalise_kind
+from policy_push.importing import ImportReport, import_lines, normalise_kind, phone_source_name
 from policy_push.intake.review import ReviewQueue
 from policy_push.matching import MatchService
 from policy_push.runtime import Runtime
@@ -133,21 +133,27 @@ class Service:
     def _parse_profile(self, kind: str, data: Any) -> Profile:
         return parse_record(kind, data, self.runtime.validation_context())  # type: ignore[arg-type,return-value]
 
-    async def create_profile(self, kind: str, data: Any, *, actor: str) -> UpsertResult:
+    async def create_profile(self, kind: str, data: Any, *, actor: str, phone_source: str | None = None) -> UpsertResult:
+        """``phone_source``: the official register staff vouch the phone came from (``policy_push.reach``)."""
+        source = phone_source_name(phone_source, kind)
         profile = self._parse_profile(kind, data)
         async with self.runtime.sessions() as session, session.begin():
             repo = profile_repository(kind, session, self.runtime.cipher)
             try:
-                result = await repo.create(profile, actor=actor)
+                result = await repo.create(profile, actor=actor, phone_source=source)
             except AlreadyExists:
                 raise AlreadyExists(kind, profile.id, hint=f"send PUT /api/v1/{kind}s/{profile.id} to update it") from None
         await self._profile_written(profile)
         return result
 
-    async def put_profile(self, kind: str, profile_id: str, data: Any, *, actor: str) -> UpsertResult:
+    async def put_profile(
+        self, kind: str, profile_id: str, data: Any, *, actor: str, phone_source: str | None = None
+    ) -> UpsertResult:
+        source = phone_source_name(phone_source, kind)
         profile = self._parse_profile(kind, _with_id(data, profile_id))
         async with self.runtime.sessions() as session, session.begin():
-            result = await profile_repository(kind, session, self.runtime.cipher).upsert(profile, actor=actor)
+            repo = profile_repository(kind, session, self.runtime.cipher)
+            result = await repo.upsert(profile, actor=actor, phone_source=source)
         if result.outcome != "unchanged":
             await self._profile_written(profile)
         return result
@@ -174,13 +180,14 @@ class Service:
         actor: str,
         drafter: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        phone_source: str | None = None,
     ) -> ImportReport:
         """A JSONL import (``policy_push.importing``); then this process's index catches up with it and
         the policies it changed get their drafts."""
         report = await import_lines(
             normalise_kind(kind), chunks, session_factory=self.runtime.sessions, cipher=self.runtime.cipher,
             ctx=self.runtime.validation_context(), actor=actor, max_line_bytes=self.runtime.settings.max_import_line_bytes,
-            progress=progress,
+            progress=progress, phone_source=phone_source,
         )  # fmt: skip
         if report.created or report.updated:
             await self.follow_changes(drafter=drafter)

@@ -168,6 +168,8 @@ class Code(enum.StrEnum):
     PROFILE_DELETED = "PROFILE_DELETED"
     NO_CONSENT = "NO_CONSENT"
     OPTED_OUT = "OPTED_OUT"
+    #: cancelled at claim: the phone changed since approval to one nobody proved (``policy_push.reach``)
+    PHONE_UNPROVEN = "PHONE_UNPROVEN"
     #: the policy closed (apply_until passed) before the row went out
     POLICY_CLOSED = "POLICY_CLOSED"
     #: the campaign was cancelled before the row went out
@@ -202,6 +204,8 @@ class SkipReason(enum.StrEnum):
     NO_CONSENT = "no_consent"
     OPTED_OUT = "opted_out"
     UNREACHABLE = "unreachable"  #: no channel of its preference has an address
+    #: unreachable because its only usable address is a phone nobody proved (``policy_push.reach``)
+    PHONE_UNPROVEN = "phone_unproven"
     ALREADY_NOTIFIED = "already_notified"  #: told about this policy on that channel before
     EXCLUDED = "excluded"  #: a staff member took it off the list
     MAY_QUALIFY = "may_qualify"  #: missing data; listed for staff, not messaged unless included

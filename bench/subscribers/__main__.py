@@ -10,7 +10,10 @@ in the database for random enterprises (account, owner link, a session token eac
 is not what is measured). Then wrk, paced by ``me_policies.lua`` to about ``--rate`` requests a
 second, asks ``GET /api/v1/me/policies`` with random subscriber tokens; and, in the same run, the
 baseline: the staff endpoint ``GET /api/v1/enterprises/{id}/policies`` (one match, no session, no
-page shaping) for the same enterprises at the same rate. wrk's own latency distribution is printed.
+page shaping) for the same enterprises at the same rate. wrk's own latency distribution is printed,
+and beside it the server process's own CPU time over the run (user + system, all threads, from
+/proc) per answered request: what one request costs, which a machine shared with other work skews
+far less than latency. ``--py-spy FILE`` records the server with py-spy during the subscriber run.
 
 wrk keeps C connections each sending, waiting for the answer, pausing, sending again (a closed
 loop): if the server stalls the offered rate falls instead of queueing. The achieved rate is printed
@@ -106,12 +109,20 @@ def wait_ready(base: str, timeout_s: float = 1800) -> dict:
     raise SystemExit("the server did not get ready")
 
 
-def run_wrk(base: str, lines_file: Path, *, rate: int, duration: int, connections: int) -> tuple[str, dict]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process (all its threads) has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(base: str, lines_file: Path, *, rate: int, duration: int, connections: int, pid: int | None = None) -> tuple[str, dict]:
     pause_ms = int(connections * 1000 / rate)
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "me_policies.lua"), base,
            "--", str(lines_file), str(pause_ms)]  # fmt: skip
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    stats: dict = {"command": " ".join(cmd)}
+    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
+    stats: dict = {"command": " ".join(cmd), "cpu_s": cpu}
     for pct in ("50", "75", "90", "99"):
         m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
         stats[f"p{pct}"] = m.group(1) if m else "?"
@@ -121,6 +132,9 @@ def run_wrk(base: str, lines_file: Path, *, rate: int, duration: int, connection
     stats["non2xx"] = m.group(1) if m else "0"
     m = re.search(r"(\d+) requests in", out)
     stats["requests"] = m.group(1) if m else "?"
+    # the server's own CPU time over the run, per answered request: what a request costs, whatever the
+    # load of the machine around it (latency on a shared machine says more about the neighbours)
+    stats["cpu_ms"] = f"{cpu * 1000 / int(stats['requests']):.2f}" if pid and stats["requests"] not in ("?", "0") else "?"
     return out, stats
 
 
@@ -130,6 +144,9 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--py-spy", type=Path, metavar="FILE",
+                    help="also record the server with py-spy during the subscriber run: a flame graph (.svg) or "
+                    "collapsed stacks (.txt)")
     args = ap.parse_args()
     env = json.loads((args.dir / "env.json").read_text())
     settings = Settings(data_dir=Path(env["POLICY_PUSH_DATA_DIR"]), pii_key=env["POLICY_PUSH_PII_KEY"], api_token=env["POLICY_PUSH_API_TOKEN"])
@@ -153,8 +170,16 @@ def main() -> None:
         run_wrk(base, me_file, rate=100, duration=5, connections=10)
         run_wrk(base, staff_file, rate=100, duration=5, connections=10)
         load = os.getloadavg()
-        _, me = run_wrk(base, me_file, rate=args.rate, duration=args.duration, connections=args.connections)
-        _, staff = run_wrk(base, staff_file, rate=args.rate, duration=args.duration, connections=args.connections)
+        spy = None
+        if args.py_spy:
+            spy = subprocess.Popen(["py-spy", "record", "-p", str(server.pid), "-o", str(args.py_spy), "-d", str(args.duration),
+                                    "-r", "50", "--nonblocking", "--format", "raw" if args.py_spy.suffix == ".txt" else "flamegraph"])  # fmt: skip
+        _, me = run_wrk(base, me_file, rate=args.rate, duration=args.duration, connections=args.connections, pid=server.pid)
+        if spy is not None:
+            spy.wait(timeout=args.duration + 60)
+        # the answer cache's counters so far (warm-up included), as the server reports them
+        answers = wait_ready(base).get("match_index", {}).get("answers")
+        _, staff = run_wrk(base, staff_file, rate=args.rate, duration=args.duration, connections=args.connections, pid=server.pid)
         load_after = os.getloadavg()
     finally:
         server.terminate()
@@ -165,12 +190,16 @@ def main() -> None:
     print(f"# index: {profiles['enterprise']:,} enterprises, {health['match_index']['policies']} policies; server ready in "
           f"{ready_s:.0f} s; load average before/after: {load[0]:.2f} / {load_after[0]:.2f}")  # fmt: skip
     print(f"# wrk -t2 -c{args.connections} -d{args.duration}s, paced to ~{args.rate} req/s (me_policies.lua)")
+    if answers is not None:
+        print(f"# /healthz after the subscriber run (warm-up included): answer cache {answers['answers']} answers, "
+              f"{answers['hits']} hits, {answers['misses']} misses")  # fmt: skip
     print()
-    print("| endpoint | requests | achieved req/s | non-2xx | p50 | p75 | p90 | p99 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| endpoint | requests | achieved req/s | non-2xx | server CPU ms/req | p50 | p75 | p90 | p99 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, st in (("GET /api/v1/me/policies (subscriber token)", me),
                      ("baseline: GET /api/v1/enterprises/{id}/policies (staff token)", staff)):  # fmt: skip
-        print(f"| {name} | {st['requests']} | {st['rps']} | {st['non2xx']} | {st['p50']} | {st['p75']} | {st['p90']} | {st['p99']} |")
+        print(f"| {name} | {st['requests']} | {st['rps']} | {st['non2xx']} | {st['cpu_ms']} | {st['p50']} | {st['p75']} | "
+              f"{st['p90']} | {st['p99']} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from channels.simulators import Faults, SimulatorSet, start_all
 from policy_push.config import Settings
-from policy_push.importing import ImportReport
+from policy_push.importing import ImportReport, normalise_kind
 from policy_push.logs import configure_logging
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, DeliveryStatus, Purpose, Waiting
 from policy_push.storage import campaigns as campaign_store
@@ -89,6 +89,11 @@ def sample_counts() -> str:
     return ", ".join(counts)
 
 
+#: the demo's profiles are fictional; it vouches for their phones so that its sends show the whole
+#: pipeline (``policy_push.reach``: an import that names no register is never pushed to)
+SAMPLE_PHONE_SOURCE = "演示样例名册（虚构数据，仅供试用）"
+
+
 async def prepare(settings: Settings, *, quiet: bool = False) -> dict[str, ImportReport]:
     """Migrate the database and import the bundled sample (idempotent)."""
     from policy_push.runtime import open_runtime
@@ -101,7 +106,10 @@ async def prepare(settings: Settings, *, quiet: bool = False) -> dict[str, Impor
     reports = {}
     async with open_runtime(settings) as runtime:
         for kind, name in SAMPLE_FILES:
-            reports[kind] = report = await import_file(runtime, kind, sample_path(name), actor=PREPARER, quiet=quiet)
+            source = None if normalise_kind(kind) == "policy" else SAMPLE_PHONE_SOURCE
+            reports[kind] = report = await import_file(
+                runtime, kind, sample_path(name), actor=PREPARER, quiet=quiet, phone_source=source
+            )
             print(f"  {kind:<12} {report.summary()}")
     return reports
 

@@ -29,7 +29,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ from policy_push.storage import PolicyRepository, changes
 from policy_push.storage import feedback as feedback_store
 from policy_push.storage.shards import ShardMap
 
+from .answers import AnswerCache
 from .engines import (
     AUDIENCES,
     Audience,
@@ -195,6 +196,8 @@ class MatchService:
         # bumped by every mutation: cached answers of an older index are not served
         self._version = 0
         self._results: OrderedDict[tuple[Any, ...], asyncio.Task[PolicyMatches]] = OrderedDict()
+        #: shaped answers per profile ("policies for me now"), forgotten when what they depend on changes
+        self.answers = AnswerCache()
         self.progress = _Progress(None)
         self.start_report: StartReport | None = None
         #: the last change number of the feed this index reflects
@@ -262,6 +265,7 @@ class MatchService:
                 while self._pending:
                     await self._apply_queued(self._pending.pop(0))
                 self._version += 1
+                self.answers.forget_all()
                 self._ready.set()
         except BaseException as exc:
             self._error = exc
@@ -394,6 +398,25 @@ class MatchService:
                 "of the shard holding its region (`policy-push shards list`)", loc=["path", "id"])
         return engine
 
+    async def answer_for(
+        self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None, tag: Hashable,
+        shape: Callable[[list[tuple[Policy, MatchRecord]]], T],
+    ) -> T:
+        """``shape(open_policies_for(...))``, kept (``AnswerCache``) until the profile, a policy or the
+        index's idf changes. ``tag`` names the shape and whatever else it depends on (it is part of the
+        key); the answer is shared by every caller: treat it as read-only."""
+        await self.wait_ready()
+        generation = self._engines[audience].generation
+        profile, key = (audience, profile_id), (on, top_k, tag)
+        kept = self.answers.get(profile, key, generation)
+        if kept is not None:
+            return kept  # type: ignore[no-any-return]
+        version = self._version
+        answer = shape(await self.open_policies_for(audience, profile_id, on=on, top_k=top_k))
+        if self._version == version and self._engines[audience].generation == generation:
+            self.answers.put(profile, key, generation, answer)
+        return answer
+
     async def audiences_of(self, profile_id: str) -> list[str]:
         """The audiences with a profile of this id (a resident id may look like a credit code)."""
         await self.wait_ready()
@@ -416,6 +439,7 @@ class MatchService:
             "progress": self.progress.latest,
             "texts_cut": self.tokenizer.texts_cut,
             "shard": None if self.shard is None else self.shard[0],
+            "answers": self.answers.stats(),
         }
 
     def holds(self, record: dict[str, Any]) -> bool:
@@ -458,13 +482,13 @@ class MatchService:
             else:  # another shard's region (perhaps it just moved there)
                 await self._run(self._engines[audience].remove, profile.id)
 
-        await self._mutate(apply)
+        await self._mutate(apply, profiles=[(audience, str(record["id"]))])
 
     async def profile_deleted(self, audience: str, profile_id: str) -> None:
         async def apply() -> None:
             await self._run(self._engines[audience].remove, profile_id)
 
-        await self._mutate(apply)
+        await self._mutate(apply, profiles=[(audience, profile_id)])
 
     async def policy_written(self, policy: Policy) -> None:
         async def apply() -> None:
@@ -482,7 +506,7 @@ class MatchService:
         async def apply() -> None:
             await self._mark(audience, profile_id, policy_id, kind)
 
-        await self._mutate(apply)
+        await self._mutate(apply, profiles=[(audience, profile_id)])
 
     async def _mark(self, audience: str, profile_id: str, policy_id: str, kind: str) -> None:
         try:
@@ -530,7 +554,9 @@ class MatchService:
             if policy_ids:
                 await self._apply_policies(policy_ids, deleted={c.entity_id for c in batch if c.kind == "policy" and c.op is ChangeOp.DELETE})
 
-        await self._mutate(apply)
+        # profiles alone: only their answers go; any policy among the changes: every answer goes
+        touched = None if any(c.kind == "policy" for c in batch) else [(c.kind, c.entity_id) for c in batch]
+        await self._mutate(apply, profiles=touched)
         self.feed_seq = batch[-1].seq
         return sorted({c.entity_id for c in batch if c.kind == "policy"})
 
@@ -556,7 +582,11 @@ class MatchService:
             else:
                 await self._put_policy(found.policy, found.policy.content_hash())
 
-    async def _mutate(self, apply: Callable[[], Awaitable[None]]) -> None:
+    async def _mutate(
+        self, apply: Callable[[], Awaitable[None]], *, profiles: Collection[tuple[str, str]] | None = None
+    ) -> None:
+        """Apply a change under the lock. ``profiles``: the only (audience, id) whose answers it can
+        change; None: it may change any answer (a policy, a rebuild)."""
         if not self._ready.is_set():
             self._pending.append(apply)  # applied by ``start`` once the index is up
             return
@@ -568,6 +598,11 @@ class MatchService:
             finally:
                 self._version += 1
                 self._dirty = True
+                if profiles is None:
+                    self.answers.forget_all()
+                else:
+                    for profile in profiles:
+                        self.answers.forget_profile(profile)
 
     # -- building and catching up (called with the lock held) -----------------------------------
     async def _rebuild(self, audience: Audience) -> None:

@@ -15,7 +15,6 @@ import array
 import collections
 import datetime as dt
 import itertools
-import json
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence

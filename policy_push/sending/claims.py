@@ -40,7 +40,11 @@ from .rules import SendRules
 
 __all__ = ["Claim", "Outgoing", "claim", "release", "renew"]
 
-_CANCEL_CODES = {SkipReason.NO_CONSENT: Code.NO_CONSENT, SkipReason.OPTED_OUT: Code.OPTED_OUT}
+_CANCEL_CODES = {
+    SkipReason.NO_CONSENT: Code.NO_CONSENT, SkipReason.OPTED_OUT: Code.OPTED_OUT,
+    # a phone that is there but unproven must not be sent to: a missing address fails at send instead
+    SkipReason.PHONE_UNPROVEN: Code.PHONE_UNPROVEN,
+}  # fmt: skip
 
 
 @dataclass(slots=True)

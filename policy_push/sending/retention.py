@@ -6,7 +6,9 @@ still to send loses its phone, openid and registration id: the ciphertexts and t
 set to NULL, with an audit entry per profile. The rest of the record stays (it still matches policies; it
 just cannot be messaged until the person registers contact data again). Inbound messages (SMS replies,
 WeChat follows and messages) older than ``retention_days`` are deleted; the opt-outs they made stay.
-Idempotent.
+Subscriber sessions that can sign nobody in any more (expired or ended) are deleted, and so are SMS
+sign-in codes older than the longest window of the request limits (a day: younger ones, used or
+expired, are what the limits count). Idempotent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_push.storage import changes, contacts
 from policy_push.storage import inbound as inbound_store
 from policy_push.storage.sql import begin_write
+from policy_push.subscribers.codes import purge_codes
+from policy_push.subscribers.sessions import purge_sessions
 
 __all__ = ["purge_contact_data"]
 
@@ -37,10 +41,14 @@ async def purge_contact_data(sessions: async_sessionmaker[AsyncSession], *, now:
         await begin_write(s)
         pruned = await changes.prune(s)
         replies = await inbound_store.purge_before(s, cutoff)
+        ended = await purge_sessions(s, now=now)
+        codes = await purge_codes(s, now=now)
     if total:
         log.info("erased the contact data of %d profile(s) past %d days", total, retention_days)
     if replies:
         log.info("deleted %d inbound message(s) older than %d days", replies, retention_days)
+    if ended or codes:
+        log.info("deleted %d ended or expired subscriber session(s) and %d sign-in code(s) older than a day", ended, codes)
     if pruned:
         log.info("pruned %d change(s) older than %s from the change feed", pruned, changes.KEEP)
     return total

@@ -102,10 +102,13 @@ async def _weekly_max(session: AsyncSession, kind: str, ids: Sequence[str]) -> d
     return out
 
 
-def _unproven(hashes: dict[str, str | None], proofs: tuple[set[str], set[str]] | None) -> frozenset[str]:
-    """Channels whose address the profile's subscribers never proved (none when no subscriber speaks for it)."""
+def _unproven(
+    hashes: dict[str, str | None], proofs: tuple[set[str], set[str]] | None, phone_source: str | None
+) -> frozenset[str]:
+    """Channels whose address was never proven (``policy_push.reach``): by the profile's subscribers when
+    any speaks for it; else its phone, unless the staff who imported it named the register it came from."""
     if proofs is None:
-        return frozenset()
+        return frozenset({"sms"}) if hashes.get("sms") and phone_source is None else frozenset()
     phones, openids = proofs
     out = set()
     if hashes.get("sms") and hashes["sms"] not in phones:
@@ -125,8 +128,8 @@ async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]
         subscribed = await _subscribed(session, kind, ids)
         weekly = await _weekly_max(session, kind, ids)
         for part in chunks(ids):
-            for pid, consent, doc, *present in await session.execute(
-                select(t.c.id, t.c.consent, t.c.document, *hashes).where(t.c.id.in_(part))
+            for pid, consent, doc, phone_source, *present in await session.execute(
+                select(t.c.id, t.c.consent, t.c.document, t.c.phone_source, *hashes).where(t.c.id.in_(part))
             ):
                 doc = doc or {}
                 preference = tuple(ch for ch in doc.get("channels") or [] if ch in CONTACT_FIELD)
@@ -134,7 +137,7 @@ async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]
                 addressed = frozenset(ch for ch, h in by_channel.items() if h)
                 out[(kind, pid)] = Reach(
                     kind, pid, bool(consent), preference, addressed, frozenset(blocked.get((kind, pid), ())),
-                    unproven=_unproven(by_channel, subscribed.get(pid)),
+                    unproven=_unproven(by_channel, subscribed.get(pid), phone_source),
                     categories=frozenset(c for c in doc.get("categories") or [] if isinstance(c, str)),
                     weekly_max=weekly.get(pid),
                 )  # fmt: skip
@@ -212,7 +215,7 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
     in_flight = exists().where(d.profile_id == t.c.id, d.profile_kind == kind, d.status.in_([s.value for s in DELIVERY_UNSENT]))
     has_contact = or_(*(t.c[f"{f}_enc"].is_not(None) for f in fields))
     ids = list((await session.execute(select(t.c.id).where(t.c.updated_at < cutoff, has_contact, ~in_open, ~in_flight))).scalars())
-    cleared = {f"{f}_{suffix}": None for f in fields for suffix in ("enc", "hash")}
+    cleared: dict[str, Any] = {f"{f}_{suffix}": None for f in fields for suffix in ("enc", "hash")} | {"phone_source": None}
     for part in chunks(ids):
         await session.execute(update(t).where(t.c.id.in_(part)).values(**cleared))
     await AuditLog(session).record_many(

@@ -46,6 +46,11 @@ def create_engine(
     foreign keys and ``synchronous=NORMAL``.  PostgreSQL: asyncpg; ``?search_path=`` is honoured.
     """
     url = database_url(settings_or_url)
+    in_memory = url.get_backend_name() == "sqlite" and (url.database or ":memory:") == ":memory:"
+    if isinstance(settings_or_url, Settings) and "poolclass" not in engine_kw and not in_memory:
+        # a request past the pool's size opens (and closes) a connection of its own: on SQLite a new
+        # thread, connect and pragmas each time, which cost more than the query the request came for
+        engine_kw.setdefault("pool_size", settings_or_url.db_pool_size)
     if busy_timeout_ms is None:
         busy_timeout_ms = (
             settings_or_url.sqlite_busy_timeout_ms

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,18 @@ _CONTACT_KINDS = ("phone", "wechat_openid", "app_registration_id")
 _CHUNK = 1000
 #: on PostgreSQL, a chunk of at least this many rows to write goes by COPY (``_write_rows``)
 COPY_MIN_ROWS = 50
+
+
+def _phone_source(phone_hash: str | None, declared: str | None, stored: tuple[str, str | None, str | None] | None) -> str | None:
+    """The register a stored phone is vouched for by (``policy_push.reach``): the one this write names,
+    else the one already held for the very same phone; a new or changed phone nobody vouches for has none."""
+    if phone_hash is None:
+        return None
+    if declared is not None:
+        return declared
+    if stored is not None and stored[1] == phone_hash:
+        return stored[2]
+    return None
 
 
 class _ProfileRepository(Generic[P]):
@@ -120,39 +132,54 @@ class _ProfileRepository(Generic[P]):
         return self._parse(doc)
 
     # -- writes ----------------------------------------------------------------------------------
-    async def upsert(self, profile: P, *, actor: str) -> UpsertResult:
-        return (await self.upsert_many([profile], actor=actor))[0]
+    async def upsert(self, profile: P, *, actor: str, phone_source: str | None = None) -> UpsertResult:
+        return (await self.upsert_many([profile], actor=actor, phone_source=phone_source))[0]
 
-    async def create(self, profile: P, *, actor: str) -> UpsertResult:
+    async def create(self, profile: P, *, actor: str, phone_source: str | None = None) -> UpsertResult:
         """Store a new profile; :class:`AlreadyExists` when the id is taken."""
         if await self._exists(profile.id):
             raise AlreadyExists(self.entity_type, profile.id)
-        return (await self.upsert_many([profile], actor=actor))[0]
+        return (await self.upsert_many([profile], actor=actor, phone_source=phone_source))[0]
 
-    async def upsert_many(self, profiles: Sequence[P], *, actor: str) -> builtins.list[UpsertResult]:
+    async def upsert_many(
+        self, profiles: Sequence[P], *, actor: str, phone_source: str | None = None
+    ) -> builtins.list[UpsertResult]:
         """Create or update many profiles, a chunk per round trip; unchanged ones are not written.
 
-        Any :class:`RecordConflict` rejects the call; inside the caller's transaction nothing of it
-        stays.  Each created or updated profile gets an audit entry."""
+        ``phone_source``: the official register the caller vouches the phones came from
+        (``policy_push.reach``); None: the phones are unproven, unless one is the phone already stored
+        with a register. Any :class:`RecordConflict` rejects the call; inside the caller's transaction
+        nothing of it stays.  Each created or updated profile gets an audit entry."""
         once_each((p.id for p in profiles), lambda i: RecordConflict(self.entity_type, i, "id", TWICE_IN_A_BATCH))
-        return [r for part in chunks(profiles, _CHUNK) for r in await self._upsert_chunk(part, actor)]
+        return [r for part in chunks(profiles, _CHUNK) for r in await self._upsert_chunk(part, actor, phone_source)]
 
-    async def _upsert_chunk(self, profiles: Sequence[P], actor: str) -> builtins.list[UpsertResult]:
+    async def _upsert_chunk(self, profiles: Sequence[P], actor: str, phone_source: str | None) -> builtins.list[UpsertResult]:
         rows = [self._row(p) for p in profiles]
         t = self.table
         found = await self.session.execute(
-            select(t.c.id, t.c.content_hash).where(t.c.id.in_([r["id"] for r in rows]))
+            select(t.c.id, t.c.content_hash, t.c.phone_hash, t.c.phone_source).where(t.c.id.in_([r["id"] for r in rows]))
         )
-        stored: dict[str, str] = {row_id: digest for row_id, digest in found}
+        stored: dict[str, tuple[str, str | None, str | None]] = {i: (digest, ph, src) for i, digest, ph, src in found}
         results: builtins.list[UpsertResult] = []
         to_write: builtins.list[dict[str, Any]] = []
+        vouched: builtins.list[str] = []  # unchanged records whose phone gains (or changes) its register
         for row in rows:
-            old_hash = stored.get(row["id"])
-            if old_hash == row["content_hash"]:
+            old = stored.get(row["id"])
+            row["phone_source"] = _phone_source(row["phone_hash"], phone_source, old)
+            if old is not None and old[0] == row["content_hash"]:
                 results.append(UpsertResult(row["id"], "unchanged", None))
+                if row["phone_source"] != old[2]:
+                    vouched.append(row["id"])
                 continue
             to_write.append(row)
-            results.append(UpsertResult(row["id"], "created" if old_hash is None else "updated", None))
+            results.append(UpsertResult(row["id"], "created" if old is None else "updated", None))
+        if vouched:
+            await self.session.execute(update(t).where(t.c.id.in_(vouched)).values(phone_source=phone_source))
+        detail = {"phone_source": phone_source} if phone_source is not None else None
+        await self._audit.record_many(
+            [{"actor": actor, "action": f"{self.entity_type}.phone_source", "entity_type": self.entity_type,
+              "entity_id": i, "detail": detail} for i in vouched]
+        )  # fmt: skip
         if not to_write:
             return results
         await self._check_conflicts(to_write)
@@ -173,6 +200,7 @@ class _ProfileRepository(Generic[P]):
                     "action": f"{self.entity_type}.{r.outcome}",
                     "entity_type": self.entity_type,
                     "entity_id": r.id,
+                    "detail": detail,
                 }
                 for r in results
                 if r.outcome != "unchanged"

@@ -172,6 +172,9 @@ class _ProfileColumns:
     wechat_openid_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     app_registration_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     app_registration_id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: the official register the importing staff named for the phone (``policy_push.reach``: a phone
+    #: no subscriber proved is pushed to only with one); NULL: nobody vouched for it
+    phone_source: Mapped[str | None] = mapped_column(String(200))
     #: keyed (HMAC) hash of the full record, personal values included: an unkeyed hash would
     #: let anyone holding the table brute-force the phone number back out of it
     content_hash: Mapped[str] = mapped_column(String(64))

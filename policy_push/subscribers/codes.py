@@ -22,7 +22,7 @@ from policy_push.security import PiiCipher
 from policy_push.statuses import DeliveryStatus
 from policy_push.storage.subscriber_tables import SubscriberCodeRow
 
-__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "record_code"]
+__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "purge_codes", "record_code"]
 
 CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=5)
@@ -85,12 +85,20 @@ async def check_limits(
                 )
 
 
+async def purge_codes(session: AsyncSession, *, now: dt.datetime) -> int:
+    """Delete the code rows older than the longest window of the limits (used, expired or not): the
+    retention tick's sweep, for when nobody asks for a code for a while. A younger row stays even when
+    used or expired, because the limits are counted from it. Returns how many went."""
+    result = await session.execute(delete(SubscriberCodeRow.__table__).where(_c.created_at < now - _KEEP))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def record_code(
     session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, client_hash: str, code: str, now: dt.datetime, sent: str
 ) -> None:
     # rows older than the longest window of the limits have done their work: they go now, so the
     # table holds about one day of requests (no personal value is in it; the hashes are keyed)
-    await session.execute(delete(SubscriberCodeRow.__table__).where(_c.created_at < now - _KEEP))
+    await purge_codes(session, now=now)
     session.add(SubscriberCodeRow(
         phone_hash=phone_hash, client_hash=client_hash, code_hash=_code_hash(cipher, phone_hash, code), created_at=now,
         expires_at=now + CODE_TTL, attempts=0, used_at=None, sent=sent,

@@ -22,23 +22,26 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from policy_push.storage.subscriber_tables import (
     SubscriberAccountRow,
     SubscriberLinkRow,
     SubscriberSessionRow,
 )
+from policy_push.storage.tables import UTCDateTime
 
 __all__ = [
-    "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "session_profiles",
+    "COOKIE_NAME", "SESSION_TTL", "CookieSealer", "Signed", "end_sessions", "find_session", "open_session", "purge_sessions",
+    "session_profiles",
 ]
 
 COOKIE_NAME = "pp_sub"
 SESSION_TTL = dt.timedelta(days=30)
 _s = SubscriberSessionRow.__table__.c  # type: ignore[attr-defined]
 _a = SubscriberAccountRow.__table__.c  # type: ignore[attr-defined]
+_l = SubscriberLinkRow.__table__.c  # type: ignore[attr-defined]
 
 
 def token_hash(token: str) -> str:
@@ -111,22 +114,34 @@ async def end_sessions(session: AsyncSession, account_id: str, *, now: dt.dateti
     await session.execute(stmt.values(revoked_at=now))
 
 
-async def session_profiles(session: AsyncSession, token: str, *, now: dt.datetime) -> tuple[Signed | None, list[tuple[str, str]]]:
+#: built once: building the statement per request cost more than the cached compilation it hits
+_SESSION_PROFILES = (
+    select(_s.id, _s.account_id, _s.client, _l.profile_kind, _l.profile_id, _l.state)
+    .join_from(SubscriberSessionRow, SubscriberAccountRow, _a.id == _s.account_id)
+    .outerjoin(SubscriberLinkRow, _l.account_id == _s.account_id)
+    .where(_s.token_hash == bindparam("token_hash"), _s.revoked_at.is_(None), _s.expires_at > bindparam("now", type_=UTCDateTime()),
+           _a.state == "active")
+    .order_by(_l.id)
+)  # fmt: skip
+
+
+async def session_profiles(
+    session: AsyncSession | AsyncConnection, token: str, *, now: dt.datetime
+) -> tuple[Signed | None, list[tuple[str, str]]]:
     """The live session of a token and the profiles (kind, id) its account has active links to, in
     one query: the hot path of "policies for me" asks the database once."""
-    from .accounts import _l  # the links table's columns
-
     if not token or len(token) > 128:
         return None, []
-    rows = (await session.execute(
-        select(_s.id, _s.account_id, _s.client, _l.profile_kind, _l.profile_id, _l.state)
-        .join_from(SubscriberSessionRow, SubscriberAccountRow, _a.id == _s.account_id)
-        .outerjoin(SubscriberLinkRow, _l.account_id == _s.account_id)
-        .where(_s.token_hash == token_hash(token), _s.revoked_at.is_(None), _s.expires_at > now, _a.state == "active")
-        .order_by(_l.id)
-    )).all()  # fmt: skip
+    rows = (await session.execute(_SESSION_PROFILES, {"token_hash": token_hash(token), "now": now})).all()
     if not rows:
         return None, []
     first = rows[0]
     links = [(r.profile_kind, r.profile_id) for r in rows if r.state == "active"]
     return Signed(first.account_id, first.id, first.client), links
+
+
+async def purge_sessions(session: AsyncSession, *, now: dt.datetime) -> int:
+    """Delete the sessions that can sign nobody in any more (expired, or ended by sign-out or erasure):
+    the retention tick's sweep, so the table holds live sessions only. Returns how many went."""
+    stmt = delete(SubscriberSessionRow.__table__).where(or_(_s.expires_at <= now, _s.revoked_at.is_not(None)))
+    return int(getattr(await session.execute(stmt), "rowcount", 0) or 0)

@@ -28,7 +28,10 @@ from policy_push.errors import (
 
 from .keys import settings_key
 
-__all__ = ["check_text", "json_response", "read_body", "read_form", "read_json", "read_model", "too_large"]
+__all__ = [
+    "check_text", "encode_json", "json_bytes_response", "json_response", "read_body", "read_form", "read_json",
+    "read_model", "too_large",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,6 +43,16 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+
+
+def encode_json(data: Any) -> bytes:
+    """The body :func:`json_response` would send, as bytes (for an answer kept already encoded)."""
+    return _dumps(data).encode()
+
+
+def json_bytes_response(body: bytes, *, status: int = 200) -> web.Response:
+    """A JSON response of a body :func:`encode_json` made."""
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def too_large(limit: int, what: str = "request body") -> PayloadTooLarge:

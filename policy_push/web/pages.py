@@ -22,6 +22,7 @@ SKIP_LABELS = {
     SkipReason.NO_CONSENT.value: "未授权推送",
     SkipReason.OPTED_OUT.value: "已退订",
     SkipReason.UNREACHABLE.value: "无可用渠道",
+    SkipReason.PHONE_UNPROVEN.value: "无可用渠道：手机号未经验证",
     SkipReason.ALREADY_NOTIFIED.value: "已通知过",
     SkipReason.EXCLUDED.value: "人工排除",
     SkipReason.MAY_QUALIFY.value: "可能符合（缺数据）",

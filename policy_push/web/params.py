@@ -17,6 +17,7 @@ from aiohttp import web
 from policy_push.errors import FieldError, RecordInvalid
 
 __all__ = [
+    "PHONE_SOURCE_PARAMS",
     "POLICY_LIST_PARAMS",
     "PROFILE_LIST_PARAMS",
     "QueryParam",
@@ -137,3 +138,15 @@ def parse_query(request: web.Request, params: Sequence[QueryParam]) -> dict[str,
     if errors:
         raise RecordInvalid(errors)
     return values
+
+#: a profile write's or an import's vouching for its phones (``policy_push.reach``); checked by
+#: ``importing.phone_source_name`` so the CLI, the API and the staff form agree
+PHONE_SOURCE_PARAMS: tuple[QueryParam, ...] = (
+    QueryParam(
+        "phone_source",
+        "The official register the phones come from (e.g. 盘锦市市场监督管理局企业登记), recorded on each profile and "
+        "in the audit log. Without it the phones are unproven and never pushed to, until their holder proves "
+        "them with an SMS code.",
+        {"type": "string", "minLength": 1, "maxLength": 200}, str,
+    ),
+)

@@ -15,7 +15,7 @@ from policy_push.staff import Role
 from . import console
 from .keys import route_index_key
 from .middlewares import expect_continue
-from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
+from .params import PHONE_SOURCE_PARAMS, POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
 from .views import (
     api_explorer,
@@ -136,12 +136,12 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
               (Reply(200, "MaskedProfilePage", "One page of profiles, personal values masked."),),
               auth=True, query=PROFILE_LIST_PARAMS, errors=(422,)),
         Route("POST", base, views.create, f"create_{title}", f"Register a new {title} profile", tag, _WRITE,
-              auth=True, body=Body(record), errors=(409, 413, 415, 422)),
+              auth=True, body=Body(record), errors=(409, 413, 415, 422), query=PHONE_SOURCE_PARAMS),
         Route("GET", f"{base}/{{id}}", views.get, f"get_{title}", f"Get one {title} profile, unmasked", tag,
               (Reply(200, envelope, "The profile."),), role=Role.ADMIN, errors=(404,), description=_PROFILE_GET_NOTE,
               path_params=_ID),
         Route("PUT", f"{base}/{{id}}", views.put, f"put_{title}", f"Create or replace a {title} profile", tag, _UPSERT,
-              auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID,
+              auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID, query=PHONE_SOURCE_PARAMS,
               description="The body's id, when given, must equal the id in the path."),
         Route("DELETE", f"{base}/{{id}}", views.delete, f"delete_{title}", f"Delete a {title} profile", tag,
               (Reply(204, None, "Deleted."),), auth=True, errors=(404,), path_params=_ID),
@@ -543,7 +543,7 @@ ROUTES: tuple[Route, ...] = (
           auth=True, body=Body("NdjsonBody", content_type="application/x-ndjson",
                                description="One record per line (policies, enterprises or residents, by the path). "
                                "Bad lines are reported by number and change nothing; good lines are stored."),
-          errors=(404, 415), path_params={"kind": "policies, enterprises or residents."},
+          errors=(404, 415, 422), path_params={"kind": "policies, enterprises or residents."}, query=PHONE_SOURCE_PARAMS,
           description="Streamed: the body may be of any size; each line is limited by POLICY_PUSH_MAX_IMPORT_LINE_BYTES. "
           "The same id twice in one import is rejected on the later line."),
     Route("GET", f"{API_PREFIX}/policies/{{id}}/matches", matches.policy_matches, "list_policy_matches",

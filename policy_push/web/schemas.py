@@ -109,6 +109,10 @@ class ImportReportOut(_Out):
     updated: int
     unchanged: int
     rejected: int
+    phone_source: str | None = Field(
+        description="The official register the import named for its phones (`?phone_source=`); null: the phones "
+        "are unproven and never pushed to until their holders prove them by SMS code."
+    )
     errors: list[RejectedLineOut] = Field(description="One entry per rejected line; those lines changed nothing.")
 
 

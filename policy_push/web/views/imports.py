@@ -13,6 +13,7 @@ from policy_push.importing import KINDS
 
 from ..bodies import json_response
 from ..keys import service_key
+from ..params import PHONE_SOURCE_PARAMS, parse_query
 from ._common import drafter, staff_member
 
 __all__ = ["NDJSON_TYPES", "import_records"]
@@ -31,7 +32,9 @@ async def import_records(request: web.Request) -> web.Response:
         raise UnsupportedMediaType(
             f"send JSON lines as application/x-ndjson, not {request.content_type[:60]}", loc=["header", "Content-Type"]
         )
+    source = parse_query(request, PHONE_SOURCE_PARAMS)["phone_source"]
     report = await request.app[service_key].import_lines(
-        collection, request.content.iter_chunked(_CHUNK_BYTES), actor=staff_member(request), drafter=drafter(request)
-    )
+        collection, request.content.iter_chunked(_CHUNK_BYTES), actor=staff_member(request), drafter=drafter(request),
+        phone_source=source,
+    )  # fmt: skip
     return json_response(report.as_dict())

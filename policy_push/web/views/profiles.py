@@ -16,7 +16,7 @@ from policy_push.storage import AuditLog, profile_repository
 
 from ..bodies import json_response, read_json
 from ..keys import cipher_key, service_key
-from ..params import PROFILE_LIST_PARAMS, parse_query
+from ..params import PHONE_SOURCE_PARAMS, PROFILE_LIST_PARAMS, parse_query
 from ._common import staff_member, transaction, write_result
 
 __all__ = ["ENTERPRISES", "RESIDENTS", "ProfileViews"]
@@ -42,7 +42,10 @@ class ProfileViews:
         return json_response(body)
 
     async def create(self, request: web.Request) -> web.Response:
-        result = await request.app[service_key].create_profile(self.kind, await read_json(request), actor=staff_member(request))
+        source = parse_query(request, PHONE_SOURCE_PARAMS)["phone_source"]
+        result = await request.app[service_key].create_profile(
+            self.kind, await read_json(request), actor=staff_member(request), phone_source=source
+        )
         return json_response(write_result(result), status=201, headers={"Location": f"/api/v1/{self.collection}/{result.id}"})
 
     async def get(self, request: web.Request) -> web.Response:
@@ -56,8 +59,9 @@ class ProfileViews:
         return json_response({self.kind: stored.to_json()})
 
     async def put(self, request: web.Request) -> web.Response:
+        source = parse_query(request, PHONE_SOURCE_PARAMS)["phone_source"]
         result = await request.app[service_key].put_profile(
-            self.kind, request.match_info["id"], await read_json(request), actor=staff_member(request)
+            self.kind, request.match_info["id"], await read_json(request), actor=staff_member(request), phone_source=source
         )
         return json_response(write_result(result), status=201 if result.outcome == "created" else 200)
 

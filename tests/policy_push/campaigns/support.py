@@ -67,7 +67,8 @@ async def store_enterprises(
     sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher, profiles: Sequence[EnterpriseProfile]
 ) -> None:
     async with sessions() as session, session.begin():
-        await EnterpriseRepository(session, cipher).upsert_many(profiles, actor="test")
+        # as an import naming its register would: these phones may be sent to (policy_push.reach)
+        await EnterpriseRepository(session, cipher).upsert_many(profiles, actor="test", phone_source="测试名册")
 
 
 async def add_delivery(

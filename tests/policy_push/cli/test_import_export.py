@@ -158,3 +158,31 @@ def test_refuses_to_start_without_a_pii_key(monkeypatch: pytest.MonkeyPatch, db_
     monkeypatch.setenv("POLICY_PUSH_DATABASE_URL", db_settings.effective_database_url)
     assert main(["import", "policies", str(SAMPLE / "policies.jsonl"), "--quiet"]) == 3  # Exit.CONFIG
     assert "POLICY_PUSH_PII_KEY" in capsys.readouterr().err
+
+
+def _vouched(url: str, table: str) -> list[str | None]:
+    async def run() -> list[str | None]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                from sqlalchemy import text
+
+                return list((await conn.execute(text(f"SELECT DISTINCT phone_source FROM {table} WHERE phone_hash IS NOT NULL"))).scalars())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_an_import_names_the_register_its_phones_come_from(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    url = cli_env.effective_database_url
+    path = str(SAMPLE / "residents.jsonl")
+    for bad in ("  ", "名册\t伪造", "x" * 201):
+        assert main(["import", "residents", path, "--quiet", "--phone-source", bad]) == 2
+        assert "--phone-source: phone_source must name the official register" in capsys.readouterr().err
+    assert main(["import", "policies", str(SAMPLE / "policies.jsonl"), "--quiet", "--phone-source", "名册"]) == 2
+    assert _count(url, "residents") == 0  # refused before anything was read
+    assert main(["import", "residents", path, "--quiet"]) == 0
+    assert _vouched(url, "residents") == [None]  # unproven: never pushed to (policy_push.reach)
+    assert main(["import", "residents", path, "--quiet", "--phone-source", "盘锦市民政局救助对象名册"]) == 0
+    assert _vouched(url, "residents") == ["盘锦市民政局救助对象名册"]

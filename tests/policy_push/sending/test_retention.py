@@ -10,6 +10,7 @@ from policy_push.sending.retention import purge_contact_data
 from policy_push.statuses import CampaignState
 from policy_push.storage import AuditLog
 from policy_push.storage.campaign_tables import CampaignRow
+from policy_push.storage.subscriber_tables import SubscriberCodeRow, SubscriberSessionRow
 from policy_push.storage.tables import ResidentRow
 
 from .seed import seed_campaign
@@ -58,3 +59,28 @@ async def test_inbound_messages_past_retention_are_deleted_but_their_opt_outs_st
         opt_outs = (await s.execute(select(OptOutRow))).scalars().all()
     assert total == 1 and left[0]["text"] == "谢谢"
     assert [(o.profile_id, o.channel) for o in opt_outs] == [("r-0000001", "sms")]
+
+
+async def test_ended_sessions_and_day_old_codes_are_purged(db_settings, session_factory, cipher) -> None:
+    now = datetime.now(UTC)
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    sessions = {  # token hash -> (expires, revoked)
+        "live": (now + day, None), "expired": (now - hour, None), "signed-out": (now + day, now - hour),
+    }
+    codes = {  # code hash -> (created, used)
+        "young-used": (now - hour, now - hour), "young-expired": (now - 2 * hour, None),
+        "old-unused": (now - day - hour, None), "old-used": (now - 3 * day, now - 3 * day),
+    }
+    async with session_factory() as s, s.begin():
+        for token, (expires, revoked) in sessions.items():
+            s.add(SubscriberSessionRow(account_id="acc-1", token_hash=token, client="app", created_at=now - 2 * day,
+                                       expires_at=expires, revoked_at=revoked))  # fmt: skip
+        for code, (created, used) in codes.items():
+            s.add(SubscriberCodeRow(phone_hash="p", client_hash="c", code_hash=code, created_at=created,
+                                    expires_at=created + timedelta(minutes=5), attempts=1, used_at=used, sent="aliyun"))  # fmt: skip
+    for _ in range(2):  # the second run finds nothing more to do
+        await purge_contact_data(session_factory, now=now, retention_days=365)
+        async with session_factory() as s:
+            assert set((await s.execute(select(SubscriberSessionRow.token_hash))).scalars()) == {"live"}
+            # a day of requests stays, used or expired: the per-phone and per-address limits count them
+            assert set((await s.execute(select(SubscriberCodeRow.code_hash))).scalars()) == {"young-used", "young-expired"}

@@ -41,11 +41,11 @@ async def test_a_phone_put_in_by_staff_is_not_proven(make_me_client, sims: Simul
     assert (await client.put(f"/api/v1/residents/{pid}", json=changed, headers=STAFF_A)).status == 200
     detail = await _campaign(client, await _policy(client))
     assert detail["summary"]["to_message_total"] == 0
-    assert detail["summary"]["skipped"] == {"unreachable": 1}
+    assert detail["summary"]["skipped"] == {"phone_unproven": 1}
     # Bob proves that phone... but he is not linked to Alice's profile: still not hers to be pushed at
     await sign_in(client, sims, BOB)
     detail = await _campaign(client, POLICY["id"])
-    assert detail["summary"]["skipped"] == {"unreachable": 1}
+    assert detail["summary"]["skipped"] == {"phone_unproven": 1}
 
 
 async def test_categories_not_chosen_are_not_pushed(make_me_client, sims: SimulatorSet) -> None:

@@ -20,6 +20,9 @@ from policy_push.storage.tables import Base
 from policy_push.web import create_app
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+#: the query that vouches for a profile's phone as from an official register (policy_push.reach): a
+#: test that sends SMS to profiles it wrote through the staff API names one, as staff would
+VOUCHED = {"phone_source": "测试名册"}
 BAD = SAMPLE / "bad"
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -34,7 +34,7 @@ from policy_push.web.keys import settings_key
 from tests.factories import enterprise_doc, policy_doc
 from tests.policy_push.sending.fixtures import sim_settings
 
-from .conftest import BAD, PASSWORD, StaffFixture
+from .conftest import BAD, PASSWORD, VOUCHED, StaffFixture
 from .test_inbox_pages import seed_inbox
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -88,7 +88,7 @@ async def _setup(base_client: TestClient, staff: StaffFixture) -> dict[str, Any]
     admin, preparer = staff.headers("admin"), staff.headers("approver2")
     docs = [enterprise_doc(channels=["sms", "wechat"]), enterprise_doc(channels=["sms"]), enterprise_doc(channels=["wechat"])]
     for d in docs:
-        assert (await base_client.post("/api/v1/enterprises", json=d, headers=admin)).status == 201
+        assert (await base_client.post("/api/v1/enterprises", json=d, headers=admin, params=VOUCHED)).status == 201
     policy = policy_doc(title="关于组织申报专精特新中小企业奖励资金的通知")
     assert (await base_client.post("/api/v1/policies", json=policy, headers=preparer)).status == 201
     injected = {**INJECTION, "criteria": {"all": [{"field": "region", "op": "within", "value": ["211100"]}]}}

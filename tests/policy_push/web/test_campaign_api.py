@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import enterprise_doc, policy_doc
 
-from .conftest import Client, StaffFixture
+from .conftest import VOUCHED, Client, StaffFixture
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -28,7 +28,7 @@ async def world(client: Client, staff: StaffFixture) -> dict[str, Any]:
     AUTH, ALICE = staff.headers("admin"), staff.headers("editor")
     docs = [enterprise_doc(channels=["sms", "wechat"]), enterprise_doc(channels=["wechat"]), enterprise_doc(consent=False)]
     for d in docs:
-        assert (await client.post("/api/v1/enterprises", json=d, headers=AUTH)).status == 201
+        assert (await client.post("/api/v1/enterprises", json=d, headers=AUTH, params=VOUCHED)).status == 201
     policy = policy_doc()
     assert (await client.post("/api/v1/policies", json=policy, headers=ALICE)).status == 201
     openapi = await (await client.get("/api/v1/openapi.json")).json()

@@ -31,6 +31,7 @@ async def test_sample_file_imports_and_reimport_changes_nothing(client: Client, 
         "updated": 0,
         "unchanged": 0,
         "rejected": 0,
+        "phone_source": None,
         "errors": [],
     }
     listed = await (await client.get(f"/api/v1/{collection}", params={"limit": 1}, headers=AUTH)).json()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import enterprise_doc
 
-from .conftest import BAD, Client, StaffFixture, login
+from .conftest import BAD, VOUCHED, Client, StaffFixture, login
 
 INJECTION = json.loads((BAD / "16_injection_strings.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
@@ -23,7 +23,7 @@ async def campaign(client: Client, staff: StaffFixture) -> dict[str, Any]:
     docs = [enterprise_doc(channels=["sms", "wechat"]) for _ in range(3)] + [enterprise_doc(employees=None, size=None,
                                                                                             annual_revenue_wan=None)]
     for d in docs:
-        assert (await client.post("/api/v1/enterprises", json=d, headers=AUTH)).status == 201
+        assert (await client.post("/api/v1/enterprises", json=d, headers=AUTH, params=VOUCHED)).status == 201
     policy = {**INJECTION, "criteria": {"all": [{"field": "region", "op": "within", "value": ["211100"]},
                                                 {"field": "size", "op": "in", "value": ["small", "micro", "medium"]}]}}
     assert (await client.post("/api/v1/policies", json=policy, headers=ALICE)).status == 201
