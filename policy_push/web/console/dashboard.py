@@ -26,7 +26,7 @@ async def dashboard(request: web.Request) -> web.Response:
     chart = bar_chart(funnel, title="政策触达漏斗" + (f"（政策 {policy_id}）" if policy_id else "（全部政策）"),
                       x_title="阶段", y_title="人数", colours=["bar", "bar2", "bar3", "bar4", "bar5"])  # fmt: skip
     names = request.app[refdata_key].regions.names
-    district_chart = bar_chart([(names.get(r, r or "未知")[:6], told) for r, _e, told, _d, _a in districts],
+    district_chart = bar_chart([(names.get(r, r or "未知")[:6], told) for r, _e, told, _d, _o, _a in districts],
                                title="各区县已通知人数", x_title="区县", y_title="已通知人数", colours=["bar2"])  # fmt: skip
     for f in failures:
         f["channel_label"] = CHANNEL_LABELS.get(f["channel"], f["channel"])

@@ -189,30 +189,34 @@ async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None
 
 
 async def district_funnel(session: AsyncSession, *, policy_id: str | None = None, top: int = 12
-                          ) -> list[tuple[str, int, int, int, int]]:  # fmt: skip
-    """Per profile region: (region, eligible, told, delivered, 已申报) in distinct people, biggest first."""
+                          ) -> list[tuple[str, int, int, int, int, int]]:  # fmt: skip
+    """Per profile region: (region, eligible, told, delivered, opened the link, 已申报) in distinct people,
+    biggest first; "opened" as in ``campaign_funnel``."""
     live = select(CampaignRow.id).where(CampaignRow.state != CampaignState.CANCELLED.value, CampaignRow.purpose == Purpose.ANNOUNCE.value)
     if policy_id:
         live = live.where(CampaignRow.policy_id == policy_id)
     rows: dict[str, list[int]] = {}
 
-    async def count(kind: str, col: int, kind_col: Any, id_col: Any, *conds: Any) -> None:
-        table = profile_table(kind)
-        people = select(kind_col.label("k"), id_col.label("p")).where(kind_col == kind, *conds).distinct().subquery()
-        stmt = (select(table.c.region, func.count()).select_from(people.join(table, table.c.id == people.c.p))
-                .group_by(table.c.region))  # fmt: skip
-        for region, n in (await session.execute(stmt)).all():
-            rows.setdefault(region or "", [0, 0, 0, 0])[col] += int(n)
+    def people(kind_col: Any, id_col: Any, *conds: Any) -> Any:
+        return select(kind_col.label("k"), id_col.label("p")).where(*conds)
 
+    async def count(kind: str, col: int, who: Any) -> None:
+        table = profile_table(kind)
+        found = who.subquery()
+        stmt = (select(table.c.region, func.count()).select_from(found.join(table, table.c.id == found.c.p))
+                .where(found.c.k == kind).group_by(table.c.region))  # fmt: skip
+        for region, n in (await session.execute(stmt)).all():
+            rows.setdefault(region or "", [0, 0, 0, 0, 0])[col] += int(n)
+
+    fb = FeedbackRow
+    fconds = [fb.delivery_id.is_not(None)] + ([fb.policy_id == policy_id] if policy_id else [])
     for kind in ("enterprise", "resident"):
-        await count(kind, 0, _r.profile_kind, _r.profile_id, _r.campaign_id.in_(live), _r.eligible.is_(True))
-        await count(kind, 1, _d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.status.in_(_TOLD))
-        await count(kind, 2, _d.profile_kind, _d.profile_id, _d.campaign_id.in_(live),
-                    _d.status == DeliveryStatus.DELIVERED.value)  # fmt: skip
-        fb = FeedbackRow
-        conds = [fb.delivery_id.is_not(None), fb.kind == FeedbackKind.APPLIED.value]
-        if policy_id:
-            conds.append(fb.policy_id == policy_id)
-        await count(kind, 3, fb.profile_kind, fb.profile_id, *conds)
+        await count(kind, 0, people(_r.profile_kind, _r.profile_id, _r.campaign_id.in_(live), _r.eligible.is_(True)).distinct())
+        await count(kind, 1, people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.status.in_(_TOLD)).distinct())
+        await count(kind, 2, people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live),
+                                    _d.status == DeliveryStatus.DELIVERED.value).distinct())  # fmt: skip
+        viewed = people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.opened_at.is_not(None))
+        await count(kind, 3, union(viewed, people(fb.profile_kind, fb.profile_id, *fconds)))  # UNION: each person once
+        await count(kind, 4, people(fb.profile_kind, fb.profile_id, *fconds, fb.kind == FeedbackKind.APPLIED.value).distinct())
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
     return [(region, *counts) for region, counts in ordered]  # type: ignore[misc]

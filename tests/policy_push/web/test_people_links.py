@@ -179,12 +179,15 @@ async def test_the_access_log_names_routes_never_codes_or_tokens(
 async def test_opening_the_page_counts_in_the_funnel_once(
     client: Client, sent: dict[str, Any], session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    from policy_push.web.console.queries import campaign_funnel
+    from policy_push.web.console.queries import campaign_funnel, district_funnel
 
     async def opened() -> tuple[Any, int]:
         async with session_factory() as session:
             at = await session.scalar(select(DeliveryRow.opened_at).where(DeliveryRow.id == sent["delivery"]))
-            return at, dict(await campaign_funnel(session, policy_id="pl-1"))["打开链接"]
+            overall = dict(await campaign_funnel(session, policy_id="pl-1"))["打开链接"]
+            by_district = sum(row[4] for row in await district_funnel(session, policy_id="pl-1"))
+            assert by_district == overall  # the district table counts the same people
+            return at, overall
 
     assert await opened() == (None, 0)
     await _open(client, sent["code"])
