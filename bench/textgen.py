@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["ScopeGen", "class_products"]
@@ -137,17 +138,16 @@ class ScopeGen:
         return sep.join(phrases) + end
 
     def enterprise_interests(self) -> str:
-        rng = self.rng
-        parts = []
-        for _ in range(rng.randrange(1, 4)):
-            a, b = rng.sample(_ENT_INTERESTS, 2)
-            parts.append(rng.choice(_ENT_FRAMES).format(a=a, b=b))
-        return rng.choice([" ", "，", "；", "、"]).join(parts)
+        return self._interests(_ENT_INTERESTS, _ENT_FRAMES, 4, [" ", "，", "；", "、"])
 
     def resident_interests(self) -> str:
+        return self._interests(_RES_INTERESTS, _RES_FRAMES, 3, [" ", "，", "、"])
+
+    def _interests(self, pool: Sequence[str], frames: Sequence[str], most: int, seps: list[str]) -> str:
+        """1 to ``most - 1`` phrases, each a frame filled with two interests of ``pool``."""
         rng = self.rng
         parts = []
-        for _ in range(rng.randrange(1, 3)):
-            a, b = rng.sample(_RES_INTERESTS, 2)
-            parts.append(rng.choice(_RES_FRAMES).format(a=a, b=b))
-        return rng.choice([" ", "，", "、"]).join(parts)
+        for _ in range(rng.randrange(1, most)):
+            a, b = rng.sample(pool, 2)
+            parts.append(rng.choice(frames).format(a=a, b=b))
+        return rng.choice(seps).join(parts)

@@ -28,8 +28,9 @@ import hashlib
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -50,12 +51,26 @@ from ._text import Tokenizer
 from ._textindex import TextIndex
 from ._topk import best_of, top_rows
 
-__all__ = ["MatchEngine", "PolicyStream", "profile_text"]
+__all__ = ["MatchEngine", "PolicyStream", "TextStats", "profile_text"]
+
+#: explained (conditions' values, fields' values) a streamed policy remembers: rows of one policy
+#: repeat them across batches; bounded, as a million rows can hold that many distinct ones
+_STREAM_EXPLAINED = 50_000
 
 
 def profile_text(record: Mapping[str, Any], ranking: Ranking | None = None) -> str:
     """The text indexed for a profile, its fields joined (one tokenizer call cuts them all)."""
     return joined_fields((ranking or Ranking()).profile_texts(record))
+
+
+@dataclass(slots=True)
+class TextStats:
+    """What the text weights of a shard need from the profiles it does not hold: in how many of them
+    each term occurs, how many there are and their summed weighted length (``MatchEngine.count_outside``)."""
+
+    df: Counter[str] = field(default_factory=Counter)
+    n: int = 0
+    total_length: float = 0.0
 
 
 def _text_hash(text: str) -> int:
@@ -126,8 +141,21 @@ class MatchEngine:
 
     # -- building and updating ------------------------------------------------------------
 
-    def fit(self, records: Iterable[Mapping[str, Any]]) -> MatchEngine:
-        """Index ``records`` from scratch (tokenising over ``n_jobs`` processes)."""
+    def count_outside(self, stats: TextStats, records: Iterable[Mapping[str, Any]]) -> None:
+        """Add ``records`` (profiles another shard holds) to ``stats``, which ``fit(outside=...)``
+        then weighs text with: cut and counted, never kept."""
+        texts = [profile_text(r, self.ranking) for r in records]
+        for tokens in self._tok().tokenize_many(texts, n_jobs=self.n_jobs):
+            terms = self._profile_terms(tokens)
+            stats.df.update(terms.keys())
+            stats.n += 1
+            # the length as an index row holds it: float32 counts summed in float64, stored as float32
+            stats.total_length += float(np.float32(sum(float(np.float32(c)) for c in terms.values())))
+
+    def fit(self, records: Iterable[Mapping[str, Any]], *, outside: TextStats | None = None) -> MatchEngine:
+        """Index ``records`` from scratch (tokenising over ``n_jobs`` processes).  ``outside``: a
+        shard's count of the profiles held elsewhere, so that idf and average length are the whole
+        corpus's and scores equal those of one index of every profile."""
         records = list(records)
         values = [normalise_profile(r, self.audience) for r in records]
         texts = [profile_text(r, self.ranking) for r in records]
@@ -149,7 +177,8 @@ class MatchEngine:
             for row in dead:
                 self.table_.kill(row)
             self.hashes_.extend(np.fromiter((_text_hash(t) for t in texts), np.uint64, len(texts)))
-            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b)
+            whole = None if outside is None else (dict(outside.df), outside.n, outside.total_length)
+            self.text_ = TextIndex.build(terms, self.ranking.k1, self.ranking.b, outside=whole)
             self._generation += 1
         return self
 
@@ -426,6 +455,9 @@ class MatchEngine:
             order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
             parts.append((rows[order], scores[order]))
 
+        # one explainer for the whole stream: rows of every batch share its remembered lines
+        explainer = Explainer(p.criteria, self.hierarchies, cache_max=_STREAM_EXPLAINED)
+
         def records() -> Iterator[MatchRecord]:
             for rows, scores in parts:
                 for at in range(0, len(rows), batch):
@@ -433,7 +465,7 @@ class MatchEngine:
                         if self._generation != generation:
                             raise RuntimeError("the index was compacted while a policy's records were read")
                         got = self._ranked(p, rows[at : at + batch], scores[at : at + batch], None, ev, on_ymd,
-                                           (q.ids, q.weights), presorted=True)
+                                           (q.ids, q.weights), presorted=True, explainer=explainer)
                     yield from got
 
         return PolicyStream(p.id, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None, records)
@@ -445,8 +477,37 @@ class MatchEngine:
         order = np.argsort(-share, kind="stable")
         return [self.text_.terms_[int(common[i])] for i in order if share[i] > 0]
 
+    def _shared_terms_rows(self, query: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> list[list[str]]:
+        """``_shared_terms(query, row_vector(r))`` for each of ``rows``, computed for all at once
+        (a list of a hundred thousand rows would otherwise cost an intersection each)."""
+        ti = self.text_
+        ip = ti.indptr.a
+        starts = ip[rows]
+        lens = ip[rows + 1] - starts
+        n = int(lens.sum())
+        which = np.repeat(np.arange(len(rows)), lens)
+        pos = np.arange(n) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+        terms, weights = ti.term_ids.a[pos], ti.weights.a[pos]
+        q_ids, q_w = query
+        size = max(len(ti.terms_), int(q_ids.max()) + 1 if len(q_ids) else 0)
+        dense = np.zeros(size, q_w.dtype)
+        dense[q_ids] = q_w
+        share = dense[terms] * weights
+        keep = share > 0
+        which, terms, share = which[keep], terms[keep], share[keep]
+        order = np.lexsort((terms, -share, which))  # a row's terms by share, ties by term id
+        counts = np.bincount(which, minlength=len(rows)).tolist()
+        names = ti.terms_
+        flat = [names[t] for t in terms[order].tolist()]
+        out, at = [], 0
+        for c in counts:
+            out.append(flat[at : at + c])
+            at += c
+        return out
+
     def _ranked(self, p: CompiledPolicy, rows: np.ndarray, scores: np.ndarray, k: int | None,
-                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False) -> list[MatchRecord]:
+                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False,
+                explainer: Explainer | None = None) -> list[MatchRecord]:
         if k is not None and len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
@@ -454,15 +515,18 @@ class MatchEngine:
             order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
             rows, scores = rows[order], scores[order]
         out = []
-        explainer = Explainer(p.criteria, self.hierarchies)
+        if explainer is None:
+            explainer = Explainer(p.criteria, self.hierarchies)
         if p.criteria.root is not None:
             leaves = ev.leaf_values(rows)
             columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
         eligible = ev.true[rows].tolist()
         ids, scores_l = self.row_ids_, scores.tolist()
+        if p.criteria.root is None:
+            shared = self._shared_terms_rows(query, rows)
         for j, r in enumerate(rows.tolist()):
             if p.criteria.root is None:
-                line = text_reason(self._shared_terms(query, self.text_.row_vector(r)), self.audience.value)
+                line = text_reason(shared[j], self.audience.value)
                 details: tuple[Reason, ...] = (line,) if line else ()
                 out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (),
                                        details))

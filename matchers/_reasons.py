@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 from ._criteria import FALSE, TRUE, UNKNOWN, Condition, Criteria, Node
@@ -54,6 +54,7 @@ def _sensitive_words() -> tuple[str, ...]:
         return tuple(s for s in (line.strip() for line in f) if s and not s.startswith("#"))
 
 
+@lru_cache(maxsize=1 << 16)  # called for every reason line and shared term of a batch's records
 def is_sensitive(word: str) -> bool:
     """Does a tag or term name a sensitive fact (低保, 特困, 残疾, health; ``sensitive_terms.txt``)."""
     return any(w in word for w in _sensitive_words())
@@ -271,8 +272,9 @@ class Explainer:
     value, truth).  Rows of a ranked list mostly share their region, size and tags, so a page of
     reasons costs a few distinct lines, not one per row and condition."""
 
-    def __init__(self, criteria: Criteria, hierarchies: Mapping[str, Hierarchy]) -> None:
+    def __init__(self, criteria: Criteria, hierarchies: Mapping[str, Hierarchy], *, cache_max: int = _CACHE_MAX) -> None:
         self.criteria = criteria
+        self.cache_max = cache_max
         self.hierarchies = hierarchies
         #: leaf values -> (deciding conditions, missing fields, the fields the lines read, the
         #: fields whose presence only they read)
@@ -315,7 +317,7 @@ class Explainer:
         whole = (key, *values.values(), *(columns[f][j] is None for f in figures))
         done = self._done.get(whole)
         if done is None:
-            if len(self._done) >= _CACHE_MAX:  # a long-lived explainer (profile -> policies) stays small
+            if len(self._done) >= self.cache_max:  # a long-lived explainer (profile -> policies) stays small
                 self._done.clear()
                 self._lines.clear()
             values.update((f, columns[f][j]) for f in figures)

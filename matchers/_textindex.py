@@ -19,6 +19,11 @@ Layout (n = rows appended since the last compaction, t = terms):
   a query reads only the postings of its own terms.  Rows appended later (the delta), and any
   chosen subset of rows, are scored through the CSR instead.
 
+A shard (an index holding only some regions' profiles) is given the statistics of the profiles it
+does not hold (``outside_``: their document frequency per term, count and summed length); idf and
+avgdl are then those of the whole corpus, so its rows weigh exactly as in one index of every
+profile.  ``outside_`` is frozen with them and not saved: a shard rebuilds rather than loads.
+
 Removing a row is the caller's business: the profile table masks a dead row.  The compaction
 (``take``) drops dead rows, recomputes idf and avgdl, and rebuilds the base.
 """
@@ -59,6 +64,8 @@ class TextIndex:
         self.n_base = 0
         self.base: sp.csc_matrix | None = None
         self._csr: sp.csr_matrix | None = None
+        #: (df by term, rows, summed length) of the profiles held elsewhere (a shard), or None
+        self.outside_: tuple[Mapping[str, int], int, float] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -95,7 +102,8 @@ class TextIndex:
                     continue
                 i = self.vocabulary_[t] = len(self.terms_)
                 self.terms_.append(t)
-                self.idf_.append(math.log((1 + n_live) / 2) + 1)
+                n_all = n_live + (self.outside_[1] if self.outside_ is not None else 0)
+                self.idf_.append(math.log((1 + n_all) / 2) + 1)
             pairs.append((i, c))
         if not pairs:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
@@ -126,9 +134,12 @@ class TextIndex:
         return self.term_ids.a[ip[row] : ip[row + 1]], self.counts.a[ip[row] : ip[row + 1]]
 
     @classmethod
-    def build(cls, rows: Sequence[Mapping[str, float]], k1: float = 1.2, b: float = 0.75) -> TextIndex:
-        """Index ``rows`` (one term -> weighted count mapping per profile) from scratch."""
+    def build(cls, rows: Sequence[Mapping[str, float]], k1: float = 1.2, b: float = 0.75, *,
+              outside: tuple[Mapping[str, int], int, float] | None = None) -> TextIndex:
+        """Index ``rows`` (one term -> weighted count mapping per profile) from scratch; ``outside``:
+        the statistics of the profiles a shard does not hold (module docstring)."""
         index = cls(k1, b)
+        index.outside_ = outside
         vocab = index.vocabulary_
         flat_ids: list[int] = []
         flat_cnt: list[float] = []
@@ -154,8 +165,14 @@ class TextIndex:
         lengths = np.bincount(rows, weights=counts, minlength=len(lens)).astype(np.float32)
         self.lengths = Grow(np.float32, lengths)
         n_live = int(live.sum())
-        self.avgdl_ = float(lengths[live].mean()) if n_live and lengths[live].sum() > 0 else 1.0
+        # summed in float64 whether or not a shard adds the outside rows' lengths: the same sum either way
+        total = float(lengths[live].astype(np.float64).sum())
         df = np.bincount(term_ids[np.repeat(live, lens)], minlength=n_terms)
+        if self.outside_ is not None:
+            out_df, out_n, out_total = self.outside_
+            n_live, total = n_live + out_n, total + out_total
+            df = df + np.fromiter((out_df.get(t, 0) for t in self.terms_), np.int64, n_terms)
+        self.avgdl_ = total / n_live if n_live and total > 0 else 1.0
         self.idf_ = Grow(np.float32, np.log((1 + n_live) / (1 + df)) + 1)
         w = self._saturate(term_ids, counts, lengths[rows])
         norms = np.sqrt(np.bincount(rows, weights=w.astype(np.float64) ** 2, minlength=len(lens))).astype(np.float32)
@@ -187,6 +204,7 @@ class TextIndex:
         gather = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])
         out = TextIndex(self.k1, self.b)
         out.vocabulary_, out.terms_ = dict(self.vocabulary_), list(self.terms_)
+        out.outside_ = self.outside_
         out._set_rows(indptr, self.term_ids.a[gather], self.counts.a[gather], np.ones(len(rows), bool))
         return out
 

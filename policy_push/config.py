@@ -15,7 +15,7 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,8 +62,14 @@ class Settings(BaseSettings):
     )
     # -- staff console (policy_push.staff, policy_push.web.auth) --------------------------------
     staff_session_minutes: int = Field(
-        480, ge=5, le=7 * 24 * 60, description="A staff login lasts this long (the encrypted cookie expires with it)."
-    )
+        480, ge=5, le=7 * 24 * 60,
+        description="A staff login lasts at most this long, however active (the encrypted cookie expires with it).",
+    )  # fmt: skip
+    staff_session_idle_minutes: int = Field(
+        30, ge=1, le=7 * 24 * 60,
+        description="A staff login ends after this long without a request (each request renews it); "
+        "never longer than STAFF_SESSION_MINUTES.",
+    )  # fmt: skip
     staff_cookie_secure: bool = Field(
         True, description="Send the staff cookie over HTTPS only. Turn off only for plain-HTTP development on localhost."
     )
@@ -151,6 +157,28 @@ class Settings(BaseSettings):
         2.0, gt=0,
         description="Real seconds between two looks at the change feed: how soon `serve` sees what another "
         "process (a CLI import, another node) wrote.",
+    )
+    leader_renew_s: float = Field(
+        10.0, gt=0,
+        description="Real seconds between two checks of the scheduler lead (PostgreSQL advisory lock): how soon "
+        "another node takes the leader-only ticks after the leader dies.",
+    )
+    prepare_campaigns_s: float = Field(
+        60.0, gt=0,
+        description="Real seconds between two leader-only looks for policies whose draft campaign is still to be made.",
+    )
+    shard: str = Field(
+        "",
+        description="The shard (`policy-push shards set`) whose regions' profiles this `serve` node holds; it asks the "
+        "other shards for the rest of a match list. Empty: this node holds every profile.",
+    )
+    service_token: SecretStr | None = Field(
+        None,
+        description="Shared secret the shard nodes send each other (Bearer) to ask for their parts of a match list; "
+        "required with POLICY_PUSH_SHARD.",
+    )
+    shard_timeout_s: float = Field(
+        30.0, gt=0, description="Real seconds a shard node waits for another shard's part before the request fails (503)."
     )
     worker_id: str = Field("", description="Name of this worker in claimed_by; empty = host:pid.")
     # -- providers (policy_push.sending.providers) ----------------------------------------------
@@ -301,6 +329,15 @@ class Settings(BaseSettings):
     intake_user_agent: str = Field(
         "policy_push-intake/0.1", description="User-Agent of the source fetcher (robots.txt rules are read for it)."
     )
+
+    @model_validator(mode="after")
+    def _idle_within_absolute(self) -> Settings:
+        if self.staff_session_idle_minutes > self.staff_session_minutes:
+            raise ValueError(
+                f"staff_session_idle_minutes ({self.staff_session_idle_minutes}) must not exceed "
+                f"staff_session_minutes ({self.staff_session_minutes}), the absolute limit of a staff login"
+            )
+        return self
 
     @field_validator("intake_sources")
     @classmethod

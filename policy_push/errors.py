@@ -42,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "FieldError",
+    "HeldByAnotherShard",
     "InvalidInput",
     "MatchIndexUnavailable",
     "NotAllowed",
@@ -58,6 +59,7 @@ __all__ = [
     "SchemaAhead",
     "SchemaOutOfDate",
     "SelfApproval",
+    "ShardUnavailable",
     "StorageError",
     "TooManyRequests",
     "UnsupportedMediaType",
@@ -247,3 +249,18 @@ class PiiDecryptError(PolicyPushError):
 
 class MatchIndexUnavailable(PolicyPushError):
     """The match index could not be built or loaded (the log says why); matching is unavailable."""
+
+
+class ShardUnavailable(MatchIndexUnavailable):
+    """A shard holding some of a policy's regions did not answer: the match list would be partial, so
+    there is none (``shard`` names it; ``policy-push shards list`` shows where it should be)."""
+
+    @classmethod
+    def of(cls, shard: str, url: str, why: str) -> ShardUnavailable:
+        return cls(f"shard {shard!r} ({url}) did not answer ({why}); a partial match list is never given, "
+                   "try again when it is up", loc=["shard"], shard=shard)  # fmt: skip
+
+
+class HeldByAnotherShard(Conflict):
+    """A profile's policies were asked of a shard node that does not hold the profile's region: ask the
+    node of the shard that does (``policy-push shards list``)."""

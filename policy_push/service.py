@@ -13,8 +13,10 @@ applies the change feed since the last number seen, and drafts for the policies 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import weakref
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
@@ -58,6 +60,10 @@ class Service:
     def __init__(self, runtime: Runtime, *, index: MatchService | None = None) -> None:
         self.runtime = runtime
         self.index = index
+        # one drafting at a time per policy in this process: a write's own draft and the change-feed
+        # tick's would otherwise both find "no campaign for this version" (SQLite's reads take no lock;
+        # on PostgreSQL the policy row lock in ``prepare_campaign`` also orders other processes)
+        self._drafting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ---- policies -----------------------------------------------------------------------------
 
@@ -106,6 +112,14 @@ class Service:
         """A new draft campaign when the policy changed materially (never fails the caller)."""
         if self.index is None:
             return
+        lock = self._drafting.get(policy_id)
+        if lock is None:
+            lock = self._drafting[policy_id] = asyncio.Lock()
+        async with lock:
+            await self._draft_now(policy_id, drafter)
+
+    async def _draft_now(self, policy_id: str, drafter: str | None) -> None:
+        assert self.index is not None
         try:
             await prepare_campaign(
                 self.runtime.sessions, self.index, policy_id, prepared_by=drafter or SYSTEM_DRAFTER,
@@ -204,7 +218,7 @@ class Service:
         factor = 1.0 / clock.real_seconds(1.0)
         return [
             Tick("follow_changes", self.follow_changes, self.runtime.settings.follow_changes_s * factor, timeout_s=300),
-            Tick("prepare_pending_campaigns", self.prepare_pending, max(60.0, self.runtime.settings.worker_poll_s) * factor,
+            Tick("prepare_pending_campaigns", self.prepare_pending, self.runtime.settings.prepare_campaigns_s * factor,
                  leader_only=True, timeout_s=600),
         ]  # fmt: skip
 

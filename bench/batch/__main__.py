@@ -5,8 +5,10 @@ For each size N: N enterprises and N residents with realistic, non-repeating tex
 ``policy-push match`` (streaming, ``--jobs`` worker processes) and the naive per-profile loop
 (``bench.batch.naive``), each as its own process writing every eligible and may-qualify pair.
 Measured: wall time, CPU time of the process and its children, peak memory of the whole process
-tree (RSS of the process and its workers, summed, polled every 0.1 s), pairs written, and whether
-both wrote the same (policy, profile, eligible) pairs.
+tree polled every 0.1 s, both as summed RSS (counts the pages a forked worker shares with its
+parent once per process) and as summed PSS (``/proc/<pid>/smaps_rollup``: a shared page divided
+among its sharers, the memory really held), pairs written, and whether both wrote the same
+(policy, profile, eligible) pairs.
 """
 
 from __future__ import annotations
@@ -35,36 +37,55 @@ POLICIES = ROOT / "tests" / "data" / "sample" / "policies.jsonl"
 DAY = "2026-11-30"
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """RSS of ``pid`` and all its descendants, in kB."""
-    total, todo = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(x) for x in f.read().split()]
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return out
+
+
+def _field_kb(path: str, name: str) -> int:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(name):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def _tree_memory_kb(pid: int) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of ``pid`` and its descendants, in kB.  RSS counts a page shared
+    by a forked worker and its parent once in each; PSS divides it among them, so the PSS sum
+    is the memory the tree really holds."""
+    rss = pss = 0
+    for p in _tree(pid):
+        rss += _field_kb(f"/proc/{p}/status", "VmRSS:")
+        pss += _field_kb(f"/proc/{p}/smaps_rollup", "Pss:")
+    return rss, pss
 
 
 def run(cmd: list[str], out: Path, err: Path) -> dict[str, float]:
-    """Run ``cmd`` with stdout to ``out``; wall, CPU (self + children) and peak tree RSS."""
+    """Run ``cmd`` with stdout to ``out``; wall, CPU (self + children), peak tree RSS and PSS."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=ROOT)
-        peak = [0]
+        peak = [0, 0]
 
         def poll() -> None:
             while proc.poll() is None:
-                peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+                rss, pss = _tree_memory_kb(proc.pid)
+                peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
                 time.sleep(0.1)
 
         th = threading.Thread(target=poll, daemon=True)
@@ -76,7 +97,7 @@ def run(cmd: list[str], out: Path, err: Path) -> dict[str, float]:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if code not in (0, 1):
         sys.exit(f"{cmd[2]} failed with exit status {code}: see {err}")
-    return {"wall": wall, "cpu": cpu, "peak_mb": peak[0] / 1024}
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak[0] / 1024, "peak_pss_mb": peak[1] / 1024}
 
 
 def pair_keys(path: Path) -> np.ndarray:
@@ -131,16 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| run | enterprises + residents | pairs written | wall s | CPU s (all processes) | peak RSS MB (process tree)"
-          " | same pairs as the engine |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| run | enterprises + residents | pairs written | wall s | CPU s (all processes) | peak RSS MB (process tree,"
+          " summed) | peak PSS MB (process tree) | same pairs as the engine |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     base = {}
     for name, n, pairs, m, same in rows:
         if name.startswith("policy-push"):
             base[n] = m["wall"]
         ratio = f" (×{m['wall'] / base[n]:.1f})" if not name.startswith("policy-push") else ""
         print(f"| {name} | {n:,} + {n:,} | {pairs:,} | {m['wall']:.1f}{ratio} | {m['cpu']:.1f} | {m['peak_mb']:,.0f}"
-              f" | {same} |")
+              f" | {m['peak_pss_mb']:,.0f} | {same} |")
     return 0
 
 

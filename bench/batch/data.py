@@ -4,12 +4,19 @@ realistic, non-repeating text (``bench.textgen``).  Distributions follow ``bench
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 from pathlib import Path
 
-from bench.matching.generate import QUALS, RES_TAGS, _classes, _date, _maybe, _region, _regions
+from bench.matching.generate import (
+    _classes,
+    _maybe,
+    _region,
+    _regions,
+    enterprise_measures,
+    resident_fields,
+    size_and_employees,
+)
 from bench.textgen import ScopeGen
 from policy_push.domain import uscc_check_char
 from policy_push.domain.checksums import USCC_ALPHABET
@@ -39,23 +46,14 @@ def write_enterprises(path: Path, n: int, seed: int = 20261130) -> None:
     rng = random.Random(seed)
     text = ScopeGen(seed + 1)
     regions, classes = _regions(), _classes()
-    sizes = [("micro", 0.6), ("small", 0.3), ("medium", 0.08), ("large", 0.02)]
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
-            size = rng.choices([s for s, _ in sizes], [w for _, w in sizes])[0]
-            emp = {"micro": rng.randrange(1, 20), "small": rng.randrange(20, 300),
-                   "medium": rng.randrange(300, 1000), "large": rng.randrange(1000, 5000)}[size]
+            size, emp = size_and_employees(rng)
             region = _region(rng, regions)
             industry = rng.choice(classes)
             rec = {
-                "id": _uscc(i, region[:6]), "region": _maybe(rng, region, 0.01),
-                "industry": industry, "size": _maybe(rng, size, 0.03),
-                "established_on": _maybe(rng, _date(rng, dt.date(1990, 1, 1), dt.date(2026, 11, 1)), 0.01),
-                "employees": _maybe(rng, emp, 0.02),
-                "annual_revenue_wan": _maybe(rng, round(emp * rng.uniform(5, 80), 1), 0.03),
-                "total_assets_wan": _maybe(rng, round(emp * rng.uniform(5, 120), 1), 0.03),
-                "qualifications": _maybe(rng, [q for q, p in QUALS if rng.random() < p], 0.02),
-                "tax_credit_rating": _maybe(rng, rng.choices("ABMCD", [30, 40, 20, 6, 4])[0], 0.03),
+                "id": _uscc(i, region[:6]), "region": _maybe(rng, region, 0.01), "industry": industry,
+                **enterprise_measures(rng, size, emp),
                 "business_scope": text.scope(industry),
                 "interests": text.enterprise_interests(),
                 "name": f"盘锦{rng.choice(_NAMES)}{rng.choice(_NAMES)}{rng.choice(_TRADES)}有限公司",
@@ -70,13 +68,7 @@ def write_residents(path: Path, n: int, seed: int = 20261131) -> None:
     regions = _regions()
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
-            region = _region(rng, regions)
-            rec = {
-                "id": f"R{i:09d}", "region": _maybe(rng, region, 0.02),
-                "hukou_region": _maybe(rng, region[:6] if rng.random() < 0.9 else _region(rng, regions)[:6], 0.01),
-                "birth_date": _maybe(rng, _date(rng, dt.date(1926, 1, 1), dt.date(2010, 11, 26)), 0.02),
-                "gender": rng.choice(["male", "female"]),
-                "tags": _maybe(rng, [t for t, p in RES_TAGS if rng.random() < p], 0.03),
+            rec = resident_fields(rng, regions, i) | {
                 "interests": text.resident_interests(),
                 "name": rng.choice(_NAMES) + "某", "contact": _contact(rng), "channels": ["sms"], "categories": [],
                 "consent": rng.random() < 0.92,

@@ -89,28 +89,56 @@ def _date(rng: random.Random, start: dt.date, end: dt.date) -> str:
     return (start + dt.timedelta(days=rng.randrange((end - start).days))).isoformat()
 
 
+_SIZES = [("micro", 0.6), ("small", 0.3), ("medium", 0.08), ("large", 0.02)]
+
+
+def size_and_employees(rng: random.Random) -> tuple[str, int]:
+    size = rng.choices([s for s, _ in _SIZES], [w for _, w in _SIZES])[0]
+    emp = {"micro": rng.randrange(1, 20), "small": rng.randrange(20, 300),
+           "medium": rng.randrange(300, 1000), "large": rng.randrange(1000, 5000)}[size]
+    return size, emp
+
+
+def enterprise_measures(rng: random.Random, size: str, emp: int) -> dict[str, Any]:
+    """An enterprise's size, age, staff, money, qualifications and tax rating, a few % missing; both
+    benchmarks' generators draw them here (in this order, so a seed gives the same firms)."""
+    return {
+        "size": _maybe(rng, size, 0.03),
+        "established_on": _maybe(rng, _date(rng, dt.date(1990, 1, 1), dt.date(2026, 11, 1)), 0.01),
+        "employees": _maybe(rng, emp, 0.02),
+        "annual_revenue_wan": _maybe(rng, round(emp * rng.uniform(5, 80), 1), 0.03),
+        "total_assets_wan": _maybe(rng, round(emp * rng.uniform(5, 120), 1), 0.03),
+        "qualifications": _maybe(rng, [q for q, p in QUALS if rng.random() < p], 0.02),
+        "tax_credit_rating": _maybe(rng, rng.choices("ABMCD", [30, 40, 20, 6, 4])[0], 0.03),
+    }
+
+
 def write_enterprises(path: Path, n: int, seed: int = 20261126) -> None:
     rng = random.Random(seed)
     regions, classes = _regions(), _classes()
-    sizes = [("micro", 0.6), ("small", 0.3), ("medium", 0.08), ("large", 0.02)]
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
-            size = rng.choices([s for s, _ in sizes], [w for _, w in sizes])[0]
-            emp = {"micro": rng.randrange(1, 20), "small": rng.randrange(20, 300),
-                   "medium": rng.randrange(300, 1000), "large": rng.randrange(1000, 5000)}[size]
+            size, emp = size_and_employees(rng)
             rec = {
-                "id": f"E{i:09d}", "region": _maybe(rng, _region(rng, regions), 0.01),
-                "industry": rng.choice(classes), "size": _maybe(rng, size, 0.03),
-                "established_on": _maybe(rng, _date(rng, dt.date(1990, 1, 1), dt.date(2026, 11, 1)), 0.01),
-                "employees": _maybe(rng, emp, 0.02),
-                "annual_revenue_wan": _maybe(rng, round(emp * rng.uniform(5, 80), 1), 0.03),
-                "total_assets_wan": _maybe(rng, round(emp * rng.uniform(5, 120), 1), 0.03),
-                "qualifications": _maybe(rng, [q for q, p in QUALS if rng.random() < p], 0.02),
-                "tax_credit_rating": _maybe(rng, rng.choices("ABMCD", [30, 40, 20, 6, 4])[0], 0.03),
+                "id": f"E{i:09d}", "region": _maybe(rng, _region(rng, regions), 0.01), "industry": rng.choice(classes),
+                **enterprise_measures(rng, size, emp),
                 "business_scope": "；".join(rng.sample(SCOPE, rng.randrange(3, 7))),
                 "interests": " ".join(rng.sample(ENT_INTERESTS, rng.randrange(1, 5))),
             }
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def resident_fields(rng: random.Random, regions: tuple[list[str], list[str], list[str]], i: int) -> dict[str, Any]:
+    """Resident ``i``'s matching fields (id, places, birth date, gender, tags), a few % missing; both
+    benchmarks' generators add their own text and contact fields to it."""
+    region = _region(rng, regions)
+    return {
+        "id": f"R{i:09d}", "region": _maybe(rng, region, 0.02),
+        "hukou_region": _maybe(rng, region[:6] if rng.random() < 0.9 else _region(rng, regions)[:6], 0.01),
+        "birth_date": _maybe(rng, _date(rng, dt.date(1926, 1, 1), dt.date(2010, 11, 26)), 0.02),
+        "gender": rng.choice(["male", "female"]),
+        "tags": _maybe(rng, [t for t, p in RES_TAGS if rng.random() < p], 0.03),
+    }
 
 
 def write_residents(path: Path, n: int, seed: int = 20261127) -> None:
@@ -118,15 +146,8 @@ def write_residents(path: Path, n: int, seed: int = 20261127) -> None:
     regions = _regions()
     with open(path, "w", encoding="utf-8") as f:
         for i in range(n):
-            region = _region(rng, regions)
-            rec = {
-                "id": f"R{i:09d}", "region": _maybe(rng, region, 0.02),
-                "hukou_region": _maybe(rng, region[:6] if rng.random() < 0.9 else _region(rng, regions)[:6], 0.01),
-                "birth_date": _maybe(rng, _date(rng, dt.date(1926, 1, 1), dt.date(2010, 11, 26)), 0.02),
-                "gender": rng.choice(["male", "female"]),
-                "tags": _maybe(rng, [t for t, p in RES_TAGS if rng.random() < p], 0.03),
-                "interests": " ".join(rng.sample(RES_INTERESTS, rng.randrange(1, 4))),
-            }
+            rec = resident_fields(rng, regions, i)
+            rec["interests"] = " ".join(rng.sample(RES_INTERESTS, rng.randrange(1, 4)))
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 

@@ -20,6 +20,8 @@ opening our authorize link inside WeChat and WeChat sending them back with a ``c
 code. ``GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`` exchanges it for
 the openid, once (40163 for a used code, 40029 for an unknown or expired one, codes live 5 minutes).
 
+Tokens and web authorisation live in ``wechat_tokens``, pushing events in ``wechat_events`` (mixed in here).
+
 Injected token faults (40001, 40014, 42001) hit only a token that has already been used once: the
 real platform never rejects a token it has just issued, and wechatpy re-fetches and retries with no
 limit, so a fault on a fresh token would send it round for ever.
@@ -28,34 +30,29 @@ limit, so a fault on a fresh token would send it round for ever.
 from __future__ import annotations
 
 import itertools
-import re
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from channels.render import wechat_field_limit
-from channels.signing import wechat_callback_signature
 from channels.simulators._common import (
     CallbackPusher,
     Faults,
     SentRecord,
     Simulator,
     json_response,
-    read_control,
 )
-from channels.wechat_crypto import WechatCrypto, wechat_msg_signature
+from channels.simulators.wechat_events import WechatEvents
+from channels.simulators.wechat_tokens import _OPENID, WechatTokens
+from channels.wechat_crypto import WechatCrypto
 
 __all__ = ["WechatSimConfig", "WechatSimulator"]
 
-_OPENID = re.compile(r"^o[\w-]{27}$")
 _DEDUPE_S = 600.0
-_GRACE_S = 300.0
 _TOKEN_FAULTS = frozenset({"40001", "40014", "42001"})
 _USER_STATES = frozenset({"follower", "unfollowed", "not_following", "refused", "blocked", "system_fail"})
 
@@ -91,7 +88,7 @@ class WechatSimConfig:
     encoding_aes_key: str = ""
 
 
-class WechatSimulator(Simulator):
+class WechatSimulator(WechatEvents, WechatTokens, Simulator):
     provider = "wechat"
 
     def __init__(
@@ -136,77 +133,6 @@ class WechatSimulator(Simulator):
     async def close(self) -> None:
         await self.pusher.close()
         await super().close()
-
-    @staticmethod
-    def _err(code: int, msg: str) -> web.Response:
-        return json_response({"errcode": code, "errmsg": f"{msg} rid: {secrets.token_hex(4)}-{secrets.token_hex(4)}"})
-
-    # ---- tokens ---------------------------------------------------------------------------------
-
-    def _check_app(self, request: web.Request, grant: Any, appid: Any, secret: Any) -> web.Response | None:
-        if self.config.ip_whitelist and request.remote not in self.config.ip_whitelist:
-            return self._err(40164, f"invalid ip {request.remote}, not in whitelist")
-        if grant != "client_credential":
-            return self._err(40002, "invalid grant_type")
-        if not appid:
-            return self._err(41002, "appid missing")
-        if appid not in self.config.apps:
-            return self._err(40013, "invalid appid")
-        if not secret:
-            return self._err(41004, "appsecret missing")
-        if self.config.apps[appid] != secret:
-            return self._err(40125, "invalid appsecret")
-        return None
-
-    def _mint(self, appid: str) -> str:
-        token = secrets.token_urlsafe(96)  # real tokens are long; clients must store >= 512 characters
-        self.tokens[token] = (appid, self.clock() + self.config.token_ttl_s)
-        return token
-
-    async def _stable_token(self, request: web.Request) -> web.Response:
-        self.token_requests += 1
-        try:
-            body = await request.json()
-        except ValueError:
-            return self._err(47001, "data format error")
-        body = body if isinstance(body, dict) else {}
-        appid = body.get("appid")
-        problem = self._check_app(request, body.get("grant_type"), appid, body.get("secret"))
-        if problem:
-            return problem
-        fault = await self.inject()
-        if fault == "-1":
-            return self._err(-1, "system error")
-        now = self.clock()
-        current = self._stable.get(appid, "")
-        expires_at = self.tokens.get(current, ("", 0.0))[1]
-        if body.get("force_refresh") is True and current:
-            recent = [t for t in self._forced.get(appid, []) if t > now - 86400]
-            if len(recent) < 20 and (not recent or now - recent[-1] >= 30):
-                self._forced[appid] = [*recent, now]
-                self.tokens.pop(current, None)
-                current = ""
-        if not current or expires_at - now <= _GRACE_S:
-            current = self._mint(appid)  # the old one, if any, lives on until its own expiry
-            self._stable[appid] = current
-        return json_response({"access_token": current, "expires_in": int(self.tokens[current][1] - now)})
-
-    async def _classic_token(self, request: web.Request) -> web.Response:
-        self.token_requests += 1
-        q = request.query
-        appid = q.get("appid")
-        problem = self._check_app(request, q.get("grant_type"), appid, q.get("secret"))
-        if problem:
-            return problem
-        now = self.clock()
-        calls = [t for t in self._classic_calls.get(appid, []) if t > now - 86400]
-        if len(calls) >= self.config.classic_token_daily_quota:
-            return self._err(45009, "reach max api daily quota limit")
-        self._classic_calls[appid] = [*calls, now]
-        for token, (owner, exp) in list(self.tokens.items()):
-            if owner == appid and token not in self._stable.values():
-                self.tokens[token] = (owner, min(exp, now + _GRACE_S))
-        return json_response({"access_token": self._mint(appid), "expires_in": int(self.config.token_ttl_s)})
 
     # ---- template messages ----------------------------------------------------------------------
 
@@ -340,96 +266,3 @@ class WechatSimulator(Simulator):
             return self._err(45009, "reach max api daily quota limit")
         self._sent_today.append(now)
         return None
-
-    def _push_event(self, openid: str, msgid: str, status: str) -> None:
-        self._push(
-            openid,
-            f"<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID><Status><![CDATA[{status}]]></Status>",
-        )
-
-    def _push(self, openid: str, event_xml: str, *, delay: bool = True) -> str:
-        """Push one event to the callback URL, signed (and encrypted in safe mode); returns its XML."""
-        timestamp, nonce = str(int(self.clock())), secrets.token_hex(5)
-        xml = (
-            f"<xml><ToUserName><![CDATA[{self.config.account}]]></ToUserName>"
-            f"<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{timestamp}</CreateTime>"
-            f"<MsgType><![CDATA[event]]></MsgType>{event_xml}</xml>"
-        )
-        query = {
-            "signature": wechat_callback_signature(self.config.callback_token, timestamp, nonce),
-            "timestamp": timestamp,
-            "nonce": nonce,
-            "openid": openid,
-        }
-        body = xml
-        if self.crypto is not None:
-            encrypt = self.crypto.encrypt(xml.encode())
-            query["encrypt_type"] = "aes"
-            query["msg_signature"] = wechat_msg_signature(self.config.callback_token, timestamp, nonce, encrypt)
-            body = f"<xml><ToUserName><![CDATA[{self.config.account}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        sep = "&" if "?" in self.config.callback_url else "?"
-        url = f"{self.config.callback_url}{sep}{urlencode(query)}"
-        self.pusher.push(
-            url,
-            body.encode(),
-            content_type="text/xml",
-            is_ack=lambda st, answer: st == 200 and answer.strip() in (b"", b"success"),
-            delay_s=self.config.event_delay_s if delay else 0.0,
-        )
-        return xml
-
-    def follow_event(self, openid: str, event: str) -> str:
-        """A user follows (``subscribe``) or unfollows (``unsubscribe``) the account: push the event."""
-        if event not in ("subscribe", "unsubscribe"):
-            raise ValueError(f"event must be subscribe or unsubscribe, not {event!r}")
-        self.users[openid] = "follower" if event == "subscribe" else "unfollowed"
-        if not self.config.callback_url:
-            return ""
-        extra = "<EventKey><![CDATA[]]></EventKey>" if event == "subscribe" else ""
-        return self._push(openid, f"<Event><![CDATA[{event}]]></Event>{extra}", delay=False)
-
-    # ---- web authorisation (snsapi_base) ----------------------------------------------------------
-
-    def oauth_code(self, openid: str) -> str:
-        """The code WeChat hands back to our redirect_uri after ``openid`` opened the authorize link."""
-        code = secrets.token_urlsafe(24)
-        self._oauth_codes[code] = [openid, self.clock() + 300.0, False]
-        return code
-
-    async def _control_oauth_code(self, request: web.Request) -> web.Response:
-        data = await read_control(request, ("openid",))
-        if isinstance(data, web.Response):
-            return data
-        if not _OPENID.match(str(data["openid"])):
-            return json_response({"error": "openid must look like a WeChat openid (o + 27 characters)"}, 422)
-        return json_response({"code": self.oauth_code(str(data["openid"]))})
-
-    async def _oauth_access_token(self, request: web.Request) -> web.Response:
-        q = request.query
-        if q.get("grant_type") != "authorization_code":
-            return self._err(40002, "invalid grant_type")
-        appid = q.get("appid")
-        if appid not in self.config.apps:
-            return self._err(40013, "invalid appid")
-        if self.config.apps[appid] != q.get("secret"):
-            return self._err(40125, "invalid appsecret")
-        entry = self._oauth_codes.get(q.get("code", ""))
-        if entry is None or entry[1] < self.clock():
-            return self._err(40029, "invalid code")
-        if entry[2]:
-            return self._err(40163, "code been used")
-        entry[2] = True
-        return json_response({"access_token": secrets.token_urlsafe(48), "expires_in": 7200,
-                              "refresh_token": secrets.token_urlsafe(48), "openid": entry[0], "scope": "snsapi_base"})
-
-    async def _control_event(self, request: web.Request) -> web.Response:
-        data = await read_control(request, ("openid", "event"))
-        if isinstance(data, web.Response):
-            return data
-        try:
-            xml = self.follow_event(str(data["openid"]), str(data["event"]))
-        except ValueError as exc:
-            return json_response({"error": str(exc)}, 422)
-        return json_response(
-            {"pushed_to": self.config.callback_url, "encrypted": self.crypto is not None, "xml": xml}
-        )

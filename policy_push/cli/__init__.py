@@ -10,12 +10,12 @@ from importlib.metadata import PackageNotFoundError, version
 from policy_push.config import Settings, load_settings
 from policy_push.logs import configure_logging
 
-from . import audit, db, demo, keys, match, records, serve, simulators, staff, suggest, tools, worker
+from . import audit, db, demo, keys, match, records, serve, shards, simulators, staff, suggest, tools, worker
 from .failures import Exit, explain
 
 __all__ = ["build_parser", "main"]
 
-_COMMANDS = (serve, worker, demo, records, match, suggest, db, keys, simulators, tools, staff, audit)
+_COMMANDS = (serve, worker, demo, records, match, suggest, db, keys, shards, simulators, tools, staff, audit)
 
 #: the settings of this run, once loaded: a failure is explained against its database URL
 _loaded: list[Settings] = []

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_push.storage import create_engine, schema_status, upgrade
-from policy_push.storage.schema import downgrade, history
+from policy_push.storage.schema import SchemaStatus, downgrade, history
 
 from .help import add_command
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,73 +38,48 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     hi.set_defaults(handler=_history)
 
 
-def _upgrade(args: argparse.Namespace) -> int:
+def _on_engine(args: argparse.Namespace, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``use`` on an engine of this run's database, disposed of afterwards."""
     from policy_push.cli import settings_from
 
     settings = settings_from(args)
 
-    async def run() -> None:
+    async def run() -> T:
         engine = create_engine(settings)
         try:
-            await upgrade(engine, revision=args.revision)
-            status = await schema_status(engine)
+            return await use(engine)
         finally:
             await engine.dispose()
-        state = "current" if status.is_current else f"head is {status.head}"
-        print(f"database schema at revision {status.current} ({state})")
-
-    asyncio.run(run())
-    return 0
-
-
-def _downgrade(args: argparse.Namespace) -> int:
-    from policy_push.cli import settings_from
-
-    settings = settings_from(args)
-
-    async def run() -> None:
-        engine = create_engine(settings)
-        try:
-            status = await downgrade(engine, revision=args.revision)
-        finally:
-            await engine.dispose()
-        print(f"database schema at revision {status.current or '(empty)'}; `policy-push db upgrade` returns to {status.head}")
-
-    asyncio.run(run())
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from policy_push.cli import settings_from
-
-    settings = settings_from(args)
-
-    async def run() -> int:
-        engine = create_engine(settings)
-        try:
-            status = await schema_status(engine)
-        finally:
-            await engine.dispose()
-        state = "current" if status.is_current else f"out of date: run `policy-push db upgrade` to reach {status.head}"
-        print(f"database schema at revision {status.current or '(empty)'}; {state}")
-        return 0 if status.is_current else 1
 
     return asyncio.run(run())
 
 
+def _upgrade(args: argparse.Namespace) -> int:
+    async def up(engine: AsyncEngine) -> SchemaStatus:
+        await upgrade(engine, revision=args.revision)
+        return await schema_status(engine)
+
+    status = _on_engine(args, up)
+    state = "current" if status.is_current else f"head is {status.head}"
+    print(f"database schema at revision {status.current} ({state})")
+    return 0
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    status = _on_engine(args, lambda engine: downgrade(engine, revision=args.revision))
+    print(f"database schema at revision {status.current or '(empty)'}; `policy-push db upgrade` returns to {status.head}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _on_engine(args, schema_status)
+    state = "current" if status.is_current else f"out of date: run `policy-push db upgrade` to reach {status.head}"
+    print(f"database schema at revision {status.current or '(empty)'}; {state}")
+    return 0 if status.is_current else 1
+
+
 def _history(args: argparse.Namespace) -> int:
-    from policy_push.cli import settings_from
-
-    settings = settings_from(args)
-
-    async def run() -> str | None:
-        engine = create_engine(settings)
-        try:
-            return (await schema_status(engine)).current
-        finally:
-            await engine.dispose()
-
-    current = asyncio.run(run())
+    current = _on_engine(args, schema_status).current
     for revision, title in history():
         mark = "  <- database" if revision == current else ""
         print(f"{revision:<28} {title}{mark}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
-import sys
 
 from aiohttp import web
 
@@ -13,6 +12,7 @@ from policy_push.config import Settings
 from policy_push.runtime import open_runtime
 from policy_push.security import DEMO_PII_KEY
 
+from .failures import CommandFailed, Exit
 from .help import add_command
 from .listen import bind_listener
 
@@ -51,15 +51,15 @@ def uses_demo_key(settings: Settings) -> bool:
     return given == DEMO_PII_KEY or (not given and settings.demo)
 
 
-def refuse_demo_key(command: str, settings: Settings) -> str | None:
-    """The one line that refuses to run ``command`` on the public demo key (only ``demo`` may), or None."""
-    if not uses_demo_key(settings):
-        return None
-    return (
-        f"policy-push {command}: refusing the public demo PII key (POLICY_PUSH_DEMO=1 or the demo key as "
-        "POLICY_PUSH_PII_KEY): anyone can decrypt data stored with it. Set POLICY_PUSH_PII_KEY to a key of your "
-        "own (`policy-push keygen`), or use `policy-push demo` for the synthetic demo."
-    )
+def refuse_demo_key(settings: Settings) -> None:
+    """Refuse (exit status 2) to run on the public demo key: only ``demo`` may."""
+    if uses_demo_key(settings):
+        raise CommandFailed(
+            Exit.USAGE,
+            "refusing the public demo PII key (POLICY_PUSH_DEMO=1 or the demo key as POLICY_PUSH_PII_KEY): anyone "
+            "can decrypt data stored with it. Set POLICY_PUSH_PII_KEY to a key of your own (`policy-push keygen`), "
+            "or use `policy-push demo` for the synthetic demo.",
+        )
 
 
 def run_server(settings: Settings, *, banner: str = "", worker: bool = True, sock: socket.socket | None = None) -> None:
@@ -90,10 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
     from policy_push.cli import settings_from
 
     settings = settings_from(args, host=args.host, port=args.port)
-    refused = refuse_demo_key("serve", settings)
-    if refused:
-        print(refused, file=sys.stderr)
-        return 2
+    refuse_demo_key(settings)
     sock = bind_listener(settings.host, settings.port)  # before anything slow
     try:
         asyncio.run(preflight(settings))

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
 
 from policy_push.config import Settings
@@ -80,8 +79,5 @@ def _worker(args: argparse.Namespace) -> int:
     settings = settings_from(args, worker_id=args.worker_id, time_factor=args.time_factor)
     from policy_push.cli.serve import refuse_demo_key
 
-    refused = refuse_demo_key("worker", settings)
-    if refused:
-        print(refused, file=sys.stderr)
-        return 2
+    refuse_demo_key(settings)
     return asyncio.run(run_worker(settings, exit_when_idle=args.exit_when_idle, timeout_s=args.timeout))

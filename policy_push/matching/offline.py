@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from policy_push.errors import FieldError, RecordInvalid
 
 from .engines import AUDIENCES, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
 
-__all__ = ["RejectedLine", "match_records", "read_jsonl"]
+__all__ = ["RejectedLine", "match_records", "parse_lines", "read_jsonl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,26 @@ class RejectedLine:
         return f"{self.path}:{self.line_no}{who}: {reasons}"
 
 
+def parse_lines(
+    lines: Iterable[bytes], start: int, kind: RecordKind, ctx: ValidationContext
+) -> Iterator[tuple[int, Any, str | None, list[FieldError]]]:
+    """Each non-blank line numbered from ``start``, validated as ``policy-push import`` validates it:
+    (line number, the record or None, the id it gave if any, why it was rejected)."""
+    for line_no, raw in enumerate(lines, start=start):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            yield line_no, None, None, [FieldError(("(line)",), f"invalid JSON: {exc}")]
+            continue
+        record_id = data["id"][:64] if isinstance(data, dict) and isinstance(data.get("id"), str) else None
+        try:
+            yield line_no, parse_record(kind, data, ctx), record_id, []
+        except RecordInvalid as exc:
+            yield line_no, None, record_id, exc.errors
+
+
 def read_jsonl(path: Path, kind: RecordKind, ctx: ValidationContext) -> tuple[list[Any], list[RejectedLine]]:
     """The valid records of a JSONL file, in file order, and the rejected lines.  The same id on
     a later line is rejected, as ``policy-push import`` does."""
@@ -42,28 +62,16 @@ def read_jsonl(path: Path, kind: RecordKind, ctx: ValidationContext) -> tuple[li
     bad: list[RejectedLine] = []
     seen: dict[str, int] = {}
     with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
+        for line_no, record, record_id, errors in parse_lines(fh, 1, kind, ctx):
+            if record is None:
+                bad.append(RejectedLine(path, line_no, record_id, errors))
                 continue
-            record_id = None
-            try:
-                data = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                bad.append(RejectedLine(path, line_no, None, [FieldError(("(line)",), f"invalid JSON: {exc}")]))
-                continue
-            if isinstance(data, dict) and isinstance(data.get("id"), str):
-                record_id = data["id"][:64]
-            try:
-                record = parse_record(kind, data, ctx)
-            except RecordInvalid as exc:
-                bad.append(RejectedLine(path, line_no, record_id, exc.errors))
-                continue
-            first = seen.get(record.id)  # type: ignore[attr-defined]
+            first = seen.get(record.id)
             if first is not None:
                 msg = f"duplicate id: already on line {first} of this file"
                 bad.append(RejectedLine(path, line_no, record_id, [FieldError(("id",), msg)]))
                 continue
-            seen[record.id] = line_no  # type: ignore[attr-defined]
+            seen[record.id] = line_no
             good.append(record)
     return good, bad
 

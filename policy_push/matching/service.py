@@ -37,14 +37,23 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from matchers import FEEDBACK_KINDS, CompiledPolicy, MatchEngine, MatchRecord, PolicyMatches, Tokenizer
+from matchers import (
+    FEEDBACK_KINDS,
+    CompiledPolicy,
+    MatchEngine,
+    MatchRecord,
+    PolicyMatches,
+    TextStats,
+    Tokenizer,
+)
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
-from policy_push.errors import MatchIndexUnavailable
+from policy_push.errors import HeldByAnotherShard, MatchIndexUnavailable
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 from policy_push.statuses import ChangeOp
 from policy_push.storage import PolicyRepository, changes
 from policy_push.storage import feedback as feedback_store
+from policy_push.storage.shards import ShardMap
 
 from .engines import (
     AUDIENCES,
@@ -78,6 +87,8 @@ _REFIT_MIN = 1000
 _RESULT_CACHE = 4
 # rows read between two yields to the event loop while scanning profiles
 _YIELD_EVERY = 100
+# profiles of other shards cut and counted at a time while a shard builds (never kept)
+_OUTSIDE_CHUNK = 5000
 
 
 class _Closing(Exception):
@@ -134,6 +145,11 @@ class MatchService:
     n_jobs
         Processes that tokenise a full build of more than 40,000 profiles.  1 by default: forking
         a process that runs an event loop and threads is not safe everywhere.
+    shard
+        ``(name, shard map)``: hold only the profiles of that shard's regions
+        (``policy_push.storage.shards``), weighed with the text statistics of every profile so that
+        scores are those of one index of all.  A shard always builds (its outside statistics are
+        not saved), so ``index_dir`` is ignored.
     """
 
     def __init__(
@@ -147,8 +163,15 @@ class MatchService:
         tokenizer: Tokenizer | None = None,
         n_jobs: int = 1,
         threads: int = 2,
+        shard: tuple[str, ShardMap] | None = None,
     ) -> None:
         self._sessions = sessions
+        self.shard = shard
+        #: on a shard node, what answers ``match_policy`` for every profile (``fanout.ShardRouter``,
+        #: set by the web app, which owns the HTTP client); this index answers only for its own
+        self.fan_out: Callable[..., Awaitable[PolicyMatchResult]] | None = None
+        if shard is not None:
+            index_dir = None
         self._cipher = cipher
         self._ref = ref
         self._store = IndexStore(index_dir) if index_dir is not None else None
@@ -319,9 +342,16 @@ class MatchService:
         """Profiles eligible for ``policy`` (stored or not: a draft can be previewed) on day ``on``,
         and those that may qualify but lack data.  ``top_k`` cuts each list; ``min_score`` the
         eligible one."""
+        if self.fan_out is not None:  # a shard: the other shards holding the policy's regions answer too
+            return await self.fan_out(policy, on=on, top_k=top_k, min_score=min_score)
         await self.wait_ready()
         full = await self._full_matches(policy, on)
         return PolicyMatchResult.from_matches(full, top_k=top_k, min_score=min_score)
+
+    async def full_matches(self, policy: Policy, *, on: dt.date) -> PolicyMatches:
+        """The engine's uncut answer (a shard's part of a policy's answer is cut from it)."""
+        await self.wait_ready()
+        return await self._full_matches(policy, on)
 
     async def policies_for_profile(
         self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None = None, include_unknown: bool = False
@@ -330,7 +360,7 @@ class MatchService:
         ``include_unknown`` those it may qualify for follow (``eligible: false``, ``missing``).
         Raises ``matchers.UnknownProfileError`` (a ``KeyError``) for an id not indexed."""
         await self.wait_ready()
-        engine = self._engines[audience]
+        engine = self._own(audience, profile_id)
         found = await self._run(
             functools.partial(
                 engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=include_unknown, open_only=True
@@ -344,7 +374,7 @@ class MatchService:
         """As :meth:`policies_for_profile` with ``include_unknown``, but each match record whole (its
         ``public_reasons`` and ``advice``) beside the policy it is for: what a page for the person shows."""
         await self.wait_ready()
-        engine = self._engines[audience]
+        engine = self._own(audience, profile_id)
         found = await self._run(
             functools.partial(engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True)
         )
@@ -354,6 +384,15 @@ class MatchService:
             if entry is not None:
                 out.append((entry.policy, record))
         return out
+
+    def _own(self, audience: str, profile_id: str) -> MatchEngine:
+        engine = self._engines[audience]
+        if self.shard is not None and profile_id not in engine:
+            # most likely in another shard's region (or not yet caught up); never answered as "no policies"
+            raise HeldByAnotherShard(
+                f"this node holds shard {self.shard[0]!r}, and {audience} {profile_id[:80]!r} is not in it: ask the node "
+                "of the shard holding its region (`policy-push shards list`)", loc=["path", "id"])
+        return engine
 
     async def audiences_of(self, profile_id: str) -> list[str]:
         """The audiences with a profile of this id (a resident id may look like a credit code)."""
@@ -376,7 +415,15 @@ class MatchService:
             "policies": len(self._policies),
             "progress": self.progress.latest,
             "texts_cut": self.tokenizer.texts_cut,
+            "shard": None if self.shard is None else self.shard[0],
         }
+
+    def holds(self, record: dict[str, Any]) -> bool:
+        """This index holds the profile (always, unless it is a shard's)."""
+        if self.shard is None:
+            return True
+        name, shards = self.shard
+        return shards.holder(record.get("region")) == name
 
     async def _full_matches(self, policy: Policy, on: dt.date) -> PolicyMatches:
         digest = policy.content_hash()
@@ -406,7 +453,10 @@ class MatchService:
         audience, record = audience_of(profile), engine_record(profile, self._ref)
 
         async def apply() -> None:
-            await self._run(self._engines[audience].upsert, record)
+            if self.holds(record):
+                await self._run(self._engines[audience].upsert, record)
+            else:  # another shard's region (perhaps it just moved there)
+                await self._run(self._engines[audience].remove, profile.id)
 
         await self._mutate(apply)
 
@@ -488,7 +538,9 @@ class MatchService:
         records = []
         async with self._sessions() as session:
             async for profile in iter_profiles(session, audience, self._cipher, self._ref, only=ids):
-                records.append(engine_record(profile, self._ref))
+                record = engine_record(profile, self._ref)
+                if self.holds(record):
+                    records.append(record)
         gone = ids - {r["id"] for r in records}
         await self._run(_apply_changes, self._engines[audience], records, gone & set(self._engines[audience].rows_))
 
@@ -522,6 +574,10 @@ class MatchService:
         assert self._hier is not None
         phase = f"indexing {_PLURAL[audience]}"
         records: list[dict[str, Any]] = []
+        engine = new_engine(audience, self._hier, self.tokenizer, n_jobs=self._n_jobs)
+        # a shard cuts the text of the profiles it does not hold only to count their terms, a chunk at a time
+        outside, elsewhere = (TextStats(), []) if self.shard is not None else (None, None)
+        seen = 0
         async with self._sessions() as session:
             # the mark first: a write landing during the scan is then caught up next time
             mark = await read_mark(session, audience)
@@ -529,15 +585,24 @@ class MatchService:
             step = max(1000, total // 20 // 1000 * 1000)
             self.progress(phase, 0, total)
             async for profile in iter_profiles(session, audience, self._cipher, self._ref):
-                records.append(engine_record(profile, self._ref))
-                if len(records) % _YIELD_EVERY == 0:
+                record = engine_record(profile, self._ref)
+                if elsewhere is None or self.holds(record):
+                    records.append(record)
+                else:
+                    elsewhere.append(record)
+                    if len(elsewhere) >= _OUTSIDE_CHUNK:
+                        await self._run(engine.count_outside, outside, elsewhere)
+                        elsewhere = []
+                seen += 1
+                if seen % _YIELD_EVERY == 0:
                     self._checkpoint()
                     await asyncio.sleep(0)  # decrypting and parsing rows is CPU work: let others in
-                if len(records) % step == 0:
-                    self.progress(phase, len(records), total)
-        self.progress(phase, len(records), max(total, len(records)))
-        engine = new_engine(audience, self._hier, self.tokenizer, n_jobs=self._n_jobs)
-        await self._run(engine.fit, records)
+                if seen % step == 0:
+                    self.progress(phase, seen, total)
+        if elsewhere:
+            await self._run(engine.count_outside, outside, elsewhere)
+        self.progress(phase, seen, max(total, seen))
+        await self._run(functools.partial(engine.fit, records, outside=outside))
         await self._run(engine.set_policies, [e.compiled for e in self._policies.values() if e.policy.audience == audience])
         self._engines[audience] = engine
         self._marks[audience] = mark

@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from matchers import CriteriaError, EngineBuilder, MatchEngine, RowChunk, encode_rows
-from policy_push.domain import Policy, RecordKind, ValidationContext, parse_record
-from policy_push.errors import FieldError, RecordInvalid
+from policy_push.domain import Policy, RecordKind, ValidationContext
+from policy_push.errors import FieldError
 
 from .engines import Audience, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
-from .offline import RejectedLine
+from .offline import RejectedLine, parse_lines
 
 __all__ = ["CHUNK_LINES", "build_engine", "match_lines"]
 
@@ -48,21 +50,9 @@ def _encode(start: int, lines: list[bytes]) -> tuple[RowChunk, list[int], list[B
     engine: MatchEngine = _JOB["engine"]
     tokenizer: CountingTokenizer = _JOB["tokenizer"]
     records, line_nos, bad = [], [], []
-    for line_no, raw in enumerate(lines, start=start):
-        if not raw.strip():
-            continue
-        record_id = None
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            bad.append((line_no, None, [FieldError(("(line)",), f"invalid JSON: {exc}")]))
-            continue
-        if isinstance(data, dict) and isinstance(data.get("id"), str):
-            record_id = data["id"][:64]
-        try:
-            record = parse_record(kind, data, ctx)
-        except RecordInvalid as exc:
-            bad.append((line_no, record_id, exc.errors))
+    for line_no, record, record_id, errors in parse_lines(lines, start, kind, ctx):
+        if record is None:
+            bad.append((line_no, record_id, errors))
             continue
         records.append(engine_record(record, ctx.ref))
         line_nos.append(line_no)
@@ -167,9 +157,9 @@ def match_lines(policies: Sequence[Policy], engines: Mapping[str, MatchEngine], 
             stream = engine.stream_policy(compiled, on=on, min_score=max(min_score - 5e-5, 0.0))
             n_e, n_u = stream.n_eligible, stream.n_unknown
             recs = (r for r in stream.records() if not r.eligible or round(r.score, 4) >= min_score)
-        dumps = json.dumps
+        dumps = orjson.dumps  # ≈ 10× json.dumps a record; millions of records are written
         for rec in recs:
-            yield dumps(rec.to_dict(), ensure_ascii=False) + "\n"
+            yield dumps(rec.to_dict()).decode() + "\n"
         if progress:
             progress(f"matched {policy.id}: {n_e} eligible, {n_u} may qualify")
 

@@ -10,11 +10,11 @@ This is the only module of the application that calls providers (``Router.send``
    ``unsure_since`` (a row that lapses without that mark was certainly never sent, so a crash leaves at
    most a slice in doubt); rows no longer ours (settled by the leader after our lease lapsed) are not
    sent. No session is open during the call;
-3. the results are recorded in one write transaction, each move guarded by the claim
+3. the results are recorded in one write transaction (``sending.recording``), each move guarded by the claim
    (``sending.outcomes`` says which move): a failure for good starts the fallback, receipts that
    outran the record are applied, the router's provider switches are stored.
 
-While anything is in flight a heartbeat renews the leases every quarter of ``lease_s``. A batch whose
+While anything is in flight a heartbeat (``sending.leases``) renews the leases every quarter of ``lease_s``. A batch whose
 lease could not be renewed for more than half of ``lease_s`` (the database unreachable) has its provider
 calls cancelled before the lease can lapse: a worker that cannot prove its claim stops sending, so the
 settle tick, which takes over lapsed rows, never races a call still on its way.
@@ -33,8 +33,6 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,18 +40,15 @@ from channels import OutboundMessage, ProviderSwitch, Router, SendResult
 from policy_push.logs import describe
 from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
-from policy_push.statuses import CampaignState, Code, DeliveryStatus, EventSource
+from policy_push.statuses import CampaignState, DeliveryStatus
 from policy_push.storage import campaigns as campaign_store
-from policy_push.storage import deliveries
-from policy_push.storage.deliveries import Move
 from policy_push.storage.sql import begin_write
 from scheduler import Clock
 
 from . import claims
 from .claims import Claim, Outgoing
-from .fallbacks import failed_for_good, fall_back
-from .outcomes import after_send
-from .receipts import apply_early_receipts
+from .leases import DispatchStats, LeaseKeeper, _Held, _Unrecorded
+from .recording import moves_after_send, record_results
 from .rendering import Renderer
 from .rules import SendRules
 from .starting import finish_campaigns
@@ -71,44 +66,7 @@ def sim_per_real(clock: Clock) -> float:
     return 1.0 / clock.real_seconds(1.0)
 
 
-@dataclass
-class DispatchStats:
-    """Counters since the dispatcher was made (``/healthz``)."""
-
-    claimed: int = 0
-    accepted: int = 0
-    #: results recorded after their first record failed
-    recorded_late: int = 0
-    #: rows found settled or reclaimed before their provider call (not sent)
-    lease_lost: int = 0
-    #: provider calls cancelled because the lease could not be renewed
-    fenced: int = 0
-    heartbeats: int = 0
-    heartbeat_failures: int = 0
-
-
-@dataclass(slots=True)
-class _Held:
-    """A claim this process holds: its rows still to be recorded, and when its lease was last renewed."""
-
-    ids: set[str]
-    renewed: float
-    calls: set[asyncio.Future[Any]] = field(default_factory=set)
-    #: rows whose provider call has started (not to be released unsent)
-    called: set[str] = field(default_factory=set)
-    #: rows whose results are being recorded: a renewal that misses them found them recorded, not lost
-    recording: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class _Unrecorded:
-    claim_id: str
-    rows: list[Outgoing]
-    results: dict[str, SendResult]
-    switches: list[ProviderSwitch]
-
-
-class Dispatcher:
+class Dispatcher(LeaseKeeper):
     """Claims and sends due deliveries; one per process (it holds the message cache and the leases)."""
 
     def __init__(
@@ -153,101 +111,6 @@ class Dispatcher:
         self.stopping = False
         self.stats = DispatchStats()
 
-    @property
-    def in_flight(self) -> int:
-        """Rows this process holds a claim on and has not recorded yet."""
-        return sum(len(h.ids) for h in self._held.values())
-
-    # ---- life cycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the heartbeat (idempotent); it renews leases, records held results and fences."""
-        if self._heartbeat is None or self._heartbeat.done():
-            self._stop_beating.clear()
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat_forever(), name="dispatch-heartbeat")
-
-    async def close(self) -> None:
-        """Stop the heartbeat, record what is held and hand back rows claimed but never sent."""
-        if self._heartbeat is not None:
-            # asked to stop, not cancelled: a cancel landing inside a beat's database call would leak
-            # its connection; a beat in progress finishes first
-            self._stop_beating.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-        for claim_id, held in self._held.items():
-            if not held.calls:
-                self._unreleased.setdefault(claim_id, set()).update(held.ids - held.called)
-        await self.flush()
-
-    async def _beat_forever(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_beating.wait(), self.rules.lease_s / 4)
-            if self._stop_beating.is_set():
-                return
-            try:
-                await self.beat()
-            except Exception:  # the heartbeat must outlive any one failure
-                log.exception("dispatch heartbeat failed")
-
-    async def beat(self) -> None:
-        """One heartbeat: renew held leases, fence claims that could not be renewed, flush held results."""
-        held = {cid: set(h.ids) for cid, h in self._held.items() if h.ids}
-        if held:
-            started = time.monotonic()
-            self.stats.heartbeats += 1
-            try:
-                async with self._writes:
-                    mine = await claims.renew(self.sessions, held, lease_s=self.rules.lease_s)
-            except Exception as exc:
-                self.stats.heartbeat_failures += 1
-                log.warning("could not renew %d lease(s): %s", sum(map(len, held.values())), describe(exc))
-            else:
-                for cid, ids in held.items():
-                    h = self._held.get(cid)
-                    if h is not None:
-                        h.renewed = started
-                        self._drop(cid, ids - mine - h.recording, why="lease lost")
-        self._fence()
-        await self.flush()
-
-    def _fence(self) -> None:
-        """Cancel the provider calls of claims whose lease may lapse before they end."""
-        limit = self.rules.lease_s * 0.6
-        for cid, h in self._held.items():
-            if h.calls and time.monotonic() - h.renewed > limit:
-                log.warning("claim %s: lease not renewed for %.0f s; cancelling its provider calls", cid, time.monotonic() - h.renewed)
-                for call in list(h.calls):
-                    call.cancel()
-                    self.stats.fenced += 1
-
-    def _drop(self, claim_id: str, ids: set[str], *, why: str) -> None:
-        h = self._held.get(claim_id)
-        if h is None:
-            return
-        ids = ids & h.ids  # rows dropped meanwhile (recorded, say) are not dropped twice
-        if not ids:
-            return
-        h.ids -= ids
-        if why == "lease lost":
-            self.stats.lease_lost += len(ids)
-            log.warning("claim %s: %d row(s) settled or reclaimed elsewhere; not ours to send", claim_id, len(ids))
-
-    async def flush(self) -> None:
-        """Record results whose first record failed, and hand back rows claimed but never sent."""
-        for item in list(self._unrecorded):
-            if await self._record(item.claim_id, item.rows, item.results, item.switches, retry=True):
-                self._unrecorded.remove(item)
-        for claim_id, ids in list(self._unreleased.items()):
-            try:
-                async with self._writes:
-                    await claims.release(self.sessions, claim_id, ids, now=self.clock.now())
-            except Exception as exc:
-                log.warning("could not hand back %d unsent row(s): %s", len(ids), describe(exc))
-                continue
-            del self._unreleased[claim_id]
-            self._drop(claim_id, ids, why="released")
-            self._forget_if_done(claim_id)
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -307,11 +170,6 @@ class Dispatcher:
         finally:
             self._forget_if_done(claim.id)
         return len(claim.rows)
-
-    def _forget_if_done(self, claim_id: str) -> None:
-        h = self._held.get(claim_id)
-        if h is not None and not h.ids and claim_id not in self._unreleased:
-            del self._held[claim_id]
 
     async def _send_kind(self, claim: Claim, held: _Held, kind: str, msgs: list[OutboundMessage], provider: str) -> None:
         """Send one channel's messages of a claim in slices of about ``SLICE_S`` at the provider's pace, each
@@ -384,36 +242,16 @@ class Dispatcher:
     ) -> bool:  # fmt: skip
         """Record one provider's results in one transaction; False (nothing lost) when the database fails."""
         now = self.clock.now()
-        factor = sim_per_real(self.clock)
-        moves: list[Move] = []
-        unsure: list[str] = []
-        for o in rows:
-            mv = after_send(o.row, results[o.row.id], now=now, rules=self.rules, rng=self._rng, sim_per_real=factor)
-            if mv is None:
-                unsure.append(o.row.id)
-            else:
-                moves.append(mv)
+        moves, unsure = moves_after_send(
+            [o.row for o in rows], results, now=now, rules=self.rules, rng=self._rng, sim_per_real=sim_per_real(self.clock)
+        )
         ids = {o.row.id for o in rows}
         h = self._held.get(claim_id)
         if h is not None:
             h.recording |= ids
         try:
             async with self._writes, self.sessions() as s, s.begin():
-                await begin_write(s)
-                applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.DISPATCH, now=now)
-                await fall_back(s, failed_for_good([o.row for o in rows], applied, moves), now=now, rules=self.rules)
-                # receipts that outran this record can match now that the message ids are known; in
-                # this transaction, so no receipt tick sees the row sent without them
-                message_ids = {mv.values["provider_message_id"] for mv in moves
-                               if mv.to is DeliveryStatus.SENT and mv.delivery_id in applied and mv.values.get("provider_message_id")}  # fmt: skip
-                if message_ids:
-                    await apply_early_receipts(s, now=now, rules=self.rules, provider_message_ids=message_ids)
-                await deliveries.record_events(s, [
-                    {"delivery_id": i, "at": now, "from_status": DeliveryStatus.SENDING.value, "to_status": None,
-                     "source": EventSource.DISPATCH.value, "code": Code.MAYBE_SENT.value, "text": "left for settle"}
-                    for i in unsure
-                ])  # fmt: skip
-                await deliveries.record_switches(s, switches)
+                applied = await record_results(s, [o.row for o in rows], moves, unsure, switches, now=now, rules=self.rules)
         except Exception as exc:  # the results stay in memory (their leases renewed) and are recorded again
             log.warning("claim %s: could not record %d result(s) (%s); keeping them to record again",
                         claim_id, len(rows), describe(exc))  # fmt: skip

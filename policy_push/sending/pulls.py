@@ -20,13 +20,14 @@ pulled is applied in the same tick before the next pull, so at most one pull's w
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import CHINA_TZ, ChannelError, JPushReports, Outcome, Receipt, Router, TencentSms
+from channels import CHINA_TZ, ChannelError, JPushReports, Outcome, Receipt, Reply, Router, TencentSms
 from policy_push.reach import contact_field
 from policy_push.security import PiiCipher
 from policy_push.statuses import DeliveryStatus
@@ -40,6 +41,7 @@ from .rules import SendRules
 __all__ = ["JPUSH_REPORT_DAYS", "PullReport", "pull_jpush_reports", "pull_tencent"]
 
 log = logging.getLogger("policy_push.pulls")
+T = TypeVar("T")
 #: pulls of one queue per tick, at 100 items each: a backlog is worked off over a few ticks
 _MAX_ROUNDS = 20
 #: how long after a push its JPush report is still asked for
@@ -64,30 +66,38 @@ async def pull_tencent(
         return PullReport()
     channel = router.channel("sms", TencentSms.name)
     assert isinstance(channel, TencentSms)
-    receipts = replies = 0
-    for _ in range(_MAX_ROUNDS):
-        try:
-            got = await channel.pull_send_status(100)
-        except ChannelError as exc:
-            log.warning("PullSmsSendStatus failed (%s); pulled again at the next tick", exc.code)
-            break
-        if not got:
-            break
+
+    async def receipts(got: Sequence[Receipt]) -> None:
         report = await apply_receipts(sessions, cipher, got, now=clock.now(), rules=rules, early_cap=early_cap)
         if report.unmatched:
             log.warning("%d pulled Tencent report(s) matched no delivery and could not be kept", report.unmatched)
-        receipts += len(got)
+
+    async def replies(got: Sequence[Reply]) -> None:
+        await apply_replies(sessions, cipher, got, now=clock.now())
+
+    return PullReport(
+        receipts=await _drain("PullSmsSendStatus", channel.pull_send_status, receipts),
+        replies=await _drain("PullSmsReplyStatus", channel.pull_replies, replies),
+    )
+
+
+async def _drain(
+    action: str, pull: Callable[[int], Awaitable[Sequence[T]]], apply: Callable[[Sequence[T]], Awaitable[None]]
+) -> int:
+    """Pull one queue 100 items at a time and apply each pull before the next, until it is empty, a pull
+    fails (tried again at the next tick) or ``_MAX_ROUNDS`` pulls; returns the items applied."""
+    applied = 0
     for _ in range(_MAX_ROUNDS):
         try:
-            answers = await channel.pull_replies(100)
+            got = await pull(100)
         except ChannelError as exc:
-            log.warning("PullSmsReplyStatus failed (%s); pulled again at the next tick", exc.code)
+            log.warning("%s failed (%s); pulled again at the next tick", action, exc.code)
             break
-        if not answers:
+        if not got:
             break
-        await apply_replies(sessions, cipher, answers, now=clock.now())
-        replies += len(answers)
-    return PullReport(receipts=receipts, replies=replies)
+        await apply(got)
+        applied += len(got)
+    return applied
 
 
 async def pull_jpush_reports(

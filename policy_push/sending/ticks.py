@@ -314,6 +314,8 @@ def build_scheduler(settings: Settings, ticks: Sequence[Tick], *, clock: Clock) 
     """A TickScheduler of ``ticks``: advisory-lock leader on PostgreSQL, always the leader on SQLite."""
     # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
-    leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(settings.effective_database_url)
+    leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(
+        settings.effective_database_url, renew_every_s=settings.leader_renew_s
+    )
     # running ticks get most of the stop grace; recording and handing back claims the rest
     return TickScheduler(ticks, leader=leader, clock=clock, shutdown_grace_s=settings.stop_grace_s * 0.6)

@@ -1,9 +1,16 @@
 """The audit log: who did what to which record, when.  Details never hold personal values.
 
 Append-only and chained: each row carries the SHA-256 of the row before's hash and its own content
-(:func:`row_digest`), so :func:`verify_chain` finds a row edited, inserted or deleted anywhere but at
-the very end.  Writers take turns on the chain's head: a transaction-scoped advisory lock on
-PostgreSQL, SQLite's write lock (taken before the head is read) elsewhere."""
+(:func:`row_digest`), so :func:`verify_chain` finds a row edited, inserted or deleted.  A chain proves
+only the rows that are there, so the newest rows cut off would leave a shorter chain that still checks
+out: the anchor ``audit_head`` (outside the chain, written in the same transaction as the rows) holds
+the number of rows and the newest hash, and the walk must end exactly there.  (Someone who can rewrite
+the anchor too, or empty both tables, is beyond it: ``audit verify`` prints the head hash so operators
+can keep it elsewhere.)  Writers take turns on the chain's head: a transaction-scoped advisory lock on
+PostgreSQL, SQLite's write lock (taken before the head is read) elsewhere.
+
+Every row is chained: migration ``i9b_audit_anchor`` chained the rows written before the chain existed,
+so a row without a hash is a problem wherever it is."""
 
 from __future__ import annotations
 
@@ -23,6 +30,9 @@ from .tables import AuditRow, Base, utcnow
 __all__ = ["GENESIS", "AuditLog", "ChainReport", "row_digest", "verify_chain"]
 
 _audit: Table = Base.metadata.tables["audit_log"]
+_head_t: Table = Base.metadata.tables["audit_head"]
+#: the anchor's one row
+_HEAD_ID = 1
 #: the "hash before" of the first chained row
 GENESIS = "0" * 64
 #: any 64-bit number of our own: the advisory lock that serialises writers of the chain on PostgreSQL
@@ -75,6 +85,13 @@ class AuditLog:
             row["row_hash"] = prev = row_digest(prev, row)
             rows.append(row)
         await self.session.execute(insert(_audit), rows)
+        # the anchor moves in the same transaction: rows and anchor commit together or not at all
+        moved = await self.session.execute(
+            update(_head_t).where(_head_t.c.id == _HEAD_ID)
+            .values(rows=_head_t.c.rows + len(rows), last_hash=prev, updated_at=now)
+        )  # fmt: skip
+        if moved.rowcount == 0:  # type: ignore[attr-defined]
+            await self.session.execute(insert(_head_t).values(id=_HEAD_ID, rows=len(rows), last_hash=prev, updated_at=now))
 
     async def _head(self) -> str:
         if self.session.bind.dialect.name == "postgresql":
@@ -117,9 +134,9 @@ class AuditLog:
 @dataclass
 class ChainReport:
     rows: int = 0
-    #: rows written before the chain existed (migration 0006); they precede the first chained row
-    unchained: int = 0
     head: str = GENESIS
+    #: what the anchor says: (rows, newest hash); None when it has none (an empty log)
+    anchor: tuple[int, str] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -129,8 +146,11 @@ class ChainReport:
 
 async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
     """Walk the log in id order, recomputing every hash: an edited row fails its own hash, an inserted
-    or deleted one breaks the link of the row after it."""
+    or deleted one breaks the link of the row after it, and the walk must end where the anchor says
+    (else the newest rows were deleted)."""
     report = ChainReport()
+    head = (await session.execute(select(_head_t.c.rows, _head_t.c.last_hash).where(_head_t.c.id == _HEAD_ID))).first()
+    report.anchor = None if head is None else (int(head.rows), str(head.last_hash))
     prev: str | None = None
     last_id = -1
     cols = [_audit.c.id, _audit.c.at, _audit.c.actor, _audit.c.action, _audit.c.entity_type, _audit.c.entity_id,
@@ -144,10 +164,7 @@ async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> ChainRepo
             last_id = row["id"]
             report.rows += 1
             if row["row_hash"] is None:
-                if prev is None:
-                    report.unchained += 1
-                else:
-                    report.problems.append(f"row {row['id']}: no hash inside the chain (inserted?)")
+                report.problems.append(f"row {row['id']}: has no hash (written around the application, not by it)")
                 continue
             expected_prev = GENESIS if prev is None else prev
             if row["prev_hash"] != expected_prev:
@@ -158,4 +175,21 @@ async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> ChainRepo
                 report.problems.append(f"row {row['id']}: content does not match its hash (edited)")
             prev = row["row_hash"]
     report.head = prev or GENESIS
+    report.problems += _against_anchor(report)
     return report
+
+
+def _against_anchor(report: ChainReport) -> list[str]:
+    """One line when the walk does not end where the anchor says."""
+    if report.anchor is None:
+        return [] if report.rows == 0 else [f"the anchor (table audit_head) is missing, but the log holds {report.rows} rows"]
+    rows, last = report.anchor
+    if report.rows == rows and report.head == last:
+        return []
+    if report.rows < rows:
+        return [f"the log ends after {report.rows} rows (head {report.head[:12]}…) but its anchor counts {rows} "
+                f"(head {last[:12]}…): {rows - report.rows} row(s) missing, the newest deleted?"]  # fmt: skip
+    if report.rows > rows:
+        return [f"the log holds {report.rows} rows but its anchor counts {rows}: {report.rows - rows} row(s) "
+                "added around the application"]  # fmt: skip
+    return [f"the log's newest hash {report.head[:12]}… is not its anchor's {last[:12]}… (rows replaced?)"]

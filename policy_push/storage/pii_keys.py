@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import builtins
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, Table, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -166,6 +166,26 @@ def _stale(blob: bytes | None, current: str) -> bool:
     return blob is not None and PiiCipher.key_fingerprint(bytes(blob)) != current
 
 
+async def _batches(
+    sessions: async_sessionmaker[AsyncSession], t: Table, batch: int, progress: Callable[[str, int], None] | None
+) -> AsyncIterator[tuple[AsyncSession, Sequence[Row[Any]]]]:
+    """``t``'s rows in id order, ``batch`` at a time, each batch in its own transaction (committed when the
+    caller asks for the next one, then reported to ``progress``): a stop loses at most the batch in flight."""
+    after: Any = None
+    while True:
+        async with sessions() as s, s.begin():
+            stmt = select(t).order_by(t.c.id).limit(batch)
+            if after is not None:
+                stmt = stmt.where(t.c.id > after)
+            rows = (await s.execute(stmt)).all()
+            if not rows:
+                return
+            after = rows[-1].id
+            yield s, rows
+        if progress is not None:
+            progress(t.name, len(rows))
+
+
 async def rotate_all(
     sessions: async_sessionmaker[AsyncSession],
     cipher: PiiCipher,
@@ -181,28 +201,15 @@ async def rotate_all(
         t = Base.metadata.tables[table_name]
         cols = _PROFILE_ENC[table_name]
         done[table_name] = 0
-        after: str | None = None
-        while True:
-            async with sessions() as s, s.begin():
-                stmt = select(t).order_by(t.c.id).limit(batch)
-                if after is not None:
-                    stmt = stmt.where(t.c.id > after)
-                rows = (await s.execute(stmt)).all()
-                if not rows:
-                    break
-                after = rows[-1].id
-                repo = (EnterpriseRepository if kind == "enterprise" else ResidentRepository)(s, cipher, ref=ref)
-                changed = 0
-                for row in rows:
-                    if not any(_stale(getattr(row, c), cipher.fingerprint) for c in cols):
-                        continue
-                    sealed = repo._row(repo._profile(row))  # decrypt with the key it names, seal under the current one
-                    values = {k: v for k, v in sealed.items() if k.endswith(("_enc", "_hash"))}
-                    await s.execute(update(t).where(t.c.id == row.id).values(**values))
-                    changed += 1
-                done[table_name] += changed
-            if progress is not None:
-                progress(table_name, len(rows))
+        async for s, rows in _batches(sessions, t, batch, progress):
+            repo = (EnterpriseRepository if kind == "enterprise" else ResidentRepository)(s, cipher, ref=ref)
+            for row in rows:
+                if not any(_stale(getattr(row, c), cipher.fingerprint) for c in cols):
+                    continue
+                sealed = repo._row(repo._profile(row))  # decrypt with the key it names, seal under the current one
+                values = {k: v for k, v in sealed.items() if k.endswith(("_enc", "_hash"))}
+                await s.execute(update(t).where(t.c.id == row.id).values(**values))
+                done[table_name] += 1
     for table_name, columns in _OTHER_ENC.items():
         done[table_name] = await _rotate_other(sessions, cipher, table_name, columns, batch, progress)
     return done
@@ -218,32 +225,22 @@ async def _rotate_other(
 ) -> int:
     """Re-seal a table's ciphertexts (and re-key their look-up hashes) under the current key."""
     t = Base.metadata.tables[table_name]
-    changed, after = 0, None
-    while True:
-        async with sessions() as s, s.begin():
-            stmt = select(t).order_by(t.c.id).limit(batch)
-            if after is not None:
-                stmt = stmt.where(t.c.id > after)
-            rows = (await s.execute(stmt)).all()
-            if not rows:
-                break
-            after = rows[-1].id
-            for row in rows:
-                values: dict[str, Any] = {}
-                for col, (field_of, hash_col) in columns.items():
-                    blob = getattr(row, col)
-                    if not _stale(blob, cipher.fingerprint):
-                        continue
-                    name = field_of(row)
-                    plain = cipher.decrypt(name, bytes(blob))
-                    values[col] = cipher.encrypt(name, plain)
-                    if hash_col is not None:
-                        values[hash_col] = cipher.lookup_hash(name, plain)
-                if values:
-                    await s.execute(update(t).where(t.c.id == row.id).values(**values))
-                    changed += 1
-        if progress is not None:
-            progress(table_name, len(rows))
+    changed = 0
+    async for s, rows in _batches(sessions, t, batch, progress):
+        for row in rows:
+            values: dict[str, Any] = {}
+            for col, (field_of, hash_col) in columns.items():
+                blob = getattr(row, col)
+                if not _stale(blob, cipher.fingerprint):
+                    continue
+                name = field_of(row)
+                plain = cipher.decrypt(name, bytes(blob))
+                values[col] = cipher.encrypt(name, plain)
+                if hash_col is not None:
+                    values[hash_col] = cipher.lookup_hash(name, plain)
+            if values:
+                await s.execute(update(t).where(t.c.id == row.id).values(**values))
+                changed += 1
     return changed
 
 

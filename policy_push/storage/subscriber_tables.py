@@ -91,7 +91,17 @@ class SubscriberSessionRow(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class SubscriberLinkRow(Base):
+class _AccountProfileRow:
+    """The columns of a row an account keeps about one profile (its links, its consents), first in each
+    such table as the migrations create them (a mixin's columns would otherwise come last)."""
+
+    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True, sort_order=-4)
+    account_id: Mapped[str] = mapped_column(String(32), index=True, sort_order=-3)
+    profile_kind: Mapped[str] = mapped_column(String(16), sort_order=-2)
+    profile_id: Mapped[str] = mapped_column(String(64), sort_order=-1)
+
+
+class SubscriberLinkRow(_AccountProfileRow, Base):
     """Which profile an account speaks for. A resident has one ``owner`` link to their profile; an
     enterprise's first contact is its ``owner``, later contacts are ``contact`` links that stay
     ``pending`` until the owner or staff approves them."""
@@ -104,10 +114,6 @@ class SubscriberLinkRow(Base):
         one_of("subscriber_links", "state", LINK_STATES),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(String(32), index=True)
-    profile_kind: Mapped[str] = mapped_column(String(16))
-    profile_id: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -115,7 +121,7 @@ class SubscriberLinkRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128))
 
 
-class SubscriberConsentRow(Base):
+class SubscriberConsentRow(_AccountProfileRow, Base):
     """Every consent given or withdrawn: what (``scope``), when, through which channel, and the
     version of the wording the person was shown. Never updated: the latest row is the state."""
 
@@ -125,10 +131,6 @@ class SubscriberConsentRow(Base):
         one_of("subscriber_consents", "action", ("give", "withdraw")),
     )
 
-    id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
-    account_id: Mapped[str] = mapped_column(String(32), index=True)
-    profile_kind: Mapped[str] = mapped_column(String(16))
-    profile_id: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(16))
     text_version: Mapped[str] = mapped_column(String(32))

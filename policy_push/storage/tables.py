@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from policy_push.statuses import ChangeOp
 
 __all__ = [
+    "AuditHeadRow",
     "AuditRow",
     "Base",
     "BigId",
@@ -46,6 +47,7 @@ __all__ = [
     "PolicyRow",
     "PolicyVersionRow",
     "ResidentRow",
+    "ShardRow",
     "UTCDateTime",
     "one_of",
     "utcnow",
@@ -215,6 +217,19 @@ class AuditRow(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
 
 
+class AuditHeadRow(Base):
+    """The audit chain's anchor, outside the chain: how many rows it holds and the newest one's hash,
+    written in the transaction that appends them (storage.audit).  A chain proves only the rows that are
+    there; this lets ``audit verify`` see the newest ones deleted."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class ChangeRow(Base):
     """The change feed: one row per policy or profile written or deleted, numbered by the transaction
     that wrote it (``seq``, from :class:`ChangeCounterRow`), so a running service can apply what any
@@ -239,3 +254,17 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShardRow(Base):
+    """The shard map: which ``serve`` node holds the profiles of which regions (``storage.shards``).
+    No row: every node holds every profile."""
+
+    __tablename__ = "shards"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the node's base URL as the other nodes reach it (``http://10.0.0.5:8080``)
+    url: Mapped[str] = mapped_column(String(500))
+    #: region code prefixes (``["2111", "2112"]``); ``[""]`` holds every region
+    region_prefixes: Mapped[list[str]] = mapped_column(JSONDoc)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

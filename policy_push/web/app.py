@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels import ReplayGuard
 from policy_push.config import Settings
-from policy_push.errors import PiiKeyMismatch
+from policy_push.errors import ConfigurationError, PiiKeyMismatch
 from policy_push.intake.sources.poll import SourcePoller
 from policy_push.matching import MatchService, database_key, shared_tokenizer
+from policy_push.matching.fanout import ShardRouter
 from policy_push.matching.listen import OnWake, follow_notifications
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
@@ -26,7 +28,9 @@ from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.sending.providers import callback_secret, wechat_callback_token, with_run_secrets
 from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
+from policy_push.storage import shards as shard_store
 from policy_push.storage.pii_keys import check_key
+from policy_push.storage.shards import ShardMap
 from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
 
@@ -36,6 +40,7 @@ from .auth import (
     login_limiter_key,
     security_headers_middleware,
     session_middleware_for,
+    staff_clock_key,
 )
 from .keys import (
     cipher_key,
@@ -51,6 +56,7 @@ from .keys import (
     service_key,
     session_factory_key,
     settings_key,
+    shard_router_key,
     subscribers_key,
 )
 from .metrics import Metrics, metrics_key, metrics_middleware
@@ -66,12 +72,13 @@ log = logging.getLogger("policy_push.web")
 
 
 def create_app(
-    settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False, index_wait_s: float = 2.0
+    settings: Settings, *, engine: AsyncEngine | None = None, worker: bool = False, index_wait_s: float = 2.0,
+    staff_clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The aiohttp application for ``settings``.
 
     ``engine``: use this engine (tests, or a caller sharing one) instead of creating one; the
-    caller then owns it and disposes of it.  ``index_wait_s``: how long start-up waits for the
+    caller then owns it and disposes of it.  ``staff_clock``: the staff sessions' clock (tests inject time).  ``index_wait_s``: how long start-up waits for the
     match index before serving without it (a big one goes on building in the background;
     match requests wait for it).  The PII cipher is built here, so a missing
     ``POLICY_PUSH_PII_KEY`` fails at once with a message naming the setting.
@@ -97,6 +104,7 @@ def create_app(
     app[replay_guard_key] = ReplayGuard(settings.callback_window_s)
     app[openapi_key] = build_openapi()
     app[login_limiter_key] = LoginLimiter(settings.staff_login_per_minute)
+    app[staff_clock_key] = staff_clock
     app[metrics_key] = Metrics()
     app[ops_state_key] = OpsState(pii_key={"fingerprint": cipher.fingerprint, "matches_data": False, "rotating_from": []})
     setup_routes(app)
@@ -148,12 +156,14 @@ def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application
     match requests wait until it is up."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        shard = await _shard_of(settings, app[session_factory_key]) if settings.shard else None
         service = MatchService(
             app[session_factory_key],
             app[cipher_key],
             app[refdata_key],
             index_dir=settings.data_dir / "index",
             database=database_key(app[engine_key].url),
+            shard=shard,
         )
         app[match_service_key] = service
         app[service_key] = Service(_runtime(app), index=service)
@@ -162,10 +172,29 @@ def _match_index(settings: Settings, wait_s: float) -> Callable[[web.Application
         await asyncio.to_thread(shared_tokenizer)
         started = service.start_in_background(progress=_log_progress)
         await asyncio.wait([started], timeout=wait_s)
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if shard is not None:
+                http = await stack.enter_async_context(aiohttp.ClientSession())
+                token = settings.service_token.get_secret_value() if settings.service_token else ""
+                app[shard_router_key] = ShardRouter(service, app[session_factory_key], app[refdata_key], http,
+                                                    token=token, timeout_s=settings.shard_timeout_s)  # fmt: skip
+            yield
         await service.close()
 
     return ctx
+
+
+async def _shard_of(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> tuple[str, ShardMap]:
+    """This node's shard and the map it is in; a node whose shard is not in the map does not start."""
+    if settings.service_token is None or not settings.service_token.get_secret_value():
+        raise ConfigurationError("POLICY_PUSH_SHARD needs POLICY_PUSH_SERVICE_TOKEN: the shard nodes ask each other with it")
+    async with sessions() as session:
+        current = await shard_store.load(session)
+    if current.get(settings.shard) is None:
+        known = ", ".join(s.name for s in current.shards) or "none"
+        raise ConfigurationError(f"POLICY_PUSH_SHARD={settings.shard!r} is not in the shard map (shards: {known}); "
+                                 "add it with `policy-push shards set`")  # fmt: skip
+    return settings.shard, current
 
 
 def _log_progress(phase: str, done: int, total: int) -> None:

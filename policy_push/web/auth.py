@@ -6,8 +6,9 @@ A request is made by a staff principal (:class:`policy_push.staff.Principal`) wh
 * the bootstrap ``POLICY_PUSH_API_TOKEN``, which acts as an admin only while no active admin account
   exists (it is there to create the first one);
 * or the staff session cookie ``pp_staff``: JSON encrypted and authenticated with Fernet (aiohttp-session's
-  ``EncryptedCookieStorage``, key derived from the PII key), expiring ``staff_session_minutes`` after
-  login, ended early by disable or password reset (the account's ``session_epoch``).
+  ``EncryptedCookieStorage``, key derived from the PII key), ending ``staff_session_minutes`` after
+  login however active (absolute) or ``staff_session_idle_minutes`` after its last request (idle; every
+  request renews it), and early on disable or password reset (the account's ``session_epoch``).
 
 A route whose role the principal lacks answers 403, without a principal 401 (pages redirect to the
 login page).  Every state-changing request made with the cookie must carry the session's CSRF token
@@ -20,6 +21,7 @@ import hmac
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -42,13 +44,18 @@ __all__ = [
     "SESSION_COOKIE",
     "LoginLimiter",
     "auth_middleware",
+    "check_service_token",
     "csrf_token",
     "current_principal",
     "directory",
+    "ended_notice",
     "login_limiter_key",
     "principal_key",
     "security_headers_middleware",
+    "session_end",
+    "session_ended_key",
     "session_middleware_for",
+    "staff_clock_key",
     "start_session",
 ]
 
@@ -59,6 +66,10 @@ BOOTSTRAP_ID = "bootstrap"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 principal_key = web.RequestKey("principal", object)
+#: why this request's staff session just ended ("idle" or "absolute"), for the login page's notice
+session_ended_key = web.RequestKey("session_ended", str)
+#: the staff sessions' clock, seconds since the epoch (an app key so tests can inject time)
+staff_clock_key = web.AppKey("staff_clock", Callable[[], float])
 
 
 class LoginLimiter:
@@ -188,7 +199,27 @@ async def _from_session(request: web.Request) -> Principal | None:
     if row is None or not row.active or row.session_epoch != session.get("epoch"):
         session.invalidate()  # disabled, or its password was reset: this login is over
         return None
+    ended = session_end(request.app[settings_key], session, request.app[staff_clock_key]())
+    if ended is not None:
+        session.invalidate()
+        request[session_ended_key] = ended
+        return None
     return Principal(row.id, row.name, Role(row.role), "session")
+
+
+def session_end(settings: Settings, session: Session, now: float) -> str | None:
+    """``"absolute"`` or ``"idle"`` when this login is over at ``now``; otherwise None, and the session's
+    last activity moves to ``now`` (the idle limit slides; the absolute one never moves)."""
+    login_at, seen_at = session.get("login_at"), session.get("seen_at")
+    if not isinstance(login_at, int | float) or not isinstance(seen_at, int | float):
+        return "absolute"  # a session made before both limits existed: log in again
+    if now - login_at >= settings.staff_session_minutes * 60:
+        return "absolute"
+    if now - seen_at >= settings.staff_session_idle_minutes * 60:
+        return "idle"
+    if int(now) != seen_at:  # whole seconds: the cookie is re-sent at most once a second
+        session["seen_at"] = int(now)
+    return None
 
 
 async def _resolve(request: web.Request) -> Principal | None:
@@ -201,6 +232,20 @@ async def _resolve(request: web.Request) -> Principal | None:
             )
         return await _from_bearer(request, given.strip())
     return await _from_session(request)
+
+
+def check_service_token(request: web.Request) -> None:
+    """A shard node's request to another (``Authorization: Bearer`` the shared ``POLICY_PUSH_SERVICE_TOKEN``):
+    not a staff principal, and good for the internal routes only."""
+    configured = request.app[settings_key].service_token
+    secret = configured.get_secret_value() if configured is not None else ""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise NotAuthenticated("send 'Authorization: Bearer <service token>'", loc=["header", "Authorization"])
+    if not secret:
+        raise NotAllowed("this node has no POLICY_PUSH_SERVICE_TOKEN: it takes no shard requests", loc=["header", "Authorization"])
+    if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        raise NotAllowed("the service token is not valid", loc=["header", "Authorization"])
 
 
 # -- CSRF ---------------------------------------------------------------------------------------
@@ -223,15 +268,28 @@ async def _check_csrf(request: web.Request) -> None:
         raise NotAllowed("表单已过期或来源不明，请刷新页面后重试 (missing or wrong CSRF token)", loc=["body", CSRF_FIELD])
 
 
-def start_session(session: Session, principal_id: str, epoch: int) -> None:
-    """A fresh session for a login: new identity and new CSRF token (no fixation)."""
+def start_session(session: Session, principal_id: str, epoch: int, now: float) -> None:
+    """A fresh session for a login: new identity and new CSRF token (no fixation); both limits start now."""
     session.invalidate()
     session["acct"] = principal_id
     session["epoch"] = epoch
+    session["login_at"] = session["seen_at"] = int(now)
     session[CSRF_FIELD] = secrets.token_urlsafe(24)
 
 
 # -- the middleware -----------------------------------------------------------------------------
+#: why a staff session ended, as the login page and a 401 say it
+_ENDED = {
+    "idle": "长时间未操作，登录已失效，请重新登录 (the staff session ended after being idle; log in again)",
+    "absolute": "登录已到期，请重新登录 (the staff session reached its time limit; log in again)",
+}
+
+
+def ended_notice(reason: str) -> str:
+    """The login page's line for a session that ended (empty for an unknown reason)."""
+    return _ENDED.get(reason, "")
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     spec = _route_spec(request)
@@ -242,8 +300,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     needs: Role | None = spec.needs
     if needs is not None:
         if principal is None:
+            ended = request.get(session_ended_key)
             if spec.page and request.method in _SAFE:
-                raise web.HTTPSeeOther(f"/staff/login?next={quote(request.path)}")
+                raise web.HTTPSeeOther(f"/staff/login?next={quote(request.path)}" + (f"&ended={ended}" if ended else ""))
+            if ended:
+                raise NotAuthenticated(_ENDED[ended], loc=["cookie", SESSION_COOKIE])
             raise NotAuthenticated("log in, or send 'Authorization: Bearer <token>'", loc=["header", "Authorization"])
         if not principal.role.allows(needs):
             raise NotAllowed(

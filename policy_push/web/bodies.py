@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import BaseModel, ValidationError
 
 from policy_push.errors import (
+    FieldError,
     InvalidInput,
     PayloadTooLarge,
+    RecordInvalid,
     RequestRefused,
     RequestTimeout,
     UnsupportedMediaType,
@@ -25,7 +28,9 @@ from policy_push.errors import (
 
 from .keys import settings_key
 
-__all__ = ["check_text", "json_response", "read_body", "read_form", "read_json", "too_large"]
+__all__ = ["check_text", "json_response", "read_body", "read_form", "read_json", "read_model", "too_large"]
+
+M = TypeVar("M", bound=BaseModel)
 
 _JSON_TYPES = ("application/json", "application/octet-stream", "text/plain")
 
@@ -133,6 +138,15 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidInput("invalid JSON: nested too deeply", loc=["body"]) from None
     _check_strings(doc)
     return doc
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """The JSON body validated as ``model``; every field it refuses is named (a 422 listing them)."""
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RecordInvalid([FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

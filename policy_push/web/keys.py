@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from channels import ReplayGuard
 from policy_push.config import Settings
 from policy_push.matching import MatchService
+from policy_push.matching.fanout import ShardRouter
 from policy_push.refdata import ReferenceData
 from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
@@ -38,6 +39,7 @@ __all__ = [
     "service_key",
     "session_factory_key",
     "settings_key",
+    "shard_router_key",
     "subscribers_key",
 ]
 
@@ -54,6 +56,8 @@ refdata_key = web.AppKey("refdata", ReferenceData)
 replay_guard_key = web.AppKey("replay_guard", ReplayGuard)
 #: the match index: built in the background at start, kept current by every write
 match_service_key = web.AppKey("match_service", MatchService)
+#: only on a shard node (POLICY_PUSH_SHARD): asks the other shards for their parts of a match list
+shard_router_key = web.AppKey("shard_router", ShardRouter)
 #: the one way in for writes of policies and profiles (with this process's match index)
 service_key = web.AppKey("service", Service)
 #: the send pipeline when this process runs the dispatch ticks (``serve`` without ``--no-worker``)

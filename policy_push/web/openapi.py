@@ -46,6 +46,8 @@ _ERROR_TEXT = {
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
     429: "Too many requests (logins or link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
+    503: "Matching is unavailable: the match index failed, or a shard holding some of the policy's regions did not "
+    "answer (`shard` in the error names it); a partial list is never given.",
 }
 
 _PARAM_RE = re.compile(r"\{(\w+)\}")

@@ -47,7 +47,7 @@ class QueryParam:
         return {"name": self.name, "in": "query", "required": False, "description": self.description, "schema": schema}
 
 
-def int_param(name: str, description: str, *, minimum: int, maximum: int | None = None, default: int) -> QueryParam:
+def int_param(name: str, description: str, *, minimum: int, maximum: int | None = None, default: int | None) -> QueryParam:
     def convert(raw: str) -> int:
         if not re.fullmatch(r"[+-]?\d{1,9}", raw.strip()):
             raise ValueError(f"{name} must be a whole number, got {raw[:40]!r}")

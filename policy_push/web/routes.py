@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from policy_push.matching.fanout import SHARD_PATH
 from policy_push.staff import Role
 
 from . import console
@@ -17,6 +18,7 @@ from .middlewares import expect_continue
 from .params import POLICY_LIST_PARAMS, PROFILE_LIST_PARAMS, QueryParam
 from .schemas import SCHEMA_MODELS
 from .views import (
+    api_explorer,
     callbacks,
     campaigns,
     docs,
@@ -319,6 +321,12 @@ def _console_routes() -> list[Route]:
               body=Body("ConsoleForm", content_type=_FORM), errors=(404, 422),
               path_params={"kind": "enterprise or resident.", "id": "The profile's id."}),
         page("/staff/audit", console.audit_log_page, "staff_audit", "The audit log (chain checked on demand)"),
+        page("/staff/inbound", console.inbound_page, "staff_inbound", "What people sent back: replies, opt-outs, "
+             "follows (senders and long numbers masked)"),
+        page("/staff/contacts", console.contacts_page, "staff_contacts", "Enterprise contacts waiting for approval"),
+        form("/staff/contacts/{id}/{decision}", console.contact_decide, "staff_contact_decide",
+             "Approve or refuse a pending enterprise contact (audited)", console.CONTACT_DECIDER, errors=(404, 409, 422),
+             path_params={"id": "The contact request's link_id.", "decision": "approve or refuse."}),
     ]  # fmt: skip
 
 
@@ -443,7 +451,7 @@ def _me_routes() -> list[Route]:
               (Reply(200, "PendingContacts", "Oldest first, at most 100; phones masked."),), auth=True),
         Route("POST", f"{API_PREFIX}/subscriber-links/{{id}}/{{decision}}", m.staff_decide_contact,
               "staff_decide_contact", "Staff: approve or refuse a pending enterprise contact", "me",
-              (Reply(200, "MeLinkOut", "Decided."),), auth=True, errors=(404, 409, 422), path_params=one,
+              (Reply(200, "MeLinkOut", "Decided."),), role=console.CONTACT_DECIDER, errors=(404, 409, 422), path_params=one,
               description=_STAFF_NOTE),
     ]  # fmt: skip
 
@@ -508,8 +516,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", ops.metrics, "metrics", "Prometheus metrics (text format 0.0.4)", "service",
           (Reply(200, "PlainText", "Counters, gauges and histograms; see docs/operations.md.", content_type="text/plain"),)),
     Route("GET", "/docs", ops.api_docs, "api_docs", "This API's documentation as an HTML page", "service", (_HTML,)),
-    Route("GET", "/redoc", ops.redoc, "redoc", "Redirect to /docs", "service",
-          (Reply(308, None, "Permanent redirect to /docs."),)),
+    Route("GET", "/redoc", api_explorer.api_explorer, "redoc", "Interactive API reference (Swagger UI from a package, "
+          "no CDN)", "service", (_HTML,)),
+    Route("GET", "/api-docs/{name}", api_explorer.api_explorer_asset, "api_docs_asset",
+          "The reference page's script and style sheet (from the swagger-ui-bundle-v2 package)", "service",
+          (Reply(200, None, "The file.", content_type="text/javascript"),), errors=(404,),
+          path_params={"name": "swagger-ui.css or swagger-ui-bundle.js."}),
     Route("GET", f"{API_PREFIX}/policies", policies.list_policies, "list_policies", "List policies (paged, filtered)", "policies",
           (Reply(200, "PolicyPage", "One page of policies, latest published first."),), query=POLICY_LIST_PARAMS, errors=(422,)),
     Route("POST", f"{API_PREFIX}/policies", policies.create_policy, "create_policy", "Create a policy", "policies", _WRITE,
@@ -537,7 +549,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/policies/{{id}}/matches", matches.policy_matches, "list_policy_matches",
           "Who qualifies for a policy (preview, paged)", "matching",
           (Reply(200, "PolicyMatchPage", "Counts, a score histogram and one page of match records."),),
-          auth=True, query=matches.MATCH_PARAMS, errors=(404, 422), path_params=_ID,
+          auth=True, query=matches.MATCH_PARAMS, errors=(404, 422, 503), path_params=_ID,
           description=_MATCHES_NOTE),
     Route("GET", f"{API_PREFIX}/profiles/{{id}}/policies", matches.profile_policies, "list_profile_policies",
           "Open policies that fit a profile (enterprise or resident id)", "matching",
@@ -545,6 +557,14 @@ ROUTES: tuple[Route, ...] = (
           auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
           "ask /enterprises/{id}/policies or /residents/{id}/policies."),
+    Route("POST", SHARD_PATH, matches.shard_part, "shard_part",
+          "One shard's part of a policy's match list (between shard nodes)", "service",
+          (Reply(200, "ShardPart", "This shard's eligible and may-qualify records with exact scores, counts, histogram."),),
+          body=Body("ShardAsk"), errors=(401, 403, 409, 413, 415, 422, 503),
+          path_params={"name": "The shard this node holds."},
+          description="Asked by a shard node (POLICY_PUSH_SHARD) of the shards holding a policy's regions, with "
+          "'Authorization: Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (not a staff token); the asking node merges "
+          "the parts (docs/scaling.md)."),
     *(
         Route("GET", f"{API_PREFIX}/{kind}s/{{id}}/policies", view, f"list_{kind}_policies",
               f"Open policies that fit {a_kind}", "matching",

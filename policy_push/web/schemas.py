@@ -14,11 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.domain import EnterpriseProfile, Policy, ResidentProfile
 
-__all__ = ["SCHEMA_MODELS"]
+__all__ = ["SCHEMA_MODELS", "RequestModel", "ResponseModel"]
 
 
-class _Out(BaseModel):
+class RequestModel(BaseModel):
+    """A request body: a field the API does not know is refused (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    """A response body: fields beyond those documented may be added without breaking clients."""
+
     model_config = ConfigDict(extra="allow")
+
+
+_Out = ResponseModel
 
 
 class ErrorItem(_Out):

@@ -16,6 +16,7 @@ from .campaign_pages import (
     post_send_time,
 )
 from .dashboard import dashboard
+from .inbox_pages import CONTACT_DECIDER, contact_decide, contacts_page, inbound_page
 from .login import login_form, login_submit, logout
 from .policy_pages import policy_detail, policy_form, policy_import, policy_list, policy_save
 from .profile_pages import profile_lookup, profile_reveal, profile_search
@@ -23,11 +24,15 @@ from .render import static_file
 from .review_pages import review_confirm, review_create, review_item, review_list, review_reject
 
 __all__ = [
+    "CONTACT_DECIDER",
     "audit_log_page",
     "campaign_list",
     "campaign_preview",
     "campaign_progress",
+    "contact_decide",
+    "contacts_page",
     "dashboard",
+    "inbound_page",
     "login_form",
     "login_submit",
     "logout",

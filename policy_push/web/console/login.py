@@ -10,7 +10,7 @@ from aiohttp_session import get_session
 from policy_push.errors import TooManyRequests
 from policy_push.storage import AuditLog
 
-from ..auth import directory, login_limiter_key, maybe_principal, start_session
+from ..auth import directory, ended_notice, login_limiter_key, maybe_principal, staff_clock_key, start_session
 from ..keys import settings_key
 from ..views._common import transaction
 from .render import console_page, posted
@@ -41,7 +41,7 @@ async def _form(request: web.Request, *, status: int = 200, error: str = "", nam
 async def login_form(request: web.Request) -> web.StreamResponse:
     if maybe_principal(request) is not None:
         raise web.HTTPSeeOther("/staff")
-    notice = "已退出。" if request.query.get("bye") else ""
+    notice = "已退出。" if request.query.get("bye") else ended_notice(request.query.get("ended", ""))
     return await _form(request, nxt=_safe_next(request.query.get("next", "/staff")), notice=notice)
 
 
@@ -57,7 +57,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         result = await directory(request, db).login(name, password)
     if result.outcome != "ok" or result.account is None:
         return await _form(request, status=401, error=_MESSAGES[result.outcome], name=name, nxt=nxt)
-    start_session(await get_session(request), result.account.id, result.account.session_epoch)
+    start_session(await get_session(request), result.account.id, result.account.session_epoch, request.app[staff_clock_key]())
     raise web.HTTPSeeOther(nxt)
 
 

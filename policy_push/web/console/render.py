@@ -26,6 +26,8 @@ MENU = (
     ("/staff/policies", "政策", Role.VIEWER),
     ("/staff/review", "待审核", Role.VIEWER),
     ("/staff/profiles", "档案查询", Role.VIEWER),
+    ("/staff/inbound", "收到的回复", Role.VIEWER),
+    ("/staff/contacts", "联系人审批", Role.VIEWER),
     ("/staff/audit", "审计日志", Role.VIEWER),
 )
 

@@ -211,14 +211,23 @@ async def _replies(request: web.Request, replies: Sequence[Reply]) -> InboundRep
 # ---- Aliyun and Tencent (unsigned: secret path) --------------------------------------------------------
 
 
-async def aliyun_sms_report(request: web.Request) -> web.Response:
+async def _take_receipts(
+    request: web.Request, parse: Callable[[bytes], Sequence[Receipt]], what: str, ack: object,
+    refusal: Callable[[str], object],
+) -> web.Response:  # fmt: skip
+    """A pushed batch of SMS receipts: applied, then acknowledged in the provider's own shape."""
     _check_secret(request)
-    receipts = _parse(parse_aliyun_sms_report, await _body(request), "SmsReport")
-    report = await _receipts(request, receipts)
+    report = await _receipts(request, _parse(parse, await _body(request), what))
     if report.unmatched:
         # a report that could not be kept: not acknowledged, so it is at least not dropped silently
-        return _json({"code": 500, "msg": f"{report.unmatched} report(s) could not be matched or kept"}, 500)
-    return _json(ALIYUN_RECEIPT_ACK)
+        return _json(refusal(f"{report.unmatched} report(s) could not be matched or kept"), 500)
+    return _json(ack)
+
+
+async def aliyun_sms_report(request: web.Request) -> web.Response:
+    return await _take_receipts(
+        request, parse_aliyun_sms_report, "SmsReport", ALIYUN_RECEIPT_ACK, lambda msg: {"code": 500, "msg": msg}
+    )
 
 
 async def aliyun_sms_up(request: web.Request) -> web.Response:
@@ -229,12 +238,10 @@ async def aliyun_sms_up(request: web.Request) -> web.Response:
 
 
 async def tencent_sms_status(request: web.Request) -> web.Response:
-    _check_secret(request)
-    receipts = _parse(parse_tencent_status_callback, await _body(request), "Tencent status callback")
-    report = await _receipts(request, receipts)
-    if report.unmatched:
-        return _json({"result": 1, "errmsg": f"{report.unmatched} report(s) could not be matched or kept"}, 500)
-    return _json(TENCENT_CALLBACK_ACK)
+    return await _take_receipts(
+        request, parse_tencent_status_callback, "Tencent status callback", TENCENT_CALLBACK_ACK,
+        lambda msg: {"result": 1, "errmsg": msg},
+    )  # fmt: skip
 
 
 async def tencent_sms_reply(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.campaigns import (
     approve,
@@ -25,15 +25,16 @@ from policy_push.campaigns import (
     schedule,
     set_send_time,
 )
-from policy_push.errors import FieldError, RecordInvalid
 from policy_push.reach import CHANNELS, OPT_OUT_CHANNELS
 from policy_push.statuses import CampaignState, FeedbackKind, OptOutSource, SkipReason
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.campaigns import NOT_SKIPPED
 
-from ..bodies import json_response, read_json
+from ..bodies import json_response, read_model
 from ..keys import cipher_key, match_service_key, session_factory_key, settings_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query, pattern_param
+from ..schemas import RequestModel as _In
+from ..schemas import ResponseModel as _Out
 from ._common import staff_member, transaction
 
 __all__ = [
@@ -61,14 +62,6 @@ def _one_of(values: Any) -> str:
 
 
 # -- bodies and responses (registered with the OpenAPI schemas by the routes table) -------------
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
 class CampaignCreate(_In):
     policy_id: str = Field(min_length=1, max_length=64, description="The policy to match and prepare a draft for.")
     version: int | None = Field(None, ge=1, description="Refuse (409) unless the policy is still at this version.")
@@ -184,14 +177,6 @@ APPROVE_PARAMS: tuple[QueryParam, ...] = (
 
 
 # -- helpers -------------------------------------------------------------------------------------
-async def _body(request: web.Request, model: type[_In]) -> Any:
-    data = await read_json(request)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RecordInvalid([FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
-
-
 def _campaign_id(request: web.Request) -> str:
     return request.match_info["id"]
 
@@ -219,7 +204,7 @@ def _counts_only(summary: dict[str, Any] | None) -> dict[str, Any]:
 
 async def create_campaign(request: web.Request) -> web.Response:
     actor = staff_member(request)
-    body = await _body(request, CampaignCreate)
+    body = await read_model(request, CampaignCreate)
     prepared = await prepare_campaign(
         request.app[session_factory_key], request.app[match_service_key], body.policy_id,
         prepared_by=actor, settings=request.app[settings_key], version=body.version,
@@ -251,7 +236,7 @@ def _edit_list(edit: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[[web.
 
     async def view(request: web.Request) -> web.Response:
         actor = staff_member(request)
-        body = await _body(request, ProfileIds)
+        body = await read_model(request, ProfileIds)
         async with transaction(request) as session:
             return json_response(await edit(session, _campaign_id(request), body.profile_ids, actor=actor))
 
@@ -264,7 +249,7 @@ include = _edit_list(include_recipients)
 
 async def put_send_time(request: web.Request) -> web.Response:
     actor = staff_member(request)
-    body = await _body(request, SendTimeIn)
+    body = await read_model(request, SendTimeIn)
     async with transaction(request) as session:
         row = await set_send_time(session, _campaign_id(request), body.send_at, actor=actor)
         out = campaign_json(row)

@@ -46,11 +46,11 @@ from policy_push.statuses import FeedbackKind
 from policy_push.storage import PolicyRepository, contacts, profile_repository
 from policy_push.storage.deliveries import Delivery
 
-from ..bodies import json_response, read_form
+from ..bodies import json_response, read_form, read_model
 from ..keys import cipher_key, link_signer_key, link_throttle_key, match_service_key, settings_key
 from ..pages import render_page
 from ._common import staff_member, transaction
-from .campaigns import OptOutIn, _body
+from .campaigns import OptOutIn
 
 __all__ = ["CSRF_COOKIE", "FEEDBACK_LABELS", "create_opt_out", "policy_page", "post_feedback", "short_link"]
 
@@ -215,7 +215,7 @@ async def _teach(request: web.Request, delivery: Delivery, kind: str) -> None:
 
 async def create_opt_out(request: web.Request) -> web.Response:
     actor = staff_member(request)
-    body: OptOutIn = await _body(request, OptOutIn)
+    body: OptOutIn = await read_model(request, OptOutIn)
     targets: list[tuple[str, str]] = []
     async with transaction(request) as session:
         if body.profile_id is not None:

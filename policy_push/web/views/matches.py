@@ -15,17 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from policy_push.domain import local_today
-from policy_push.errors import Conflict, NotFound
+from policy_push.domain import ValidationContext, local_today, parse_policy
+from policy_push.errors import Conflict, InvalidInput, NotFound
 from policy_push.matching import MatchService
 from policy_push.storage import PolicyRepository, profile_repository
 
-from ..bodies import json_response
-from ..keys import cipher_key, match_service_key, service_key
+from ..auth import check_service_token
+from ..bodies import json_response, read_json
+from ..keys import cipher_key, match_service_key, service_key, shard_router_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
 from ._common import transaction
 
@@ -37,6 +39,7 @@ __all__ = [
     "policy_matches",
     "profile_policies",
     "resident_policies",
+    "shard_part",
 ]
 
 log = logging.getLogger("policy_push.web")
@@ -89,7 +92,26 @@ class ProfilePolicies(_Out):
     may_qualify: list[MatchRecordOut] = Field(description="Open policies it may qualify for once `missing` is filled in.")
 
 
-MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies)}
+class ShardAsk(_Out):
+    policy: dict[str, Any] = Field(description="The policy document (formats.md), as the asking node holds it.")
+    date: dt.date = Field(description="The day to match on.")
+    top_k: int | None = Field(None, ge=1, description="Cut each list at this many records; null: no cut.")
+    min_score: float | None = Field(None, ge=0, le=1, description="Leave out eligible profiles scoring below this.")
+
+
+class ShardPart(_Out):
+    shard: str = Field(description="The shard that answered.")
+    eligible: list[tuple[float, MatchRecordOut, str | None, list[str]]] = Field(
+        description="[exact score, record, the line a message may quote, the lines a public page may show], best first.")
+    unknown: list[tuple[float, MatchRecordOut, str | None, list[str]]] = Field(
+        description="The same, for those that may qualify (no message line).")
+    counts: MatchCounts
+    histogram: list[int] = Field(description="Eligible profiles per score bucket of 0.1.")
+    no_criteria: bool
+    eligible_total: int = Field(description="Eligible at or above min_score, before the cut.")
+
+
+MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies, ShardAsk, ShardPart)}
 
 
 # -- query parameters ---------------------------------------------------------------------------
@@ -143,6 +165,7 @@ async def policy_matches(request: web.Request) -> web.Response:
     on: dt.date = query["date"] or local_today()
     limit, offset = query["limit"], query["offset"]
     # each list cut at offset + limit is enough for any page of either list or of both
+    # on a shard node the service asks the other shards holding the policy's regions (matching.fanout)
     result = await _service(request).match_policy(stored.policy, on=on, top_k=offset + limit, min_score=query["min_score"])
     if query["eligible"] == "true":
         rows, total = result.eligible, result.eligible_total
@@ -171,6 +194,32 @@ async def policy_matches(request: web.Request) -> web.Response:
 
 
 _AUDIENCE_CN = {"enterprise": "企业", "resident": "居民"}
+
+
+async def shard_part(request: web.Request) -> web.Response:
+    """This shard's part of a policy's match list, for the shard node that fans the policy out."""
+    check_service_token(request)
+    router = request.app.get(shard_router_key)
+    name = request.match_info["name"]
+    if router is None:
+        raise Conflict(f"this node holds every profile, not shard {name[:64]!r} (POLICY_PUSH_SHARD is empty)", loc=["path", "name"])
+    if name != router.name:
+        raise Conflict(f"this node holds shard {router.name!r}, not {name[:64]!r}: check the shard map's URLs", loc=["path", "name"])
+    ask = await read_json(request)
+    if not isinstance(ask, dict) or not isinstance(ask.get("policy"), dict):
+        raise InvalidInput("the body must be {\"policy\": {...}, \"date\": ..., \"top_k\": ..., \"min_score\": ...}", loc=["body"])
+    # the asking node read it from the database, or is drafting from a stored version
+    policy = parse_policy(ask["policy"], ValidationContext(trusted=True))
+    try:
+        on = _date(str(ask.get("date") or local_today().isoformat()))
+        top_k = ask.get("top_k")
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise ValueError(f"top_k must be a whole number of at least 1 or null; got {str(top_k)[:40]!r}")
+        min_score = None if ask.get("min_score") is None else _score(str(ask["min_score"]))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), loc=["body"]) from None
+    part = await router.part(policy, on=on, top_k=top_k, min_score=min_score)
+    return json_response(part)
 
 
 async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:

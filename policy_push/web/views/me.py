@@ -267,6 +267,14 @@ async def my_policies(request: web.Request) -> web.Response:
 
 
 # ---- second contacts of an enterprise --------------------------------------------------------------
+def _approve(request: web.Request) -> bool:
+    """The path's decision: ``approve`` or ``refuse``; anything else is a 422, never a silent refusal."""
+    decision = request.match_info["decision"]
+    if decision not in ("approve", "refuse"):
+        raise InvalidInput("the decision is approve or refuse", loc=["path", "decision"])
+    return decision == "approve"
+
+
 def _link_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 18:
@@ -276,7 +284,7 @@ def _link_id(request: web.Request) -> int:
 
 async def decide_contact(request: web.Request) -> web.Response:
     who = await signed_in(request)
-    approve = request.match_info["decision"] == "approve"
+    approve = _approve(request)
     async with transaction(request) as session:
         link = await _subs(request).accounts.decide(session, _link_id(request), approve=approve, by_account=who.account_id, staff=None)
     return json_response(link.as_json())
@@ -290,28 +298,28 @@ async def staff_pending_contacts(request: web.Request) -> web.Response:
 
 async def staff_decide_contact(request: web.Request) -> web.Response:
     staff = staff_member(request)
-    approve = request.match_info["decision"] == "approve"
+    approve = _approve(request)
     async with transaction(request) as session:
         link = await _subs(request).accounts.decide(session, _link_id(request), approve=approve, by_account=None, staff=staff)
     return json_response(link.as_json())
 
 
 # ---- preferences, consent ----------------------------------------------------------------------------
-async def get_preferences(request: web.Request) -> web.Response:
-    who = await signed_in(request)
-    link = await _link(request, who)
+async def _preferences(request: web.Request, link: Any) -> web.Response:
     async with transaction(request) as session:
         body = await prefs.preferences_of(session, _subs(request).accounts, link)
     return json_response(body)
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    return await _preferences(request, await _link(request, await signed_in(request)))
 
 
 async def put_preferences(request: web.Request) -> web.Response:
     who = await signed_in(request)
     link = await _link(request, who)
     await prefs.set_preferences(_subs(request).accounts, link, who.account_id, await read_json(request))
-    async with transaction(request) as session:
-        body = await prefs.preferences_of(session, _subs(request).accounts, link)
-    return json_response(body)
+    return await _preferences(request, link)
 
 
 async def post_consent(request: web.Request) -> web.Response:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from ..keys import match_service_key, service_key, settings_key, subscribers_key
 from ..middlewares import status_of
 from ..pages import render_page
 from ._common import transaction
+from .me_profile_form import FIELDS, form_record, form_values, split_list
 
 __all__ = ["CONSENT_TEXT", "ME_PAGE_SCHEMAS"]
 
@@ -44,7 +44,6 @@ CONSENT_TEXT = (
     "我的资料只用于匹配政策，不会公开。"
 )
 _CHANNELS = [("sms", "短信"), ("wechat", "微信"), ("app", "App 通知")]
-_LIST_SPLIT = re.compile(r"[、,，;；\s]+")
 
 
 class MeSignInForm(BaseModel):
@@ -70,44 +69,6 @@ class PageView:
     contrast: bool = False
     error: str = ""
     notice: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    name: str
-    label: str
-    type: str = "text"
-    required: bool = False
-    hint: str = ""
-    choices: tuple[tuple[str, str], ...] = ()
-    kind: str = "str"  # str, int, float, list
-
-
-_RESIDENT_FIELDS = (
-    _Field("name", "姓名", required=True),
-    _Field("region", "居住地（区县或乡镇代码）", hint="例如 211103（兴隆台区）"),
-    _Field("birth_date", "出生日期", type="date"),
-    _Field("gender", "性别", choices=(("female", "女"), ("male", "男"))),
-    _Field("hukou_region", "户籍地（区县代码）"),
-    _Field("tags", "身份情况", hint="用顿号分开，例如：退役军人、高校毕业生", kind="list"),
-    _Field("interests", "关心的事", hint="例如：就业 养老 医疗"),
-)
-_ENTERPRISE_FIELDS = (
-    _Field("id", "统一社会信用代码", required=True, hint="18 位，在营业执照上"),
-    _Field("name", "企业名称", required=True),
-    _Field("region", "注册地（区县或乡镇代码）"),
-    _Field("industry", "行业代码（国民经济行业分类）", hint="例如 2511"),
-    _Field("size", "企业规模", choices=(("micro", "微型"), ("small", "小型"), ("medium", "中型"), ("large", "大型"))),
-    _Field("established_on", "成立日期", type="date"),
-    _Field("employees", "从业人员（人）", type="number", kind="int"),
-    _Field("annual_revenue_wan", "上年营业收入（万元）", type="number", kind="float"),
-    _Field("total_assets_wan", "资产总额（万元）", type="number", kind="float"),
-    _Field("qualifications", "资质荣誉", hint="用顿号分开，例如：高新技术企业、专精特新中小企业", kind="list"),
-    _Field("tax_credit_rating", "纳税信用等级", choices=tuple((v, v) for v in "ABMCD")),
-    _Field("business_scope", "经营范围"),
-    _Field("interests", "关心的政策", hint="例如：技术改造 融资贷款"),
-)
-_FIELDS = {"resident": _RESIDENT_FIELDS, "enterprise": _ENTERPRISE_FIELDS}
 
 
 def _subs(request: web.Request) -> Subscribers:
@@ -246,19 +207,6 @@ def _plain(exc: PolicyPushError) -> str:
 
 
 # ---- profile -----------------------------------------------------------------------------------------
-def _values(profile: Any) -> dict[str, str]:
-    if profile is None:
-        return {}
-    doc = profile.to_json()
-    out = {}
-    for key, value in doc.items():
-        if isinstance(value, list):
-            out[key] = "、".join(str(v) for v in value)
-        elif value is not None and not isinstance(value, dict):
-            out[key] = str(value)
-    return out
-
-
 async def me_profile(request: web.Request) -> web.StreamResponse:
     who = await _who(request)
     if who is None:
@@ -270,38 +218,18 @@ async def me_profile(request: web.Request) -> web.StreamResponse:
         kind = request.query.get("kind") or (links[0].profile_kind if links else "")
         link = next((x for x in links if x.profile_kind == kind), None)
         profile = await profile_repository(kind, session, accounts.cipher).get(link.profile_id) if link else None
-    if kind not in _FIELDS:
+    if kind not in FIELDS:
         kind = ""
-    return _page(request, "me_profile.html", view=_signed_view(), kind=kind, fields=_FIELDS.get(kind, ()),
-                 values=_values(profile), csrf=_csrf(request, token))  # fmt: skip
-
-
-def _record(kind: str, form: MultiDictProxy[Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for f in _FIELDS[kind]:
-        raw = str(form.get(f.name, "")).strip()
-        if not raw:
-            continue
-        try:
-            if f.kind == "int":
-                record[f.name] = int(raw)
-            elif f.kind == "float":
-                record[f.name] = float(raw)
-            elif f.kind == "list":
-                record[f.name] = [x for x in _LIST_SPLIT.split(raw) if x]
-            else:
-                record[f.name] = raw
-        except ValueError:
-            raise InvalidInput(f"{f.label}：请填数字", loc=["form", f.name]) from None
-    return record
+    return _page(request, "me_profile.html", view=_signed_view(), kind=kind, fields=FIELDS.get(kind, ()),
+                 values=form_values(profile), csrf=_csrf(request, token))  # fmt: skip
 
 
 async def me_profile_post(request: web.Request) -> web.StreamResponse:
     signed, token, form = await _signed_form(request)
     kind = str(form.get("kind", ""))
-    if kind not in _FIELDS:
+    if kind not in FIELDS:
         raise InvalidInput("kind is resident or enterprise", loc=["form", "kind"])
-    record = _record(kind, form)
+    record = form_record(kind, form)
     accounts = _subs(request).accounts
     try:
         if kind == "resident":
@@ -315,7 +243,7 @@ async def me_profile_post(request: web.Request) -> web.StreamResponse:
     except PolicyPushError as exc:
         values = {k: str(v) if not isinstance(v, list) else "、".join(v) for k, v in record.items()}
         return _page(request, "me_profile.html", status=status_of(exc), view=_signed_view(error=_plain(exc)), kind=kind,
-                     fields=_FIELDS[kind], values=values, csrf=_csrf(request, token))  # fmt: skip
+                     fields=FIELDS[kind], values=values, csrf=_csrf(request, token))  # fmt: skip
     raise web.HTTPSeeOther("/me?done=profile")
 
 
@@ -345,7 +273,7 @@ async def _first_link(request: web.Request, signed: Signed) -> Any:
 async def me_preferences_post(request: web.Request) -> web.StreamResponse:
     signed, token, form = await _signed_form(request)
     channels = [c for c in (str(form.get(f"channel_{i}", "")) for i in range(3)) if c]
-    cats = [c for c in _LIST_SPLIT.split(str(form.get("categories", ""))) if c]
+    cats = split_list(str(form.get("categories", "")))
     raw_max = str(form.get("weekly_max", "")).strip()
     data: dict[str, Any] = {"channels": list(dict.fromkeys(channels)), "categories": cats,
                             "weekly_max": int(raw_max) if raw_max.isdigit() else None}  # fmt: skip

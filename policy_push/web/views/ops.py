@@ -23,7 +23,7 @@ from ..keys import engine_key, match_service_key, openapi_key
 from ..metrics import metrics_page
 from ..ops_state import ops_state_key
 
-__all__ = ["api_docs", "livez", "metrics", "readyz", "redoc"]
+__all__ = ["api_docs", "livez", "metrics", "readyz"]
 
 
 async def livez(_request: web.Request) -> web.Response:
@@ -56,10 +56,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return await metrics_page(request)
-
-
-async def redoc(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPPermanentRedirect("/docs")
 
 
 def _schema_name(schema: dict[str, Any] | None) -> str:

@@ -13,28 +13,21 @@ import datetime as dt
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from policy_push.domain import ValidationContext
-from policy_push.errors import FieldError, RecordInvalid
 from policy_push.intake import SuggestionResult, suggest_policy
 from policy_push.intake.review import ReviewQueue, ReviewStatus
 
-from ..bodies import json_response, read_json
+from ..bodies import json_response, read_model
 from ..keys import refdata_key, service_key, settings_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
+from ..schemas import RequestModel as _In
+from ..schemas import ResponseModel as _Out
 from ._common import local_iso, request_context, staff_member, transaction
 
 __all__ = ["REVIEW_LIST_PARAMS", "REVIEW_SCHEMAS", "confirm_item", "create_item", "get_item", "list_items",
            "reject_item", "suggest"]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
 
 class SuggestIn(_In):
@@ -135,14 +128,6 @@ REVIEW_LIST_PARAMS: tuple[QueryParam, ...] = (
 )
 
 
-async def _body(request: web.Request, model: type[_In]) -> Any:
-    data = await read_json(request)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise RecordInvalid([FieldError(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
-
-
 async def _suggest(request: web.Request, body: SuggestIn) -> SuggestionResult:
     settings = request.app[settings_key]
     record = body.model_dump(exclude_none=True, exclude={"city"}, mode="json")
@@ -167,13 +152,13 @@ def _item_out(item: dict[str, Any]) -> dict[str, Any]:
 
 
 async def suggest(request: web.Request) -> web.Response:
-    body = await _body(request, SuggestIn)
+    body = await read_model(request, SuggestIn)
     return json_response(_result_json(await _suggest(request, body)))
 
 
 async def create_item(request: web.Request) -> web.Response:
     staff = staff_member(request)
-    body = await _body(request, ReviewCreate)
+    body = await read_model(request, ReviewCreate)
     result = await _suggest(request, body)
     async with transaction(request) as session:
         queue = ReviewQueue(session)
@@ -199,7 +184,7 @@ async def get_item(request: web.Request) -> web.Response:
 
 async def confirm_item(request: web.Request) -> web.Response:
     staff = staff_member(request)
-    body = await _body(request, ReviewConfirm)
+    body = await read_model(request, ReviewConfirm)
     item_id = request.match_info["id"]
     item, policy, outcome, version = await request.app[service_key].confirm_review(
         item_id, staff=staff, decisions=body.decisions, fields=body.fields
@@ -209,7 +194,7 @@ async def confirm_item(request: web.Request) -> web.Response:
 
 async def reject_item(request: web.Request) -> web.Response:
     staff = staff_member(request)
-    body = await _body(request, ReviewReject)
+    body = await read_model(request, ReviewReject)
     item_id = request.match_info["id"]
     async with transaction(request) as session:
         queue = ReviewQueue(session)

@@ -77,8 +77,9 @@ def test_audit_verify_finds_edited_inserted_and_deleted_rows(cli_env: Settings, 
     _sql(url, "UPDATE audit_log SET actor = 'someone-else' WHERE id = (SELECT min(id) FROM audit_log)")
     assert main(["audit", "verify"]) == EXIT_BROKEN
     assert "edited" in capsys.readouterr().err
-    # start again from an empty log for the next two tampers
+    # start again from an empty log (and anchor: emptying both is beyond the anchor) for the next tampers
     _sql(url, "DELETE FROM audit_log")
+    _sql(url, "DELETE FROM audit_head")
     for name in ("丁科员", "戊科员", "己科员"):
         assert main(["staff", "add", name, "--role", "viewer"]) == 0
     assert main(["audit", "verify"]) == 0
@@ -92,6 +93,18 @@ def test_audit_verify_finds_edited_inserted_and_deleted_rows(cli_env: Settings, 
     _sql(url, f"INSERT INTO audit_log (id, at, actor, action, entity_type, entity_id, prev_hash, row_hash) VALUES "
               f"({rows[1][0]}, CURRENT_TIMESTAMP, 'x', 'login', 'staff', 'x', '{'0' * 64}', '{'1' * 64}')")  # fmt: skip
     assert main(["audit", "verify"]) == EXIT_BROKEN
+
+
+def test_audit_verify_finds_the_newest_rows_deleted(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("甲科员", "乙科员", "丙科员"):
+        assert main(["staff", "add", name, "--role", "viewer"]) == 0
+    assert main(["audit", "verify"]) == 0
+    assert "audit log intact: 3 rows, as its anchor counts" in capsys.readouterr().out
+    _sql(cli_env.effective_database_url, "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)")
+    assert main(["audit", "verify"]) == EXIT_BROKEN
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("audit log NOT intact: the log ends after 2 rows"), err
+    assert "anchor counts 3" in err[0] and "1 row(s) missing, the newest deleted?" in err[0]
 
 
 def test_export_is_audited_and_owner_only(cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import orjson
 import pytest
 
 from policy_push.config import Settings
@@ -89,9 +90,12 @@ def test_lines_are_the_records_json_byte_for_byte(tmp_path, ctx):
     from policy_push.matching.engines import policy_source
 
     policies = [p for p in _policies(ctx) if p.audience == "resident"]
-    want = []
+    want, dicts = [], []
     for p in policies:
         found = engine.match_policy(policy_source(p), on=DAY, top_k=None)
-        want += [json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in found.eligible + found.unknown]
-    assert list(match_lines(policies, {"resident": engine}, on=DAY)) == want
+        want += [orjson.dumps(r.to_dict()).decode() + "\n" for r in found.eligible + found.unknown]
+        dicts += [r.to_dict() for r in found.eligible + found.unknown]
+    got = list(match_lines(policies, {"resident": engine}, on=DAY))
+    assert got == want
+    assert [json.loads(x) for x in got] == dicts  # the standard library reads back the same records
     assert len(want) > 10

@@ -26,7 +26,7 @@ from channels.simulators import (
     WechatSimulator,
 )
 from policy_push.sending import Dispatcher, Pipeline, SendRules
-from policy_push.sending import dispatch as dispatch_module
+from policy_push.sending import recording as recording_module
 from policy_push.sending.claims import Claim, Outgoing, claim
 from policy_push.sending.providers import (
     callback_secret,
@@ -254,7 +254,7 @@ async def test_settle_sweep_applies_an_early_receipt_that_raced_the_record(
     async def sees_nothing(*args: object, **kwargs: object) -> None:
         return None
 
-    monkeypatch.setattr(dispatch_module, "apply_early_receipts", sees_nothing)
+    monkeypatch.setattr(recording_module, "apply_early_receipts", sees_nothing)
     assert await d._record(batch.id, batch.rows, _accepted(batch, "m-"), [])
     assert (await _statuses(session_factory))[("r-0000021", "wechat")] == "sent"
     assert len(await _early_rows(session_factory)) == 1
@@ -276,7 +276,7 @@ async def test_early_receipt_for_a_final_row_changes_nothing(wired, session_fact
     async def sees_nothing(*args: object, **kwargs: object) -> None:
         return None
 
-    monkeypatch.setattr(dispatch_module, "apply_early_receipts", sees_nothing)
+    monkeypatch.setattr(recording_module, "apply_early_receipts", sees_nothing)
     assert await d._record(batch.id, batch.rows, _accepted(batch, "m-"), [])
     # ... then a later push finalises the row directly
     assert await _post_wechat(client, settings, _wechat_event(openid(22), "m-r-0000022", "success")) == (200, "success")

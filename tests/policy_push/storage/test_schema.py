@@ -20,12 +20,14 @@ from policy_push.storage.tables import Base
 
 EXPECTED_TABLES = {
     "alembic_version",
+    "audit_head",
     "audit_log",
     "campaign_messages",
     "campaign_recipients",
     "campaigns",
     "change_counter",
     "changes",
+    "shards",
     "deliveries",
     "inbound_messages",
     "delivery_events",

@@ -25,8 +25,10 @@ def _url(path: str) -> str:
 
 def test_every_write_and_every_personal_route_needs_a_role() -> None:
     #: writes without a staff role: a recipient's feedback form (their delivery id identifies them), the
-    #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries)
+    #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries); a shard's
+    #: part of a match list takes the service token, not a staff role (tests/policy_push/matching/test_shards.py)
     open_writes = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/login"), ("POST", "/callbacks/wechat"),
+                   ("POST", "/internal/shards/{name}/matches"),
                    ("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions"),
                    *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
                      (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply")))}  # fmt: skip
@@ -45,6 +47,16 @@ def test_every_write_and_every_personal_route_needs_a_role() -> None:
     assert ("GET", "/api/v1/policies") in public and ("GET", "/api/v1/policies/{id}") in public
     assert all(r.needs is Role.ADMIN for r in ROUTES if r.operation_id in ("get_enterprise", "get_resident"))
     assert all(r.needs is Role.APPROVER for r in ROUTES if "approve" in r.operation_id)
+
+
+def test_the_matrix_covers_the_inbox_pages() -> None:
+    """The pages for inbound messages and pending contacts are in the matrix below, at their roles (the
+    decision at the API's role too: one rule for both)."""
+    guarded = {(r.method, r.path): r.needs for r in GUARDED}
+    assert guarded[("GET", "/staff/inbound")] is Role.VIEWER
+    assert guarded[("GET", "/staff/contacts")] is Role.VIEWER
+    assert guarded[("POST", "/staff/contacts/{id}/{decision}")] is Role.EDITOR
+    assert guarded[("POST", "/api/v1/subscriber-links/{id}/{decision}")] is Role.EDITOR
 
 
 async def test_role_matrix_has_no_unauthorised_success(client: Client, staff: StaffFixture) -> None:

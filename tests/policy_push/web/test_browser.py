@@ -4,6 +4,7 @@ browser), against the real app with its send pipeline pointed at the provider si
 One officer (``approver2``) logs in, finds a policy by search, opens its campaign preview, excludes a
 recipient and is refused approving what they prepared; another (``approver``) approves; the progress
 page changes as the simulators deliver.  A page holding the injection strings shows them escaped.
+Replies and a pending enterprise contact are on their pages, and the contact is approved there.
 axe-core (vendored, tests/policy_push/web/browser) finds no WCAG 2.1 A/AA violation on any page
 visited; screenshots are kept under ``tmp/artefacts/browser`` (or POLICY_PUSH_TEST_ARTEFACTS); and
 no password, token, cookie or CSRF value appears in the access log or the application log."""
@@ -20,18 +21,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from channels.simulators import start_all
+from channels.simulators import SimulatorSet, start_all
 from policy_push.config import Settings
 from policy_push.sending.providers import callback_urls
 from policy_push.web import create_app
+from policy_push.web.keys import settings_key
 from tests.factories import enterprise_doc, policy_doc
 from tests.policy_push.sending.fixtures import sim_settings
 
 from .conftest import BAD, PASSWORD, StaffFixture
+from .test_inbox_pages import seed_inbox
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -119,7 +123,7 @@ async def test_an_officer_takes_a_campaign_from_search_to_delivered(
     try:
         settings = sim_settings(base_settings, sims, staff_cookie_secure=False, api_token="test-token")
         client: TestClient = await aiohttp_client(TestServer(create_app(settings, engine=engine, worker=True), port=port))
-        await _flow(client, engine, staff, caplog)
+        await _flow(client, engine, staff, caplog, sims)
     finally:
         await sims.close()
 
@@ -130,7 +134,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _flow(client: TestClient, engine: Any, staff: StaffFixture, caplog: pytest.LogCaptureFixture) -> None:
+async def _funnel(page: Any, base: str, policy_id: str = "") -> dict[str, int]:
+    """The dashboard's funnel table as the browser shows it, overall or for one policy."""
+    await page.goto(f"{base}/staff" + (f"?policy_id={policy_id}" if policy_id else ""))
+    table = page.locator("table:has(caption:text-is('触达漏斗（人数）'))")
+    labels = await table.locator("tr >> nth=0 >> th").all_inner_texts()
+    counts = await table.locator("tr >> nth=1 >> td").all_inner_texts()
+    return {label.strip(): int(n) for label, n in zip(labels, counts, strict=True)}
+
+
+async def _open_sms_link(base: str, link_base: str, sims: SimulatorSet) -> str:
+    """Follow the link of one SMS the simulators accepted, as its reader would: the short-link host sends
+    ``<link_base><code>`` on to ``/s/<code>``; a plain HTTP client without any staff cookie."""
+    texts = [r.text for name in ("aliyun", "tencent") for r in sims.records[name]]
+    codes = [m.group(1) for t in texts if (m := re.search(re.escape(link_base) + r"([0-9A-Za-z-]+)", t))]
+    assert codes, texts
+    async with aiohttp.ClientSession() as person, person.get(f"{base}/s/{codes[0]}") as resp:
+        assert resp.status == 200, await resp.text()
+        assert "为什么推送给您" in await resp.text()
+    return codes[0]
+
+
+async def _flow(client: TestClient, engine: Any, staff: StaffFixture, caplog: pytest.LogCaptureFixture,
+                sims: SimulatorSet) -> None:  # fmt: skip
     world = await _setup(client, staff)
     base = str(client.make_url("")).rstrip("/")
     tag = "pg" if "postgres" in str(engine.url) else "sqlite"
@@ -211,6 +237,28 @@ async def _flow(client: TestClient, engine: Any, staff: StaffFixture, caplog: py
             assert int(funnel[1]) > 0 and int(funnel[2]) == delivered, funnel  # told; delivered as the progress page says
             by_district = await page2.locator("table:has(caption:text-is('各区县触达漏斗（人数）')) tr").all_inner_texts()
             assert any(int(row.split("\t")[2]) > 0 for row in by_district[1:]), by_district
+            # a person opens the link in their SMS: 打开链接 goes up by one, overall and for the policy
+            before = await _funnel(page2, base), await _funnel(page2, base, world["policy"]["id"])
+            await _open_sms_link(base, client.app[settings_key].sms_link_base, sims)
+            after = await _funnel(page2, base), await _funnel(page2, base, world["policy"]["id"])
+            await visits.check(page2, "dashboard-opened")
+            for was, now in zip(before, after, strict=True):
+                assert now["打开链接"] == was["打开链接"] + 1, (was, now)
+                assert {k: v for k, v in now.items() if k != "打开链接"} == {k: v for k, v in was.items() if k != "打开链接"}
+            await _open_sms_link(base, client.app[settings_key].sms_link_base, sims)  # the same person again
+            assert (await _funnel(page2, base))["打开链接"] == after[0]["打开链接"]
+            # what people sent back, and a second enterprise contact approved on the page
+            pending = (await seed_inbox(client.app))["pending"]
+            await page2.goto(f"{base}/staff/inbound")
+            await visits.check(page2, "inbound")
+            assert "问补贴进度" in await page2.inner_text("main")
+            await page2.goto(f"{base}/staff/contacts")
+            await visits.check(page2, "contacts")
+            await page2.click(f"form[action='/staff/contacts/{pending[0]}/approve'] button")
+            await page2.wait_for_url(re.compile(r"done=approved"))
+            await visits.check(page2, "contact-approved")
+            assert await page2.locator(f"form[action='/staff/contacts/{pending[0]}/approve']").count() == 0
+            assert await page2.locator(f"form[action='/staff/contacts/{pending[1]}/approve']").count() == 1
             for path, name in (("/staff/review", "review"), ("/staff/audit", "audit"), ("/staff/profiles", "profiles"),
                                ("/staff/policies/new", "policy-new"), ("/staff/policies/import", "policy-import"),
                                (f"/staff/policies/{world['policy']['id']}/edit", "policy-edit")):

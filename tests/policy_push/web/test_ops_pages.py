@@ -53,8 +53,19 @@ async def test_probes_docs_and_healthz_key(client: Client, settings: Settings) -
     html = await docs.text()
     assert "list_policies" in html and "/api/v1/policies/{id}" in html and "<script" not in html
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing from a CDN
+    # /redoc: the interactive reference, every file of it from this service (a browser renders it: test_api_explorer)
     redoc = await client.get("/redoc", allow_redirects=False)
-    assert redoc.status == 308 and redoc.headers["Location"] == "/docs"
+    page = await redoc.text()
+    assert redoc.status == 200 and redoc.content_type == "text/html"
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith("/") or s == "data:," for s in sources), sources
+    for src in sources:
+        if src not in ("/docs", "data:,"):
+            asset = await client.get(src)
+            assert asset.status == 200 and asset.content_type in ("text/css", "text/javascript"), src
+            assert len(await asset.read()) > 1000 or src.startswith("/static/"), src
+    assert (await client.get("/api-docs/swagger-ui.js.map")).status == 404  # only the files the page uses
+    assert (await client.get("/api-docs/..%2F..%2F__init__.py")).status == 404
     health = await (await client.get("/healthz")).json()
     from policy_push.security import PiiCipher
 
