@@ -49,6 +49,7 @@ from ._store import load_state, read_meta, save_state, saved_ranking
 from ._table import DERIVED_YEARS, ProfileTable, normalise_profile
 from ._text import Tokenizer
 from ._textindex import TextIndex
+from ._topk import best_of, top_rows
 
 __all__ = ["MatchEngine", "PolicyStream", "TextStats", "profile_text"]
 
@@ -349,13 +350,25 @@ class MatchEngine:
         order = np.argsort(rows[ok])
         return rows[ok][order], evidence[ok][order]
 
+    def _rows_cheaper(self, q: Query, n_rows: int) -> bool:
+        """Is scoring ``n_rows`` chosen rows row by row cheaper than reading the query's postings?"""
+        # a row-major entry (fancy row selection, then the product) costs about twice a posting
+        return 2 * n_rows * self.text_._avg() < self.text_.postings_cost(q.ids)
+
+    def _dense_scores(self, q: Query) -> np.ndarray:
+        """Every row's score (``float32[n_rows]``, dead rows included), feedback applied."""
+        scores = self.text_.score_all(q.ids, q.weights)
+        fb_rows, fb_ev = self._feedback_rows(q)
+        if len(fb_rows):
+            scores[fb_rows] = adjust(scores[fb_rows], fb_ev)
+        return scores
+
     def _score(self, q: Query, parts: list[np.ndarray]) -> list[np.ndarray]:
         """Scores of each array of rows (each sorted ascending), feedback applied: through the
         postings of the query's terms, or through the rows' own terms when those are fewer."""
         text = self.text_
         rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        # a row-major entry (fancy row selection, then the product) costs about twice a posting
-        if 2 * len(rows) * text._avg() < text.postings_cost(q.ids):
+        if self._rows_cheaper(q, len(rows)):
             scores = text.score_rows(q.ids, q.weights, rows)
         else:
             scores = text.score_all(q.ids, q.weights)[rows]
@@ -384,14 +397,32 @@ class MatchEngine:
         """
         p = self._compiled_for(policy)
         on_ymd = to_ymd(on)
+        k_unk = top_k if unknown_k is None else unknown_k
         with self._lock:
-            ev, elig, unk, q, s_elig, s_unk = self._scored(p, on_ymd)
-            keep = s_elig >= min_score if min_score > 0 else slice(None)
+            ev = self.table_.evaluate(p.criteria, on_ymd)
+            q = self._query(p)
             query = (q.ids, q.weights)
-            out_e = self._ranked(p, elig[keep], s_elig[keep], top_k, ev, on_ymd, query)
-            out_u = self._ranked(p, unk, s_unk, top_k if unknown_k is None else unknown_k, ev, on_ymd, query)
+            elig_mask, unk_mask = ev.true, ev.unknown
+            n_elig, n_unk = int(np.count_nonzero(elig_mask)), int(np.count_nonzero(unk_mask))
+            if self._rows_cheaper(q, n_elig + n_unk):
+                # a narrow filter: score only the rows it lets through, read row by row
+                elig, unk = np.flatnonzero(elig_mask), np.flatnonzero(unk_mask)
+                s_elig, s_unk = self._score(q, [elig, unk])
+                keep = s_elig >= min_score if min_score > 0 else slice(None)
+                picked = [best_of(elig[keep], s_elig[keep], len(s_elig) if top_k is None else top_k),
+                          best_of(unk, s_unk, n_unk if k_unk is None else k_unk)]
+            else:
+                # a wide one: every row's score through the postings, then only the best rows
+                # are listed (``top_rows``), never the hundreds of thousands that pass
+                scores = self._dense_scores(q)
+                if min_score > 0:
+                    elig_mask = elig_mask & (scores >= min_score)
+                picked = [_pick(elig_mask, scores, top_k), _pick(unk_mask, scores, k_unk)]
+            (re, se), (ru, su) = picked
+            out_e = self._ranked(p, re, se, None, ev, on_ymd, query, presorted=True)
+            out_u = self._ranked(p, ru, su, None, ev, on_ymd, query, presorted=True)
             n_live = len(self.rows_)
-        return PolicyMatches(p.id, out_e, out_u, len(elig), len(unk), n_live - len(elig) - len(unk),
+        return PolicyMatches(p.id, out_e, out_u, n_elig, n_unk, n_live - n_elig - n_unk,
                              p.criteria.root is not None)
 
     def _compiled_for(self, policy: Mapping[str, Any] | CompiledPolicy) -> CompiledPolicy:
@@ -672,6 +703,14 @@ class Query(NamedTuple):
     weights: np.ndarray
     terms: list[str]
     term_weights: np.ndarray
+
+
+def _pick(mask: np.ndarray, scores: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``mask`` in ranked order with their scores: all of them (``k`` None) or the best ``k``."""
+    if k is None:
+        rows = np.flatnonzero(mask)
+        return best_of(rows, scores[rows], len(rows))
+    return top_rows(mask, scores, k)
 
 
 def _record(policy_id: str, profile_id: str, eligible: bool, score: float, details: list[Reason],

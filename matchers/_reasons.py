@@ -276,20 +276,34 @@ class Explainer:
         self.criteria = criteria
         self.cache_max = cache_max
         self.hierarchies = hierarchies
-        #: leaf values -> (deciding conditions, missing fields, the fields the lines read)
-        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str], tuple[str, ...]]] = {}
+        #: leaf values -> (deciding conditions, missing fields, the fields the lines read, the
+        #: fields whose presence only they read)
+        self._patterns: dict[tuple[int, ...], tuple[list[Condition], list[str], tuple[str, ...], tuple[str, ...]]] = {}
         self._lines: dict[tuple[int, Any, int, Any], Reason] = {}
         self._done: dict[tuple[Any, ...], Explained] = {}
+        #: tag fields -> the tags the policy names: a line reads only which of those a profile has
+        self._named_tags: dict[str, frozenset[str]] = {}
+        for c in criteria.conditions:
+            if c.spec.kind is FieldKind.TAGS and c.op != "exists":
+                self._named_tags[c.field] = self._named_tags.get(c.field, frozenset()) | frozenset(c.value)
 
-    def _pattern(self, key: tuple[int, ...]) -> tuple[list[Condition], list[str], tuple[str, ...]]:
+    def _pattern(self, key: tuple[int, ...]) -> tuple[list[Condition], list[str], tuple[str, ...], tuple[str, ...]]:
         got = self._patterns.get(key)
         if got is None:
             conds = deciding_conditions(self.criteria, key)
             fields = tuple(dict.fromkeys(c.field for c in conds))
-            if "size" in fields:  # the size advice reads the figures too
-                fields += tuple(SIZE_FIGURES)
-            got = self._patterns[key] = (conds, missing_fields(self.criteria, key), fields)
+            # the size advice reads whether each figure is there, never its value
+            figures = tuple(f for f in SIZE_FIGURES if f not in fields) if "size" in fields else ()
+            got = self._patterns[key] = (conds, missing_fields(self.criteria, key), fields, figures)
         return got
+
+    def _key_value(self, field: str, value: Any) -> Any:
+        """What of a profile's ``value`` the lines can read: for tags, only the ones the policy
+        names (so that profiles differing in other tags share one explanation)."""
+        named = self._named_tags.get(field)
+        if named is None or value is None:
+            return value
+        return tuple(t for t in value if t in named)
 
     def __call__(self, values: Mapping[str, Any], leaf_values: Sequence[int]) -> tuple[list[Reason], list[str]]:
         done = self.columns({f: [v] for f, v in values.items()}, 0, tuple(leaf_values))
@@ -298,14 +312,15 @@ class Explainer:
     def columns(self, columns: Mapping[str, Sequence[Any]], j: int, key: tuple[int, ...]) -> Explained:
         """The reasons of row ``j`` of ``columns`` (field -> values of the rows), whose conditions
         have the Kleene values ``key``."""
-        conds, missing, fields = self._pattern(key)
-        whole = (key, *(columns[f][j] for f in fields))
+        conds, missing, fields, figures = self._pattern(key)
+        values = {f: self._key_value(f, columns[f][j]) for f in fields}
+        whole = (key, *values.values(), *(columns[f][j] is None for f in figures))
         done = self._done.get(whole)
         if done is None:
             if len(self._done) >= self.cache_max:  # a long-lived explainer (profile -> policies) stays small
                 self._done.clear()
                 self._lines.clear()
-            values = {f: columns[f][j] for f in fields}
+            values.update((f, columns[f][j]) for f in figures)
             details, _ = self._explain(conds, missing, values, key)
             done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
         return done

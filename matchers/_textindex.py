@@ -38,6 +38,11 @@ import scipy.sparse as sp
 
 from ._columns import Grow
 
+try:  # scipy's compiled kernel for a CSC matrix times a vector (see ``_base_product``)
+    from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
+except ImportError:  # a private module: should a scipy release drop it, the public product is used
+    _csc_matvec = None
+
 __all__ = ["TextIndex"]
 
 
@@ -248,19 +253,35 @@ class TextIndex:
 
     def score_all(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Cosine of the query with every row (term-major over the base, row-major over the delta)."""
-        if not len(ids):
-            return np.zeros(self.n_rows, np.float32)
-        base = np.zeros(0, np.float32)
-        if self.base is not None and self.n_base:
-            in_base = ids < self.base.shape[1]
-            base = (np.asarray(self.base[:, ids[in_base]] @ weights[in_base], np.float32) if in_base.any()
-                    else np.zeros(self.n_base, np.float32))
-        if self.n_rows == len(base):
-            return base  # no rows beyond the base: the product is the answer, no copy
         out = np.zeros(self.n_rows, np.float32)
-        out[: len(base)] = base
-        out[len(base) :] = self.score_rows(ids, weights, np.arange(len(base), self.n_rows))
+        if not len(ids):
+            return out
+        n_base = self.n_base if self.base is not None else 0
+        if n_base:
+            in_base = ids < self.base.shape[1]
+            self._base_product(ids[in_base], weights[in_base], out[:n_base])
+        if self.n_rows > n_base:
+            out[n_base:] = self.score_rows(ids, weights, np.arange(n_base, self.n_rows))
         return out
+
+    def _base_product(self, ids: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+        """``out += base[:, ids] @ weights`` (ids ascending), reading the postings where they lie.
+
+        The public product first copies the query's columns out of the base (for a query on
+        frequent terms, over a million postings), which costs more than the product itself;
+        scipy's own kernel run on each posting list in place, in ascending term order, adds
+        the same float32 terms in the same order, so the scores are bit for bit the same."""
+        base = self.base
+        assert base is not None
+        if not len(ids):
+            return
+        if _csc_matvec is None or base.data.dtype != np.float32 or base.indptr.dtype != base.indices.dtype:
+            out += np.asarray(base[:, ids] @ weights, np.float32)
+            return
+        ip, ind, data, n = base.indptr, base.indices, base.data, base.shape[0]
+        xs = np.ascontiguousarray(weights, np.float32).reshape(-1, 1)
+        for j, t in enumerate(ids.tolist()):
+            _csc_matvec(n, 1, ip[t : t + 2], ind, data, xs[j], out)
 
     # -- persistence ------------------------------------------------------------------------
 

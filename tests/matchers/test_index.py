@@ -66,6 +66,32 @@ def test_scores_equal_a_plain_reference_and_are_cosines():
         assert not len(rw) or np.linalg.norm(rw) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_scores_read_in_place_are_bit_for_bit_the_public_product(monkeypatch):
+    """``score_all`` runs scipy's kernel on each posting list where it lies; the scores must be
+    exactly those of the public ``base[:, ids] @ w`` (the ranking's ties depend on it), with rows
+    appended after the base scored too."""
+    import matchers._textindex as textindex
+
+    rng = np.random.default_rng(11)
+    words = [f"词{i}" for i in range(300)]
+    docs = [{words[int(j)]: float(rng.choice([1.0, 2.0, 3.5])) for j in rng.integers(0, 300, rng.integers(1, 30))}
+            for _ in range(3000)]
+    index = TextIndex.build(docs)
+    for _ in range(40):  # a delta beyond the base
+        index.append({f"词{int(j)}": 1.0 for j in rng.integers(0, 320, 8)}, index.n_rows)
+    assert index.n_rows > index.n_base
+    ids = np.sort(rng.choice(300, 60, replace=False)).astype(np.int32)
+    w = rng.random(60).astype(np.float32)
+    w /= np.linalg.norm(w)
+    fast = index.score_all(ids, w)
+    public = np.asarray(index.base[:, ids] @ w, np.float32)
+    assert textindex._csc_matvec is not None  # the kernel is there: the fast path was taken
+    assert np.array_equal(fast[: index.n_base], public)
+    assert np.array_equal(fast[index.n_base :], index.score_rows(ids, w, np.arange(index.n_base, index.n_rows)))
+    monkeypatch.setattr(textindex, "_csc_matvec", None)
+    assert np.array_equal(index.score_all(ids, w), fast)
+
+
 def _records(sample_records):
     return [dict(r) for r in sample_records["enterprise"]]
 
