@@ -12,7 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from ._types import ISODate, RecordId, check_short_text, context_of
 
-__all__ = ["Policy"]
+__all__ = ["RESERVED_POLICY_IDS", "Policy"]
+
+#: words that are routes beside a policy's own address (``/api/v1/policies/suggest``,
+#: ``/staff/policies/new``, ``/staff/policies/import``): a policy under one of them could never be read there
+RESERVED_POLICY_IDS = frozenset({"suggest", "new", "import"})
 
 _URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
@@ -37,6 +41,13 @@ class Policy(BaseModel):
     urgent: bool = False
     #: validated as a tree by :func:`policy_push.domain.parse_policy`, which knows the audience
     criteria: dict[str, Any] | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_a_route_word(cls, v: str) -> str:
+        if v in RESERVED_POLICY_IDS:
+            raise ValueError(f"id {v!r} is reserved (a route beside the policies'); reserved: {', '.join(sorted(RESERVED_POLICY_IDS))}")
+        return v
 
     @field_validator("title")
     @classmethod

@@ -3,6 +3,7 @@ reads its ``auth`` flags, and :mod:`policy_push.web.openapi` documents it: they 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -568,11 +569,43 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def shadowed_words(path: str) -> dict[str, tuple[str, ...]]:
+    """Per path parameter of ``path``, the literal segments of other routes it would also match.
+
+    aiohttp answers a method the literal route lacks with the parameter route's handler (``GET
+    /api/v1/policies/suggest`` reached ``get_policy``) and merges both routes' methods into the 405's
+    ``Allow``; a parameter that can never be one of these words keeps each path to its own methods.
+    """
+    own = path.split("/")
+    words: dict[str, list[str]] = {}
+    for other in _PATHS:
+        theirs = other.split("/")
+        if other == path or len(theirs) != len(own):
+            continue
+        differ = [i for i, (a, b) in enumerate(zip(own, theirs, strict=True)) if a != b]
+        if len(differ) == 1 and _PARAM.fullmatch(own[differ[0]]) and not _PARAM.fullmatch(theirs[differ[0]]):
+            words.setdefault(own[differ[0]][1:-1], []).append(theirs[differ[0]])
+    return {name: tuple(sorted(set(values))) for name, values in words.items()}
+
+
+def _router_path(path: str) -> str:
+    """``path`` with each parameter kept off the literal segments it shadows (see :func:`shadowed_words`)."""
+    for name, words in shadowed_words(path).items():
+        exclude = "|".join(re.escape(w) for w in words)
+        path = path.replace(f"{{{name}}}", f"{{{name}:(?!(?:{exclude})$)[^{{}}/]+}}")
+    return path
+
+
+_PARAM = re.compile(r"\{\w+\}")
+_PATHS = frozenset(route.path for route in ROUTES)
+
+
 def setup_routes(app: web.Application) -> None:
     index: dict[tuple[str, str], Route] = {}
     for route in ROUTES:
         app.router.add_route(
-            route.method, route.path, route.handler, name=route.operation_id, expect_handler=expect_continue
+            route.method, _router_path(route.path), route.handler, name=route.operation_id,
+            expect_handler=expect_continue,
         )
         index[(route.method, route.path)] = route
     app[route_index_key] = index
