@@ -9,9 +9,13 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from .routes import ROUTES, Route
+from policy_push.domain._types import ID_PATTERN
+from policy_push.domain.criteria import criteria_json_schema
+
+from .routes import API_PREFIX, ROUTES, Route, shadowed_words
 from .schemas import SCHEMA_MODELS
 from .views.callbacks import CALLBACK_SCHEMAS
+from .views.me import DECISIONS
 
 __all__ = ["build_openapi"]
 
@@ -38,7 +42,7 @@ _ERROR_TEXT = {
     401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
     403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
-    405: "Method not allowed.",
+    405: "Method not allowed (for a path parameter: the value is the word of another route, e.g. `suggest`).",
     408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
@@ -65,6 +69,21 @@ def _components() -> dict[str, Any]:
     )
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas.update(_EXTRA_SCHEMAS)
+    # the model holds criteria as a free object (policy_push.domain.parse_policy checks the tree against the
+    # audience's fields); the document states that grammar, per audience
+    audiences = {"enterprise": "EnterpriseCriteria", "resident": "ResidentCriteria"}
+    for audience, name in audiences.items():
+        schemas[name] = criteria_json_schema(audience, _REF.format(model=name))
+    policy = schemas["Policy"]
+    policy["properties"]["criteria"] = {
+        "description": "Who qualifies: a criteria tree of the policy's audience (null: everyone of it).",
+        "anyOf": [*(_ref(name) for name in audiences.values()), {"type": "null"}],
+    }
+    policy["allOf"] = [
+        {"if": {"properties": {"audience": {"const": audience}}},
+         "then": {"properties": {"criteria": {"anyOf": [_ref(name), {"type": "null"}]}}}}
+        for audience, name in audiences.items()
+    ]  # fmt: skip
     return schemas
 
 
@@ -72,12 +91,50 @@ def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
 
-def _operation(route: Route) -> dict[str, Any]:
+#: records a PUT writes under the id of its path
+_PUT_RECORDS = ("Policy", "EnterpriseProfile", "ResidentProfile")
+
+
+def _put_variant(schema: dict[str, Any]) -> dict[str, Any]:
+    """A record's schema for ``PUT …/{id}``: the path names the record, so the body's ``id`` is optional and,
+    when sent, must repeat the path's (a rule between two parameters that JSON Schema cannot state):
+    ``readOnly`` says the server owns it."""
+    out = dict(schema)
+    out["properties"] = {**schema["properties"], "id": {**schema["properties"]["id"], "readOnly": True}}
+    out["required"] = [name for name in schema.get("required", []) if name != "id"]
+    return out
+
+
+def _path_schema(path: str, name: str, components: dict[str, Any]) -> dict[str, Any]:
+    """What the route's views accept for a path parameter (anything else is a 404, or a 422 naming it)."""
+    if name == "decision":
+        return {"type": "string", "enum": list(DECISIONS)}
+    if name == "kind" and path.startswith(f"{API_PREFIX}/import/"):
+        return {"type": "string", "enum": ["policies", "enterprises", "residents"]}
+    if path.startswith((f"{API_PREFIX}/subscriber-links/", f"{API_PREFIX}/me/contacts/")):
+        return {"type": "string", "pattern": "^[0-9]{1,18}$"}
+    if path.startswith(f"{API_PREFIX}/enterprises/"):
+        return _string_of(components["EnterpriseProfile"]["properties"]["id"])
+    if path.startswith((f"{API_PREFIX}/policies/", "/staff/policies/")) or name == "policy_id":
+        return _string_of(components["Policy"]["properties"]["id"])
+    if path.startswith((f"{API_PREFIX}/residents/", f"{API_PREFIX}/profiles/")):
+        return {"type": "string", "pattern": ID_PATTERN}
+    if path.startswith((f"{API_PREFIX}/campaigns/", f"{API_PREFIX}/review/")):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string", "minLength": 1}
+
+
+def _string_of(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in ("title", "description")}
+
+
+def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary, "tags": [route.tag]}
     if route.description:
         op["description"] = route.description
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "description": route.path_params.get(name, ""), "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "description": route.path_params.get(name, ""),
+         "schema": _path_schema(route.path, name, components)}
         for name in _PARAM_RE.findall(route.path)
     ]
     params.extend(p.openapi() for p in route.query)
@@ -87,7 +144,7 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = {
             "required": True,
             "description": route.body.description,
-            "content": {route.body.content_type: {"schema": _ref(route.body.schema)}},
+            "content": {route.body.content_type: {"schema": _ref(_body_schema(route))}},
         }
     responses: dict[str, Any] = {}
     for reply in route.replies:
@@ -96,6 +153,8 @@ def _operation(route: Route) -> dict[str, Any]:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
     statuses = set(route.errors) | {400, 500}
+    if shadowed_words(route.path):  # the parameter is one of those words: that is the other route's path
+        statuses.add(405)
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}, {"staffSession": []}]
@@ -124,10 +183,20 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
+def _body_schema(route: Route) -> str:
+    assert route.body is not None
+    if route.method == "PUT" and route.body.schema in _PUT_RECORDS and route.path.endswith("/{id}"):
+        return f"{route.body.schema}Put"
+    return route.body.schema
+
+
 def build_openapi() -> dict[str, Any]:
+    components = _components()
+    for name in _PUT_RECORDS:
+        components[f"{name}Put"] = _put_variant(components[name])
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -141,7 +210,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _components(),
+            "schemas": components,
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer", "description": "A personal API token (ppt_…)."},
                 "staffSession": {"type": "apiKey", "in": "cookie", "name": "pp_staff",

@@ -396,7 +396,7 @@ def _me_routes() -> list[Route]:
               "and per client address (30 an hour): 429 with Retry-After."),
         Route("POST", f"{base}/sessions", m.create_session, "me_sign_in", "Sign in (or up) with the SMS code", "me",
               (Reply(201, "MeSessionOut", "A session token for the app."),), body=Body("MeSessionIn"),
-              errors=(413, 415, 422, 429), description="A wrong, used or expired code reads the same in every case. "
+              errors=(403, 413, 415, 422, 429), description="A wrong, used or expired code is a 403 that reads the same in every case. "
               "The first sign-in with a phone makes its account."),
         Route("DELETE", f"{base}/sessions/current", m.end_session, "me_sign_out", "Sign out (end this session)", "me",
               (Reply(204, None, "Ended."),), errors=(401,), subscriber=True, description=_ME_NOTE),
