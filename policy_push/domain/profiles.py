@@ -8,7 +8,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import WithJsonSchema
 
 from policy_push.refdata import CodeTable, load_reference_data
@@ -49,6 +57,19 @@ _PHONE_SCHEMA = {"pattern": PHONE_PATTERN}
 _Region = WithJsonSchema({"anyOf": [{"type": "string", "format": "gb2260-region"},
                                     {"type": "null"}],
                           "description": "A region code of the regions table (GB/T 2260, 6 digits, or 9 for a township)."})
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer: an int, or a float with nothing after the point (JSON Schema's reading); never a bool or text."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a whole number, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def _matching(value: str | None, pattern: re.Pattern[str], message: str) -> str | None:
@@ -166,8 +187,8 @@ class EnterpriseProfile(_ProfileBase):
     established_on: Annotated[ISODate | None, WithJsonSchema(
         {"anyOf": [{"type": "string", "format": "past-date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]}
     )] = None  # fmt: skip
-    # strict: numbers as JSON numbers ("5" and true were read as 5 and 1)
-    employees: int | None = Field(None, ge=0, strict=True)
+    # numbers as JSON numbers ("5" and true were read as 5 and 1); 12.0 is JSON Schema's integer too
+    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(None, ge=0)
     annual_revenue_wan: float | None = Field(None, ge=0, strict=True)
     total_assets_wan: float | None = Field(None, ge=0, strict=True)
     qualifications: TagList = None

@@ -239,3 +239,15 @@ class ChangeCounterRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class RateWindowRow(Base):
+    """Requests counted per bucket (what is limited, and a keyed hash of who asks) and one-minute window,
+    shared by every process on the database: N processes must not mean N times the budget."""
+
+    __tablename__ = "rate_windows"
+
+    bucket: Mapped[str] = mapped_column(String(96), primary_key=True)
+    #: minutes since the epoch (UTC)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    hits: Mapped[int] = mapped_column(Integer)

@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "campaign_recipients",
     "campaigns",
     "change_counter",
+    "rate_windows",
     "changes",
     "deliveries",
     "inbound_messages",
