@@ -243,7 +243,8 @@ def _review_routes() -> list[Route]:
               body=Body("ReviewConfirm"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description="Every suggestion the suggested record holds must be decided (accept, edit or reject); "
               "the result is validated and written through the policy storage (a new version when the id exists). "
-              "409 when the item was already decided. " + _REVIEW_NOTE),
+              "409 when the item was already decided or a suggestion it holds is left undecided; 404 for a decision on a "
+              "suggestion it does not hold. " + _REVIEW_NOTE),
         Route("POST", f"{one}/reject", r.reject_item, "reject_review_item", "Reject: no policy is written", "intake",
               item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description=_REVIEW_NOTE),
