@@ -87,6 +87,32 @@ def _components() -> dict[str, Any]:
     return schemas
 
 
+#: text the service stores has no NUL (policy_push.domain.text): every free string and key says so
+_NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul(schema: Any) -> None:
+    """Add "no NUL" to every string of ``schema`` whose values are not already fixed (enum, const, format or
+    an anchored pattern of its own), and to every object's property names; iterative."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "string" and not {"enum", "const", "format"} & node.keys():
+            pattern = node.get("pattern")
+            if pattern is None:
+                node["pattern"] = _NO_NUL
+            elif not (pattern.startswith("^") and pattern.endswith("$")):  # a search, not a whole-value rule
+                node.setdefault("allOf", []).append({"pattern": _NO_NUL})
+        if node.get("type") == "object" or "properties" in node or "additionalProperties" in node:
+            node.setdefault("propertyNames", {"pattern": _NO_NUL})
+        stack.extend(v for k, v in node.items() if isinstance(v, dict | list) and k != "propertyNames")
+
+
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
@@ -192,6 +218,7 @@ def _body_schema(route: Route) -> str:
 
 def build_openapi() -> dict[str, Any]:
     components = _components()
+    _no_nul(components)
     for name in _PUT_RECORDS:
         components[f"{name}Put"] = _put_variant(components[name])
     paths: dict[str, dict[str, Any]] = {}
