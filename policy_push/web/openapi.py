@@ -3,6 +3,7 @@ parameter and body described here is the one the router serves and the views val
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
 from typing import Any
@@ -113,6 +114,18 @@ def _no_nul(schema: Any) -> None:
         stack.extend(v for k, v in node.items() if isinstance(v, dict | list) and k != "propertyNames")
 
 
+def _request_schemas(components: dict[str, Any]) -> set[str]:
+    """The components a request body uses, with every component they refer to."""
+    names = {route.body.schema for route in ROUTES if route.body is not None}
+    todo = list(names)
+    while todo:
+        for ref in re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(components[todo.pop()])):
+            if ref not in names:
+                names.add(ref)
+                todo.append(ref)
+    return names
+
+
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
@@ -218,7 +231,8 @@ def _body_schema(route: Route) -> str:
 
 def build_openapi() -> dict[str, Any]:
     components = _components()
-    _no_nul(components)
+    # request schemas only: an error body quotes what was sent, NUL included
+    _no_nul([components[name] for name in _request_schemas(components)])
     for name in _PUT_RECORDS:
         components[f"{name}Put"] = _put_variant(components[name])
     paths: dict[str, dict[str, Any]] = {}

@@ -140,8 +140,9 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
               (Reply(200, envelope, "The profile."),), role=Role.ADMIN, errors=(404,), description=_PROFILE_GET_NOTE,
               path_params=_ID),
         Route("PUT", f"{base}/{{id}}", views.put, f"put_{title}", f"Create or replace a {title} profile", tag, _UPSERT,
-              auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID,
-              description="The body's id, when given, must equal the id in the path."),
+              auth=True, body=Body(record), errors=(409, 413, 415, 422), path_params=_ID,
+              description="The body's id, when given, must equal the id in the path. 409: an ID number or credit "
+              "code already registered to another profile."),
         Route("DELETE", f"{base}/{{id}}", views.delete, f"delete_{title}", f"Delete a {title} profile", tag,
               (Reply(204, None, "Deleted."),), auth=True, errors=(404,), path_params=_ID),
     ]

@@ -8,9 +8,9 @@ examples per operation, one worker, and a time limit on the whole run.
 Every check of the pinned version runs, including that every schema-valid request is accepted and
 every schema-violating one refused: the document carries the validators' rules (id patterns, lengths,
 the criteria grammar, formats for reference-table codes and check characters, which
-``schemathesis_hooks`` teaches schemathesis to generate).  ``schemathesis.toml`` names the four
-operations where a rule between two values (date order, the review item's state) keeps the positive
-check off, and why.
+``schemathesis_hooks`` teaches schemathesis to generate).  ``schemathesis.toml`` names the six
+operations where a rule JSON Schema cannot state (date order, the review item's state, check digits the
+coverage phase does not generate) keeps the positive check off, and why.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live:
         "run", f"http://127.0.0.1:{live.port}/api/v1/openapi.json",
         "-H", f"Authorization: Bearer {TOKEN}", "-H", "X-Staff-Member: alice",
         # every check is on by default (CHECKS names them); the config file turns positive_data_acceptance off
-        # for the four operations it names, which a `--checks` option here would override
+        # for the six operations it names, which a `--checks` option here would override
         # NDJSON bodies have no serializer in schemathesis; the import route is fuzzed by test_fuzz_routes
         "--exclude-path", "/api/v1/import/{kind}",
         # the JSON API and the callbacks; the HTML pages (staff console, /me, people's links) are fuzzed for
