@@ -52,7 +52,7 @@ def test_every_check_of_the_pinned_version_is_known() -> None:
     assert set(CHECKS) == set(REGISTERED.get_all_names())
 
 
-@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_kind", ["sqlite", "postgres"], indirect=True)
 def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live: LiveServer, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("st")
     command = [
