@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.domain import ValidationContext, parse_record
+from policy_push.domain.text import first_text_problem
 from policy_push.errors import FieldError, InvalidInput, RecordConflict, RecordInvalid
 from policy_push.security import PiiCipher
 from policy_push.storage import PolicyRepository, profile_repository
@@ -190,13 +191,18 @@ def _decode(line: RawLine, max_line_bytes: int) -> Any:
             [FieldError(("(record)",), f"record too large: the line has {line.size:,}+ bytes, the limit is {max_line_bytes:,}")]
         )
     try:
-        return json.loads(line.data)
+        doc = json.loads(line.data)
     except UnicodeDecodeError as exc:
         raise RecordInvalid([FieldError(("(line)",), f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
     except json.JSONDecodeError as exc:
         raise RecordInvalid([FieldError(("(line)",), f"invalid JSON: {exc.msg} at column {exc.colno}")]) from None
     except RecursionError:
         raise RecordInvalid([FieldError(("(line)",), "invalid JSON: nested too deeply")]) from None
+    # a lone surrogate or a NUL in a string failed the whole batch's write on PostgreSQL (a 500)
+    found = first_text_problem(doc, [])
+    if found is not None:
+        raise RecordInvalid([FieldError(tuple(found[0]) or ("(line)",), found[1])])
+    return doc
 
 
 async def _upsert(kind: str, session: AsyncSession, cipher: PiiCipher, records: list[Any], actor: str, phone_source: str | None) -> list[Any]:

@@ -74,7 +74,8 @@ async def _change_recipients(
     missing = [i for i in ids if i not in rows]
     if missing:
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
-        raise InvalidInput(
+        # the ids are well formed; they name no recipient of this campaign (a 404, like any unknown record)
+        raise NotFound(
             f"{len(missing)} profile id(s) are not recipients of campaign {campaign_id}: {shown}",
             loc=["body", "profile_ids"], missing=missing[:100],
         )  # fmt: skip

@@ -4,7 +4,7 @@ from .checksums import id_number_check_digit, uscc_check_char
 from .context import LOCAL_TZ, ValidationContext, local_today
 from .matching_view import matcher_record
 from .parse import RECORD_TYPES, RecordKind, parse_enterprise, parse_policy, parse_record, parse_resident
-from .policy import Policy
+from .policy import RESERVED_POLICY_IDS, Policy
 from .profiles import CHANNELS, Contact, EnterpriseProfile, Profile, ResidentProfile, full_years
 from .sme import derive_size
 
@@ -12,6 +12,7 @@ __all__ = [
     "CHANNELS",
     "LOCAL_TZ",
     "RECORD_TYPES",
+    "RESERVED_POLICY_IDS",
     "Contact",
     "EnterpriseProfile",
     "Policy",

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import fields
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, ValidationInfo
+from pydantic.json_schema import WithJsonSchema
 
 from .context import ValidationContext
 
 __all__ = [
+    "BLANK_FREE",
+    "DEFAULT_LIMITS",
+    "ID_PATTERN",
     "ISODate",
     "RecordId",
     "TagList",
     "check_region",
     "check_short_text",
     "context_of",
+    "short_text_schema",
 ]
 
-_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: fullmatch, not match with ``$``: ``$`` also matches before a trailing newline ("a\n" passed as an id)
+_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: the same rule, anchored, for the OpenAPI document
+ID_PATTERN = f"^{_ID_RE.pattern}$"
+#: "has a character that is not whitespace" in JSON Schema's regex dialect: ECMA ``\s`` lacks the
+#: separators U+001C-U+001F and U+0085 that Python's ``str.strip`` removes, so they are named too
+BLANK_FREE = r"[^\s\x1c-\x1f\x85]"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -44,7 +56,7 @@ def _default_context() -> ValidationContext:
 def _record_id(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string id, got {type(value).__name__}")
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         raise ValueError("id must be 1-64 characters of A-Z a-z 0-9 . _ -")
     return value
 
@@ -76,9 +88,27 @@ def _tag_list(value: Any) -> list[str] | None:
     return out
 
 
-RecordId = Annotated[str, BeforeValidator(_record_id)]
+RecordId = Annotated[str, BeforeValidator(_record_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN})]
 ISODate = Annotated[dt.date, BeforeValidator(_iso_date), PlainSerializer(lambda d: d.isoformat(), return_type=str)]
-TagList = Annotated[list[str] | None, BeforeValidator(_tag_list)]
+_TAG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": BLANK_FREE}
+TagList = Annotated[
+    list[str] | None,
+    BeforeValidator(_tag_list),
+    WithJsonSchema({"anyOf": [{"type": "array", "items": _TAG_SCHEMA}, {"type": "null"}]}),
+]
+
+
+#: the limits a default :class:`ValidationContext` applies, which the OpenAPI document states
+DEFAULT_LIMITS: dict[str, int] = {f.name: f.default for f in fields(ValidationContext) if isinstance(f.default, int)}
+
+
+def short_text_schema(*, required: bool = False, limit: int | None = None) -> dict[str, object]:
+    """What :func:`check_short_text` accepts, for ``Field(json_schema_extra=...)``: at most the default limit
+    (POLICY_PUSH_MAX_SHORT_TEXT_CHARS), and when required something besides whitespace."""
+    schema: dict[str, object] = {"maxLength": limit or DEFAULT_LIMITS["max_short_text_chars"]}
+    if required:
+        schema.update(minLength=1, pattern=BLANK_FREE)
+    return schema
 
 
 def check_short_text(value: str | None, info: ValidationInfo, *, required: bool = False) -> str | None:

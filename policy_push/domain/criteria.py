@@ -16,7 +16,7 @@ from matchers import Audience as _Audience
 from policy_push.errors import FieldError
 from policy_push.refdata import ReferenceData
 
-__all__ = ["MAX_TAG_CHARS", "validate_criteria"]
+__all__ = ["CODE_FORMATS", "MAX_TAG_CHARS", "criteria_json_schema", "validate_criteria"]
 
 MAX_TAG_CHARS = 32
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -175,3 +175,72 @@ def validate_criteria(criteria: Any, audience: str, ref: ReferenceData, *, max_d
             continue
         errors.append(FieldError(loc, f"unknown criteria node with keys {sorted(node)}; expected all, any, not or a condition"))
     return errors
+
+
+# -- the same grammar as JSON Schema, for the OpenAPI document ------------------------------------------
+#: string formats naming a reference table (the OpenAPI document's own; its test teaches them to schemathesis)
+CODE_FORMATS = {"region": "gb2260-region", "industry": "gb4754-industry"}
+
+
+def _value_schema(spec: FieldSpec, *, known: bool) -> dict[str, Any]:
+    """One value :func:`_scalar_error` accepts for ``spec`` (``known``: a code must be in its table)."""
+    kind = spec.kind
+    if kind is FieldKind.NUMBER:
+        return {"type": "number"}
+    if kind is FieldKind.DATE:
+        return {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    if kind is FieldKind.ENUM:
+        return {"type": "string", "enum": list(spec.choices)}
+    if kind is FieldKind.CODE:
+        hierarchy = spec.hierarchy or "region"
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        if known:
+            schema["format"] = CODE_FORMATS[hierarchy]
+        return schema
+    # tags: what _scalar_error checks (str.strip, hence the separators ECMA's \s lacks)
+    return {"type": "string", "minLength": 1, "maxLength": MAX_TAG_CHARS, "pattern": r"[^\s\x1c-\x1f\x85]"}
+
+
+def _condition_schemas(spec: FieldSpec) -> list[dict[str, Any]]:
+    """One schema per group of ``spec``'s operators that take the same shape of value."""
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for op in sorted(spec.operators):
+        shape = OPERATORS[op]
+        known = op in ("eq", "ne") if shape == "scalar" else op in ("in", "not_in", "within")
+        groups.setdefault((shape if op != "prefix" else "prefix", known), []).append(op)
+    out = []
+    for (shape, known), ops in groups.items():
+        if shape == "bool":
+            value: dict[str, Any] = {"type": "boolean"}
+        elif shape == "scalar":
+            value = _value_schema(spec, known=known)
+        elif shape == "range":
+            # [min, max], either end null, not both (that min <= max is a rule between two values that JSON
+            # Schema cannot state: the description says it)
+            end = _value_schema(spec, known=False)
+            value = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"anyOf": [end, {"type": "null"}]},
+                     "not": {"items": {"type": "null"}}, "description": "[min, max]: either may be null, not both; "
+                     "min not above max."}
+        elif shape == "prefix":
+            value = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+        else:
+            value = {"type": "array", "minItems": 1, "items": _value_schema(spec, known=known)}
+        out.append({
+            "type": "object", "additionalProperties": False, "required": ["field", "op", "value"],
+            "properties": {"field": {"const": spec.name}, "op": {"enum": ops}, "value": value},
+        })  # fmt: skip
+    return out
+
+
+def criteria_json_schema(audience: str, ref_template: str) -> dict[str, Any]:
+    """The criteria tree of ``audience``'s policies; ``ref_template`` names this schema itself (its recursion).
+    Deeper than ``max_depth`` levels is refused too, which JSON Schema cannot count."""
+    me = {"$ref": ref_template}
+    conditions = [s for spec in _FIELDS[_Audience(audience)].values() for s in _condition_schemas(spec)]
+    logic = [
+        {"type": "object", "additionalProperties": False, "required": [key],
+         "properties": {key: {"type": "array", "minItems": 1, "items": me}}}
+        for key in ("all", "any")
+    ] + [{"type": "object", "additionalProperties": False, "required": ["not"], "properties": {"not": me}}]  # fmt: skip
+    return {"description": f"A criteria tree of {audience} policies (formats.md): all / any / not, or a condition "
+            "on one field.", "anyOf": logic + conditions}

@@ -6,13 +6,31 @@ import datetime as dt
 import hashlib
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import WithJsonSchema
 
 from policy_push.refdata import CodeTable, load_reference_data
 
-from ._types import ISODate, RecordId, TagList, check_code, check_region, check_short_text, context_of
+from ._types import (
+    ISODate,
+    RecordId,
+    TagList,
+    check_code,
+    check_region,
+    check_short_text,
+    context_of,
+    short_text_schema,
+)
 from .checksums import (
     USCC_ALPHABET,
     id_number_birth_date,
@@ -22,19 +40,41 @@ from .checksums import (
 )
 from .sme import derive_size
 
-__all__ = ["CHANNELS", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
+__all__ = ["CHANNELS", "PHONE_PATTERN", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
 
 CHANNELS = ("sms", "wechat", "app")
 Channel = Literal["sms", "wechat", "app"]
 Size = Literal["large", "medium", "small", "micro"]
 
-_PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-_OPENID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
-_APP_ID_RE = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+_PHONE_RE = re.compile(r"1[3-9]\d{9}")
+_OPENID_RE = re.compile(r"[A-Za-z0-9_-]{6,64}")
+_APP_ID_RE = re.compile(r"[A-Za-z0-9_-]{6,64}")
+#: what the OpenAPI document promises for a phone: the plain or +86 form (spaces and dashes are also read)
+PHONE_PATTERN = r"^(\+86)?1[3-9][0-9]{9}$"
+_PHONE_SCHEMA = {"pattern": PHONE_PATTERN}
+# formats go inside the string branch of an optional field, where generators look for them; no pattern beside
+# a format: schemathesis' coverage phase builds values from a pattern (000000) and would ignore the format
+_Region = WithJsonSchema({"anyOf": [{"type": "string", "format": "gb2260-region"},
+                                    {"type": "null"}],
+                          "description": "A region code of the regions table (GB/T 2260, 6 digits, or 9 for a township)."})
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer: an int, or a float with nothing after the point (JSON Schema's reading); never a bool or text."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a whole number, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def _matching(value: str | None, pattern: re.Pattern[str], message: str) -> str | None:
-    if value is not None and not pattern.match(value):
+    # fullmatch: ``$`` would also let a trailing newline through
+    if value is not None and not pattern.fullmatch(value):
         raise ValueError(message)
     return value
 _USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
@@ -52,9 +92,9 @@ def full_years(start: dt.date, on: dt.date) -> int:
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    phone: str | None = None
-    wechat_openid: str | None = None
-    app_registration_id: str | None = None
+    phone: str | None = Field(None, json_schema_extra=_PHONE_SCHEMA)
+    wechat_openid: str | None = Field(None, json_schema_extra={"pattern": f"^{_OPENID_RE.pattern}$"})
+    app_registration_id: str | None = Field(None, json_schema_extra={"pattern": f"^{_APP_ID_RE.pattern}$"})
 
     @field_validator("phone", mode="before")
     @classmethod
@@ -70,7 +110,7 @@ class Contact(BaseModel):
             raise ValueError("a mainland mobile number has 11 digits and nothing else")
         if len(digits) != 11:
             raise ValueError(f"phone has {len(digits)} digits; a mainland mobile number has 11")
-        if not _PHONE_RE.match(digits):
+        if not _PHONE_RE.fullmatch(digits):
             raise ValueError("phone is not a mainland mobile number (1[3-9] followed by 9 digits)")
         return digits
 
@@ -91,13 +131,14 @@ class Contact(BaseModel):
 class _ProfileBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    region: str | None = None
-    interests: str | None = None
+    name: str = Field(json_schema_extra=short_text_schema(required=True))
+    region: Annotated[str | None, _Region] = None
+    interests: str | None = Field(None, json_schema_extra=short_text_schema())
     contact: Contact = Field(default_factory=Contact)
-    channels: list[Channel] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list, json_schema_extra={"uniqueItems": True})
     categories: list[str] = Field(default_factory=list)
-    consent: bool = False
+    # strict: the document says boolean, and "false" or 0 read as a yes/no would be a guess
+    consent: bool = Field(False, strict=True)
 
     @field_validator("name")
     @classmethod
@@ -135,16 +176,24 @@ class _ProfileBase(BaseModel):
 
 
 class EnterpriseProfile(_ProfileBase):
-    id: str
-    industry: str | None = None
+    id: str = Field(json_schema_extra={"format": "gb32100-uscc",
+                                       "description": "The unified social credit code (GB 32100-2015, its check character right)."})
+    industry: Annotated[str | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "gb4754-industry"}, {"type": "null"}],
+         "description": "A code of GB/T 4754-2017: a section letter or 2-4 digits."}
+    )] = None  # fmt: skip
     size: Size | None = None
-    established_on: ISODate | None = None
-    employees: int | None = Field(None, ge=0)
-    annual_revenue_wan: float | None = Field(None, ge=0)
-    total_assets_wan: float | None = Field(None, ge=0)
+    # not after today: "in the past" is no JSON Schema keyword, so the document names a format of its own
+    established_on: Annotated[ISODate | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "past-date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]}
+    )] = None  # fmt: skip
+    # numbers as JSON numbers ("5" and true were read as 5 and 1); 12.0 is JSON Schema's integer too
+    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(None, ge=0)
+    annual_revenue_wan: float | None = Field(None, ge=0, strict=True)
+    total_assets_wan: float | None = Field(None, ge=0, strict=True)
     qualifications: TagList = None
     tax_credit_rating: Literal["A", "B", "M", "C", "D"] | None = None
-    business_scope: str | None = None
+    business_scope: str | None = Field(None, json_schema_extra=short_text_schema())
 
     @field_validator("id")
     @classmethod
@@ -194,11 +243,22 @@ class EnterpriseProfile(_ProfileBase):
 
 
 class ResidentProfile(_ProfileBase):
+    # birth_date and gender must agree with an ID number, a rule between fields that JSON Schema cannot state:
+    # the document asks for them only without one (the service also accepts values that agree)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={
+        "if": {"required": ["id_number"], "properties": {"id_number": {"type": "string"}}},
+        "then": {"properties": {"birth_date": {"type": "null"}, "gender": {"type": "null"}}},
+    })  # fmt: skip
+
     id: RecordId
-    id_number: str | None = None
+    id_number: Annotated[str | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "gb11643-id-number"}, {"type": "null"}],
+         "description": "The resident ID number (GB 11643-1999): its birth date real and past, its check digit right, its "
+         "region known; birth_date and gender, when given, agree with it."}
+    )] = None  # fmt: skip
     birth_date: ISODate | None = None
     gender: Literal["male", "female"] | None = None
-    hukou_region: str | None = None
+    hukou_region: Annotated[str | None, _Region] = None
     tags: TagList = None
 
     @field_validator("id_number")

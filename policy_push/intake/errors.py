@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from policy_push.errors import Conflict, InvalidInput, NotFound, PolicyPushError
 
-__all__ = ["DecisionInvalid", "ItemNotFound", "ItemNotPending", "SourceError"]
+__all__ = ["DecisionInvalid", "ItemNotFound", "ItemNotPending", "SourceError", "SuggestionNotFound", "SuggestionsUndecided"]
 
 
 class ItemNotFound(NotFound):
@@ -16,8 +16,16 @@ class ItemNotPending(Conflict):
 
 
 class DecisionInvalid(InvalidInput):
-    """A reviewer's decision names an unknown suggestion, leaves one undecided, or edits a value
-    into something the validators refuse."""
+    """A reviewer's decision edits a value into something the validators refuse."""
+
+
+class SuggestionNotFound(NotFound):
+    """A decision names a suggestion the item does not hold (404, like any unknown record)."""
+
+
+class SuggestionsUndecided(Conflict):
+    """The item holds suggestions the decisions leave open: the request is well formed, but does not
+    match the item as it stands (409; which suggestions there are is the item's state, not the body's shape)."""
 
 
 class SourceError(PolicyPushError):

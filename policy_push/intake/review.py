@@ -27,7 +27,7 @@ from policy_push.storage import AuditLog, PolicyRepository
 from policy_push.storage.intake_tables import ReviewItemRow
 from policy_push.storage.tables import utcnow
 
-from .errors import DecisionInvalid, ItemNotFound, ItemNotPending
+from .errors import DecisionInvalid, ItemNotFound, ItemNotPending, SuggestionNotFound, SuggestionsUndecided
 from .suggest import SuggestionResult
 
 __all__ = [
@@ -112,10 +112,10 @@ def apply_decisions(
     by_id = {s["id"]: s for s in suggestions}
     unknown = sorted(set(decisions) - set(by_id))
     if unknown:
-        raise DecisionInvalid(f"no suggestion {', '.join(unknown[:5])} in this item", loc=["body", "decisions"])
+        raise SuggestionNotFound(f"no suggestion {', '.join(unknown[:5])} in this item", loc=["body", "decisions"])
     undecided = [s["id"] for s in suggestions if s.get("applied") and s["id"] not in decisions]
     if undecided:
-        raise DecisionInvalid(
+        raise SuggestionsUndecided(
             f"decide every suggestion the record holds (accept, edit or reject); undecided: {', '.join(undecided[:10])}",
             loc=["body", "decisions"],
         )

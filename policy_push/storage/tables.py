@@ -271,3 +271,15 @@ class ShardRow(Base):
     #: region code prefixes (``["2111", "2112"]``); ``[""]`` holds every region
     region_prefixes: Mapped[list[str]] = mapped_column(JSONDoc)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RateWindowRow(Base):
+    """Requests counted per bucket (what is limited, and a keyed hash of who asks) and one-minute window,
+    shared by every process on the database: N processes must not mean N times the budget."""
+
+    __tablename__ = "rate_windows"
+
+    bucket: Mapped[str] = mapped_column(String(96), primary_key=True)
+    #: minutes since the epoch (UTC)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    hits: Mapped[int] = mapped_column(Integer)

@@ -8,7 +8,7 @@ import hashlib
 
 import aiohttp
 
-from policy_push.errors import InvalidInput
+from policy_push.errors import InvalidInput, NotAllowed
 from policy_push.runtime import Runtime
 from policy_push.security.pii import DEMO_PII_KEY
 from policy_push.service import Service
@@ -69,7 +69,8 @@ class Subscribers:
         async with self.runtime.sessions() as s, s.begin():
             ok = await check_code(s, self.runtime.cipher, phone_hash=phone_hash, code=code.strip(), now=now, limits=self.limits)
         if not ok:  # the spent attempt is committed above
-            raise InvalidInput(WRONG_CODE, loc=["body", "code"])
+            # a refused credential (403), not a malformed request: the request was well formed
+            raise NotAllowed(WRONG_CODE, loc=["body", "code"])
         async with self.runtime.sessions() as s, s.begin():
             account_id, created = await self.accounts.sign_up_or_in(s, phone, now=now)
             token, expires = await open_session(s, account_id, client=client, now=now)

@@ -30,6 +30,7 @@ from policy_push.service import Service
 from policy_push.storage import create_engine, schema_status, session_factory
 from policy_push.storage import shards as shard_store
 from policy_push.storage.pii_keys import check_key
+from policy_push.storage.rate_windows import SharedWindows
 from policy_push.storage.shards import ShardMap
 from policy_push.subscribers.signin import Subscribers
 from scheduler import Tick
@@ -122,6 +123,10 @@ def _resources(settings: Settings, given: AsyncEngine | None) -> Callable[[web.A
         engine = given if given is not None else create_engine(settings)
         app[engine_key] = engine
         app[session_factory_key] = session_factory(engine)
+        if engine.dialect.name == "postgresql":  # several processes may serve: one budget for all of them
+            shared = SharedWindows(engine, lambda client: app[cipher_key].lookup_hash("rate_client", client))
+            app[link_throttle_key].shared = shared
+            app[login_limiter_key].shared = shared
         try:
             status = await schema_status(engine)
             if not status.is_current:

@@ -34,6 +34,7 @@ from policy_push.config import Settings
 from policy_push.errors import NotAllowed, NotAuthenticated, TooManyRequests
 from policy_push.security import PiiCipher
 from policy_push.staff import TOKEN_PREFIX, Principal, Role, StaffDirectory
+from policy_push.storage.rate_windows import SharedWindows
 
 from .bodies import read_form
 from .keys import route_index_key, session_factory_key, settings_key
@@ -73,14 +74,20 @@ staff_clock_key = web.AppKey("staff_clock", Callable[[], float])
 
 
 class LoginLimiter:
-    """At most ``per_minute`` login attempts per client address in any 60 s (this process's memory; the
-    account lockout in the database holds across processes)."""
+    """At most ``per_minute`` login attempts per client address: in any 60 s in this process's memory
+    (SQLite, one process), or in each one-minute window counted in the database (PostgreSQL: ``shared``,
+    set at start, so that every process draws on one budget).  The account lockout holds in both."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._seen: dict[str, deque[float]] = {}
+        self.shared: SharedWindows | None = None
 
-    def check(self, client: str, *, now: float | None = None) -> None:
+    async def check(self, client: str, *, now: float | None = None) -> None:
+        if self.shared is not None:
+            if await self.shared.hit("login", client, now=now) > self.per_minute:
+                raise _too_many_logins()
+            return
         now = time.monotonic() if now is None else now
         if len(self._seen) > 10_000:  # forget idle addresses
             self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < 60}
@@ -88,9 +95,13 @@ class LoginLimiter:
         while seen and now - seen[0] >= 60:
             seen.popleft()
         if len(seen) >= self.per_minute:
-            raise TooManyRequests("登录尝试过于频繁，请一分钟后再试 (too many login attempts; wait a minute)",
-                                  loc=["body", "name"])  # fmt: skip
+            raise _too_many_logins()
         seen.append(now)
+
+
+def _too_many_logins() -> TooManyRequests:
+    return TooManyRequests("登录尝试过于频繁，请一分钟后再试 (too many login attempts; wait a minute)",
+                           loc=["body", "name"])  # fmt: skip
 
 
 login_limiter_key = web.AppKey("login_limiter", LoginLimiter)

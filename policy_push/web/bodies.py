@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
+from policy_push.domain.text import first_text_problem, text_problem
 from policy_push.errors import (
     FieldError,
     InvalidInput,
@@ -93,30 +94,19 @@ def _finite_float(text: str) -> float:
 
 
 def check_text(value: str, loc: list[str | int]) -> str:
-    """``value`` when it is valid Unicode; 422 for a lone surrogate (``"\\ud800"`` in JSON, or
-    bytes that are not UTF-8 in a header), which no database and no provider can store."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(
-            f"text is not valid Unicode (a lone surrogate at character {exc.start}); send UTF-8 text", loc=loc
-        ) from None
+    """``value`` when it is valid Unicode without NUL; 422 for a lone surrogate (``"\\ud800"`` in JSON, or
+    bytes that are not UTF-8 in a header) or a NUL, which no database (or, for NUL, not PostgreSQL) can store."""
+    problem = text_problem(value)
+    if problem:
+        raise InvalidInput(problem, loc=loc)
     return value
 
 
 def _check_strings(doc: Any) -> None:
-    """Every string (and key) of a parsed JSON document is valid Unicode; iterative, not recursive."""
-    stack: list[tuple[Any, list[str | int]]] = [(doc, ["body"])]
-    while stack:
-        node, loc = stack.pop()
-        if isinstance(node, str):
-            check_text(node, loc)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                check_text(key, loc)
-                stack.append((value, [*loc, key]))
-        elif isinstance(node, list):
-            stack.extend((value, [*loc, i]) for i, value in enumerate(node))
+    """Every string (and key) of a parsed JSON document can be stored (policy_push.domain.text)."""
+    found = first_text_problem(doc, ["body"])
+    if found is not None:
+        raise InvalidInput(found[1], loc=found[0])
 
 
 async def read_json(request: web.Request) -> Any:

@@ -3,15 +3,20 @@ parameter and body described here is the one the router serves and the views val
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from .routes import ROUTES, Route
+from policy_push.domain._types import ID_PATTERN
+from policy_push.domain.criteria import criteria_json_schema
+
+from .routes import API_PREFIX, ROUTES, Route, shadowed_words
 from .schemas import SCHEMA_MODELS
 from .views.callbacks import CALLBACK_SCHEMAS
+from .views.me import DECISIONS
 
 __all__ = ["build_openapi"]
 
@@ -38,7 +43,7 @@ _ERROR_TEXT = {
     401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
     403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
-    405: "Method not allowed.",
+    405: "Method not allowed (for a path parameter: the value is the word of another route, e.g. `suggest`).",
     408: "The body was sent too slowly (POLICY_PUSH_REQUEST_BODY_TIMEOUT_S).",
     409: "Conflict: the record already exists, or a concurrent write won.",
     413: "The body is larger than POLICY_PUSH_MAX_BODY_BYTES.",
@@ -67,19 +72,110 @@ def _components() -> dict[str, Any]:
     )
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas.update(_EXTRA_SCHEMAS)
+    # the model holds criteria as a free object (policy_push.domain.parse_policy checks the tree against the
+    # audience's fields); the document states that grammar, per audience
+    audiences = {"enterprise": "EnterpriseCriteria", "resident": "ResidentCriteria"}
+    for audience, name in audiences.items():
+        schemas[name] = criteria_json_schema(audience, _REF.format(model=name))
+    policy = schemas["Policy"]
+    policy["properties"]["criteria"] = {
+        "description": "Who qualifies: a criteria tree of the policy's audience (null: everyone of it).",
+        "anyOf": [*(_ref(name) for name in audiences.values()), {"type": "null"}],
+    }
+    policy["allOf"] = [
+        {"if": {"properties": {"audience": {"const": audience}}},
+         "then": {"properties": {"criteria": {"anyOf": [_ref(name), {"type": "null"}]}}}}
+        for audience, name in audiences.items()
+    ]  # fmt: skip
     return schemas
+
+
+#: text the service stores has no NUL (policy_push.domain.text): every free string and key says so
+_NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul(schema: Any) -> None:
+    """Add "no NUL" to every string of ``schema`` whose values are not already fixed (enum, const, format or
+    an anchored pattern of its own), and to every object's property names; iterative."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "string" and not {"enum", "const", "format"} & node.keys():
+            pattern = node.get("pattern")
+            if pattern is None:
+                node["pattern"] = _NO_NUL
+            elif not (pattern.startswith("^") and pattern.endswith("$")):  # a search, not a whole-value rule
+                node.setdefault("allOf", []).append({"pattern": _NO_NUL})
+        if node.get("type") == "object" or "properties" in node or "additionalProperties" in node:
+            node.setdefault("propertyNames", {"pattern": _NO_NUL})
+        stack.extend(v for k, v in node.items() if isinstance(v, dict | list) and k != "propertyNames")
+
+
+def _request_schemas(components: dict[str, Any]) -> set[str]:
+    """The components a request body uses, with every component they refer to."""
+    names = {route.body.schema for route in ROUTES if route.body is not None}
+    todo = list(names)
+    while todo:
+        for ref in re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(components[todo.pop()])):
+            if ref not in names:
+                names.add(ref)
+                todo.append(ref)
+    return names
 
 
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": _REF.format(model=name)}
 
 
-def _operation(route: Route) -> dict[str, Any]:
+#: records a PUT writes under the id of its path
+_PUT_RECORDS = ("Policy", "EnterpriseProfile", "ResidentProfile")
+
+
+def _put_variant(schema: dict[str, Any]) -> dict[str, Any]:
+    """A record's schema for ``PUT …/{id}``: the path names the record, so the body's ``id`` is optional and,
+    when sent, must repeat the path's (a rule between two parameters that JSON Schema cannot state):
+    ``readOnly`` says the server owns it."""
+    out = dict(schema)
+    out["properties"] = {**schema["properties"], "id": {**schema["properties"]["id"], "readOnly": True}}
+    out["required"] = [name for name in schema.get("required", []) if name != "id"]
+    return out
+
+
+def _path_schema(path: str, name: str, components: dict[str, Any]) -> dict[str, Any]:
+    """What the route's views accept for a path parameter (anything else is a 404, or a 422 naming it)."""
+    if name == "decision":
+        return {"type": "string", "enum": list(DECISIONS)}
+    if name == "kind" and path.startswith(f"{API_PREFIX}/import/"):
+        return {"type": "string", "enum": ["policies", "enterprises", "residents"]}
+    if path.startswith((f"{API_PREFIX}/subscriber-links/", f"{API_PREFIX}/me/contacts/")):
+        return {"type": "string", "pattern": "^[0-9]{1,18}$"}
+    if path.startswith(f"{API_PREFIX}/enterprises/"):
+        return _string_of(components["EnterpriseProfile"]["properties"]["id"])
+    if path.startswith((f"{API_PREFIX}/policies/", "/staff/policies/")) or name == "policy_id":
+        return _string_of(components["Policy"]["properties"]["id"])
+    if path.startswith((f"{API_PREFIX}/residents/", f"{API_PREFIX}/profiles/")):
+        return {"type": "string", "pattern": ID_PATTERN}
+    if path.startswith((f"{API_PREFIX}/campaigns/", f"{API_PREFIX}/review/")):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string", "minLength": 1}
+
+
+def _string_of(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in ("title", "description")}
+
+
+def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary, "tags": [route.tag]}
     if route.description:
         op["description"] = route.description
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "description": route.path_params.get(name, ""), "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "description": route.path_params.get(name, ""),
+         "schema": _path_schema(route.path, name, components)}
         for name in _PARAM_RE.findall(route.path)
     ]
     params.extend(p.openapi() for p in route.query)
@@ -89,7 +185,7 @@ def _operation(route: Route) -> dict[str, Any]:
         op["requestBody"] = {
             "required": True,
             "description": route.body.description,
-            "content": {route.body.content_type: {"schema": _ref(route.body.schema)}},
+            "content": {route.body.content_type: {"schema": _ref(_body_schema(route))}},
         }
     responses: dict[str, Any] = {}
     for reply in route.replies:
@@ -98,6 +194,8 @@ def _operation(route: Route) -> dict[str, Any]:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
     statuses = set(route.errors) | {400, 500}
+    if shadowed_words(route.path):  # the parameter is one of those words: that is the other route's path
+        statuses.add(405)
     if route.auth:
         statuses |= {401, 403}
         op["security"] = [{"bearerToken": []}, {"staffSession": []}]
@@ -126,10 +224,22 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
+def _body_schema(route: Route) -> str:
+    assert route.body is not None
+    if route.method == "PUT" and route.body.schema in _PUT_RECORDS and route.path.endswith("/{id}"):
+        return f"{route.body.schema}Put"
+    return route.body.schema
+
+
 def build_openapi() -> dict[str, Any]:
+    components = _components()
+    # request schemas only: an error body quotes what was sent, NUL included
+    _no_nul([components[name] for name in _request_schemas(components)])
+    for name in _PUT_RECORDS:
+        components[f"{name}Put"] = _put_variant(components[name])
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -143,7 +253,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _components(),
+            "schemas": components,
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer", "description": "A personal API token (ppt_…)."},
                 "staffSession": {"type": "apiKey", "in": "cookie", "name": "pp_staff",

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 500
+_MAX_DIGITS_VALUE = 999_999_999
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -58,9 +59,8 @@ def int_param(name: str, description: str, *, minimum: int, maximum: int | None 
             raise ValueError(f"{name} must be at least {minimum}{upper}, got {value}")
         return value
 
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
-    if maximum is not None:
-        schema["maximum"] = maximum
+    # without a stated maximum the converter still reads at most 9 digits: the document says so
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": _MAX_DIGITS_VALUE if maximum is None else maximum}
     return QueryParam(name, description, schema, convert, default)
 
 

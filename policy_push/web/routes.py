@@ -3,6 +3,7 @@ reads its ``auth`` flags, and :mod:`policy_push.web.openapi` documents it: they 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,8 +142,9 @@ def _profile_routes(views: ProfileViews, envelope: str, record: str, tag: str) -
               (Reply(200, envelope, "The profile."),), role=Role.ADMIN, errors=(404,), description=_PROFILE_GET_NOTE,
               path_params=_ID),
         Route("PUT", f"{base}/{{id}}", views.put, f"put_{title}", f"Create or replace a {title} profile", tag, _UPSERT,
-              auth=True, body=Body(record), errors=(413, 415, 422), path_params=_ID, query=PHONE_SOURCE_PARAMS,
-              description="The body's id, when given, must equal the id in the path."),
+              auth=True, body=Body(record), errors=(409, 413, 415, 422), path_params=_ID, query=PHONE_SOURCE_PARAMS,
+              description="The body's id, when given, must equal the id in the path. 409: an ID number or credit "
+              "code already registered to another profile."),
         Route("DELETE", f"{base}/{{id}}", views.delete, f"delete_{title}", f"Delete a {title} profile", tag,
               (Reply(204, None, "Deleted."),), auth=True, errors=(404,), path_params=_ID),
     ]
@@ -244,7 +246,8 @@ def _review_routes() -> list[Route]:
               body=Body("ReviewConfirm"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description="Every suggestion the suggested record holds must be decided (accept, edit or reject); "
               "the result is validated and written through the policy storage (a new version when the id exists). "
-              "409 when the item was already decided. " + _REVIEW_NOTE),
+              "409 when the item was already decided or a suggestion it holds is left undecided; 404 for a decision on a "
+              "suggestion it does not hold. " + _REVIEW_NOTE),
         Route("POST", f"{one}/reject", r.reject_item, "reject_review_item", "Reject: no policy is written", "intake",
               item, auth=True, body=Body("ReviewReject"), errors=(404, 409, 413, 415, 422), path_params=_ITEM,
               description=_REVIEW_NOTE),
@@ -403,7 +406,7 @@ def _me_routes() -> list[Route]:
               "and per client address (30 an hour): 429 with Retry-After."),
         Route("POST", f"{base}/sessions", m.create_session, "me_sign_in", "Sign in (or up) with the SMS code", "me",
               (Reply(201, "MeSessionOut", "A session token for the app."),), body=Body("MeSessionIn"),
-              errors=(413, 415, 422, 429), description="A wrong, used or expired code reads the same in every case. "
+              errors=(403, 413, 415, 422, 429), description="A wrong, used or expired code is a 403 that reads the same in every case. "
               "The first sign-in with a phone makes its account."),
         Route("DELETE", f"{base}/sessions/current", m.end_session, "me_sign_out", "Sign out (end this session)", "me",
               (Reply(204, None, "Ended."),), errors=(401,), subscriber=True, description=_ME_NOTE),
@@ -588,11 +591,43 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def shadowed_words(path: str) -> dict[str, tuple[str, ...]]:
+    """Per path parameter of ``path``, the literal segments of other routes it would also match.
+
+    aiohttp answers a method the literal route lacks with the parameter route's handler (``GET
+    /api/v1/policies/suggest`` reached ``get_policy``) and merges both routes' methods into the 405's
+    ``Allow``; a parameter that can never be one of these words keeps each path to its own methods.
+    """
+    own = path.split("/")
+    words: dict[str, list[str]] = {}
+    for other in _PATHS:
+        theirs = other.split("/")
+        if other == path or len(theirs) != len(own):
+            continue
+        differ = [i for i, (a, b) in enumerate(zip(own, theirs, strict=True)) if a != b]
+        if len(differ) == 1 and _PARAM.fullmatch(own[differ[0]]) and not _PARAM.fullmatch(theirs[differ[0]]):
+            words.setdefault(own[differ[0]][1:-1], []).append(theirs[differ[0]])
+    return {name: tuple(sorted(set(values))) for name, values in words.items()}
+
+
+def _router_path(path: str) -> str:
+    """``path`` with each parameter kept off the literal segments it shadows (see :func:`shadowed_words`)."""
+    for name, words in shadowed_words(path).items():
+        exclude = "|".join(re.escape(w) for w in words)
+        path = path.replace(f"{{{name}}}", f"{{{name}:(?!(?:{exclude})$)[^{{}}/]+}}")
+    return path
+
+
+_PARAM = re.compile(r"\{\w+\}")
+_PATHS = frozenset(route.path for route in ROUTES)
+
+
 def setup_routes(app: web.Application) -> None:
     index: dict[tuple[str, str], Route] = {}
     for route in ROUTES:
         app.router.add_route(
-            route.method, route.path, route.handler, name=route.operation_id, expect_handler=expect_continue
+            route.method, _router_path(route.path), route.handler, name=route.operation_id,
+            expect_handler=expect_continue,
         )
         index[(route.method, route.path)] = route
     app[route_index_key] = index

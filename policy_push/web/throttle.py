@@ -1,8 +1,9 @@
 """A per-client limit on link look-ups: an 8-character SMS code is unguessable only while guessing is slow.
 
-A fixed one-minute window per client address, kept in this process (each node limits on its own; a
-guesser spread over N nodes gets N times the rate, still ~10^11 years for half the code space at the
-default 30 a minute).  The table is bounded: past ``max_clients`` addresses the oldest windows go.
+A fixed one-minute window per client address.  On PostgreSQL the windows are counted in the database
+(:class:`policy_push.storage.rate_windows.SharedWindows`, set as ``shared`` at start), so every ``serve``
+process on it draws on one budget; on SQLite (one process) they are kept in memory, bounded: past
+``max_clients`` addresses the oldest windows go.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from policy_push.errors import TooManyRequests
+from policy_push.storage.rate_windows import SharedWindows
 
 __all__ = ["Throttle"]
 
@@ -22,10 +24,14 @@ class Throttle:
         self.per_minute = per_minute
         self.max_clients = max_clients
         self._windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.shared: SharedWindows | None = None
 
-    def check(self, request: web.Request, *, now: float | None = None) -> None:
+    async def check(self, request: web.Request, *, now: float | None = None) -> None:
         """Count one look-up by the request's client; :class:`TooManyRequests` past the limit."""
         client = request.remote or "-"
+        if self.shared is not None:
+            self._refuse_past(await self.shared.hit("link", client, now=now))
+            return
         minute = int((time.monotonic() if now is None else now) // 60)
         start, used = self._windows.pop(client, (minute, 0))
         if start != minute:
@@ -34,6 +40,9 @@ class Throttle:
         self._windows[client] = (start, used)
         while len(self._windows) > self.max_clients:
             self._windows.popitem(last=False)
+        self._refuse_past(used)
+
+    def _refuse_past(self, used: int) -> None:
         if used > self.per_minute:
             raise TooManyRequests(
                 f"too many link look-ups from this address; try again in a minute "

@@ -50,7 +50,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     name, password = str(form.get("name", "")).strip()[:64], str(form.get("password", ""))[:256]
     nxt = _safe_next(str(form.get("next", "/staff")))
     try:
-        request.app[login_limiter_key].check(request.remote or "?")
+        await request.app[login_limiter_key].check(request.remote or "?")
     except TooManyRequests as exc:
         return await _form(request, status=429, error=exc.msg, name=name, nxt=nxt)
     async with transaction(request) as db:

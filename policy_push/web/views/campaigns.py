@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import WithJsonSchema
 
 from policy_push.campaigns import (
     approve,
@@ -68,16 +69,27 @@ class CampaignCreate(_In):
 
 
 class ProfileIds(_In):
-    profile_ids: list[str] = Field(min_length=1, max_length=10_000, description="Recipients of this campaign.")
-
-
-class SendTimeIn(_In):
-    send_at: dt.datetime | None = Field(
-        description="ISO 8601 with an offset, in the future; null: as soon as it is scheduled."
+    profile_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=10_000, description="Recipients of this campaign."
     )
 
 
+class SendTimeIn(_In):
+    # "in the future" is no JSON Schema keyword: the document names it as a format of its own
+    send_at: Annotated[dt.datetime | None, WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "future-date-time"}, {"type": "null"}]}
+    )] = Field(description="ISO 8601 with an offset (format `future-date-time`: a date-time after now); null: as soon as it "
+               "is scheduled.")  # fmt: skip
+
+
 class OptOutIn(_In):
+    # the view takes one of two shapes; the document says which (a phone with a profile id is refused)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["profile_kind", "profile_id"], "properties": {"profile_kind": {"type": "string"},
+                                                                     "profile_id": {"type": "string"}, "phone": {"type": "null"}}},
+        {"required": ["phone"], "properties": {"phone": {"type": "string"}, "profile_id": {"type": "null"}}},
+    ]})  # fmt: skip
+
     profile_kind: str | None = Field(None, pattern="^(enterprise|resident)$", description="With profile_id.")
     profile_id: str | None = Field(None, min_length=1, max_length=64)
     phone: str | None = Field(None, max_length=20, description="Instead of an id: every profile with this phone.")

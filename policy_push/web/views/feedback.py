@@ -153,7 +153,7 @@ async def policy_page(request: web.Request) -> web.Response:
 
 
 async def short_link(request: web.Request) -> web.StreamResponse:
-    request.app[link_throttle_key].check(request)
+    await request.app[link_throttle_key].check(request)
     delivery = await _by_code(request, request.match_info["code"])
     if delivery is None:
         raise NotFound("this link is unknown or has expired", loc=["path", "code"])
@@ -179,7 +179,7 @@ def _same_origin(request: web.Request) -> bool:
 async def post_feedback(request: web.Request) -> web.Response:
     if not _same_origin(request):
         raise NotAllowed("this form may only be sent from this site's own page", loc=["header", "Origin"])
-    request.app[link_throttle_key].check(request)
+    await request.app[link_throttle_key].check(request)
     policy_id = request.match_info["policy_id"]
     form = await read_form(request)
     token, kind, csrf = form.get("t", ""), form.get("kind", ""), form.get("csrf", "")

@@ -125,7 +125,8 @@ def _date(raw: str) -> dt.date:
 
 
 def _score(raw: str) -> float:
-    if not re.fullmatch(r"\d+(\.\d+)?", raw.strip()) or not 0.0 <= float(raw) <= 1.0:
+    # any number the document's `number` allows (1e-3, 0.5, 1.0E0), but no nan, inf or other Python spellings
+    if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", raw.strip()) or not 0.0 <= float(raw) <= 1.0:
         raise ValueError(f"min_score must be a number from 0 to 1; got {raw[:40]!r}")
     return float(raw)
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.domain import local_today
+from policy_push.domain.profiles import PHONE_PATTERN
 from policy_push.errors import InvalidInput, NotAuthenticated, NotFound
 from policy_push.subscribers import preferences as prefs
 from policy_push.subscribers.for_me import policies_for_me_encoded
@@ -34,7 +35,7 @@ from ..keys import (
 from ..params import QueryParam, enum_param, int_param, parse_query
 from ._common import staff_member, transaction
 
-__all__ = ["ME_PARAMS", "ME_POLICY_PARAMS", "ME_SCHEMAS", "signed_in"]
+__all__ = ["DECISIONS", "ME_PARAMS", "ME_POLICY_PARAMS", "ME_SCHEMAS", "signed_in"]
 
 
 def _date(raw: str) -> dt.date:
@@ -60,8 +61,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+#: the words of ``/contacts/{id}/{decision}``
+DECISIONS = ("approve", "refuse")
+
+
 class MeCodeIn(_Model):
-    phone: str = Field(description="11-digit mainland mobile number; a code is sent to it by SMS.")
+    phone: str = Field(description="11-digit mainland mobile number; a code is sent to it by SMS.",
+                       json_schema_extra={"pattern": PHONE_PATTERN})
 
 
 class MeCodeOut(_Model):
@@ -70,8 +76,8 @@ class MeCodeOut(_Model):
 
 
 class MeSessionIn(_Model):
-    phone: str
-    code: str = Field(description="The 6 digits of the SMS.")
+    phone: str = Field(json_schema_extra={"pattern": PHONE_PATTERN})
+    code: str = Field(description="The 6 digits of the SMS.", json_schema_extra={"pattern": "^[0-9]{6}$"})
 
 
 class MeSessionOut(_Model):
@@ -289,6 +295,14 @@ def _link_id(request: web.Request) -> int:
     if not raw.isdigit() or len(raw) > 18:
         raise InvalidInput("the contact request id is a number", loc=["path", "id"])
     return int(raw)
+
+
+def _approve(request: web.Request) -> bool:
+    """The path's decision; anything but the two words is refused (a misspelt ``aprove`` used to refuse the contact)."""
+    decision = request.match_info["decision"]
+    if decision not in DECISIONS:
+        raise InvalidInput(f"the decision is one of {', '.join(DECISIONS)}; got {decision[:40]!r}", loc=["path", "decision"])
+    return decision == "approve"
 
 
 async def decide_contact(request: web.Request) -> web.Response:

@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from policy_push.domain import ValidationContext
+from policy_push.domain import Policy, ValidationContext
+from policy_push.domain._types import ISODate
 from policy_push.intake import SuggestionResult, suggest_policy
 from policy_push.intake.review import ReviewQueue, ReviewStatus
 
@@ -30,16 +31,23 @@ __all__ = ["REVIEW_LIST_PARAMS", "REVIEW_SCHEMAS", "confirm_item", "create_item"
            "reject_item", "suggest"]
 
 
+_POLICY_FIELDS: dict[str, Any] = Policy.model_json_schema()["properties"]
+
+
 class SuggestIn(_In):
-    title: str = Field(min_length=1, max_length=2000, description="The policy's title.")
+    # the suggested record is a Policy: its fields carry the Policy's rules (one home: the Policy's schema)
+    title: str = Field(min_length=1, max_length=2000, description="The policy's title.",
+                       json_schema_extra=_POLICY_FIELDS["title"])
     text: str = Field("", max_length=200_000, description="The policy's text as published.")
-    id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Id for the record; a draft id when absent.")
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Id for the record; a draft id when absent.",
+                           json_schema_extra={"not": _POLICY_FIELDS["id"]["not"]})
     audience: str | None = Field(None, pattern="^(enterprise|resident)$", description="When known; suggested otherwise.")
-    url: str | None = Field(None, max_length=2048)
-    published_on: dt.date | None = Field(None, description="Needed for relative deadlines (自发布之日起30日内).")
+    url: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": _POLICY_FIELDS["url"]["pattern"]})
+    published_on: ISODate | None = Field(None, description="Needed for relative deadlines (自发布之日起30日内).")
     issuer: str | None = Field(None, max_length=2000)
     doc_number: str | None = Field(None, max_length=2000)
-    city: str | None = Field(None, pattern=r"^\d{6}(\d{3})?$", description="Region code to read the text in (default: the service's).")
+    city: str | None = Field(None, pattern=r"^\d{6}(\d{3})?$", description="Region code to read the text in (default: the service's).",
+                             json_schema_extra={"format": "gb2260-region"})
 
 
 class SuggestionOut(_Out):

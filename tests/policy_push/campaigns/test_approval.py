@@ -22,7 +22,7 @@ from policy_push.campaigns import (
 )
 from policy_push.config import Settings
 from policy_push.errors import InvalidInput as BadWorkflowInput
-from policy_push.errors import SelfApproval, WrongState
+from policy_push.errors import NotFound, SelfApproval, WrongState
 from policy_push.security import PiiCipher
 from policy_push.statuses import CampaignState
 from policy_push.storage import AuditLog
@@ -139,7 +139,7 @@ async def test_bad_recipient_changes_change_nothing(session_factory: Sessions, c
     with pytest.raises(BadWorkflowInput, match="no_consent"):
         async with session_factory() as session, session.begin():
             await include_recipients(session, cid, [ids[0], ids[4]], actor="carol")
-    with pytest.raises(BadWorkflowInput, match="not recipients"):
+    with pytest.raises(NotFound, match="not recipients"):
         async with session_factory() as session, session.begin():
             await exclude_recipients(session, cid, [ids[0], "no-such-profile"], actor="carol")
     with pytest.raises(BadWorkflowInput):

@@ -213,6 +213,11 @@ async def test_errors_are_json_and_the_routes_need_the_token(make_client: MakeCl
         resp = await client.get(f"/api/v1/policies/p5/matches?{query}", headers=AUTH)
         assert resp.status == 422, query
         assert (await resp.json())["errors"][0]["loc"] == ["query", field]
+    # every spelling of a number the document's `number` allows is read; nan and inf are not numbers there
+    for score in ("1e-3", "0.5E0", ".25", "1.", "0"):
+        assert (await client.get(f"/api/v1/policies/p5/matches?min_score={score}", headers=AUTH)).status == 200, score
+    for score in ("nan", "inf", "1e1", "-0.1", "0x1"):
+        assert (await client.get(f"/api/v1/policies/p5/matches?min_score={score}", headers=AUTH)).status == 422, score
 
 
 async def test_an_id_both_kinds_use_is_a_conflict_on_the_shared_route(make_client: MakeClient) -> None:

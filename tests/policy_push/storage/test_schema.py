@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "campaign_recipients",
     "campaigns",
     "change_counter",
+    "rate_windows",
     "changes",
     "shards",
     "deliveries",

@@ -123,6 +123,13 @@ async def test_second_enterprise_contact_needs_the_first_ones_approval(client: C
     listed = await (await client.get("/api/v1/subscriber-links", headers=STAFF)).json()
     assert [(i["link_id"], i["has_owner"]) for i in listed["items"]] == [(third["link_id"], True)]
     assert CAROL not in str(listed) and "****" in listed["items"][0]["phone"]
+    # a misspelt decision decides nothing (it used to refuse: anything but "approve" did)
+    for url, headers in ((f"/api/v1/subscriber-links/{third['link_id']}/aprove", STAFF),
+                         (f"/api/v1/me/contacts/{third['link_id']}/aprove", bearer(alice))):
+        resp = await client.post(url, headers=headers)
+        assert resp.status == 422 and (await resp.json())["errors"][0]["loc"] == ["path", "decision"]
+    listed = await (await client.get("/api/v1/subscriber-links", headers=STAFF)).json()
+    assert [i["link_id"] for i in listed["items"]] == [third["link_id"]]  # still pending
     resp = await client.post(f"/api/v1/subscriber-links/{third['link_id']}/refuse", headers=STAFF)
     assert resp.status == 200 and (await resp.json())["state"] == "refused"
     assert (await client.get("/api/v1/me/profile" + q, headers=bearer(carol_t))).status == 404

@@ -32,7 +32,7 @@ async def test_code_arrives_by_sms_and_signs_up_then_in(client: Client, sims: Si
     assert (await me.json())["phone"] == PHONE
     # a used code does not work twice
     again = await client.post("/api/v1/me/sessions", json={"phone": PHONE, "code": code})
-    assert again.status == 422
+    assert again.status == 403
 
 
 async def test_codes_are_stored_hashed_and_phones_encrypted(
@@ -54,10 +54,10 @@ async def test_five_wrong_guesses_end_the_code(client: Client, sims: SimulatorSe
     answers = set()
     for _ in range(5):
         resp = await client.post("/api/v1/me/sessions", json={"phone": PHONE, "code": wrong})
-        assert resp.status == 422
+        assert resp.status == 403
         answers.add((await resp.json())["errors"][0]["msg"])
     resp = await client.post("/api/v1/me/sessions", json={"phone": PHONE, "code": code})
-    assert resp.status == 422  # locked out: the right code no longer opens it
+    assert resp.status == 403  # locked out: the right code no longer opens it
     answers.add((await resp.json())["errors"][0]["msg"])
     assert len(answers) == 1  # one wording for wrong, used up, expired
 
@@ -70,7 +70,7 @@ async def test_expired_code_is_refused(
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         await s.execute(update(SubscriberCodeRow.__table__).values(expires_at=past))
     resp = await client.post("/api/v1/me/sessions", json={"phone": PHONE, "code": last_code(sims, PHONE)})
-    assert resp.status == 422
+    assert resp.status == 403
 
 
 async def test_rate_limit_per_phone_and_per_address(client: Client, sims: SimulatorSet) -> None:
@@ -92,7 +92,7 @@ async def test_enumeration_answers_the_same(client: Client, sims: SimulatorSet) 
     assert known.status == other.status == 202 and unknown_body == await other.json()
     bad = await client.post("/api/v1/me/sessions", json={"phone": PHONE, "code": "000000"})
     none = await client.post("/api/v1/me/sessions", json={"phone": "13800138009", "code": "000000"})
-    assert bad.status == none.status == 422
+    assert bad.status == none.status == 403
     assert (await bad.json()) == (await none.json())
 
 

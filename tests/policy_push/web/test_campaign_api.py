@@ -137,7 +137,7 @@ async def test_campaign_errors(client: Client, world: dict[str, Any], staff: Sta
     listed = await (await client.get(f"/api/v1/campaigns?policy_id={policy['id']}", headers=AUTH)).json()
     cid = listed["items"][0]["id"]
     bad = [
-        ("POST", "exclude", {"profile_ids": ["unknown-id"]}, 422),
+        ("POST", "exclude", {"profile_ids": ["unknown-id"]}, 404),  # well formed, names no recipient
         ("POST", "exclude", {"profile_ids": []}, 422),
         ("POST", "include", {"profile_ids": [world["profiles"][2]["id"]]}, 422),  # no consent: the rules win
         ("PUT", "send-time", {"send_at": "2020-01-01T09:00:00+08:00"}, 422),

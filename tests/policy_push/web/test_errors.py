@@ -29,6 +29,42 @@ async def test_wrong_method_is_json_405_with_allow(client: Client) -> None:
     assert "DELETE" in (await resp.json())["errors"][0]["msg"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/api/v1/policies/suggest", "POST"),
+        ("PUT", "/api/v1/policies/suggest", "POST"),
+        ("DELETE", "/api/v1/policies/suggest", "POST"),
+        ("DELETE", "/staff/policies/new", "GET,POST"),
+        ("PUT", "/staff/policies/import", "GET,POST"),
+    ],
+)
+async def test_a_literal_route_beside_a_parameter_route_allows_only_its_own_methods(
+    client: Client, method: str, path: str, allow: str
+) -> None:
+    """``/policies/suggest`` is also a ``/policies/{id}``: the parameter route must neither answer for it
+    (``GET`` reached get_policy, a 404) nor lend it its methods in the 405's ``Allow``."""
+    resp = await client.request(method, path, headers=AUTH)
+    assert resp.status == 405, await resp.text()
+    assert sorted(resp.headers["Allow"].replace(" ", "").split(",")) == allow.split(",")
+
+
+async def test_every_parameter_route_is_kept_off_its_literal_siblings_and_policy_ids_avoid_them() -> None:
+    from policy_push.domain import RESERVED_POLICY_IDS
+    from policy_push.web.routes import ROUTES, shadowed_words
+
+    words = {w for route in ROUTES for ws in shadowed_words(route.path).values() for w in ws}
+    assert words == {"suggest", "new", "import"}
+    # a policy under a route word could never be read at its own address
+    assert words <= RESERVED_POLICY_IDS
+
+
+async def test_a_policy_id_that_is_a_route_word_is_refused(client: Client) -> None:
+    resp = await client.post("/api/v1/policies", json=sample_policy(id="suggest"), headers=AUTH)
+    assert resp.status == 422, await resp.text()
+    assert (await resp.json())["errors"][0]["loc"] == ["id"]
+
+
 async def test_malformed_json_is_422_with_line_and_column(client: Client, engine) -> None:
     before = await snapshot(engine)
     resp = await client.post(

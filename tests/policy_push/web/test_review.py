@@ -114,14 +114,14 @@ async def test_a_second_item_for_the_same_policy_makes_a_new_version(client: Cli
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "message", "status"),
     [
-        ("undecided", "undecided"),
-        ("unknown", "no suggestion"),
-        ("bad-edit", "unknown operator"),
+        ("undecided", "undecided", 409),  # the item holds a suggestion the decisions leave open
+        ("unknown", "no suggestion", 404),  # the decisions name a suggestion the item does not hold
+        ("bad-edit", "unknown operator", 422),
     ],
 )
-async def test_bad_decisions_are_422_and_write_nothing(client: Client, change: str, message: str) -> None:
+async def test_bad_decisions_are_refused_and_write_nothing(client: Client, change: str, message: str, status: int) -> None:
     item = await _queue(client)
     decisions = _decide_all(item)
     if change == "undecided":
@@ -132,7 +132,7 @@ async def test_bad_decisions_are_422_and_write_nothing(client: Client, change: s
         first = next(s for s in item["suggestions"] if s["field"] == "criteria")
         decisions[first["id"]] = {"edit": {"field": "size", "op": "roughly", "value": "small"}}
     resp = await client.post(f"/api/v1/review/{item['id']}/confirm", json={"decisions": decisions}, headers=STAFF)
-    assert resp.status == 422
+    assert resp.status == status
     assert message in (await resp.json())["errors"][0]["msg"]
     assert (await (await client.get(f"/api/v1/review/{item['id']}", headers=AUTH)).json())["status"] == "pending"
 
