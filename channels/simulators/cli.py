@@ -253,6 +253,13 @@ async def _serve(settings: SimSettings) -> None:
         raise UsageError(f"scenario: {exc}") from exc
     for sim in sims.all.values():
         sim.listeners.append(lambda rec: print(rec.describe(), flush=True))
+    # before anything says "listening": a Ctrl-C (or SIGTERM) right after that line must stop us, also when
+    # we were started with SIGINT ignored (a background job), where no default handler would catch it
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     print("Provider simulators (test mode) are listening:")
     for name, url in sims.urls.items():
         print(f"  {name:8s} {url}")
@@ -275,11 +282,6 @@ async def _serve(settings: SimSettings) -> None:
     if seeds:
         print(f"  seeds    {seeds}; timeout faults hold {next(iter(settings.faults.values())).hang_s:g} s")
     print("Messages appear below as they arrive (Ctrl-C to stop).", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

@@ -64,10 +64,12 @@ def _wait_for(proc: subprocess.Popen[str], marker: str, timeout_s: float = 120) 
 def _stop(proc: subprocess.Popen[str], sig: int) -> int:
     """Send ``sig`` as a terminal or a platform would; the exit status, after checking no traceback was shown."""
     os.killpg(proc.pid, sig)  # bash exec'd the command: the signal reaches policy-push itself
-    assert proc.stdout is not None
-    rest = proc.stdout.read()
-    proc.stdout.close()
-    code = proc.wait(timeout=30)
+    try:
+        rest, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"still running 60 s after signal {sig}: {proc.args}") from None
+    code = proc.returncode
     assert "Traceback" not in rest, rest[-3000:]
     return code
 
