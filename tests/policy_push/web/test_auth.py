@@ -13,7 +13,7 @@ from policy_push.staff import Role, StaffDirectory
 from policy_push.storage.staff_tables import StaffTokenRow
 from policy_push.web.routes import ROUTES
 
-from .conftest import AUTH, ROLES, Client, StaffFixture, login, sample_policy
+from .conftest import AUTH, ROLES, VOUCHED, Client, StaffFixture, login, sample_policy
 
 GUARDED = [r for r in ROUTES if r.needs is not None]
 
@@ -198,7 +198,7 @@ async def test_four_eyes_compares_accounts(client: Client, staff: StaffFixture) 
     from tests.factories import enterprise_doc, policy_doc
 
     for d in (enterprise_doc(channels=["sms"]), enterprise_doc(channels=["sms"])):
-        assert (await client.post("/api/v1/enterprises", json=d, headers=staff.headers("admin"))).status == 201
+        assert (await client.post("/api/v1/enterprises", json=d, headers=staff.headers("admin"), params=VOUCHED)).status == 201
     policy = policy_doc()
     assert (await client.post("/api/v1/policies", json=policy, headers=staff.headers("approver2"))).status == 201
     created = await client.post("/api/v1/campaigns", json={"policy_id": policy["id"]}, headers=staff.headers("approver2"))
