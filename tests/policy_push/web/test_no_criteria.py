@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_push.storage.campaign_tables import CampaignRecipientRow
 
-from .conftest import AUTH, Client, sample_records
+from .conftest import AUTH, VOUCHED, Client, sample_records
 
 pytestmark = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 ALICE = {**AUTH, "X-Staff-Member": "alice"}
@@ -22,7 +22,7 @@ async def test_a_policy_without_criteria_is_ranked_and_explained(
     assert not policy.get("criteria")
     assert (await client.put(f"/api/v1/policies/{policy['id']}", json=policy, headers=ALICE)).status == 201
     for ent in sample_records("enterprises.jsonl", 60):
-        assert (await client.post("/api/v1/enterprises", json=ent, headers=AUTH)).status == 201
+        assert (await client.post("/api/v1/enterprises", json=ent, headers=AUTH, params=VOUCHED)).status == 201
     page = await (await client.get(f"/api/v1/policies/{policy['id']}/matches", params={"limit": 60}, headers=AUTH)).json()
     items = page["items"]
     assert page["no_criteria"] and len(items) == 60
