@@ -11,6 +11,7 @@ the offending lines are rejected and nothing half-written is left behind.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,12 @@ def normalise_kind(kind: str) -> str:
 
 #: longest register name kept (``phone_source`` column)
 PHONE_SOURCE_MAX = 200
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+# every character Python's str.strip() removes that is not a control character (the same in JSON Schema's
+# ECMA-262 regex, so the OpenAPI document states exactly this rule)
+_SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+#: a register name: no control characters, and something besides spaces
+PHONE_SOURCE_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
 
 
 def phone_source_name(value: str | None, kind: str) -> str | None:
@@ -59,15 +66,14 @@ def phone_source_name(value: str | None, kind: str) -> str | None:
     or a name given with policies (which hold no phones)."""
     if value is None:
         return None
-    name = value.strip()
-    if not name or len(name) > PHONE_SOURCE_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if len(value) > PHONE_SOURCE_MAX or not re.fullmatch(PHONE_SOURCE_PATTERN, value):
         raise InvalidInput(
             f"phone_source must name the official register the phones come from, 1 to {PHONE_SOURCE_MAX} "
             "characters without control characters", loc=["query", "phone_source"],
         )  # fmt: skip
     if normalise_kind(kind) == "policy":
         raise InvalidInput("phone_source applies to enterprises and residents; policies hold no phones", loc=["query", "phone_source"])
-    return name
+    return value.strip()
 
 
 @dataclass(frozen=True, slots=True)

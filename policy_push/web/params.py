@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from policy_push.errors import FieldError, RecordInvalid
+from policy_push.importing import PHONE_SOURCE_MAX, PHONE_SOURCE_PATTERN
 
 __all__ = [
     "PHONE_SOURCE_PARAMS",
@@ -147,6 +148,6 @@ PHONE_SOURCE_PARAMS: tuple[QueryParam, ...] = (
         "The official register the phones come from (e.g. 盘锦市市场监督管理局企业登记), recorded on each profile and "
         "in the audit log. Without it the phones are unproven and never pushed to, until their holder proves "
         "them with an SMS code.",
-        {"type": "string", "minLength": 1, "maxLength": 200}, str,
+        {"type": "string", "minLength": 1, "maxLength": PHONE_SOURCE_MAX, "pattern": PHONE_SOURCE_PATTERN}, str,
     ),
 )
