@@ -81,6 +81,8 @@ class TickOutcome(StrEnum):
     SKIPPED_NOT_LEADER = "skipped-not-leader"
     #: The previous run of the tick had not finished; nothing ran.
     SKIPPED_BUSY = "skipped-busy"
+    #: Still running when the shutdown's grace period ended: cancelled by the scheduler (logged once).
+    CANCELLED_AT_SHUTDOWN = "cancelled-at-shutdown"
 
 
 @dataclass
@@ -140,6 +142,8 @@ class TickScheduler:
         # Name -> task of the run in progress; also the overlap guard (single-threaded event loop,
         # so check-and-set without an await in between cannot race).
         self._running: dict[str, asyncio.Task[Any]] = {}
+        # ticks this scheduler cancelled itself at shutdown: their CancelledError is expected, not a failure
+        self._cancelled_at_stop: set[asyncio.Task[Any]] = set()
         self._scheduler: AsyncIOScheduler | None = None
 
     # -- what the application reads ---------------------------------------------------------
@@ -237,6 +241,7 @@ class TickScheduler:
         _, pending = await asyncio.wait(tasks, timeout=self._grace_s)
         for task in pending:
             logger.warning("cancelling a tick still running %s s into shutdown", self._grace_s)
+            self._cancelled_at_stop.add(task)
             task.cancel()
         if pending:
             await asyncio.wait(pending)
@@ -291,6 +296,15 @@ class TickScheduler:
         try:
             async with asyncio.timeout(tick.timeout_s):
                 await tick.func()
+        except asyncio.CancelledError:
+            task = _current_task()
+            if task not in self._cancelled_at_stop:
+                raise
+            # our own cancel at the end of the grace period (already logged): the job ends quietly
+            # instead of apscheduler printing a traceback on every deploy
+            self._cancelled_at_stop.discard(task)
+            task.uncancel()
+            outcome = TickOutcome.CANCELLED_AT_SHUTDOWN
         except Exception as exc:  # a tick's failure must never stop the scheduler
             self._record_failure(stats, exc)
             logger.exception("tick %s failed", name)

@@ -1,6 +1,7 @@
 """TickScheduler on a real APScheduler AsyncIOScheduler, with short real intervals."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -220,14 +221,19 @@ async def test_shutdown_lets_a_running_tick_finish(start: Start) -> None:
     assert not scheduler.running
 
 
-async def test_shutdown_cancels_a_tick_past_the_grace(start: Start) -> None:
+async def test_shutdown_cancels_a_tick_past_the_grace(start: Start, caplog: pytest.LogCaptureFixture) -> None:
     stuck = Counter(sleep_s=30)
     scheduler = start([Tick("stuck", stuck, every_s=0.02)], shutdown_grace_s=0.05)
     await until(lambda: stuck.active == 1)
     began = asyncio.get_running_loop().time()
-    await scheduler.shutdown()
+    with caplog.at_level(logging.WARNING):
+        await scheduler.shutdown()
     assert asyncio.get_running_loop().time() - began < 1.0
     assert stuck.active == 0
+    # one warning line, and no "job raised an exception" traceback for the cancel the scheduler made itself
+    assert [r.levelno for r in caplog.records] == [logging.WARNING], [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.exc_info]
+    assert scheduler.stats()["stuck"].failures == 0
 
 
 async def test_start_twice_is_refused(start: Start) -> None:
