@@ -21,6 +21,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,57 +50,71 @@ def build(mod: Any, audience: str, records: list[dict[str, Any]]) -> Any:
     return mod.MatchEngine(audience, regions, industries, mod.Tokenizer(), n_jobs=2).fit(records)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m bench.matching.against")
+def parse_args(prog: str, argv: list[str] | None, default_size: int) -> argparse.Namespace:
+    """The options both comparisons take (this one and ``bench.matching.cputime``)."""
+    ap = argparse.ArgumentParser(prog=prog)
     ap.add_argument("rev", help="a git revision, e.g. main")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[default_size])
     ap.add_argument("--audiences", nargs="+", default=["enterprise", "resident"])
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "policy_push_bench")
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def engine_pairs(args: argparse.Namespace, other: Any) -> Iterator[tuple[int, str, dict[str, Any], dict[str, list[Any]]]]:
+    """For each size and audience: ``(n, audience, engines, compiled)`` with this tree's engine and
+    ``other``'s (keys ``this`` / ``other``) over the same profiles, 20 policies compiled by each and
+    answered once (warm).  The engines are dropped when the caller asks for the next pair."""
     import matchers
 
     with open(ROOT / "tests" / "data" / "sample" / "policies.jsonl", encoding="utf-8") as f:
         sample = [json.loads(line) for line in f]
+    for n in args.sizes:
+        for audience in args.audiences:
+            path = args.workdir / f"{audience}_{n}.jsonl"
+            if not path.exists():
+                (write_enterprises if audience == "enterprise" else write_residents)(path, n)
+            engines = {}
+            for key, mod in (("this", matchers), ("other", other)):
+                # the parsed records are read again for each engine and dropped after it is built: two
+                # engines and one copy of the records, never two engines' build transients on top of the
+                # records (a 1M enterprise run stays under 6 GB)
+                with open(path, encoding="utf-8") as f:
+                    records = [json.loads(line) for line in f]
+                engines[key] = build(mod, audience, records)
+                del records
+                gc.collect()
+            pols = policies(20, audience, sample)
+            compiled = {k: [e.compile_policy(p) for p in pols] for k, e in engines.items()}
+            for k, e in engines.items():
+                for cp in compiled[k]:
+                    e.match_policy(cp, on=ON, top_k=100)
+            yield n, audience, engines, compiled
+            del engines, compiled
+            gc.collect()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args("python -m bench.matching.against", argv, 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
         other = load_revision(args.rev, Path(tmp))
         print(f"# this tree against {args.rev}: policy -> profiles, top-100, 20 policies x {args.repeat}, "
               f"calls interleaved | {dt.date.today()}\n")
         print(f"| audience | profiles | this tree median / p99 ms | {args.rev} median / p99 ms |")
         print("|---|---:|---:|---:|")
-        for n in args.sizes:
-            for audience in args.audiences:
-                path = args.workdir / f"{audience}_{n}.jsonl"
-                if not path.exists():
-                    (write_enterprises if audience == "enterprise" else write_residents)(path, n)
-                engines = {}
-                for key, mod in (("this", matchers), ("other", other)):
-                    # the parsed records are read again for each engine and dropped after it is
-                    # built: two engines and one copy of the records, never two engines' build
-                    # transients on top of the records (a 1M enterprise run stays under 6 GB)
-                    with open(path, encoding="utf-8") as f:
-                        records = [json.loads(line) for line in f]
-                    engines[key] = build(mod, audience, records)
-                    del records
-                    gc.collect()
-                pols = policies(20, audience, sample)
-                compiled = {k: [e.compile_policy(p) for p in pols] for k, e in engines.items()}
-                times: dict[str, list[float]] = {"this": [], "other": []}
-                for k, e in engines.items():
-                    for cp in compiled[k]:
-                        e.match_policy(cp, on=ON, top_k=100)
-                for _ in range(args.repeat):
-                    for i in range(len(pols)):
-                        for k, e in engines.items():
-                            t = time.perf_counter()
-                            e.match_policy(compiled[k][i], on=ON, top_k=100)
-                            times[k].append(time.perf_counter() - t)
-                cells = [f"{pct(times[k], 50) * 1e3:.2f} / {pct(times[k], 99) * 1e3:.2f}" for k in ("this", "other")]
-                print(f"| {audience} | {n:,} | {cells[0]} | {cells[1]} |", flush=True)
-                del engines
-                gc.collect()
-
+        for n, audience, engines, compiled in engine_pairs(args, other):
+            times: dict[str, list[float]] = {"this": [], "other": []}
+            for _ in range(args.repeat):
+                for i in range(len(compiled["this"])):
+                    for k, e in engines.items():
+                        t = time.perf_counter()
+                        e.match_policy(compiled[k][i], on=ON, top_k=100)
+                        times[k].append(time.perf_counter() - t)
+            cells = [f"{pct(times[k], 50) * 1e3:.2f} / {pct(times[k], 99) * 1e3:.2f}" for k in ("this", "other")]
+            print(f"| {audience} | {n:,} | {cells[0]} | {cells[1]} |", flush=True)
+            del engines, compiled  # before the next pair is built
 
 
 if __name__ == "__main__":
