@@ -167,6 +167,15 @@ async def _people(session: AsyncSession, kind_col: Any, id_col: Any, *conds: Any
     return int(await session.scalar(select(func.count()).select_from(inner)) or 0)
 
 
+def _opened(live: Any, feedback_conds: list[Any]) -> Any:
+    """(k, p) of the people who opened the link: the page a message links to was opened
+    (``deliveries.opened_at``), or feedback was given on it; a UNION, so each person once."""
+    viewed = select(_d.profile_kind.label("k"), _d.profile_id.label("p")).where(
+        _d.campaign_id.in_(live), _d.opened_at.is_not(None))
+    acted = select(FeedbackRow.profile_kind.label("k"), FeedbackRow.profile_id.label("p")).where(*feedback_conds)
+    return union(viewed, acted)
+
+
 async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None) -> list[tuple[str, int]]:
     """eligible -> told -> delivered -> opened the link -> 已申报, counted in distinct people.  "Opened": the
     page a message links to was opened (``deliveries.opened_at``), or feedback was given on it."""
@@ -179,10 +188,7 @@ async def campaign_funnel(session: AsyncSession, *, policy_id: str | None = None
                               _d.status == DeliveryStatus.DELIVERED.value)  # fmt: skip
     fb = FeedbackRow
     fconds = [fb.delivery_id.is_not(None)] + ([fb.policy_id == policy_id] if policy_id else [])
-    viewed = select(_d.profile_kind.label("k"), _d.profile_id.label("p")).where(
-        _d.campaign_id.in_(live), _d.opened_at.is_not(None))
-    acted = select(fb.profile_kind.label("k"), fb.profile_id.label("p")).where(*fconds)
-    either = union(viewed, acted).subquery()  # UNION: each person once
+    either = _opened(live, fconds).subquery()
     opened = int(await session.scalar(select(func.count()).select_from(either)) or 0)
     applied = await _people(session, fb.profile_kind, fb.profile_id, *fconds, fb.kind == FeedbackKind.APPLIED.value)
     return [("符合条件", eligible), ("已通知", told), ("已送达", delivered), ("打开链接", opened), ("已申报", applied)]
@@ -215,8 +221,7 @@ async def district_funnel(session: AsyncSession, *, policy_id: str | None = None
         await count(kind, 1, people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.status.in_(_TOLD)).distinct())
         await count(kind, 2, people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live),
                                     _d.status == DeliveryStatus.DELIVERED.value).distinct())  # fmt: skip
-        viewed = people(_d.profile_kind, _d.profile_id, _d.campaign_id.in_(live), _d.opened_at.is_not(None))
-        await count(kind, 3, union(viewed, people(fb.profile_kind, fb.profile_id, *fconds)))  # UNION: each person once
+        await count(kind, 3, _opened(live, fconds))
         await count(kind, 4, people(fb.profile_kind, fb.profile_id, *fconds, fb.kind == FeedbackKind.APPLIED.value).distinct())
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
     return [(region, *counts) for region, counts in ordered]  # type: ignore[misc]
