@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -150,3 +151,23 @@ async def test_a_register_name_that_is_no_name_is_refused(make_me_client) -> Non
                              headers={**STAFF_A, "Content-Type": "application/x-ndjson"})  # fmt: skip
     assert resp.status == 422
     assert "policies hold no phones" in (await resp.text())
+
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("盘锦市市场监管局企业名册", True), (" 名册 ", True), ("a" * 200, True),
+    ("", False), ("  ", False), ("\u3000", False), ("\x85", False), ("名\x06册", False), ("a" * 201, False),
+])  # fmt: skip
+def test_register_names_the_server_accepts_are_the_ones_the_api_document_admits(name: str, ok: bool) -> None:
+    import re as _re
+
+    from policy_push.errors import InvalidInput
+    from policy_push.importing import PHONE_SOURCE_MAX, PHONE_SOURCE_PATTERN, phone_source_name
+
+    # the OpenAPI document's rule (ECMA-262 and Python read the pattern alike)
+    assert (len(name) <= PHONE_SOURCE_MAX and _re.search(PHONE_SOURCE_PATTERN, name) is not None) == ok
+    if ok:
+        assert phone_source_name(name, "enterprise") == name.strip()
+    else:
+        with pytest.raises(InvalidInput):
+            phone_source_name(name, "enterprise")
