@@ -3,6 +3,7 @@ parameter and body described here is the one the router serves and the views val
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from importlib import metadata
@@ -71,7 +72,9 @@ def _components() -> dict[str, Any]:
         [(model, "validation") for model in SCHEMA_MODELS.values()], ref_template=_REF
     )
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
-    schemas.update(_EXTRA_SCHEMAS)
+    # a copy: the document is built once per app, and _no_nul writes into the schemas it is given
+    schemas.update(copy.deepcopy(_EXTRA_SCHEMAS))
+    schemas[_FREE_VALUE] = copy.deepcopy(_FREE_VALUE_SCHEMA)
     # the model holds criteria as a free object (policy_push.domain.parse_policy checks the tree against the
     # audience's fields); the document states that grammar, per audience
     audiences = {"enterprise": "EnterpriseCriteria", "resident": "ResidentCriteria"}
@@ -93,6 +96,20 @@ def _components() -> dict[str, Any]:
 #: text the service stores has no NUL (policy_push.domain.text): every free string and key says so
 _NO_NUL = "^[^\\x00]*$"
 
+#: what an object's undeclared properties may hold: any JSON value whose strings and keys have no NUL, at
+#: any depth (the server refuses a NUL anywhere in a body, in a property it then ignores too)
+_FREE_VALUE = "FreeJsonValue"
+_FREE_VALUE_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value without a NUL character (U+0000) in its strings or keys.",
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": _NO_NUL},
+        {"type": "array", "items": {"$ref": _REF.format(model=_FREE_VALUE)}},
+        {"type": "object", "propertyNames": {"pattern": _NO_NUL},
+         "additionalProperties": {"$ref": _REF.format(model=_FREE_VALUE)}},
+    ],
+}  # fmt: skip
+
 
 def _no_nul(schema: Any) -> None:
     """Add "no NUL" to every string of ``schema`` whose values are not already fixed (enum, const, format or
@@ -113,6 +130,8 @@ def _no_nul(schema: Any) -> None:
                 node.setdefault("allOf", []).append({"pattern": _NO_NUL})
         if node.get("type") == "object" or "properties" in node or "additionalProperties" in node:
             node.setdefault("propertyNames", {"pattern": _NO_NUL})
+            if node.get("additionalProperties", True) is True:
+                node["additionalProperties"] = {"$ref": _REF.format(model=_FREE_VALUE)}
         stack.extend(v for k, v in node.items() if isinstance(v, dict | list) and k != "propertyNames")
 
 
