@@ -35,6 +35,9 @@ from ._fields import *  # noqa: F403
 from ._fields import __all__ as _fields_all
 from ._hierarchy import *  # noqa: F403
 from ._hierarchy import __all__ as _hierarchy_all
+from ._indexing import TextStats as TextStats
+from ._indexing import profile_text as profile_text
+from ._policy_matching import PolicyStream as PolicyStream
 from ._ranking import Ranking as Ranking
 from ._ranking import clean_scope as clean_scope
 from ._reasons import is_sensitive as is_sensitive
@@ -45,5 +48,6 @@ from ._text import __all__ as _text_all
 
 __all__ = sorted(
     [*_criteria_all, *_engine_all, *_errors_all, *_fields_all, *_hierarchy_all, *_records_all, *_text_all,
-     "EngineBuilder", "FEEDBACK_KINDS", "FeedbackEvent", "RowChunk", "encode_rows", "Ranking", "clean_scope", "is_sensitive"]
+     "EngineBuilder", "FEEDBACK_KINDS", "FeedbackEvent", "RowChunk", "encode_rows", "Ranking", "clean_scope", "is_sensitive",
+     "PolicyStream", "TextStats", "profile_text"]
 )

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._columns import Grow
-from ._engine import _text_hash
 from ._fields import Audience
+from ._indexing import _text_hash
 from ._ranking import PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
 from ._table import ProfileTable, normalise_profile
 from ._text import Tokenizer
