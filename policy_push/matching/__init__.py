@@ -9,7 +9,8 @@ from .engines import AUDIENCES, CountingTokenizer, Hierarchies, shared_tokenizer
 from .index_store import IndexStore, database_key
 from .offline import RejectedLine, match_records, read_jsonl
 from .results import HISTOGRAM_BINS, PolicyMatchResult, score_histogram
-from .service import MatchService, ProgressFn, StartReport
+from .service import MatchService, StartReport
+from .service_state import ProgressFn
 
 __all__ = [
     "AUDIENCES",
