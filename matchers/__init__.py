@@ -47,7 +47,24 @@ from ._text import *  # noqa: F403
 from ._text import __all__ as _text_all
 
 __all__ = sorted(
-    [*_criteria_all, *_engine_all, *_errors_all, *_fields_all, *_hierarchy_all, *_records_all, *_text_all,
-     "EngineBuilder", "FEEDBACK_KINDS", "FeedbackEvent", "RowChunk", "encode_rows", "Ranking", "clean_scope", "is_sensitive",
-     "PolicyStream", "TextStats", "profile_text"]
+    [
+        *_criteria_all,
+        *_engine_all,
+        *_errors_all,
+        *_fields_all,
+        *_hierarchy_all,
+        *_records_all,
+        *_text_all,
+        "EngineBuilder",
+        "FEEDBACK_KINDS",
+        "FeedbackEvent",
+        "RowChunk",
+        "encode_rows",
+        "Ranking",
+        "clean_scope",
+        "is_sensitive",
+        "PolicyStream",
+        "TextStats",
+        "profile_text",
+    ]
 )

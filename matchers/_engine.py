@@ -73,9 +73,18 @@ class MatchEngine(PolicyMatching, ProfileMatching):
     persistence are here.
     """
 
-    def __init__(self, audience: str, regions: Hierarchy, industries: Hierarchy,
-                 tokenizer: Tokenizer | None = None, *, n_jobs: int = 1, merge_fraction: float = 0.2,
-                 merge_min_rows: int = 1000, ranking: Ranking | None = None) -> None:
+    def __init__(
+        self,
+        audience: str,
+        regions: Hierarchy,
+        industries: Hierarchy,
+        tokenizer: Tokenizer | None = None,
+        *,
+        n_jobs: int = 1,
+        merge_fraction: float = 0.2,
+        merge_min_rows: int = 1000,
+        ranking: Ranking | None = None,
+    ) -> None:
         self.audience = Audience(audience)
         self.ranking = ranking or Ranking()
         self.regions = regions
@@ -93,8 +102,14 @@ class MatchEngine(PolicyMatching, ProfileMatching):
 
     # -- feedback -----------------------------------------------------------------------------
 
-    def record_feedback(self, profile_id: str, policy: str | Mapping[str, Any] | CompiledPolicy, kind: str, *,
-                        at: dt.date | None = None) -> None:
+    def record_feedback(
+        self,
+        profile_id: str,
+        policy: str | Mapping[str, Any] | CompiledPolicy,
+        kind: str,
+        *,
+        at: dt.date | None = None,
+    ) -> None:
         """Remember a person's mark on a policy: ``kind`` is "useful" (有用), "applied" (已申报) or
         "irrelevant" (不相关).  A later mark on the same policy replaces the earlier one.  The
         policy is one the engine holds (by id), or is given whole.  Raises ``UnknownProfileError``
@@ -132,14 +147,22 @@ class MatchEngine(PolicyMatching, ProfileMatching):
         save_state(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], regions: Hierarchy, industries: Hierarchy,
-             tokenizer: Tokenizer | None = None, **params: Any) -> MatchEngine:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        regions: Hierarchy,
+        industries: Hierarchy,
+        tokenizer: Tokenizer | None = None,
+        **params: Any,
+    ) -> MatchEngine:
         """An engine restored from ``save`` output; no text is re-cut."""
         meta = read_meta(path)
         saved = saved_ranking(meta)
         given = params.setdefault("ranking", saved)
         if (given.profile_fields, given.clean_scope) != (saved.profile_fields, saved.clean_scope):
-            raise ValueError(f"{path}: indexed with other profile field weights; rebuild it from the profiles")
+            raise ValueError(
+                f"{path}: indexed with other profile field weights; rebuild it from the profiles"
+            )
         engine = cls(meta["audience"], regions, industries, tokenizer, **params)
         load_state(engine, path, meta)
         return engine
@@ -150,8 +173,14 @@ class MatchEngine(PolicyMatching, ProfileMatching):
         self._check()
         with self._lock:
             table_arrays, vocabs = self.table_.state()
-            arrays = sum(a.nbytes for a in table_arrays.values()) + self.text_.nbytes() + self.hashes_.a.nbytes
-            ids = sys.getsizeof(self.row_ids_) + sys.getsizeof(self.rows_) + sum(sys.getsizeof(s) for s in self.row_ids_)
+            arrays = (
+                sum(a.nbytes for a in table_arrays.values()) + self.text_.nbytes() + self.hashes_.a.nbytes
+            )
+            ids = (
+                sys.getsizeof(self.row_ids_)
+                + sys.getsizeof(self.rows_)
+                + sum(sys.getsizeof(s) for s in self.row_ids_)
+            )
             vocab = sum(sys.getsizeof(t) for t in self.text_.terms_) + sys.getsizeof(self.text_.vocabulary_)
             vocab += sum(sys.getsizeof(t) for v in vocabs.values() for t in v)
         return {"arrays": int(arrays), "ids": int(ids), "vocab": int(vocab)}

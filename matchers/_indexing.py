@@ -199,7 +199,12 @@ class ProfileIndex:
         with self._lock:
             n = self.table_.n_rows
             stale = (n - len(self.rows_)) + (n - self.text_.n_base)
-            due = self._journal is None and n and stale > self.merge_fraction * n and stale > self.merge_min_rows
+            due = (
+                self._journal is None
+                and n
+                and stale > self.merge_fraction * n
+                and stale > self.merge_min_rows
+            )
             if due:
                 self._journal = set()  # claimed here so that no second merge starts meanwhile
         if due:
@@ -250,7 +255,8 @@ class ProfileIndex:
             src = old_rows.get(pid)
             if src is not None:
                 ids_, cnt = old_text.row_terms(src)
-                self.text_.append({old_text.terms_[i]: float(c) for i, c in zip(ids_, cnt, strict=True)},
-                                  len(self.rows_))
+                self.text_.append(
+                    {old_text.terms_[i]: float(c) for i, c in zip(ids_, cnt, strict=True)}, len(self.rows_)
+                )
                 self._append(pid, old_table.row_values(src), int(old_hashes.a[src]), None)
         self._generation += 1

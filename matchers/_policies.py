@@ -27,8 +27,14 @@ class PolicyCatalogue(ProfileIndex):
         tokens = self._tok().tokens(joined_fields(texts)) if any(t.strip() for t in texts) else []
         terms = weighted_terms(split_fields(tokens, len(POLICY_FIELDS)), self.ranking.policy_weights())
         keep = {k: policy.get(k) for k in ("id", "audience", "apply_until", "criteria", "title")}
-        return CompiledPolicy(str(policy["id"]), criteria.audience.value, criteria,
-                              None if until is None else to_ymd(until), terms, keep)
+        return CompiledPolicy(
+            str(policy["id"]),
+            criteria.audience.value,
+            criteria,
+            None if until is None else to_ymd(until),
+            terms,
+            keep,
+        )
 
     def set_policies(self, policies: Iterable[Mapping[str, Any] | CompiledPolicy]) -> Self:
         """Replace the policies ``match_profile`` answers from (other audiences are skipped)."""
@@ -53,5 +59,7 @@ class PolicyCatalogue(ProfileIndex):
         self._check()
         p = policy if isinstance(policy, CompiledPolicy) else self.compile_policy(policy)
         if p.audience != self.audience.value:
-            raise ValueError(f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}")
+            raise ValueError(
+                f"policy {p.id} is for {p.audience} profiles, this engine holds {self.audience.value}"
+            )
         return p

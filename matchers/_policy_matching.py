@@ -47,9 +47,15 @@ class PolicyMatching(Scoring):
             names |= SIZE_FIGURES.keys()
         return names
 
-    def match_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date,
-                     top_k: int | None = 100, min_score: float = 0.0,
-                     unknown_k: int | None = None) -> PolicyMatches:
+    def match_policy(
+        self,
+        policy: Mapping[str, Any] | CompiledPolicy,
+        *,
+        on: dt.date,
+        top_k: int | None = 100,
+        min_score: float = 0.0,
+        unknown_k: int | None = None,
+    ) -> PolicyMatches:
         """Profiles eligible for ``policy`` on day ``on``, ranked by score, with reasons.
 
         ``top_k`` (None = all) and ``min_score`` cut the eligible list; ``unknown_k`` (default
@@ -69,8 +75,10 @@ class PolicyMatching(Scoring):
                 elig, unk = np.flatnonzero(elig_mask), np.flatnonzero(unk_mask)
                 s_elig, s_unk = self._score(q, [elig, unk])
                 keep = s_elig >= min_score if min_score > 0 else slice(None)
-                picked = [best_of(elig[keep], s_elig[keep], len(s_elig) if top_k is None else top_k),
-                          best_of(unk, s_unk, n_unk if k_unk is None else k_unk)]
+                picked = [
+                    best_of(elig[keep], s_elig[keep], len(s_elig) if top_k is None else top_k),
+                    best_of(unk, s_unk, n_unk if k_unk is None else k_unk),
+                ]
             else:
                 # a wide one: every row's score through the postings, then only the best rows
                 # are listed (``top_rows``), never the hundreds of thousands that pass
@@ -82,10 +90,13 @@ class PolicyMatching(Scoring):
             out_e = self._ranked(p, re, se, None, ev, on_ymd, query, presorted=True)
             out_u = self._ranked(p, ru, su, None, ev, on_ymd, query, presorted=True)
             n_live = len(self.rows_)
-        return PolicyMatches(p.id, out_e, out_u, n_elig, n_unk, n_live - n_elig - n_unk,
-                             p.criteria.root is not None)
+        return PolicyMatches(
+            p.id, out_e, out_u, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None
+        )
 
-    def _scored(self, p: CompiledPolicy, on_ymd: int) -> tuple[Any, np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray]:
+    def _scored(
+        self, p: CompiledPolicy, on_ymd: int
+    ) -> tuple[Any, np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray]:
         """Under ``_lock``: the criteria's evaluation, eligible and unknown rows, the query and both rows' scores."""
         ev = self.table_.evaluate(p.criteria, on_ymd)
         elig = np.flatnonzero(ev.true)
@@ -94,8 +105,14 @@ class PolicyMatching(Scoring):
         s_elig, s_unk = self._score(q, [elig, unk])
         return ev, elig, unk, q, s_elig, s_unk
 
-    def stream_policy(self, policy: Mapping[str, Any] | CompiledPolicy, *, on: dt.date, min_score: float = 0.0,
-                      batch: int = 10_000) -> PolicyStream:
+    def stream_policy(
+        self,
+        policy: Mapping[str, Any] | CompiledPolicy,
+        *,
+        on: dt.date,
+        min_score: float = 0.0,
+        batch: int = 10_000,
+    ) -> PolicyStream:
         """Every profile eligible for ``policy`` (best first), then every one that may qualify,
         as ``match_policy(top_k=None)`` orders them, but explained ``batch`` rows at a time as
         the caller reads ``records()``: a policy matching a million profiles never holds a
@@ -124,11 +141,22 @@ class PolicyMatching(Scoring):
                     with self._lock:
                         if self._generation != generation:
                             raise RuntimeError("the index was compacted while a policy's records were read")
-                        got = self._ranked(p, rows[at : at + batch], scores[at : at + batch], None, ev, on_ymd,
-                                           (q.ids, q.weights), presorted=True, explainer=explainer)
+                        got = self._ranked(
+                            p,
+                            rows[at : at + batch],
+                            scores[at : at + batch],
+                            None,
+                            ev,
+                            on_ymd,
+                            (q.ids, q.weights),
+                            presorted=True,
+                            explainer=explainer,
+                        )
                     yield from got
 
-        return PolicyStream(p.id, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None, records)
+        return PolicyStream(
+            p.id, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None, records
+        )
 
     def _shared_terms_rows(self, query: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> list[list[str]]:
         """``_shared_terms(query, row_vector(r))`` for each of ``rows``, computed for all at once
@@ -158,9 +186,18 @@ class PolicyMatching(Scoring):
             at += c
         return out
 
-    def _ranked(self, p: CompiledPolicy, rows: np.ndarray, scores: np.ndarray, k: int | None,
-                ev: Any, on_ymd: int, query: tuple[np.ndarray, np.ndarray], presorted: bool = False,
-                explainer: Explainer | None = None) -> list[MatchRecord]:
+    def _ranked(
+        self,
+        p: CompiledPolicy,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        k: int | None,
+        ev: Any,
+        on_ymd: int,
+        query: tuple[np.ndarray, np.ndarray],
+        presorted: bool = False,
+        explainer: Explainer | None = None,
+    ) -> list[MatchRecord]:
         if k is not None and len(rows) > k:
             part = np.argpartition(-scores, k - 1)[:k]
             rows, scores = rows[part], scores[part]
@@ -181,12 +218,24 @@ class PolicyMatching(Scoring):
             if p.criteria.root is None:
                 line = text_reason(shared[j], self.audience.value)
                 details: tuple[Reason, ...] = (line,) if line else ()
-                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (),
-                                       details))
+                out.append(
+                    MatchRecord(
+                        p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (), details
+                    )
+                )
             else:
                 done = explainer.columns(columns, j, leaves[j])
-                out.append(MatchRecord(p.id, ids[r], eligible[j], scores_l[j], done.texts,
-                                       () if eligible[j] else done.missing, done.details))
+                out.append(
+                    MatchRecord(
+                        p.id,
+                        ids[r],
+                        eligible[j],
+                        scores_l[j],
+                        done.texts,
+                        () if eligible[j] else done.missing,
+                        done.details,
+                    )
+                )
         return out
 
 

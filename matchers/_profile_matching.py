@@ -25,8 +25,15 @@ __all__ = ["ProfileMatching"]
 class ProfileMatching(PolicyCatalogue):
     """``match_profile``."""
 
-    def match_profile(self, profile: str | Mapping[str, Any], *, on: dt.date, top_k: int | None = 20,
-                      include_unknown: bool = False, open_only: bool = True) -> ProfileMatches:
+    def match_profile(
+        self,
+        profile: str | Mapping[str, Any],
+        *,
+        on: dt.date,
+        top_k: int | None = 20,
+        include_unknown: bool = False,
+        open_only: bool = True,
+    ) -> ProfileMatches:
         """Policies of the catalogue that fit a profile (an indexed id, or a record not stored).
 
         Only policies whose ``apply_until`` is on or after ``on`` unless ``open_only`` is False.
@@ -54,7 +61,9 @@ class ProfileMatching(PolicyCatalogue):
             truth, leaf = catalog.evaluate(values)
             columns = {f: [v] for f, v in values.items()}
             matrix = self.policies_.matrix(self.text_)
-            scores = np.asarray(matrix[:, d_ids] @ d_w).ravel() if len(d_ids) else np.zeros(len(order), np.float32)
+            scores = (
+                np.asarray(matrix[:, d_ids] @ d_w).ravel() if len(d_ids) else np.zeros(len(order), np.float32)
+            )
             marks = self.feedback_.profile_vector(str(pid)) if pid is not None else {}
             if marks:
                 scores = adjust(scores, self.policies_.evidence(marks))
@@ -68,16 +77,30 @@ class ProfileMatching(PolicyCatalogue):
                     pol = order[i]
                     if pol.criteria.root is None:
                         row_i = matrix.getrow(int(i)).tocsr()
-                        line = text_reason(self._shared_terms((row_i.indices.astype(np.int32), row_i.data), (d_ids, d_w)),
-                                           self.audience.value)
+                        line = text_reason(
+                            self._shared_terms((row_i.indices.astype(np.int32), row_i.data), (d_ids, d_w)),
+                            self.audience.value,
+                        )
                         details: list[Reason] = [line] if line else []
                         missing: list[str] = []
-                        recs.append(_record(pol.id, str(pid), want == TRUE, float(scores[i]), details, missing))
+                        recs.append(
+                            _record(pol.id, str(pid), want == TRUE, float(scores[i]), details, missing)
+                        )
                     else:
                         done = self.policies_.explainer(int(i)).columns(
-                            columns, 0, tuple(catalog.leaf_values(int(i), leaf)))
-                        recs.append(MatchRecord(pol.id, str(pid), want == TRUE, float(scores[i]), done.texts,
-                                                () if want == TRUE else done.missing, done.details))
+                            columns, 0, tuple(catalog.leaf_values(int(i), leaf))
+                        )
+                        recs.append(
+                            MatchRecord(
+                                pol.id,
+                                str(pid),
+                                want == TRUE,
+                                float(scores[i]),
+                                done.texts,
+                                () if want == TRUE else done.missing,
+                                done.details,
+                            )
+                        )
                 lists.append(recs)
         return ProfileMatches(pid, lists[0], lists[1] if include_unknown else [])
 
@@ -89,7 +112,15 @@ class ProfileMatching(PolicyCatalogue):
         return [self.text_.terms_[int(common[i])] for i in order if share[i] > 0]
 
 
-def _record(policy_id: str, profile_id: str, eligible: bool, score: float, details: list[Reason],
-            missing: list[str]) -> MatchRecord:
-    return MatchRecord(policy_id, profile_id, eligible, score, tuple(d.text for d in details),
-                       () if eligible else tuple(missing), tuple(details))
+def _record(
+    policy_id: str, profile_id: str, eligible: bool, score: float, details: list[Reason], missing: list[str]
+) -> MatchRecord:
+    return MatchRecord(
+        policy_id,
+        profile_id,
+        eligible,
+        score,
+        tuple(d.text for d in details),
+        () if eligible else tuple(missing),
+        tuple(details),
+    )

@@ -83,7 +83,9 @@ class Scoring(PolicyCatalogue):
             out.append(mine)
         return out
 
-    def score_profiles(self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]) -> np.ndarray:
+    def score_profiles(
+        self, policy: Mapping[str, Any] | CompiledPolicy, profile_ids: Iterable[str]
+    ) -> np.ndarray:
         """The ranking score of ``policy`` for each of ``profile_ids`` (stored profiles), whatever
         their eligibility, feedback included: ``float32`` in the order given.  Raises
         ``UnknownProfileError``."""

@@ -215,8 +215,11 @@ class MatchService(ServiceReads, ServiceWrites):
         self.start_report = report
         log.info(
             "match index %s in %.1fs: %s; %d policies; %d texts tokenised",
-            report.mode, report.seconds, ", ".join(f"{n} {PLURAL[a]}" for a, n in report.profiles.items()),
-            report.policies, report.texts_cut,
+            report.mode,
+            report.seconds,
+            ", ".join(f"{n} {PLURAL[a]}" for a, n in report.profiles.items()),
+            report.policies,
+            report.texts_cut,
         )
         return report
 
@@ -247,15 +250,18 @@ class MatchService(ServiceReads, ServiceWrites):
         changed_policies = await self._sync_policies(saved_policies)
         if mode == "built" or any(caught_up.values()) or changed_policies:
             await self._save()
-        return StartReport(mode, {a: len(self._engines[a]) for a in AUDIENCES}, caught_up,
-                           len(self._policies), 0, 0.0)
+        return StartReport(
+            mode, {a: len(self._engines[a]) for a in AUDIENCES}, caught_up, len(self._policies), 0, 0.0
+        )
 
     async def _apply_queued(self, apply: Callable[[], Awaitable[None]]) -> None:
         # its writer has long had its answer: a failure here is logged, and must not stop the start
         try:
             await apply()
         except Exception as exc:
-            log.error("match index: a write queued during the start failed: %s", type(exc).__name__, exc_info=True)
+            log.error(
+                "match index: a write queued during the start failed: %s", type(exc).__name__, exc_info=True
+            )
         self._dirty = True
 
     async def close(self) -> None:
@@ -272,8 +278,9 @@ class MatchService(ServiceReads, ServiceWrites):
             # next start re-reads those rows (without re-cutting their text) and misses nothing
             async with self._lock:
                 await self._save()
-        await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
-
+        await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self._executor.shutdown, wait=True)
+        )
 
     def stats(self) -> dict[str, Any]:
         """Counts for health pages and logs (no personal data)."""

@@ -66,7 +66,10 @@ class ServiceBuild(ServiceState):
             await self._run(engine.count_outside, outside, elsewhere)
         self.progress(phase, seen, max(total, seen))
         await self._run(functools.partial(engine.fit, records, outside=outside))
-        await self._run(engine.set_policies, [e.compiled for e in self._policies.values() if e.policy.audience == audience])
+        await self._run(
+            engine.set_policies,
+            [e.compiled for e in self._policies.values() if e.policy.audience == audience],
+        )
         self._engines[audience] = engine
         self._marks[audience] = mark
 
@@ -81,12 +84,19 @@ class ServiceBuild(ServiceState):
             self._marks[audience] = changes.mark
             return 0
         if len(changes.changed) > max(_REFIT_MIN, changes.n_rows // 2):
-            log.info("match index: %d of %d %s changed; rebuilding", len(changes.changed), changes.n_rows, PLURAL[audience])
+            log.info(
+                "match index: %d of %d %s changed; rebuilding",
+                len(changes.changed),
+                changes.n_rows,
+                PLURAL[audience],
+            )
             await self._rebuild(audience)
             return touched
         records = []
         async with self._sessions() as session:
-            async for profile in iter_profiles(session, audience, self._cipher, self._ref, only=changes.changed):
+            async for profile in iter_profiles(
+                session, audience, self._cipher, self._ref, only=changes.changed
+            ):
                 records.append(engine_record(profile, self._ref))
                 if len(records) % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)

@@ -48,7 +48,13 @@ class ServiceReads(ServiceState):
         return await self._full_matches(policy, on)
 
     async def policies_for_profile(
-        self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None = None, include_unknown: bool = False
+        self,
+        audience: str,
+        profile_id: str,
+        *,
+        on: dt.date,
+        top_k: int | None = None,
+        include_unknown: bool = False,
     ) -> list[dict[str, Any]]:
         """Match records of the policies open on ``on`` that fit the profile, best first; with
         ``include_unknown`` those it may qualify for follow (``eligible: false``, ``missing``).
@@ -57,7 +63,12 @@ class ServiceReads(ServiceState):
         engine = self._own(audience, profile_id)
         found = await self._run(
             functools.partial(
-                engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=include_unknown, open_only=True
+                engine.match_profile,
+                profile_id,
+                on=on,
+                top_k=top_k,
+                include_unknown=include_unknown,
+                open_only=True,
             )
         )
         return [r.to_dict() for r in (*found.eligible, *found.unknown)]
@@ -70,7 +81,9 @@ class ServiceReads(ServiceState):
         await self.wait_ready()
         engine = self._own(audience, profile_id)
         found = await self._run(
-            functools.partial(engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True)
+            functools.partial(
+                engine.match_profile, profile_id, on=on, top_k=top_k, include_unknown=True, open_only=True
+            )
         )
         out: list[tuple[Policy, MatchRecord]] = []
         for record in (*found.eligible, *found.unknown):
@@ -85,11 +98,19 @@ class ServiceReads(ServiceState):
             # most likely in another shard's region (or not yet caught up); never answered as "no policies"
             raise HeldByAnotherShard(
                 f"this node holds shard {self.shard[0]!r}, and {audience} {profile_id[:80]!r} is not in it: ask the node "
-                "of the shard holding its region (`policy-push shards list`)", loc=["path", "id"])
+                "of the shard holding its region (`policy-push shards list`)",
+                loc=["path", "id"],
+            )
         return engine
 
     async def answer_for(
-        self, audience: str, profile_id: str, *, on: dt.date, top_k: int | None, tag: Hashable,
+        self,
+        audience: str,
+        profile_id: str,
+        *,
+        on: dt.date,
+        top_k: int | None,
+        tag: Hashable,
         shape: Callable[[list[tuple[Policy, MatchRecord]]], T],
     ) -> T:
         """``shape(open_policies_for(...))``, kept (``AnswerCache``) until the profile, a policy or the

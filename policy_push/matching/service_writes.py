@@ -64,7 +64,9 @@ class ServiceWrites(ServiceBuild):
 
     async def _mark(self, audience: str, profile_id: str, policy_id: str, kind: str) -> None:
         try:
-            await self._run(functools.partial(self._engines[audience].record_feedback, profile_id, policy_id, kind))
+            await self._run(
+                functools.partial(self._engines[audience].record_feedback, profile_id, policy_id, kind)
+            )
         except KeyError:  # the profile or the policy left the index since: nothing to teach
             log.debug("feedback on a policy or profile the index does not hold; ignored")
 
@@ -106,7 +108,10 @@ class ServiceWrites(ServiceBuild):
                     await self._apply_profiles(audience, ids)
             policy_ids = {c.entity_id for c in batch if c.kind == "policy"}
             if policy_ids:
-                await self._apply_policies(policy_ids, deleted={c.entity_id for c in batch if c.kind == "policy" and c.op is ChangeOp.DELETE})
+                await self._apply_policies(
+                    policy_ids,
+                    deleted={c.entity_id for c in batch if c.kind == "policy" and c.op is ChangeOp.DELETE},
+                )
 
         # profiles alone: only their answers go; any policy among the changes: every answer goes
         touched = None if any(c.kind == "policy" for c in batch) else [(c.kind, c.entity_id) for c in batch]
@@ -122,7 +127,9 @@ class ServiceWrites(ServiceBuild):
                 if self.holds(record):
                     records.append(record)
         gone = ids - {r["id"] for r in records}
-        await self._run(apply_changes, self._engines[audience], records, gone & set(self._engines[audience].rows_))
+        await self._run(
+            apply_changes, self._engines[audience], records, gone & set(self._engines[audience].rows_)
+        )
 
     async def _apply_policies(self, ids: set[str], *, deleted: set[str]) -> None:
         async with self._sessions() as session:
