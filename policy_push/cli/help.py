@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-__all__ = ["add_command", "plain"]
+__all__ = ["add_action", "add_actions", "add_command", "plain"]
 
 
 def plain(doc: str | None) -> str:
@@ -28,6 +29,23 @@ def add_command(
         epilog=f"example:\n{example}",
         formatter_class=_Formatter,
     )
+
+
+def add_actions(command: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The required ACTION of a command with several (``policy-push db upgrade``), chosen into ``dest``."""
+    return command.add_subparsers(dest=dest, metavar="ACTION", required=True)
+
+
+def add_action(
+    actions: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """One action of a command: its parser, shown with ``summary`` and run by ``handler``."""
+    p = actions.add_parser(name, help=summary)
+    p.set_defaults(handler=handler)
+    return p
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from policy_push.runtime import open_runtime
 from policy_push.storage.pii_keys import begin_rotation, count_by_key, key_state, retire_finished, rotate_all
 
-from .help import add_command
+from .help import add_action, add_actions, add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,13 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  policy-push keys rotate\n"
         "  policy-push keys status",
     )  # fmt: skip
-    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    st = ksub.add_parser("status", help="fingerprints of the configured and the stored keys, values per key")
-    st.set_defaults(handler=_status)
-    rot = ksub.add_parser("rotate", help="re-encrypt every stored personal value under POLICY_PUSH_PII_KEY")
+    actions = add_actions(p, "keys_command")
+    add_action(actions, "status", "fingerprints of the configured and the stored keys, values per key", _status)
+    rot = add_action(actions, "rotate", "re-encrypt every stored personal value under POLICY_PUSH_PII_KEY", _rotate)
     rot.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
     rot.add_argument("--quiet", action="store_true", help="no progress bar")
-    rot.set_defaults(handler=_rotate)
 
 
 def _status(args: argparse.Namespace) -> int:

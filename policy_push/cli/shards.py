@@ -10,7 +10,7 @@ from policy_push.storage import create_engine, require_current_schema, session_f
 from policy_push.storage import shards as shard_store
 
 from .failures import CommandFailed, Exit
-from .help import add_command
+from .help import add_action, add_actions, add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,17 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  policy-push shards set west --url http://10.0.0.6:8080 --regions 2111\n"
         "  policy-push shards list\n  policy-push shards remove west",
     )  # fmt: skip
-    ssub = p.add_subparsers(dest="shards_command", metavar="ACTION", required=True)
-    ls = ssub.add_parser("list", help="show the shard map")
-    ls.set_defaults(handler=_list)
-    st = ssub.add_parser("set", help="add a shard or change its URL and regions")
+    actions = add_actions(p, "shards_command")
+    add_action(actions, "list", "show the shard map", _list)
+    st = add_action(actions, "set", "add a shard or change its URL and regions", _set)
     st.add_argument("name", help="the shard's name (a-z, 0-9, '_', '-')")
     st.add_argument("--url", required=True, help="the base URL its serve node answers on, as the other nodes reach it")
     st.add_argument("--regions", required=True, help="region code prefixes, comma-separated ('' for every region)")
-    st.set_defaults(handler=_set)
-    rm = ssub.add_parser("remove", help="remove a shard from the map")
+    rm = add_action(actions, "remove", "remove a shard from the map", _remove)
     rm.add_argument("name")
-    rm.set_defaults(handler=_remove)
 
 
 def _run(args: argparse.Namespace, action: str) -> int:
