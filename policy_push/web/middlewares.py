@@ -160,10 +160,14 @@ def _route_spec(request: web.Request) -> Any:
     return request.app[route_index_key].get((route.method, route.resource.canonical))
 
 
-def _readable(text: str) -> bool:
+def _utf8(value: str | bytes) -> bool:
+    """Whether ``value`` is UTF-8 text: bytes that decode, or a string without lone surrogates."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        if isinstance(value, bytes):
+            value.decode("utf-8")
+        else:
+            value.encode("utf-8")
+    except UnicodeError:
         return False
     return True
 
@@ -176,9 +180,9 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
     this leaves in a string pass every check and then fail where the value is written (a database, a
     log, a provider) with a UnicodeEncodeError: a 500 caused by the request.  Checked once, here."""
     for name, value in request.raw_headers:
-        if not _printable_header(name) or not _printable_header(value):
+        if not _utf8(name) or not _utf8(value):
             raise RequestRefused("a request header is not valid UTF-8 text", loc=["header"])
-    if not _readable(request.path) or not all(_readable(k) and _readable(v) for k, v in request.query.items()):
+    if not _utf8(request.path) or not all(_utf8(k) and _utf8(v) for k, v in request.query.items()):
         raise RequestRefused("the URL is not valid UTF-8 text once percent-decoded", loc=["path"])
     return await handler(request)
 
@@ -200,14 +204,6 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ):  # fmt: skip
         await read_body(request)
     return await handler(request)
-
-
-def _printable_header(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
