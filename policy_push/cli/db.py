@@ -1,4 +1,9 @@
-"""``policy-push db upgrade|downgrade|status|history``: schema migrations."""
+"""``policy-push db upgrade|downgrade|status|history``: schema migrations.
+
+Migrations ship inside the package (no alembic.ini needed). Take a backup before an upgrade or a downgrade
+(docs/operations.md). `serve`, `worker`, `import` and `export` refuse a schema that is not current (exit
+status 6).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policy_push.storage import create_engine, schema_status, upgrade
 from policy_push.storage.schema import SchemaStatus, downgrade, history
 
-from .help import add_action, add_actions, add_command
+from .help import add_action, add_actions, add_command, plain
 
 T = TypeVar("T")
 
@@ -20,9 +25,7 @@ T = TypeVar("T")
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = add_command(
         sub, "db", "database schema: upgrade, downgrade, status, history",
-        "Migrations ship inside the package (no alembic.ini needed). Take a backup before an upgrade or a "
-        "downgrade (docs/operations.md). `serve`, `worker`, `import` and `export` refuse a schema that is not "
-        "current (exit status 6).",
+        plain(__doc__),
         "  policy-push db upgrade\n  policy-push db status\n  policy-push db history\n  policy-push db downgrade 0004",
     )  # fmt: skip
     actions = add_actions(p, "db_command")

@@ -1,4 +1,12 @@
-"""``policy-push keys status|rotate``: which PII key the data is under, and changing it."""
+"""``policy-push keys status|rotate``: which PII key the data is under, and changing it.
+
+The stored data records the fingerprint of the key it is encrypted with; every command refuses another key
+(exit status 8). `keys status` shows the fingerprints and how many values each key holds. `keys rotate`
+re-encrypts online, in batches, with progress, under POLICY_PUSH_PII_KEY; the previous key must be in
+POLICY_PUSH_PII_OLD_KEYS while it runs (serve and worker keep working if they have both keys). A stopped
+rotation resumes when run again; when no value is left under the old key it is retired and may be removed from
+POLICY_PUSH_PII_OLD_KEYS.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +19,13 @@ from tqdm import tqdm
 from policy_push.runtime import open_runtime
 from policy_push.storage.pii_keys import begin_rotation, count_by_key, key_state, retire_finished, rotate_all
 
-from .help import add_action, add_actions, add_command
+from .help import add_action, add_actions, add_command, plain
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = add_command(
         sub, "keys", "PII key fingerprints and rotation",
-        "The stored data records the fingerprint of the key it is encrypted with; every command refuses another "
-        "key (exit status 8). `keys status` shows the fingerprints and how many values each key holds. "
-        "`keys rotate` re-encrypts online, in batches, with progress, under POLICY_PUSH_PII_KEY; the previous key "
-        "must be in POLICY_PUSH_PII_OLD_KEYS while it runs (serve and worker keep working if they have both keys). "
-        "A stopped rotation resumes when run again; when no value is left under the old key it is retired "
-        "and may be removed from POLICY_PUSH_PII_OLD_KEYS.",
+        plain(__doc__),
         "  export POLICY_PUSH_PII_OLD_KEYS=$POLICY_PUSH_PII_KEY\n"
         "  export POLICY_PUSH_PII_KEY=$(policy-push keygen)    # keep it with the backups\n"
         "  policy-push keys rotate\n"

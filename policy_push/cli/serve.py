@@ -1,4 +1,9 @@
-"""``policy-push serve``: the HTTP API (with the dispatch ticks unless ``--no-worker``)."""
+"""``policy-push serve``: the HTTP API (with the dispatch ticks unless ``--no-worker``).
+
+Serves the JSON API under /api/v1, the API documentation at /docs, Prometheus metrics at /metrics and health
+at /healthz (liveness /livez, readiness /readyz). The port and the database are checked before the match index
+is built. SIGTERM or SIGINT stops it gracefully within POLICY_PUSH_STOP_GRACE_S.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from policy_push.runtime import open_runtime
 from policy_push.security import DEMO_PII_KEY
 
 from .failures import CommandFailed, Exit
-from .help import add_command
+from .help import add_command, plain
 from .listen import bind_listener
 
 EXAMPLE = """\
@@ -26,9 +31,7 @@ EXAMPLE = """\
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = add_command(
         sub, "serve", "serve the HTTP API",
-        "Serves the JSON API under /api/v1, the API documentation at /docs, Prometheus metrics at /metrics and "
-        "health at /healthz (liveness /livez, readiness /readyz). The port and the database are checked before "
-        "the match index is built. SIGTERM or SIGINT stops it gracefully within POLICY_PUSH_STOP_GRACE_S.",
+        plain(__doc__),
         EXAMPLE,
     )  # fmt: skip
     p.add_argument("--host", help="address to listen on (default from settings: 127.0.0.1)")
