@@ -3,6 +3,13 @@
 Migrations ship inside the package (no alembic.ini needed). Take a backup before an upgrade or a downgrade
 (docs/operations.md). `serve`, `worker`, `import` and `export` refuse a schema that is not current (exit
 status 6).
+
+Example::
+
+  policy-push db upgrade
+  policy-push db status
+  policy-push db history
+  policy-push db downgrade 0004
 """
 
 from __future__ import annotations
@@ -17,17 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policy_push.storage import create_engine, schema_status, upgrade
 from policy_push.storage.schema import SchemaStatus, downgrade, history
 
-from .help import add_action, add_actions, add_command, plain
+from .help import add_action, add_actions, add_documented
 
 T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "db", "database schema: upgrade, downgrade, status, history",
-        plain(__doc__),
-        "  policy-push db upgrade\n  policy-push db status\n  policy-push db history\n  policy-push db downgrade 0004",
-    )  # fmt: skip
+    p = add_documented(sub, "db", "database schema: upgrade, downgrade, status, history", __doc__)
     actions = add_actions(p, "db_command")
     up = add_action(actions, "upgrade", "apply every pending migration (or up to REVISION)", _upgrade)
     up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")

@@ -4,6 +4,13 @@ A serve node started with POLICY_PUSH_SHARD=NAME holds only the profiles whose r
 NAME's prefixes (the longest prefix wins; profiles no prefix covers, or without a region, belong to the first
 shard by name) and asks the other shards, at their URLs, for the rest of a match list. Restart the shard nodes
 after changing the map (docs/scaling.md).
+
+Example::
+
+  policy-push shards set east --url http://10.0.0.5:8080 --regions 211102,211103
+  policy-push shards set west --url http://10.0.0.6:8080 --regions 2111
+  policy-push shards list
+  policy-push shards remove west
 """
 
 from __future__ import annotations
@@ -16,17 +23,13 @@ from policy_push.storage import create_engine, require_current_schema, session_f
 from policy_push.storage import shards as shard_store
 
 from .failures import CommandFailed, Exit
-from .help import add_action, add_actions, add_command, plain
+from .help import add_action, add_actions, add_documented
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "shards", "the shard map: which serve node holds the profiles of which regions",
-        plain(__doc__),
-        "  policy-push shards set east --url http://10.0.0.5:8080 --regions 211102,211103\n"
-        "  policy-push shards set west --url http://10.0.0.6:8080 --regions 2111\n"
-        "  policy-push shards list\n  policy-push shards remove west",
-    )  # fmt: skip
+    p = add_documented(
+        sub, "shards", "the shard map: which serve node holds the profiles of which regions", __doc__
+    )
     actions = add_actions(p, "shards_command")
     add_action(actions, "list", "show the shard map", _list)
     st = add_action(actions, "set", "add a shard or change its URL and regions", _set)
