@@ -39,11 +39,18 @@ class RetryPolicy:
         ceiling = min(self.max_delay_s, self.base_delay_s * self.multiplier ** max(0, attempt - 1))
         return rng.uniform(ceiling / 2, ceiling)
 
-    def delay_s(self, attempt: int, result: SendResult, rng: random.Random) -> float:
-        """The wait before the next attempt: the backoff, or longer if the provider asked for it."""
-        return max(result.retry_after_s or 0.0, self.backoff_s(attempt, rng))
+    def delay_s(self, attempt: int, result: SendResult, rng: random.Random, *, clock_per_real_s: float = 1.0) -> float:
+        """The wait before the next attempt: the backoff, or longer if the provider asked for it.
+
+        The provider's pause is in real seconds; ``clock_per_real_s`` turns it into the caller's clock's
+        seconds (a simulated clock that runs faster), in which the backoff is already counted."""
+        return max((result.retry_after_s or 0.0) * clock_per_real_s, self.backoff_s(attempt, rng))
+
+    def exhausted(self, attempts: int) -> bool:
+        """Whether ``attempts`` provider attempts are all a message gets."""
+        return attempts >= self.max_attempts
 
 
 def should_retry(result: SendResult, attempt: int, policy: RetryPolicy) -> bool:
     """Retry only retryable results with attempts left; permanent and unreachable are final."""
-    return result.outcome is Outcome.RETRYABLE and attempt < policy.max_attempts
+    return result.outcome is Outcome.RETRYABLE and not policy.exhausted(attempt)

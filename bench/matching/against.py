@@ -21,7 +21,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +97,30 @@ def engine_pairs(args: argparse.Namespace, other: Any) -> Iterator[tuple[int, st
             gc.collect()
 
 
+@contextmanager
+def other_revision(rev: str) -> Iterator[Any]:
+    """The ``matchers`` package of ``rev`` (``load_revision``), from a temporary directory kept for the ``with``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yield load_revision(rev, Path(tmp))
+
+
+def print_head(args: argparse.Namespace, timing: str, columns: Sequence[str]) -> None:
+    """The title (what is compared, how it is timed, the day) and the table head of both comparisons."""
+    print(f"# this tree against {args.rev}: policy -> profiles, top-100, 20 policies x {args.repeat}, "
+          f"calls interleaved{timing} | {dt.date.today()}\n")
+    print(f"| audience | profiles | {' | '.join(columns)} |")
+    print("|---|---:|" + "---:|" * len(columns))
+
+
+def ms(samples: list[float]) -> str:
+    """Median / p99 of call times given in seconds, in milliseconds."""
+    return f"{pct(samples, 50) * 1e3:.2f} / {pct(samples, 99) * 1e3:.2f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args("python -m bench.matching.against", argv, 1_000_000)
-    with tempfile.TemporaryDirectory() as tmp:
-        other = load_revision(args.rev, Path(tmp))
-        print(f"# this tree against {args.rev}: policy -> profiles, top-100, 20 policies x {args.repeat}, "
-              f"calls interleaved | {dt.date.today()}\n")
-        print(f"| audience | profiles | this tree median / p99 ms | {args.rev} median / p99 ms |")
-        print("|---|---:|---:|---:|")
+    with other_revision(args.rev) as other:
+        print_head(args, "", ["this tree median / p99 ms", f"{args.rev} median / p99 ms"])
         for n, audience, engines, compiled in engine_pairs(args, other):
             times: dict[str, list[float]] = {"this": [], "other": []}
             for _ in range(args.repeat):
@@ -112,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                         t = time.perf_counter()
                         e.match_policy(compiled[k][i], on=ON, top_k=100)
                         times[k].append(time.perf_counter() - t)
-            cells = [f"{pct(times[k], 50) * 1e3:.2f} / {pct(times[k], 99) * 1e3:.2f}" for k in ("this", "other")]
+            cells = [ms(times[k]) for k in ("this", "other")]
             print(f"| {audience} | {n:,} | {cells[0]} | {cells[1]} |", flush=True)
             del engines, compiled  # before the next pair is built
 

@@ -10,14 +10,10 @@ says in how many of the calls they were identical.
 
 from __future__ import annotations
 
-import datetime as dt
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from .against import ON, engine_pairs, load_revision, parse_args
-from .run import pct
+from .against import ON, engine_pairs, ms, other_revision, parse_args, print_head
 
 
 def _answer(res: Any) -> tuple[Any, ...]:
@@ -29,13 +25,11 @@ def _answer(res: Any) -> tuple[Any, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args("python -m bench.matching.cputime", argv, 300_000)
-    with tempfile.TemporaryDirectory() as tmp:
-        other = load_revision(args.rev, Path(tmp))
-        print(f"# this tree against {args.rev}: policy -> profiles, top-100, 20 policies x {args.repeat}, "
-              f"calls interleaved, CPU (thread_time) and wall ms | {dt.date.today()}\n")
-        print(f"| audience | profiles | this tree CPU median / p99 | {args.rev} CPU median / p99 | "
-              f"this tree wall median / p99 | {args.rev} wall median / p99 | identical answers |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+    with other_revision(args.rev) as other:
+        print_head(args, ", CPU (thread_time) and wall ms", [
+            "this tree CPU median / p99", f"{args.rev} CPU median / p99",
+            "this tree wall median / p99", f"{args.rev} wall median / p99", "identical answers",
+        ])  # fmt: skip
         for n, audience, engines, compiled in engine_pairs(args, other):
             cpu: dict[str, list[float]] = {"this": [], "other": []}
             wall: dict[str, list[float]] = {"this": [], "other": []}
@@ -49,8 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                         cpu[k].append(time.thread_time() - c)
                         wall[k].append(time.perf_counter() - w)
                     same += _answer(got["this"]) == _answer(got["other"])
-            cells = [f"{pct(d[k], 50) * 1e3:.2f} / {pct(d[k], 99) * 1e3:.2f}"
-                     for d in (cpu, wall) for k in ("this", "other")]
+            cells = [ms(d[k]) for d in (cpu, wall) for k in ("this", "other")]
             print(f"| {audience} | {n:,} | {' | '.join(cells)} | {same} / {len(cpu['this'])} |", flush=True)
             del engines, compiled  # before the next pair is built
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policy_push.domain.canonical import canonical_json
 from policy_push.errors import Conflict, InvalidInput, SelfApproval, WrongState
 from policy_push.statuses import CAMPAIGN_EDITABLE, CampaignState, Purpose, can_move
 from policy_push.storage import AuditLog
@@ -49,7 +49,7 @@ def same_person(a: str, b: str) -> bool:
 
 
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(value).encode()
 
 
 def aware(moment: dt.datetime, field: str) -> dt.datetime:

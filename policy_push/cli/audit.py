@@ -11,6 +11,8 @@ from policy_push.runtime import open_runtime
 from policy_push.storage import AuditLog
 from policy_push.storage.audit import verify_chain
 
+from .help import add_action, add_actions
+
 __all__ = ["EXIT_BROKEN", "register"]
 
 #: exit code when the chain is broken (a row edited, inserted or deleted)
@@ -19,13 +21,11 @@ EXIT_BROKEN = 4
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("audit", help="the audit log: verify its hash chain, or show its latest entries")
-    a = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    v = a.add_parser("verify", help="recompute every row's hash and check the walk ends at the anchor; exit 4 naming the rows "
-                       "edited, inserted or deleted (the newest included)")
-    v.set_defaults(handler=_verify)
-    s = a.add_parser("show", help="the latest entries as JSON lines")
-    s.add_argument("--limit", type=int, default=50)
-    s.set_defaults(handler=_show)
+    actions = add_actions(p, "audit_command")
+    add_action(actions, "verify", "recompute every row's hash and check the walk ends at the anchor; exit 4 naming the "
+               "rows edited, inserted or deleted (the newest included)", _verify)
+    show = add_action(actions, "show", "the latest entries as JSON lines", _show)
+    show.add_argument("--limit", type=int, default=50)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -1,4 +1,16 @@
-"""``policy-push db upgrade|downgrade|status|history``: schema migrations."""
+"""``policy-push db upgrade|downgrade|status|history``: schema migrations.
+
+Migrations ship inside the package (no alembic.ini needed). Take a backup before an upgrade or a downgrade
+(docs/operations.md). `serve`, `worker`, `import` and `export` refuse a schema that is not current (exit
+status 6).
+
+Example::
+
+  policy-push db upgrade
+  policy-push db status
+  policy-push db history
+  policy-push db downgrade 0004
+"""
 
 from __future__ import annotations
 
@@ -12,30 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from policy_push.storage import create_engine, schema_status, upgrade
 from policy_push.storage.schema import SchemaStatus, downgrade, history
 
-from .help import add_command
+from .help import add_action, add_actions, add_documented
 
 T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "db", "database schema: upgrade, downgrade, status, history",
-        "Migrations ship inside the package (no alembic.ini needed). Take a backup before an upgrade or a "
-        "downgrade (docs/operations.md). `serve`, `worker`, `import` and `export` refuse a schema that is not "
-        "current (exit status 6).",
-        "  policy-push db upgrade\n  policy-push db status\n  policy-push db history\n  policy-push db downgrade 0004",
-    )  # fmt: skip
-    dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = dbsub.add_parser("upgrade", help="apply every pending migration (or up to REVISION)")
+    p = add_documented(sub, "db", "database schema: upgrade, downgrade, status, history", __doc__)
+    actions = add_actions(p, "db_command")
+    up = add_action(actions, "upgrade", "apply every pending migration (or up to REVISION)", _upgrade)
     up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
-    up.set_defaults(handler=_upgrade)
-    down = dbsub.add_parser("downgrade", help="undo migrations down to REVISION (`base`: an empty schema)")
+    down = add_action(actions, "downgrade", "undo migrations down to REVISION (`base`: an empty schema)", _downgrade)
     down.add_argument("revision", help="target revision, e.g. 0004, or -1 for one step back")
-    down.set_defaults(handler=_downgrade)
-    st = dbsub.add_parser("status", help="show the schema revision and whether it is current")
-    st.set_defaults(handler=_status)
-    hi = dbsub.add_parser("history", help="list the migrations, oldest first, marking the database's revision")
-    hi.set_defaults(handler=_history)
+    add_action(actions, "status", "show the schema revision and whether it is current", _status)
+    add_action(actions, "history", "list the migrations, oldest first, marking the database's revision", _history)
 
 
 def _on_engine(args: argparse.Namespace, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-__all__ = ["add_command", "plain"]
+__all__ = ["add_action", "add_actions", "add_command", "add_documented", "plain"]
 
 
 def plain(doc: str | None) -> str:
@@ -28,6 +29,37 @@ def add_command(
         epilog=f"example:\n{example}",
         formatter_class=_Formatter,
     )
+
+
+def add_documented(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    doc: str | None,
+) -> argparse.ArgumentParser:
+    """``add_command`` with the help written once, in the command module's docstring ``doc``: the paragraphs
+    after its title line are the description, the lines after ``Example::`` the example (as written)."""
+    text, marker, example = (doc or "").partition("\nExample::\n")
+    if not marker:
+        raise ValueError(f"the docstring of the `{name}` command has no Example:: section")
+    return add_command(sub, name, summary, plain(text), example.strip("\n").rstrip())
+
+
+def add_actions(command: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """The required ACTION of a command with several (``policy-push db upgrade``), chosen into ``dest``."""
+    return command.add_subparsers(dest=dest, metavar="ACTION", required=True)
+
+
+def add_action(
+    actions: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """One action of a command: its parser, shown with ``summary`` and run by ``handler``."""
+    p = actions.add_parser(name, help=summary)
+    p.set_defaults(handler=handler)
+    return p
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -1,4 +1,19 @@
-"""``policy-push keys status|rotate``: which PII key the data is under, and changing it."""
+"""``policy-push keys status|rotate``: which PII key the data is under, and changing it.
+
+The stored data records the fingerprint of the key it is encrypted with; every command refuses another key
+(exit status 8). `keys status` shows the fingerprints and how many values each key holds. `keys rotate`
+re-encrypts online, in batches, with progress, under POLICY_PUSH_PII_KEY; the previous key must be in
+POLICY_PUSH_PII_OLD_KEYS while it runs (serve and worker keep working if they have both keys). A stopped
+rotation resumes when run again; when no value is left under the old key it is retired and may be removed from
+POLICY_PUSH_PII_OLD_KEYS.
+
+Example::
+
+  export POLICY_PUSH_PII_OLD_KEYS=$POLICY_PUSH_PII_KEY
+  export POLICY_PUSH_PII_KEY=$(policy-push keygen)    # keep it with the backups
+  policy-push keys rotate
+  policy-push keys status
+"""
 
 from __future__ import annotations
 
@@ -11,30 +26,16 @@ from tqdm import tqdm
 from policy_push.runtime import open_runtime
 from policy_push.storage.pii_keys import begin_rotation, count_by_key, key_state, retire_finished, rotate_all
 
-from .help import add_command
+from .help import add_action, add_actions, add_documented
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "keys", "PII key fingerprints and rotation",
-        "The stored data records the fingerprint of the key it is encrypted with; every command refuses another "
-        "key (exit status 8). `keys status` shows the fingerprints and how many values each key holds. "
-        "`keys rotate` re-encrypts online, in batches, with progress, under POLICY_PUSH_PII_KEY; the previous key "
-        "must be in POLICY_PUSH_PII_OLD_KEYS while it runs (serve and worker keep working if they have both keys). "
-        "A stopped rotation resumes when run again; when no value is left under the old key it is retired "
-        "and may be removed from POLICY_PUSH_PII_OLD_KEYS.",
-        "  export POLICY_PUSH_PII_OLD_KEYS=$POLICY_PUSH_PII_KEY\n"
-        "  export POLICY_PUSH_PII_KEY=$(policy-push keygen)    # keep it with the backups\n"
-        "  policy-push keys rotate\n"
-        "  policy-push keys status",
-    )  # fmt: skip
-    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    st = ksub.add_parser("status", help="fingerprints of the configured and the stored keys, values per key")
-    st.set_defaults(handler=_status)
-    rot = ksub.add_parser("rotate", help="re-encrypt every stored personal value under POLICY_PUSH_PII_KEY")
+    p = add_documented(sub, "keys", "PII key fingerprints and rotation", __doc__)
+    actions = add_actions(p, "keys_command")
+    add_action(actions, "status", "fingerprints of the configured and the stored keys, values per key", _status)
+    rot = add_action(actions, "rotate", "re-encrypt every stored personal value under POLICY_PUSH_PII_KEY", _rotate)
     rot.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
     rot.add_argument("--quiet", action="store_true", help="no progress bar")
-    rot.set_defaults(handler=_rotate)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``policy-push match``: match policies to profiles straight from JSONL files, no database.
+r"""``policy-push match``: match policies to profiles straight from JSONL files, no database.
 
 Profiles are streamed: read, validated and tokenised by ``--jobs`` worker processes and indexed
 without keeping the parsed records (``policy_push.matching.stream``).
@@ -7,6 +7,12 @@ Writes formats.md match records as JSON lines to standard output: per policy (in
 every eligible profile, best score first, then every profile that may qualify but lacks data
 (``eligible: false`` with its ``missing`` fields).  Bad input lines go to standard error with
 their line numbers and are left out; the exit status is then 1.
+
+Example::
+
+  policy-push sample --out sample
+  policy-push match --policies sample/policies.jsonl --enterprises sample/enterprises.jsonl \
+      --residents sample/residents.jsonl --date 2026-11-26 > matches.jsonl
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
 from .arguments import fraction
-from .help import add_command, plain
+from .help import add_documented
 
 
 def _day(raw: str) -> dt.date:
@@ -45,12 +51,8 @@ def _positive(raw: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "match", "match policies to profiles from JSONL files (no database); match records to stdout",
-        plain(__doc__),
-        "  policy-push sample --out sample\n"
-        "  policy-push match --policies sample/policies.jsonl --enterprises sample/enterprises.jsonl \\\n"
-        "      --residents sample/residents.jsonl --date 2026-11-26 > matches.jsonl",
+    p = add_documented(
+        sub, "match", "match policies to profiles from JSONL files (no database); match records to stdout", __doc__
     )
     p.add_argument("--policies", type=Path, required=True, metavar="P.jsonl", help="policies, one a line")
     p.add_argument("--enterprises", type=Path, metavar="E.jsonl", help="enterprise profiles, one a line")

@@ -1,4 +1,16 @@
-"""``policy-push serve``: the HTTP API (with the dispatch ticks unless ``--no-worker``)."""
+"""``policy-push serve``: the HTTP API (with the dispatch ticks unless ``--no-worker``).
+
+Serves the JSON API under /api/v1, the API documentation at /docs, Prometheus metrics at /metrics and health
+at /healthz (liveness /livez, readiness /readyz). The port and the database are checked before the match index
+is built. SIGTERM or SIGINT stops it gracefully within POLICY_PUSH_STOP_GRACE_S.
+
+Example::
+
+  export POLICY_PUSH_PII_KEY=...            # the key the data was imported with
+  export POLICY_PUSH_API_TOKEN=change-me
+  policy-push serve --port 8080             # API, /docs, /metrics, /healthz; dispatch ticks in process
+  policy-push serve --no-worker             # HTTP only; run `policy-push worker` elsewhere
+"""
 
 from __future__ import annotations
 
@@ -13,24 +25,12 @@ from policy_push.runtime import open_runtime
 from policy_push.security import DEMO_PII_KEY
 
 from .failures import CommandFailed, Exit
-from .help import add_command
+from .help import add_documented
 from .listen import bind_listener
-
-EXAMPLE = """\
-  export POLICY_PUSH_PII_KEY=...            # the key the data was imported with
-  export POLICY_PUSH_API_TOKEN=change-me
-  policy-push serve --port 8080             # API, /docs, /metrics, /healthz; dispatch ticks in process
-  policy-push serve --no-worker             # HTTP only; run `policy-push worker` elsewhere"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "serve", "serve the HTTP API",
-        "Serves the JSON API under /api/v1, the API documentation at /docs, Prometheus metrics at /metrics and "
-        "health at /healthz (liveness /livez, readiness /readyz). The port and the database are checked before "
-        "the match index is built. SIGTERM or SIGINT stops it gracefully within POLICY_PUSH_STOP_GRACE_S.",
-        EXAMPLE,
-    )  # fmt: skip
+    p = add_documented(sub, "serve", "serve the HTTP API", __doc__)
     p.add_argument("--host", help="address to listen on (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default from settings: 8080; 0 = any free port)")
     p.add_argument("--no-worker", action="store_true", help="do not run the dispatch ticks in this process")

@@ -1,4 +1,17 @@
-"""``policy-push shards list|set|remove``: the shard map (which `serve` node holds which regions)."""
+"""``policy-push shards list|set|remove``: the shard map (which `serve` node holds which regions).
+
+A serve node started with POLICY_PUSH_SHARD=NAME holds only the profiles whose region code starts with one of
+NAME's prefixes (the longest prefix wins; profiles no prefix covers, or without a region, belong to the first
+shard by name) and asks the other shards, at their URLs, for the rest of a match list. Restart the shard nodes
+after changing the map (docs/scaling.md).
+
+Example::
+
+  policy-push shards set east --url http://10.0.0.5:8080 --regions 211102,211103
+  policy-push shards set west --url http://10.0.0.6:8080 --regions 2111
+  policy-push shards list
+  policy-push shards remove west
+"""
 
 from __future__ import annotations
 
@@ -10,31 +23,21 @@ from policy_push.storage import create_engine, require_current_schema, session_f
 from policy_push.storage import shards as shard_store
 
 from .failures import CommandFailed, Exit
-from .help import add_command
+from .help import add_action, add_actions, add_documented
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "shards", "the shard map: which serve node holds the profiles of which regions",
-        "A serve node started with POLICY_PUSH_SHARD=NAME holds only the profiles whose region code starts with one "
-        "of NAME's prefixes (the longest prefix wins; profiles no prefix covers, or without a region, belong to the "
-        "first shard by name) and asks the other shards, at their URLs, for the rest of a match list. Restart the "
-        "shard nodes after changing the map (docs/scaling.md).",
-        "  policy-push shards set east --url http://10.0.0.5:8080 --regions 211102,211103\n"
-        "  policy-push shards set west --url http://10.0.0.6:8080 --regions 2111\n"
-        "  policy-push shards list\n  policy-push shards remove west",
-    )  # fmt: skip
-    ssub = p.add_subparsers(dest="shards_command", metavar="ACTION", required=True)
-    ls = ssub.add_parser("list", help="show the shard map")
-    ls.set_defaults(handler=_list)
-    st = ssub.add_parser("set", help="add a shard or change its URL and regions")
+    p = add_documented(
+        sub, "shards", "the shard map: which serve node holds the profiles of which regions", __doc__
+    )
+    actions = add_actions(p, "shards_command")
+    add_action(actions, "list", "show the shard map", _list)
+    st = add_action(actions, "set", "add a shard or change its URL and regions", _set)
     st.add_argument("name", help="the shard's name (a-z, 0-9, '_', '-')")
     st.add_argument("--url", required=True, help="the base URL its serve node answers on, as the other nodes reach it")
     st.add_argument("--regions", required=True, help="region code prefixes, comma-separated ('' for every region)")
-    st.set_defaults(handler=_set)
-    rm = ssub.add_parser("remove", help="remove a shard from the map")
+    rm = add_action(actions, "remove", "remove a shard from the map", _remove)
     rm.add_argument("name")
-    rm.set_defaults(handler=_remove)
 
 
 def _run(args: argparse.Namespace, action: str) -> int:

@@ -14,6 +14,8 @@ from policy_push.errors import PolicyPushError
 from policy_push.runtime import open_runtime
 from policy_push.staff import ROLE_LABELS, Role, StaffDirectory
 
+from .help import add_action, add_actions
+
 __all__ = ["EXIT_REFUSED", "cli_actor", "register"]
 
 #: exit code of a refused staff command (unknown name, bad role, weak password …)
@@ -37,33 +39,28 @@ def _role(raw: str) -> Role:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("staff", help="staff accounts and API tokens: add, list, disable, reset-password, token")
-    ss = p.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
-    add = ss.add_parser("add", help="create an account; prints its password once")
+    actions = add_actions(p, "staff_command")
+    add = add_action(actions, "add", "create an account; prints its password once", _run(_add))
     add.add_argument("name", help="login name (2-64 characters: 汉字, letters, digits, . _ -)")
     add.add_argument("--role", type=_role, required=True, help="viewer, editor, approver or admin")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input instead of generating one")
-    add.set_defaults(handler=_run(_add))
-    ls = ss.add_parser("list", help="list accounts (and with --tokens their API tokens)")
+    ls = add_action(actions, "list", "list accounts (and with --tokens their API tokens)", _run(_list))
     ls.add_argument("--tokens", action="store_true")
-    ls.set_defaults(handler=_run(_list))
-    dis = ss.add_parser("disable", help="disable an account: its sessions end and its tokens are revoked")
+    dis = add_action(actions, "disable", "disable an account: its sessions end and its tokens are revoked", _run(_disable))
     dis.add_argument("name")
-    dis.set_defaults(handler=_run(_disable))
-    rp = ss.add_parser("reset-password", help="set a new password (printed once); its sessions end, a lockout lifts")
+    rp = add_action(actions, "reset-password", "set a new password (printed once); its sessions end, a lockout lifts",
+                    _run(_reset))
     rp.add_argument("name")
     rp.add_argument("--password-stdin", action="store_true")
-    rp.set_defaults(handler=_run(_reset))
-    tok = ss.add_parser("token", help="API tokens for machine clients")
-    ts = tok.add_subparsers(dest="token_command", metavar="ACTION", required=True)
-    tc = ts.add_parser("create", help="a token for one client of an account; printed once, stored hashed")
+    tok = actions.add_parser("token", help="API tokens for machine clients")
+    tokens = add_actions(tok, "token_command")
+    tc = add_action(tokens, "create", "a token for one client of an account; printed once, stored hashed", _run(_token_create))
     tc.add_argument("name", help="the account the client acts as")
     tc.add_argument("--client", required=True, help="what the token is for (e.g. 'import-job')")
     tc.add_argument("--role", type=_role, help="scope it below the account's role")
     tc.add_argument("--days", type=int, help="lifetime (default POLICY_PUSH_STAFF_TOKEN_DAYS)")
-    tc.set_defaults(handler=_run(_token_create))
-    tr = ts.add_parser("revoke", help="revoke a token by its id (the 16 hex digits after ppt_)")
+    tr = add_action(tokens, "revoke", "revoke a token by its id (the 16 hex digits after ppt_)", _run(_token_revoke))
     tr.add_argument("token_id")
-    tr.set_defaults(handler=_run(_token_revoke))
 
 
 def _run(action: Callable[[StaffDirectory, argparse.Namespace, Any], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:

@@ -6,6 +6,11 @@ already holds are kept) and a ``suggestions`` list — field, proposed value, th
 from, its character span in ``text`` and a confidence.  Conditions the criteria language cannot
 hold are listed as ``unsupported``.  Nothing is stored.  Bad lines go to standard error with their
 line numbers; the exit status is then 1.
+
+Example::
+
+  policy-push sample --out sample
+  policy-push suggest --policies sample/policies.jsonl > suggested.jsonl
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from policy_push.refdata import load_reference_data
 from policy_push.runtime import validation_context
 
 from .arguments import fraction
-from .help import add_command, plain
+from .help import add_documented
 
 
 def _region(raw: str) -> str:
@@ -31,10 +36,8 @@ def _region(raw: str) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)",
-        plain(__doc__),
-        "  policy-push sample --out sample\n  policy-push suggest --policies sample/policies.jsonl > suggested.jsonl",
+    p = add_documented(
+        sub, "suggest", "suggest fields and criteria of policy records from their text (JSON lines to stdout)", __doc__
     )
     p.add_argument("--policies", type=Path, required=True, metavar="IN.jsonl", help="policy records, one a line")
     p.add_argument("--city", type=_region, metavar="CODE",

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from ._types import (
     BLANK_FREE,
@@ -19,6 +17,7 @@ from ._types import (
     context_of,
     short_text_schema,
 )
+from .canonical import HashedRecord
 
 __all__ = ["RESERVED_POLICY_IDS", "Policy"]
 
@@ -31,7 +30,7 @@ _URL_RE = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
 _URL_SCHEMA = {"maxLength": 2048, "pattern": r"^[hH][tT][tT][pP][sS]?://[^\s\x1c-\x1f\x85/$.?#][^\s\x1c-\x1f\x85]*$"}
 
 
-class Policy(BaseModel):
+class Policy(HashedRecord):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Annotated[RecordId, Field(json_schema_extra={"not": {"enum": sorted(RESERVED_POLICY_IDS)}})]
@@ -107,12 +106,3 @@ class Policy(BaseModel):
     def is_open(self, on: dt.date) -> bool:
         """Still open for applications on ``on`` (no deadline counts as open)."""
         return self.apply_until is None or self.apply_until >= on
-
-    def to_json(self) -> dict[str, Any]:
-        """The formats.md shape, ready for ``json.dumps``."""
-        return self.model_dump(mode="json")
-
-    def content_hash(self) -> str:
-        """SHA-256 of the canonical JSON; equal content, equal hash (re-imports change nothing)."""
-        blob = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -31,6 +29,7 @@ from ._types import (
     context_of,
     short_text_schema,
 )
+from .canonical import HashedRecord
 from .checksums import (
     USCC_ALPHABET,
     id_number_birth_date,
@@ -128,7 +127,7 @@ class Contact(BaseModel):
         return {"sms": self.phone, "wechat": self.wechat_openid, "app": self.app_registration_id}.get(channel)
 
 
-class _ProfileBase(BaseModel):
+class _ProfileBase(HashedRecord):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(json_schema_extra=short_text_schema(required=True))
@@ -166,13 +165,6 @@ class _ProfileBase(BaseModel):
     def reachable_channels(self) -> list[str]:
         """The preferred channels this profile can actually be reached on, in order."""
         return [c for c in self.channels if self.contact.address_for(c)]
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    def content_hash(self) -> str:
-        blob = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class EnterpriseProfile(_ProfileBase):

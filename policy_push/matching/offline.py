@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matchers import CriteriaError, MatchEngine
+from matchers import CompiledPolicy, CriteriaError, MatchEngine
 from policy_push.domain import Policy, RecordKind, ValidationContext, parse_record
 from policy_push.errors import FieldError, RecordInvalid
 
 from .engines import AUDIENCES, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
 
-__all__ = ["RejectedLine", "match_records", "parse_lines", "read_jsonl"]
+__all__ = ["RejectedLine", "compiled_policies", "match_records", "parse_lines", "read_jsonl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,28 @@ def read_jsonl(path: Path, kind: RecordKind, ctx: ValidationContext) -> tuple[li
     return good, bad
 
 
+def compiled_policies(
+    policies: Iterable[Policy],
+    engines: Mapping[str, MatchEngine],
+    on_error: Callable[[Policy, CriteriaError], None] | None,
+) -> Iterator[tuple[Policy, MatchEngine, CompiledPolicy]]:
+    """Each policy (in the order given) with the engine of its audience and its compiled criteria. A
+    policy whose audience has no engine is left out; one the engine refuses goes to ``on_error``
+    (raised when None) and the others still follow."""
+    for policy in policies:
+        engine = engines.get(policy.audience)
+        if engine is None:
+            continue
+        try:
+            compiled = engine.compile_policy(policy_source(policy))
+        except CriteriaError as exc:  # the engine refused what validation let through: say which
+            if on_error is None:
+                raise
+            on_error(policy, exc)
+            continue
+        yield policy, engine, compiled
+
+
 def match_records(
     policies: list[Policy],
     profiles: dict[str, list[Any]],
@@ -102,17 +124,8 @@ def match_records(
                 progress(f"indexing {len(profiles[audience])} {audience} profiles")
             records = [engine_record(p, ctx.ref) for p in profiles[audience]]
             engines[audience] = new_engine(audience, hier, tokenizer, n_jobs=n_jobs).fit(records)
-    for policy in policies:
-        engine = engines.get(policy.audience)
-        if engine is None:
-            continue
-        try:
-            found = engine.match_policy(policy_source(policy), on=on, top_k=top_k)
-        except CriteriaError as exc:  # the engine refused what validation let through: say which
-            if on_error is None:
-                raise
-            on_error(policy, exc)
-            continue
+    for policy, engine, compiled in compiled_policies(policies, engines, on_error):
+        found = engine.match_policy(compiled, on=on, top_k=top_k)
         if progress:
             progress(f"matched {policy.id}: {found.n_eligible} eligible, {found.n_unknown} may qualify")
         # min_score against the score as printed (4 places), as the API does; the eligible are

@@ -27,8 +27,8 @@ from matchers import CriteriaError, EngineBuilder, MatchEngine, RowChunk, encode
 from policy_push.domain import Policy, RecordKind, ValidationContext
 from policy_push.errors import FieldError
 
-from .engines import Audience, CountingTokenizer, Hierarchies, engine_record, new_engine, policy_source
-from .offline import RejectedLine, parse_lines
+from .engines import Audience, CountingTokenizer, Hierarchies, engine_record, new_engine
+from .offline import RejectedLine, compiled_policies, parse_lines
 
 __all__ = ["CHUNK_LINES", "build_engine", "match_lines"]
 
@@ -134,17 +134,7 @@ def match_lines(policies: Sequence[Policy], engines: Mapping[str, MatchEngine], 
     a time: eligible best first, then those that may qualify; ``top_k`` cuts each list.  A
     policy whose audience has no engine produces nothing; one the engine refuses goes to
     ``on_error`` (raised when None)."""
-    for policy in policies:
-        engine = engines.get(policy.audience)
-        if engine is None:
-            continue
-        try:
-            compiled = engine.compile_policy(policy_source(policy))
-        except CriteriaError as exc:  # the engine refused what validation let through: say which
-            if on_error is None:
-                raise
-            on_error(policy, exc)
-            continue
+    for policy, engine, compiled in compiled_policies(policies, engines, on_error):
         if top_k is not None:
             found = engine.match_policy(compiled, on=on, top_k=top_k)
             n_e, n_u = found.n_eligible, found.n_unknown

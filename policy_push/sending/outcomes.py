@@ -75,10 +75,10 @@ def after_send(
         values = {**common, "not_before": now + dt.timedelta(seconds=wait_s), "waiting_for": Waiting.THROTTLED.value}
         return Move(row.id, DeliveryStatus.CREATED, values, code=res.code, claim_id=row.claim_id)
     attempts = row.attempts + 1
-    if rules.gives_up(attempts):
+    if rules.retry.exhausted(attempts):
         return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {**common, "attempts": attempts}, code=res.code, text=text,
                     claim_id=row.claim_id)  # fmt: skip
-    wait_s = rules.retry_delay_s(attempts, res, rng, sim_per_real=sim_per_real)
+    wait_s = rules.retry.delay_s(attempts, res, rng, clock_per_real_s=sim_per_real)
     values = {**common, "attempts": attempts, "not_before": now + dt.timedelta(seconds=wait_s), "waiting_for": Waiting.RETRY.value}
     return Move(row.id, DeliveryStatus.CREATED, values, code=res.code, text=text, claim_id=row.claim_id)
 
@@ -92,7 +92,7 @@ def after_lapse(
     (the provider cannot tell now, but its records may show the send within ``answer_wait_s`` of it)."""
     attempts = row.attempts + 1
     if answer is None or row.unsure_since is None:
-        if rules.gives_up(attempts):
+        if rules.retry.exhausted(attempts):
             return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {"attempts": attempts},
                         code=Code.NOT_CALLED, text="lapsed too often", claim_id=row.claim_id)  # fmt: skip
         values = {"attempts": attempts, "not_before": now, "waiting_for": None}
@@ -107,7 +107,7 @@ def after_lapse(
                         text=r.code or None, claim_id=row.claim_id)  # fmt: skip
         return Move(row.id, DeliveryStatus.SENT, base, code=Code.FOUND_AT_PROVIDER, claim_id=row.claim_id)
     if answer.sent is False:
-        if rules.gives_up(attempts):
+        if rules.retry.exhausted(attempts):
             return Move(row.id, DeliveryStatus.TECHNICAL_FAILURE, {"attempts": attempts, "unsure_since": None},
                         code=Code.NOT_AT_PROVIDER, text="lapsed too often", claim_id=row.claim_id)  # fmt: skip
         values = {"attempts": attempts, "not_before": now, "waiting_for": None, "unsure_since": None}
@@ -115,7 +115,7 @@ def after_lapse(
     age_s = (db_now - row.unsure_since).total_seconds()
     if age_s < answer_wait_s:
         return None  # Tencent lists a send only once the carrier reports it: ask again before giving up
-    if age_s < resend_window_s / 2 and not rules.gives_up(attempts):
+    if age_s < resend_window_s / 2 and not rules.retry.exhausted(attempts):
         # the provider drops a repeat of this id for a while yet: the same row (same id) goes again
         values = {"attempts": attempts, "not_before": now, "waiting_for": None}
         return Move(row.id, DeliveryStatus.CREATED, values, code=Code.RESEND_SAME_KEY, claim_id=row.claim_id)

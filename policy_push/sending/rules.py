@@ -7,12 +7,11 @@ how long a claim outlives its worker's last sign of life (real seconds, on the d
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from channels import RetryPolicy, SendResult
+from channels import RetryPolicy
 from policy_push.config import Settings, hours_range
 from policy_push.errors import ConfigurationError
 from policy_push.statuses import Waiting
@@ -78,9 +77,3 @@ class SendRules:
         quiet = self.windows.for_channel(channel)
         return next_send_time(now, quiet) if quiet is not None and quiet.is_quiet(now) else None
 
-    def retry_delay_s(self, attempts: int, result: SendResult, rng: random.Random, *, sim_per_real: float = 1.0) -> float:
-        """Simulated seconds before attempt ``attempts + 1``: the backoff, or the pause the provider asked for."""
-        return max(self.retry.backoff_s(attempts, rng), (result.retry_after_s or 0.0) * sim_per_real)
-
-    def gives_up(self, attempts: int) -> bool:
-        return attempts >= self.retry.max_attempts

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_push.domain.canonical import canonical_json
 
 from .records import AuditEntry, detached
 from .tables import AuditRow, Base, utcnow
@@ -51,7 +52,7 @@ def row_digest(prev_hash: str, row: dict[str, Any]) -> str:
         "at": _utc_text(row["at"]), "actor": row["actor"], "action": row["action"],
         "entity_type": row["entity_type"], "entity_id": row["entity_id"], "detail": row.get("detail"),
     }  # fmt: skip
-    body = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    body = canonical_json(content)
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 

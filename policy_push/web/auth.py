@@ -37,7 +37,7 @@ from policy_push.staff import TOKEN_PREFIX, Principal, Role, StaffDirectory
 from policy_push.storage.rate_windows import SharedWindows
 
 from .bodies import read_form
-from .keys import route_index_key, session_factory_key, settings_key
+from .keys import route_spec, session_factory_key, settings_key
 
 __all__ = [
     "BOOTSTRAP_ID",
@@ -144,19 +144,12 @@ def _secure(request: web.Request, response: web.StreamResponse) -> None:
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
-    spec = _route_spec(request)
+    spec = route_spec(request)
     if spec is not None and (spec.auth or spec.page):
         h["Cache-Control"] = "no-store"  # personal pages and answers stay out of every cache
 
 
 # -- who is asking ------------------------------------------------------------------------------
-def _route_spec(request: web.Request) -> Any:
-    route = request.match_info.route
-    if route.resource is None:
-        return None
-    return request.app[route_index_key].get((route.method, route.resource.canonical))
-
-
 def current_principal(request: web.Request) -> Principal:
     """The principal of a request to a route with a role (the middleware has checked it)."""
     principal = request.get(principal_key)
@@ -303,7 +296,7 @@ def ended_notice(reason: str) -> str:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    spec = _route_spec(request)
+    spec = route_spec(request)
     if spec is None or not (spec.auth or spec.page):
         return await handler(request)
     principal = await _resolve(request)

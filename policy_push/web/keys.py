@@ -35,6 +35,7 @@ __all__ = [
     "replay_guard_key",
     "request_id_key",
     "route_index_key",
+    "route_spec",
     "scheduler_key",
     "service_key",
     "session_factory_key",
@@ -68,6 +69,16 @@ scheduler_key = web.AppKey("scheduler", TickScheduler)
 openapi_key = web.AppKey("openapi", dict)
 #: (method, path template) -> the routes-table entry, for the auth middleware
 route_index_key: web.AppKey[dict[tuple[str, str], Any]] = web.AppKey("route_index", dict)
+
+
+def route_spec(request: web.Request) -> Any:
+    """The routes-table entry ``request`` matched (None for a path outside the table, e.g. a 404)."""
+    route = request.match_info.route
+    if route.resource is None:
+        return None
+    return request.app[route_index_key].get((route.method, route.resource.canonical))
+
+
 #: the id under which an unexpected error is logged and reported to the client
 request_id_key = web.RequestKey("request_id", str)
 

@@ -39,7 +39,7 @@ from policy_push.errors import (
 from policy_push.logs import REQUEST_ID, mask_personal
 
 from .bodies import json_response, read_body, too_large
-from .keys import request_id_key, route_index_key, settings_key
+from .keys import request_id_key, route_spec, settings_key
 
 __all__ = ["REQUEST_ID_HEADER", "STATUS", "body_middleware", "error_middleware", "expect_continue", "input_middleware", "status_of"]
 
@@ -153,17 +153,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def _route_spec(request: web.Request) -> Any:
-    route = request.match_info.route
-    if route.resource is None:
-        return None
-    return request.app[route_index_key].get((route.method, route.resource.canonical))
-
-
-def _readable(text: str) -> bool:
+def _utf8(value: str | bytes) -> bool:
+    """Whether ``value`` is UTF-8 text: bytes that decode, or a string without lone surrogates."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        if isinstance(value, bytes):
+            value.decode("utf-8")
+        else:
+            value.encode("utf-8")
+    except UnicodeError:
         return False
     return True
 
@@ -176,9 +173,9 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
     this leaves in a string pass every check and then fail where the value is written (a database, a
     log, a provider) with a UnicodeEncodeError: a 500 caused by the request.  Checked once, here."""
     for name, value in request.raw_headers:
-        if not _printable_header(name) or not _printable_header(value):
+        if not _utf8(name) or not _utf8(value):
             raise RequestRefused("a request header is not valid UTF-8 text", loc=["header"])
-    if not _readable(request.path) or not all(_readable(k) and _readable(v) for k, v in request.query.items()):
+    if not _utf8(request.path) or not all(_utf8(k) and _utf8(v) for k, v in request.query.items()):
         raise RequestRefused("the URL is not valid UTF-8 text once percent-decoded", loc=["path"])
     return await handler(request)
 
@@ -193,7 +190,7 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Read a body its handler will read whole, bounded in size (413) and in time (408), after the
     token check: a client that stalls its body gets 408 instead of holding a connection and a handler
     for ever, on every route, the provider callbacks included.  The handler then reads the cached body."""
-    spec = _route_spec(request)
+    spec = route_spec(request)
     if (
         spec is not None and spec.body is not None and spec.body.content_type in _READ_WHOLE
         and request.body_exists and not request.content_type.startswith("multipart/")
@@ -202,19 +199,11 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-def _printable_header(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     """``Expect: 100-continue``: refuse at once (401/403/413) what would be refused after the
     upload, so a client does not send 5 MB to hear "too large".  Runs before the middlewares,
     hence it answers with a response instead of raising."""
-    spec = _route_spec(request)
+    spec = route_spec(request)
     limit = request.app[settings_key].max_body_bytes
     try:
         if spec is not None and spec.auth and not ("Authorization" in request.headers or "pp_staff" in request.cookies):

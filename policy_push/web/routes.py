@@ -349,27 +349,34 @@ _REPLIES = (
 )
 
 
+def _sms_push(
+    path: str, handler: Handler, operation_id: str, summary: str, replies: tuple[Reply, ...], body: str, about: str
+) -> Route:
+    """A provider's unsigned SMS push (receipts or replies): the secret path segment is its only credential."""
+    return Route("POST", path, handler, operation_id, summary, "callbacks", replies, body=Body(body),
+                 errors=(400, 403, 404, 413), path_params=_SECRET, description=_UNSIGNED + about)  # fmt: skip
+
+
 def _callback_routes() -> list[Route]:
     c = callbacks
     ack, tack = "AliyunReceiptAck", "TencentCallbackAck"
-    unsigned = (400, 403, 404, 413)
     return [
-        Route("POST", "/callbacks/aliyun/{secret}/sms-report", c.aliyun_sms_report, "aliyun_sms_report",
-              "Aliyun SMS receipts (SmsReport push)", "callbacks",
-              (Reply(200, ack, "Applied; Aliyun stops pushing this array."),
-               Reply(500, ack, "Some reports could not be matched or kept; Aliyun pushes again later.")),
-              body=Body("AliyunSmsReport"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
-        Route("POST", "/callbacks/aliyun/{secret}/sms-up", c.aliyun_sms_up, "aliyun_sms_up",
-              "Aliyun SMS replies (SmsUp push)", "callbacks", (Reply(200, ack, "Recorded."),),
-              body=Body("AliyunSmsUp"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
-        Route("POST", "/callbacks/tencent/{secret}/sms-status", c.tencent_sms_status, "tencent_sms_status",
-              "Tencent SMS receipts (status callback)", "callbacks",
-              (Reply(200, tack, "Applied."),
-               Reply(500, tack, "Some reports could not be matched or kept; Tencent pushes again later.")),
-              body=Body("TencentSmsStatus"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _RECEIPTS),
-        Route("POST", "/callbacks/tencent/{secret}/sms-reply", c.tencent_sms_reply, "tencent_sms_reply",
-              "Tencent SMS replies (reply callback)", "callbacks", (Reply(200, tack, "Recorded."),),
-              body=Body("TencentSmsReply"), errors=unsigned, path_params=_SECRET, description=_UNSIGNED + _REPLIES),
+        _sms_push("/callbacks/aliyun/{secret}/sms-report", c.aliyun_sms_report, "aliyun_sms_report",
+                  "Aliyun SMS receipts (SmsReport push)",
+                  (Reply(200, ack, "Applied; Aliyun stops pushing this array."),
+                   Reply(500, ack, "Some reports could not be matched or kept; Aliyun pushes again later.")),
+                  "AliyunSmsReport", _RECEIPTS),
+        _sms_push("/callbacks/aliyun/{secret}/sms-up", c.aliyun_sms_up, "aliyun_sms_up",
+                  "Aliyun SMS replies (SmsUp push)",
+                  (Reply(200, ack, "Recorded."),), "AliyunSmsUp", _REPLIES),
+        _sms_push("/callbacks/tencent/{secret}/sms-status", c.tencent_sms_status, "tencent_sms_status",
+                  "Tencent SMS receipts (status callback)",
+                  (Reply(200, tack, "Applied."),
+                   Reply(500, tack, "Some reports could not be matched or kept; Tencent pushes again later.")),
+                  "TencentSmsStatus", _RECEIPTS),
+        _sms_push("/callbacks/tencent/{secret}/sms-reply", c.tencent_sms_reply, "tencent_sms_reply",
+                  "Tencent SMS replies (reply callback)",
+                  (Reply(200, tack, "Recorded."),), "TencentSmsReply", _REPLIES),
         Route("GET", "/callbacks/wechat", c.wechat_verify, "wechat_verify", "WeChat server URL check (echostr)",
               "callbacks", (Reply(200, "PlainText", "The echostr, when the signature is right.", content_type="text/plain"),),
               errors=(403,)),

@@ -1,4 +1,5 @@
-"""What every view needs: a transaction, the validation context, the acting account, local times."""
+"""What every view needs: a transaction, the validation context, the acting account, local times, a stored
+policy or its 404."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.domain import LOCAL_TZ, ValidationContext
+from policy_push.errors import Loc, NotFound
 from policy_push.runtime import validation_context
-from policy_push.storage import UpsertResult
+from policy_push.storage import PolicyRepository, StoredPolicy, UpsertResult
 
 from ..auth import current_principal, maybe_principal
 from ..keys import refdata_key, session_factory_key, settings_key
@@ -22,6 +24,7 @@ __all__ = [
     "local_iso",
     "request_context",
     "staff_member",
+    "stored_policy",
     "transaction",
     "write_result",
 ]
@@ -61,3 +64,12 @@ def drafter(request: web.Request) -> str | None:
     """Who a draft made by this policy write names: the acting account."""
     principal = maybe_principal(request)
     return principal.account_id if principal is not None else None
+
+
+async def stored_policy(request: web.Request, policy_id: str, *, loc: Loc | None = None) -> StoredPolicy:
+    """The stored policy ``policy_id`` (read in its own transaction); a 404 naming ``loc`` when there is none."""
+    async with transaction(request) as session:
+        stored = await PolicyRepository(session).get(policy_id)
+    if stored is None:
+        raise NotFound.of("policy", policy_id, loc=loc)
+    return stored

@@ -43,13 +43,13 @@ from policy_push.domain import Policy
 from policy_push.errors import InvalidInput, NotAllowed, NotFound
 from policy_push.security.links import LinkRejected
 from policy_push.statuses import FeedbackKind
-from policy_push.storage import PolicyRepository, contacts, profile_repository
+from policy_push.storage import contacts, profile_repository
 from policy_push.storage.deliveries import Delivery
 
 from ..bodies import json_response, read_form, read_model
 from ..keys import cipher_key, link_signer_key, link_throttle_key, match_service_key, settings_key
 from ..pages import render_page
-from ._common import staff_member, transaction
+from ._common import staff_member, stored_policy, transaction
 from .campaigns import OptOutIn
 
 __all__ = ["CSRF_COOKIE", "FEEDBACK_LABELS", "create_opt_out", "policy_page", "post_feedback", "short_link"]
@@ -85,11 +85,7 @@ def _now() -> dt.datetime:
 
 
 async def _policy(request: web.Request, policy_id: str) -> Policy:
-    async with transaction(request) as session:
-        stored = await PolicyRepository(session).get(policy_id)
-    if stored is None:
-        raise NotFound.of("policy", policy_id, loc=["path", "policy_id"])
-    return stored.policy
+    return (await stored_policy(request, policy_id, loc=["path", "policy_id"])).policy
 
 
 def _ttl(request: web.Request) -> dt.timedelta:

@@ -23,13 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from policy_push.domain import ValidationContext, local_today, parse_policy
 from policy_push.errors import Conflict, InvalidInput, NotFound
 from policy_push.matching import MatchService
-from policy_push.storage import PolicyRepository, profile_repository
+from policy_push.storage import profile_repository
 
 from ..auth import check_service_token
 from ..bodies import json_response, read_json
 from ..keys import cipher_key, match_service_key, service_key, shard_router_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
-from ._common import transaction
+from ._common import stored_policy, transaction
 
 __all__ = [
     "MATCH_PARAMS",
@@ -159,10 +159,7 @@ def _service(request: web.Request) -> MatchService:
 async def policy_matches(request: web.Request) -> web.Response:
     query = parse_query(request, MATCH_PARAMS)
     policy_id = request.match_info["id"]
-    async with transaction(request) as session:
-        stored = await PolicyRepository(session).get(policy_id)
-    if stored is None:
-        raise NotFound.of("policy", policy_id)
+    stored = await stored_policy(request, policy_id)
     on: dt.date = query["date"] or local_today()
     limit, offset = query["limit"], query["offset"]
     # each list cut at offset + limit is enough for any page of either list or of both

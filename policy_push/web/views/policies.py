@@ -13,7 +13,7 @@ from policy_push.storage import PolicyRepository
 from ..bodies import json_response, read_json
 from ..keys import service_key
 from ..params import POLICY_LIST_PARAMS, parse_query
-from ._common import drafter, local_iso, staff_member, transaction, write_result
+from ._common import drafter, local_iso, staff_member, stored_policy, transaction, write_result
 
 __all__ = ["create_policy", "get_policy", "list_policies", "list_policy_versions", "put_policy"]
 
@@ -47,11 +47,7 @@ async def create_policy(request: web.Request) -> web.Response:
 
 async def get_policy(request: web.Request) -> web.Response:
     policy_id = request.match_info["id"]
-    async with transaction(request) as session:
-        stored = await PolicyRepository(session).get(policy_id)
-    if stored is None:
-        raise NotFound.of("policy", policy_id)
-    return json_response(_envelope(stored))
+    return json_response(_envelope(await stored_policy(request, policy_id)))
 
 
 async def put_policy(request: web.Request) -> web.Response:
