@@ -101,11 +101,14 @@ def _tencent_status(phone_: str, sid: str, status: str = "FAIL") -> dict[str, An
             "errmsg": "DELIVRD" if status == "SUCCESS" else "MK:0001", "description": "", "sid": sid}  # fmt: skip
 
 
-async def test_a_forged_tencent_status_cannot_touch_another_row(service, session_factory, cipher, http) -> None:
+async def test_a_forged_tencent_status_cannot_touch_another_row(
+    service, session_factory, cipher, http
+) -> None:
     """The Tencent status callback (new with issue 11) is matched as strictly as Aliyun's SmsReport."""
     client, sims, settings = service
     tencent = sim_settings(settings, sims, sms_providers="tencent")
-    sims.tencent.config = dataclasses.replace(sims.tencent.config, callback_url="")  # only the forged ones arrive
+    # only the forged ones arrive
+    sims.tencent.config = dataclasses.replace(sims.tencent.config, callback_url="")
     await _send_sms_and_app(tencent, session_factory, cipher, http)
     rows = await _rows(session_factory)
     sms, app = rows[("r-0000001", "sms")], rows[("r-0000002", "app")]
@@ -114,7 +117,7 @@ async def test_a_forged_tencent_status_cannot_touch_another_row(service, session
     forged = [
         _tencent_status(phone(9), sms.provider_message_id),  # the right SerialNo, another phone
         _tencent_status(phone(2), app.provider_message_id),  # the app push's msg_id as a SerialNo
-        _tencent_status(phone(1), "2433:999999999999999999999999"),  # the right phone, a SerialNo not of the send
+        _tencent_status(phone(1), "2433:9999999999999999"),  # the right phone, a SerialNo not of the send
     ]
     resp = await client.post(url, data=json.dumps(forged))
     assert resp.status == 200  # kept as early receipts (hashed): none of them matches a row
@@ -126,7 +129,8 @@ async def test_a_forged_tencent_status_cannot_touch_another_row(service, session
                              data=json.dumps([_report(phone(1), sms.provider_message_id)]))  # fmt: skip
     assert resp.status == 200 and (await _rows(session_factory))[("r-0000001", "sms")].status == "sent"
     # the genuine one (SerialNo and phone of the send) applies
-    resp = await client.post(url, data=json.dumps([_tencent_status(phone(1), sms.provider_message_id, "SUCCESS")]))
+    genuine = _tencent_status(phone(1), sms.provider_message_id, "SUCCESS")
+    resp = await client.post(url, data=json.dumps([genuine]))
     assert resp.status == 200 and (await _rows(session_factory))[("r-0000001", "sms")].status == "delivered"
 
 
