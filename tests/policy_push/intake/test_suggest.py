@@ -196,3 +196,20 @@ def test_damaged_text_gives_fewer_suggestions_and_no_confident_wrong_ones() -> N
     assert noisy < clean * 0.6
     assert scores.precision >= 0.6
     assert confident.fp == 0
+
+
+def test_a_text_pasted_without_its_line_breaks_reads_like_the_numbered_one() -> None:
+    """Headings inline ("…企业。二、申报条件：…"), as a text copied from a web page often comes: the same
+    conditions as with its line breaks, and the 支持标准 / 申报时间 sections are not reported as conditions."""
+    parts = ["为支持中小企业发展，现就申报事项通知如下。", "一、申报对象：在盘锦市注册的中型、小型和微型企业。",
+             "二、申报条件：纳税信用等级不为C级或D级。", "三、支持标准：最高奖励50万元。",
+             "四、申报时间：2026年5月1日至2026年6月30日。"]  # fmt: skip
+    inline, lines = _suggest("".join(parts)), _suggest("\n".join(parts))
+    assert _conditions(inline) == _conditions(lines)
+    assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in _conditions(inline)
+    assert not [s for s in inline.suggestions if s.field == "unsupported"]
+    assert (inline.record["benefit_max_yuan"], inline.record["apply_until"]) == (500000, "2026-06-30")
+    text = "".join(parts)
+    for s in inline.suggestions:
+        if s.span:
+            assert text[s.span[0] : s.span[1]] and text[s.span[0] : s.span[1]] in s.sentence.replace(",", "，")
