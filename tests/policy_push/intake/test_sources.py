@@ -291,3 +291,48 @@ def _leaves(tree: dict[str, Any] | None) -> list[dict[str, Any]]:
         if logic in tree:
             return [leaf for child in tree[logic] for leaf in _leaves(child)]
     return [tree]
+
+
+async def test_a_host_that_gives_only_last_modified_is_asked_with_if_modified_since(
+    http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """No ETag: the second poll sends the stored Last-Modified back, and a 304 queues nothing new."""
+    from aiohttp import web
+
+    stamp = "Wed, 20 May 2026 08:00:00 GMT"
+    asked: list[tuple[str, str | None, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        since = request.headers.get("If-Modified-Since")
+        asked.append((request.path, since, request.headers.get("If-None-Match")))
+        if request.path == "/robots.txt":
+            return web.Response(status=404)
+        if since == stamp:
+            return web.Response(status=304)
+        if request.path == "/list.html":
+            html = '<html><body><ul class="list"><li><a href="/a.html">专项资金申报通知</a></li></ul></body></html>'
+            return web.Response(text=html, content_type="text/html", headers={"Last-Modified": stamp})
+        if request.path == "/a.html":
+            body = "".join(f"<p>{line}</p>" for line in ATOM_ENTRY.splitlines())
+            html = f'<html><body><h1 class="title">专项资金申报通知</h1><div class="article">{body}</div></body></html>'
+            return web.Response(text=html, content_type="text/html", headers={"Last-Modified": stamp})
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        source = [{"name": "lm", "kind": "html", "url": base + "/list.html", "links": "ul.list a",
+                   "title": "h1.title", "content": "div.article"}]  # fmt: skip
+        poller = _poller(Portal(base=base), http, session_factory, source)
+        first = await poller.tick()
+        asked.clear()
+        second = await poller.tick()
+    finally:
+        await server.close()
+    assert (first.new, first.errors) == (1, [])
+    assert (second.new, second.changed, second.errors) == (0, 0, []) and second.not_modified >= 1
+    assert ("/list.html", stamp, None) in asked  # the validator it was given, and no ETag it was not
+    assert len(await _items(session_factory)) == 1
