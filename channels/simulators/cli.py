@@ -340,7 +340,10 @@ def _control_main(command: str, argv: Sequence[str]) -> int:
         return EXIT_REFUSED
     where = answer.get("pushed_to")
     if command in ("reply", "event"):
-        print(f"{provider}: pushed to {where}" if where else f"{provider}: done (no callback URL is set, so nothing was pushed)")
+        # the simulator pushes in the background on the provider's retry schedule: whether it arrived is told by the
+        # simulators' own output ("giving up on a callback …") and by the service, not known here
+        print(f"{provider}: pushing to {where} (in the background, retried on the provider's schedule)" if where
+              else f"{provider}: done (no callback URL is set, so nothing is pushed)")  # fmt: skip
     else:
         print(f"{provider}: {args.recipient} -> {args.what}")
     return 0

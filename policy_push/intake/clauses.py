@@ -122,6 +122,11 @@ def _condition(m: Mention, audience: str) -> dict[str, Any] | None:
     return {"field": fld, "op": op, "value": value}
 
 
+def _implausible(m: Mention) -> bool:
+    """A reading no policy means: a positive requirement of tax credit rating C or D (only the poorest ratings)."""
+    return m.field == "tax_credit_rating" and m.op == "in" and not m.negated and set(m.value) <= {"C", "D"}
+
+
 def _merge_key(cond: dict[str, Any]) -> tuple[str, str] | None:
     if cond.get("op") in ("has_any", "within", "in"):
         return cond["field"], cond["op"]
@@ -283,9 +288,14 @@ def read_clause(
             return _ClauseResult(None, unsupported)
     elif negate:
         mentions = [_negated(m) for m in mentions]
+    if any(_implausible(m) for m in mentions):
+        # most likely a 不 lost in a scan or a copy ("纳税信用等级(不)为C级或D级"): shown to staff, never suggested
+        mentions = [m for m in mentions if not _implausible(m)]
+        unsupported.append(sentence.text.strip())
     if not mentions:
-        if _CUE.search(clause) and not _BOILERPLATE.search(clause):
-            unsupported.append(sentence.text.strip())
+        said = sentence.text.strip()
+        if _CUE.search(clause) and not _BOILERPLATE.search(clause) and said not in unsupported:
+            unsupported.append(said)
         return _ClauseResult(None, unsupported)
 
     covered = [False] * len(clause)

@@ -8,6 +8,7 @@ letters and punctuation to ASCII), which keeps offsets valid.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -207,6 +208,26 @@ def _split_inline_items(line: str, continuing: bool) -> list[tuple[int, str, int
     return pieces
 
 
+#: a numbered heading after the end of a sentence on the same line: "…企业。二、申报条件:…" (a text pasted or
+#: copied without its line breaks); the line is read as if the heading began a new one
+_INLINE_TOP = re.compile(
+    r"(?<=[。;])\s*(?=[一二三四五六七八九十]{1,3}\s*、|第[一二三四五六七八九十百]{1,4}\s*条)"
+)
+
+
+def _lines(norm: str) -> list[tuple[int, str, int]]:
+    """(line number, line, offset of its start) of ``norm``, a line cut before each inline numbered heading."""
+    out: list[tuple[int, str, int]] = []
+    offset = 0
+    for lineno, line in enumerate(norm.split("\n"), start=1):
+        cuts = [0, *(m.end() for m in _INLINE_TOP.finditer(line)), len(line)]
+        for a, b in itertools.pairwise(cuts):
+            if a < b or not line:
+                out.append((lineno, line[a:b], offset + a))
+        offset += len(line) + 1
+    return out
+
+
 def read_sentences(text: str) -> list[Sentence]:
     """The sentences of ``text`` with the section kind, heading and list position of each."""
     norm = normalise(text)
@@ -214,10 +235,7 @@ def read_sentences(text: str) -> list[Sentence]:
     title, kind = "", Kind.NONE
     chapter_kind = Kind.NONE
     item, lead = 0, ""
-    offset = 0
-    for lineno, line in enumerate(norm.split("\n"), start=1):
-        line_start = offset
-        offset += len(line) + 1
+    for lineno, line, line_start in _lines(norm):
         if not line.strip():
             continue
         body, body_at = line, 0

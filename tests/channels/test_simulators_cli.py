@@ -85,7 +85,7 @@ async def test_settings_file_scripts_a_running_set_and_the_control_commands_driv
 
         # phone X replies TD; openid Z unfollows; a new scenario is scripted while running
         code, out, err = await _run("reply", "--url", urls["aliyun"], "--phone", "13800000001", "--text", "TD")
-        assert code == 0 and "pushed to" in out, err
+        assert code == 0 and "pushing to" in out, err
         code, out, err = await _run("event", "--url", urls["wechat"], "--openid", openid(5), "--event", "unsubscribe")
         assert code == 0, err
         code, out, err = await _run("scenario", "--url", urls["wechat"], "wechat", openid(6), "nonsense")

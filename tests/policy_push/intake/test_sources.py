@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -199,3 +200,139 @@ def test_sources_are_checked_when_settings_load() -> None:
     with pytest.raises(ValueError, match="used twice"):
         Settings(intake_sources=[{"name": "x", "kind": "rss", "url": "https://e.gov.cn/a"},
                                  {"name": "x", "kind": "rss", "url": "https://e.gov.cn/b"}])
+
+
+ATOM_ENTRY = """一、申报对象
+在盘锦市注册的专精特新中小企业。
+二、支持标准
+单户企业最高奖励20万元。
+三、申报时间
+2026年7月1日至2026年7月31日。"""
+
+
+@pytest.fixture
+async def atom_site() -> AsyncIterator[tuple[str, list[tuple[str, float]]]]:
+    """A host with an Atom feed whose one entry carries its text (and links to a detail page holding the
+    same text), and a robots.txt asking for a Crawl-delay of 1 s, longer than our own pacing."""
+    from aiohttp import web
+
+    seen: list[tuple[str, float]] = []
+    paragraphs = "".join(f"<p>{line}</p>" for line in ATOM_ENTRY.splitlines())
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.path, time.monotonic()))
+        base = f"{request.scheme}://{request.host}"
+        if request.path == "/robots.txt":
+            return web.Response(text="User-agent: *\nCrawl-delay: 1\n")
+        if request.path == "/atom.xml":
+            escaped = paragraphs.replace("<", "&lt;").replace(">", "&gt;")
+            xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+                   f"<title>盘锦市政策</title><id>tag:pj,2026:feed</id><updated>2026-05-20T08:00:00Z</updated>"
+                   f'<entry><title>关于专精特新企业奖励的通知</title><link href="{base}/zjtx.html"/>'
+                   f"<id>tag:pj,2026:1</id><updated>2026-05-20T08:00:00Z</updated>"
+                   f'<content type="html">{escaped}</content></entry></feed>')  # fmt: skip
+            return web.Response(body=xml.encode(), content_type="application/atom+xml", charset="utf-8")
+        if request.path == "/zjtx.html":
+            html = (f'<html><head><meta charset="utf-8"><title>x</title></head><body>'
+                    f'<h1 class="title">关于专精特新企业奖励的通知</h1><div class="article">{paragraphs}</div></body></html>')  # fmt: skip
+            return web.Response(text=html, content_type="text/html")
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/"), seen
+    finally:
+        await server.close()
+
+
+async def _queued_atom_item(base: str, http: aiohttp.ClientSession, sessions: async_sessionmaker[AsyncSession],
+                            **source: Any) -> ReviewItemRow:  # fmt: skip
+    atom = [{"name": "pj-atom", "kind": "rss", "url": base + "/atom.xml", **source}]
+    report = await _poller(Portal(base=base), http, sessions, atom).tick()
+    assert (report.new, report.errors) == (1, []), report
+    [item] = await _items(sessions)
+    assert (item.origin, item.url) == ("feed", base + "/zjtx.html")
+    assert item.title == "关于专精特新企业奖励的通知"
+    leaves = _leaves(item.suggested["criteria"])
+    assert {"field": "qualifications", "op": "has_any", "value": ["专精特新中小企业"]} in leaves
+    assert item.suggested["benefit_max_yuan"] == 200000 and item.suggested["apply_until"] == "2026-07-31"
+    parse_policy(item.suggested)
+    return item
+
+
+async def test_an_atom_feed_whose_entries_carry_their_text(
+    atom_site: tuple[str, list[tuple[str, float]]],
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    base, seen = atom_site
+    await _queued_atom_item(base, http, session_factory)
+    assert [p for p, _ in seen] == ["/robots.txt", "/atom.xml"]  # the entry's own content is the text
+
+
+async def test_robots_crawl_delay_spaces_the_detail_pages(
+    atom_site: tuple[str, list[tuple[str, float]]],
+    http: aiohttp.ClientSession,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    base, seen = atom_site
+    await _queued_atom_item(base, http, session_factory, title="h1.title", content="div.article")
+    assert [p for p, _ in seen] == ["/robots.txt", "/atom.xml", "/zjtx.html"]
+    assert seen[2][1] - seen[1][1] >= 0.95  # Crawl-delay: 1, though our own pacing is 0.05 s
+
+
+def _leaves(tree: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not tree:
+        return []
+    for logic in ("all", "any"):
+        if logic in tree:
+            return [leaf for child in tree[logic] for leaf in _leaves(child)]
+    return [tree]
+
+
+async def test_a_host_that_gives_only_last_modified_is_asked_with_if_modified_since(
+    http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """No ETag: the second poll sends the stored Last-Modified back, and a 304 queues nothing new."""
+    from aiohttp import web
+
+    stamp = "Wed, 20 May 2026 08:00:00 GMT"
+    asked: list[tuple[str, str | None, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        since = request.headers.get("If-Modified-Since")
+        asked.append((request.path, since, request.headers.get("If-None-Match")))
+        if request.path == "/robots.txt":
+            return web.Response(status=404)
+        if since == stamp:
+            return web.Response(status=304)
+        if request.path == "/list.html":
+            html = '<html><body><ul class="list"><li><a href="/a.html">专项资金申报通知</a></li></ul></body></html>'
+            return web.Response(text=html, content_type="text/html", headers={"Last-Modified": stamp})
+        if request.path == "/a.html":
+            body = "".join(f"<p>{line}</p>" for line in ATOM_ENTRY.splitlines())
+            html = f'<html><body><h1 class="title">专项资金申报通知</h1><div class="article">{body}</div></body></html>'
+            return web.Response(text=html, content_type="text/html", headers={"Last-Modified": stamp})
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        base = str(server.make_url("")).rstrip("/")
+        source = [{"name": "lm", "kind": "html", "url": base + "/list.html", "links": "ul.list a",
+                   "title": "h1.title", "content": "div.article"}]  # fmt: skip
+        poller = _poller(Portal(base=base), http, session_factory, source)
+        first = await poller.tick()
+        asked.clear()
+        second = await poller.tick()
+    finally:
+        await server.close()
+    assert (first.new, first.errors) == (1, [])
+    assert (second.new, second.changed, second.errors) == (0, 0, []) and second.not_modified >= 1
+    assert ("/list.html", stamp, None) in asked  # the validator it was given, and no ETag it was not
+    assert len(await _items(session_factory)) == 1

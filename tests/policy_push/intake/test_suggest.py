@@ -48,10 +48,21 @@ def test_every_suggested_record_validates_and_ignores_given_criteria() -> None:
 def test_not_c_or_d_is_not_in_and_a_positive_c_requirement_is_refused() -> None:
     r = _suggest("一、申报条件\n在盘锦市注册的企业，纳税信用等级不为C级或D级。")
     assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in _conditions(r)
-    # "不" lost in a scan: "为C级或D级" is no requirement anyone writes, so nothing is suggested
+    # "不" lost in a scan: "为C级或D级" is no requirement anyone writes, so nothing is suggested and the
+    # sentence is shown to staff instead
     r = _suggest("一、申报条件\n在盘锦市注册的企业，纳税信用等级为C级或D级。")
-    assert not [c for c in _conditions(r) if c["field"] == "tax_credit_rating" and c["op"] == "in"
-                and set(c["value"]) <= {"C", "D"}] or True
+    assert not [c for c in _conditions(r) if c["field"] == "tax_credit_rating"]
+    assert any("为C级或D级" in s.value for s in r.suggestions if s.field == "unsupported")
+    # the same words in an exclusion list are a plain exclusion, and "C级及以下 … 不得申报" too
+    r = _suggest(
+        "一、申报条件\n在盘锦市注册的企业。\n二、有下列情形之一的，不予支持：\n（一）纳税信用等级为C级或D级的；\n"
+        "（二）存在失信行为的。"
+    )
+    assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in _conditions(r)
+    r = _suggest("一、申报条件\n纳税信用等级C级及以下的企业不得申报。")
+    assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in _conditions(r)
+    r = _suggest("一、申报条件\n纳税信用等级为A级或B级。")
+    assert {"field": "tax_credit_rating", "op": "in", "value": ["A", "B"]} in _conditions(r)
 
 
 def test_lists_of_kinds_are_alternatives_and_predicates_all_hold() -> None:
@@ -185,3 +196,20 @@ def test_damaged_text_gives_fewer_suggestions_and_no_confident_wrong_ones() -> N
     assert noisy < clean * 0.6
     assert scores.precision >= 0.6
     assert confident.fp == 0
+
+
+def test_a_text_pasted_without_its_line_breaks_reads_like_the_numbered_one() -> None:
+    """Headings inline ("…企业。二、申报条件：…"), as a text copied from a web page often comes: the same
+    conditions as with its line breaks, and the 支持标准 / 申报时间 sections are not reported as conditions."""
+    parts = ["为支持中小企业发展，现就申报事项通知如下。", "一、申报对象：在盘锦市注册的中型、小型和微型企业。",
+             "二、申报条件：纳税信用等级不为C级或D级。", "三、支持标准：最高奖励50万元。",
+             "四、申报时间：2026年5月1日至2026年6月30日。"]  # fmt: skip
+    inline, lines = _suggest("".join(parts)), _suggest("\n".join(parts))
+    assert _conditions(inline) == _conditions(lines)
+    assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in _conditions(inline)
+    assert not [s for s in inline.suggestions if s.field == "unsupported"]
+    assert (inline.record["benefit_max_yuan"], inline.record["apply_until"]) == (500000, "2026-06-30")
+    text = "".join(parts)
+    for s in inline.suggestions:
+        if s.span:
+            assert text[s.span[0] : s.span[1]] and text[s.span[0] : s.span[1]] in s.sentence.replace(",", "，")

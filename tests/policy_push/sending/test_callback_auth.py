@@ -96,6 +96,44 @@ async def test_a_forged_receipt_cannot_touch_another_row(service, session_factor
     assert resp.status == 200 and (await _rows(session_factory))[("r-0000001", "sms")].status == "delivered"
 
 
+def _tencent_status(phone_: str, sid: str, status: str = "FAIL") -> dict[str, Any]:
+    return {"user_receive_time": "2026-04-01 10:00:01", "nationcode": "86", "mobile": phone_, "report_status": status,
+            "errmsg": "DELIVRD" if status == "SUCCESS" else "MK:0001", "description": "", "sid": sid}  # fmt: skip
+
+
+async def test_a_forged_tencent_status_cannot_touch_another_row(
+    service, session_factory, cipher, http
+) -> None:
+    """The Tencent status callback (new with issue 11) is matched as strictly as Aliyun's SmsReport."""
+    client, sims, settings = service
+    tencent = sim_settings(settings, sims, sms_providers="tencent")
+    # only the forged ones arrive
+    sims.tencent.config = dataclasses.replace(sims.tencent.config, callback_url="")
+    await _send_sms_and_app(tencent, session_factory, cipher, http)
+    rows = await _rows(session_factory)
+    sms, app = rows[("r-0000001", "sms")], rows[("r-0000002", "app")]
+    assert (sms.status, sms.provider, app.status) == ("sent", "tencent_sms", "sent")
+    url = f"/callbacks/tencent/{callback_secret(settings)}/sms-status"
+    forged = [
+        _tencent_status(phone(9), sms.provider_message_id),  # the right SerialNo, another phone
+        _tencent_status(phone(2), app.provider_message_id),  # the app push's msg_id as a SerialNo
+        _tencent_status(phone(1), "2433:9999999999999999"),  # the right phone, a SerialNo not of the send
+    ]
+    resp = await client.post(url, data=json.dumps(forged))
+    assert resp.status == 200  # kept as early receipts (hashed): none of them matches a row
+    rows = await _rows(session_factory)
+    assert (rows[("r-0000001", "sms")].status, rows[("r-0000002", "app")].status) == ("sent", "sent")
+    assert set(rows) == {("r-0000001", "sms"), ("r-0000002", "app")}  # no fallback was started
+    # an Aliyun report with the Tencent send's id and phone: another provider, not applied either
+    resp = await client.post(f"/callbacks/aliyun/{callback_secret(settings)}/sms-report",
+                             data=json.dumps([_report(phone(1), sms.provider_message_id)]))  # fmt: skip
+    assert resp.status == 200 and (await _rows(session_factory))[("r-0000001", "sms")].status == "sent"
+    # the genuine one (SerialNo and phone of the send) applies
+    genuine = _tencent_status(phone(1), sms.provider_message_id, "SUCCESS")
+    resp = await client.post(url, data=json.dumps([genuine]))
+    assert resp.status == 200 and (await _rows(session_factory))[("r-0000001", "sms")].status == "delivered"
+
+
 async def test_floods_are_refused_before_anything_is_applied(service, session_factory) -> None:
     client, _, settings = service
     url = f"/callbacks/aliyun/{callback_secret(settings)}/sms-report"

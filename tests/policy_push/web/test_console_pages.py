@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -76,6 +77,45 @@ async def test_review_queue_page_turns_pasted_text_into_a_policy(browser_client:
     assert "review.confirm" in audit and "editor" in audit
     queue = await (await client.get("/staff/review")).text()
     assert "没有条目" in queue
+
+
+async def test_review_page_edits_and_rejects_suggestions_and_a_rejected_item_writes_nothing(
+    browser_client: Client, staff: StaffFixture
+) -> None:
+    """The console's other two choices beside each sentence: edit (the typed value is what is saved) and reject
+    (left out); and rejecting a whole item, which needs a reason and writes no policy."""
+    client = browser_client
+    csrf = await login(client, "editor")
+    made = await client.post("/staff/review", data={"csrf": csrf, "title": "关于申报中小企业奖励资金的通知", "text": TEXT},
+                             allow_redirects=False)  # fmt: skip
+    item_url = made.headers["Location"]
+    item_id = item_url.rsplit("/", 1)[-1]
+    item = await (await client.get(f"/api/v1/review/{item_id}", headers=staff.headers("editor"))).json()
+    by_field = {(s["field"], (s["value"] or {}).get("field") if isinstance(s["value"], dict) else None): s["id"]
+                for s in item["suggestions"]}  # fmt: skip
+    form: dict[str, Any] = {"csrf": csrf, "id": "pj-review-2"}
+    form.update({f"d-{s['id']}": "accept" for s in item["suggestions"] if s["applied"]})
+    form[f"d-{by_field[('criteria', 'tax_credit_rating')]}"] = "reject"
+    benefit = by_field[("benefit_max_yuan", None)]
+    form[f"d-{benefit}"], form[f"v-{benefit}"] = "edit", "250000"
+    until = by_field[("apply_until", None)]
+    form[f"d-{until}"], form[f"v-{until}"] = "edit", "2026-07-15"
+    done = await client.post(f"{item_url}/confirm", data=form, allow_redirects=False)
+    assert done.status == 303, await done.text()
+    policy = (await (await client.get("/api/v1/policies/pj-review-2")).json())["policy"]
+    assert (policy["benefit_max_yuan"], policy["apply_until"]) == (250000, "2026-07-15")
+    assert "tax_credit_rating" not in json.dumps(policy["criteria"])
+    assert {"field": "size", "op": "in", "value": ["medium", "small", "micro"]} in policy["criteria"]["all"]
+    # a second item, rejected: a reason is required, and no policy is written
+    other = await client.post("/staff/review", data={"csrf": csrf, "title": "重复的通知", "text": TEXT},
+                              allow_redirects=False)  # fmt: skip
+    other_url = other.headers["Location"]
+    no_reason = await client.post(f"{other_url}/reject", data={"csrf": csrf, "reason": " "}, allow_redirects=False)
+    assert no_reason.status == 422 and "请写明驳回理由" in await no_reason.text()
+    rejected = await client.post(f"{other_url}/reject", data={"csrf": csrf, "reason": "重复发布"}, allow_redirects=False)
+    assert rejected.status == 303
+    listed = await (await client.get("/api/v1/policies", headers=staff.headers("editor"))).json()
+    assert [p["policy"]["id"] for p in listed["items"]] == ["pj-review-2"]
 
 
 async def test_profile_lookup_masks_and_reveal_is_admin_only_and_audited(make_client: Any, staff: StaffFixture) -> None:

@@ -187,3 +187,54 @@ async def test_review_responses_match_their_documented_schemas(client: Client) -
     check("/api/v1/review/{id}/reject", "post", 200, await resp.json())
     resp = await client.post(f"/api/v1/review/{other['id']}/reject", json={"reason": "x"}, headers=STAFF)
     check("/api/v1/review/{id}/reject", "post", 409, await resp.json())
+
+
+async def test_a_policy_that_arrived_from_a_feed_is_saved_by_confirming_its_suggestions(
+    make_client: Any, engine: AsyncEngine, session_factory: Any
+) -> None:
+    """Issue 14's "done when", end to end: the app's own scheduler tick polls a (local, fake) portal, the
+    documents wait in the review queue, a staff member confirms one item's suggestions over the API and the
+    policy is saved; the audit log names who confirmed what. Nothing became a policy before that."""
+    import asyncio
+
+    from aiohttp.test_utils import TestServer
+
+    from tests.policy_push.intake.portal import Portal, make_app
+
+    portal = Portal(slow_s=0.0)
+    server = TestServer(make_app(portal), port=0)
+    await server.start_server()
+    portal.base = str(server.make_url("")).rstrip("/")
+    try:
+        sources = [{"name": "pj-list", "kind": "html", "url": portal.base + "/list.html", "links": "ul.list a",
+                    "title": "h1.title", "content": "div.article", "date": "span.date"}]  # fmt: skip
+        client = await make_client(intake_sources=sources, intake_poll_interval_s=0.5, intake_host_delay_s=0.0,
+                                   intake_fetch_timeout_s=5.0)  # fmt: skip
+        items: list[dict[str, Any]] = []
+        for _ in range(150):  # the tick's first poll
+            listed = await (await client.get("/api/v1/review?status=pending", headers=AUTH)).json()
+            items = [i for i in listed["items"] if i["url"] and i["url"].endswith("/gbk/a.html")]
+            if items:
+                break
+            await asyncio.sleep(0.1)
+        [item] = items
+        assert item["origin"] == "feed" and item["source"] == "pj-list"
+        assert (await (await client.get("/api/v1/policies", headers=AUTH)).json())["total"] == 0  # waits for a person
+        item = await (await client.get(f"/api/v1/review/{item['id']}", headers=AUTH)).json()
+        accounts = StaffFixture()
+        await add_staff(session_factory, accounts, "王科员", "editor")
+        resp = await client.post(f"/api/v1/review/{item['id']}/confirm",
+                                 json={"decisions": _decide_all(item), "fields": {"id": "pj-feed-2026-001"}},
+                                 headers=accounts.headers("王科员"))  # fmt: skip
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["outcome"] == "created"
+        policy = (await (await client.get("/api/v1/policies/pj-feed-2026-001")).json())["policy"]
+        assert policy["title"] == "关于组织申报2026年度专项资金的通知" and policy["url"].endswith("/gbk/a.html")
+        assert {"field": "tax_credit_rating", "op": "not_in", "value": ["C", "D"]} in policy["criteria"]["all"]
+        assert policy["benefit_max_yuan"] == 300000 and policy["apply_until"] == "2026-08-31"
+        async with make_sessions(engine)() as session:
+            entries = await AuditLog(session).list(entity_type="review_item", entity_id=item["id"])
+        confirm = next(e for e in entries if e.action == "review.confirm")
+        assert confirm.actor == accounts.ids["王科员"] and confirm.detail["policy_id"] == "pj-feed-2026-001"
+    finally:
+        await server.close()
