@@ -136,9 +136,9 @@ async def approve(
     now: dt.datetime | None = None,
     expect_sha256: str | None = None,
 ) -> CampaignRow:
-    """draft -> approved (or -> scheduled with ``and_schedule``); 403 when the approver prepared it, 422
-    when nobody would be messaged, 409 when ``expect_sha256`` (what the approver saw) is no longer the
-    list's hash."""
+    """draft -> approved (or -> scheduled with ``and_schedule``); 403 when the approver prepared it, 409
+    when nobody would be messaged (the campaign's state, not the request, is what is wrong) or when
+    ``expect_sha256`` (what the approver saw) is no longer the list's hash."""
     campaign = await campaign_store.get(session, campaign_id, lock=True)
     state = CampaignState(campaign.state)
     if not can_move(state, CampaignState.APPROVED):
@@ -146,7 +146,7 @@ async def approve(
     if same_person(approver, campaign.prepared_by):
         raise SelfApproval(campaign.id, campaign.prepared_by)
     if not (campaign.summary or {}).get("to_message_total"):
-        raise InvalidInput(
+        raise Conflict(
             f"campaign {campaign.id} would message nobody; there is nothing to approve (cancel it instead)",
             loc=["path", "id"],
         )

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.config import Settings
-from policy_push.errors import InvalidInput, NotFound, WrongState
+from policy_push.errors import Conflict, InvalidInput, NotFound, WrongState
 from policy_push.statuses import CAMPAIGN_EDITABLE, CampaignState, SkipReason
 from policy_push.storage import AuditLog
 from policy_push.storage import campaigns as campaign_store
@@ -58,7 +58,8 @@ async def exclude_recipients(session: AsyncSession, campaign_id: str, profile_id
 
 async def include_recipients(session: AsyncSession, campaign_id: str, profile_ids: Sequence[str], *, actor: str) -> dict[str, Any]:
     """Put excluded recipients back, or include may-qualify ones. A recipient skipped for a rule (no
-    consent, opted out, unreachable, told before) cannot be included: 422 naming them."""
+    consent, opted out, unreachable, told before) cannot be included: 409 naming them (the recipients'
+    state, not the request, is what stands in the way)."""
     return await _change_recipients(session, campaign_id, profile_ids, actor=actor, exclude=False)
 
 
@@ -84,7 +85,7 @@ async def _change_recipients(
     else:
         refused = {pid: r.skip_reason for pid, r in rows.items() if r.skip_reason not in _INCLUDABLE | {None}}
         if refused:
-            raise InvalidInput(
+            raise Conflict(
                 f"{len(refused)} recipient(s) cannot be included: the rules skip them "
                 + ", ".join(f"{pid} ({why})" for pid, why in list(refused.items())[:10]),
                 loc=["body", "profile_ids"], refused=dict(list(refused.items())[:100]),

@@ -180,13 +180,13 @@ def _campaign_routes() -> list[Route]:
         Route("POST", f"{one}/include", c.include, "include_recipients", "Put recipients back, or include may-qualify ones",
               "campaigns", change, auth=True, body=Body("ProfileIds"), errors=(404, 409, 413, 415, 422),
               path_params=_CAMPAIGN, description="Recipients skipped by a rule (no consent, opted out, unreachable, "
-              "already notified) cannot be included (422). " + _STAFF_NOTE),
+              "already notified) cannot be included (409). " + _STAFF_NOTE),
         Route("PUT", f"{one}/send-time", c.put_send_time, "set_campaign_send_time", "Set the send time", "campaigns",
               detail, auth=True, body=Body("SendTimeIn"), errors=(404, 409, 413, 415, 422), path_params=_CAMPAIGN,
               description=_STAFF_NOTE),
         Route("POST", f"{one}/approve", c.approve_campaign, "approve_campaign", "Approve (four eyes)", "campaigns", detail,
               role=Role.APPROVER, query=c.APPROVE_PARAMS, errors=(404, 409, 422), path_params=_CAMPAIGN,
-              description="403 when the approver prepared the campaign; 422 when nobody would be messaged; 409 when "
+              description="403 when the approver prepared the campaign; 409 when nobody would be messaged, or when "
               "`sha256` (the `list_sha256` the approver saw) no longer matches. Records who, when and the SHA-256 of "
               "the recipient list and messages. " + _STAFF_NOTE),
         Route("POST", f"{one}/schedule", c.schedule_campaign, "schedule_campaign", "Schedule an approved campaign",
@@ -282,9 +282,9 @@ def _console_routes() -> list[Route]:
         page(f"{one}/progress", console.campaign_progress, "staff_campaign_progress", "Campaign progress",
              errors=(404,), path_params=_CAMPAIGN),
         form(f"{one}/exclude", console.post_exclude, "staff_exclude", "Exclude the ticked recipients", Role.EDITOR,
-             path_params=_CAMPAIGN),
+             path_params=_CAMPAIGN, errors=(404, 409, 422)),
         form(f"{one}/include", console.post_include, "staff_include", "Include the ticked recipients", Role.EDITOR,
-             path_params=_CAMPAIGN),
+             path_params=_CAMPAIGN, errors=(404, 409, 422)),
         form(f"{one}/send-time", console.post_send_time, "staff_send_time", "Set the send time", Role.EDITOR,
              path_params=_CAMPAIGN),
         form(f"{one}/cancel", console.post_cancel, "staff_cancel", "Cancel the campaign", Role.EDITOR,

@@ -21,8 +21,8 @@ from policy_push.campaigns import (
     verify_approval,
 )
 from policy_push.config import Settings
+from policy_push.errors import Conflict, NotFound, SelfApproval, WrongState
 from policy_push.errors import InvalidInput as BadWorkflowInput
-from policy_push.errors import NotFound, SelfApproval, WrongState
 from policy_push.security import PiiCipher
 from policy_push.statuses import CampaignState
 from policy_push.storage import AuditLog
@@ -136,7 +136,7 @@ async def test_exclude_and_include_update_counts(session_factory: Sessions, camp
 
 async def test_bad_recipient_changes_change_nothing(session_factory: Sessions, campaign: tuple[str, list[str]]) -> None:
     cid, ids = campaign
-    with pytest.raises(BadWorkflowInput, match="no_consent"):
+    with pytest.raises(Conflict, match="no_consent"):  # the recipient's state stands in the way: 409
         async with session_factory() as session, session.begin():
             await include_recipients(session, cid, [ids[0], ids[4]], actor="carol")
     with pytest.raises(NotFound, match="not recipients"):

@@ -139,7 +139,7 @@ async def test_campaign_errors(client: Client, world: dict[str, Any], staff: Sta
     bad = [
         ("POST", "exclude", {"profile_ids": ["unknown-id"]}, 404),  # well formed, names no recipient
         ("POST", "exclude", {"profile_ids": []}, 422),
-        ("POST", "include", {"profile_ids": [world["profiles"][2]["id"]]}, 422),  # no consent: the rules win
+        ("POST", "include", {"profile_ids": [world["profiles"][2]["id"]]}, 409),  # no consent: the rules win
         ("PUT", "send-time", {"send_at": "2020-01-01T09:00:00+08:00"}, 422),
         ("PUT", "send-time", {"send_at": "2030-01-01T09:00:00"}, 422),
         ("POST", "schedule", None, 409),

@@ -114,4 +114,4 @@ async def test_the_preparer_cannot_approve_and_an_empty_list_cannot_be_approved(
     assert "名单为空" in page and "确认审批" not in page
     detail = await (await other.get(f"/api/v1/campaigns/{cid}", headers=staff.headers("viewer"))).json()
     empty = await other.post(f"{url}/approve", data={"csrf": csrf2, "sha256": detail["list_sha256"]})
-    assert empty.status == 422 and "nobody" in await empty.text()
+    assert empty.status == 409 and "nobody" in await empty.text()
