@@ -40,7 +40,7 @@ from .checksums import (
 )
 from .sme import derive_size
 
-__all__ = ["CHANNELS", "PHONE_PATTERN", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
+__all__ = ["CHANNELS", "EMPLOYEES_MAX", "PHONE_PATTERN", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
 
 CHANNELS = ("sms", "wechat", "app")
 Channel = Literal["sms", "wechat", "app"]
@@ -77,6 +77,11 @@ def _matching(value: str | None, pattern: re.Pattern[str], message: str) -> str 
     if value is not None and not pattern.fullmatch(value):
         raise ValueError(message)
     return value
+
+
+#: the most persons an enterprise profile may say it employs (``employees``): ten million, several times the
+#: largest employer on earth (about 2-3 million); a larger figure is a slip of the keyboard, not a fact
+EMPLOYEES_MAX = 10_000_000
 _USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
 
 
@@ -188,7 +193,11 @@ class EnterpriseProfile(_ProfileBase):
         {"anyOf": [{"type": "string", "format": "past-date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]}
     )] = None  # fmt: skip
     # numbers as JSON numbers ("5" and true were read as 5 and 1); 12.0 is JSON Schema's integer too
-    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(None, ge=0)
+    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(
+        None, ge=0, le=EMPLOYEES_MAX,
+        description=f"Persons employed (从业人员), 0 to {EMPLOYEES_MAX:,}: several times the workforce of the world's "
+        "largest employer (about two to three million), so a larger figure is a typing error.",
+    )  # fmt: skip
     annual_revenue_wan: float | None = Field(None, ge=0, strict=True)
     total_assets_wan: float | None = Field(None, ge=0, strict=True)
     qualifications: TagList = None
