@@ -181,16 +181,20 @@ class _ProfileBase(BaseModel):
 
 
 class EnterpriseProfile(_ProfileBase):
-    id: str = Field(json_schema_extra={"format": "gb32100-uscc",
+    # the length beside the format (no pattern: schemathesis builds a patterned string from the pattern, not the format):
+    # "" or a 4-character id of another record is then no credit code by the document either
+    id: str = Field(json_schema_extra={"format": "gb32100-uscc", "minLength": 18, "maxLength": 18,
                                        "description": "The unified social credit code (GB 32100-2015, its check character right)."})
     industry: Annotated[str | None, WithJsonSchema(
         {"anyOf": [{"type": "string", "format": "gb4754-industry"}, {"type": "null"}],
          "description": "A code of GB/T 4754-2017: a section letter or 2-4 digits."}
     )] = None  # fmt: skip
     size: Size | None = None
-    # not after today: "in the past" is no JSON Schema keyword, so the document names a format of its own
+    # not after today: "in the past" is no JSON Schema keyword, so the document names a format of its own; its
+    # length beside it, not a pattern (schemathesis built "0000-00-00" from the pattern, ignoring the format)
     established_on: Annotated[ISODate | None, WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "past-date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]}
+        {"anyOf": [{"type": "string", "format": "past-date", "minLength": 10, "maxLength": 10}, {"type": "null"}],
+         "description": "The day the enterprise was established (YYYY-MM-DD, a real date, not after today)."}
     )] = None  # fmt: skip
     # numbers as JSON numbers ("5" and true were read as 5 and 1); 12.0 is JSON Schema's integer too
     employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(
@@ -261,7 +265,8 @@ class ResidentProfile(_ProfileBase):
 
     id: RecordId
     id_number: Annotated[str | None, WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "gb11643-id-number"}, {"type": "null"}],
+        # the length beside the format (as for a credit code): "" is no ID number by the document either
+        {"anyOf": [{"type": "string", "format": "gb11643-id-number", "minLength": 18, "maxLength": 18}, {"type": "null"}],
          "description": "The resident ID number (GB 11643-1999): its birth date real and past, its check digit right, its "
          "region known; birth_date and gender, when given, agree with it."}
     )] = None  # fmt: skip
