@@ -39,7 +39,7 @@ from .checksums import (
 )
 from .sme import derive_size
 
-__all__ = ["CHANNELS", "PHONE_PATTERN", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
+__all__ = ["CHANNELS", "EMPLOYEES_MAX", "PHONE_PATTERN", "Contact", "EnterpriseProfile", "Profile", "ResidentProfile", "full_years"]
 
 CHANNELS = ("sms", "wechat", "app")
 Channel = Literal["sms", "wechat", "app"]
@@ -76,6 +76,11 @@ def _matching(value: str | None, pattern: re.Pattern[str], message: str) -> str 
     if value is not None and not pattern.fullmatch(value):
         raise ValueError(message)
     return value
+
+
+#: the most persons an enterprise profile may say it employs (``employees``): ten million, several times the
+#: largest employer on earth (about 2-3 million); a larger figure is a slip of the keyboard, not a fact
+EMPLOYEES_MAX = 10_000_000
 _USCC_RE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
 
 
@@ -168,19 +173,27 @@ class _ProfileBase(HashedRecord):
 
 
 class EnterpriseProfile(_ProfileBase):
-    id: str = Field(json_schema_extra={"format": "gb32100-uscc",
+    # the length beside the format (no pattern: schemathesis builds a patterned string from the pattern, not the format):
+    # "" or a 4-character id of another record is then no credit code by the document either
+    id: str = Field(json_schema_extra={"format": "gb32100-uscc", "minLength": 18, "maxLength": 18,
                                        "description": "The unified social credit code (GB 32100-2015, its check character right)."})
     industry: Annotated[str | None, WithJsonSchema(
         {"anyOf": [{"type": "string", "format": "gb4754-industry"}, {"type": "null"}],
          "description": "A code of GB/T 4754-2017: a section letter or 2-4 digits."}
     )] = None  # fmt: skip
     size: Size | None = None
-    # not after today: "in the past" is no JSON Schema keyword, so the document names a format of its own
+    # not after today: "in the past" is no JSON Schema keyword, so the document names a format of its own; its
+    # length beside it, not a pattern (schemathesis built "0000-00-00" from the pattern, ignoring the format)
     established_on: Annotated[ISODate | None, WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "past-date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, {"type": "null"}]}
+        {"anyOf": [{"type": "string", "format": "past-date", "minLength": 10, "maxLength": 10}, {"type": "null"}],
+         "description": "The day the enterprise was established (YYYY-MM-DD, a real date, not after today)."}
     )] = None  # fmt: skip
     # numbers as JSON numbers ("5" and true were read as 5 and 1); 12.0 is JSON Schema's integer too
-    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(None, ge=0)
+    employees: Annotated[int | None, BeforeValidator(_json_integer)] = Field(
+        None, ge=0, le=EMPLOYEES_MAX,
+        description=f"Persons employed (从业人员), 0 to {EMPLOYEES_MAX:,}: several times the workforce of the world's "
+        "largest employer (about two to three million), so a larger figure is a typing error.",
+    )  # fmt: skip
     annual_revenue_wan: float | None = Field(None, ge=0, strict=True)
     total_assets_wan: float | None = Field(None, ge=0, strict=True)
     qualifications: TagList = None
@@ -244,7 +257,8 @@ class ResidentProfile(_ProfileBase):
 
     id: RecordId
     id_number: Annotated[str | None, WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "gb11643-id-number"}, {"type": "null"}],
+        # the length beside the format (as for a credit code): "" is no ID number by the document either
+        {"anyOf": [{"type": "string", "format": "gb11643-id-number", "minLength": 18, "maxLength": 18}, {"type": "null"}],
          "description": "The resident ID number (GB 11643-1999): its birth date real and past, its check digit right, its "
          "region known; birth_date and gender, when given, agree with it."}
     )] = None  # fmt: skip

@@ -1,7 +1,10 @@
 """One-time SMS codes: 6 digits, valid 5 minutes, 5 attempts, stored only as a keyed hash.
 
 Requests are limited per phone (1 a minute, 5 an hour, 10 a day) and per client address (30 an hour),
-counted from the code rows themselves so every node of a cluster sees the same counts. Answers never
+counted from the code rows themselves so every node of a cluster sees the same counts. Counting and
+taking a slot are one step (:func:`reserve_code`): the row is written, as ``pending``, in the transaction
+that counted, under a lock of the phone and of the address (PostgreSQL advisory locks; SQLite's write
+lock), before the SMS goes; so two requests racing on two nodes cannot both take the last slot. Answers never
 say whether a phone has an account: a code is sent the same way to a new phone and a known one, and
 every failed check reads the same. A code is compared in constant time (``hmac.compare_digest`` over
 the keyed hashes).
@@ -10,19 +13,22 @@ the keyed hashes).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import InvalidInput, TooManyRequests
 from policy_push.security import PiiCipher
 from policy_push.statuses import DeliveryStatus
+from policy_push.storage.sql import begin_write, is_postgres
 from policy_push.storage.subscriber_tables import SubscriberCodeRow
 
-__all__ = ["BIND_LINK", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "WRONG_CODE", "CodeLimits", "check_code", "check_limits", "new_code", "purge_codes", "record_code"]
+__all__ = ["BIND_LINK", "BIND_PENDING", "CODE_DIGITS", "CODE_TTL", "MAX_ATTEMPTS", "PENDING", "WRONG_CODE", "CodeLimits",
+           "check_code", "check_limits", "code_hash", "mark_sent", "new_code", "purge_codes", "reserve_code"]
 
 CODE_DIGITS = 6
 CODE_TTL = dt.timedelta(minutes=5)
@@ -47,13 +53,18 @@ def new_code() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
-def _code_hash(cipher: PiiCipher, phone_hash: str, code: str) -> str:
+def code_hash(cipher: PiiCipher, phone_hash: str, code: str) -> str:
     # keyed and tied to the phone: a copy of the table does not give the codes back
     return cipher.lookup_hash("sms_code", f"{phone_hash}:{code}")
 
 
 #: ``sent`` of the rows that are WeChat binding links (``wechat_bind``), not sign-in codes
 BIND_LINK = "bind_link"
+#: ``sent`` of a row whose SMS is on its way (a sign-in code, a binding link): it counts for the limits and
+#: is never accepted as a code (a code is checked only once its row says "sent")
+PENDING = "pending"
+BIND_PENDING = "bind_pending"
+_BIND_ROWS = (BIND_LINK, BIND_PENDING)
 
 
 async def _count_since(
@@ -61,7 +72,7 @@ async def _count_since(
 ) -> tuple[int, dt.datetime | None]:
     conditions = [_c[column] == value, _c.created_at >= since]
     if purpose is not None:
-        conditions.append(_c.sent == BIND_LINK if purpose == "bind" else _c.sent != BIND_LINK)
+        conditions.append(_c.sent.in_(_BIND_ROWS) if purpose == "bind" else _c.sent.not_in(_BIND_ROWS))
     row = (await session.execute(select(func.count(), func.min(_c.created_at)).where(*conditions))).one()
     return int(row[0] or 0), row[1]
 
@@ -93,17 +104,49 @@ async def purge_codes(session: AsyncSession, *, now: dt.datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def record_code(
-    session: AsyncSession, cipher: PiiCipher, *, phone_hash: str, client_hash: str, code: str, now: dt.datetime, sent: str
-) -> None:
+def _lock_key(kind: str, value: str) -> int:
+    # a signed 64-bit advisory lock key of our own for one phone or one address (keys are hashes already)
+    return int.from_bytes(hashlib.sha256(f"subscriber_codes:{kind}:{value}".encode()).digest()[:8], "big", signed=True)
+
+
+async def _lock_slots(session: AsyncSession, *, phone_hash: str, client_hash: str) -> None:
+    """Hold the phone's and the address's slots until the transaction ends: counts read after this are
+    not changed by another request before ours is written (or rolled back)."""
+    if is_postgres(session):
+        # in one order everywhere (by key), so two requests sharing a phone or an address never deadlock
+        for key in sorted({_lock_key("phone", phone_hash), _lock_key("client", client_hash)}):
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:  # SQLite has one writer at a time: take the write lock before counting
+        await begin_write(session)
+
+
+async def reserve_code(
+    session: AsyncSession, *, phone_hash: str, client_hash: str, code_hash: str, now: dt.datetime, expires_at: dt.datetime,
+    limits: CodeLimits, purpose: str = "code",
+) -> int:
+    """Count and take one slot of ``purpose`` (``code`` or ``bind``) atomically: 429 when the limits are
+    reached, else a ``pending`` row is written (it counts from now on) and its id returned; the caller
+    sends the SMS after this transaction and then records the outcome with :func:`mark_sent`.
+
+    Must open the transaction (SQLite's write lock is taken by its first statement)."""
+    await _lock_slots(session, phone_hash=phone_hash, client_hash=client_hash)
+    await check_limits(session, phone_hash=phone_hash, client_hash=client_hash, now=now, limits=limits, purpose=purpose)
     # rows older than the longest window of the limits have done their work: they go now, so the
     # table holds about one day of requests (no personal value is in it; the hashes are keyed)
     await purge_codes(session, now=now)
-    session.add(SubscriberCodeRow(
-        phone_hash=phone_hash, client_hash=client_hash, code_hash=_code_hash(cipher, phone_hash, code), created_at=now,
-        expires_at=now + CODE_TTL, attempts=0, used_at=None, sent=sent,
-    ))  # fmt: skip
+    row = SubscriberCodeRow(
+        phone_hash=phone_hash, client_hash=client_hash, code_hash=code_hash, created_at=now, expires_at=expires_at,
+        attempts=0, used_at=None, sent=BIND_PENDING if purpose == "bind" else PENDING,
+    )  # fmt: skip
+    session.add(row)
     await session.flush()
+    return int(row.id)
+
+
+async def mark_sent(session: AsyncSession, row_id: int, sent: str) -> None:
+    """The SMS outcome of a reserved row: ``sent`` (or the binding link's mark) makes the code usable; a
+    provider's refusal code leaves it unusable and still counted."""
+    await session.execute(update(SubscriberCodeRow.__table__).where(_c.id == row_id).values(sent=sent[:64]))
 
 
 async def check_code(
@@ -132,7 +175,7 @@ async def check_code(
     if row is None or row.attempts >= MAX_ATTEMPTS:
         return False
     table = SubscriberCodeRow.__table__
-    ok = hmac.compare_digest(row.code_hash, _code_hash(cipher, phone_hash, code))
+    ok = hmac.compare_digest(row.code_hash, code_hash(cipher, phone_hash, code))
     values = {"used_at": now} if ok else {"attempts": row.attempts + 1}
     await session.execute(update(table).where(_c.id == row.id, _c.attempts == row.attempts).values(**values))
     return ok

@@ -14,7 +14,7 @@ from policy_push.security.pii import DEMO_PII_KEY
 from policy_push.service import Service
 
 from .accounts import Accounts, normalise_phone
-from .codes import CODE_TTL, WRONG_CODE, CodeLimits, check_code, check_limits, new_code, record_code
+from .codes import CODE_TTL, WRONG_CODE, CodeLimits, check_code, code_hash, mark_sent, new_code, reserve_code
 from .sessions import CookieSealer, open_session
 from .sms import CodeSender
 from .wechat_bind import WechatBinding
@@ -50,12 +50,14 @@ class Subscribers:
         cipher, now = self.runtime.cipher, _now()
         phone_hash = self.accounts.phone_hash(phone)
         client = self.client_hash(client_address)
-        async with self.runtime.sessions() as s, s.begin():
-            await check_limits(s, phone_hash=phone_hash, client_hash=client, now=now, limits=self.limits)
         code = new_code()
+        # the slot is taken (counted and written) before the SMS goes: two racing requests cannot both pass
+        async with self.runtime.sessions() as s, s.begin():
+            row_id = await reserve_code(s, phone_hash=phone_hash, client_hash=client, code_hash=code_hash(cipher, phone_hash, code),
+                                        now=now, expires_at=now + CODE_TTL, limits=self.limits)  # fmt: skip
         sent = await self.sender.send(phone, code, int(CODE_TTL.total_seconds() // 60))
         async with self.runtime.sessions() as s, s.begin():
-            await record_code(s, cipher, phone_hash=phone_hash, client_hash=client, code=code, now=now, sent=sent)
+            await mark_sent(s, row_id, sent)
         return int(CODE_TTL.total_seconds())
 
     async def sign_in(self, raw_phone: object, code: object, *, client: str) -> tuple[str, str, dt.datetime, bool]:

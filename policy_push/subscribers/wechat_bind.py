@@ -35,7 +35,7 @@ from policy_push.storage import AuditLog, profile_repository
 from policy_push.storage.subscriber_tables import SubscriberAccountRow, SubscriberCodeRow
 
 from .accounts import Accounts
-from .codes import BIND_LINK, CodeLimits, check_limits
+from .codes import BIND_LINK, CodeLimits, mark_sent, reserve_code
 from .sms import BIND_TEMPLATE
 
 __all__ = ["BIND_SENT", "BIND_TTL", "WechatBinding"]
@@ -94,18 +94,20 @@ class WechatBinding:
     # ---- 1: the SMS -------------------------------------------------------------------------------------
     async def send_link(self, account_id: str, client_hash: str) -> None:
         now = dt.datetime.now(dt.UTC)
-        async with self.accounts.runtime.sessions() as s, s.begin():
+        async with self.accounts.runtime.sessions() as s:
             phone = await self.accounts.phone_of(s, account_id)
-            phone_hash = self.accounts.phone_hash(phone)
-            await check_limits(s, phone_hash=phone_hash, client_hash=client_hash, now=now, limits=self.limits, purpose="bind")
+        phone_hash = self.accounts.phone_hash(phone)
         code = self.new_code()
+        # the slot is taken (counted and written) before the SMS goes: two racing requests cannot both pass
+        async with self.accounts.runtime.sessions() as s, s.begin():
+            row_id = await reserve_code(s, phone_hash=phone_hash, client_hash=client_hash, code_hash=self._hash(code), now=now,
+                                        expires_at=now + BIND_TTL, limits=self.limits, purpose="bind")  # fmt: skip
         msg = OutboundMessage(delivery_id=uuid.uuid4().hex, recipient=phone, template=BIND_TEMPLATE,
                               params={"link": f"w/{code}", "minutes": str(int(BIND_TTL.total_seconds() // 60))})  # fmt: skip
         [result] = await self.router.send("sms", [msg])
         sent = BIND_SENT if result.outcome is Outcome.ACCEPTED else (result.code or result.outcome.value)[:64]
         async with self.accounts.runtime.sessions() as s, s.begin():
-            s.add(SubscriberCodeRow(phone_hash=phone_hash, client_hash=client_hash, code_hash=self._hash(code), created_at=now,
-                                    expires_at=now + BIND_TTL, attempts=0, used_at=None, sent=sent))  # fmt: skip
+            await mark_sent(s, row_id, sent)
 
     # ---- 2: to WeChat -------------------------------------------------------------------------------------
     def authorize_url(self, token: str) -> str:

@@ -40,7 +40,9 @@ _EXTRA_SCHEMAS["HtmlPage"] = {"type": "string", "contentMediaType": "text/html",
 
 _ERROR_TEXT = {
     303: "A page for staff without a login: redirect to /staff/login.",
-    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one.",
+    400: "The request cannot be read: a header or the URL is not UTF-8 text, a form body is malformed, or a provider push is not one. "
+    "A request line or a header longer than 8190 bytes (or one the HTTP parser cannot read at all) is refused by the HTTP "
+    "server itself, before the service sees the request: that answer is plain text.",
     401: "No bearer token (`WWW-Authenticate: Bearer`) and no staff session.",
     403: "Wrong, expired or revoked token; a role below the one the route needs; or a form without its CSRF token.",
     404: "No such record.",
@@ -239,6 +241,9 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
             if html_page:  # a form page answers a refused form with the page and its message
                 content["text/html"] = {"schema": _ref("HtmlPage")}
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
+    # aiohttp's parser answers an over-long request line or header (LineTooLong) with text/plain before any
+    # handler or middleware runs, on every path
+    responses["400"].setdefault("content", {}).setdefault("text/plain", {"schema": _ref("PlainText")})
     op["responses"] = responses
     return op
 
@@ -267,8 +272,9 @@ def build_openapi() -> dict[str, Any]:
             "description": "政策找人: policies, enterprise and resident profiles, bulk import. Writes and every read "
             "of personal data need a staff role: `Authorization: Bearer <personal API token>` (see `policy-push staff "
             "token create`) or a staff login session. `x-role` names the least role of each operation (viewer < editor "
-            "< approver < admin). Errors are always JSON: "
-            '`{"errors": [{"loc": [...], "msg": "..."}]}`. Times are ISO 8601 in Asia/Shanghai.',
+            "< approver < admin). Errors are JSON: "
+            '`{"errors": [{"loc": [...], "msg": "..."}]}` (only a request line or header over 8190 bytes, refused by the '
+            "HTTP server before the service reads it, is a plain-text 400). Times are ISO 8601 in Asia/Shanghai.",
         },
         "paths": paths,
         "components": {

@@ -9,6 +9,7 @@ from policy_push.domain import (
     parse_enterprise,
     parse_resident,
 )
+from policy_push.domain.profiles import EMPLOYEES_MAX
 from policy_push.errors import RecordInvalid
 from policy_push.refdata import load_reference_data
 
@@ -75,6 +76,15 @@ def test_enterprise_numbers_and_enums() -> None:
     data.update(employees=-1, size="huge", tax_credit_rating="E", established_on="2999-01-01")
     errs = _errors(parse_enterprise, data)
     assert {"employees", "size", "tax_credit_rating", "established_on"} <= set(errs)
+
+
+def test_employees_is_bounded() -> None:
+    """From 0 to ten million persons (EMPLOYEES_MAX); one more is a typing error, refused with the bound named."""
+    data = _sample.enterprise()
+    for fine in (0, EMPLOYEES_MAX, float(EMPLOYEES_MAX)):
+        assert parse_enterprise({**data, "employees": fine}).employees == EMPLOYEES_MAX * (fine != 0)
+    for wrong in (EMPLOYEES_MAX + 1, 10**30):
+        assert "less than or equal to 10000000" in _errors(parse_enterprise, {**data, "employees": wrong})["employees"]
 
 
 def test_tags_open_vocabulary_but_bounded() -> None:

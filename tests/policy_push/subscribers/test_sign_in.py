@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.simulators import SimulatorSet
+from policy_push.config import Settings
+from policy_push.errors import TooManyRequests
+from policy_push.storage import create_engine
+from policy_push.storage import session_factory as make_session_factory
 from policy_push.storage.subscriber_tables import SubscriberAccountRow, SubscriberCodeRow
+from policy_push.subscribers.codes import CodeLimits, reserve_code
+from policy_push.web import create_app
 
 from .conftest import Client, bearer, last_code, sign_in
 
@@ -124,3 +134,53 @@ async def test_code_rows_older_than_a_day_go(
     async with session_factory() as s:
         left = (await s.execute(select(SubscriberCodeRow.created_at))).scalars().all()
     assert len(left) == 1 and left[0] > old
+
+
+async def test_racing_code_requests_on_two_nodes_take_one_slot(
+    aiohttp_client: Any, me_settings: Settings, make_me_client: Callable[..., Awaitable[Client]], db_url: str,
+    sims: SimulatorSet, session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two service instances, each with its own engine (two `serve` processes on one database), asked for a
+    code for the same phone at the same moment: the limit (1 a minute) lets exactly one SMS go. Counting
+    and writing were two steps with the SMS between them, so both passed the count."""
+    other_engine = create_engine(db_url)
+    try:
+        first = await make_me_client()
+        second = await aiohttp_client(create_app(me_settings, engine=other_engine))
+        phones = [f"1390000{i:04d}" for i in range(4)]  # a few rounds, so a lucky ordering cannot hide a race
+        for phone in phones:
+            answers = await asyncio.gather(*(c.post("/api/v1/me/codes", json={"phone": phone}) for c in (first, second)))
+            assert sorted(r.status for r in answers) == [202, 429], phone
+            assert len([r for r in sims.aliyun.records if r.recipient.endswith(phone)]) == 1
+        async with session_factory() as s:
+            rows = (await s.execute(select(SubscriberCodeRow.sent))).scalars().all()
+        assert rows == ["sent"] * len(phones)  # each slot's row, its SMS recorded as sent
+    finally:
+        await other_engine.dispose()
+
+
+async def test_a_slot_is_counted_under_a_lock_until_its_row_commits(engine: AsyncEngine, db_url: str) -> None:
+    """The lock itself: while one transaction has counted and written its row but not committed, another
+    (on another engine, as another node) waits, then sees that row and is refused. Without the lock both
+    count zero rows (PostgreSQL's READ COMMITTED) and both take the last slot."""
+    limits = CodeLimits()
+    now = dt.datetime.now(dt.UTC)
+    slot = {"phone_hash": "p" * 64, "client_hash": "c" * 64, "now": now, "expires_at": now + dt.timedelta(minutes=5),
+            "limits": limits}  # fmt: skip
+    other_engine = create_engine(db_url)
+    try:
+        first, second = make_session_factory(engine), make_session_factory(other_engine)
+        async with first() as a, a.begin():
+            await reserve_code(a, code_hash="a" * 64, **slot)
+
+            async def race() -> None:
+                async with second() as b, b.begin():
+                    await reserve_code(b, code_hash="b" * 64, **slot)
+
+            waiting = asyncio.create_task(race())
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "the second request counted while the first one's row was uncommitted"
+        with pytest.raises(TooManyRequests):
+            await asyncio.wait_for(waiting, 10)
+    finally:
+        await other_engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from policy_push.domain.profiles import EMPLOYEES_MAX
+
 from .conftest import AUTH, Client, sample_enterprise, sample_records, sample_resident
 
 KINDS = [
@@ -60,6 +62,21 @@ async def test_put_creates_and_checks_the_path_id(client: Client, collection: st
     resp = await client.put(f"/api/v1/{collection}/not-{record['id']}", json=record, headers=AUTH)
     assert resp.status == 422
     assert (await resp.json())["errors"][0]["loc"] == ["body", "id"]
+
+
+async def test_employees_above_the_documented_bound_is_a_422(client: Client) -> None:
+    """The document states the bound (maximum) and the server holds to it, on a create and a replace."""
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    [number] = [b for b in doc["components"]["schemas"]["EnterpriseProfile"]["properties"]["employees"]["anyOf"]
+                if b.get("type") == "integer"]  # fmt: skip
+    assert (number["minimum"], number["maximum"]) == (0, EMPLOYEES_MAX)
+    record = sample_enterprise(employees=EMPLOYEES_MAX + 1)
+    for method, url in (("POST", "/api/v1/enterprises"), ("PUT", f"/api/v1/enterprises/{record['id']}")):
+        resp = await client.request(method, url, json=record, headers=AUTH)
+        assert resp.status == 422, method
+        assert (await resp.json())["errors"][0]["loc"][-1] == "employees"
+    resp = await client.post("/api/v1/enterprises", json={**record, "employees": EMPLOYEES_MAX}, headers=AUTH)
+    assert resp.status == 201, await resp.text()
 
 
 async def test_enterprise_list_masks_personal_data(client: Client) -> None:

@@ -8,9 +8,9 @@ examples per operation, one worker, and a time limit on the whole run.
 Every check of the pinned version runs, including that every schema-valid request is accepted and
 every schema-violating one refused: the document carries the validators' rules (id patterns, lengths,
 the criteria grammar, formats for reference-table codes and check characters, which
-``schemathesis_hooks`` teaches schemathesis to generate).  ``schemathesis.toml`` names the six
-operations where a rule JSON Schema cannot state (date order, the review item's state, check digits the
-coverage phase does not generate) keeps the positive check off, and why.
+``schemathesis_hooks`` teaches schemathesis to generate).  ``schemathesis.toml`` names the three
+operations where a rule JSON Schema cannot state (date order and min not above max in a policy, the review
+item's state) keeps the positive check off, and why.
 """
 
 from __future__ import annotations
@@ -52,6 +52,22 @@ def test_every_check_of_the_pinned_version_is_known() -> None:
     assert set(CHECKS) == set(REGISTERED.get_all_names())
 
 
+def test_the_hooks_drop_a_rejected_valid_request_only_when_its_path_broke_the_document() -> None:
+    """A stateful link fed a resident's id into PUT /enterprises/{id}: not a schema-valid request, so its 422 is
+    no broken promise; a well-formed credit code (or any id of the right shape) is kept to the promise."""
+    from policy_push.web.openapi import build_openapi
+
+    from .schemathesis_hooks import path_parameters_breaking_their_schema
+
+    paths = build_openapi()["paths"]
+    put_enterprise, put_resident = paths["/api/v1/enterprises/{id}"]["put"], paths["/api/v1/residents/{id}"]["put"]
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "Apfgi"}) == ["id"]
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": ""}) == ["id"]
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "91211100MA0XXXXXXX"}) == []
+    assert path_parameters_breaking_their_schema(put_resident, {"id": "Apfgi"}) == []
+    assert path_parameters_breaking_their_schema(put_resident, {"id": "a/b"}) == ["id"]
+
+
 @pytest.mark.parametrize("db_kind", ["sqlite", "postgres"], indirect=True)
 def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live: LiveServer, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("st")
@@ -60,7 +76,7 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live:
         "run", f"http://127.0.0.1:{live.port}/api/v1/openapi.json",
         "-H", f"Authorization: Bearer {TOKEN}", "-H", "X-Staff-Member: alice",
         # every check is on by default (CHECKS names them); the config file turns positive_data_acceptance off
-        # for the six operations it names, which a `--checks` option here would override
+        # for the three operations it names, which a `--checks` option here would override
         # NDJSON bodies have no serializer in schemathesis; the import route is fuzzed by test_fuzz_routes
         "--exclude-path", "/api/v1/import/{kind}",
         # the JSON API and the callbacks; the HTML pages (staff console, /me, people's links) are fuzzed for
