@@ -118,8 +118,9 @@ class LockLeader:
         was_leader = self._held
         try:
             held = bool(await self._acquire())
-        except Exception:
-            # Unable to verify means unable to lead: stop before the caller logs the error.
+        except BaseException:
+            # Unable to verify means unable to lead: stop before the caller logs the error. Cancelled
+            # too (the scheduler times a hung check out): a check that never answered confirms nothing.
             self._held = False
             if was_leader:
                 logger.warning("lost the scheduler lead: the lock check failed")

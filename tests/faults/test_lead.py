@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from channels.simulators import AliyunSimConfig, AliyunSimulator, Faults, SimulatorSet
 from channels.simulators import start_all as _start_all
-from policy_push.statuses import DELIVERY_UNSENT, DeliveryStatus
+from policy_push.statuses import DELIVERY_REACHED, DELIVERY_UNSENT, DeliveryStatus, EventSource
+from policy_push.storage.campaign_tables import DeliveryEventRow
 
 from ..policy_push.sending.seed import seed_campaign
 from .harness import Fleet, process_env, received, status_counts, with_application_name
@@ -52,7 +54,9 @@ async def _leads(sessions, app_name: str) -> int:  # type: ignore[no-untyped-def
         )
 
 
-async def test_a_claim_of_a_killed_worker_is_settled_while_serve_leads(db_settings, session_factory, cipher) -> None:
+async def test_a_claim_of_a_killed_worker_is_settled_while_serve_leads(
+    db_settings, session_factory, cipher
+) -> None:
     sims = await _start_all(time_factor=0.01)
     await sims.aliyun.close()
     # slow enough that the worker is killed inside its provider call (a batch: SendBatchSms)
@@ -82,12 +86,16 @@ async def test_a_claim_of_a_killed_worker_is_settled_while_serve_leads(db_settin
 
         await fleet.start("worker-a")
         while not (await status_counts(session_factory))[DeliveryStatus.SENDING]:
-            assert time.monotonic() - started < 90, fleet.procs["worker-a"].log[-3000:].decode(errors="replace")
+            assert time.monotonic() - started < 90, (
+                fleet.procs["worker-a"].log[-3000:].decode(errors="replace")
+            )
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # inside the call
         await fleet.kill9("worker-a")
         at_kill = await status_counts(session_factory)
-        assert at_kill[DeliveryStatus.SENDING] > 0, f"nothing was claimed at the kill: the test proves nothing {at_kill}"
+        assert at_kill[DeliveryStatus.SENDING] > 0, (
+            f"nothing was claimed at the kill: the test proves nothing {at_kill}"
+        )
         await fleet.start("worker-b")
 
         killed = time.monotonic()
@@ -102,12 +110,23 @@ async def test_a_claim_of_a_killed_worker_is_settled_while_serve_leads(db_settin
             )
             await asyncio.sleep(0.5)
         took = time.monotonic() - killed
+        leads = await _leads(session_factory, app_name)
+        async with session_factory() as s:
+            settled = Counter(dict((await s.execute(
+                select(DeliveryEventRow.code, func.count()).where(DeliveryEventRow.source == EventSource.SETTLE)
+                .group_by(DeliveryEventRow.code)
+            )).all()))  # fmt: skip
         got = received(sims)["sms"]
         twice = sum(1 for n in got.values() if n > 1)
-        print(f"\nat the kill {dict(at_kill)}; all settled and sent {took:.1f} s after it; {len(got)} phones, twice {twice}")
+        print(
+            f"\nat the kill {dict(at_kill)}; all settled and sent {took:.1f} s after it "
+            f"(settle events {dict(settled)}); leads held {leads}; final {dict(counts)}; {len(got)} phones, twice {twice}"
+        )
         assert twice == 0
         assert len(got) == N == len(seeded.recipients)
-        assert counts[DeliveryStatus.SENT] == N, counts
+        assert sum(counts[st] for st in DELIVERY_REACHED) == N, counts
+        assert sum(settled.values()), "settle took nothing from the killed claim: the test proves nothing"
+        assert leads == serve_leads + 1, "serve keeps its lead, the worker holds the send pipeline's"
     finally:
         if fleet is not None:
             await fleet.stop_all()
