@@ -81,6 +81,8 @@ N = 2000
 #: the providers' schedules (WeChat: three tries within 15 s) are stretched alike to outlast the chaos
 _RETRIES = (600.0, 600.0, 600.0)
 CHAOS_S = 30.0
+#: how long the fleet may take to finish the campaign once the chaos ends
+POST_CHAOS_S = 150.0
 MIN_KILLS = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -227,9 +229,12 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             _people_say_stop(sims, stopped, seconds=CHAOS_S, rng=random.Random(9)),
         )
         after_chaos = await status_counts(session_factory)
-        # liveness only (0 lost and 0 twice are asserted below): once, on a quiet machine, 32 rows were still
-        # `sending` 150 s after the chaos; the cause is not found yet (closing note of stop 19)
-        done = await _until_done(session_factory, seeded.campaign_id, timeout_s=300)
+        chaos_ended = time.monotonic()
+        # liveness (0 lost and 0 twice are asserted below). Rows once stayed `sending` past 150 s here: `serve`
+        # shared one lead with the workers without running settle, and when it held the lead no worker settled
+        # a killed claim (tests/faults/test_lead.py); the send pipeline has a lead of its own now
+        done = await _until_done(session_factory, seeded.campaign_id, timeout_s=POST_CHAOS_S)
+        finished_s = time.monotonic() - chaos_ended
         await asyncio.sleep(1.0)  # the last receipts
         elapsed = time.monotonic() - started
         await fleet.stop_all()
@@ -278,7 +283,7 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             f"{len(cuts)} connection cuts ({sum(cuts)} connections); sent twice {twice}; lies {len(lies)}; "
             f"unreached {len(unreached)}; at providers {at_providers}; settle {dict(settle_codes)}; "
             f"switches {Counter(switches)}; after chaos {dict(after_chaos)}; final {dict(final)}; "
-            f"claims {dict(workers)}; {elapsed:.0f}s"
+            f"claims {dict(workers)}; {elapsed:.0f}s, finished {finished_s:.0f}s after the chaos"
         )
         said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
             ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
