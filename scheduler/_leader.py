@@ -27,7 +27,7 @@ the holder, so the app's ``acquire`` callable must re-verify on every call:
 ``release`` runs ``pg_advisory_unlock(key)`` and closes the connection (closing alone also frees it);
 it is called on shutdown even when the last check failed, so it must be a no-op without a lock.
 
-A check that hangs is failed by ``TickScheduler`` after ``renew_every_s`` (cancelled: the callable
+A check that hangs is failed by ``TickScheduler`` after three ``renew_every_s`` (cancelled: the callable
 must then forget the connection it was using, closing it without waiting on it). When processes run
 different leader-only ticks, give each kind its own lead (``TickScheduler(leader={name: election})``,
 ``Tick.lead``): a process that won a shared lead without the others' ticks would leave them unrun.

@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 _LEADER_JOB = "_leader"
 
 
+#: a lead check still running after this many renewal intervals is failed (LockLeader's default lease)
+_CHECK_TIMEOUT_RENEWALS = 3
+
+
 def _lead_job(lead: str) -> str:
     return f"{_LEADER_JOB}:{lead}" if lead else _LEADER_JOB
 
@@ -55,9 +59,9 @@ class Tick:
     """A periodic job: ``func`` is awaited every ``every_s`` simulated seconds.
 
     ``jitter_s`` delays each run by up to that much (simulated seconds), so nodes started together
-    do not hit the database in step. ``lead`` names the lead a leader-only tick needs when the
-    scheduler is given one election per lead (see ``TickScheduler``). ``timeout_s`` (real seconds) fails a run that hangs, because a
-    hung run would otherwise block every later run of the tick (one run at a time).
+    do not hit the database in step. ``timeout_s`` (real seconds) fails a run that hangs, because a
+    hung run would otherwise block every later run of the tick (one run at a time). ``lead`` names
+    the lead a leader-only tick needs when the scheduler has one election per lead (``TickScheduler``).
     """
 
     name: str
@@ -131,9 +135,9 @@ class TickScheduler:
     meant no worker ever settled a dead worker's claim). ``shutdown_grace_s`` (real seconds) is how
     long ``shutdown`` waits for running ticks before cancelling them.
 
-    A lead check that hangs (a connection that never answers) is failed after ``renew_every_s``, so
-    the next check runs on time; a hung check would otherwise block every later one (one at a time)
-    and the node could neither confirm nor give up its lead.
+    A lead check that hangs (a connection that never answers) is failed after three renewal
+    intervals (``LockLeader``'s default lease), so checks go on; a hung check would otherwise block
+    every later one (one at a time) and the node could neither confirm nor give up its lead.
     """
 
     def __init__(
@@ -328,7 +332,7 @@ class TickScheduler:
         stats.last_started_at = self._clock.now()
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(election.renew_every_s):
+            async with asyncio.timeout(_CHECK_TIMEOUT_RENEWALS * election.renew_every_s):
                 return await election.try_acquire()
         except Exception as exc:  # TimeoutError included: the election must then act as "not held"
             self._record_failure(stats, exc)
