@@ -25,8 +25,7 @@ from policy_push.statuses import DELIVERY_REACHED, DELIVERY_UNSENT, DeliveryStat
 from policy_push.storage.campaign_tables import DeliveryEventRow
 
 from ..policy_push.sending.seed import seed_campaign
-from .harness import Fleet, process_env, received, status_counts, with_application_name
-from .test_crash import _free_port
+from .harness import Fleet, free_port, process_env, received, status_counts, with_application_name
 
 N = 40
 SETTLE_BOUND_S = 45.0
@@ -72,7 +71,7 @@ async def test_a_claim_of_a_killed_worker_is_settled_while_serve_leads(
             SMS_PROVIDERS="aliyun", RECEIPT_WAIT_S=0, PROVIDER_TIMEOUT_S=5,
         )  # fmt: skip
         fleet = Fleet(env)
-        fleet.add("serve", "serve", "--no-worker", "--port", str(_free_port()))
+        fleet.add("serve", "serve", "--no-worker", "--port", str(free_port()))
         fleet.add("worker-a", "worker", "--worker-id", "worker-a")
         fleet.add("worker-b", "worker", "--worker-id", "worker-b")
 
