@@ -37,11 +37,14 @@ from policy_push.runtime import Runtime
 from policy_push.storage import PolicyRepository, UpsertResult, profile_repository
 from scheduler import Clock, Tick
 
-__all__ = ["SYSTEM_DRAFTER", "Service"]
+__all__ = ["SERVE_LEAD", "SYSTEM_DRAFTER", "Service"]
 
 log = logging.getLogger("policy_push.service")
 #: who a draft made by a write names when the writer did not say who they are
 SYSTEM_DRAFTER = "system:policy-write"
+#: The lead of the leader-only ticks only ``serve`` runs (drafting from the match index, intake polling),
+#: apart from the send pipeline's (``sending.ticks.SEND_LEAD``), which workers run without an index.
+SERVE_LEAD = "serve"
 Profile = EnterpriseProfile | ResidentProfile
 
 
@@ -226,7 +229,7 @@ class Service:
         return [
             Tick("follow_changes", self.follow_changes, self.runtime.settings.follow_changes_s * factor, timeout_s=300),
             Tick("prepare_pending_campaigns", self.prepare_pending, self.runtime.settings.prepare_campaigns_s * factor,
-                 leader_only=True, timeout_s=600),
+                 leader_only=True, lead=SERVE_LEAD, timeout_s=600),
         ]  # fmt: skip
 
     async def _tell_index(self, what: str, update: Any) -> None:

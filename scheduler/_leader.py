@@ -18,11 +18,19 @@ the holder, so the app's ``acquire`` callable must re-verify on every call:
   ``SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
   AND granted)``) and return True; do **not** call ``pg_try_advisory_lock`` again on it: session
   locks are re-entrant, every extra success must be matched by its own unlock;
+* if that check fails, the session is gone (a cut connection, a restarted server) and its lock with it:
+  drop the connection and go on to the next point in the same call, so a cut costs the lead one
+  round trip, not one renewal interval;
 * otherwise open a fresh connection and return ``pg_try_advisory_lock(key)``;
 * on any error return False or raise: both count as "not leader".
 
 ``release`` runs ``pg_advisory_unlock(key)`` and closes the connection (closing alone also frees it);
 it is called on shutdown even when the last check failed, so it must be a no-op without a lock.
+
+A check that hangs is failed by ``TickScheduler`` after three ``renew_every_s`` (cancelled: the callable
+must then forget the connection it was using, closing it without waiting on it). When processes run
+different leader-only ticks, give each kind its own lead (``TickScheduler(leader={name: election})``,
+``Tick.lead``): a process that won a shared lead without the others' ticks would leave them unrun.
 
 Between losing the session and the next check, the old node may still believe it leads while a
 new node has taken the lock: at most ``lease_s`` (by default three renewals). That is why
@@ -118,8 +126,9 @@ class LockLeader:
         was_leader = self._held
         try:
             held = bool(await self._acquire())
-        except Exception:
-            # Unable to verify means unable to lead: stop before the caller logs the error.
+        except BaseException:
+            # Unable to verify means unable to lead: stop before the caller logs the error. Cancelled
+            # too (the scheduler times a hung check out): a check that never answered confirms nothing.
             self._held = False
             if was_leader:
                 logger.warning("lost the scheduler lead: the lock check failed")

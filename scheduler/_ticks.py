@@ -4,7 +4,10 @@ APScheduler 3 must not share a job store between processes (design.md), so each 
 jobs in memory and every job is a short, idempotent tick that claims its work from the
 application's own tables. This module adds what the application needs around that:
 
-* leader-only ticks run only while this node holds the lead (``_leader``);
+* leader-only ticks run only while this node holds the lead (``_leader``); ticks may name different
+  leads, so processes that run different leader-only ticks (``serve`` without a sender beside the
+  workers) each compete only for the leads of the ticks they have, and none takes a lead whose
+  ticks it would never run;
 * a tick's exception is logged and counted, never allowed to stop the scheduler;
 * one run of a tick at a time (APScheduler's ``max_instances=1`` for timer runs, plus our own guard
   so ``run_once`` from a CLI or a test cannot overlap a timer run);
@@ -38,8 +41,17 @@ __all__ = ["Tick", "TickOutcome", "TickScheduler", "TickStats"]
 
 logger = logging.getLogger(__name__)
 
-# Job id of the internal lead check; tick names may not start with "_", so it cannot collide.
+# Job id of the internal lead check (one per lead: "_leader:<lead>" for a named one); tick names may
+# not start with "_", so it cannot collide.
 _LEADER_JOB = "_leader"
+
+
+#: a lead check still running after this many renewal intervals is failed (LockLeader's default lease)
+_CHECK_TIMEOUT_RENEWALS = 3
+
+
+def _lead_job(lead: str) -> str:
+    return f"{_LEADER_JOB}:{lead}" if lead else _LEADER_JOB
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,8 @@ class Tick:
 
     ``jitter_s`` delays each run by up to that much (simulated seconds), so nodes started together
     do not hit the database in step. ``timeout_s`` (real seconds) fails a run that hangs, because a
-    hung run would otherwise block every later run of the tick (one run at a time).
+    hung run would otherwise block every later run of the tick (one run at a time). ``lead`` names
+    the lead a leader-only tick needs when the scheduler has one election per lead (``TickScheduler``).
     """
 
     name: str
@@ -57,6 +70,7 @@ class Tick:
     leader_only: bool = False
     jitter_s: float = 0.0
     timeout_s: float | None = None
+    lead: str = ""
 
     def __post_init__(self) -> None:
         if not self.name or self.name.startswith("_"):
@@ -68,6 +82,10 @@ class Tick:
             raise ValueError(f"Tick {self.name!r}: jitter_s must be >= 0, got {self.jitter_s!r}")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise ValueError(f"Tick {self.name!r}: timeout_s must be > 0 or None, got {self.timeout_s!r}")
+        if self.lead and not self.leader_only:
+            raise ValueError(
+                f"Tick {self.name!r}: lead={self.lead!r} is for leader-only ticks (leader_only=True)"
+            )
 
 
 class TickOutcome(StrEnum):
@@ -110,15 +128,23 @@ class TickScheduler:
 
     ``leader`` is required when any tick is leader-only: pass ``AlwaysLeader()`` for a single node
     (SQLite) or a ``LockLeader`` (PostgreSQL advisory lock); leaving it out is refused rather than
-    guessed, since guessing "leader" would run leader-only ticks on every node. ``shutdown_grace_s``
-    (real seconds) is how long ``shutdown`` waits for running ticks before cancelling them.
+    guessed, since guessing "leader" would run leader-only ticks on every node. One election is the
+    lead of every leader-only tick. A mapping ``{lead name: election}`` gives each ``Tick.lead`` its
+    own: processes whose leader-only ticks differ must not share one lead, or the one that wins it
+    leaves the others' ticks unrun on every node (a ``serve`` without a sender holding the lead
+    meant no worker ever settled a dead worker's claim). ``shutdown_grace_s`` (real seconds) is how
+    long ``shutdown`` waits for running ticks before cancelling them.
+
+    A lead check that hangs (a connection that never answers) is failed after three renewal
+    intervals (``LockLeader``'s default lease), so checks go on; a hung check would otherwise block
+    every later one (one at a time) and the node could neither confirm nor give up its lead.
     """
 
     def __init__(
         self,
         ticks: Iterable[Tick],
         *,
-        leader: LeaderElection | None = None,
+        leader: LeaderElection | Mapping[str, LeaderElection] | None = None,
         clock: Clock | None = None,
         shutdown_grace_s: float = 10.0,
     ) -> None:
@@ -133,12 +159,27 @@ class TickScheduler:
                 f"leader-only ticks {leader_only} need a leader: AlwaysLeader() on a single node, "
                 "LockLeader(...) when several nodes share a database"
             )
+        # lead name -> its election; "" alone: one election for every leader-only tick
+        self._leads: dict[str, LeaderElection] = {}
+        self._one_lead = not isinstance(leader, Mapping)
+        if isinstance(leader, Mapping):
+            self._leads = dict(leader)
+            missing = sorted(
+                f"{t.name} (lead {t.lead!r})"
+                for t in by_name.values()
+                if t.leader_only and t.lead not in self._leads
+            )
+            if missing:
+                raise ValueError(
+                    f"leader-only ticks {missing} name a lead without an election; leads: {sorted(self._leads)}"
+                )
+        elif leader is not None:
+            self._leads = {"": leader}
         self._ticks = by_name
-        self._leader = leader
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._grace_s = shutdown_grace_s
         self._stats = {name: TickStats() for name in by_name}
-        self._leader_stats = TickStats()
+        self._leader_stats = {lead: TickStats() for lead in self._leads}
         # Name -> task of the run in progress; also the overlap guard (single-threaded event loop,
         # so check-and-set without an await in between cannot race).
         self._running: dict[str, asyncio.Task[Any]] = {}
@@ -154,7 +195,15 @@ class TickScheduler:
 
     @property
     def is_leader(self) -> bool:
-        return self._leader is not None and self._leader.is_leader
+        """True while this node holds a lead (any of them, with one election per lead)."""
+        return any(e.is_leader for e in self._leads.values())
+
+    def leads(self) -> dict[str, bool]:
+        """Each lead ("" for the one election of all leader-only ticks) and whether this node holds it."""
+        return {lead: e.is_leader for lead, e in self._leads.items()}
+
+    def _election(self, tick: Tick) -> LeaderElection:
+        return self._leads[""] if self._one_lead else self._leads[tick.lead]
 
     @property
     def running(self) -> bool:
@@ -164,9 +213,14 @@ class TickScheduler:
         """A snapshot per tick (copies, so a reader never sees a run half-recorded)."""
         return {name: replace(stats) for name, stats in self._stats.items()}
 
-    def leader_stats(self) -> TickStats:
-        """A snapshot of the lead checks: ``runs`` checks made, ``failures`` checks that raised."""
-        return replace(self._leader_stats)
+    def leader_stats(self, lead: str | None = None) -> TickStats:
+        """A snapshot of the checks of ``lead`` (the only one when None): ``runs`` checks made,
+        ``failures`` checks that raised or timed out."""
+        if lead is None:
+            if len(self._leader_stats) != 1:
+                raise ValueError(f"name the lead: {sorted(self._leader_stats)}")
+            (lead,) = self._leader_stats
+        return replace(self._leader_stats[lead])
 
     def interval_real_s(self, tick: Tick) -> float:
         """The tick's interval in real seconds under this scheduler's clock."""
@@ -196,16 +250,17 @@ class TickScheduler:
                 coalesce=True,  # after a stall, one catch-up run, not a burst
                 misfire_grace_time=_grace_s(real_s),
             )
-        if self._leader is not None:
+        for lead, election in self._leads.items():
             scheduler.add_job(
-                self.renew_lead,
-                IntervalTrigger(seconds=self._leader.renew_every_s, timezone=UTC),
-                id=_LEADER_JOB,
-                name=_LEADER_JOB,
+                self._renew,
+                IntervalTrigger(seconds=election.renew_every_s, timezone=UTC),
+                args=(lead,),
+                id=_lead_job(lead),
+                name=_lead_job(lead),
                 next_run_time=datetime.now(UTC),
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=_grace_s(self._leader.renew_every_s),
+                misfire_grace_time=_grace_s(election.renew_every_s),
             )
         scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
@@ -227,11 +282,11 @@ class TickScheduler:
                 if not scheduler.running:
                     break
                 await asyncio.sleep(0)
-        if self._leader is not None:
+        for lead, election in self._leads.items():
             try:
-                await self._leader.release()
+                await election.release()
             except Exception:
-                logger.exception("releasing the scheduler lead failed")
+                logger.exception("releasing the scheduler lead %r failed", lead)
 
     async def _drain(self) -> None:
         current = asyncio.current_task()
@@ -258,33 +313,41 @@ class TickScheduler:
             raise KeyError(f"no tick named {name!r}; known ticks: {sorted(self._ticks)}")
         return await self._run_guarded(name)
 
-    async def renew_lead(self) -> bool:
-        """Take or confirm the lead now (the timer does this every ``renew_every_s``)."""
-        if self._leader is None:
-            return False
-        stats = self._leader_stats
-        if _LEADER_JOB in self._running:
+    async def renew_lead(self, lead: str | None = None) -> bool:
+        """Take or confirm ``lead`` (every lead when None) now; True while this node holds it (any
+        of them). The timer does this every ``renew_every_s``."""
+        held = False
+        for name in self._leads if lead is None else [lead]:
+            held = await self._renew(name) or held
+        return held
+
+    async def _renew(self, lead: str) -> bool:
+        election = self._leads[lead]
+        stats = self._leader_stats[lead]
+        job = _lead_job(lead)
+        if job in self._running:
             stats.skipped_busy += 1
-            return self._leader.is_leader
-        self._running[_LEADER_JOB] = _current_task()
+            return election.is_leader
+        self._running[job] = _current_task()
         stats.last_started_at = self._clock.now()
         started = time.perf_counter()
         try:
-            return await self._leader.try_acquire()
-        except Exception as exc:
+            async with asyncio.timeout(_CHECK_TIMEOUT_RENEWALS * election.renew_every_s):
+                return await election.try_acquire()
+        except Exception as exc:  # TimeoutError included: the election must then act as "not held"
             self._record_failure(stats, exc)
-            logger.exception("scheduler lead check failed")
+            logger.exception("scheduler lead check failed%s", f" ({lead})" if lead else "")
             return False
         finally:
             stats.runs += 1
             stats.last_duration_s = time.perf_counter() - started
             stats.total_duration_s += stats.last_duration_s
-            del self._running[_LEADER_JOB]
+            del self._running[job]
 
     async def _run_guarded(self, name: str) -> TickOutcome:
         tick = self._ticks[name]
         stats = self._stats[name]
-        if tick.leader_only and not self.is_leader:
+        if tick.leader_only and not self._election(tick).is_leader:
             stats.skipped_not_leader += 1
             return TickOutcome.SKIPPED_NOT_LEADER
         if name in self._running:
@@ -326,7 +389,8 @@ class TickScheduler:
     def _on_max_instances(self, event: JobSubmissionEvent) -> None:
         # APScheduler skipped a timer run because the previous one is still going; it logs a
         # warning itself, we only count it.
-        stats = self._leader_stats if event.job_id == _LEADER_JOB else self._stats.get(event.job_id)
+        leads = {_lead_job(lead): st for lead, st in self._leader_stats.items()}
+        stats = leads.get(event.job_id) or self._stats.get(event.job_id)
         if stats is not None:
             stats.skipped_busy += 1
 

@@ -28,6 +28,7 @@ receipt are looked up too, so a lost SmsReport push still ends in the right stat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,20 +83,25 @@ class _Asked:
 async def _ask(
     router: Router, rows: Sequence[Delivery], addresses: dict[tuple[str, str, str], str]
 ) -> dict[str, _Asked]:
-    """Each row's provider's answer, with that provider's resend window and answer wait."""
+    """Each row's provider's answer, with that provider's resend window and answer wait. The providers are
+    asked at the same time: each has its own rate limit, and asked one after another (Aliyun and Tencent
+    answer one phone per request) a backlog after a crash waited for the sum of their times."""
     groups: dict[tuple[str, str | None], list[Delivery]] = {}
     for r in rows:
         groups.setdefault((r.channel, r.provider), []).append(r)
-    out: dict[str, _Asked] = {}
-    for (channel, provider), members in groups.items():
+
+    async def ask(channel: str, provider: str | None, members: list[Delivery]) -> dict[str, _Asked]:
         items = [
             Inquiry(r.id, addresses.get((r.profile_kind, r.profile_id, r.channel), ""), since=r.unsure_since or r.claimed_at,
                     markers=(r.link_code or short_code(r.id),))
             for r in members
         ]  # fmt: skip
         window, wait = router.resend_window_s(channel, provider), router.answer_wait_s(channel, provider)
-        for answer in await router.query(channel, provider, items):
-            out[answer.delivery_id] = _Asked(answer, window, wait)
+        return {a.delivery_id: _Asked(a, window, wait) for a in await router.query(channel, provider, items)}
+
+    out: dict[str, _Asked] = {}
+    for answers in await asyncio.gather(*(ask(ch, p, m) for (ch, p), m in groups.items())):
+        out.update(answers)
     return out
 
 

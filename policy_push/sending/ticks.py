@@ -33,6 +33,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from sqlalchemy import text
@@ -43,6 +44,7 @@ from sqlalchemy.pool import NullPool
 from channels import JPushReports, Receipt, Reply, Router, WechatEvent
 from policy_push.campaigns import create_due_reminders
 from policy_push.config import Settings
+from policy_push.logs import describe
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
@@ -71,7 +73,12 @@ from .rules import SendRules
 from .settle import SettleReport, settle_lapsed, sweep_unreceipted
 from .starting import start_due_campaigns
 
-__all__ = ["Pipeline", "build_scheduler", "make_clock", "open_pipeline", "pg_lock_leader", "worker_name"]
+__all__ = ["SEND_LEAD", "Pipeline", "build_scheduler", "make_clock", "open_pipeline", "pg_lock_leader", "worker_name"]
+
+#: The lead of the send pipeline's leader-only ticks. A lead of its own: ``serve --no-worker`` has leader-only
+#: ticks too (``service.SERVE_LEAD``) but none of these; sharing one lead, it could win it and leave settle,
+#: report pulls and closing unrun on every worker (a dead worker's claim then stayed ``sending`` for good).
+SEND_LEAD = "send"
 
 log = logging.getLogger("policy_push.ticks")
 
@@ -196,14 +203,16 @@ class Pipeline:
         def every(sim_s: float) -> float:
             return max(sim_s, poll)
 
+        lead: dict[str, Any] = {"leader_only": True, "lead": SEND_LEAD}
+
         return [
             Tick("dispatch_due_campaigns", self.dispatch_due_campaigns, poll, timeout_s=300),
             Tick("send_due_deliveries", self.send_due_deliveries, poll, timeout_s=600),
-            Tick("settle_lapsed", self.settle_lapsed, max(poll, s.claim_lease_s * factor / 3), leader_only=True, timeout_s=600),
-            Tick("pull_reports", self.pull_reports, max(poll, s.receipt_pull_s * factor), leader_only=True, timeout_s=300),
-            Tick("close_expired_policies", self.close_expired_policies, every(300), leader_only=True, timeout_s=300),
-            Tick("deadline_reminders", self.deadline_reminders, every(300), leader_only=True, timeout_s=300),
-            Tick("purge_contact_data", self.purge_contact_data, every(3600), leader_only=True, timeout_s=300),
+            Tick("settle_lapsed", self.settle_lapsed, max(poll, s.claim_lease_s * factor / 3), **lead, timeout_s=600),
+            Tick("pull_reports", self.pull_reports, max(poll, s.receipt_pull_s * factor), **lead, timeout_s=300),
+            Tick("close_expired_policies", self.close_expired_policies, every(300), **lead, timeout_s=300),
+            Tick("deadline_reminders", self.deadline_reminders, every(300), **lead, timeout_s=300),
+            Tick("purge_contact_data", self.purge_contact_data, every(3600), **lead, timeout_s=300),
         ]
 
 
@@ -242,21 +251,32 @@ async def open_pipeline(
             await session.close()
 
 
-def pg_lock_leader(database_url: str, *, renew_every_s: float = 10.0) -> LockLeader:
-    """The scheduler lead as a PostgreSQL session advisory lock on a dedicated connection.
+def pg_lock_leader(database_url: str, *, lead: str = "", renew_every_s: float = 10.0) -> LockLeader:
+    """The scheduler lead ``lead`` as a PostgreSQL session advisory lock on a dedicated connection.
 
     The connection comes from a private NullPool engine (never the request pool, whose connections move
-    between sessions); the key is derived from the database and schema, so deployments sharing a server
-    do not share a lead. See ``scheduler._leader`` for why every check re-verifies.
+    between sessions); the key is derived from the database, the schema and the lead's name, so
+    deployments sharing a server do not share a lead, and neither do the send pipeline's leader-only
+    ticks and ``serve``'s (``SEND_LEAD``, ``service.SERVE_LEAD``). See ``scheduler._leader`` for why every
+    check re-verifies.
     """
     url = make_url(database_url)
     own = create_engine(database_url, poolclass=NullPool)
-    key = zlib.crc32(f"policy_push.scheduler:{url.database}:{url.query.get('search_path', '')}".encode())
+    key = zlib.crc32(f"policy_push.scheduler:{url.database}:{url.query.get('search_path', '')}:{lead}".encode())
     state: dict[str, AsyncConnection | None] = {"conn": None}
     # a check still connecting when the app stops must not park a connection after release closed
     # everything (nothing would close it): the two take turns, and no check runs after release
     turns = asyncio.Lock()
     released = asyncio.Event()
+    closing: set[asyncio.Task[None]] = set()
+
+    def drop(conn: AsyncConnection) -> None:
+        """Forget a connection a cancelled check left in an unknown state and close it in the background
+        (awaiting its close here could hang the check again); closing ends its session and so its lock."""
+        state["conn"] = None
+        task = asyncio.get_running_loop().create_task(_close(conn, timeout_s=renew_every_s))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
 
     async def acquire() -> bool:
         async with turns:
@@ -276,17 +296,27 @@ def pg_lock_leader(database_url: str, *, renew_every_s: float = 10.0) -> LockLea
                 await conn.commit()
                 if held:
                     return True
-            except Exception:
+            except Exception as exc:
+                # the session is gone (terminated, the server restarted), and its lock with it: try again at
+                # once on a new connection rather than leaving the lead to nobody until the next check
+                log.warning("the scheduler lead's connection failed (%s); taking the lead again on a new one", describe(exc))
                 state["conn"] = None
-                await _close(conn)
+                await _close(conn, timeout_s=renew_every_s)
+            except BaseException:
+                drop(conn)
                 raise
         conn = state["conn"] or await own.connect()
         state["conn"] = conn
-        got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-        await conn.commit()
+        try:
+            got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            await conn.commit()
+        except BaseException:
+            # a lock taken by a connection we no longer track would be held by nobody who leads
+            drop(conn)
+            raise
         if not got:
             state["conn"] = None
-            await _close(conn)
+            await _close(conn, timeout_s=renew_every_s)
         return got
 
     async def release() -> None:
@@ -297,25 +327,30 @@ def pg_lock_leader(database_url: str, *, renew_every_s: float = 10.0) -> LockLea
                 try:
                     await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 finally:
-                    await _close(conn)
+                    await _close(conn, timeout_s=renew_every_s)
+            if closing:
+                await asyncio.wait(set(closing))
             await own.dispose()
 
     return LockLeader(acquire, release, renew_every_s=renew_every_s)
 
 
-async def _close(conn: AsyncConnection) -> None:
+async def _close(conn: AsyncConnection, *, timeout_s: float) -> None:
     try:
-        await conn.close()
+        async with asyncio.timeout(timeout_s):
+            await conn.close()
     except Exception:  # a broken connection may fail to close; the server drops its lock anyway
         log.debug("closing the lead connection failed", exc_info=True)
 
 
 def build_scheduler(settings: Settings, ticks: Sequence[Tick], *, clock: Clock) -> TickScheduler:
-    """A TickScheduler of ``ticks``: advisory-lock leader on PostgreSQL, always the leader on SQLite."""
+    """A TickScheduler of ``ticks``: on PostgreSQL one advisory-lock lead per ``Tick.lead`` its leader-only
+    ticks name (a process competes only for the leads of ticks it runs); always the leader on SQLite."""
     # APScheduler logs every run at INFO (every second here); the ticks' stats say what matters
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
-    leader: LeaderElection = AlwaysLeader() if settings.is_sqlite else pg_lock_leader(
-        settings.effective_database_url, renew_every_s=settings.leader_renew_s
-    )
+    leader: LeaderElection | dict[str, LeaderElection] = AlwaysLeader() if settings.is_sqlite else {
+        name: pg_lock_leader(settings.effective_database_url, lead=name, renew_every_s=settings.leader_renew_s)
+        for name in sorted({t.lead for t in ticks if t.leader_only})
+    }
     # running ticks get most of the stop grace; recording and handing back claims the rest
     return TickScheduler(ticks, leader=leader, clock=clock, shutdown_grace_s=settings.stop_grace_s * 0.6)

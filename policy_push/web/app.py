@@ -26,7 +26,7 @@ from policy_push.security import PiiCipher
 from policy_push.security.links import LinkSigner
 from policy_push.sending import build_scheduler, make_clock, open_pipeline
 from policy_push.sending.providers import callback_secret, wechat_callback_token, with_run_secrets
-from policy_push.service import Service
+from policy_push.service import SERVE_LEAD, Service
 from policy_push.storage import create_engine, schema_status, session_factory
 from policy_push.storage import shards as shard_store
 from policy_push.storage.pii_keys import check_key
@@ -235,7 +235,7 @@ def _ticks(worker: bool) -> Callable[[web.Application], AsyncIterator[None]]:
                 poller = SourcePoller.from_settings(settings, app[session_factory_key], app[refdata_key])
                 stack.push_async_callback(poller.close)
                 every = settings.intake_poll_interval_s / clock.real_seconds(1.0)  # real seconds, in clock seconds
-                ticks.append(Tick("intake_poll", poller.tick, every, leader_only=True,
+                ticks.append(Tick("intake_poll", poller.tick, every, leader_only=True, lead=SERVE_LEAD,
                                   timeout_s=max(60.0, settings.intake_poll_interval_s)))  # fmt: skip
             scheduler = build_scheduler(settings, ticks, clock=clock)
             app[scheduler_key] = scheduler

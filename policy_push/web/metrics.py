@@ -156,8 +156,12 @@ def _process_families(app: web.Application) -> list[Metric]:
             if st.last_duration_s is not None:
                 last.add_metric([name], st.last_duration_s)
         out += [runs, fails, seconds, last]
-        out.append(GaugeMetricFamily("policy_push_scheduler_leader", "1 when this process holds the scheduler lead.",
+        out.append(GaugeMetricFamily("policy_push_scheduler_leader", "1 when this process holds a scheduler lead.",
                                      value=1.0 if scheduler.is_leader else 0.0))  # fmt: skip
+        leads = GaugeMetricFamily("policy_push_scheduler_lead", "1 when this process holds the lead, by lead.", labels=["lead"])
+        for lead, held in sorted(scheduler.leads().items()):
+            leads.add_metric([lead], 1.0 if held else 0.0)
+        out.append(leads)
     pipeline = app.get(pipeline_key)
     if pipeline is not None:
         stats: dict[str, Any] = vars(pipeline.dispatcher.stats)

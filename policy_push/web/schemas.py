@@ -129,7 +129,8 @@ class Health(_Out):
     )
     ticks: dict[str, Any] | None = Field(
         None, description="This process's ticks: per tick `runs`, `failures`, `last_run`, `last_duration_s`, "
-        "`last_error` (the error's type); `leader` when it holds the lead.",
+        "`last_error` (the error's type); `leader` when it holds a lead; `leads`: each lead it competes for "
+        "(`send`: settle, report pulls, closing; `serve`: drafting, intake) and whether it holds it.",
     )
     dispatch: dict[str, Any] | None = Field(
         None, description="Present when this process sends: rows claimed and accepted, leases lost, calls fenced, "

@@ -8,6 +8,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -155,6 +156,12 @@ async def cut_connections(
     finally:
         await engine.dispose()
     return cut
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def with_application_name(url: str, name: str) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import socket
 import time
 import uuid
 from collections import Counter
@@ -72,6 +71,7 @@ from .harness import (
     Fleet,
     chaos,
     cut_connections,
+    free_port,
     process_env,
     received,
     status_counts,
@@ -84,6 +84,8 @@ N = 2000
 #: the providers' schedules (WeChat: three tries within 15 s) are stretched alike to outlast the chaos
 _RETRIES = (600.0, 600.0, 600.0)
 CHAOS_S = 30.0
+#: how long the fleet may take to finish the campaign once the chaos ends
+POST_CHAOS_S = 150.0
 MIN_KILLS = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -92,12 +94,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 @pytest.fixture
 def db_kind() -> str:
     return "postgres"  # several processes share one database only on PostgreSQL; pg_terminate_backend
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _aliyun_outage(sims: SimulatorSet, sessions, *, max_s: float) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +165,7 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
     pick = by_share({"sms": 0.4, "wechat": 0.35, "app": 0.25})
     unfollowed = {i for i in range(1, N + 1) if pick(i) == "wechat" and i % 43 == 0}
     gone_apps = {i for i in range(1, N + 1) if pick(i) == "app" and i % 47 == 0}
-    port = _free_port()
+    port = free_port()
     # the service's callback secrets, shared with the simulators that push to it
     keys = {"CALLBACK_SECRET": secrets.token_urlsafe(24), "WECHAT_CALLBACK_TOKEN": secrets.token_urlsafe(24)}
     urls = callback_urls(
@@ -230,11 +226,21 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             _people_say_stop(sims, stopped, seconds=CHAOS_S, rng=random.Random(9)),
         )
         after_chaos = await status_counts(session_factory)
-        # liveness only (0 lost and 0 twice are asserted below): once, on a quiet machine, 32 rows were still
-        # `sending` 150 s after the chaos; the cause is not found yet (closing note of stop 19)
-        done = await _until_done(session_factory, seeded.campaign_id, timeout_s=300)
+        chaos_ended = time.monotonic()
+        # liveness (0 lost and 0 twice are asserted below). Rows once stayed `sending` past 150 s here: `serve`
+        # shared one lead with the workers without running settle, and when it held the lead no worker settled
+        # a killed claim (tests/faults/test_lead.py); the send pipeline has a lead of its own now
+        done = await _until_done(session_factory, seeded.campaign_id, timeout_s=POST_CHAOS_S)
+        finished_s = time.monotonic() - chaos_ended
         await asyncio.sleep(1.0)  # the last receipts
         elapsed = time.monotonic() - started
+        # opt-outs said late in the chaos may still be on their way (a push that met a dead or slow `serve` comes
+        # again 30 s later here): wait for them while `serve` is up. Stopped first, the fleet lost one or two
+        # WeChat unfollows in each of the three runs whose campaign finished within 33 s of the chaos's end
+        said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
+            ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
+        }
+        opted = await _opt_outs_once_pushed(session_factory, said, timeout_s=120)
         await fleet.stop_all()
         counts = await status_counts(session_factory)
         assert done, (counts, {n: p.log[-3000:].decode(errors="replace") for n, p in fleet.procs.items()})
@@ -281,12 +287,8 @@ async def test_crashes_lose_nothing_and_send_nothing_twice(db_settings, session_
             f"{len(cuts)} connection cuts ({sum(cuts)} connections); sent twice {twice}; lies {len(lies)}; "
             f"unreached {len(unreached)}; at providers {at_providers}; settle {dict(settle_codes)}; "
             f"switches {Counter(switches)}; after chaos {dict(after_chaos)}; final {dict(final)}; "
-            f"claims {dict(workers)}; {elapsed:.0f}s"
+            f"claims {dict(workers)}; {elapsed:.0f}s, finished {finished_s:.0f}s after the chaos"
         )
-        said = {("sms", "sms_uplink", f"r-{i:07d}") for _, i in stopped["sms"]} | {
-            ("wechat", "wechat_unfollow", f"r-{i:07d}") for _, i in stopped["wechat"]
-        }
-        opted = await _opt_outs_once_pushed(session_factory, said, timeout_s=120)
         pushes = {p: Counter((url.split("?")[0].rsplit("/", 1)[-1], status) for url, _, status in sims.all[p].pusher.attempts)
                   for p in ("aliyun", "tencent", "wechat")}  # fmt: skip
         print(f"opt-outs said {len(said)} (SMS {len(stopped['sms'])}: {dict(Counter(p for p, _ in stopped['sms']))}, "

@@ -156,6 +156,76 @@ async def test_a_failing_lead_check_is_counted(start: Start) -> None:
     assert scheduler.leader_stats().last_error == "ConnectionError: server closed the connection"
 
 
+async def test_a_hung_lead_check_is_timed_out_and_the_next_one_runs(start: Start) -> None:
+    # a lead check awaiting a connection that never answers: without a bound, max_instances=1 skips every
+    # later check, and the node neither confirms nor gives up its lead
+    calls = [0]
+
+    async def acquire() -> bool:
+        calls[0] += 1
+        if calls[0] == 1:
+            await asyncio.sleep(3600)
+        return True
+
+    async def release() -> None:
+        return None
+
+    leader = LockLeader(acquire, release, renew_every_s=0.1)
+    purge = Counter()
+    scheduler = start([Tick("purge", purge, every_s=0.03, leader_only=True)], leader=leader)
+    await until(lambda: purge.calls >= 1, timeout_s=3.0)
+    stats = scheduler.leader_stats()
+    assert (
+        stats.failures == 1 and stats.last_error is not None and stats.last_error.startswith("TimeoutError")
+    )
+    assert calls[0] >= 2 and scheduler.is_leader
+
+
+async def test_each_lead_runs_only_its_own_ticks(start: Start) -> None:
+    # two kinds of process, one tick each behind a lead of its own: this node holds "send" only, so its
+    # "send" tick runs and its "serve" tick waits; one lead for both would let a node that has only the
+    # "serve" tick win it and leave the "send" tick unrun everywhere
+    held = {"send": True, "serve": False}
+
+    def lead(name: str) -> LockLeader:
+        async def acquire() -> bool:
+            return held[name]
+
+        async def release() -> None:
+            return None
+
+        return LockLeader(acquire, release, renew_every_s=0.05)
+
+    settle, draft = Counter(), Counter()
+    scheduler = start(
+        [
+            Tick("settle", settle, every_s=0.03, leader_only=True, lead="send"),
+            Tick("draft", draft, every_s=0.03, leader_only=True, lead="serve"),
+        ],
+        leader={"send": lead("send"), "serve": lead("serve")},
+    )
+    await until(lambda: settle.calls >= 3 and scheduler.stats()["draft"].skipped_not_leader >= 2)
+    assert draft.calls == 0
+    assert scheduler.leads() == {"send": True, "serve": False} and scheduler.is_leader
+    held["serve"] = True
+    await until(lambda: draft.calls >= 1)
+    assert scheduler.leader_stats("serve").runs >= 1
+    with pytest.raises(ValueError, match="name the lead"):
+        scheduler.leader_stats()
+
+
+def test_a_lead_needs_an_election_and_a_leader_only_tick() -> None:
+    async def noop() -> None:
+        return None
+
+    with pytest.raises(ValueError, match="lead without an election"):
+        TickScheduler(
+            [Tick("settle", noop, every_s=1, leader_only=True, lead="send")], leader={"serve": AlwaysLeader()}
+        )
+    with pytest.raises(ValueError, match="leader-only"):
+        Tick("dispatch", noop, every_s=1, lead="send")
+
+
 async def test_scaled_clock_fires_at_the_scaled_rate(start: Start) -> None:
     clock = ScaledClock(600)  # one simulated minute every 0.1 real seconds
     seen: list[datetime] = []

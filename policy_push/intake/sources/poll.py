@@ -8,7 +8,7 @@ document goes to the review queue with its suggestions — never further: a pers
 
 Register the tick (leader-only, since two nodes would fetch twice) where the scheduler's ticks
 are built, e.g. ``Tick("poll_intake_sources", poller.tick, settings.intake_poll_interval_s,
-leader_only=True, timeout_s=1800)`` with ``poller = SourcePoller.from_settings(settings, sessions, ref)``
+leader_only=True, lead=SERVE_LEAD, timeout_s=1800)`` (``policy_push.service.SERVE_LEAD``) with ``poller = SourcePoller.from_settings(settings, sessions, ref)``
 (and ``await poller.close()`` at shutdown).
 """
 

@@ -57,7 +57,9 @@ def _ticks(request: web.Request) -> dict[str, Any] | None:
     scheduler = request.app.get(scheduler_key)
     if scheduler is None:
         return None
-    out: dict[str, Any] = {"leader": scheduler.is_leader}
+    # "leader": holds any lead; "leads": each lead it competes for ("send": the send pipeline's leader-only
+    # ticks, "serve": drafting and intake; "" on SQLite, where the one process leads everything)
+    out: dict[str, Any] = {"leader": scheduler.is_leader, "leads": scheduler.leads()}
     for name, st in sorted(scheduler.stats().items()):
         out[name] = {
             "runs": st.runs, "failures": st.failures, "skipped_busy": st.skipped_busy,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.sending import build_scheduler, open_pipeline
 from policy_push.sending.providers import build_router
-from policy_push.sending.ticks import pg_lock_leader
+from policy_push.sending.ticks import SEND_LEAD, pg_lock_leader
+from policy_push.service import SERVE_LEAD
+from policy_push.storage import create_engine
 from policy_push.storage.campaign_tables import DeliveryRow
 from scheduler import AlwaysLeader, LockLeader, SystemClock
 
@@ -27,8 +31,12 @@ async def test_ticks_and_their_lead(dispatch_settings, engine, session_factory, 
             "dispatch_due_campaigns": False, "send_due_deliveries": False, "settle_lapsed": True, "pull_reports": True,
             "close_expired_policies": True, "deadline_reminders": True, "purge_contact_data": True,
         }  # fmt: skip
+        assert {t.lead for t in p.ticks() if t.leader_only} == {SEND_LEAD}
         scheduler = build_scheduler(dispatch_settings, p.ticks(), clock=p.clock)
-        assert isinstance(scheduler._leader, AlwaysLeader if dispatch_settings.is_sqlite else LockLeader)
+        if dispatch_settings.is_sqlite:
+            assert list(scheduler._leads) == [""] and isinstance(scheduler._leads[""], AlwaysLeader)
+        else:  # the send pipeline's own lead: a `serve --no-worker` never takes it (tests/faults/test_lead.py)
+            assert list(scheduler._leads) == [SEND_LEAD] and isinstance(scheduler._leads[SEND_LEAD], LockLeader)
 
 
 async def test_the_scheduler_sends_a_campaign(dispatch_settings, engine, session_factory, cipher, http) -> None:
@@ -63,6 +71,49 @@ async def test_one_node_holds_the_advisory_lock(db_url) -> None:
     finally:
         await a.release()
         await b.release()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_kind", ["postgres"])
+async def test_serve_and_the_send_pipeline_lead_apart(db_url) -> None:
+    # serve --no-worker (drafting, intake) and the workers (settle, pulls, closing) run different leader-only
+    # ticks: holding serve's lead must not keep a worker from the send pipeline's
+    serve, worker, other_worker = (
+        pg_lock_leader(db_url, lead=SERVE_LEAD), pg_lock_leader(db_url, lead=SEND_LEAD), pg_lock_leader(db_url, lead=SEND_LEAD)
+    )  # fmt: skip
+    try:
+        assert await serve.try_acquire() is True
+        assert await worker.try_acquire() is True
+        assert await other_worker.try_acquire() is False
+    finally:
+        for lead in (serve, worker, other_worker):
+            await lead.release()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_kind", ["postgres"])
+async def test_the_lead_is_taken_again_at_once_after_its_connection_is_cut(db_url) -> None:
+    # pg_terminate_backend ends the lead's session and with it the lock; the next check takes the lock again
+    # on a new connection instead of failing and leaving the lead to nobody until the check after it
+    name = f"pp-lead-{uuid.uuid4().hex[:8]}"
+    url = make_url(db_url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+    lead, rival = pg_lock_leader(url, lead=SEND_LEAD), pg_lock_leader(db_url, lead=SEND_LEAD)
+    admin = create_engine(db_url)
+    try:
+        assert await lead.try_acquire() is True
+        async with admin.connect() as conn:
+            cut = await conn.scalar(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :a"),
+                {"a": name},
+            )
+            await conn.commit()
+        assert cut == 1
+        assert await lead.try_acquire() is True and lead.is_leader
+        assert await rival.try_acquire() is False
+    finally:
+        await lead.release()
+        await rival.release()
+        await admin.dispose()
 
 
 async def test_worker_cli_exits_when_idle(db_settings) -> None:
