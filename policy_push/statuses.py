@@ -228,6 +228,9 @@ class OptOutSource(enum.StrEnum):
     API = "api"
     WECHAT_UNFOLLOW = "wechat_unfollow"  #: the person unfollowed the official account (a re-follow keeps it)
     WECHAT_MESSAGE = "wechat_message"  #: the person wrote 退订 (or TD …) to the official account
+    #: a WeChat send was answered 43004 "require subscribe": the person unfollowed though no unfollow event
+    #: reached us (WeChat stops pushing one after its last retry); recorded as an unfollow is
+    WECHAT_NOT_FOLLOWING = "wechat_not_following"
 
 
 class InboundKind(enum.StrEnum):

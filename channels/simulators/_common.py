@@ -97,6 +97,8 @@ class CallbackPusher:
         self._tasks: set[asyncio.Task[None]] = set()
         #: (url, attempt number, HTTP status or 0 on failure) for every push, oldest first
         self.attempts: list[tuple[str, int, int]] = []
+        #: (url, body) of every push given up after the last retry (the provider never pushes it again)
+        self.given_up: list[tuple[str, bytes]] = []
 
     def push(
         self, url: str, body: bytes, *, content_type: str, is_ack: Callable[[int, bytes], bool], delay_s: float = 0.0
@@ -127,6 +129,7 @@ class CallbackPusher:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 _log.debug("callback push to %s failed: %s", url, exc)
             self.attempts.append((url, attempt, status))
+        self.given_up.append((url, body))
         _log.warning("giving up on a callback to %s after %d pushes", url, len(waits))
 
     async def drain(self) -> None:

@@ -13,7 +13,8 @@ answers without a ``msgid``, as the real API does.
 Events (TEMPLATESENDJOBFINISH, subscribe_msg_sent_event, subscribe and unsubscribe) are pushed to
 ``callback_url`` signed with ``callback_token``; with ``encoding_aes_key`` set they are pushed in
 safe mode (``encrypt_type=aes``, ``msg_signature``, WXBizMsgCrypt). ``POST /_sim/event``
-``{"openid": …, "event": "unsubscribe" | "subscribe"}`` makes a user unfollow or follow again.
+``{"openid": …, "event": "unsubscribe" | "subscribe"}`` makes a user unfollow (template sends to them are
+answered 43004 "require subscribe" from then on) or follow again.
 
 Web authorisation (网页授权, snsapi_base): ``POST /_sim/oauth-code`` ``{"openid": …}`` stands for the user
 opening our authorize link inside WeChat and WeChat sending them back with a ``code``; it returns that
@@ -64,7 +65,9 @@ class WechatSimConfig:
     templates: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"TPL-policy-notice-0000000000000000000000000": ("thing1", "time2", "thing3", "thing4")}
     )
-    #: openid -> "follower" | "unfollowed" (40003) | "not_following" (43004) | "refused" (43101)
+    #: openid -> "follower" | "unfollowed" (40003 "invalid openid": an openid this account does not know;
+    #: WeChat answers so for some former followers too) | "not_following" (43004 "require subscribe": what
+    #: a template send to a user who unfollowed gets, the state ``follow_event`` leaves) | "refused" (43101)
     #: | "blocked" (sent, event "failed:user block") | "system_fail" (sent, event "failed: system failed").
     #: Any other well-formed openid (o + 27 characters) counts as a follower.
     users: Mapping[str, str] = field(default_factory=dict)
@@ -124,7 +127,7 @@ class WechatSimulator(WechatEvents, WechatTokens, Simulator):
         self._oauth_codes: dict[str, list[Any]] = {}
 
     def set_scenario(self, recipient: str, what: str) -> None:
-        """A user state: follower, unfollowed (40003), not_following (43004), refused (43101),
+        """A user state: follower, unfollowed (40003), not_following (43004, as after an unfollow), refused (43101),
         blocked (sent, then failed:user block) or system_fail (sent, then failed: system failed)."""
         if what not in _USER_STATES:
             raise ValueError(f"WeChat scenario must be one of {', '.join(sorted(_USER_STATES))}, not {what!r}")

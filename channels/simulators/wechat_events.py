@@ -65,10 +65,11 @@ class WechatEvents:
         return xml
 
     def follow_event(self, openid: str, event: str) -> str:
-        """A user follows (``subscribe``) or unfollows (``unsubscribe``) the account: push the event."""
+        """A user follows (``subscribe``) or unfollows (``unsubscribe``) the account: push the event. From the
+        unfollow on, a template send to that user is answered 43004 "require subscribe", as WeChat does."""
         if event not in ("subscribe", "unsubscribe"):
             raise ValueError(f"event must be subscribe or unsubscribe, not {event!r}")
-        self.users[openid] = "follower" if event == "subscribe" else "unfollowed"
+        self.users[openid] = "follower" if event == "subscribe" else "not_following"
         if not self.config.callback_url:
             return ""
         extra = "<EventKey><![CDATA[]]></EventKey>" if event == "subscribe" else ""

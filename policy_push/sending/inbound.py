@@ -9,6 +9,9 @@ an SMS reply that opts out            an SMS opt-out for every profile with that
 any other SMS reply                   stored for staff (``inbound_messages``, kind ``message``)
 a WeChat unfollow                     a WeChat opt-out for every profile with that openid (source
                                       ``wechat_unfollow``), queued WeChat rows cancelled
+a WeChat send answered 43004          the same as an unfollow (source ``wechat_not_following``), in the
+("require subscribe": ``sending.      transaction that records the send's result: the person unfollowed,
+recording``)                          though WeChat gave up pushing us the event (it stops after its retries)
 a WeChat follow                       recorded only: a re-follow does not silently restore what the person
                                       withdrew (staff or the person's own preferences can)
 a WeChat text that opts out           a WeChat opt-out (source ``wechat_message``); other texts stored
@@ -39,9 +42,12 @@ from policy_push.storage import inbound as inbound_store
 from policy_push.storage.deliveries import Move
 from policy_push.storage.sql import begin_write
 
-__all__ = ["InboundReport", "apply_replies", "apply_wechat_event"]
+__all__ = ["WECHAT_NOT_FOLLOWING", "InboundReport", "apply_not_following", "apply_replies", "apply_wechat_event"]
 
 log = logging.getLogger("policy_push.inbound")
+
+#: WeChat's answer to a send to someone who does not follow the account (需要接收者关注, "require subscribe")
+WECHAT_NOT_FOLLOWING = "43004"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +150,24 @@ async def apply_wechat_event(
             log.info("WeChat %s: %d opt-out(s), %d queued message(s) cancelled", kind.value, n, c)
             return InboundReport(1, 0, n, c)
     return InboundReport(1)
+
+
+async def apply_not_following(session: AsyncSession, people: Sequence[tuple[str, str]], *, now: datetime) -> InboundReport:
+    """WeChat answered 43004 "require subscribe" to a send to ``people`` ((kind, id)): they unfollowed, whether
+    or not the unfollow event reached us (WeChat stops pushing it after its last retry, and a ``serve`` that
+    was down or overloaded all that time never learns of it). Recorded as an unfollow event is, in the
+    caller's transaction: a WeChat opt-out for every profile with that openid and their queued WeChat rows
+    cancelled; a later follow does not undo it."""
+    hashes = await contacts.contact_hashes(session, people) if people else {}
+    everyone: set[tuple[str, str]] = set()
+    for digest in {h["wechat"] for h in hashes.values() if "wechat" in h}:
+        everyone.update(await contacts.profiles_by_hash(session, "wechat", digest))
+    if not everyone:
+        return InboundReport()
+    n, c = await _opt_out(
+        session, sorted(everyone), channel="wechat", source=OptOutSource.WECHAT_NOT_FOLLOWING,
+        actor=f"wechat {WECHAT_NOT_FOLLOWING}", now=now,
+    )  # fmt: skip
+    if n or c:
+        log.info("WeChat %s (not following): %d opt-out(s), %d queued message(s) cancelled", WECHAT_NOT_FOLLOWING, n, c)
+    return InboundReport(0, 0, n, c)

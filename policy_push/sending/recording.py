@@ -1,6 +1,7 @@
 """Recording a provider's answers: the move each answer means for its row (``sending.outcomes``), and the
-one write transaction that applies them, starts the fallbacks of failures for good, applies receipts
-that outran the record, and stores the router's provider switches.
+one write transaction that applies them, starts the fallbacks of failures for good, records a WeChat
+"require subscribe" (43004) as the unfollow it is (``sending.inbound``), applies receipts that outran the
+record, and stores the router's provider switches.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from policy_push.storage.deliveries import Delivery, Move
 from policy_push.storage.sql import begin_write
 
 from .fallbacks import failed_for_good, fall_back
+from .inbound import WECHAT_NOT_FOLLOWING, apply_not_following
 from .outcomes import after_send
 from .receipts import apply_early_receipts
 from .rules import SendRules
@@ -50,6 +52,11 @@ async def record_results(
     await begin_write(s)
     applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.SENDING}, source=EventSource.DISPATCH, now=now)
     await fall_back(s, failed_for_good(rows, applied, moves), now=now, rules=rules)
+    # WeChat's "require subscribe": an unfollow whose event may never have reached us, recorded as one
+    wechat = {r.id: (r.profile_kind, r.profile_id) for r in rows if r.channel == "wechat"}
+    gone = {wechat[mv.delivery_id] for mv in moves if mv.delivery_id in wechat and mv.code == WECHAT_NOT_FOLLOWING}
+    if gone:
+        await apply_not_following(s, sorted(gone), now=now)
     # receipts that outran this record can match now that the message ids are known; in
     # this transaction, so no receipt tick sees the row sent without them
     message_ids = {mv.values["provider_message_id"] for mv in moves

@@ -117,7 +117,7 @@ async def test_unfollowed_user_is_unreachable_until_following_again(start_sim, s
 
     sim.follow_event(openid(1), "unsubscribe")
     [res] = await ch.send([wechat(1)])
-    assert (res.outcome, res.code) == (Outcome.UNREACHABLE, "40003")
+    assert (res.outcome, res.code) == (Outcome.UNREACHABLE, "43004")  # WeChat's "require subscribe"
     sim.follow_event(openid(1), "subscribe")
     assert (await ch.send([wechat(2, recipient=openid(1))]))[0].outcome is Outcome.ACCEPTED
 

@@ -90,8 +90,11 @@ async def seed_campaign(
     apply_until: str = "2099-12-31",
     existing_profiles: bool = False,
     policy_overrides: dict[str, Any] | None = None,
+    indices: Sequence[int] | None = None,
+    texts: Sequence[str] = CHANNELS,
 ) -> Seeded:
-    """A campaign (approved by a second person, ``state``) for ``n`` residents r-<start..start+n-1>."""
+    """A campaign (approved by a second person, ``state``) for ``n`` residents r-<start..start+n-1>, or for
+    r-<i> of each of ``indices``; ``texts``: the channels the campaign has a text for (a fallback needs one)."""
     now = dt.datetime.now(dt.UTC)
     policy = make_policy(
         policy_seq, audience="resident", apply_until=apply_until, urgent=urgent, criteria=None, **(policy_overrides or {})
@@ -100,7 +103,7 @@ async def seed_campaign(
     chosen: dict[str, tuple[str, list[str]]] = {}
     profiles: list[dict[str, Any]] = []
     recips: list[dict[str, Any]] = []
-    for i in range(start, start + n):
+    for i in range(start, start + n) if indices is None else indices:
         pid = f"r-{i:07d}"
         first = channel_of(i)
         prefs = [first, *(c for c in CHANNELS if c != first)] if fallbacks else [first]
@@ -127,7 +130,7 @@ async def seed_campaign(
             "skip_reason": None, "excluded_by": None,
         })  # fmt: skip
     bodies = build_message_bodies(
-        policy, CHANNELS, MessageSettings.from_settings(settings), sample_reasons=["身份标签：退役军人"]
+        policy, tuple(texts), MessageSettings.from_settings(settings), sample_reasons=["身份标签：退役军人"]
     )
     async with sessions() as s, s.begin():
         await PolicyRepository(s).upsert(policy, actor="seed")

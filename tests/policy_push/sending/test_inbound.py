@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+import socket
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from channels.simulators import SimulatorSet
 from policy_push.sending.providers import build_jpush_reports, build_router, callback_secret
@@ -191,3 +193,57 @@ async def test_jpush_reports_are_pulled(dispatch_settings, session_factory, ciph
     assert (got.asked, got.settled) == (1, 1)
     st = {k[1:]: r.status for k, r in (await _rows(session_factory)).items()}
     assert st[("r-0000002", "app")] == "unreachable" and st[("r-0000002", "sms")] == "created"
+
+
+async def test_a_wechat_send_answered_43004_is_an_unfollow_whose_event_never_came(service, session_factory, cipher, http) -> None:
+    """WeChat gives up pushing an event after its retries: an unfollow whose every push failed is learnt
+    from the next send to that person, answered 43004 "require subscribe", and recorded as the unfollow is."""
+    _, sims, settings = service
+    await seed_campaign(session_factory, cipher, settings, n=2, start=21, channel_of=lambda i: "wechat", fallbacks=False)
+    d = make_dispatcher(settings, session_factory, cipher, http)
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    await d.send_due()
+    # r-21 unfollows while nothing answers at our callback address: WeChat tries, then gives up
+    live = sims.wechat.config
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/callbacks/wechat"
+    sims.wechat.config = dataclasses.replace(live, callback_url=dead)
+    sims.wechat.follow_event(openid(21), "unsubscribe")
+    await _drained(sims)
+    sims.wechat.config = live
+    tries = [status for url, _, status in sims.wechat.pusher.attempts if url.startswith(dead)]
+    assert tries == [0] * (1 + len(live.event_retry_delays_s))  # every push failed: given up
+    assert await _opt_outs(session_factory) == set()  # the service does not know yet
+    # a second campaign goes out; a third one's rows wait in the queue (planned for tomorrow)
+    second = await seed_campaign(session_factory, cipher, settings, n=2, start=21, policy_seq=2, channel_of=lambda i: "wechat",
+                                 fallbacks=False, existing_profiles=True)  # fmt: skip
+    third = await seed_campaign(session_factory, cipher, settings, n=2, start=21, policy_seq=3, channel_of=lambda i: "wechat",
+                                fallbacks=False, existing_profiles=True)  # fmt: skip
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    async with session_factory() as s, s.begin():
+        await s.execute(update(DeliveryRow).where(DeliveryRow.policy_id == third.policy_id)
+                        .values(not_before=d.clock.now() + dt.timedelta(days=1)))  # fmt: skip
+    await d.send_due()
+    rows = await _rows(session_factory)
+    answered = rows[(second.policy_id, "r-0000021", "wechat")]
+    assert (answered.status, answered.provider_code) == ("unreachable", "43004")
+    assert rows[(second.policy_id, "r-0000022", "wechat")].status in ("sent", "delivered")
+    assert await _opt_outs(session_factory) == {("r-0000021", "wechat", "wechat_not_following")}
+    queued = rows[(third.policy_id, "r-0000021", "wechat")]
+    assert (queued.status, queued.provider_code) == ("cancelled", None)  # cancelled, as after an unfollow
+    assert rows[(third.policy_id, "r-0000022", "wechat")].status == "created"
+    async with session_factory() as s:
+        event = (await s.execute(select(DeliveryEventRow).where(DeliveryEventRow.delivery_id == queued.id)
+                                 .order_by(DeliveryEventRow.id.desc()))).scalars().first()  # fmt: skip
+    assert (event.source, event.code) == ("opt_out", "OPTED_OUT")
+    # the person follows again: that is no consent to be messaged; the next campaign does not reach them
+    sims.wechat.follow_event(openid(21), "subscribe")
+    await _drained(sims)
+    fourth = await seed_campaign(session_factory, cipher, settings, n=1, start=21, policy_seq=4, channel_of=lambda i: "wechat",
+                                 fallbacks=False, existing_profiles=True)  # fmt: skip
+    await start_due_campaigns(session_factory, now=d.clock.now(), rules=d.rules)
+    await d.send_due()
+    assert (await _rows(session_factory))[(fourth.policy_id, "r-0000021", "wechat")].status == "cancelled"
+    assert await _opt_outs(session_factory) == {("r-0000021", "wechat", "wechat_not_following")}
+    assert sorted(r.recipient for r in sims.wechat.records) == [openid(21), openid(22), openid(22)]
