@@ -25,7 +25,7 @@ from .conditions import extract_criteria
 from .dates import find_window
 from .meta import find_audience, find_categories, find_doc_number, find_issuer
 from .places import gazetteer
-from .quality import document_share, sentence_quality
+from .quality import damage_signs, document_share, sentence_quality
 from .text import Sentence, read_sentences
 from .tree import criteria_json, tidy
 
@@ -144,7 +144,11 @@ def suggest_policy(
     gaz = gazetteer(ref.regions)
     setting = gaz.setting_for(str(record.get("issuer") or ""), title, text[:200], default_city=city)
     page = document_share(text)
-    quality = {s.start: sentence_quality(s.text, page) for s in sentences}
+    # a page that shows lost characters anywhere (a bracket without its pair, a skipped item
+    # number, 年 without its month …) may have lost them where nothing shows: every sentence of it
+    # counts as damaged, so nothing read from it is confident
+    whole = 1.0 if not damage_signs(text) else _MARKED_PAGE
+    quality = {s.start: min(sentence_quality(s.text, page), whole) for s in sentences}
     out = _Builder(text, min_confidence)
 
     # audience first: it decides which fields a condition may name
@@ -211,6 +215,10 @@ def suggest_policy(
     filled = _fill(record, out.items, filled_json, title, text)
     filled = _validated(filled, out, ctx)
     return SuggestionResult(filled, out.items)
+
+
+#: the quality of every sentence of a page with signs of lost characters
+_MARKED_PAGE = 0.95
 
 
 def _damaged(confidence: float, quality: float) -> float:
