@@ -91,6 +91,8 @@ def extract_criteria(
     unsupported: list[Unsupported] = []
     lists: dict[tuple[str, str, int], list[Node]] = {}
     list_meta: dict[tuple[str, str, int], tuple[str, str, Kind]] = {}
+    items_seen: dict[tuple[str, str, int], set[int]] = {}
+    incomplete: set[tuple[str, str, int]] = set()
     applicant_scopes = {
         s.section for s in sentences
         if s.kind is Kind.SCOPE and re.search(r"注册|登记|居住|户籍|成立|年满|周岁", s.text)
@@ -116,17 +118,21 @@ def extract_criteria(
             for text in result.unsupported
             if text
         )
-        if result.node is None:
-            continue
         if sentence.item and sentence.lead:
             key = (sentence.section, sentence.lead, index - sentence.item)
         elif sentence.item and sentence.kind in (Kind.WHO, Kind.EXCLUDE):
             key = (sentence.section, "", -1)
         else:
-            top.append(result.node)
+            if result.node is not None:
+                top.append(result.node)
             continue
         key = next((k for k in lists if k[:2] == key[:2] and (k[2] == key[2] or key[2] == -1 or k[2] == -1)), key)
         lists.setdefault(key, [])
+        items_seen.setdefault(key, set()).add(sentence.item)
+        if result.node is None or result.unsupported or q < 1.0:
+            incomplete.add(key)  # an item read as nothing, only in part, or from damaged words
+        if result.node is None:
+            continue
         if len(lists[key]) < sentence.item:
             lists[key].append(result.node)
         else:  # a second sentence of the same item: both hold
@@ -134,8 +140,16 @@ def extract_criteria(
             lists[key][-1] = Group("all", [last, result.node])
         list_meta[key] = (sentence.section, sentence.lead, sentence.kind)
     for key, nodes in lists.items():
+        if not nodes:
+            continue
         title, lead, kind = list_meta[key]
         logic = _items_logic(title, lead, kind, nodes)
+        skipped = items_seen[key] != set(range(1, max(items_seen[key]) + 1))
+        if logic == "any" and (key in incomplete or skipped):
+            # alternatives with one missing or misread (or its number skipped): who the others
+            # admit is too few.  (In an "all" list a missing item leaves the others true.)
+            for node in nodes:
+                _cap(node, _DAMAGED_CAP)
         top.append(nodes[0] if len(nodes) == 1 else Group(logic, nodes))
     if not top:
         return Extraction(None, unsupported)

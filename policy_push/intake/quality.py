@@ -10,6 +10,7 @@ the confidence of every suggestion taken from it.  Numbers and dates are checked
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 from .text import cn_number, normalise
@@ -122,8 +123,11 @@ _UPPER_MARK = re.compile(
     r"^\s*(?:[一二三四五六七八九十]{1,3}\s*[、.．]|第[一二三四五六七八九十百]{1,4}\s*[条章节])"
 )
 _BROKEN_MARK = re.compile(
-    r"^\s*(?:[一二三四五六七八九十]{1,3}\s*\)|\(\s*[一二三四五六七八九十]{1,3}\s*(?![)\d一二三四五六七八九十]))"
+    r"^\s*(?:[一二三四五六七八九十]{1,3}\s*\)|\(\s*[一二三四五六七八九十]{1,3}\s*(?![)\d一二三四五六七八九十])"
+    r"|第[一二三四五六七八九十百]{1,4}\s+\S)"  # "第十二 本办法": the 条 is gone
 )
+#: "(一)…；(二)…" on one line: an item whose number does not follow a separator lost it
+_INLINE_PAREN = re.compile(r"\(\s*([一二三四五六七八九十]{1,3})\s*\)")
 
 
 def damage_signs(text: str) -> list[str]:
@@ -136,6 +140,10 @@ def damage_signs(text: str) -> list[str]:
     for line in t.splitlines():
         if _BROKEN_MARK.match(line):
             signs.append(f"broken item number {line.strip()[:6]}")
+        for a, b in itertools.pairwise(_INLINE_PAREN.finditer(line)):
+            follows = cn_number(b.group(1)) == (cn_number(a.group(1)) or 0) + 1
+            if follows and line[: b.start()].rstrip()[-1:] not in "：:；;。，, ":
+                signs.append(f"item {b.group()} runs into the one before")
         if _UPPER_MARK.match(line):
             last.clear()  # a new section or article: its lists start afresh
             continue
