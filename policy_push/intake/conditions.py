@@ -49,6 +49,21 @@ def _cap(node: Node, limit: float) -> None:
         _cap(child, limit)
 
 
+#: an applicant's own age bound below this is not something policies say (a child's age is read
+#: as someone else's); it is what a two-digit age becomes when a copy drops one of its digits
+_LEAST_AGE = 16
+
+
+def _cap_implausible(node: Node) -> None:
+    if isinstance(node, Leaf):
+        value = node.condition.get("value")
+        if node.condition.get("field") == "age" and isinstance(value, int | float) and value < _LEAST_AGE:
+            node.confidence = min(node.confidence, _DAMAGED_CAP)
+        return
+    for child in node.children:
+        _cap_implausible(child)
+
+
 def _items_logic(title: str, lead: str, kind: Kind, nodes: list[Node]) -> str:
     if kind is Kind.EXCLUDE:
         return "all"  # each excluded case is negated on its own: not(a or b) = not a and not b
@@ -109,6 +124,8 @@ def extract_criteria(
         factor = _KIND_FACTOR[sentence.kind] * q
         negate = sentence.kind is Kind.EXCLUDE and bool(sentence.item) and lead_excludes
         result = read_clause(sentence, audience, gazetteer, setting, industries, factor=factor, negate=negate)
+        if result.node is not None:
+            _cap_implausible(result.node)
         if q < 1.0 and result.node is not None:
             # a sentence that looks damaged may have lost an alternative or a negation: nothing
             # read from it is offered as confident

@@ -110,7 +110,7 @@ def sentence_quality(text: str, document_share: float = 0.0) -> float:
 _PAIRS = ("()", "“”", "《》", "〔〕", "【】", "[]")
 _EMPTY_PAIR = re.compile(r"\(\s*\)|《\s*》|“\s*”|〔\s*〕|【\s*】")
 _GAP = re.compile(
-    r"(?:或|和|及|与|至)\s*级"  # "C级或级": the letter is gone
+    r"(?:或|和|及|与|至|为|、)\s*级"  # "C级或级", "为级B级": a letter is gone
     r"|\d{4}\s*年\s*月\s*\d|(?<!\d)\d{1,2}\s*月\s*日|年\s*\d{1,2}\s*日"  # a date lost its month or day
 )
 #: list items numbered (一) (二) … or 1. 2. …; a skipped number inside one list is a lost item
