@@ -162,13 +162,13 @@ def test_numbers_and_normalising_keep_offsets() -> None:
     assert len(normalise(text)) == len(text) and normalise(text) == "(一)纳税信用等级为A级;"
 
 
-def _f1(split: list[dict[str, Any]], rate: float = 0.0) -> tuple[Score, Score, int]:
+def _f1(split: list[dict[str, Any]], rate: float = 0.0, seed: int = 1000) -> tuple[Score, Score, int]:
     scores, confident, suggested = Score(), Score(), 0
     for i, entry in enumerate(split):
         gold = entry["policy"]
         record = {k: gold[k] for k in ("id", "title", "text", "published_on") if gold.get(k)}
         if rate:
-            record["text"] = damage(record["text"], rate, 1000 + i)
+            record["text"] = damage(record["text"], rate, seed + i)
         result = suggest_policy(record, ref=REF, city=entry["context_city"])
         parse_policy(result.record)
         g = canonical_conditions(gold.get("criteria"), gold["audience"])
@@ -196,6 +196,21 @@ def test_damaged_text_gives_fewer_suggestions_and_no_confident_wrong_ones() -> N
     assert noisy < clean * 0.6
     assert scores.precision >= 0.6
     assert confident.fp == 0
+
+
+def test_lightly_damaged_text_is_not_confidently_wrong_more_often_than_clean_text() -> None:
+    """5 % of the characters deleted, five damage patterns: most of what is read is no longer
+    offered as confident, and what still is is right at least as often as on clean text (where
+    the development set's confident conditions are 0.93 right).  Damage that leaves no trace (a
+    digit of 5000 dropped) can still slip through, hence a precision floor rather than none wrong."""
+    split = load_split("sample") + load_split("dev")
+    _, clean_confident, _ = _f1(split)
+    confident = Score()
+    for seed in (1000, 2000, 3000, 4000, 5000):
+        _, c, _ = _f1(split, rate=0.05, seed=seed)
+        confident.tp, confident.fp = confident.tp + c.tp, confident.fp + c.fp
+    assert confident.tp + confident.fp < (clean_confident.tp + clean_confident.fp) * 5 * 0.3
+    assert confident.precision >= max(0.95, clean_confident.precision), (confident.tp, confident.fp)
 
 
 def test_a_text_pasted_without_its_line_breaks_reads_like_the_numbered_one() -> None:
