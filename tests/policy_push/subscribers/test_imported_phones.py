@@ -69,7 +69,7 @@ async def test_an_imported_phone_nobody_vouched_for_is_never_pushed(
     # staff cannot put an unproven phone back on the list
     refused = await client.post(f"/api/v1/campaigns/{detail['id']}/include", json={"profile_ids": ["r-imported-1"]},
                                 headers=STAFF_A)  # fmt: skip
-    assert refused.status == 422, await refused.text()
+    assert refused.status == 409, await refused.text()  # the recipient's state stands in the way
     await _approve(client, session_factory, detail["id"])
     assert await _deliver(client, session_factory) == 1
     async with session_factory() as s:
