@@ -10,9 +10,11 @@ the offending lines are rejected and nothing half-written is left behind.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,6 +263,35 @@ async def _write_batch(
             report.unchanged += 1
 
 
+#: the collector's first threshold while an import runs (CPython's default is 700)
+IMPORT_GC_THRESHOLD = 20_000
+_gc_raised = 0  # imports running in this process that hold the raised threshold
+_gc_saved: list[tuple[int, ...]] = []  # the thresholds to put back when the last of them ends
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while an import runs.
+
+    Every line leaves container objects (JSON, models, rows) that live until their batch is written;
+    at CPython's default threshold the collector ran every 700 of them. Timed on 20,000 profiles into
+    PostgreSQL, validation took 26 µs a line at the default and 11 µs with the collector off
+    (bench/RESULTS.md, import profile). A higher first threshold keeps collections, only fewer of
+    them; the previous thresholds come back when the last running import ends."""
+    global _gc_raised
+    before = gc.get_threshold()
+    if _gc_raised == 0 and before[0] < IMPORT_GC_THRESHOLD:
+        gc.set_threshold(IMPORT_GC_THRESHOLD, *before[1:])
+        _gc_saved.append(before)
+    _gc_raised += 1
+    try:
+        yield
+    finally:
+        _gc_raised -= 1
+        if _gc_raised == 0 and _gc_saved:
+            gc.set_threshold(*_gc_saved.pop())
+
+
 async def import_lines(
     kind: str,
     lines: AsyncIterable[bytes] | Iterable[bytes],
@@ -283,6 +314,22 @@ async def import_lines(
     """
     record_kind = normalise_kind(kind)
     report = ImportReport(kind=record_kind, phone_source=phone_source_name(phone_source, record_kind))
+    with _fewer_collections():
+        return await _import(record_kind, lines, report, session_factory, cipher, ctx, actor, max_line_bytes, batch_size, progress)
+
+
+async def _import(
+    record_kind: str,
+    lines: AsyncIterable[bytes] | Iterable[bytes],
+    report: ImportReport,
+    session_factory: async_sessionmaker[AsyncSession],
+    cipher: PiiCipher,
+    ctx: ValidationContext,
+    actor: str,
+    max_line_bytes: int,
+    batch_size: int,
+    progress: ProgressFn | None,
+) -> ImportReport:
     seen: dict[str, int] = {}
     batch: list[tuple[int, Any]] = []
     consumed = 0
