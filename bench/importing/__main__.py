@@ -6,8 +6,9 @@ Each row of the table is one full ``import_lines`` run (line cutting, JSON, vali
 encryption, hashing, bulk upsert) timed from the same generated files.  The baseline in the
 same run is the parse-and-validate pass alone (no database), so the table shows what storage
 costs on top of the unavoidable work, on a machine whose speed varies from run to run.
-PostgreSQL runs twice, into fresh schemas: with the profiles written by executemany, then by
-COPY into a staging table and one INSERT … SELECT … ON CONFLICT (``storage.profiles``).
+PostgreSQL runs twice, into fresh schemas: with the profiles (and their audit and change-feed rows)
+written by executemany, then by COPY: the profiles into a staging table and one INSERT … SELECT … ON
+CONFLICT (``storage.profiles``), the audit and change rows straight into their tables (``storage.sql``).
 Peak RSS is read from the kernel after each step.
 """
 
@@ -36,6 +37,7 @@ from policy_push.refdata import load_reference_data
 from policy_push.security import PiiCipher, generate_key
 from policy_push.storage import create_engine, session_factory, upgrade
 from policy_push.storage import profiles as profiles_module
+from policy_push.storage import sql as sql_module
 
 CHUNK = 64 * 1024
 
@@ -123,7 +125,7 @@ def main() -> None:
         copy_min = profiles_module.COPY_MIN_ROWS
         for name, threshold in (("import into PostgreSQL, executemany (no COPY)", 10**9),
                                 ("import into PostgreSQL, COPY + INSERT … SELECT", copy_min)):
-            profiles_module.COPY_MIN_ROWS = threshold
+            profiles_module.COPY_MIN_ROWS = sql_module.COPY_MIN_ROWS = threshold
             schema, url = asyncio.run(pg_schema(args.pg))
             try:
                 first, again, stored = asyncio.run(run_import(url, files, key))
@@ -131,7 +133,7 @@ def main() -> None:
                 rows.append((name, first, again, _rss_mb()))
             finally:
                 asyncio.run(drop_schema(args.pg, schema))
-        profiles_module.COPY_MIN_ROWS = copy_min
+        profiles_module.COPY_MIN_ROWS = sql_module.COPY_MIN_ROWS = copy_min
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
     print(f"# bench/importing — {args.n:,} profiles ({size_mb:.0f} MB JSONL), {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

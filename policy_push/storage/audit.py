@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policy_push.domain.canonical import canonical_json
 
 from .records import AuditEntry, detached
+from .sql import insert_append
 from .tables import AuditRow, Base, utcnow
 
 __all__ = ["GENESIS", "AuditLog", "ChainReport", "row_digest", "verify_chain"]
@@ -85,7 +86,7 @@ class AuditLog:
             row["prev_hash"] = prev
             row["row_hash"] = prev = row_digest(prev, row)
             rows.append(row)
-        await self.session.execute(insert(_audit), rows)
+        await insert_append(self.session, _audit, rows)
         # the anchor moves in the same transaction: rows and anchor commit together or not at all
         moved = await self.session.execute(
             update(_head_t).where(_head_t.c.id == _HEAD_ID)

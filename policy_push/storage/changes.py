@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.statuses import ChangeOp
 
+from .sql import insert_append
 from .tables import ChangeCounterRow, ChangeRow, utcnow
 
 __all__ = ["CHANNEL", "KEEP", "Change", "latest", "prune", "record", "since"]
@@ -55,8 +56,8 @@ async def record(session: AsyncSession, kind: str, ids: Collection[str], op: Cha
         await session.execute(insert(counter).values(id=1, seq=1))
         seq = 1
     now = utcnow()
-    await session.execute(
-        insert(changes), [{"seq": seq, "kind": kind, "entity_id": i, "op": op.value, "at": now} for i in sorted(ids)]
+    await insert_append(
+        session, changes, [{"seq": seq, "kind": kind, "entity_id": i, "op": op.value, "at": now} for i in sorted(ids)]
     )
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_notify(CHANNEL, str(seq))))

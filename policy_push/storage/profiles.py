@@ -95,16 +95,19 @@ class _ProfileRepository(Generic[P]):
         """Raise :class:`RecordConflict` for rows that collide with stored data or with each other."""
 
     # -- row <-> profile -------------------------------------------------------------------------
-    def _row(self, profile: P) -> dict[str, Any]:
+    def _content_hash(self, profile: P) -> str:
+        # keyed, over the record with its personal values: see tables._ProfileColumns.
+        # pydantic's JSON keeps the model's field order, so equal records hash equal
+        return self.cipher.lookup_hash("profile", profile.model_dump_json())
+
+    def _row(self, profile: P, content_hash: str) -> dict[str, Any]:
         doc = profile.to_json()
         row: dict[str, Any] = {
             "id": profile.id,
             "name": profile.name,
             "region": profile.region,
             "consent": profile.consent,
-            # keyed, over the record with its personal values: see tables._ProfileColumns.
-            # pydantic's JSON keeps the model's field order, so equal records hash equal
-            "content_hash": self.cipher.lookup_hash("profile", profile.model_dump_json()),
+            "content_hash": content_hash,
         }
         contact = doc.get("contact") or {}
         for kind in _CONTACT_KINDS:
@@ -154,25 +157,29 @@ class _ProfileRepository(Generic[P]):
         return [r for part in chunks(profiles, _CHUNK) for r in await self._upsert_chunk(part, actor, phone_source)]
 
     async def _upsert_chunk(self, profiles: Sequence[P], actor: str, phone_source: str | None) -> builtins.list[UpsertResult]:
-        rows = [self._row(p) for p in profiles]
         t = self.table
         found = await self.session.execute(
-            select(t.c.id, t.c.content_hash, t.c.phone_hash, t.c.phone_source).where(t.c.id.in_([r["id"] for r in rows]))
+            select(t.c.id, t.c.content_hash, t.c.phone_hash, t.c.phone_source).where(t.c.id.in_([p.id for p in profiles]))
         )
         stored: dict[str, tuple[str, str | None, str | None]] = {i: (digest, ph, src) for i, digest, ph, src in found}
         results: builtins.list[UpsertResult] = []
         to_write: builtins.list[dict[str, Any]] = []
         vouched: builtins.list[str] = []  # unchanged records whose phone gains (or changes) its register
-        for row in rows:
-            old = stored.get(row["id"])
-            row["phone_source"] = _phone_source(row["phone_hash"], phone_source, old)
-            if old is not None and old[0] == row["content_hash"]:
-                results.append(UpsertResult(row["id"], "unchanged", None))
-                if row["phone_source"] != old[2]:
-                    vouched.append(row["id"])
+        for profile in profiles:
+            old = stored.get(profile.id)
+            digest = self._content_hash(profile)
+            if old is not None and old[0] == digest:
+                # an unchanged record is neither encrypted nor written: its row stays as stored
+                phone = profile.contact.phone
+                source = _phone_source(None if phone is None else self.cipher.lookup_hash("phone", phone), phone_source, old)
+                results.append(UpsertResult(profile.id, "unchanged", None))
+                if source != old[2]:
+                    vouched.append(profile.id)
                 continue
+            row = self._row(profile, digest)
+            row["phone_source"] = _phone_source(row["phone_hash"], phone_source, old)
             to_write.append(row)
-            results.append(UpsertResult(row["id"], "created" if old is None else "updated", None))
+            results.append(UpsertResult(profile.id, "created" if old is None else "updated", None))
         if vouched:
             await self.session.execute(update(t).where(t.c.id.in_(vouched)).values(phone_source=phone_source))
         detail = {"phone_source": phone_source} if phone_source is not None else None

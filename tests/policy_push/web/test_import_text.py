@@ -26,3 +26,16 @@ async def test_a_json_body_with_a_nul_is_422(client: Client) -> None:
     resp = await client.post("/api/v1/policies", json=sample_policy(title="a\u0000b"), headers=AUTH)
     assert resp.status == 422
     assert (await resp.json())["errors"][0]["loc"] == ["body", "title"]
+
+
+async def test_a_surrogate_written_as_raw_utf8_bytes_is_rejected_by_line(client: Client) -> None:
+    # json.loads lets the UTF-8 bytes of a surrogate through as one (surrogatepass): the import's fast
+    # path skips the text walk only for lines with no \u escape and no 0xED byte, so this one is walked
+    good = sample_policy(id="imp-good", title="正常")
+    bad = json.dumps(sample_policy(id="imp-bad", title="PLACEHOLDER"), ensure_ascii=False).encode()
+    body = json.dumps(good, ensure_ascii=False).encode() + b"\n" + bad.replace(b"PLACEHOLDER", b"a\xed\xa0\x80b") + b"\n"
+    resp = await client.post("/api/v1/import/policies", data=body, headers={**AUTH, "Content-Type": "application/x-ndjson"})
+    assert resp.status == 200, await resp.text()
+    report = await resp.json()
+    assert (report["created"], report["rejected"]) == (1, 1), report
+    assert report["errors"][0]["line"] == 2 and report["errors"][0]["errors"][0]["loc"] == ["title"]
