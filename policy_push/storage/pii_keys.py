@@ -206,7 +206,8 @@ async def rotate_all(
             for row in rows:
                 if not any(_stale(getattr(row, c), cipher.fingerprint) for c in cols):
                     continue
-                sealed = repo._row(repo._profile(row))  # decrypt with the key it names, seal under the current one
+                profile = repo._profile(row)  # decrypt with the key it names, seal under the current one
+                sealed = repo._row(profile, repo._content_hash(profile))
                 values = {k: v for k, v in sealed.items() if k.endswith(("_enc", "_hash"))}
                 await s.execute(update(t).where(t.c.id == row.id).values(**values))
                 done[table_name] += 1
