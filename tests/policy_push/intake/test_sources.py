@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from policy_push.storage.intake_tables import (
 )
 from policy_push.storage.tables import PolicyRow
 
+from .criteria import criteria_leaves
 from .portal import Portal, make_app
 
 HOST_DELAY = 0.05
@@ -62,6 +64,21 @@ def _poller(portal: Portal, http: aiohttp.ClientSession, sessions: async_session
                       max_bytes=1_000_000)
     return SourcePoller([SourceConfig.model_validate(s) for s in sources], sessions, load_reference_data(), fetcher,
                         city="211100", min_confidence=0.5)
+
+
+@contextlib.asynccontextmanager
+async def _host(handler: Any) -> AsyncIterator[str]:
+    """``handler`` answering every GET path on a loopback port; yields the base URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 async def _items(sessions: async_sessionmaker[AsyncSession]) -> list[ReviewItemRow]:
@@ -176,17 +193,10 @@ async def test_robots_crawl_delay_and_unreadable_robots(
         hits.append(request.path)
         return web.Response(status=503)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", robots)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    try:
-        base = str(server.make_url("")).rstrip("/")
+    async with _host(robots) as base:
         poller = _poller(Portal(base=base), http, session_factory,
                          [{"name": "down", "kind": "rss", "url": base + "/rss.xml"}])
         report = await poller.tick()
-    finally:
-        await server.close()
     # robots.txt answering 5xx: the host is not crawled at all (RFC 9309 §2.3.1.3)
     assert hits == ["/robots.txt"]
     assert report.errors and "robots.txt could not be read" in report.errors[0]
@@ -238,14 +248,8 @@ async def atom_site() -> AsyncIterator[tuple[str, list[tuple[str, float]]]]:
             return web.Response(text=html, content_type="text/html")
         return web.Response(status=404)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/"), seen
-    finally:
-        await server.close()
+    async with _host(handler) as base:
+        yield base, seen
 
 
 async def _queued_atom_item(base: str, http: aiohttp.ClientSession, sessions: async_sessionmaker[AsyncSession],
@@ -256,7 +260,7 @@ async def _queued_atom_item(base: str, http: aiohttp.ClientSession, sessions: as
     [item] = await _items(sessions)
     assert (item.origin, item.url) == ("feed", base + "/zjtx.html")
     assert item.title == "关于专精特新企业奖励的通知"
-    leaves = _leaves(item.suggested["criteria"])
+    leaves = criteria_leaves(item.suggested["criteria"])
     assert {"field": "qualifications", "op": "has_any", "value": ["专精特新中小企业"]} in leaves
     assert item.suggested["benefit_max_yuan"] == 200000 and item.suggested["apply_until"] == "2026-07-31"
     parse_policy(item.suggested)
@@ -284,15 +288,6 @@ async def test_robots_crawl_delay_spaces_the_detail_pages(
     assert seen[2][1] - seen[1][1] >= 0.95  # Crawl-delay: 1, though our own pacing is 0.05 s
 
 
-def _leaves(tree: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not tree:
-        return []
-    for logic in ("all", "any"):
-        if logic in tree:
-            return [leaf for child in tree[logic] for leaf in _leaves(child)]
-    return [tree]
-
-
 async def test_a_host_that_gives_only_last_modified_is_asked_with_if_modified_since(
     http: aiohttp.ClientSession, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -318,20 +313,13 @@ async def test_a_host_that_gives_only_last_modified_is_asked_with_if_modified_si
             return web.Response(text=html, content_type="text/html", headers={"Last-Modified": stamp})
         return web.Response(status=404)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    try:
-        base = str(server.make_url("")).rstrip("/")
+    async with _host(handler) as base:
         source = [{"name": "lm", "kind": "html", "url": base + "/list.html", "links": "ul.list a",
                    "title": "h1.title", "content": "div.article"}]  # fmt: skip
         poller = _poller(Portal(base=base), http, session_factory, source)
         first = await poller.tick()
         asked.clear()
         second = await poller.tick()
-    finally:
-        await server.close()
     assert (first.new, first.errors) == (1, [])
     assert (second.new, second.changed, second.errors) == (0, 0, []) and second.not_modified >= 1
     assert ("/list.html", stamp, None) in asked  # the validator it was given, and no ETag it was not

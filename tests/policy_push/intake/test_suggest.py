@@ -15,6 +15,8 @@ from policy_push.intake import suggest_policy
 from policy_push.intake.text import cn_number, normalise
 from policy_push.refdata import load_reference_data
 
+from .criteria import criteria_leaves
+
 REF = load_reference_data()
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "policies.jsonl"
 
@@ -25,15 +27,6 @@ def _suggest(text: str, title: str = "关于开展申报工作的通知", **reco
 
 def _conditions(result: Any) -> list[dict[str, Any]]:
     return [s.value for s in result.suggestions if s.field == "criteria" and s.applied]
-
-
-def _leaves(tree: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not tree:
-        return []
-    for logic in ("all", "any"):
-        if logic in tree:
-            return [leaf for child in tree[logic] for leaf in _leaves(child)]
-    return [tree]
 
 
 def test_every_suggested_record_validates_and_ignores_given_criteria() -> None:
@@ -67,19 +60,19 @@ def test_not_c_or_d_is_not_in_and_a_positive_c_requirement_is_refused() -> None:
 
 def test_lists_of_kinds_are_alternatives_and_predicates_all_hold() -> None:
     r = _suggest("一、补贴对象\n具有盘锦市户籍、持有第二代残疾人证，且纳入最低生活保障范围的残疾人。", title="残疾人补贴")
-    leaves = _leaves(r.record["criteria"])
+    leaves = criteria_leaves(r.record["criteria"])
     assert {"field": "hukou_region", "op": "within", "value": ["211100"]} in leaves
     assert {"field": "tags", "op": "has_all", "value": ["残疾", "低保"]} in leaves
     r = _suggest("一、发放对象\n居住在盘锦市的城乡最低生活保障对象和特困供养人员。", title="生活补贴")
-    assert {"field": "tags", "op": "has_any", "value": ["低保", "特困"]} in _leaves(r.record["criteria"])
+    assert {"field": "tags", "op": "has_any", "value": ["低保", "特困"]} in criteria_leaves(r.record["criteria"])
 
 
 def test_numbered_items_under_one_of_the_following_are_alternatives() -> None:
     text = ("第二条 补贴对象为具有本市户籍、年满60周岁的老年人，且属于下列情形之一：\n（一）城乡最低生活保障对象；\n"
             "（二）特困供养人员；\n（三）低保边缘家庭成员。")
     tree = _suggest(text, title="护理补贴").record["criteria"]
-    assert {"field": "tags", "op": "has_any", "value": ["低保", "特困", "低保边缘"]} in _leaves(tree)
-    assert {"field": "age", "op": "gte", "value": 60} in _leaves(tree)
+    assert {"field": "tags", "op": "has_any", "value": ["低保", "特困", "低保边缘"]} in criteria_leaves(tree)
+    assert {"field": "age", "op": "gte", "value": 60} in criteria_leaves(tree)
 
 
 def test_an_alternative_the_language_cannot_hold_drops_the_whole_condition() -> None:
@@ -101,12 +94,12 @@ def test_exclusions_negate_only_what_they_fully_name() -> None:
 
 def test_places_resolve_in_the_policys_city_including_townships_and_zones() -> None:
     r = _suggest("一、补贴对象\n在田庄台镇、西安镇从事水稻种植的农户。", title="大洼区水稻补贴", issuer="盘锦市大洼区农业农村局")
-    assert {"field": "region", "op": "within", "value": ["211104101", "211104108"]} in _leaves(r.record["criteria"])
+    assert {"field": "region", "op": "within", "value": ["211104101", "211104108"]} in criteria_leaves(r.record["criteria"])
     r = _suggest("一、适用范围\n注册地在沈阳经济技术开发区的工业企业。", title="沈阳经济技术开发区智能制造奖励办法")
-    assert {"field": "region", "op": "within", "value": ["210106401"]} in _leaves(r.record["criteria"])
+    assert {"field": "region", "op": "within", "value": ["210106401"]} in criteria_leaves(r.record["criteria"])
     # "全市" means the city the policy is read in
     r = suggest_policy({"title": "通知", "text": "一、补贴对象\n全市居住的高校毕业生。"}, ref=REF, city="210700")
-    assert {"field": "region", "op": "within", "value": ["210700"]} in _leaves(r.record["criteria"])
+    assert {"field": "region", "op": "within", "value": ["210700"]} in criteria_leaves(r.record["criteria"])
 
 
 def test_dates_absolute_relative_and_long_term() -> None:
