@@ -110,6 +110,13 @@ class CampaignRecipientRow(Base):
     excluded_by: Mapped[str | None] = mapped_column(String(128))
 
 
+# the preview's order (best score first, ties by id): a keyset page reads only its own rows
+Index(
+    "ix_campaign_recipients_rank",
+    CampaignRecipientRow.campaign_id, CampaignRecipientRow.score.desc(), CampaignRecipientRow.profile_id,
+)
+
+
 class CampaignMessageRow(Base):
     """The rendered message per channel, as the approver saw it."""
 

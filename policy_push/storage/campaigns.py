@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import NotFound
@@ -25,13 +25,17 @@ from policy_push.statuses import (
 
 from .campaign_tables import CampaignRecipientRow, CampaignRow, campaigns, messages, recipients
 from .campaign_tables import deliveries as _deliveries
-from .sql import chunks, is_postgres
+from .sql import chunks, insert_ignore, is_postgres
 from .tables import PolicyRow, PolicyVersionRow
 
 __all__ = [
     "NOT_SKIPPED",
     "RecipientLines",
+    "add_recipients",
     "bodies",
+    "delete_campaign",
+    "delete_some_recipients",
+    "drafting_of",
     "due_scheduled",
     "get",
     "insert_campaign",
@@ -44,6 +48,7 @@ __all__ = [
     "recipients_after",
     "recount",
     "sms_reason_counts",
+    "start_drafting",
     "stream_recipients",
 ]
 
@@ -89,6 +94,7 @@ async def insert_campaign(
     recipient_rows: Sequence[dict[str, Any]],
     bodies_by_channel: dict[str, dict[str, Any]],
 ) -> None:
+    """A campaign written whole in the caller's transaction (a reminder: a list already approved)."""
     await session.execute(insert(campaigns), [row])
     for part in chunks(recipient_rows, 5000):
         await session.execute(insert(recipients), list(part))
@@ -96,6 +102,59 @@ async def insert_campaign(
         await session.execute(
             insert(messages), [{"campaign_id": row["id"], "channel": ch, "body": b} for ch, b in bodies_by_channel.items()]
         )
+
+
+# -- a draft written chunk by chunk (campaigns.drafting) ----------------------------------------------------
+
+
+async def start_drafting(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The campaign row, in state ``drafting``: its recipients follow in chunks."""
+    await session.execute(insert(campaigns), [{**row, "state": CampaignState.DRAFTING.value}])
+
+
+async def drafting_of(session: AsyncSession, policy_id: str) -> list[tuple[str, dt.datetime]]:
+    """(id, last chunk written at) of the policy's campaigns still ``drafting``."""
+    rows = await session.execute(
+        select(_c.id, _c.updated_at).where(_c.policy_id == policy_id, _c.state == CampaignState.DRAFTING.value)
+    )
+    return [(i, at) for i, at in rows]
+
+
+async def add_recipients(
+    session: AsyncSession, campaign_id: str, rows: Sequence[dict[str, Any]], *, written: int, now: dt.datetime
+) -> bool:
+    """One chunk of a draft's recipients; False (and nothing written) once the campaign is no longer
+    ``drafting`` (a newer draft superseded it). The campaign row is touched first: on PostgreSQL that
+    row lock orders this chunk after a concurrent cancel; its ``updated_at`` tells a later drafter the
+    draft is alive. A profile already on the list (named twice by the match) keeps its first row."""
+    moved = await session.execute(
+        update(campaigns)
+        .where(_c.id == campaign_id, _c.state == CampaignState.DRAFTING.value)
+        .values(updated_at=now, summary={"drafting": {"recipients_written": written}})
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(moved, "rowcount", 0):
+        return False
+    if rows:
+        await session.execute(insert_ignore(session, recipients, ["campaign_id", "profile_id"]), list(rows))
+    return True
+
+
+async def delete_some_recipients(session: AsyncSession, campaign_id: str, limit: int) -> int:
+    """Delete up to ``limit`` of the campaign's recipients (a discarded draft is emptied in short
+    transactions, as it was filled); returns how many."""
+    some = select(_r.profile_id).where(_r.campaign_id == campaign_id).limit(limit).scalar_subquery()
+    result = await session.execute(
+        delete(recipients).where(_r.campaign_id == campaign_id, _r.profile_id.in_(some))
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_campaign(session: AsyncSession, campaign_id: str) -> None:
+    """The campaign row and its messages (its recipients deleted beforehand, in chunks)."""
+    await session.execute(delete(messages).where(_m.campaign_id == campaign_id))
+    await session.execute(delete(campaigns).where(_c.id == campaign_id))
 
 
 async def bodies(session: AsyncSession, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -160,8 +219,12 @@ async def due_scheduled(session: AsyncSession, *, now: dt.datetime) -> list[tupl
 
 
 async def policies_without_campaign(session: AsyncSession, *, on: dt.date) -> list[str]:
-    """Open policies whose current version has no campaign (oldest change first)."""
-    has = exists().where(and_(CampaignRow.policy_id == PolicyRow.id, CampaignRow.policy_version == PolicyRow.version))
+    """Open policies whose current version has no campaign (oldest change first). A draft still being
+    written counts as none: if its writer died, the next look starts it again."""
+    has = exists().where(and_(
+        CampaignRow.policy_id == PolicyRow.id, CampaignRow.policy_version == PolicyRow.version,
+        CampaignRow.state != CampaignState.DRAFTING.value,
+    ))  # fmt: skip
     rows = await session.execute(
         select(PolicyRow.id)
         .where(or_(PolicyRow.apply_until.is_(None), PolicyRow.apply_until >= on), ~has)
@@ -383,7 +446,9 @@ async def states(session: AsyncSession, campaign_ids: Collection[str]) -> dict[s
 
 async def announcement_funnel(session: AsyncSession) -> tuple[int, int, int]:
     """Over the announcement campaigns not cancelled: recipients eligible, may-qualify, and to be messaged."""
-    live = select(_c.id).where(_c.purpose == Purpose.ANNOUNCE.value, _c.state != CampaignState.CANCELLED.value)
+    live = select(_c.id).where(
+        _c.purpose == Purpose.ANNOUNCE.value, _c.state.not_in([CampaignState.CANCELLED.value, CampaignState.DRAFTING.value])
+    )
     base = select(func.count()).select_from(recipients).where(_r.campaign_id.in_(live))
     eligible = await session.scalar(base.where(_r.eligible.is_(True)))
     may = await session.scalar(base.where(_r.eligible.is_(False)))
