@@ -44,6 +44,7 @@ from policy_push.storage.campaigns import RecipientLines
 from policy_push.storage.sql import begin_write
 from policy_push.storage.tables import PolicyRow, utcnow
 
+from .approval import list_hash
 from .messages import MessageSettings, build_message_bodies, quoted_reason
 from .recipients import choose_channel, summary_counts
 
@@ -325,6 +326,8 @@ async def _finish(
     async with sessions() as session:
         # counted by the database, not by the chunks: exact however often the match named a profile
         counts = summary_counts(await campaign_store.recount(session, campaign_id))
+        # hashed once here, streamed, outside the write transaction: the preview shows it from the row
+        digest = await list_hash(session, await campaign_store.get(session, campaign_id), bodies)
     summary = {
         "eligible": result.counts.get("eligible", len(result.eligible)),
         "may_qualify": result.counts.get("unknown", len(result.unknown)),
@@ -339,7 +342,8 @@ async def _finish(
         await _same_version(session, policy.id, version)
         cancelled = await _cancel_older_drafts(session, policy.id, prepared_by, campaign_id, now)
         if not await campaign_store.move_state(
-            session, campaign_id, CampaignState.DRAFT, now=now, expect={CampaignState.DRAFTING}, summary=summary
+            session, campaign_id, CampaignState.DRAFT, now=now, expect={CampaignState.DRAFTING}, summary=summary,
+            list_sha256=digest,
         ):
             raise WrongState(campaign_id, "superseded by a newer draft", "finish it")
         await campaign_store.put_bodies(session, campaign_id, bodies)

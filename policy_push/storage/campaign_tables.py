@@ -80,6 +80,9 @@ class CampaignRow(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: SHA-256 of the recipient list and the message texts the approver saw
     approval_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: the same hash of the list and texts as they are now, kept so a preview need not read a million
+    #: rows to show it; None once they change (``campaigns.editing``), then computed again when shown
+    list_sha256: Mapped[str | None] = mapped_column(String(64))
     #: when sending may start (UTC); None = as soon as approved and scheduled
     send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     #: counts of the match run and the recipient list (eligible, may_qualify, skipped by reason …)

@@ -30,6 +30,7 @@ from .tables import PolicyRow, PolicyVersionRow
 
 __all__ = [
     "NOT_SKIPPED",
+    "RankCursor",
     "RecipientLines",
     "add_recipients",
     "bodies",
@@ -43,6 +44,7 @@ __all__ = [
     "move_state",
     "open_of_policies",
     "policies_without_campaign",
+    "recipient_count",
     "recipient_page",
     "recipient_rows",
     "recipients_after",
@@ -356,15 +358,33 @@ def recipient_filters(campaign_id: str, *, eligible: bool | None = None, skip_re
     return out
 
 
-async def recipient_page(session: AsyncSession, conditions: list[ColumnElement[bool]], *, limit: int, offset: int
-                         ) -> tuple[list[CampaignRecipientRow], int]:  # fmt: skip
-    """A page of recipients, best score first, and the total for the conditions."""
-    total = await session.scalar(select(func.count()).select_from(CampaignRecipientRow).where(*conditions))
+class RankCursor(NamedTuple):
+    """Where a page of recipients in the preview's order (best score first, ties by id) ends: the next
+    page starts after it."""
+
+    score: float
+    profile_id: str
+
+
+async def recipient_page(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], *, limit: int, offset: int = 0,
+    after: RankCursor | None = None,
+) -> list[CampaignRecipientRow]:
+    """A page of recipients, best score first, ties by id. ``after`` (keyset) reads the index from that
+    point, so the page at row 900,000 costs what the first does; ``offset`` skips rows one by one."""
+    r = CampaignRecipientRow
+    keyset: list[ColumnElement[bool]] = []
+    if after is not None:
+        # ``score <= s`` is the index range; the OR drops the ties already shown
+        keyset = [r.score <= after.score, or_(r.score < after.score, r.profile_id > after.profile_id)]
     rows = await session.scalars(
-        select(CampaignRecipientRow).where(*conditions)
-        .order_by(CampaignRecipientRow.score.desc(), CampaignRecipientRow.profile_id).limit(limit).offset(offset)
-    )  # fmt: skip
-    return list(rows), int(total or 0)
+        select(r).where(*conditions, *keyset).order_by(r.score.desc(), r.profile_id).limit(limit).offset(offset)
+    )
+    return list(rows)
+
+
+async def recipient_count(session: AsyncSession, conditions: list[ColumnElement[bool]]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(CampaignRecipientRow).where(*conditions)) or 0)
 
 
 async def sms_reason_counts(session: AsyncSession, campaign_id: str) -> list[tuple[str | None, int]]:

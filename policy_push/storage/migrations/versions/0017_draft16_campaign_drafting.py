@@ -1,6 +1,8 @@
 """A campaign may be ``drafting`` (its recipients still being written chunk by chunk, each chunk its own
 short transaction) before it is a ``draft``; and the recipients get the preview's order as an index
-(campaign, score descending, profile id), so a keyset page costs the same at row 900,000 as at row 0.
+(campaign, score descending, profile id), so a keyset page costs the same at row 900,000 as at row 0;
+and ``campaigns.list_sha256`` keeps the hash of the list and texts as they are now, so a preview does not
+hash a million rows each time it is shown.
 The CHECK constraint is re-created with the values spelled out, as 0004 and 0016 do.
 
 Revision ID: draft16_campaign_drafting
@@ -32,6 +34,7 @@ def upgrade() -> None:
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_constraint("ck_campaigns_state", type_="check")
         batch_op.create_check_constraint("ck_campaigns_state", _in("state", _AFTER))
+        batch_op.add_column(sa.Column("list_sha256", sa.String(length=64), nullable=True))
     op.create_index(
         "ix_campaign_recipients_rank", "campaign_recipients",
         [sa.column("campaign_id"), sa.desc(sa.column("score")), sa.column("profile_id")],
@@ -45,3 +48,4 @@ def downgrade() -> None:
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_constraint("ck_campaigns_state", type_="check")
         batch_op.create_check_constraint("ck_campaigns_state", _in("state", _BEFORE))
+        batch_op.drop_column("list_sha256")
