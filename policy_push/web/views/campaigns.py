@@ -149,6 +149,9 @@ class RecipientPage(_Out):
     total: int
     limit: int
     offset: int
+    next: str | None = Field(
+        description="Pass as `after` for the next page (read by the index, the same cost at any depth); null on the last page."
+    )
 
 
 class RecipientChange(_Out):
