@@ -136,6 +136,7 @@ class Transactions:
     def __init__(self, engine: AsyncEngine) -> None:
         self.longest = {True: 0.0, False: 0.0}
         self.count = {True: 0, False: 0}
+        self.what = {True: "", False: ""}
         self._open: dict[int, list[Any]] = {}
         sync = engine.sync_engine
         event.listen(sync, "begin", self._begin)
@@ -144,21 +145,28 @@ class Transactions:
         event.listen(sync, "rollback", self._end)
 
     def _begin(self, conn: Any) -> None:
-        self._open[id(conn)] = [time.perf_counter(), False]
+        self._open[id(conn)] = [time.perf_counter(), False, []]
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if id(conn) in self._open and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN "):
-            self._open[id(conn)][1] = True
+        opened = self._open.get(id(conn))
+        if opened is None:
+            return
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN "):
+            opened[1] = True
+        opened[2].append(" ".join(statement.split()[:3]))
 
     def _end(self, conn: Any) -> None:
         opened = self._open.pop(id(conn), None)
         if opened is not None:
-            start, wrote = opened
+            start, wrote, statements = opened
+            took = time.perf_counter() - start
             self.count[wrote] += 1
-            self.longest[wrote] = max(self.longest[wrote], time.perf_counter() - start)
+            if took > self.longest[wrote]:
+                self.longest[wrote] = took
+                self.what[wrote] = f"{len(statements)} statements, first {statements[:2]}"
 
     def text(self) -> str:
-        return (f"{self.count[True]:,} writing, longest {self.longest[True] * 1000:.0f} ms; "
+        return (f"{self.count[True]:,} writing, longest {self.longest[True] * 1000:.0f} ms ({self.what[True]}); "
                 f"{self.count[False]:,} reading, longest {self.longest[False] * 1000:.0f} ms")  # fmt: skip
 
 
@@ -260,31 +268,29 @@ def main() -> None:
     ap.add_argument("--pg", default=DEFAULT_PG)
     args = ap.parse_args()
     started = dt.datetime.now(dt.UTC)
-    load_before = os.getloadavg()
-    lines: list[str] = []
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    print(f"# bench/campaigns — {args.n:,} recipients, chunk {args.chunk:,}, started {started:%Y-%m-%d %H:%M} UTC")
+    print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"# {platform.node()} · {os.cpu_count()} cores · {cpu} · Python {platform.python_version()}")
+    print()
+    print("| db | step | time | memory / baseline | transactions |")
+    print("|---|---|---|---|---|", flush=True)
     for db in args.db.split(","):
         if db == "sqlite":
             with tempfile.TemporaryDirectory(prefix="pp_bench_campaigns_") as tmp:
                 path = f"{tmp}/bench.db"
-                lines += asyncio.run(run(db, f"sqlite+aiosqlite:///{path}", args.n, args.chunk, path))
+                lines = asyncio.run(run(db, f"sqlite+aiosqlite:///{path}", args.n, args.chunk, path))
         elif db == "postgres":
             schema, url = asyncio.run(_pg_schema(args.pg))
             try:
-                lines += asyncio.run(run(db, url, args.n, args.chunk, None))
+                lines = asyncio.run(run(db, url, args.n, args.chunk, None))
             finally:
                 asyncio.run(_pg_schema(args.pg, drop=schema))
         else:
             raise SystemExit(f"--db: sqlite or postgres, not {db!r}")
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench/campaigns — {args.n:,} recipients, chunk {args.chunk:,}, started {started:%Y-%m-%d %H:%M} UTC")
-    print(f"# load average before: {' '.join(f'{x:.2f}' for x in load_before)}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"# {platform.node()} · {os.cpu_count()} cores · {cpu} · Python {platform.python_version()}")
-    print()
-    print("| db | step | time | memory / baseline | transactions |")
-    print("|---|---|---|---|---|")
-    for line in lines:
-        print(line)
-
+        print("\n".join(lines), flush=True)
+    print(f"\n# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"finished {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
 
 if __name__ == "__main__":
     main()

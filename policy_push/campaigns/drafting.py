@@ -46,7 +46,7 @@ from policy_push.storage.tables import PolicyRow, utcnow
 
 from .approval import list_hash
 from .messages import MessageSettings, build_message_bodies, quoted_reason
-from .recipients import choose_channel, summary_counts
+from .recipients import choose_channel, list_counts
 
 __all__ = [
     "MATERIAL_FIELDS",
@@ -325,7 +325,7 @@ async def _finish(
         raise InvalidInput(f"the message of policy {policy.id} cannot be rendered: {exc}", loc=["policy", policy.id]) from exc
     async with sessions() as session:
         # counted by the database, not by the chunks: exact however often the match named a profile
-        counts = summary_counts(await campaign_store.recount(session, campaign_id))
+        counts = await list_counts(session, campaign_id)
         # hashed once here, streamed, outside the write transaction: the preview shows it from the row
         digest = await list_hash(session, await campaign_store.get(session, campaign_id), bodies)
     summary = {

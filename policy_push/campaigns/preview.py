@@ -191,7 +191,7 @@ async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_
     messages = {channel: dict(body.get("preview", {})) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
     sms = messages.get("sms")
     if sms is not None:
-        sms["billed_segments"] = await _billed_segments(session, campaign_id, sms)
+        sms["billed_segments"] = await _billed_segments(session, campaign, sms)
     top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n, with_total=False)
     maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n, with_total=False)
     return CampaignView(
@@ -200,13 +200,16 @@ async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_
     )
 
 
-async def _billed_segments(session: AsyncSession, campaign_id: str, preview: dict[str, Any]) -> int:
+async def _billed_segments(session: AsyncSession, campaign: CampaignRow, preview: dict[str, Any]) -> int:
     """The SMS segments the campaign's first-choice SMS recipients will be billed, by the segments of
-    each recipient's quoted reason (a reason the preview did not render counts at the longest)."""
+    each recipient's quoted reason (a reason the preview did not render counts at the longest). The
+    counts kept in the summary when it has them (every edit recounts them), else counted now."""
     by_reason = {reason: n for reason, n in preview.get("segments_by_reason") or []}
     worst = int(preview.get("max_segments") or preview.get("segments") or 1)
     total = 0
-    for reason, count in await campaign_store.sms_reason_counts(session, campaign_id):
+    kept = (campaign.summary or {}).get("sms_reasons")
+    counted = kept if kept is not None else await campaign_store.sms_reason_counts(session, campaign.id)
+    for reason, count in counted:
         total += count * int(by_reason.get(reason, worst))
     return total
 

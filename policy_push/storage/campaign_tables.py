@@ -118,6 +118,13 @@ Index(
     "ix_campaign_recipients_rank",
     CampaignRecipientRow.campaign_id, CampaignRecipientRow.score.desc(), CampaignRecipientRow.profile_id,
 )
+# the same order within the eligible or the may-qualify ones (the preview's may-qualify list sits at the
+# end of the rank order: found through the first index it would cost a scan of every eligible row)
+Index(
+    "ix_campaign_recipients_eligible_rank",
+    CampaignRecipientRow.campaign_id, CampaignRecipientRow.eligible, CampaignRecipientRow.score.desc(),
+    CampaignRecipientRow.profile_id,
+)
 
 
 class CampaignMessageRow(Base):

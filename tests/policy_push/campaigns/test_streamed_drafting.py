@@ -226,6 +226,10 @@ async def test_the_streamed_hash_is_the_whole_list_hash_and_the_kept_one_follows
     async with session_factory() as session:
         assert (await campaign_store.get(session, prepared.id)).list_sha256 is None
         assert (await load_campaign_view(session, cipher, prepared.id)).list_sha256 == changed
+        # the SMS counts the preview bills by are kept in the summary, and recounted by the edit
+        kept = (await campaign_store.get(session, prepared.id)).summary["sms_reasons"]
+        assert kept == [[r, n] for r, n in await campaign_store.sms_reason_counts(session, prepared.id)]
+        assert sum(n for _, n in kept) == 12 - 2
     async with session_factory() as session, session.begin():
         row = await approve(session, prepared.id, approver="bob", expect_sha256=changed)
     assert row.approval_sha256 == row.list_sha256 == changed

@@ -1,6 +1,6 @@
 """A campaign may be ``drafting`` (its recipients still being written chunk by chunk, each chunk its own
 short transaction) before it is a ``draft``; and the recipients get the preview's order as an index
-(campaign, score descending, profile id), so a keyset page costs the same at row 900,000 as at row 0;
+(campaign, score descending, profile id; and the same within eligible / may qualify), so a keyset page costs the same at row 900,000 as at row 0;
 and ``campaigns.list_sha256`` keeps the hash of the list and texts as they are now, so a preview does not
 hash a million rows each time it is shown.
 The CHECK constraint is re-created with the values spelled out, as 0004 and 0016 do.
@@ -39,9 +39,14 @@ def upgrade() -> None:
         "ix_campaign_recipients_rank", "campaign_recipients",
         [sa.column("campaign_id"), sa.desc(sa.column("score")), sa.column("profile_id")],
     )  # fmt: skip
+    op.create_index(
+        "ix_campaign_recipients_eligible_rank", "campaign_recipients",
+        [sa.column("campaign_id"), sa.column("eligible"), sa.desc(sa.column("score")), sa.column("profile_id")],
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_index("ix_campaign_recipients_eligible_rank", table_name="campaign_recipients")
     op.drop_index("ix_campaign_recipients_rank", table_name="campaign_recipients")
     # a draft never finished has an incomplete list: it could not have been approved, and is dropped
     op.execute("UPDATE campaigns SET state = 'cancelled' WHERE state = 'drafting'")
