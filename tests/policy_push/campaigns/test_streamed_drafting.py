@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from policy_push.campaigns import (
+    PreparedCampaign,
     approval_hash,
     approve,
     decode_cursor,
@@ -59,6 +60,14 @@ async def _large(sessions: Sessions, cipher: PiiCipher) -> tuple[str, FakeMatche
 
 def _chunked(settings: Settings) -> Settings:
     return settings.model_copy(update={"campaign_chunk_rows": CHUNK})
+
+
+async def _drafted(sessions: Sessions, cipher: PiiCipher, settings: Settings) -> tuple[PreparedCampaign, list[str]]:
+    """:func:`_large` drafted in chunks of ``CHUNK``."""
+    policy_id, matcher, ids = await _large(sessions, cipher)
+    prepared = await prepare_campaign(sessions, matcher, policy_id, prepared_by="alice", settings=_chunked(settings))
+    assert prepared is not None
+    return prepared, ids
 
 
 async def _campaigns(sessions: Sessions, policy_id: str) -> list[tuple[str, str]]:
@@ -154,9 +163,7 @@ async def test_a_drafting_campaign_cannot_be_approved_and_a_cut_draft_is_redone_
 async def test_keyset_pages_are_complete_stable_and_counted(
     session_factory: Sessions, cipher: PiiCipher, settings: Settings
 ) -> None:
-    policy_id, matcher, _ids = await _large(session_factory, cipher)
-    prepared = await prepare_campaign(session_factory, matcher, policy_id, prepared_by="alice", settings=_chunked(settings))
-    assert prepared is not None
+    prepared, _ = await _drafted(session_factory, cipher, settings)
     r = CampaignRecipientRow
     for filters in ({}, {"skip_reason": "none"}, {"eligible": False}, {"skip_reason": "unreachable"}, {"channel": "sms", "skip_reason": "none"}):
         async with session_factory() as session:
@@ -211,9 +218,7 @@ async def _reference(sessions: Sessions, campaign_id: str) -> str:
 async def test_the_streamed_hash_is_the_whole_list_hash_and_the_kept_one_follows_edits(
     session_factory: Sessions, cipher: PiiCipher, settings: Settings
 ) -> None:
-    policy_id, matcher, ids = await _large(session_factory, cipher)
-    prepared = await prepare_campaign(session_factory, matcher, policy_id, prepared_by="alice", settings=_chunked(settings))
-    assert prepared is not None
+    prepared, ids = await _drafted(session_factory, cipher, settings)
     expected = await _reference(session_factory, prepared.id)
     async with session_factory() as session:
         assert await approval_hash(session, prepared.id) == expected
