@@ -173,7 +173,7 @@ class Settings(BaseSettings):
         description="Real seconds between two leader-only looks for policies whose draft campaign is still to be made.",
     )
     campaign_chunk_rows: int = Field(
-        2000, ge=1, le=100_000,
+        500, ge=1, le=100_000,
         description="Recipients a campaign draft writes per transaction: each chunk commits on its own, so no writer "
         "(the send tick, the API) waits on a large draft for more than one chunk.",
     )
