@@ -16,7 +16,7 @@ from ._criteria import to_ymd
 from ._reasons import SIZE_FIGURES, Explainer, text_reason
 from ._records import CompiledPolicy, MatchRecord, PolicyMatches, Reason
 from ._scoring import Scoring
-from ._topk import best_of, top_rows_of
+from ._topk import best_of, top_rows
 
 __all__ = ["PolicyMatching", "PolicyStream"]
 
@@ -85,7 +85,7 @@ class PolicyMatching(Scoring):
                 scores = self._dense_scores(q)
                 if min_score > 0:
                     elig_mask = elig_mask & (scores >= min_score)
-                picked = _pick([elig_mask, unk_mask], scores, [top_k, k_unk])
+                picked = [_pick(elig_mask, scores, top_k), _pick(unk_mask, scores, k_unk)]
             (re, se), (ru, su) = picked
             out_e = self._ranked(p, re, se, None, ev, on_ymd, query, presorted=True)
             out_u = self._ranked(p, ru, su, None, ev, on_ymd, query, presorted=True)
@@ -239,18 +239,9 @@ class PolicyMatching(Scoring):
         return out
 
 
-def _pick(
-    masks: list[np.ndarray], scores: np.ndarray, ks: list[int | None]
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The rows of each mask in ranked order with their scores: all of them (its ``k`` None) or
-    the best ``k`` (``top_rows_of``, one pass over the scores for every mask cut)."""
-    cut_ks = [k for k in ks if k is not None]
-    tops = iter(top_rows_of([m for m, k in zip(masks, ks, strict=True) if k is not None], scores, cut_ks))
-    out = []
-    for mask, k in zip(masks, ks, strict=True):
-        if k is None:
-            rows = np.flatnonzero(mask)
-            out.append(best_of(rows, scores[rows], len(rows)))
-        else:
-            out.append(next(tops))
-    return out
+def _pick(mask: np.ndarray, scores: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``mask`` in ranked order with their scores: all of them (``k`` None) or the best ``k``."""
+    if k is None:
+        rows = np.flatnonzero(mask)
+        return best_of(rows, scores[rows], len(rows))
+    return top_rows(mask, scores, k)

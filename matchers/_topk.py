@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["best_of", "top_rows", "top_rows_of"]
+__all__ = ["best_of", "top_rows"]
 
 #: one row in ``_STRIDE`` is read for the threshold guess (62,500 of a million rows)
 _STRIDE = 16
 #: the guess aims at about this many times ``k`` rows above the threshold, so that sampling
 #: noise rarely leaves fewer than ``k`` (which costs the fallback, never a wrong answer)
 _MARGIN = 2
-#: a mask holding at most one row in ``_FEW`` is listed whole; rows above a guess are listed
-#: from the scores alone when at most one in ``_FEW`` is
-_FEW = 16
 
 
 def best_of(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,52 +41,20 @@ def best_of(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, n
 def top_rows(mask: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows where ``mask`` holds that come first in (score descending, row ascending)
     order, in that order, with their scores.  ``mask`` is ``bool[n]``, ``scores`` ``float[n]``."""
-    return top_rows_of([mask], scores, [k])[0]
-
-
-def top_rows_of(
-    masks: list[np.ndarray], scores: np.ndarray, ks: list[int]
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``top_rows(mask, scores, k)`` for each mask and its ``k``, over one score column: the
-    sample is read once and the rows above the lowest guess are listed once for all masks
-    (a policy's eligible and unknown lists are cut from the same scores)."""
-    sample = scores[::_STRIDE]
-    guesses: list[float | None] = []
-    for mask, k in zip(masks, ks, strict=True):
-        if k <= 0 or np.count_nonzero(mask) * _FEW <= len(mask):
-            guesses.append(None)  # a narrow mask is listed whole: cheaper than any guess
-            continue
-        mine = sample[mask[::_STRIDE]]
-        want = _MARGIN * k // _STRIDE + 8
-        if len(mine) <= want:
-            guesses.append(None)
-        else:
-            guesses.append(float(np.partition(mine, len(mine) - want)[len(mine) - want]))
-    # a guess above which few rows of any mask lie (the sample tells) is served from one list of
-    # the rows above the lowest such guess; a guess low in the column (a mask of rows scoring
-    # little) reads its own mask instead
-    few = [g for g in guesses if g is not None and np.count_nonzero(sample > g) * _FEW <= len(sample)]
-    listed = np.flatnonzero(scores > min(few)) if few else None
-    out = []
-    for mask, k, thr in zip(masks, ks, guesses, strict=True):
-        if k <= 0:
-            out.append((np.zeros(0, np.int64), scores[:0]))
-            continue
-        if thr is not None:
-            if listed is not None and thr in few:
-                above = listed[mask[listed] & (scores[listed] > thr)]
-            else:
-                above = np.flatnonzero(mask & (scores > thr))
-            if len(above) >= k:
-                out.append(best_of(above, scores[above], k))
-                continue
-            # fewer than k rows above the guess: the rest come from the rows at it, lowest first
-            # (the ones below it are all worse), unless those are too few too
-            at = np.flatnonzero(mask & (scores == thr))
-            if len(at) >= k - len(above):
-                rows = np.sort(np.concatenate([above, at[: k - len(above)]]))
-                out.append(best_of(rows, scores[rows], k))
-                continue
-        rows = np.flatnonzero(mask)
-        out.append(best_of(rows, scores[rows], k))
-    return out
+    if k <= 0:
+        return np.zeros(0, np.int64), scores[:0]
+    sample = scores[::_STRIDE][mask[::_STRIDE]]
+    want = _MARGIN * k // _STRIDE + 8
+    if len(sample) > want:
+        thr = np.partition(sample, len(sample) - want)[len(sample) - want]
+        above = np.flatnonzero(mask & (scores > thr))
+        if len(above) >= k:
+            return best_of(above, scores[above], k)
+        # fewer than k rows above the guess: the rest come from the rows at it, lowest first
+        # (the ones below it are all worse), unless those are too few too
+        at = np.flatnonzero(mask & (scores == thr))
+        if len(at) >= k - len(above):
+            rows = np.sort(np.concatenate([above, at[: k - len(above)]]))
+            return best_of(rows, scores[rows], k)
+    rows = np.flatnonzero(mask)
+    return best_of(rows, scores[rows], k)
