@@ -119,8 +119,8 @@ class Funnel:
     matched: int = 0
     may_qualify: int = 0
     approved: int = 0
-    campaigns: int = 0
-    reminders: int = 0
+    #: campaigns by purpose (announcements, reminders), as the store counts them
+    by_purpose: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     fell_back: int = 0
     waiting: dict[str, int] = field(default_factory=dict)
@@ -133,7 +133,8 @@ class Funnel:
         failed = {ch: sum(st.get(s, 0) for s in DELIVERY_FAILED_FOR_GOOD) for ch, st in self.by_channel.items()}
         out = [
             f"matched            {self.matched:>6}  eligible (+{self.may_qualify} may qualify, missing data)",
-            f"approved           {self.approved:>6}  recipients in {self.campaigns} campaigns (+{self.reminders} reminder campaigns)",
+            f"approved           {self.approved:>6}  recipients in {self.by_purpose.get(Purpose.ANNOUNCE, 0)} campaigns "
+            f"(+{self.by_purpose.get(Purpose.REMINDER, 0)} reminder campaigns)",
         ]
         for ch in sorted(self.by_channel):
             # JPush pushes no receipts: "accepted" is all an app message can be known to be
@@ -150,8 +151,7 @@ class Funnel:
 async def funnel(sessions: Any, settings: Settings) -> Funnel:
     f = Funnel(cap=f"{settings.frequency_cap} in {settings.frequency_cap_days:g} days")
     async with sessions() as s:
-        by_purpose = await campaign_store.count_by_purpose(s)
-        f.campaigns, f.reminders = by_purpose.get(Purpose.ANNOUNCE, 0), by_purpose.get(Purpose.REMINDER, 0)
+        f.by_purpose = await campaign_store.count_by_purpose(s)
         f.matched, f.may_qualify, f.approved = await campaign_store.announcement_funnel(s)
         for (channel, status), n in (await delivery_history.counts(s)).items():
             f.by_channel.setdefault(channel, {})[status] = n
