@@ -19,7 +19,7 @@ import enum
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import aiohttp
@@ -77,28 +77,26 @@ def _hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
 
 
+@dataclass(eq=False)
 class SourcePoller:
-    def __init__(
-        self,
-        sources: list[SourceConfig],
-        sessions: async_sessionmaker[AsyncSession],
-        ref: ReferenceData,
-        fetcher: Fetcher,
-        *,
-        city: str,
-        min_confidence: float,
-        ctx: ValidationContext | None = None,
-    ) -> None:
-        self.sources = sources
-        self.sessions = sessions
-        self.ref = ref
-        self.fetcher = fetcher
-        self.city = city
-        self.min_confidence = min_confidence
-        self.ctx = ctx or ValidationContext(ref=ref)
-        self._own_session: aiohttp.ClientSession | None = None
-        #: the entries each source listed at its last full read, for polls answered with 304
-        self._listed: dict[str, list[Entry]] = {}
+    """Polls the configured sources for new and changed documents and queues suggestions for review."""
+
+    sources: list[SourceConfig]
+    sessions: async_sessionmaker[AsyncSession]
+    ref: ReferenceData
+    fetcher: Fetcher
+    _: KW_ONLY
+    city: str
+    min_confidence: float
+    #: how suggested records are checked: against ``ref``
+    ctx: ValidationContext = field(init=False, repr=False)
+    #: the HTTP session ``from_settings`` opened for the fetcher, closed by ``close``
+    _own_session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
+    #: the entries each source listed at its last full read, for polls answered with 304
+    _listed: dict[str, list[Entry]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = ValidationContext(ref=self.ref)
 
     @classmethod
     def from_settings(
