@@ -36,7 +36,7 @@ from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, Del
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history, upgrade
 
-from .help import add_command
+from .help import add_documented
 from .listen import check_port_free
 from .records import import_file
 
@@ -63,13 +63,7 @@ DEMO_FAULTS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
-        "Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock "
-        "that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end "
-        "unless --data-dir is given.",
-        "  policy-push demo --exit\n  policy-push demo --port 8081 --data-dir demo-data",
-    )
+    p = add_documented(sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators", _demo.__doc__)
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
     p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
     p.add_argument("--exit", action="store_true", help="stop after the demo run instead of serving")
@@ -372,6 +366,17 @@ async def _due(sessions: Any, now: dt.datetime) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """``policy-push demo``
+
+    Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock
+    that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end
+    unless --data-dir is given.
+
+    Example::
+
+      policy-push demo --exit
+      policy-push demo --port 8081 --data-dir demo-data
+    """
     check_port_free("127.0.0.1", args.port)  # before ten seconds of work, not after
     temporary = args.data_dir is None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policy_push_demo_"))
