@@ -56,14 +56,6 @@ class TencentPulled:
     replies: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class JPushAsked:
-    """JPush rows asked about, and those settled by the answer."""
-
-    asked: int = 0
-    settled: int = 0
-
-
 async def pull_tencent(
     sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher, router: Router, *, clock: Clock, rules: SendRules,
     early_cap: int | None,
@@ -105,6 +97,14 @@ async def _drain(
         await apply(got)
         applied += len(got)
     return applied
+
+
+@dataclass(frozen=True, slots=True)
+class JPushAsked:
+    """JPush rows asked about, and those settled by the answer."""
+
+    asked: int = 0
+    settled: int = 0
 
 
 async def pull_jpush_reports(
