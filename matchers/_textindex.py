@@ -22,7 +22,8 @@ Layout (n = rows appended since the last compaction, t = terms):
 A shard (an index holding only some regions' profiles) is given the statistics of the profiles it
 does not hold (``outside_``: their document frequency per term, count and summed length); idf and
 avgdl are then those of the whole corpus, so its rows weigh exactly as in one index of every
-profile.  ``outside_`` is frozen with them and not saved: a shard rebuilds rather than loads.
+profile.  ``outside_`` is frozen with them, saved with the index (``outside_state``) and changed only
+when the shard's regions change (``ProfileIndex.hand_over``).
 
 Removing a row is the caller's business: the profile table masks a dead row.  The compaction
 (``take``) drops dead rows, recomputes idf and avgdl, and rebuilds the base.
@@ -293,6 +294,21 @@ class TextIndex:
             arrays.update({"base.indptr": self.base.indptr, "base.indices": self.base.indices,
                            "base.data": self.base.data, "base.shape": np.asarray(self.base.shape)})
         return arrays, self.terms_
+
+    def outside_state(self) -> tuple[dict[str, np.ndarray], list[str]] | None:
+        """``outside_`` as arrays and its terms (their own list: a term held only elsewhere is not in
+        this vocabulary), or None when this is not a shard's index."""
+        if self.outside_ is None:
+            return None
+        df, n, total = self.outside_
+        terms = list(df)
+        arrays = {"df": np.fromiter((df[t] for t in terms), np.int64, len(terms)),
+                  "sums": np.asarray([float(n), float(total)], np.float64)}
+        return arrays, terms
+
+    def set_outside_state(self, arrays: Mapping[str, np.ndarray], terms: list[str]) -> None:
+        n, total = (float(x) for x in arrays["sums"])
+        self.outside_ = (dict(zip(terms, (int(x) for x in arrays["df"]), strict=True)), int(n), total)
 
     @classmethod
     def from_state(cls, arrays: Mapping[str, np.ndarray], terms: list[str]) -> TextIndex:

@@ -45,3 +45,49 @@ def test_a_shard_scores_as_the_whole(regions: Hierarchy, industries: Hierarchy, 
 
     alone = _scores(MatchEngine(audience, regions, industries, tokenizer).fit(held), policies)
     assert any(abs(alone[k] - whole[k]) > 1e-3 for k in alone)  # what the statistics are for
+
+
+def _shard(audience: str, regions: Hierarchy, industries: Hierarchy, tokenizer: Tokenizer,
+           records: list[dict[str, Any]], prefix: str) -> MatchEngine:
+    held = [r for r in records if str(r.get("region") or "").startswith(prefix)]
+    stats = TextStats()
+    engine = MatchEngine(audience, regions, industries, tokenizer)
+    engine.count_outside(stats, [r for r in records if not str(r.get("region") or "").startswith(prefix)])
+    return engine.fit(held, outside=stats)
+
+
+@pytest.mark.parametrize("audience", ["enterprise", "resident"])
+def test_a_shard_saved_and_loaded_keeps_the_outside_count(regions: Hierarchy, industries: Hierarchy, tokenizer: Tokenizer,
+                                                          sample_records: dict[str, list[dict[str, Any]]],
+                                                          sample_policies: list[dict[str, Any]], audience: str,
+                                                          tmp_path: Any) -> None:
+    records = sample_records[audience]
+    policies = [p for p in sample_policies if p["audience"] == audience]
+    whole = _scores(MatchEngine(audience, regions, industries, tokenizer).fit(records), policies)
+    shard = _shard(audience, regions, industries, tokenizer, records, "211103")
+    shard.save(tmp_path / "shard")
+    loaded = MatchEngine.load(tmp_path / "shard", regions, industries, tokenizer)
+    assert loaded.text_.outside_ == shard.text_.outside_ and loaded.text_.outside_ is not None
+    loaded.compact()  # recomputes idf and avgdl from the rows and the loaded outside count
+    assert all(v == pytest.approx(whole[k], abs=1e-6) for k, v in _scores(loaded, policies).items())
+
+
+@pytest.mark.parametrize("audience", ["enterprise", "resident"])
+def test_a_shard_handed_other_regions_scores_as_the_whole(regions: Hierarchy, industries: Hierarchy, tokenizer: Tokenizer,
+                                                          sample_records: dict[str, list[dict[str, Any]]],
+                                                          sample_policies: list[dict[str, Any]], audience: str) -> None:
+    records = sample_records[audience]
+    policies = [p for p in sample_policies if p["audience"] == audience]
+    whole = _scores(MatchEngine(audience, regions, industries, tokenizer).fit(records), policies)
+    engine = _shard(audience, regions, industries, tokenizer, records, "211103")
+    # 211103 goes elsewhere, 211102 comes here
+    gained = [r for r in records if str(r.get("region") or "").startswith("211102")]
+    lost = [str(r["id"]) for r in records if str(r.get("region") or "").startswith("211103")]
+    assert gained and lost
+    engine.hand_over(gained, lost)
+    moved = _scores(engine, policies)
+    assert {pid for _, pid in moved} <= {str(r["id"]) for r in gained}
+    assert {pid for _, pid in moved} and all(v == pytest.approx(whole[k], abs=1e-6) for k, v in moved.items())
+    assert engine.text_.outside_ is not None and engine.text_.outside_[1] == len(records) - len(gained)
+    again = _shard(audience, regions, industries, tokenizer, records, "211102")
+    assert engine.text_.outside_ == again.text_.outside_  # the count a fresh shard of 211102 makes
