@@ -47,6 +47,19 @@ except ImportError:  # a private module: should a scipy release drop it, the pub
 __all__ = ["TextIndex"]
 
 
+def in_term_order(terms: list[str], term_ids: np.ndarray) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """The vocabulary renumbered in the order of the terms themselves, and ``term_ids`` mapped to it.
+
+    A score is a float32 sum over the query's terms in ascending id; with ids in term order, any two
+    indexes (one of every profile, or a shard's) add a profile's terms in the same order, so identical
+    texts score bit for bit the same whichever index holds them, and ties stay ties across shards."""
+    order = sorted(range(len(terms)), key=terms.__getitem__)
+    new_id = np.empty(len(terms), np.int32)
+    new_id[np.asarray(order, np.int64)] = np.arange(len(terms), dtype=np.int32)
+    ordered = [terms[i] for i in order]
+    return ordered, {t: i for i, t in enumerate(ordered)}, new_id[term_ids]
+
+
 class TextIndex:
     """Term statistics and unit vectors of profile texts; rows align with the profile table."""
 
@@ -150,11 +163,10 @@ class TextIndex:
             flat_ids.extend(vocab.setdefault(t, len(vocab)) for t in terms)
             flat_cnt.extend(terms.values())
             lens[r] = len(flat_ids) - before
-        index.terms_ = list(vocab)
+        index.terms_, index.vocabulary_, ids = in_term_order(list(vocab), np.asarray(flat_ids, np.int32))
         indptr = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(lens, out=indptr[1:])
-        index._set_rows(indptr, np.asarray(flat_ids, np.int32), np.asarray(flat_cnt, np.float32),
-                        np.ones(len(rows), bool))
+        index._set_rows(indptr, ids, np.asarray(flat_cnt, np.float32), np.ones(len(rows), bool))
         return index
 
     def _set_rows(self, indptr: np.ndarray, term_ids: np.ndarray, counts: np.ndarray, live: np.ndarray) -> None:
@@ -204,9 +216,10 @@ class TextIndex:
         indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         gather = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])
         out = TextIndex(self.k1, self.b)
-        out.vocabulary_, out.terms_ = dict(self.vocabulary_), list(self.terms_)
+        # terms first seen after the build were numbered as they came: put back in term order
+        out.terms_, out.vocabulary_, ids = in_term_order(self.terms_, self.term_ids.a[gather])
         out.outside_ = self.outside_
-        out._set_rows(indptr, self.term_ids.a[gather], self.counts.a[gather], np.ones(len(rows), bool))
+        out._set_rows(indptr, ids, self.counts.a[gather], np.ones(len(rows), bool))
         return out
 
     # -- querying ---------------------------------------------------------------------------
