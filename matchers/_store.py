@@ -1,8 +1,8 @@
 """Saving an engine to a directory and loading it back: numpy ``.npy`` files plus JSON.
 
 Layout of ``path/``: ``meta.json`` (format, audience, ranking parameters, tokenizer fingerprint,
-profile ids, vocabularies, policies with their terms, feedback marks) and one ``<name>.npy`` per
-array.  No pickle: ``np.load(allow_pickle=False)``.  A save writes a sibling temporary directory
+profile ids, vocabularies, policies with their terms, feedback marks, and for a shard's index the terms
+of its count of the profiles held elsewhere) and one ``<name>.npy`` per array.  No pickle: ``np.load(allow_pickle=False)``.  A save writes a sibling temporary directory
 and renames it into place, so a crash mid-save leaves the previous copy intact.
 
 An index saved by an older format, or cut by a tokenizer with another fingerprint (other

@@ -25,6 +25,10 @@ avgdl are then those of the whole corpus, so its rows weigh exactly as in one in
 profile.  ``outside_`` is frozen with them, saved with the index (``outside_state``) and changed only
 when the shard's regions change (``ProfileIndex.hand_over``).
 
+Term ids follow the order of the terms themselves after a build or a compaction (``in_term_order``),
+so that every index adds a profile's terms in the same order and identical texts score bit for bit the
+same on any shard; a term first seen later takes the next id until the next compaction.
+
 Removing a row is the caller's business: the profile table masks a dead row.  The compaction
 (``take``) drops dead rows, recomputes idf and avgdl, and rebuilds the base.
 """
