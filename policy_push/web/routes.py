@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from policy_push.matching.fanout import SHARD_PATH
+from policy_push.matching.fanout import ME_POLICIES_PATH, PROFILE_POLICIES_PATH, SHARD_PATH
 from policy_push.staff import Role
 
 from . import console
@@ -575,6 +575,23 @@ ROUTES: tuple[Route, ...] = (
           description="Asked by a shard node (POLICY_PUSH_SHARD) of the shards holding a policy's regions, with "
           "'Authorization: Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (not a staff token); the asking node merges "
           "the parts (docs/scaling.md)."),
+    *(
+        Route("POST", path, view, op, summary, "service", (Reply(200, schema, "The answer of the public route it stands for."),),
+              body=Body("ProfileAsk"), errors=(401, 403, 409, 413, 415, 422, 503),
+              path_params={"name": "The shard this node holds (the profile's home)."},
+              description=f"Asked by a shard node not holding the profile's region, for {public}, with 'Authorization: "
+              "Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (staff and subscriber tokens are refused); the profile's id "
+              "goes in the body. Answered from this node's index and never forwarded again: a profile this node does "
+              "not hold is a 409 (docs/scaling.md).")
+        for path, view, op, summary, schema, public in (
+            (PROFILE_POLICIES_PATH, matches.home_profile_policies, "home_profile_policies",
+             "A profile's policies as staff see them, from its home shard (between shard nodes)", "ProfilePolicies",
+             "GET /api/v1/profiles/{id}/policies and the enterprise and resident forms"),
+            (ME_POLICIES_PATH, matches.home_me_policies, "home_me_policies",
+             "A subscriber's policies for me, from the profile's home shard (between shard nodes)", "MePolicies",
+             "GET /api/v1/me/policies"),
+        )
+    ),
     *(
         Route("GET", f"{API_PREFIX}/{kind}s/{{id}}/policies", view, f"list_{kind}_policies",
               f"Open policies that fit {a_kind}", "matching",
