@@ -38,7 +38,7 @@ __all__ = [
     "MATCH_SCHEMAS",
     "PROFILE_POLICY_PARAMS",
     "enterprise_policies",
-    "forwarded",
+    "home_answer",
     "home_me_policies",
     "home_profile_policies",
     "policy_matches",
@@ -276,15 +276,14 @@ async def home_me_policies(request: web.Request) -> web.Response:
     return json_bytes_response(body)
 
 
-async def forwarded(request: web.Request, path: str, audience: str, profile_id: str, *, on: dt.date,
-                    limit: int) -> web.Response | None:
-    """The answer of the node of the shard holding the profile (``path``: one of ``fanout``'s), as it
+async def home_answer(request: web.Request, path: str, audience: str, profile_id: str, *, on: dt.date,
+                      limit: int) -> bytes | None:
+    """The body the node of the shard holding the profile answers (``path``: one of ``fanout``'s), as it
     came; None when this node holds no shard or is the profile's home."""
     router = request.app.get(shard_router_key)
     if router is None:
         return None
-    raw = await router.ask_home(path, audience, profile_id, on=on, limit=limit)
-    return None if raw is None else json_bytes_response(raw)
+    return await router.ask_home(path, audience, profile_id, on=on, limit=limit)
 
 
 async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:
@@ -310,10 +309,10 @@ async def _profile_answer(request: web.Request, audience: str, profile_id: str) 
         body = await _profile_body(request, audience, profile_id, on=on, limit=query["limit"])
     except HeldByAnotherShard:
         # another shard's region: the node holding it answers (matching.fanout)
-        answer = await forwarded(request, PROFILE_POLICIES_PATH, audience, profile_id, on=on, limit=query["limit"])
+        answer = await home_answer(request, PROFILE_POLICIES_PATH, audience, profile_id, on=on, limit=query["limit"])
         if answer is None:
             raise
-        return answer
+        return json_bytes_response(answer)
     return json_response(body)
 
 

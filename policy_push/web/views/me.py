@@ -35,7 +35,7 @@ from ..keys import (
 )
 from ..params import QueryParam, enum_param, int_param, parse_query
 from ._common import staff_member, transaction
-from .matches import forwarded
+from .matches import home_answer
 
 __all__ = ["DECISIONS", "ME_PARAMS", "ME_POLICY_PARAMS", "ME_SCHEMAS", "signed_in"]
 
@@ -284,10 +284,10 @@ async def my_policies(request: web.Request) -> web.Response:
         )  # fmt: skip
     except HeldByAnotherShard:
         # held by another shard: its node answers, the same bytes (matching.fanout)
-        answer = await forwarded(request, ME_POLICIES_PATH, found[0], found[1], on=on, limit=q["limit"])
+        answer = await home_answer(request, ME_POLICIES_PATH, found[0], found[1], on=on, limit=q["limit"])
         if answer is None:
             raise
-        return answer
+        return json_bytes_response(answer)
     return json_bytes_response(body)
 
 

@@ -10,6 +10,7 @@ it with a 503 naming it, while a policy whose regions it does not hold is still 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import time
@@ -28,6 +29,7 @@ from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.runtime import open_runtime
 from policy_push.storage import shards as shard_store
+from policy_push.subscribers.sessions import COOKIE_NAME, CookieSealer
 from tests.factories import enterprise_doc
 
 from .cluster import (
@@ -200,6 +202,25 @@ def test_a_profiles_policies_are_answered_by_either_node_as_one_node(shards: dic
                     asked += 1
     print(f"{asked} profile answers equal to one node's on both nodes in {time.perf_counter() - began:.2f} s; "
           f"profiles {homes.picked}")
+
+
+def _page_as(node: Node, cookie: str) -> str:
+    request = urllib.request.Request(f"{node.base}/me", headers={"Cookie": f"{COOKIE_NAME}={cookie}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(resp.read().decode())
+
+
+def test_a_subscribers_page_is_the_same_on_either_node(database: Settings, shards: dict[str, Node], homes: Homes) -> None:
+    """The /me page (policies for me, today) of a profile of each shard: the node not holding it shows
+    what the home shows, every policy of the home's answer in it."""
+    sealer = CookieSealer(database.pii_key.get_secret_value())  # type: ignore[union-attr]
+    for (audience, pid), token in homes.tokens.items():
+        cookie = sealer.seal(token, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        pages = {name: _page_as(node, cookie) for name, node in shards.items()}
+        status, me = _get_as(f"{shards['dawa'].base}/api/v1/me/policies", token)
+        assert status == 200 and me["items"] + me["may_qualify"], me
+        assert all(f"/p/{item['policy_id']}" in pages["dawa"] for item in me["items"] + me["may_qualify"]), pid
+        assert pages["dawa"] == pages["xinglongtai"], f"the /me page of {audience} {pid} differs between the nodes"
 
 
 def _recipients(node: Node, campaign_id: str) -> list[dict[str, object]]:
