@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import multiprocessing as mp
 import os
 import platform
@@ -32,10 +33,12 @@ from sqlalchemy import func, select, text
 from bench.channels._simproc import serve
 from channels import OutboundMessage, Router
 from policy_push.campaigns import render_for_recipient
+from policy_push.campaigns.messages import short_code
 from policy_push.config import Settings
 from policy_push.refdata import load_reference_data
 from policy_push.runtime import Runtime
 from policy_push.security import PiiCipher, generate_key
+from policy_push.security.links import LinkSigner
 from policy_push.sending import open_pipeline
 from policy_push.sending.providers import build_router
 from policy_push.storage import create_engine, session_factory, upgrade
@@ -105,10 +108,14 @@ class _Sims:
 async def baseline(n: int, sims: _Sims, settings: Settings, body_of: dict[str, dict]) -> Row:  # type: ignore[type-arg]
     """The same messages through the same adapters and limiters, with no database at all."""
     pick = by_share(MIX)
+    links = LinkSigner(secrets.token_bytes(32), dt.timedelta(days=90))
+    now = datetime.now(UTC)
     by_kind: dict[str, list[OutboundMessage]] = {}
     for i in range(1, n + 1):
-        ch = pick(i)
-        msg = render_for_recipient(body_of[ch], reasons=["身份标签：退役军人"], delivery_id=f"base{i:028d}", address=address(ch, i + 5_000_000))
+        ch, delivery_id = pick(i), f"base{i:028d}"
+        code = short_code(delivery_id)
+        msg = render_for_recipient(body_of[ch], reason="身份标签：退役军人", delivery_id=delivery_id,
+                                   address=address(ch, i + 5_000_000), code=code, token=links.sign(code, now=now))
         by_kind.setdefault(ch, []).append(msg)
     sim_cpu0, _, req0 = sims.stats()
     cpu0, t0 = _cpu(), time.perf_counter()
