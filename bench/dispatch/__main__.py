@@ -6,7 +6,11 @@ left (``Pipeline.run_until_idle``). Seeding the profiles and the campaign is not
 simulators run in a child process (``bench.channels._simproc``), so "CPU" below is the dispatching
 process alone. The baseline sends the same messages through the same adapters with no database.
 
-    python -m bench.dispatch [--n 100000] [--db sqlite,postgres] [--out bench/dispatch/RESULTS.md]
+With ``postgres:2`` a second process (``bench.dispatch._worker``) sends beside the first from the moment the
+outbox is written; each has half the providers' rates, so the pair is held to one worker's pace. Its CPU is
+added to the dispatcher CPU column; "all sent once" counts, at the simulators, every delivery exactly once.
+
+    python -m bench.dispatch [--n 100000] [--db sqlite,postgres,postgres:2] [--out bench/dispatch/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import func, select, text
 
 from bench.channels._simproc import serve
+from bench.dispatch import _worker
 from channels import OutboundMessage, Router
 from policy_push.campaigns import render_for_recipient
 from policy_push.campaigns.messages import short_code
@@ -78,13 +84,23 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _settings(data_dir: Path, url: str, urls: dict[str, str]) -> Settings:
-    return Settings(
-        data_dir=data_dir, database_url=url, pii_key=generate_key(), quiet_hours="", receipt_wait_s=0,
+#: the providers' rates (messages per second) all the dispatching processes together are held to
+RATES = {"sms_rate_per_s": 5000, "wechat_rate_per_s": 20000, "app_rate_per_s": 1000}
+
+
+def _values(data_dir: Path, url: str, urls: dict[str, str], *, workers: int = 1, pii_key: str | None = None) -> dict[str, Any]:
+    """The settings of one dispatching process; with several, each has its share of the providers' rates
+    (each process paces itself), so together they are held to the one worker's pace."""
+    return dict(
+        data_dir=data_dir, database_url=url, pii_key=pii_key or generate_key(), quiet_hours="", receipt_wait_s=0,
         aliyun_sms_url=urls["aliyun"] + "/", wechat_url=urls["wechat"], jpush_url=urls["jpush"],
-        sms_rate_per_s=5000, wechat_rate_per_s=20000, app_rate_per_s=1000,
+        **{k: v / workers for k, v in RATES.items()},
         dispatch_batch_size=1000, dispatch_concurrency=4, log_level="WARNING",
     )  # fmt: skip
+
+
+def _settings(data_dir: Path, url: str, urls: dict[str, str], **kw: Any) -> Settings:
+    return Settings(**_values(data_dir, url, urls, **kw))
 
 
 class _Sims:
@@ -138,7 +154,27 @@ async def baseline(n: int, sims: _Sims, settings: Settings, body_of: dict[str, d
                sum(req1.values()) - sum(req0.values()), "yes" if accepted == n else f"{accepted} accepted")  # fmt: skip
 
 
-async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict[str, dict]]:  # type: ignore[type-arg]
+class _Helper:
+    """A second dispatching process (``bench.dispatch._worker``), ready to send when told."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker.run, args=(values, child), daemon=True)
+        self.proc.start()
+        assert self.conn.recv() == "ready"
+
+    def go(self) -> None:
+        self.conn.send("go")
+
+    async def result(self) -> tuple[float, bool]:
+        """(CPU s it spent sending, whether it saw the outbox idle)"""
+        out = await asyncio.get_running_loop().run_in_executor(None, self.conn.recv)
+        self.proc.join(10)
+        return out  # type: ignore[no-any-return]
+
+
+async def run_db(kind: str, n: int, sims: _Sims, pg_url: str, workers: int = 1) -> tuple[Row, dict[str, dict]]:  # type: ignore[type-arg]
     tmp = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     schema = f"pp_bench_{secrets.token_hex(4)}"
     if kind == "sqlite":
@@ -151,7 +187,7 @@ async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict
         url = f"{pg_url}?search_path={schema}"
     try:
         await upgrade(url)
-        settings = _settings(tmp, url, sims.urls)
+        settings = _settings(tmp, url, sims.urls, workers=workers)
         engine = create_engine(settings)
         sessions = session_factory(engine)
         cipher = PiiCipher.from_settings(settings)
@@ -164,12 +200,19 @@ async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict
             bodies = dict((await s.execute(select(CampaignMessageRow.channel, CampaignMessageRow.body))).all())
         sim_cpu0, before, req0 = sims.stats()
         runtime = Runtime(settings, engine, sessions, cipher, load_reference_data())
+        helpers = [_Helper(_values(tmp, url, sims.urls, workers=workers, pii_key=settings.pii_key.get_secret_value()))
+                   for _ in range(workers - 1)]  # fmt: skip
         cpu0, t0 = _cpu(), time.perf_counter()
         async with open_pipeline(runtime, clock=SystemClock()) as p:
             p.send_budget_s = None
             await p.dispatch_due_campaigns()
             outbox_s = time.perf_counter() - t0
+            for h in helpers:
+                h.go()
             idle = await p.run_until_idle(timeout_s=600, leader=False)
+            for cpu_h, idle_h in [await h.result() for h in helpers]:
+                cpu0 -= cpu_h
+                idle = idle and idle_h
         wall = time.perf_counter() - t0
         cpu = _cpu() - cpu0
         sim_cpu1, after, req1 = sims.stats()
@@ -181,7 +224,8 @@ async def run_db(kind: str, n: int, sims: _Sims, pg_url: str) -> tuple[Row, dict
         ok = idle and statuses == {"sent": n} and all(got[sim] == count for sim, count in want.items())
         await engine.dispose()
         requests = sum(req1.values()) - sum(req0.values())
-        return Row(kind, n, wall, outbox_s, cpu, sim_cpu1 - sim_cpu0, _rss_mb(), requests,
+        name = kind if workers == 1 else f"{kind}, {workers} worker processes"
+        return Row(name, n, wall, outbox_s, cpu, sim_cpu1 - sim_cpu0, _rss_mb(), requests,
                    "yes" if ok else f"NO {statuses} {got}"), bodies  # fmt: skip
     finally:
         if kind == "postgres":
@@ -205,9 +249,10 @@ async def main_async(n: int, dbs: Sequence[str], pg_url: str) -> list[Row]:
     rows: list[Row] = []
     try:
         bodies: dict[str, dict] = {}  # type: ignore[type-arg]
-        for kind in dbs:
-            print(f"{kind}: {n:,} recipients ...", flush=True)
-            row, bodies = await run_db(kind, n, sims, pg_url)
+        for run in dbs:
+            kind, _, workers = run.partition(":")
+            print(f"{run}: {n:,} recipients ...", flush=True)
+            row, bodies = await run_db(kind, n, sims, pg_url, int(workers or 1))
             print("  " + row.line(), flush=True)
             rows.append(row)
         settings = _settings(Path(tempfile.mkdtemp()), "sqlite+aiosqlite:///:memory:", sims.urls)
@@ -222,7 +267,8 @@ async def main_async(n: int, dbs: Sequence[str], pg_url: str) -> list[Row]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.dispatch", description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--db", default="sqlite,postgres")
+    ap.add_argument("--db", default="sqlite,postgres,postgres:2",
+                    help="runs, comma-separated: sqlite, postgres, or postgres:N for N dispatching processes")
     ap.add_argument("--pg-url", default=os.environ.get("POLICY_PUSH_TEST_PG_URL", DEFAULT_PG))
     ap.add_argument("--out", type=Path, default=None, help="write the table here (e.g. bench/dispatch/RESULTS.md)")
     args = ap.parse_args(argv)
@@ -240,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "# Dispatch: a campaign end to end against the simulators", "",
             *head,
             f"- campaign: {args.n:,} residents, channel mix {MIX} (each recipient once), no quiet hours, "
-            "batches of 1,000, 4 lanes; simulators (no latency) in a child process; `python -m bench.dispatch`",
+            "batches of 1,000, 4 lanes; simulators (no latency) in a child process; `python -m bench.dispatch`; "
+            f"{RATES} shared by the workers of a run",
             "- wall = dispatch tick (approval check + outbox rows) + claim/send/record until idle; seeding not timed",
             "",
             *table, "",
