@@ -1,5 +1,6 @@
-"""A second dispatching process for ``bench.dispatch`` (``--workers 2``): its own engine, runtime and pipeline
-on the same database, started when the first process starts sending; it sends until nothing is left.
+"""A further dispatching process for ``bench.dispatch`` (``--db postgres:2``): its own engine, runtime and
+pipeline on the same database, told to start when the first process starts its dispatch tick; it claims,
+sends and records until nothing is left.
 
 Run by ``multiprocessing`` (spawn): the parent sends the settings' values, then "go"; the child answers
 with (CPU seconds it spent sending, whether it saw the outbox idle).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -35,9 +37,12 @@ async def _send(values: dict[str, Any], conn: Connection) -> tuple[float, bool]:
         conn.send("ready")
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # "go"
         cpu0 = _cpu()
+        deadline = time.monotonic() + 600
         async with open_pipeline(runtime, clock=SystemClock()) as p:
-            p.send_budget_s = None
-            idle = await p.run_until_idle(timeout_s=600, leader=False)
+            # a sender only (the first process runs the dispatch tick): claims from the first committed batch
+            while not (idle := await p.is_idle()) and time.monotonic() < deadline:
+                if not await p.dispatcher.send_due():
+                    await asyncio.sleep(0.05)
         return _cpu() - cpu0, idle
     finally:
         await engine.dispose()
