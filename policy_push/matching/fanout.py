@@ -4,7 +4,9 @@ document itself, so that every shard evaluates the very version asked about, and
 token), merged (``policy_push.matching.shards``).
 
 A shard that does not answer, answers late or answers something else fails the whole request with
-``ShardUnavailable`` naming it (503 and the JSON error shape): never a silently partial list.
+``ShardUnavailable`` naming it (503 and the JSON error shape): never a silently partial list.  So
+does a part taken from another shard map than the one read for the request (a node still taking up
+a moved region, ``service_reshard``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,12 @@ class ShardRouter:
 
     async def part(self, policy: Policy, *, on: dt.date, top_k: int | None, min_score: float | None) -> dict[str, Any]:
         """This shard's part of the answer (what the internal route returns)."""
+        epoch = self.service.map_epoch
         full = await self.service.full_matches(policy, on=on)
-        return part_of(self.name, full, top_k=top_k, min_score=min_score)
+        part = part_of(self.name, full, top_k=top_k, min_score=min_score)
+        # the map the profiles it was computed from were taken from; None if they changed meanwhile
+        part["map"] = self.service.part_map(epoch)
+        return part
 
     async def match_policy(self, policy: Policy, *, on: dt.date, top_k: int | None, min_score: float | None) -> PolicyMatchResult:
         # read per request: a shard added to the map is asked from the next request on
@@ -77,6 +83,13 @@ class ShardRouter:
                 assert shard is not None
                 asks.append(self._remote(shard, policy, on=on, top_k=top_k, min_score=min_score))
         parts = list(await asyncio.gather(*asks))
+        for part in parts:
+            if part.get("map") != current.fingerprint():
+                # a shard that has not yet taken up the map (or is taking it up): its profiles may be
+                # counted twice or missed, so no list rather than a wrong one (``service_reshard``)
+                shard = current.get(part["shard"])
+                raise ShardUnavailable.of(part["shard"], shard.url if shard else "?",
+                                          "it is still taking up the changed shard map")
         profiles = None
         if len(names) < len(current.shards):
             # the skipped shards hold only regions outside the policy's: their profiles count, unmatched

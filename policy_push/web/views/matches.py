@@ -109,6 +109,8 @@ class ShardPart(_Out):
     histogram: list[int] = Field(description="Eligible profiles per score bucket of 0.1.")
     no_criteria: bool
     eligible_total: int = Field(description="Eligible at or above min_score, before the cut.")
+    map: str | None = Field(description="Fingerprint of the shard map the answering node's profiles were taken from; "
+                            "null while it is taking up a changed map (the asking node then answers 503).")
 
 
 MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies, ShardAsk, ShardPart)}
