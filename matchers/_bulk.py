@@ -24,7 +24,7 @@ from ._indexing import _text_hash
 from ._ranking import PROFILE_FIELDS, Ranking, joined_fields, split_fields, weighted_terms
 from ._table import ProfileTable, normalise_profile
 from ._text import Tokenizer
-from ._textindex import TextIndex
+from ._textindex import TextIndex, in_term_order
 
 if TYPE_CHECKING:
     from ._engine import MatchEngine
@@ -132,8 +132,7 @@ class EngineBuilder:
         counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.float32)
         self._ids, self._counts, self._lens = [], [], []
         text = TextIndex(e.ranking.k1, e.ranking.b)
-        text.vocabulary_ = self.vocab
-        text.terms_ = list(self.vocab)
+        text.terms_, text.vocabulary_, term_ids = in_term_order(list(self.vocab), term_ids)
         text._set_rows(indptr, term_ids, counts, np.ones(len(lens), bool))
         del term_ids, counts
         with e._lock:

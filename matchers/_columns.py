@@ -26,6 +26,9 @@ from ._hierarchy import Hierarchy
 __all__ = ["CodeColumn", "DateColumn", "EnumColumn", "Grow", "NumberColumn", "TagColumn"]
 
 _ENUM_MISSING = 255
+#: a code condition whose accepted codes form at most this many runs of sorted codes is read
+#: by comparing ranks (two passes over a small column per run) instead of a per-row look-up
+_MAX_RUNS = 3
 
 
 class Grow:
@@ -89,6 +92,8 @@ class CodeColumn(_Column):
         self.vocab: list[str] = list(vocab or [])
         self.index = {c: i for i, c in enumerate(self.vocab)}
         self._luts: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._sorted: np.ndarray | None = None
+        self._ranks: Grow | None = None
 
     def encode(self, code: str | None) -> int:
         if code is None:
@@ -130,8 +135,53 @@ class CodeColumn(_Column):
         return lut
 
     def hit(self, cond: Condition) -> np.ndarray:
-        # np.take is about twice as fast as fancy indexing here; "wrap" sends -1 to the last slot
-        return np.take(self.lut(cond.op, cond.value), self.v.a, mode="wrap")
+        lut = self.lut(cond.op, cond.value)
+        runs = self._runs(lut)
+        if runs is None:
+            # np.take is about twice as fast as fancy indexing here; "wrap" sends -1 to the last slot
+            return np.take(lut, self.v.a, mode="wrap")
+        rank = self._rank()
+        one = rank.dtype.type
+        out: np.ndarray | None = None
+        for lo, hi in runs:
+            # rank in [lo, hi) as one unsigned comparison: below lo wraps round to a large number
+            got = (rank - one(lo)) < one(hi - lo)
+            out = got if out is None else np.logical_or(out, got, out=out)
+        return np.zeros(len(self), bool) if out is None else out
+
+    def _order(self) -> np.ndarray:
+        """int64[len(vocab) + 1]: the rank of each vocabulary code in the sorted vocabulary, from
+        1; the last slot (a missing value) ranks 0.  Sorted codes put a region or an industry
+        right before its children (their codes extend it), so the codes a condition accepts
+        are mostly one run of ranks."""
+        if self._sorted is None or len(self._sorted) != len(self.vocab) + 1:
+            order = sorted(range(len(self.vocab)), key=self.vocab.__getitem__)
+            ranks = np.zeros(len(self.vocab) + 1, np.int64)
+            ranks[order] = np.arange(1, len(self.vocab) + 1)
+            self._sorted = ranks
+            self._ranks = None
+        return self._sorted
+
+    def _rank(self) -> np.ndarray:
+        """Each row's code's rank (``_order``), kept beside the codes: one ``np.take`` per new
+        row instead of one per condition.  Rows are only appended, so it grows at the end."""
+        order = self._order()
+        dtype = np.uint16 if len(order) <= 1 << 16 else np.uint32
+        if self._ranks is None or self._ranks.a.dtype != dtype:
+            self._ranks = Grow(dtype, np.take(order, self.v.a, mode="wrap").astype(dtype))
+        elif self._ranks.n < self.v.n:
+            self._ranks.extend(np.take(order, self.v.a[self._ranks.n :], mode="wrap").astype(dtype))
+        return self._ranks.a
+
+    def _runs(self, lut: np.ndarray) -> list[tuple[int, int]] | None:
+        """The runs ``[lo, hi)`` of ranks whose codes ``lut`` accepts, or None when there are
+        more than ``_MAX_RUNS`` (then a table look-up per row is cheaper)."""
+        in_rank = np.zeros(len(lut), np.int8)
+        in_rank[self._order()] = lut  # the missing slot ranks 0 and is never accepted
+        edges = np.flatnonzero(np.diff(in_rank, prepend=np.int8(0), append=np.int8(0)))
+        if len(edges) > 2 * _MAX_RUNS:
+            return None
+        return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
     def known_for(self, cond: Condition) -> np.ndarray:
         """Rows where ``cond`` can be decided.  For ``within``, a code the hierarchy does not know
@@ -172,11 +222,13 @@ class EnumColumn(_Column):
         return None if i == _ENUM_MISSING else self.choices[i]
 
     def hit(self, cond: Condition) -> np.ndarray:
-        # a few comparisons of uint8 beat a table look-up by an order of magnitude
-        out = np.zeros(len(self), bool)
-        for x in cond.value:
-            out |= self.v.a == self.index[x]
-        return out
+        # a few comparisons of uint8 beat a table look-up by an order of magnitude; neighbouring
+        # choices (small, medium, large) are one unsigned range comparison, not one each
+        v, out = self.v.a, None
+        for lo, hi in _runs(sorted({self.index[x] for x in cond.value})):
+            got = v == np.uint8(lo) if hi == lo + 1 else (v - np.uint8(lo)) < np.uint8(hi - lo)
+            out = got if out is None else np.logical_or(out, got, out=out)
+        return np.zeros(len(self), bool) if out is None else out
 
 
 class NumberColumn(_Column):
@@ -219,7 +271,8 @@ class DateColumn(_Column):
         return None if x == 0 else x
 
     def hit(self, cond: Condition) -> np.ndarray:
-        return _in_intervals(self.v.a, self.known(), *cond.intervals())
+        intervals, negate = cond.intervals()
+        return self._in_ranges([_whole(*i) for i in intervals], negate)
 
     def years_hit(self, cond: Condition, on_ymd: int) -> np.ndarray:
         """``hit`` for a whole-years field (age, established_years) derived at ``on_ymd``.
@@ -228,20 +281,53 @@ class DateColumn(_Column):
         so a condition on years becomes a range of dates and no years column is ever computed.
         (A 29 February birthday then falls on 1 March in common years.)
         """
-        born, out = self.v.a, np.zeros(len(self), bool)
         intervals, negate = cond.intervals()
-        for lo, lo_closed, hi, hi_closed in intervals:
-            first = None if lo == -math.inf else (math.ceil(lo) if lo_closed else math.floor(lo) + 1)
-            last = None if hi == math.inf else (math.floor(hi) if hi_closed else math.ceil(hi) - 1)
-            if first is not None and last is not None and first > last:
+        ranges = []
+        for first, last in (_whole(*i) for i in intervals):
+            # ``first`` years or more: born on or before on - first years; ``last`` or fewer: after
+            # on - (last + 1) years
+            ranges.append((None if last is None else on_ymd - (last + 1) * 10000 + 1,
+                           None if first is None else on_ymd - first * 10000))
+        return self._in_ranges(ranges, negate)
+
+    def _in_ranges(self, ranges: list[tuple[int | None, int | None]], negate: bool) -> np.ndarray:
+        """Known rows whose date lies in one of ``ranges`` (``lo``..``hi`` inclusive, None open),
+        or outside all of them (``negate``)."""
+        v = self.v.a.view(np.uint32)  # stored dates are positive and 0 is missing
+        out: np.ndarray | None = None
+        for lo, hi in ranges:
+            lo = 1 if lo is None else max(lo, 1)
+            hi = _DATE_MAX if hi is None else min(hi, _DATE_MAX)
+            if lo > hi:
                 continue
-            m = self.known().copy()
-            if first is not None:
-                m &= born <= on_ymd - first * 10000
-            if last is not None:
-                m &= born > on_ymd - (last + 1) * 10000
-            out |= m
-        return ~out & self.known() if negate else out
+            # lo <= v <= hi as one unsigned comparison; a missing 0 wraps round above any range
+            got = (v - np.uint32(lo)) <= np.uint32(hi - lo)
+            out = got if out is None else np.logical_or(out, got, out=out)
+        if out is None:
+            out = np.zeros(len(self), bool)
+        return np.greater(self.known(), out) if negate else out
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted distinct ``positions`` as runs ``[lo, hi)`` of consecutive ones."""
+    out: list[tuple[int, int]] = []
+    for x in positions:
+        if out and out[-1][1] == x:
+            out[-1] = (out[-1][0], x + 1)
+        else:
+            out.append((x, x + 1))
+    return out
+
+
+#: the largest ``yyyymmdd`` a date column holds (int32)
+_DATE_MAX = 2**31 - 1
+
+
+def _whole(lo: float, lo_closed: bool, hi: float, hi_closed: bool) -> tuple[int | None, int | None]:
+    """An interval of ``Condition.intervals`` as its first and last whole number (None: open)."""
+    first = None if lo == -math.inf else (math.ceil(lo) if lo_closed else math.floor(lo) + 1)
+    last = None if hi == math.inf else (math.floor(hi) if hi_closed else math.ceil(hi) - 1)
+    return first, last
 
 
 def _in_intervals(x: np.ndarray, known: np.ndarray, intervals: list, negate: bool) -> np.ndarray:

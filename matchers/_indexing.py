@@ -1,6 +1,6 @@
 """The profile index of a ``MatchEngine``: the state every part of the engine shares, and
-building it (``fit``, with ``count_outside`` for a shard), updating it (``upsert``, ``remove``)
-and compacting it (``compact``, ``merge_in_background``).
+building it (``fit``, with ``count_outside`` for a shard), updating it (``upsert``, ``remove``,
+``hand_over`` when a shard's regions change) and compacting it (``compact``, ``merge_in_background``).
 
 Updates append a new row and mask the old one; a merge drops masked rows and refreshes idf.  It
 runs by itself, in a background thread, when masked plus unmerged rows exceed ``merge_fraction``;
@@ -45,6 +45,11 @@ class TextStats:
     df: Counter[str] = field(default_factory=Counter)
     n: int = 0
     total_length: float = 0.0
+
+
+def _row_length(counts: Iterable[float]) -> float:
+    # the length as an index row holds it: float32 counts summed in float64, stored as float32
+    return float(np.float32(sum(float(np.float32(c)) for c in counts)))
 
 
 def _text_hash(text: str) -> int:
@@ -110,8 +115,45 @@ class ProfileIndex:
             terms = self._profile_terms(tokens)
             stats.df.update(terms.keys())
             stats.n += 1
-            # the length as an index row holds it: float32 counts summed in float64, stored as float32
-            stats.total_length += float(np.float32(sum(float(np.float32(c)) for c in terms.values())))
+            stats.total_length += _row_length(terms.values())
+
+    def hand_over(self, gained: Iterable[Mapping[str, Any]], lost: Iterable[str]) -> None:
+        """A shard's regions changed: index ``gained`` (profiles it now holds, until now counted among
+        those held elsewhere) and drop ``lost`` (now held elsewhere, counted there from now on), then
+        compact, so that idf and average length stay the whole corpus's.  Only the gained texts are cut.
+        A profile the outside count never saw (written elsewhere after the build) is taken out of it as
+        far as it can be (never below zero): the drift a shard's count has after writes anyway."""
+        self._check()
+        if self.text_.outside_ is None:
+            raise ValueError("hand_over is for a shard's index (fitted with outside=...)")
+        records = list(gained)
+        values = [normalise_profile(r, self.audience) for r in records]
+        texts = [profile_text(r, self.ranking) for r in records]
+        terms = [self._profile_terms(t) for t in self._tok().tokenize_many(texts, n_jobs=self.n_jobs)]
+        with self._lock:
+            while self._journal is not None:  # a background merge is running: let it finish
+                self._merged.wait()
+            df, n, total = self.text_.outside_
+            out = Counter(df)
+            for pid, v, text, row_terms in zip((str(r["id"]) for r in records), values, texts, terms, strict=True):
+                old = self.rows_.get(pid)
+                if old is None:  # it was counted elsewhere until now
+                    out.subtract(row_terms.keys())
+                    n, total = n - 1, total - _row_length(row_terms.values())
+                self.text_.append(row_terms, len(self.rows_))
+                self._append(pid, v, _text_hash(text), old)
+            for pid in lost:
+                row = self.rows_.pop(pid, None)
+                if row is None:
+                    continue
+                ids, counts = self.text_.row_terms(row)
+                out.update(self.text_.terms_[i] for i in ids.tolist())
+                n, total = n + 1, total + _row_length(counts.tolist())
+                self.table_.kill(row)
+                self.feedback_.forget(pid)
+            self.text_.outside_ = ({t: c for t, c in out.items() if c > 0}, max(n, 0), max(total, 0.0))
+            self._journal = set()  # claimed: the merge below refreshes the weights with the new count
+        self._merge()
 
     def fit(self, records: Iterable[Mapping[str, Any]], *, outside: TextStats | None = None) -> Self:
         """Index ``records`` from scratch (tokenising over ``n_jobs`` processes).  ``outside``: a

@@ -87,8 +87,10 @@ class PolicyMatching(Scoring):
                     elig_mask = elig_mask & (scores >= min_score)
                 picked = [_pick(elig_mask, scores, top_k), _pick(unk_mask, scores, k_unk)]
             (re, se), (ru, su) = picked
-            out_e = self._ranked(p, re, se, None, ev, on_ymd, query, presorted=True)
-            out_u = self._ranked(p, ru, su, None, ev, on_ymd, query, presorted=True)
+            # one explainer for both lists: a line (a region, a size) read in one is ready for the other
+            explainer = Explainer(p.criteria, self.hierarchies)
+            out_e = self._ranked(p, re, se, None, ev, on_ymd, query, presorted=True, explainer=explainer)
+            out_u = self._ranked(p, ru, su, None, ev, on_ymd, query, presorted=True, explainer=explainer)
             n_live = len(self.rows_)
         return PolicyMatches(
             p.id, out_e, out_u, n_elig, n_unk, n_live - n_elig - n_unk, p.criteria.root is not None

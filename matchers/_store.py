@@ -1,8 +1,8 @@
 """Saving an engine to a directory and loading it back: numpy ``.npy`` files plus JSON.
 
 Layout of ``path/``: ``meta.json`` (format, audience, ranking parameters, tokenizer fingerprint,
-profile ids, vocabularies, policies with their terms, feedback marks) and one ``<name>.npy`` per
-array.  No pickle: ``np.load(allow_pickle=False)``.  A save writes a sibling temporary directory
+profile ids, vocabularies, policies with their terms, feedback marks, and for a shard's index the terms
+of its count of the profiles held elsewhere) and one ``<name>.npy`` per array.  No pickle: ``np.load(allow_pickle=False)``.  A save writes a sibling temporary directory
 and renames it into place, so a crash mid-save leaves the previous copy intact.
 
 An index saved by an older format, or cut by a tokenizer with another fingerprint (other
@@ -50,7 +50,10 @@ def save_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
             table_arrays, vocabs = engine.table_.state()
             text_arrays, terms = engine.text_.state()
             fb_arrays, fb_meta = engine.feedback_.state()
+            outside = engine.text_.outside_state()  # a shard's count of the profiles held elsewhere
+            out_arrays, out_terms = outside if outside is not None else ({}, None)
             arrays = {**{f"table.{k}": v for k, v in table_arrays.items()},
+                      **{f"outside.{k}": v for k, v in out_arrays.items()},
                       **{f"text.{k}": v for k, v in text_arrays.items()},
                       **{f"feedback.{k}": v for k, v in fb_arrays.items()}, "hashes": engine.hashes_.a}
             for name, arr in arrays.items():
@@ -58,7 +61,7 @@ def save_state(engine: MatchEngine, path: str | os.PathLike[str]) -> None:
             meta = {"format": FORMAT, "audience": engine.audience.value, "ranking": engine.ranking.to_json(),
                     "tokenizer": _fingerprint(engine), "arrays": sorted(arrays),
                     "row_ids": engine.row_ids_, "vocabs": vocabs, "terms": terms,
-                    "policies": engine.policies_.sources(), "feedback": fb_meta}
+                    "policies": engine.policies_.sources(), "feedback": fb_meta, "outside_terms": out_terms}
         with open(tmp / "meta.json", "w", encoding="utf-8") as f:
             json.dump(meta, f, ensure_ascii=False)
         old = None
@@ -96,6 +99,8 @@ def load_state(engine: MatchEngine, path: str | os.PathLike[str], meta: dict[str
     table = ProfileTable.from_state(engine.audience, engine.regions, engine.industries,
                                     {k[6:]: v for k, v in arrays.items() if k.startswith("table.")}, meta["vocabs"])
     text = TextIndex.from_state({k[5:]: v for k, v in arrays.items() if k.startswith("text.")}, meta["terms"])
+    if meta.get("outside_terms") is not None:
+        text.set_outside_state({k[8:]: v for k, v in arrays.items() if k.startswith("outside.")}, meta["outside_terms"])
     feedback = FeedbackStore.from_state({k[9:]: v for k, v in arrays.items() if k.startswith("feedback.")},
                                         meta["feedback"])
     with engine._lock:

@@ -86,7 +86,8 @@ class Evaluation:
 
     @property
     def unknown(self) -> np.ndarray:
-        return ~(self.true | self.false)
+        # never both true and false: unknown is where they agree (one pass, not two)
+        return np.equal(self.true, self.false)
 
     def leaf_value(self, i: int, row: int) -> int:
         t, f = self.leaves[i]
@@ -192,7 +193,7 @@ class ProfileTable:
                 t = known if cond.value else ~known
                 return t, ~t
             t = col.years_hit(cond, on_ymd)
-            return t, known & ~t
+            return t, np.greater(known, t)
         col = self.columns[cond.field]
         known = col.known()
         if cond.op == "exists":
@@ -201,9 +202,10 @@ class ProfileTable:
         if isinstance(col, CodeColumn):
             known = col.known_for(cond)
         hit = col.hit(cond)
+        # ``known > hit`` is ``known & ~hit`` in one pass over the rows
         if isinstance(col, NumberColumn | DateColumn):
-            return hit, known & ~hit  # intervals already applied the negation
-        return (known & ~hit, hit) if cond.negated else (hit, known & ~hit)
+            return hit, np.greater(known, hit)  # intervals already applied the negation
+        return (np.greater(known, hit), hit) if cond.negated else (hit, np.greater(known, hit))
 
     def evaluate(self, criteria: Criteria, on_ymd: int) -> Evaluation:
         """Kleene truth of ``criteria`` for every row at date ``on_ymd`` (``yyyymmdd``)."""
@@ -212,6 +214,8 @@ class ProfileTable:
         if criteria.root is None:
             return Evaluation(alive.copy(), ~alive, leaves)
         t, f = _combine(criteria.root, leaves, self.n_rows)
+        if alive.all():  # the usual case (no row removed since the last compaction): two passes fewer
+            return Evaluation(t, f, leaves)
         return Evaluation(t & alive, f | ~alive, leaves)
 
     def take(self, rows: np.ndarray) -> ProfileTable:
@@ -268,12 +272,12 @@ def _combine(node: Node, leaves: list[tuple[np.ndarray, np.ndarray]], n: int) ->
         return f, t
     # folded in place: reduce() over a list would first stack the children into one 2-D array
     parts = [_combine(c, leaves, n) for c in node.children]
-    t, f = parts[0][0].copy(), parts[0][1].copy()
-    for ct, cf in parts[1:]:
-        if node.kind == "all":  # false if any child false; true only if all true
-            t &= ct
-            f |= cf
-        else:
-            t |= ct
-            f &= cf
+    if len(parts) == 1:
+        return parts[0]
+    # false if any child false, true only if all true ("all"); the other way round for "any"
+    both, either = (np.logical_and, np.logical_or) if node.kind == "all" else (np.logical_or, np.logical_and)
+    t, f = both(parts[0][0], parts[1][0]), either(parts[0][1], parts[1][1])
+    for ct, cf in parts[2:]:
+        both(t, ct, out=t)
+        either(f, cf, out=f)
     return t, f

@@ -22,7 +22,12 @@ Layout (n = rows appended since the last compaction, t = terms):
 A shard (an index holding only some regions' profiles) is given the statistics of the profiles it
 does not hold (``outside_``: their document frequency per term, count and summed length); idf and
 avgdl are then those of the whole corpus, so its rows weigh exactly as in one index of every
-profile.  ``outside_`` is frozen with them and not saved: a shard rebuilds rather than loads.
+profile.  ``outside_`` is frozen with them, saved with the index (``outside_state``) and changed only
+when the shard's regions change (``ProfileIndex.hand_over``).
+
+Term ids follow the order of the terms themselves after a build or a compaction (``in_term_order``),
+so that every index adds a profile's terms in the same order and identical texts score bit for bit the
+same on any shard; a term first seen later takes the next id until the next compaction.
 
 Removing a row is the caller's business: the profile table masks a dead row.  The compaction
 (``take``) drops dead rows, recomputes idf and avgdl, and rebuilds the base.
@@ -38,12 +43,27 @@ import scipy.sparse as sp
 
 from ._columns import Grow
 
-try:  # scipy's compiled kernel for a CSC matrix times a vector (see ``_base_product``)
+try:  # scipy's compiled kernels behind ``base[:, ids] @ w`` and ``csr[rows] @ q`` (``_base_product``, ``score_rows``)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
-except ImportError:  # a private module: should a scipy release drop it, the public product is used
-    _csc_matvec = None
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
+except ImportError:  # a private module: should a scipy release drop it, the public products are used
+    _csc_matvec = _csr_matvec = _csr_row_index = None
 
 __all__ = ["TextIndex"]
+
+
+def in_term_order(terms: list[str], term_ids: np.ndarray) -> tuple[list[str], dict[str, int], np.ndarray]:
+    """The vocabulary renumbered in the order of the terms themselves, and ``term_ids`` mapped to it.
+
+    A score is a float32 sum over the query's terms in ascending id; with ids in term order, any two
+    indexes (one of every profile, or a shard's) add a profile's terms in the same order, so identical
+    texts score bit for bit the same whichever index holds them, and ties stay ties across shards."""
+    order = sorted(range(len(terms)), key=terms.__getitem__)
+    new_id = np.empty(len(terms), np.int32)
+    new_id[np.asarray(order, np.int64)] = np.arange(len(terms), dtype=np.int32)
+    ordered = [terms[i] for i in order]
+    return ordered, {t: i for i, t in enumerate(ordered)}, new_id[term_ids]
 
 
 class TextIndex:
@@ -149,11 +169,10 @@ class TextIndex:
             flat_ids.extend(vocab.setdefault(t, len(vocab)) for t in terms)
             flat_cnt.extend(terms.values())
             lens[r] = len(flat_ids) - before
-        index.terms_ = list(vocab)
+        index.terms_, index.vocabulary_, ids = in_term_order(list(vocab), np.asarray(flat_ids, np.int32))
         indptr = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(lens, out=indptr[1:])
-        index._set_rows(indptr, np.asarray(flat_ids, np.int32), np.asarray(flat_cnt, np.float32),
-                        np.ones(len(rows), bool))
+        index._set_rows(indptr, ids, np.asarray(flat_cnt, np.float32), np.ones(len(rows), bool))
         return index
 
     def _set_rows(self, indptr: np.ndarray, term_ids: np.ndarray, counts: np.ndarray, live: np.ndarray) -> None:
@@ -203,9 +222,10 @@ class TextIndex:
         indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         gather = np.repeat(starts - indptr[:-1], lens) + np.arange(indptr[-1])
         out = TextIndex(self.k1, self.b)
-        out.vocabulary_, out.terms_ = dict(self.vocabulary_), list(self.terms_)
+        # terms first seen after the build were numbered as they came: put back in term order
+        out.terms_, out.vocabulary_, ids = in_term_order(self.terms_, self.term_ids.a[gather])
         out.outside_ = self.outside_
-        out._set_rows(indptr, self.term_ids.a[gather], self.counts.a[gather], np.ones(len(rows), bool))
+        out._set_rows(indptr, ids, self.counts.a[gather], np.ones(len(rows), bool))
         return out
 
     # -- querying ---------------------------------------------------------------------------
@@ -246,7 +266,21 @@ class TextIndex:
             return np.zeros(len(rows), np.float32)
         q = np.zeros(len(self.terms_), np.float32)
         q[ids] = weights
-        return np.asarray(self._rows_csr()[rows] @ q, np.float32).ravel()
+        csr = self._rows_csr()
+        if _csr_row_index is None or csr.data.dtype != np.float32 or csr.indptr.dtype != csr.indices.dtype:
+            return np.asarray(csr[rows] @ q, np.float32).ravel()
+        # what ``csr[rows] @ q`` runs, without the public path's checks and conversions (most of
+        # its cost for a few thousand rows): the same kernels on the same arrays, so the same
+        # float32 sums in the same order
+        ip, index = csr.indptr, csr.indptr.dtype
+        rows = np.asarray(rows, index)
+        sub_ip = np.zeros(len(rows) + 1, index)
+        np.cumsum(ip[rows + 1] - ip[rows], out=sub_ip[1:])
+        sub_ind, sub_data = np.empty(int(sub_ip[-1]), index), np.empty(int(sub_ip[-1]), np.float32)
+        _csr_row_index(len(rows), rows, ip, csr.indices, csr.data, sub_ind, sub_data)
+        out = np.zeros(len(rows), np.float32)
+        _csr_matvec(len(rows), len(q), sub_ip, sub_ind, sub_data, q, out)
+        return out
 
     def _avg(self) -> float:
         return self.nnz / max(self.n_rows, 1)
@@ -293,6 +327,21 @@ class TextIndex:
             arrays.update({"base.indptr": self.base.indptr, "base.indices": self.base.indices,
                            "base.data": self.base.data, "base.shape": np.asarray(self.base.shape)})
         return arrays, self.terms_
+
+    def outside_state(self) -> tuple[dict[str, np.ndarray], list[str]] | None:
+        """``outside_`` as arrays and its terms (their own list: a term held only elsewhere is not in
+        this vocabulary), or None when this is not a shard's index."""
+        if self.outside_ is None:
+            return None
+        df, n, total = self.outside_
+        terms = list(df)
+        arrays = {"df": np.fromiter((df[t] for t in terms), np.int64, len(terms)),
+                  "sums": np.asarray([float(n), float(total)], np.float64)}
+        return arrays, terms
+
+    def set_outside_state(self, arrays: Mapping[str, np.ndarray], terms: list[str]) -> None:
+        n, total = (float(x) for x in arrays["sums"])
+        self.outside_ = (dict(zip(terms, (int(x) for x in arrays["df"]), strict=True)), int(n), total)
 
     @classmethod
     def from_state(cls, arrays: Mapping[str, np.ndarray], terms: list[str]) -> TextIndex:

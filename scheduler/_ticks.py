@@ -19,10 +19,11 @@ application's own tables. This module adds what the application needs around tha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -328,21 +329,16 @@ class TickScheduler:
         if job in self._running:
             stats.skipped_busy += 1
             return election.is_leader
-        self._running[job] = _current_task()
-        stats.last_started_at = self._clock.now()
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(_CHECK_TIMEOUT_RENEWALS * election.renew_every_s):
-                return await election.try_acquire()
-        except Exception as exc:  # TimeoutError included: the election must then act as "not held"
-            self._record_failure(stats, exc)
-            logger.exception("scheduler lead check failed%s", f" ({lead})" if lead else "")
-            return False
-        finally:
-            stats.runs += 1
-            stats.last_duration_s = time.perf_counter() - started
-            stats.total_duration_s += stats.last_duration_s
-            del self._running[job]
+        with self._timed(job, stats):
+            try:
+                async with asyncio.timeout(_CHECK_TIMEOUT_RENEWALS * election.renew_every_s):
+                    return await election.try_acquire()
+            except Exception as exc:  # TimeoutError included: the election must then act as "not held"
+                self._record_failure(stats, exc)
+                logger.exception("scheduler lead check failed%s", f" ({lead})" if lead else "")
+                return False
+            finally:
+                stats.runs += 1
 
     async def _run_guarded(self, name: str) -> TickOutcome:
         tick = self._ticks[name]
@@ -353,33 +349,40 @@ class TickScheduler:
         if name in self._running:
             stats.skipped_busy += 1
             return TickOutcome.SKIPPED_BUSY
-        self._running[name] = _current_task()
+        with self._timed(name, stats):
+            try:
+                async with asyncio.timeout(tick.timeout_s):
+                    await tick.func()
+            except asyncio.CancelledError:
+                task = _current_task()
+                if task not in self._cancelled_at_stop:
+                    raise
+                # our own cancel at the end of the grace period (already logged): the job ends quietly
+                # instead of apscheduler printing a traceback on every deploy
+                self._cancelled_at_stop.discard(task)
+                task.uncancel()
+                outcome = TickOutcome.CANCELLED_AT_SHUTDOWN
+            except Exception as exc:  # a tick's failure must never stop the scheduler
+                self._record_failure(stats, exc)
+                logger.exception("tick %s failed", name)
+                outcome = TickOutcome.FAILED
+            else:
+                outcome = TickOutcome.RAN
+        stats.runs += 1
+        return outcome
+
+    @contextlib.contextmanager
+    def _timed(self, job: str, stats: TickStats) -> Iterator[None]:
+        """Hold ``job`` as running (one run at a time) and time it into ``stats``, however it ends."""
+        self._running[job] = _current_task()
         stats.last_started_at = self._clock.now()
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(tick.timeout_s):
-                await tick.func()
-        except asyncio.CancelledError:
-            task = _current_task()
-            if task not in self._cancelled_at_stop:
-                raise
-            # our own cancel at the end of the grace period (already logged): the job ends quietly
-            # instead of apscheduler printing a traceback on every deploy
-            self._cancelled_at_stop.discard(task)
-            task.uncancel()
-            outcome = TickOutcome.CANCELLED_AT_SHUTDOWN
-        except Exception as exc:  # a tick's failure must never stop the scheduler
-            self._record_failure(stats, exc)
-            logger.exception("tick %s failed", name)
-            outcome = TickOutcome.FAILED
-        else:
-            outcome = TickOutcome.RAN
+            yield
         finally:
-            del self._running[name]
+            del self._running[job]
             stats.last_duration_s = time.perf_counter() - started
             stats.total_duration_s += stats.last_duration_s
-        stats.runs += 1
-        return outcome
 
     def _record_failure(self, stats: TickStats, exc: Exception) -> None:
         stats.failures += 1

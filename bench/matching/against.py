@@ -4,7 +4,9 @@
 The other revision's ``matchers`` package is taken from git (``git archive REV matchers``) into a
 temporary directory and imported under another name; both engines index the same profiles and
 answer the same policies, one call each in turn.  On a shared machine this is the comparison
-that load does not distort: both sides see the same neighbours.
+that load does not distort: both sides see the same neighbours.  ``--saved`` loads both engines
+from the index ``python -m bench.matching`` saved in ``--workdir`` instead of building them twice
+(at 1,000,000 profiles two builds take minutes and more memory than one machine may spare).
 """
 
 from __future__ import annotations
@@ -43,12 +45,16 @@ def load_revision(rev: str, into: Path) -> Any:
     return importlib.import_module(name)
 
 
-def build(mod: Any, audience: str, records: list[dict[str, Any]]) -> Any:
+def _hierarchies(mod: Any) -> tuple[Any, Any]:
     with open(REFDATA / "regions.csv", encoding="utf-8") as f:
         regions = mod.Hierarchy.from_pairs((r["code"], r["parent_code"], r["name"]) for r in csv.DictReader(f))
     with open(REFDATA / "industries.csv", encoding="utf-8") as f:
         industries = mod.Hierarchy.from_pairs((r["code"], r["parent"], r["name"]) for r in csv.DictReader(f))
-    return mod.MatchEngine(audience, regions, industries, mod.Tokenizer(), n_jobs=2).fit(records)
+    return regions, industries
+
+
+def build(mod: Any, audience: str, records: list[dict[str, Any]]) -> Any:
+    return mod.MatchEngine(audience, *_hierarchies(mod), mod.Tokenizer(), n_jobs=2).fit(records)
 
 
 def parse_args(prog: str, argv: list[str] | None, default_size: int) -> argparse.Namespace:
@@ -59,6 +65,9 @@ def parse_args(prog: str, argv: list[str] | None, default_size: int) -> argparse
     ap.add_argument("--audiences", nargs="+", default=["enterprise", "resident"])
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "policy_push_bench")
+    ap.add_argument("--saved", action="store_true",
+                    help="load both engines from the index `python -m bench.matching` saved in --workdir "
+                         "(index_<audience>_<size>) instead of building them: no build, one index in memory per engine")
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     return args
@@ -75,10 +84,13 @@ def engine_pairs(args: argparse.Namespace, other: Any) -> Iterator[tuple[int, st
     for n in args.sizes:
         for audience in args.audiences:
             path = args.workdir / f"{audience}_{n}.jsonl"
-            if not path.exists():
+            if not path.exists() and not args.saved:
                 (write_enterprises if audience == "enterprise" else write_residents)(path, n)
             engines = {}
             for key, mod in (("this", matchers), ("other", other)):
+                if args.saved:
+                    engines[key] = mod.MatchEngine.load(args.workdir / f"index_{audience}_{n}", *_hierarchies(mod))
+                    continue
                 # the parsed records are read again for each engine and dropped after it is built: two
                 # engines and one copy of the records, never two engines' build transients on top of the
                 # records (a 1M enterprise run stays under 6 GB)

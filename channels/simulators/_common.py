@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -146,12 +146,18 @@ class CallbackPusher:
             self._session = None
 
 
-class Simulator:
+#: a simulator's settings type
+C = TypeVar("C")
+
+
+class Simulator(Generic[C]):
     """Base of the provider simulators: an aiohttp app on loopback with records and fault injection."""
 
     provider: str = "simulator"
 
-    def __init__(self, *, faults: Faults | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: C, *, faults: Faults | None = None, clock: Callable[[], float] = time.time) -> None:
+        #: the provider's own settings
+        self.config = config
         self.faults = faults or Faults()
         self.clock = clock
         self.rng = random.Random(self.faults.seed)

@@ -77,6 +77,8 @@ class SmsSimConfig:
 
 
 _S = TypeVar("_S")
+#: an SMS simulator's settings type
+_C = TypeVar("_C", bound=SmsSimConfig)
 _BATCH = 100
 
 
@@ -135,15 +137,14 @@ class DelayedReports(Generic[_S]):
                 self._push(reports[start : start + _BATCH])
 
 
-class SmsSimulator(Simulator):
+class SmsSimulator(Simulator[_C]):
     """Base of the SMS simulators: a subclass says how it writes a phone (``phone_key``), serves the API
     (``_handle``), settles a message (``_settle``) and what a callback receiver must answer (``_is_ack``)."""
 
     def __init__(
-        self, config: SmsSimConfig, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
+        self, config: _C, retry_delays_s: Sequence[float], *, faults: Faults | None, clock: Callable[[], float]
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config
+        super().__init__(config, faults=faults, clock=clock)
         self.pusher = CallbackPusher(retry_delays_s=retry_delays_s, time_factor=config.time_factor)
         self.send_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.send_scenarios.items()}
         self.receipt_scenarios: dict[str, str] = {self.phone_key(k): v for k, v in config.receipt_scenarios.items()}

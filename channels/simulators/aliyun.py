@@ -97,9 +97,8 @@ def _fmt(ts: float) -> str:
     return datetime.fromtimestamp(ts, CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class AliyunSimulator(SmsSimulator):
+class AliyunSimulator(SmsSimulator[AliyunSimConfig]):
     provider = "aliyun_sms"
-    config: AliyunSimConfig
 
     def __init__(
         self, config: AliyunSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time

@@ -68,14 +68,13 @@ class JPushSimConfig:
     batch_single: bool = True
 
 
-class JPushSimulator(Simulator):
+class JPushSimulator(Simulator[JPushSimConfig]):
     provider = "jpush"
 
     def __init__(
         self, config: JPushSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or JPushSimConfig()
+        super().__init__(config or JPushSimConfig(), faults=faults, clock=clock)
         self._msg_ids = itertools.count(1_828_256_757)
         self._window: dict[str, tuple[float, int]] = {}  # app_key -> (window start, pushes)
         #: cid -> (issued at, msg_id of its first successful push or "")

@@ -79,9 +79,8 @@ class _Sent:
     received_at: float = 0.0
 
 
-class TencentSimulator(SmsSimulator):
+class TencentSimulator(SmsSimulator[TencentSimConfig]):
     provider = "tencent_sms"
-    config: TencentSimConfig
 
     def __init__(
         self, config: TencentSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time

@@ -91,14 +91,13 @@ class WechatSimConfig:
     encoding_aes_key: str = ""
 
 
-class WechatSimulator(WechatEvents, WechatTokens, Simulator):
+class WechatSimulator(WechatEvents, WechatTokens, Simulator[WechatSimConfig]):
     provider = "wechat"
 
     def __init__(
         self, config: WechatSimConfig | None = None, *, faults: Faults | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(faults=faults, clock=clock)
-        self.config = config or WechatSimConfig()
+        super().__init__(config or WechatSimConfig(), faults=faults, clock=clock)
         self.pusher = CallbackPusher(retry_delays_s=self.config.event_retry_delays_s, time_factor=self.config.time_factor)
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (appid, expires_at)
         self._stable: dict[str, str] = {}  # appid -> current stable token

@@ -36,7 +36,7 @@ from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, Del
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history, upgrade
 
-from .help import add_command
+from .help import add_documented
 from .listen import check_port_free
 from .records import import_file
 
@@ -63,13 +63,7 @@ DEMO_FAULTS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators",
-        "Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock "
-        "that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end "
-        "unless --data-dir is given.",
-        "  policy-push demo --exit\n  policy-push demo --port 8081 --data-dir demo-data",
-    )
+    p = add_documented(sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators", _demo.__doc__)
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
     p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
     p.add_argument("--exit", action="store_true", help="stop after the demo run instead of serving")
@@ -119,8 +113,8 @@ class Funnel:
     matched: int = 0
     may_qualify: int = 0
     approved: int = 0
-    campaigns: int = 0
-    reminders: int = 0
+    #: campaigns by purpose (announcements, reminders), as the store counts them
+    by_purpose: dict[str, int] = field(default_factory=dict)
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     fell_back: int = 0
     waiting: dict[str, int] = field(default_factory=dict)
@@ -133,7 +127,8 @@ class Funnel:
         failed = {ch: sum(st.get(s, 0) for s in DELIVERY_FAILED_FOR_GOOD) for ch, st in self.by_channel.items()}
         out = [
             f"matched            {self.matched:>6}  eligible (+{self.may_qualify} may qualify, missing data)",
-            f"approved           {self.approved:>6}  recipients in {self.campaigns} campaigns (+{self.reminders} reminder campaigns)",
+            f"approved           {self.approved:>6}  recipients in {self.by_purpose.get(Purpose.ANNOUNCE, 0)} campaigns "
+            f"(+{self.by_purpose.get(Purpose.REMINDER, 0)} reminder campaigns)",
         ]
         for ch in sorted(self.by_channel):
             # JPush pushes no receipts: "accepted" is all an app message can be known to be
@@ -150,8 +145,7 @@ class Funnel:
 async def funnel(sessions: Any, settings: Settings) -> Funnel:
     f = Funnel(cap=f"{settings.frequency_cap} in {settings.frequency_cap_days:g} days")
     async with sessions() as s:
-        by_purpose = await campaign_store.count_by_purpose(s)
-        f.campaigns, f.reminders = by_purpose.get(Purpose.ANNOUNCE, 0), by_purpose.get(Purpose.REMINDER, 0)
+        f.by_purpose = await campaign_store.count_by_purpose(s)
         f.matched, f.may_qualify, f.approved = await campaign_store.announcement_funnel(s)
         for (channel, status), n in (await delivery_history.counts(s)).items():
             f.by_channel.setdefault(channel, {})[status] = n
@@ -372,6 +366,17 @@ async def _due(sessions: Any, now: dt.datetime) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """``policy-push demo``
+
+    Imports the sample, matches, drafts, approves (two officers) and sends through the simulators on a clock
+    that runs an hour a second, then keeps serving the API. Its temporary data directory is removed at the end
+    unless --data-dir is given.
+
+    Example::
+
+      policy-push demo --exit
+      policy-push demo --port 8081 --data-dir demo-data
+    """
     check_port_free("127.0.0.1", args.port)  # before ten seconds of work, not after
     temporary = args.data_dir is None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policy_push_demo_"))

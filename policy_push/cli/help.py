@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable
 
 __all__ = ["add_action", "add_actions", "add_command", "add_documented", "plain"]
@@ -37,9 +38,10 @@ def add_documented(
     summary: str,
     doc: str | None,
 ) -> argparse.ArgumentParser:
-    """``add_command`` with the help written once, in the command module's docstring ``doc``: the paragraphs
-    after its title line are the description, the lines after ``Example::`` the example (as written)."""
-    text, marker, example = (doc or "").partition("\nExample::\n")
+    """``add_command`` with the help written once, in the docstring ``doc`` of the command's module (or of its
+    handler, where one module holds several commands): the paragraphs after its title line are the description,
+    the lines after ``Example::`` the example (as written, less the docstring's indentation)."""
+    text, marker, example = inspect.cleandoc(doc or "").partition("\nExample::\n")
     if not marker:
         raise ValueError(f"the docstring of the `{name}` command has no Example:: section")
     return add_command(sub, name, summary, plain(text), example.strip("\n").rstrip())

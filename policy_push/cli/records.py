@@ -19,20 +19,14 @@ from policy_push.service import Service
 from policy_push.storage import AuditLog
 
 from .failures import CommandFailed, Exit
-from .help import add_command
+from .help import add_documented
 from .staff import cli_actor
 
 _CHUNK = 64 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "import", "import policies, enterprises or residents from a JSONL file",
-        "Idempotent: the same file twice changes nothing; a changed policy becomes a new version. Each rejected "
-        "line is reported with its line number, field and reason and written to FILE.rejected.jsonl; it changes "
-        "nothing stored (exit status 1). Needs `policy-push db upgrade` first and the PII key the data is stored with.",
-        "  policy-push import policies policies.jsonl\n  policy-push import residents residents.jsonl --quiet",
-    )
+    p = add_documented(sub, "import", "import policies, enterprises or residents from a JSONL file", _import.__doc__)
     p.add_argument("kind", choices=sorted(KINDS), help="what the file holds")
     p.add_argument("file", type=Path, help="JSONL file, one record a line (formats.md)")
     p.add_argument("--report", type=Path, help="where to write rejected lines (default FILE.rejected.jsonl)")
@@ -44,12 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_import)
 
-    e = add_command(
-        sub, "export", "write policies, enterprises or residents as JSONL",
-        "Writes the stored records in the import format (contacts decrypted: handle the file as personal data). "
-        "An existing output file is never overwritten unless --force is given.",
-        "  policy-push export residents -o residents.jsonl\n  policy-push export policies > policies.jsonl",
-    )
+    e = add_documented(sub, "export", "write policies, enterprises or residents as JSONL", _export.__doc__)
     e.add_argument("kind", choices=sorted(KINDS))
     e.add_argument("-o", "--output", type=Path, help="file to write, readable by its owner only (default: standard output)")
     e.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
@@ -84,6 +73,17 @@ def write_report(report: ImportReport, path: Path) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    """``policy-push import``
+
+    Idempotent: the same file twice changes nothing; a changed policy becomes a new version. Each rejected
+    line is reported with its line number, field and reason and written to FILE.rejected.jsonl; it changes
+    nothing stored (exit status 1). Needs `policy-push db upgrade` first and the PII key the data is stored with.
+
+    Example::
+
+      policy-push import policies policies.jsonl
+      policy-push import residents residents.jsonl --quiet
+    """
     from policy_push.cli import settings_from
 
     settings = settings_from(args)
@@ -121,6 +121,16 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """``policy-push export``
+
+    Writes the stored records in the import format (contacts decrypted: handle the file as personal data).
+    An existing output file is never overwritten unless --force is given.
+
+    Example::
+
+      policy-push export residents -o residents.jsonl
+      policy-push export policies > policies.jsonl
+    """
     from policy_push.cli import settings_from
 
     settings = settings_from(args)

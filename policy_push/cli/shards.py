@@ -2,8 +2,9 @@
 
 A serve node started with POLICY_PUSH_SHARD=NAME holds only the profiles whose region code starts with one of
 NAME's prefixes (the longest prefix wins; profiles no prefix covers, or without a region, belong to the first
-shard by name) and asks the other shards, at their URLs, for the rest of a match list. Restart the shard nodes
-after changing the map (docs/scaling.md).
+shard by name) and asks the other shards, at their URLs, for the rest of a match list. Running shard nodes take
+up a changed map within seconds, without a restart: a region moved is indexed by the node gaining it and dropped
+by the node losing it, and a match list needing a node not yet done is a 503 meanwhile (docs/scaling.md).
 
 Example::
 

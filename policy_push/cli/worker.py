@@ -18,21 +18,13 @@ import time
 from policy_push.config import Settings
 from policy_push.runtime import open_runtime
 
-from .help import add_command
+from .help import add_documented
 
 log = logging.getLogger("policy_push.worker")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = add_command(
-        sub, "worker", "run the dispatch ticks (no HTTP server)",
-        "Claims due deliveries and sends them, settles lapsed claims, polls receipts, closes expired policies "
-        "and starts deadline reminders. Any number of workers may share one PostgreSQL database (one on SQLite). "
-        "SIGTERM or SIGINT: no new claims, running ticks finish within POLICY_PUSH_STOP_GRACE_S, unsent claimed "
-        "rows are handed back, exit status 0.",
-        "  POLICY_PUSH_DATABASE_URL=postgresql+asyncpg://pp@db:5432/policy_push policy-push worker\n"
-        "  policy-push worker --exit-when-idle --timeout 600    # batch job: send what is due, then exit",
-    )  # fmt: skip
+    p = add_documented(sub, "worker", "run the dispatch ticks (no HTTP server)", _worker.__doc__)
     p.add_argument("--exit-when-idle", action="store_true", help="exit once nothing is left to send")
     p.add_argument("--timeout", type=float, default=3600.0, help="with --exit-when-idle: give up after this many seconds")
     p.add_argument("--worker-id", help="name in deliveries.claimed_by (default host:pid)")
@@ -74,6 +66,18 @@ async def run_worker(settings: Settings, *, exit_when_idle: bool = False, timeou
 
 
 def _worker(args: argparse.Namespace) -> int:
+    """``policy-push worker``
+
+    Claims due deliveries and sends them, settles lapsed claims, polls receipts, closes expired policies
+    and starts deadline reminders. Any number of workers may share one PostgreSQL database (one on SQLite).
+    SIGTERM or SIGINT: no new claims, running ticks finish within POLICY_PUSH_STOP_GRACE_S, unsent claimed
+    rows are handed back, exit status 0.
+
+    Example::
+
+      POLICY_PUSH_DATABASE_URL=postgresql+asyncpg://pp@db:5432/policy_push policy-push worker
+      policy-push worker --exit-when-idle --timeout 600    # batch job: send what is due, then exit
+    """
     from policy_push.cli import settings_from
 
     settings = settings_from(args, worker_id=args.worker_id, time_factor=args.time_factor)

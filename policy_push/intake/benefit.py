@@ -11,24 +11,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .lexicon import cue
 from .text import Kind, Sentence, SentenceFinding, cn_number
 
 __all__ = ["BenefitFinding", "find_benefit"]
 
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?|[一二两三四五六七八九十百千]+)\s*(亿元|千万元|万元|千元|元)")
 _SCALE = {"亿元": 100_000_000, "千万元": 10_000_000, "万元": 10_000, "千元": 1_000, "元": 1}
-_LOAN = re.compile(r"贷款|授信|融资额度|担保额|额度")
+_LOAN = cue("loan")
 _LOAN_AFTER = re.compile(r"^\s*(?:的)?(?:创业担保贷款|贷款|额度|的额度|授信)")
 _THRESHOLD_BEFORE = re.compile(
     r"(?:达到|不低于|不少于|(?<!不)超过|突破|投资额|投资|营业收入|收入|资产|销售额|进出口额|注册资本|营业额|费用|研发|规模|"
     r"配套额|合同额|额度应在)[^,;。]{0,6}$"
 )
 _THRESHOLD_AFTER = re.compile(r"^\s*(?:\(含\))?(?:及|或)?(?:以上|以下)")
-_GRANT = re.compile(
-    r"最高|不超过|给予|奖励|补助|补贴|资助|贴息|发放|返还|标准为|一次性|奖补|慰问|代缴|提高到|合计|累计|限额|救助|价值|津贴|"
-    r"扣减|补偿"
-)
-_CAP = re.compile(r"(?:最高|上限|限额|封顶|不超过|最多)")
+_GRANT = cue("grant")
+_CAP = cue("cap")
 _MONTHLY = re.compile(r"每(?:人|户|名|孩|生)?每月|每月|月补贴|/月|按月")
 _PER_UNIT = re.compile(r"每(?:亩|平方米|吨|千瓦|台|件|个产品|头|只|张床位|床位|公里|立方米)")
 _EXTRA = re.compile(r"再(?:给予|奖励|补助|补贴|奖补)|另(?:行)?给予|额外给予")

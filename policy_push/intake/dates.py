@@ -20,6 +20,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from .lexicon import cue
 from .text import Kind, Sentence, SentenceFinding, cn_number
 
 __all__ = ["DateFinding", "find_window"]
@@ -34,15 +35,15 @@ _MONTH_DAY = re.compile(rf"(?<![\d年]){_M}\s*{_D}")
 _YEAR_MONTH = re.compile(rf"{_Y}\s*{_M}\s*(底|末|上旬|中旬|下旬)?(?!\s*\d{{0,2}}\s*[日号])")
 _MONTH_END = re.compile(rf"(?<![\d年]){_M}\s*(底|末)")
 
-_APPLY = re.compile(r"申报|申请|受理|申领|报名|投保|办理|报送|提交|领取|经办|兑现|征集|接受")
-_CONDITION = re.compile(r"成立|开工|建成|注册|认定|招用|以后|以前|之后|之前|期间|在册|毕业|出生|退出现役|生育|发放的|竣工|入伍")
+_APPLY = cue("apply")
+_CONDITION = cue("condition")
 _SEP = r"\s*(?:至|到|-|—|–|~|～|起至|起到|起\s*至)\s*"
-_LONG_TERM = re.compile(r"长期有效|常年受理|长期受理|常态化受理|不设截止|随时申报|常年申报")
+_LONG_TERM = cue("long_term")
 _FROM_PUBLISH = re.compile(r"(?:即日起|自(?:本)?(?:通知|公告|办法|指南|细则|方案)?(?:发布|印发|公布|下发)之日起)")
 _RELATIVE = re.compile(r"(?:自|从)?(?:本)?(?:通知|公告|办法|指南|细则|方案)?(?:发布|印发|公布)之日起\s*(\d+|[一二三四五六七八九十]+)\s*(日|天|个工作日|个月)内")
 _EVERY_YEAR = re.compile(rf"每年\s*{_M}\s*(?:{_D})?(?:{_SEP}{_M}\s*(?:{_D})?)?")
 _VALID_FROM = re.compile(r"(?:自|从|于)?\s*$")
-_VALIDITY = re.compile(r"施行|实施|执行|起施行|生效")
+_VALIDITY = cue("validity")
 _VALID_YEARS = re.compile(r"有效期\s*(?:为)?\s*(\d+|[一二三四五六七八九十]+)\s*年")
 
 

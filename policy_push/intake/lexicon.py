@@ -2,7 +2,8 @@
 
 A city extends them by editing the files (or replacing the package data): vocabulary.tsv (tags
 and qualifications with their patterns), industries.tsv (everyday industry names), places.tsv
-(other names of places), categories.tsv and departments.txt.
+(other names of places), cues.tsv (the words that mark a date, an amount or an audience),
+categories.tsv and departments.txt.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from importlib import resources
 
 from policy_push.refdata import CodeTable
 
-__all__ = ["Term", "categories", "departments", "industry_names", "read_rows", "vocabulary"]
+__all__ = ["Term", "categories", "cue", "departments", "industry_names", "read_rows", "vocabulary"]
 
 
 def _read(name: str) -> str:
@@ -52,6 +53,13 @@ def vocabulary() -> tuple[Term, ...]:
 @functools.cache
 def categories() -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple((row[0], re.compile(row[1])) for row in read_rows("categories.tsv"))
+
+
+@functools.cache
+def cue(name: str) -> re.Pattern[str]:
+    """The words of the list ``name`` in cues.tsv as one pattern that finds any of them."""
+    words = dict(read_rows("cues.tsv"))[name].split("|")
+    return re.compile("|".join(re.escape(w) for w in words))
 
 
 @functools.cache

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .lexicon import categories, departments
+from .lexicon import categories, cue, departments
 from .places import Gazetteer, Setting
 from .text import Kind, Sentence, normalise
 
@@ -152,11 +152,8 @@ def find_issuer(title: str, text: str, sentences: list[Sentence], setting: Setti
 
 
 # -- audience ---------------------------------------------------------------------------------------
-_ENTERPRISE = re.compile(r"企业|公司|单位|法人|个体工商户|合作社|家庭农场|纳税信用|营业收入|经营主体|机构|商户|市场主体")
-_RESIDENT = re.compile(
-    r"居民|人员|老年人|残疾人|户籍|周岁|家庭|个人|毕业生|退役|农户|妇女|儿童|学生|职工|青年|群众|本人|婴幼儿|军人|孤儿|"
-    r"农民|士兵|子女"
-)
+_ENTERPRISE = cue("enterprise")
+_RESIDENT = cue("resident")
 
 
 _HIRED = re.compile(r"(?:招用|吸纳|聘用|引进|安置|招收|雇用|接收)[^,;。]{0,40}")

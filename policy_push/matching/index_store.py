@@ -4,7 +4,9 @@
     index/<generation>/enterprise/   MatchEngine.save output: columns, persisted tokens, TF-IDF
     index/<generation>/resident/
     index/<generation>/manifest.json which database it mirrors, how far (a ``Mark`` per profile
-                                  table) and the content hash of every policy whose tokens it holds
+                                  table), the content hash of every policy whose tokens it holds,
+                                  and the shard and shard map it was built for (a shard's engines
+                                  also hold its count of the profiles held elsewhere)
 
 Each save writes a new generation and then points ``CURRENT`` at it by rename, so a crash
 mid-save, or two processes sharing a data directory, never pair one save's engines with
@@ -51,6 +53,8 @@ class Manifest:
     marks: dict[str, Mark] = field(default_factory=dict)
     #: policy id -> content hash of the version whose tokens the saved engines hold
     policies: dict[str, str] = field(default_factory=dict)
+    #: ``name:map fingerprint`` of the shard whose profiles it holds, or None (every profile)
+    shard: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +62,7 @@ class Manifest:
             "database": self.database,
             "marks": {k: m.to_json() for k, m in self.marks.items()},
             "policies": self.policies,
+            "shard": self.shard,
         }
 
     @classmethod
@@ -68,6 +73,7 @@ class Manifest:
             database=str(data["database"]),
             marks={k: Mark.from_json(v) for k, v in data.get("marks", {}).items()},
             policies=dict(data.get("policies") or {}),
+            shard=data.get("shard"),
         )
 
 
@@ -110,9 +116,10 @@ class IndexStore:
             if entry.name not in skip and (entry.name < keep or time.time() - entry.stat().st_mtime > _STALE_S):
                 shutil.rmtree(entry, ignore_errors=True)
 
-    def load(self, database: str, hier: Hierarchies, tokenizer: CountingTokenizer) -> tuple[dict[str, MatchEngine], Manifest] | None:
+    def load(self, database: str, hier: Hierarchies, tokenizer: CountingTokenizer,
+             shard: str | None = None) -> tuple[dict[str, MatchEngine], Manifest] | None:
         """The saved engines and manifest, or None (and why, in the log) when there is no usable
-        index for ``database``: the caller then builds one from scratch."""
+        index for ``database`` and ``shard`` (``Manifest.shard``): the caller then builds one from scratch."""
         where = self.current()
         if where is None:
             return None
@@ -120,6 +127,11 @@ class IndexStore:
             manifest = Manifest.from_json(json.loads((where / "manifest.json").read_text(encoding="utf-8")))
             if manifest.database != database:
                 log.info("match index at %s mirrors another database; rebuilding", self.path)
+                return None
+            if manifest.shard != shard:
+                # another shard's profiles, or a map that has moved regions since: not what this node holds
+                log.info("match index at %s was built for shard %s, this node holds %s; rebuilding",
+                         self.path, manifest.shard or "(none: every profile)", shard or "every profile")
                 return None
             engines = {
                 a: MatchEngine.load(where / a, hier.regions, hier.industries, tokenizer.as_tokenizer())

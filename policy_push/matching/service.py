@@ -94,8 +94,9 @@ class MatchService(ServiceReads, ServiceWrites):
     shard
         ``(name, shard map)``: hold only the profiles of that shard's regions
         (``policy_push.storage.shards``), weighed with the text statistics of every profile so that
-        scores are those of one index of all.  A shard always builds (its outside statistics are
-        not saved), so ``index_dir`` is ignored.
+        scores are those of one index of all.  Those statistics are saved with the index, which
+        is loaded only by a node of the same shard under the same map; a change of the map is
+        taken up while running (``service_reshard``).
 
     Here: construction, start, close and counts.  The reads are in ``service_reads``, the writes
     and the change feed in ``service_writes``, building, catching up and saving in
@@ -120,8 +121,6 @@ class MatchService(ServiceReads, ServiceWrites):
         #: on a shard node, what answers ``match_policy`` for every profile (``fanout.ShardRouter``,
         #: set by the web app, which owns the HTTP client); this index answers only for its own
         self.fan_out: Callable[..., Awaitable[PolicyMatchResult]] | None = None
-        if shard is not None:
-            index_dir = None
         self._cipher = cipher
         self._ref = ref
         self._store = IndexStore(index_dir) if index_dir is not None else None
@@ -142,6 +141,8 @@ class MatchService(ServiceReads, ServiceWrites):
         self._closing = False
         #: mutated since the last save
         self._dirty = False
+        #: odd while the profiles held are being changed to another shard map's (``service_reshard``)
+        self.map_epoch = 0
         # bumped by every mutation: cached answers of an older index are not served
         self._version = 0
         self._results: OrderedDict[tuple[Any, ...], asyncio.Task[PolicyMatches]] = OrderedDict()
@@ -231,7 +232,7 @@ class MatchService(ServiceReads, ServiceWrites):
         self._checkpoint()
         loaded = None
         if self._store is not None:
-            loaded = await self._run(self._store.load, self._database, self._hier, self.tokenizer)
+            loaded = await self._run(self._store.load, self._database, self._hier, self.tokenizer, self.shard_key)
         caught_up = dict.fromkeys(AUDIENCES, 0)
         if loaded is None:
             mode: Literal["built", "loaded"] = "built"
@@ -294,5 +295,8 @@ class MatchService(ServiceReads, ServiceWrites):
             "progress": self.progress.latest,
             "texts_cut": self.tokenizer.texts_cut,
             "shard": None if self.shard is None else self.shard[0],
+            "shard_map": None if self.shard is None else self.shard[1].fingerprint(),
+            "adjusting": self.map_epoch % 2 == 1,
+            "started": None if self.start_report is None else self.start_report.mode,
             "answers": self.answers.stats(),
         }

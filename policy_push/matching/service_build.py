@@ -78,7 +78,7 @@ class ServiceBuild(ServiceState):
         engine = self._engines[audience]
         mark = self._marks.get(audience, Mark())
         async with self._sessions() as session:
-            changes = await read_changes(session, audience, mark, set(engine.rows_))
+            changes = await read_changes(session, audience, mark, set(engine.rows_), held=self.holds_region)
         touched = len(changes.changed) + len(changes.removed)
         if not touched:
             self._marks[audience] = changes.mark
@@ -97,7 +97,9 @@ class ServiceBuild(ServiceState):
             async for profile in iter_profiles(
                 session, audience, self._cipher, self._ref, only=changes.changed
             ):
-                records.append(engine_record(profile, self._ref))
+                record = engine_record(profile, self._ref)
+                if self.holds(record):
+                    records.append(record)
                 if len(records) % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
         await self._run(apply_changes, engine, records, changes.removed)
@@ -146,7 +148,8 @@ class ServiceBuild(ServiceState):
         if self._store is None:
             return
         manifest = Manifest(
-            self._database, dict(self._marks), {pid: e.content_hash for pid, e in self._policies.items()}
+            self._database, dict(self._marks), {pid: e.content_hash for pid, e in self._policies.items()},
+            shard=self.shard_key,
         )
         try:
             await self._run(self._store.save, dict(self._engines), manifest)

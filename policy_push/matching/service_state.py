@@ -96,6 +96,7 @@ class ServiceState:
     answers: AnswerCache
     progress: Progress
     feed_seq: int
+    map_epoch: int
 
     @property
     def is_ready(self) -> bool:
@@ -114,10 +115,19 @@ class ServiceState:
 
     def holds(self, record: dict[str, Any]) -> bool:
         """This index holds the profile (always, unless it is a shard's)."""
+        return self.holds_region(record.get("region"))
+
+    def holds_region(self, region: str | None) -> bool:
+        """This index holds the profiles of ``region`` (always, unless it is a shard's)."""
         if self.shard is None:
             return True
         name, shards = self.shard
-        return shards.holder(record.get("region")) == name
+        return shards.holder(region) == name
+
+    @property
+    def shard_key(self) -> str | None:
+        """``name:fingerprint`` of the shard held and the map it was taken from (saved in the manifest)."""
+        return None if self.shard is None else f"{self.shard[0]}:{self.shard[1].fingerprint()}"
 
     def _checkpoint(self) -> None:
         if self._closing:

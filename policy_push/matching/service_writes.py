@@ -16,7 +16,8 @@ from policy_push.storage import PolicyRepository, changes
 from policy_push.storage import feedback as feedback_store
 
 from .engines import AUDIENCES, Audience, audience_of, engine_record
-from .service_build import ServiceBuild, apply_changes
+from .service_build import apply_changes
+from .service_reshard import ServiceReshard
 from .sync import iter_profiles
 
 __all__ = ["ServiceWrites"]
@@ -24,7 +25,7 @@ __all__ = ["ServiceWrites"]
 log = logging.getLogger("policy_push.matching")
 
 
-class ServiceWrites(ServiceBuild):
+class ServiceWrites(ServiceReshard):
     """Call after the transaction committed; writes arriving during the start are queued."""
 
     async def profile_written(self, profile: EnterpriseProfile | ResidentProfile) -> None:
@@ -93,6 +94,7 @@ class ServiceWrites(ServiceBuild):
         if not self.is_ready:
             return []
         async with self._follow_lock:  # the poll tick and a notification may both call: one at a time
+            await self.follow_shard_map()  # a shard node: the map first, then writes by the map it holds
             return await self._follow(limit)
 
     async def _follow(self, limit: int) -> list[str]:

@@ -29,10 +29,12 @@ _REGION_OPS = ("eq", "in", "within", "prefix")
 
 def part_of(shard: str, full: PolicyMatches, *, top_k: int | None, min_score: float | None) -> dict[str, Any]:
     """One shard's part of a policy's answer (JSON-able), from its uncut engine answer."""
-    eligible: list[MatchRecord] = full.eligible
+    # cut in one node's order (best exact score, ties by profile id), not the engine's: rows written or
+    # handed over since the build come last among equal scores (sorted input costs timsort one pass)
+    eligible: list[MatchRecord] = sorted(full.eligible, key=_one_node_order)
     if min_score:
         eligible = [r for r in eligible if round(r.score, 4) >= min_score]  # as PolicyMatchResult cuts
-    unknown: list[MatchRecord] = full.unknown
+    unknown: list[MatchRecord] = sorted(full.unknown, key=_one_node_order)
     total = len(eligible)
     if top_k is not None:
         eligible, unknown = eligible[:top_k], unknown[:top_k]
@@ -46,6 +48,10 @@ def part_of(shard: str, full: PolicyMatches, *, top_k: int | None, min_score: fl
         "no_criteria": not full.has_criteria,
         "eligible_total": total,
     }  # fmt: skip
+
+
+def _one_node_order(r: MatchRecord) -> tuple[float, str]:
+    return (-float(r.score), r.profile_id)
 
 
 def _row(r: MatchRecord, message: str | None) -> list[Any]:

@@ -11,7 +11,7 @@ for that; whole profiles (decrypted) only for the rows that really changed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +85,16 @@ async def read_mark(session: AsyncSession, audience: Audience) -> Mark:
     return _mark_from(list(rows), newest)
 
 
-async def read_changes(session: AsyncSession, audience: Audience, mark: Mark, index_ids: Collection[str]) -> Changes:
-    """What changed in the table since ``mark``, for an index holding ``index_ids``."""
+async def read_changes(session: AsyncSession, audience: Audience, mark: Mark, index_ids: Collection[str],
+                       held: Callable[[str | None], bool] | None = None) -> Changes:
+    """What changed in the table since ``mark``, for an index holding ``index_ids``; ``held`` (a shard's):
+    whether the index holds the profiles of a region, read from the table's plain ``region`` column, so
+    that the profiles of other shards are neither missing nor changed."""
     table = profile_table(audience)
-    rows = list((await session.execute(_window(table, mark.watermark))).all())
-    db_ids = set((await session.execute(select(table.c.id))).scalars())
-    changed = {r.id for r in rows if mark.recent.get(r.id) != r.content_hash}
+    rows = list((await session.execute(_window(table, mark.watermark).add_columns(table.c.region))).all())
+    ids = await session.execute(select(table.c.id, table.c.region))
+    db_ids = {i for i, region in ids if held is None or held(region)}
+    changed = {r.id for r in rows if mark.recent.get(r.id) != r.content_hash and (held is None or held(r.region))}
     present = set(index_ids)
     changed |= db_ids - present
     return Changes(changed, present - db_ids, len(db_ids), _mark_from(rows, mark.watermark))

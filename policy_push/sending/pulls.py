@@ -38,7 +38,7 @@ from .inbound import apply_replies
 from .receipts import apply_receipts
 from .rules import SendRules
 
-__all__ = ["JPUSH_REPORT_DAYS", "PullReport", "pull_jpush_reports", "pull_tencent"]
+__all__ = ["JPUSH_REPORT_DAYS", "JPushAsked", "TencentPulled", "pull_jpush_reports", "pull_tencent"]
 
 log = logging.getLogger("policy_push.pulls")
 T = TypeVar("T")
@@ -49,21 +49,20 @@ JPUSH_REPORT_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
-class PullReport:
+class TencentPulled:
+    """Items drained from Tencent's status and reply queues."""
+
     receipts: int = 0
     replies: int = 0
-    #: JPush rows asked about, and those settled by the answer
-    asked: int = 0
-    settled: int = 0
 
 
 async def pull_tencent(
     sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher, router: Router, *, clock: Clock, rules: SendRules,
     early_cap: int | None,
-) -> PullReport:  # fmt: skip
+) -> TencentPulled:  # fmt: skip
     """Drain Tencent's status and reply queues (a bounded number of pulls per tick)."""
     if not router.has("sms", TencentSms.name):
-        return PullReport()
+        return TencentPulled()
     channel = router.channel("sms", TencentSms.name)
     assert isinstance(channel, TencentSms)
 
@@ -75,7 +74,7 @@ async def pull_tencent(
     async def replies(got: Sequence[Reply]) -> None:
         await apply_replies(sessions, cipher, got, now=clock.now())
 
-    return PullReport(
+    return TencentPulled(
         receipts=await _drain("PullSmsSendStatus", channel.pull_send_status, receipts),
         replies=await _drain("PullSmsReplyStatus", channel.pull_replies, replies),
     )
@@ -100,10 +99,18 @@ async def _drain(
     return applied
 
 
+@dataclass(frozen=True, slots=True)
+class JPushAsked:
+    """JPush rows asked about, and those settled by the answer."""
+
+    asked: int = 0
+    settled: int = 0
+
+
 async def pull_jpush_reports(
     sessions: async_sessionmaker[AsyncSession], cipher: PiiCipher, reports: JPushReports, *, clock: Clock,
     rules: SendRules, wait_s: float, time_to_live_s: float, limit: int = 2000,
-) -> PullReport:  # fmt: skip
+) -> JPushAsked:  # fmt: skip
     """Ask JPush whether the app pushes sent ``wait_s`` ago or earlier reached their devices."""
     now = clock.now()
     horizon = now - timedelta(seconds=wait_s)
@@ -113,7 +120,7 @@ async def pull_jpush_reports(
         )
         addresses = await contacts.addresses(s, cipher, {(r.profile_kind, r.profile_id, r.channel) for r, _ in rows})
     if not rows:
-        return PullReport()
+        return JPushAsked()
     pushes: dict[str, list[tuple[deliveries.Delivery, str]]] = {}
     final: dict[str, bool] = {}
     dates: dict[str, str] = {}
@@ -159,7 +166,7 @@ async def pull_jpush_reports(
             if (row.provider_message_id, cipher.lookup_hash(contact_field("app"), reg)) not in answered
         ]  # fmt: skip
         await deliveries.set_values(s, waiting, status=DeliveryStatus.SENT, updated_at=now)
-    return PullReport(asked=sum(len(m) for m in pushes.values()), settled=settled)
+    return JPushAsked(asked=sum(len(m) for m in pushes.values()), settled=settled)
 
 
 def _chunks(items: Sequence[Receipt], n: int) -> list[Sequence[Receipt]]:

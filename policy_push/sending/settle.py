@@ -29,9 +29,11 @@ receipt are looked up too, so a lost SmsReport push still ends in the right stat
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,26 +52,46 @@ from .outcomes import after_lapse, after_receipt
 from .rules import SendRules
 from .starting import RECEIPT_CHANNELS
 
-__all__ = ["SettleReport", "settle_lapsed", "sweep_unreceipted"]
+__all__ = ["SettleReport", "Settled", "settle_lapsed", "sweep_unreceipted"]
 
 log = logging.getLogger("policy_push.settle")
 
 
+class Settled(enum.StrEnum):
+    """What became of a lapsed row settle examined."""
+
+    #: never handed to a provider (lapsed before the call): back to ``created``
+    NOT_CALLED = "not_called"
+    #: the provider had it
+    FOUND = "found"
+    #: back to ``created``: certainly not sent, or resent under the provider's deduplication
+    RESEND = "resend"
+    #: failed for good as ``UNKNOWN_OUTCOME`` (the next channel takes over)
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    #: the provider cannot tell yet but may soon (Tencent): a new lease, asked again when it ends
+    AWAITING = "awaiting"
+    #: moves refused: the row was renewed, recorded or settled meanwhile
+    IGNORED = "ignored"
+
+
+#: an applied move's code -> what it counts as; any other move back to ``created`` is a resend (a row given
+#: up as "lapsed too often" after its provider said it has no record of it counts as none of them)
+_BY_CODE = {Code.FOUND_AT_PROVIDER: Settled.FOUND, Code.NOT_CALLED: Settled.NOT_CALLED,
+            Code.UNKNOWN_OUTCOME: Settled.UNKNOWN_OUTCOME}
+
+
+def _settled(m: Move) -> Settled | None:
+    if m.code in _BY_CODE:
+        return _BY_CODE[m.code]
+    return Settled.RESEND if m.to is DeliveryStatus.CREATED else None
+
+
 @dataclass(frozen=True, slots=True)
 class SettleReport:
+    """How many lapsed rows one run examined, and how many of them came to each :class:`Settled`."""
+
     examined: int = 0
-    #: never handed to a provider (lapsed before the call): back to ``created``
-    not_called: int = 0
-    #: the provider had it
-    found: int = 0
-    #: back to ``created``: certainly not sent, or resent under the provider's deduplication
-    resend: int = 0
-    #: failed for good as ``UNKNOWN_OUTCOME`` (the next channel takes over)
-    unknown_outcome: int = 0
-    #: the provider cannot tell yet but may soon (Tencent): a new lease, asked again when it ends
-    awaiting: int = 0
-    #: moves refused: the row was renewed, recorded or settled meanwhile
-    ignored: int = 0
+    outcomes: Counter[Settled] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +178,14 @@ async def settle_lapsed(
             text="the provider has no record of it yet; asked again later",
         ) if waiting else []  # fmt: skip
     done = [m for m in moves if m.delivery_id in applied]
-    report = SettleReport(
-        examined=len(rows),
-        found=sum(1 for m in done if m.code == Code.FOUND_AT_PROVIDER),
-        not_called=sum(1 for m in done if m.code == Code.NOT_CALLED),
-        resend=sum(1 for m in done if m.to is DeliveryStatus.CREATED and m.code != Code.NOT_CALLED),
-        unknown_outcome=sum(1 for m in done if m.code == Code.UNKNOWN_OUTCOME),
-        awaiting=len(held),
-        ignored=len(moves) - len(done) + len(waiting) - len(held),
-    )
-    log.info("settle: %s", report)
-    if report.unknown_outcome:
+    outcomes = Counter(o for o in map(_settled, done) if o is not None)
+    outcomes[Settled.AWAITING] = len(held)
+    outcomes[Settled.IGNORED] = len(moves) - len(done) + len(waiting) - len(held)
+    report = SettleReport(examined=len(rows), outcomes=+outcomes)
+    log.info("settle: %d examined; %s", report.examined, ", ".join(f"{o} {n}" for o, n in report.outcomes.items()) or "none moved")
+    if report.outcomes[Settled.UNKNOWN_OUTCOME]:
         log.warning("settle: %d message(s) of unknown outcome failed on their channel (UNKNOWN_OUTCOME); "
-                    "never sent again there", report.unknown_outcome)  # fmt: skip
+                    "never sent again there", report.outcomes[Settled.UNKNOWN_OUTCOME])  # fmt: skip
     return report
 
 

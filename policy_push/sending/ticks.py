@@ -66,7 +66,7 @@ from .closing import CloseReport, close_expired_policies
 from .dispatch import Dispatcher
 from .inbound import InboundReport, apply_replies, apply_wechat_event
 from .providers import build_jpush_reports, build_router
-from .pulls import PullReport, pull_jpush_reports, pull_tencent
+from .pulls import JPushAsked, TencentPulled, pull_jpush_reports, pull_tencent
 from .receipts import ReceiptReport, apply_receipts, sweep_early_receipts
 from .retention import purge_contact_data
 from .rules import SendRules
@@ -133,19 +133,19 @@ class Pipeline:
     async def purge_contact_data(self) -> int:
         return await purge_contact_data(self.sessions, now=self.clock.now(), retention_days=self.settings.retention_days)
 
-    async def pull_reports(self) -> PullReport:
+    async def pull_reports(self) -> tuple[TencentPulled, JPushAsked | None]:
         tencent = await pull_tencent(
             self.sessions, self.cipher, self.router, clock=self.clock, rules=self.rules,
             early_cap=self.settings.early_receipt_cap,
         )  # fmt: skip
         if self.jpush_reports is None:
-            return tencent
+            return tencent, None
         app = await pull_jpush_reports(
             self.sessions, self.cipher, self.jpush_reports, clock=self.clock, rules=self.rules,
             wait_s=self.settings.receipt_pull_s / self.clock.real_seconds(1.0),
             time_to_live_s=self.jpush_reports.config.time_to_live_s,
         )  # fmt: skip
-        return PullReport(tencent.receipts, tencent.replies, app.asked, app.settled)
+        return tencent, app
 
     async def receipts(self, receipts: Sequence[Receipt]) -> ReceiptReport:
         """Apply one provider push (the callback views call this)."""

@@ -9,19 +9,23 @@ no sharding: every node holds every profile.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import InvalidInput
 
+from .changes import CHANNEL
+from .contacts import profile_table
 from .tables import ShardRow, utcnow
 
-__all__ = ["Shard", "ShardMap", "load", "put", "remove", "validate"]
+__all__ = ["Shard", "ShardMap", "home_of", "load", "put", "remove", "validate"]
 
 shards: Table = ShardRow.__table__  # type: ignore[assignment]
 
@@ -44,6 +48,12 @@ class ShardMap:
 
     def __bool__(self) -> bool:
         return bool(self.shards)
+
+    def fingerprint(self) -> str:
+        """What decides who holds which profile (names and prefixes, not URLs): two maps with the same
+        fingerprint put every profile on the same shard."""
+        held = [[s.name, list(s.prefixes)] for s in self.shards]
+        return hashlib.sha256(json.dumps(held).encode()).hexdigest()[:16]
 
     def get(self, name: str) -> Shard | None:
         return next((s for s in self.shards if s.name == name), None)
@@ -85,6 +95,17 @@ async def load(session: AsyncSession) -> ShardMap:
     return ShardMap(tuple(Shard(name, url, tuple(prefixes)) for name, url, prefixes in rows))
 
 
+async def home_of(session: AsyncSession, kind: str, profile_id: str) -> Shard | None:
+    """The shard holding a profile (``ShardMap.holder`` of its plain region column, as the shards
+    themselves decide), or None: no map (every node holds every profile) or no such profile."""
+    current = await load(session)
+    table = profile_table(kind)
+    found = (await session.execute(select(table.c.region).where(table.c.id == profile_id))).first()
+    if not current or found is None:
+        return None
+    return current.get(current.holder(found[0]))
+
+
 async def put(session: AsyncSession, shard: Shard) -> bool:
     """Add the shard or replace its entry; True when it is new.  A prefix may belong to one shard only."""
     current = await load(session)
@@ -93,6 +114,7 @@ async def put(session: AsyncSession, shard: Shard) -> bool:
         if other.name != shard.name and taken:
             raise InvalidInput(f"region code prefix {sorted(taken)[0]!r} already belongs to shard {other.name!r}", loc=["region_prefixes"])
     values = {"url": shard.url, "region_prefixes": list(shard.prefixes), "updated_at": utcnow()}
+    await _wake_nodes(session)
     if current.get(shard.name) is None:
         await session.execute(shards.insert().values(name=shard.name, **values))
         return True
@@ -102,4 +124,12 @@ async def put(session: AsyncSession, shard: Shard) -> bool:
 
 async def remove(session: AsyncSession, name: str) -> bool:
     result = await session.execute(delete(shards).where(shards.c.name == name))
+    await _wake_nodes(session)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def _wake_nodes(session: AsyncSession) -> None:
+    # the running nodes re-read the map when the change feed's notification wakes them (delivered at
+    # commit), rather than at their next poll; SQLite has no notifications: the poll alone finds it
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, "shards")))

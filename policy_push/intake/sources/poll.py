@@ -15,9 +15,11 @@ leader_only=True, lead=SERVE_LEAD, timeout_s=1800)`` (``policy_push.service.SERV
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import logging
-from dataclasses import dataclass, field, fields
+from collections import Counter
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,58 +40,63 @@ from .config import SourceConfig, parse_sources
 from .fetch import Fetcher, FetchError, Page, RobotsDisallowed
 from .parse import Detail, Entry, decode, parse_detail, parse_feed, parse_list
 
-__all__ = ["PollReport", "SourcePoller"]
+__all__ = ["PollReport", "Polled", "SourcePoller"]
 
 log = logging.getLogger("policy_push.intake")
 
 FEED_ACTOR = "intake-feed"
 
 
+class Polled(enum.StrEnum):
+    """What became of one document (or one listing page) a poll read."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    #: the server answered 304 Not Modified: nothing read again
+    NOT_MODIFIED = "not_modified"
+    #: the same text already stored under another address
+    DUPLICATE = "duplicates"
+    ROBOTS_SKIPPED = "robots_skipped"
+
+
 @dataclass
 class PollReport:
-    """What one poll did, per outcome (documents) and the problems met."""
+    """What one poll did: how many documents came to each :class:`Polled`, and the problems met."""
 
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    not_modified: int = 0
-    duplicates: int = 0
-    robots_skipped: int = 0
+    outcomes: Counter[Polled] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)  #: review item ids
 
-    def as_dict(self) -> dict[str, Any]:
-        """Every count, in field order; the lists (errors, queued items) as their lengths."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {name: len(v) if isinstance(v, list) else v for name, v in values.items()}
+    def as_dict(self) -> dict[str, int]:
+        """Every outcome's count, in :class:`Polled` order, then the lists (errors, queued items) as their lengths."""
+        return {**{o.value: self.outcomes[o] for o in Polled}, "errors": len(self.errors), "queued": len(self.queued)}
 
 
 def _hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
 
 
+@dataclass(eq=False)
 class SourcePoller:
-    def __init__(
-        self,
-        sources: list[SourceConfig],
-        sessions: async_sessionmaker[AsyncSession],
-        ref: ReferenceData,
-        fetcher: Fetcher,
-        *,
-        city: str,
-        min_confidence: float,
-        ctx: ValidationContext | None = None,
-    ) -> None:
-        self.sources = sources
-        self.sessions = sessions
-        self.ref = ref
-        self.fetcher = fetcher
-        self.city = city
-        self.min_confidence = min_confidence
-        self.ctx = ctx or ValidationContext(ref=ref)
-        self._own_session: aiohttp.ClientSession | None = None
-        #: the entries each source listed at its last full read, for polls answered with 304
-        self._listed: dict[str, list[Entry]] = {}
+    """Polls the configured sources for new and changed documents and queues suggestions for review."""
+
+    sources: list[SourceConfig]
+    sessions: async_sessionmaker[AsyncSession]
+    ref: ReferenceData
+    fetcher: Fetcher
+    _: KW_ONLY
+    city: str
+    min_confidence: float
+    #: how suggested records are checked: against ``ref``
+    ctx: ValidationContext = field(init=False, repr=False)
+    #: the HTTP session ``from_settings`` opened for the fetcher, closed by ``close``
+    _own_session: aiohttp.ClientSession | None = field(default=None, init=False, repr=False)
+    #: the entries each source listed at its last full read, for polls answered with 304
+    _listed: dict[str, list[Entry]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = ValidationContext(ref=self.ref)
 
     @classmethod
     def from_settings(
@@ -143,7 +150,7 @@ class SourcePoller:
             page = await self.fetcher.get(url, etag=state.etag if state else None,
                                           last_modified=state.last_modified if state else None)
         except RobotsDisallowed as exc:
-            report.robots_skipped += 1
+            report.outcomes[Polled.ROBOTS_SKIPPED] += 1
             log.info("intake source %s: %s", source.name, exc)
             return None
         except FetchError as exc:
@@ -170,7 +177,7 @@ class SourcePoller:
         if page is None:
             return
         if page.not_modified:
-            report.not_modified += 1
+            report.outcomes[Polled.NOT_MODIFIED] += 1
             if source.kind == "html" or source.content:
                 # the list is the same, but a listed page may have been corrected, or may answer
                 # now after failing: ask each again (a conditional GET: an unchanged page costs a 304)
@@ -195,7 +202,7 @@ class SourcePoller:
             if page is None:
                 return
             if page.not_modified:
-                report.not_modified += 1
+                report.outcomes[Polled.NOT_MODIFIED] += 1
                 return
             text = decode(page.body, page.charset, source.encoding)
             detail = parse_detail(text, page.url, title=source.title, content=source.content, date=source.date)
@@ -218,7 +225,7 @@ class SourcePoller:
             previous: IntakeDocumentVersionRow | None = None
             if doc is not None:
                 if doc.content_hash == digest:
-                    report.unchanged += 1
+                    report.outcomes[Polled.UNCHANGED] += 1
                     return
                 previous = await session.get(IntakeDocumentVersionRow, (doc.id, doc.version))
                 doc.version += 1
@@ -237,7 +244,7 @@ class SourcePoller:
                         document_id=doc.id, version=1, title=detail.title, text=detail.text, content_hash=digest,
                         published_on=detail.published_on.isoformat() if detail.published_on else None,
                         diff=None, fetched_at=now))
-                    report.duplicates += 1
+                    report.outcomes[Polled.DUPLICATE] += 1
                     return
             diff = None
             if previous is not None:
@@ -257,9 +264,9 @@ class SourcePoller:
             )
             report.queued.append(item_id)
             if previous is None:
-                report.new += 1
+                report.outcomes[Polled.NEW] += 1
             else:
-                report.changed += 1
+                report.outcomes[Polled.CHANGED] += 1
 
     def _suggest(self, source: SourceConfig, url: str, detail: Detail) -> Any:
         record: dict[str, Any] = {"title": detail.title[:2000], "text": detail.text[: self.ctx.max_text_chars], "url": url}

@@ -18,7 +18,7 @@ from policy_push.config import Settings
 from policy_push.domain import parse_policy
 from policy_push.intake.sources.config import SourceConfig
 from policy_push.intake.sources.fetch import Fetcher
-from policy_push.intake.sources.poll import SourcePoller
+from policy_push.intake.sources.poll import Polled, SourcePoller
 from policy_push.refdata import load_reference_data
 from policy_push.storage.intake_tables import (
     FetchStateRow,
@@ -92,9 +92,9 @@ async def test_first_poll_queues_every_readable_document_with_suggestions(
     report = await _poller(portal, http, session_factory).tick()
     # rss1, the page moved for good, a, b and the page moved for now; not the private one, the
     # failing one, the slow one, or the mirror of a
-    assert report.new == 5, report
-    assert report.robots_skipped == 1
-    assert report.duplicates == 1
+    assert report.outcomes[Polled.NEW] == 5, report
+    assert report.outcomes[Polled.ROBOTS_SKIPPED] == 1
+    assert report.outcomes[Polled.DUPLICATE] == 1
     assert len(report.errors) == 2
     assert any("HTTP 503" in e for e in report.errors) and any("no answer within" in e for e in report.errors)
     assert portal.hits("/private/secret.html") == []
@@ -132,11 +132,11 @@ async def test_nothing_changed_means_304s_and_no_new_items(
     portal.slow_s = 0.0
     report = await poller.tick()
     # only the two pages that failed before (503, too slow) are new now; nothing else changed
-    assert report.new == 2 and report.changed == 0 and report.unchanged == 0
+    assert report.outcomes[Polled.NEW] == 2 and report.outcomes[Polled.CHANGED] == 0 and report.outcomes[Polled.UNCHANGED] == 0
     # the feed and the list answered 304 to the validators the first poll stored
     assert portal.hits("/rss.xml")[0]["if_none_match"] is not None
     assert portal.hits("/list.html")[0]["if_none_match"] is not None
-    assert report.not_modified >= 2
+    assert report.outcomes[Polled.NOT_MODIFIED] >= 2
     assert len(await _items(session_factory)) == before + 2
     # every page read before answered 304 to its stored validators
     for path in ("/gbk/a.html", "/gbk/b.html", "/gbk/c.html", "/policy/rss1.html", "/policy/rss3.html"):
@@ -153,7 +153,7 @@ async def test_a_changed_page_becomes_a_new_version_with_a_diff(
     await poller.tick()
     portal.b_version = 2
     report = await poller.tick()
-    assert report.changed == 1
+    assert report.outcomes[Polled.CHANGED] == 1
     items = [i for i in await _items(session_factory) if i.url.endswith("/gbk/b.html")]
     assert [i.document_version for i in items] == [1, 2]
     latest = items[-1]
@@ -256,7 +256,7 @@ async def _queued_atom_item(base: str, http: aiohttp.ClientSession, sessions: as
                             **source: Any) -> ReviewItemRow:  # fmt: skip
     atom = [{"name": "pj-atom", "kind": "rss", "url": base + "/atom.xml", **source}]
     report = await _poller(Portal(base=base), http, sessions, atom).tick()
-    assert (report.new, report.errors) == (1, []), report
+    assert (report.outcomes[Polled.NEW], report.errors) == (1, []), report
     [item] = await _items(sessions)
     assert (item.origin, item.url) == ("feed", base + "/zjtx.html")
     assert item.title == "关于专精特新企业奖励的通知"
@@ -320,7 +320,7 @@ async def test_a_host_that_gives_only_last_modified_is_asked_with_if_modified_si
         first = await poller.tick()
         asked.clear()
         second = await poller.tick()
-    assert (first.new, first.errors) == (1, [])
-    assert (second.new, second.changed, second.errors) == (0, 0, []) and second.not_modified >= 1
+    assert (first.outcomes[Polled.NEW], first.errors) == (1, [])
+    assert (second.outcomes[Polled.NEW], second.outcomes[Polled.CHANGED], second.errors) == (0, 0, []) and second.outcomes[Polled.NOT_MODIFIED] >= 1
     assert ("/list.html", stamp, None) in asked  # the validator it was given, and no ETag it was not
     assert len(await _items(session_factory)) == 1

@@ -17,7 +17,7 @@ from channels import Answer, Inquiry, Router
 from channels.mock import MockChannel
 from policy_push.sending.claims import claim
 from policy_push.sending.providers import build_router
-from policy_push.sending.settle import _ask, settle_lapsed, sweep_unreceipted
+from policy_push.sending.settle import Settled, _ask, settle_lapsed, sweep_unreceipted
 from policy_push.sending.starting import start_due_campaigns
 from policy_push.statuses import Code, DeliveryStatus
 from policy_push.storage.campaign_tables import DeliveryEventRow, DeliveryRow
@@ -75,7 +75,7 @@ async def test_lapsed_sms_is_asked_about_and_wechat_resent_under_its_key(dispatc
     await _lapse(session_factory)
     sms_before, wechat_before = len(sims.aliyun.records), len(sims.wechat.records)
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.found, report.resend, report.unknown_outcome) == (4, 1, 3, 0)
+    assert report.examined == 4 and report.outcomes == {Settled.FOUND: 1, Settled.RESEND: 3}
     rows = await _rows(session_factory)
     assert rows[("r-0000001", "sms")].status in ("sent", "delivered")  # found by QuerySendDetails: never resent
     assert (rows[("r-0000002", "sms")].status, rows[("r-0000002", "sms")].attempts) == ("created", 1)  # certainly not sent
@@ -97,7 +97,7 @@ async def test_wechat_past_its_window_and_jpush_are_never_resent(dispatch_settin
     await d.send_due()
     await _lapse(session_factory, unsure_age_s=400.0, sent_at=None)  # WeChat drops repeats for 600 s; we use 300
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.unknown_outcome, report.resend) == (2, 2, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.UNKNOWN_OUTCOME: 2}
     rows = await _rows(session_factory)
     for key in (("r-0000001", "wechat"), ("r-0000002", "app")):
         assert (rows[key].status, rows[key].provider_code) == ("technical_failure", Code.UNKNOWN_OUTCOME)
@@ -136,7 +136,7 @@ async def test_lapsed_tencent_sms_fails_for_good_and_falls_back_never_resent(dis
     assert {r.provider for r in (await _rows(session_factory)).values()} == {"tencent_sms"}  # recorded by the claim
     await _lapse(session_factory, unsure_age_s=2400.0)
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.resend, report.unknown_outcome, report.awaiting) == (2, 0, 2, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.UNKNOWN_OUTCOME: 2}
     rows = await _rows(session_factory)
     for pid in ("r-0000001", "r-0000002"):
         sms = rows[(pid, "sms")]
@@ -164,7 +164,7 @@ async def test_a_lapsed_tencent_sms_is_asked_again_until_its_report_comes(
     await d.send_due()
     await _lapse(session_factory, sent_at=None)
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.awaiting, report.unknown_outcome, report.resend) == (2, 2, 0, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.AWAITING: 2}
     rows = await _rows(session_factory)
     assert {r.status for r in rows.values()} == {"sending"}
     async with session_factory() as s:
@@ -177,7 +177,7 @@ async def test_a_lapsed_tencent_sms_is_asked_again_until_its_report_comes(
     await asyncio.sleep(2.2)
     await _lapse(session_factory, sent_at=None)
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.found, report.unknown_outcome) == (2, 2, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.FOUND: 2}
     assert {r.status for r in (await _rows(session_factory)).values()} == {"delivered"}
     assert len(sims.tencent.records) == 2  # never sent again
 
@@ -194,7 +194,7 @@ async def test_rows_lapsed_before_their_call_go_again_without_a_question(dispatc
         now = await database_now(s)
         await s.execute(update(DeliveryRow).values(lease_until=now - timedelta(seconds=1)))
     report = await settle_lapsed(session_factory, cipher, d.router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.not_called, report.unknown_outcome) == (2, 2, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.NOT_CALLED: 2}
     assert {(r.status, r.attempts) for r in (await _rows(session_factory)).values()} == {("created", 1)}
     await d.send_due()
     assert [r.recipient for r in sims.aliyun.records] == [phone(1)] and [r.recipient for r in sims.jpush.records] == [reg_id(2)]
@@ -212,7 +212,7 @@ async def test_lapsed_aliyun_sms_is_asked_at_aliyun_even_after_a_switch(dispatch
     router = build_router(dispatch_settings.model_copy(update={"sms_providers": "tencent,aliyun"}), http)
     assert router.active("sms").name == "tencent_sms"
     report = await settle_lapsed(session_factory, cipher, router, clock=d.clock, rules=d.rules)
-    assert (report.examined, report.found, report.resend, report.unknown_outcome) == (2, 2, 0, 0)
+    assert report.examined == 2 and report.outcomes == {Settled.FOUND: 2}
     assert {r.status for r in (await _rows(session_factory)).values()} <= {"sent", "delivered"}
     await d.send_due()
     assert len(sims.aliyun.records) == 2 and sims.tencent.records == []
@@ -246,7 +246,7 @@ async def test_a_worker_that_renews_in_time_keeps_its_rows(dispatch_settings, se
             return await self.inner.query(kind, provider, items)
 
     report = await settle_lapsed(session_factory, cipher, RenewingRouter(d.router), clock=d.clock, rules=d.rules)  # type: ignore[arg-type]
-    assert (report.examined, report.ignored) == (1, 1)
+    assert report.examined == 1 and report.outcomes == {Settled.IGNORED: 1}
     assert {r.status for r in (await _rows(session_factory)).values()} == {"sending"}
 
 
