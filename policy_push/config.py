@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         60.0, gt=0,
         description="Real seconds between two leader-only looks for policies whose draft campaign is still to be made.",
     )
+    campaign_chunk_rows: int = Field(
+        500, ge=1, le=100_000,
+        description="Recipients a campaign draft writes per transaction: each chunk commits on its own, so no writer "
+        "(the send tick, the API) waits on a large draft for more than one chunk.",
+    )
     shard: str = Field(
         "",
         description="The shard (`policy-push shards set`) whose regions' profiles this `serve` node holds; it asks the "

@@ -50,6 +50,9 @@ __all__ = [
 
 
 class CampaignState(enum.StrEnum):
+    #: its recipient list is still being written, chunk by chunk (``campaigns.drafting``): nobody may
+    #: approve, edit or send it until the last chunk is in and it becomes a draft
+    DRAFTING = "drafting"
     #: prepared from a match run; staff may exclude recipients and set the send time
     DRAFT = "draft"
     #: a second staff member approved this exact recipient list and these texts (hash recorded)
@@ -68,6 +71,7 @@ CAMPAIGN_OPEN = frozenset(set(CampaignState) - CAMPAIGN_FINAL)
 #: a change in these states (recipients, texts, send time) returns the campaign to draft
 CAMPAIGN_EDITABLE = frozenset({CampaignState.DRAFT, CampaignState.APPROVED, CampaignState.SCHEDULED})
 CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.DRAFTING: frozenset({CampaignState.DRAFT, CampaignState.CANCELLED}),
     CampaignState.DRAFT: frozenset({CampaignState.APPROVED, CampaignState.CANCELLED}),
     CampaignState.APPROVED: frozenset({CampaignState.SCHEDULED, CampaignState.DRAFT, CampaignState.CANCELLED}),
     CampaignState.SCHEDULED: frozenset({CampaignState.SENDING, CampaignState.DRAFT, CampaignState.CANCELLED}),

@@ -34,8 +34,10 @@ __all__ = [
     "back_to_draft",
     "cancel",
     "canonical",
+    "list_hash",
     "same_person",
     "schedule",
+    "shown_hash",
     "verify_approval",
 ]
 
@@ -68,7 +70,7 @@ async def back_to_draft(session: AsyncSession, campaign: CampaignRow, actor: str
     was = campaign.approved_by
     moved = await campaign_store.move_state(
         session, campaign.id, CampaignState.DRAFT, now=utcnow(), expect={state},
-        approved_by=None, approved_at=None, approval_sha256=None,
+        approved_by=None, approved_at=None, approval_sha256=None, list_sha256=None,
     )  # fmt: skip
     if not moved:
         raise WrongState(campaign.id, state.value, why)
@@ -81,20 +83,32 @@ async def back_to_draft(session: AsyncSession, campaign: CampaignRow, actor: str
 
 async def approval_hash(session: AsyncSession, campaign_id: str) -> str:
     """SHA-256 over the canonical JSON of the campaign's identity, its recipient list (kind, profile id,
-    channel, skip reason, reasons, the line a message quotes; by profile id) and its message bodies (by channel). Hashed row by
-    row, so a 100k-recipient list is never one string."""
+    channel, skip reason, reasons, the line a message quotes; by profile id) and its message bodies (by
+    channel). The rows are streamed and hashed one by one: memory stays flat whatever the list's length."""
     campaign = await campaign_store.get(session, campaign_id)
+    return await list_hash(session, campaign, await campaign_store.bodies(session, campaign_id))
+
+
+async def list_hash(session: AsyncSession, campaign: Any, bodies: dict[str, dict[str, Any]]) -> str:
+    """:func:`approval_hash` of ``campaign`` (id, policy id and version) with these message bodies (a
+    draft's last transaction hashes the bodies it is about to store)."""
     digest = hashlib.sha256(
         canonical({"campaign": campaign.id, "policy_id": campaign.policy_id, "policy_version": campaign.policy_version})
     )
-    async for kind, pid, channel, skip, reasons, quoted in campaign_store.stream_recipients(session, campaign_id):
+    async for kind, pid, channel, skip, reasons, quoted in campaign_store.stream_recipients(session, campaign.id):
         # the line a message quotes is part of what is approved (absent from rows drafted before it existed,
         # whose hashes stay as they were)
         extra = [] if quoted is None else [quoted]
         digest.update(b"\nR" + canonical([kind, pid, channel, skip, list(reasons or []), *extra]))
-    for channel, body in (await campaign_store.bodies(session, campaign_id)).items():
-        digest.update(b"\nM" + canonical([channel, body]))
+    for channel in sorted(bodies):
+        digest.update(b"\nM" + canonical([channel, bodies[channel]]))
     return digest.hexdigest()
+
+
+async def shown_hash(session: AsyncSession, campaign: CampaignRow) -> str:
+    """The hash a preview shows: the one kept on the campaign since its draft was written (None once
+    anything changed), else computed now. An approval computes it afresh all the same."""
+    return campaign.list_sha256 or await approval_hash(session, campaign.id)
 
 
 async def _holds(session: AsyncSession, campaign: CampaignRow, *, states: frozenset[str] = _APPROVED_STATES) -> bool:
@@ -159,7 +173,7 @@ async def approve(
         )
     await campaign_store.move_state(
         session, campaign_id, CampaignState.APPROVED, now=moment, expect={state},
-        approved_by=approver, approved_at=moment, approval_sha256=digest,
+        approved_by=approver, approved_at=moment, approval_sha256=digest, list_sha256=digest,
     )  # fmt: skip
     await AuditLog(session).record(
         actor=approver, action="campaign.approve", entity_type="campaign", entity_id=campaign.id,

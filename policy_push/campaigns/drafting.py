@@ -1,9 +1,16 @@
 """Drafting campaigns: a match run turned into a draft with its recipient list and messages.
 
 ``prepare_campaign`` reads the policy, runs the match outside any write transaction (a match
-over many profiles must not hold SQLite's write lock), then writes the campaign, its recipients
-and its messages in one transaction.  Older drafts of the same policy are cancelled in that same
-transaction, so a policy has at most one open draft.
+over many profiles must not hold SQLite's write lock), then writes the draft in short
+transactions: the campaign row in state ``drafting``, its recipients ``campaign_chunk_rows`` at a
+time (each chunk read, then written in its own transaction, so the send tick and the API write
+between two chunks), and last the messages, the counts and the move to ``draft``, in which
+transaction older drafts of the policy are cancelled (a policy has at most one open draft).
+Until that last transaction nobody can approve, edit or send the campaign.
+
+A draft whose writer died stays ``drafting``; the next preparation of the policy (the leader's
+tick, or staff) deletes it, chunk by chunk, and drafts again: a list is never finished from two
+match runs, and never holds a profile twice (the primary key says so too).
 
 A policy version needs a new campaign only when it differs *materially* from the version of
 the policy's latest campaign (:data:`MATERIAL_FIELDS`: what a recipient would be told, or who
@@ -15,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import itertools
 import logging
 import uuid
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -33,10 +41,12 @@ from policy_push.statuses import CampaignState, Purpose
 from policy_push.storage import AuditLog, PolicyRepository, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.campaigns import RecipientLines
+from policy_push.storage.sql import begin_write
 from policy_push.storage.tables import PolicyRow, utcnow
 
+from .approval import list_hash
 from .messages import MessageSettings, build_message_bodies, quoted_reason
-from .recipients import choose_channel, summary_counts
+from .recipients import choose_channel, list_counts
 
 __all__ = [
     "MATERIAL_FIELDS",
@@ -56,6 +66,7 @@ MATERIAL_FIELDS = (
     "title", "summary", "text", "criteria", "benefit_max_yuan", "published_on", "apply_from", "apply_until",
 )  # fmt: skip
 _TRUSTED = ValidationContext(trusted=True)
+_FINISHED = frozenset(CampaignState) - {CampaignState.DRAFTING}
 
 
 class PolicyMatcher(Protocol):
@@ -94,13 +105,19 @@ async def version_document(session: AsyncSession, policy_id: str, version: int) 
 
 async def _needs_campaign(session: AsyncSession, policy: Policy, version: int) -> bool:
     """No campaign for this version yet, and the latest campaign's version differs materially."""
-    latest = await campaign_store.latest_announcement(session, policy.id)
+    # an unfinished draft is no campaign yet: if its writer died, it is drafted again
+    latest = await campaign_store.latest_announcement(session, policy.id, states=_FINISHED)
     if latest is None:
         return True
     if latest.policy_version == version:
         return False
     previous = await version_document(session, policy.id, latest.policy_version)
     return previous is None or is_material_change(previous, policy)
+
+
+#: a ``drafting`` campaign not written to for this long has lost its writer (a chunk takes well under a
+#: second; a match of millions a minute or two, but the campaign row is made after the match)
+DRAFTING_STALE_AFTER = dt.timedelta(minutes=5)
 
 
 async def prepare_campaign(
@@ -118,14 +135,17 @@ async def prepare_campaign(
 
     ``version``: refuse (409) unless the policy is still at this version.  ``force`` False: only
     when this version has no campaign yet and differs materially from the latest campaign's
-    version (else None).  404 for an unknown policy, 409 for a closed one, 422 when a message
-    cannot be rendered (the error names the channel and the rule)."""
+    version, and no other process is drafting it (else None).  404 for an unknown policy, 409 for
+    a closed one, 422 when a message cannot be rendered (the error names the channel and the rule)."""
     on = on or local_today()
     async with sessions() as session, session.begin():
         stored = await PolicyRepository(session).get(policy_id)
         if stored is None:
             raise NotFound.of("policy", policy_id, loc=["body", "policy_id"])
-        if not force and not await _needs_campaign(session, stored.policy, stored.version):
+        if not force and (
+            not await _needs_campaign(session, stored.policy, stored.version)
+            or await _being_drafted(session, policy_id)
+        ):
             return None
     policy = stored.policy
     if version is not None and version != stored.version:
@@ -138,84 +158,200 @@ async def prepare_campaign(
             what="policy", loc=["body", "policy_id"],
         )
     result = await _run_match(matcher, policy, on)
+    campaign_id = await _start(sessions, policy, stored.version, prepared_by, force=force)
+    if campaign_id is None:
+        return None  # another node prepared it, or is preparing it, meanwhile
+    try:
+        lists = await _write_recipients(sessions, campaign_id, policy, result, settings.campaign_chunk_rows)
+        return await _finish(sessions, campaign_id, policy, stored.version, result, lists, prepared_by,
+                             MessageSettings.from_settings(settings))  # fmt: skip
+    except Exception:
+        # a message that cannot be rendered, a policy changed meanwhile, a superseded draft, a lost
+        # connection: the unfinished list goes (a crash leaves it to the next preparation)
+        await _discard(sessions, campaign_id, settings.campaign_chunk_rows)
+        raise
+
+
+async def _being_drafted(session: AsyncSession, policy_id: str) -> bool:
+    """Another process is writing a draft of this policy now (it wrote a chunk lately)."""
+    since = utcnow() - DRAFTING_STALE_AFTER
+    return any(_aware(at) > since for _, at in await campaign_store.drafting_of(session, policy_id))
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+async def _start(
+    sessions: async_sessionmaker[AsyncSession], policy: Policy, version: int, prepared_by: str, *, force: bool
+) -> str | None:
+    """The campaign row, ``drafting``; None when (``force`` False) it is no longer needed or another
+    process is drafting it. Unfinished drafts of the policy are cancelled here and deleted after."""
+    now = utcnow()
     async with sessions() as session, session.begin():
+        await begin_write(session)
         # lock the policy row: a concurrent update or a second preparer waits here (PostgreSQL)
-        current = await session.scalar(select(PolicyRow.version).where(PolicyRow.id == policy_id).with_for_update())
-        if current != stored.version:
-            raise WrongState(
-                policy_id, f"changed to version {current} while matching", "store the campaign; retry", what="policy"
-            )
-        if not force and not await _needs_campaign(session, policy, stored.version):
-            return None  # another node prepared it meanwhile
-        return await _store(session, policy, stored.version, result, prepared_by, MessageSettings.from_settings(settings))
+        await _same_version(session, policy.id, version)
+        if not force and (not await _needs_campaign(session, policy, version) or await _being_drafted(session, policy.id)):
+            return None
+        left = [i for i, _ in await campaign_store.drafting_of(session, policy.id)]
+        for i in left:
+            await campaign_store.move_state(session, i, CampaignState.CANCELLED, now=now, expect={CampaignState.DRAFTING})
+        campaign_id = str(uuid.uuid4())
+        await campaign_store.start_drafting(session, {
+            "id": campaign_id, "policy_id": policy.id, "policy_version": version, "audience": policy.audience,
+            "purpose": Purpose.ANNOUNCE.value, "urgent": policy.urgent, "prepared_by": prepared_by,
+            "summary": {"drafting": {"recipients_written": 0}}, "created_at": now, "updated_at": now,
+        })  # fmt: skip
+    for i in left:
+        log.warning("campaign %s of policy %s was left unfinished: deleted, drafted again", i, policy.id)
+        await _discard(sessions, i, 5000)
+    return campaign_id
 
 
-async def _store(
-    session: AsyncSession,
+async def _same_version(session: AsyncSession, policy_id: str, version: int) -> None:
+    current = await session.scalar(select(PolicyRow.version).where(PolicyRow.id == policy_id).with_for_update())
+    if current != version:
+        raise WrongState(policy_id, f"changed to version {current} while matching", "store the campaign; retry", what="policy")
+
+
+async def _discard(sessions: async_sessionmaker[AsyncSession], campaign_id: str, chunk: int) -> None:
+    """Delete an unfinished draft, its recipients a chunk per transaction (as they were written)."""
+    try:
+        while True:
+            async with sessions() as session, session.begin():
+                await begin_write(session)
+                if not await campaign_store.delete_some_recipients(session, campaign_id, chunk):
+                    await campaign_store.delete_campaign(session, campaign_id)
+                    return
+    except Exception:  # the database itself failing: the next preparation deletes it
+        log.exception("could not delete the unfinished campaign %s", campaign_id)
+
+
+@dataclass(slots=True)
+class _Lists:
+    """What the last transaction needs of the recipients written, gathered chunk by chunk in bounded
+    memory: every channel a recipient can be reached on, and the quoted reasons (best ranked first)."""
+
+    channels: set[str] = field(default_factory=set)
+    #: (-score, profile id) and quoted reason of the best recipient to message / with a channel
+    best_messaged: tuple[tuple[float, str], str | None] | None = None
+    best_reachable: tuple[tuple[float, str], str | None] | None = None
+    #: the distinct reasons a message quotes (lines of a template: few, whatever the list's length)
+    reasons: set[str | None] = field(default_factory=set)
+
+    def add(self, row: dict[str, Any], open_channels: Sequence[str]) -> None:
+        if row["channel"] is None:
+            return
+        # every channel a recipient can be reached on, not only the first choices: a fallback may only
+        # carry a text the approver saw, so the fallback channels' texts are approved up front too
+        self.channels.update(open_channels)
+        rank = (-row["score"], row["profile_id"])
+        quoted = quoted_reason(RecipientLines(row["reasons"], row["message_reason"], row["public_reasons"]))
+        if self.best_reachable is None or rank < self.best_reachable[0]:
+            self.best_reachable = (rank, quoted)
+        if row["skip_reason"] is None:
+            self.reasons.add(quoted)
+            if self.best_messaged is None or rank < self.best_messaged[0]:
+                self.best_messaged = (rank, quoted)
+
+    def sample(self) -> list[str | None]:
+        """Best first (ties by id: the preview shows the same reason however the match ordered ties),
+        then the rest, which bound the SMS length; the best reachable one when nobody is messaged."""
+        if self.best_messaged is not None:
+            return [self.best_messaged[1], *self.reasons]
+        return [] if self.best_reachable is None else [self.best_reachable[1]]
+
+
+def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(items)
+    while part := list(itertools.islice(it, size)):
+        yield part
+
+
+async def _write_recipients(
+    sessions: async_sessionmaker[AsyncSession], campaign_id: str, policy: Policy, result: PolicyMatchResult, chunk: int
+) -> _Lists:
+    """The match's records as recipient rows, ``chunk`` at a time: each chunk's reach and history are
+    read, then its rows written in their own short transaction."""
+    kind = policy.audience
+    lists = _Lists()
+    written = 0
+    for part in _batches(itertools.chain(result.eligible, result.unknown), chunk):
+        ids = list(dict.fromkeys(r["profile_id"] for r in part))
+        async with sessions() as session:
+            reach = await contacts.load_reach(session, [(kind, pid) for pid in ids])
+            told = await delivery_history.notified_channels(session, policy.id, kind, ids)
+        rows: dict[str, dict[str, Any]] = {}
+        for rec in part:
+            pid = rec["profile_id"]
+            if pid in rows:
+                continue
+            channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid),
+                                           categories=policy.categories)  # fmt: skip
+            # the engine's choice; a matcher that makes none leaves it to ``quoted_reason`` (public_reasons None)
+            lines = result.message_lines.get(pid) or (None, None)
+            rows[pid] = row = {
+                "campaign_id": campaign_id, "profile_id": pid, "profile_kind": kind, "eligible": bool(rec["eligible"]),
+                "score": float(rec["score"]), "reasons": list(rec["reasons"]), "missing": list(rec.get("missing") or []),
+                "message_reason": lines[0], "public_reasons": lines[1],
+                "channel": channel, "skip_reason": None if skip is None else skip.value, "excluded_by": None,
+            }  # fmt: skip
+            # a profile named again in a later chunk is not written twice (insert-or-ignore) and adds
+            # nothing here either: its channels are the same, and a later (may-qualify) row is not messaged
+            lists.add(row, reach[(kind, pid)].open_channels()[0] if channel is not None else ())
+        written += len(rows)
+        async with sessions() as session, session.begin():
+            await begin_write(session)
+            if not await campaign_store.add_recipients(session, campaign_id, list(rows.values()), written=written, now=utcnow()):
+                raise WrongState(campaign_id, "superseded by a newer draft", "write its recipients")
+    return lists
+
+
+async def _finish(
+    sessions: async_sessionmaker[AsyncSession],
+    campaign_id: str,
     policy: Policy,
     version: int,
     result: PolicyMatchResult,
+    lists: _Lists,
     prepared_by: str,
     ms: MessageSettings,
 ) -> PreparedCampaign:
-    kind = policy.audience
-    records = [*result.eligible, *result.unknown]
-    ids = list(dict.fromkeys(r["profile_id"] for r in records))
-    reach = await contacts.load_reach(session, [(kind, pid) for pid in ids])
-    told = await delivery_history.notified_channels(session, policy.id, kind, ids)
-    campaign_id = str(uuid.uuid4())
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for rec in records:
-        pid = rec["profile_id"]
-        if pid in seen:
-            continue
-        seen.add(pid)
-        channel, skip = choose_channel(reach.get((kind, pid)), eligible=bool(rec["eligible"]), told=told.get(pid),
-                                       categories=policy.categories)  # fmt: skip
-        # the engine's choice; a matcher that makes none leaves it to ``quoted_reason`` (public_reasons None)
-        lines = result.message_lines.get(pid) or (None, None)
-        rows.append({
-            "campaign_id": campaign_id, "profile_id": pid, "profile_kind": kind, "eligible": bool(rec["eligible"]),
-            "score": float(rec["score"]), "reasons": list(rec["reasons"]), "missing": list(rec.get("missing") or []),
-            "message_reason": lines[0], "public_reasons": lines[1],
-            "channel": channel, "skip_reason": None if skip is None else skip.value, "excluded_by": None,
-        })  # fmt: skip
-    # every channel a recipient can be reached on, not only the first choices: a fallback may only
-    # carry a text the approver saw, so the fallback channels' texts are approved up front too
-    channels = sorted(
-        {c for r in rows if r["channel"] is not None for c in reach[(kind, r["profile_id"])].open_channels()[0]}
-    )
-    # best first, ties by id: the preview shows the same reason however the match ordered ties
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["profile_id"]))
-    to_message = [r for r in ranked if r["skip_reason"] is None and r["channel"] is not None]
-    sample = [quoted_reason(RecipientLines(r["reasons"], r["message_reason"], r["public_reasons"]))
-              for r in to_message or [r for r in ranked if r["channel"]][:1]]
+    """The messages, the counts and the move to ``draft``, older drafts cancelled: one short transaction."""
     try:
-        bodies = build_message_bodies(policy, channels, ms, sample_reasons=sample)
+        bodies = build_message_bodies(policy, lists.channels, ms, sample_reasons=lists.sample())
     except ChannelError as exc:
         raise InvalidInput(f"the message of policy {policy.id} cannot be rendered: {exc}", loc=["policy", policy.id]) from exc
-    now = utcnow()
+    async with sessions() as session:
+        # counted by the database, not by the chunks: exact however often the match named a profile
+        counts = await list_counts(session, campaign_id)
+        # hashed once here, streamed, outside the write transaction: the preview shows it from the row
+        digest = await list_hash(session, await campaign_store.get(session, campaign_id), bodies)
     summary = {
         "eligible": result.counts.get("eligible", len(result.eligible)),
         "may_qualify": result.counts.get("unknown", len(result.unknown)),
         "profiles": result.counts.get("profiles", 0),
         "no_criteria": result.no_criteria,
         "histogram": result.histogram,
-        **summary_counts((r["channel"], r["skip_reason"], 1) for r in rows),
+        **counts,
     }
-    cancelled = await _cancel_older_drafts(session, policy.id, prepared_by, campaign_id, now)
-    campaign = {
-        "id": campaign_id, "policy_id": policy.id, "policy_version": version, "audience": kind,
-        "purpose": Purpose.ANNOUNCE.value, "state": CampaignState.DRAFT.value, "urgent": policy.urgent,
-        "prepared_by": prepared_by, "summary": summary, "created_at": now, "updated_at": now,
-    }  # fmt: skip
-    await campaign_store.insert_campaign(session, campaign, rows, bodies)
-    await AuditLog(session).record(
-        actor=prepared_by, action="campaign.prepare", entity_type="campaign", entity_id=campaign_id,
-        detail={"policy_id": policy.id, "policy_version": version, "recipients": len(rows),
-                "to_message": summary["to_message"], "cancelled_drafts": cancelled},
-    )  # fmt: skip
+    now = utcnow()
+    async with sessions() as session, session.begin():
+        await begin_write(session)
+        await _same_version(session, policy.id, version)
+        cancelled = await _cancel_older_drafts(session, policy.id, prepared_by, campaign_id, now)
+        if not await campaign_store.move_state(
+            session, campaign_id, CampaignState.DRAFT, now=now, expect={CampaignState.DRAFTING}, summary=summary,
+            list_sha256=digest,
+        ):
+            raise WrongState(campaign_id, "superseded by a newer draft", "finish it")
+        await campaign_store.put_bodies(session, campaign_id, bodies)
+        await AuditLog(session).record(
+            actor=prepared_by, action="campaign.prepare", entity_type="campaign", entity_id=campaign_id,
+            detail={"policy_id": policy.id, "policy_version": version, "recipients": counts["recipients"],
+                    "to_message": summary["to_message"], "cancelled_drafts": cancelled},
+        )  # fmt: skip
     return PreparedCampaign(campaign_id, policy.id, version, summary)
 
 

@@ -97,6 +97,7 @@ async def _change_recipients(
             r.skip_reason = SkipReason.EXCLUDED.value if exclude else None
             r.excluded_by = actor if exclude else None
         campaign.updated_at = utcnow()
+        campaign.list_sha256 = None  # the list changed: a preview hashes it again
         await session.flush()
         await AuditLog(session).record(
             actor=actor, action="campaign.exclude" if exclude else "campaign.include", entity_type="campaign",
@@ -137,7 +138,7 @@ async def rerender_messages(session: AsyncSession, campaign_id: str, *, settings
     policy = await version_document(session, campaign.policy_id, campaign.policy_version)
     if policy is None:
         raise NotFound.of("policy version", f"{campaign.policy_id}@{campaign.policy_version}")
-    rows, _ = await campaign_store.recipient_page(
+    rows = await campaign_store.recipient_page(
         session, [*campaign_store.recipient_filters(campaign_id)], limit=1_000_000, offset=0
     )
     messaged = [r for r in rows if r.channel is not None]
@@ -152,6 +153,7 @@ async def rerender_messages(session: AsyncSession, campaign_id: str, *, settings
     await back_to_draft(session, campaign, actor, "re-render the messages")
     await campaign_store.put_bodies(session, campaign_id, bodies)
     campaign.updated_at = utcnow()
+    campaign.list_sha256 = None  # the texts changed: a preview hashes them again
     await AuditLog(session).record(
         actor=actor, action="campaign.rerender", entity_type="campaign", entity_id=campaign.id, detail={"channels": sorted(bodies)}
     )

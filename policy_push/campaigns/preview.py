@@ -4,7 +4,9 @@ API, the HTML page and the CLI demo (:func:`render_preview_text`)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,21 +14,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from matchers import field_label
 from policy_push.domain import LOCAL_TZ
+from policy_push.errors import InvalidInput
 from policy_push.security import PiiCipher
-from policy_push.statuses import SkipReason
+from policy_push.statuses import CampaignState, SkipReason
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.campaign_tables import CampaignRecipientRow, CampaignRow
-from policy_push.storage.campaigns import NOT_SKIPPED
+from policy_push.storage.campaigns import NOT_SKIPPED, RankCursor
 from policy_push.storage.contacts import masked_contacts
 
-from .approval import approval_hash
+from .approval import shown_hash
 
 __all__ = [
     "NOT_SKIPPED",
     "CampaignView",
+    "RankCursor",
     "RecipientLine",
     "campaign_json",
     "campaign_preview_text",
+    "counted_total",
+    "cursor_of",
+    "decode_cursor",
+    "encode_cursor",
     "list_recipients",
     "load_campaign_view",
     "render_preview_text",
@@ -124,12 +132,57 @@ async def list_recipients(
     channel: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    after: RankCursor | None = None,
+    with_total: bool = True,
 ) -> tuple[list[RecipientLine], int]:
-    """A page of recipients, best score first, contacts masked; and the total for the filters."""
+    """A page of recipients, best score first (ties by id), contacts masked; and the total for the
+    filters (0 without ``with_total``). ``after``: the page after this recipient (keyset; the next
+    page's cursor is the last line's :func:`cursor_of`), the same cost at any depth of the list."""
     campaign = await campaign_store.get(session, campaign_id)
     conditions = campaign_store.recipient_filters(campaign_id, eligible=eligible, skip_reason=skip_reason, channel=channel)
-    rows, total = await campaign_store.recipient_page(session, conditions, limit=limit, offset=offset)
+    rows = await campaign_store.recipient_page(session, conditions, limit=limit, offset=offset, after=after)
+    total = 0
+    if with_total:
+        known = counted_total(campaign, eligible=eligible, skip_reason=skip_reason, channel=channel)
+        total = known if known is not None else await campaign_store.recipient_count(session, conditions)
     return await _lines(session, cipher, campaign.audience, rows), total
+
+
+def cursor_of(line: RecipientLine) -> RankCursor:
+    return RankCursor(line.score, line.profile_id)
+
+
+def encode_cursor(cursor: RankCursor) -> str:
+    """A page's ``next``: the last recipient's exact score and id, opaque to the caller (base64url JSON;
+    JSON keeps the float's every digit, so the keyset compares equal to the stored score)."""
+    return base64.urlsafe_b64encode(json.dumps([cursor.score, cursor.profile_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> RankCursor:
+    """The inverse of :func:`encode_cursor`; 422 for anything it did not make."""
+    try:
+        score, profile_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if isinstance(score, bool) or not isinstance(score, int | float) or not isinstance(profile_id, str):
+            raise ValueError("not a cursor")
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("after must be the `next` of a previous page", loc=["query", "after"]) from exc
+    return RankCursor(float(score), profile_id)
+
+
+def counted_total(campaign: CampaignRow, *, eligible: bool | None, skip_reason: str | None, channel: str | None) -> int | None:
+    """The number of recipients for these filters from the counts kept in an announcement's summary
+    (written with the draft, recounted after each exclude/include), or None when they do not say it.
+    Counting a million rows per page is what this spares."""
+    s = campaign.summary or {}
+    if campaign.state == CampaignState.DRAFTING.value or "to_message_total" not in s or eligible is not None:
+        return None
+    if skip_reason is None and channel is None:
+        return int(s.get("recipients", 0))
+    if skip_reason == NOT_SKIPPED:
+        return int(s.get("to_message_total", 0)) if channel is None else int((s.get("to_message") or {}).get(channel, 0))
+    if skip_reason is not None and channel is None:
+        return int((s.get("skipped") or {}).get(skip_reason, 0))
+    return None
 
 
 async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_id: str, *, top_n: int = 10) -> CampaignView:
@@ -138,22 +191,25 @@ async def load_campaign_view(session: AsyncSession, cipher: PiiCipher, campaign_
     messages = {channel: dict(body.get("preview", {})) for channel, body in (await campaign_store.bodies(session, campaign_id)).items()}
     sms = messages.get("sms")
     if sms is not None:
-        sms["billed_segments"] = await _billed_segments(session, campaign_id, sms)
-    top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n)
-    maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n)
+        sms["billed_segments"] = await _billed_segments(session, campaign, sms)
+    top, _ = await list_recipients(session, cipher, campaign_id, skip_reason=NOT_SKIPPED, limit=top_n, with_total=False)
+    maybe, _ = await list_recipients(session, cipher, campaign_id, eligible=False, limit=top_n, with_total=False)
     return CampaignView(
         campaign_json(campaign, policy_title=(doc or {}).get("title")), dict(campaign.summary or {}), messages, top, maybe,
-        list_sha256=await approval_hash(session, campaign_id),
+        list_sha256=await shown_hash(session, campaign),
     )
 
 
-async def _billed_segments(session: AsyncSession, campaign_id: str, preview: dict[str, Any]) -> int:
+async def _billed_segments(session: AsyncSession, campaign: CampaignRow, preview: dict[str, Any]) -> int:
     """The SMS segments the campaign's first-choice SMS recipients will be billed, by the segments of
-    each recipient's quoted reason (a reason the preview did not render counts at the longest)."""
+    each recipient's quoted reason (a reason the preview did not render counts at the longest). The
+    counts kept in the summary when it has them (every edit recounts them), else counted now."""
     by_reason = {reason: n for reason, n in preview.get("segments_by_reason") or []}
     worst = int(preview.get("max_segments") or preview.get("segments") or 1)
     total = 0
-    for reason, count in await campaign_store.sms_reason_counts(session, campaign_id):
+    kept = (campaign.summary or {}).get("sms_reasons")
+    counted = kept if kept is not None else await campaign_store.sms_reason_counts(session, campaign.id)
+    for reason, count in counted:
         total += count * int(by_reason.get(reason, worst))
     return total
 

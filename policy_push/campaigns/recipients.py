@@ -20,7 +20,7 @@ from policy_push.reach import Reach
 from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DeliveryStatus, SkipReason
 from policy_push.storage import campaigns as campaign_store
 
-__all__ = ["choose_channel", "recount_summary", "summary_counts"]
+__all__ = ["choose_channel", "list_counts", "recount_summary", "summary_counts"]
 
 
 def choose_channel(
@@ -64,9 +64,18 @@ def summary_counts(groups: Iterable[tuple[str | None, str | None, int]]) -> dict
     }
 
 
+async def list_counts(session: AsyncSession, campaign_id: str) -> dict[str, Any]:
+    """The summary's counts of a campaign's list, counted by the database: by channel and skip reason, and
+    the SMS recipients per quoted line (``sms_reasons``, what the preview bills by), so that showing a
+    campaign of a million recipients counts nothing."""
+    counts = summary_counts(await campaign_store.recount(session, campaign_id))
+    counts["sms_reasons"] = [[reason, n] for reason, n in await campaign_store.sms_reason_counts(session, campaign_id)]
+    return counts
+
+
 async def recount_summary(session: AsyncSession, campaign_id: str) -> dict[str, Any]:
     """Recompute the recipient counts of a campaign's summary (after exclude/include) and store them."""
-    counts = summary_counts(await campaign_store.recount(session, campaign_id))
+    counts = await list_counts(session, campaign_id)
     campaign = await campaign_store.get(session, campaign_id)
     summary = {**(campaign.summary or {}), **counts}
     campaign.summary = summary

@@ -13,8 +13,12 @@ from pydantic import BaseModel
 __all__ = ["HashedRecord", "canonical_json"]
 
 
+#: made once: ``json.dumps`` with options builds a new encoder per call (a list hash calls it per row)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class HashedRecord(BaseModel):

@@ -80,6 +80,9 @@ class CampaignRow(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: SHA-256 of the recipient list and the message texts the approver saw
     approval_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: the same hash of the list and texts as they are now, kept so a preview need not read a million
+    #: rows to show it; None once they change (``campaigns.editing``), then computed again when shown
+    list_sha256: Mapped[str | None] = mapped_column(String(64))
     #: when sending may start (UTC); None = as soon as approved and scheduled
     send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     #: counts of the match run and the recipient list (eligible, may_qualify, skipped by reason …)
@@ -108,6 +111,20 @@ class CampaignRecipientRow(Base):
     #: why this recipient gets nothing (SkipReason), or None when they will be messaged
     skip_reason: Mapped[str | None] = mapped_column(String(32))
     excluded_by: Mapped[str | None] = mapped_column(String(128))
+
+
+# the preview's order (best score first, ties by id): a keyset page reads only its own rows
+Index(
+    "ix_campaign_recipients_rank",
+    CampaignRecipientRow.campaign_id, CampaignRecipientRow.score.desc(), CampaignRecipientRow.profile_id,
+)
+# the same order within the eligible or the may-qualify ones (the preview's may-qualify list sits at the
+# end of the rank order: found through the first index it would cost a scan of every eligible row)
+Index(
+    "ix_campaign_recipients_eligible_rank",
+    CampaignRecipientRow.campaign_id, CampaignRecipientRow.eligible, CampaignRecipientRow.score.desc(),
+    CampaignRecipientRow.profile_id,
+)
 
 
 class CampaignMessageRow(Base):

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_push.errors import NotFound
@@ -25,13 +25,18 @@ from policy_push.statuses import (
 
 from .campaign_tables import CampaignRecipientRow, CampaignRow, campaigns, messages, recipients
 from .campaign_tables import deliveries as _deliveries
-from .sql import among, chunks, is_postgres
+from .sql import among, chunks, insert_ignore, is_postgres
 from .tables import PolicyRow, PolicyVersionRow
 
 __all__ = [
     "NOT_SKIPPED",
+    "RankCursor",
     "RecipientLines",
+    "add_recipients",
     "bodies",
+    "delete_campaign",
+    "delete_some_recipients",
+    "drafting_of",
     "due_scheduled",
     "get",
     "insert_campaign",
@@ -39,15 +44,19 @@ __all__ = [
     "move_state",
     "open_of_policies",
     "policies_without_campaign",
+    "recipient_count",
     "recipient_page",
     "recipient_rows",
     "recipients_after",
     "recount",
     "sms_reason_counts",
+    "start_drafting",
     "stream_recipients",
 ]
 
 _c, _r, _m = campaigns.c, recipients.c, messages.c
+#: rows per fetch when a recipient list is streamed
+STREAM_ROWS = 2000
 #: the ``skip_reason`` filter value for recipients who will be messaged
 NOT_SKIPPED = "none"
 
@@ -89,6 +98,7 @@ async def insert_campaign(
     recipient_rows: Sequence[dict[str, Any]],
     bodies_by_channel: dict[str, dict[str, Any]],
 ) -> None:
+    """A campaign written whole in the caller's transaction (a reminder: a list already approved)."""
     await session.execute(insert(campaigns), [row])
     for part in chunks(recipient_rows, 5000):
         await session.execute(insert(recipients), list(part))
@@ -96,6 +106,59 @@ async def insert_campaign(
         await session.execute(
             insert(messages), [{"campaign_id": row["id"], "channel": ch, "body": b} for ch, b in bodies_by_channel.items()]
         )
+
+
+# -- a draft written chunk by chunk (campaigns.drafting) ----------------------------------------------------
+
+
+async def start_drafting(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The campaign row, in state ``drafting``: its recipients follow in chunks."""
+    await session.execute(insert(campaigns), [{**row, "state": CampaignState.DRAFTING.value}])
+
+
+async def drafting_of(session: AsyncSession, policy_id: str) -> list[tuple[str, dt.datetime]]:
+    """(id, last chunk written at) of the policy's campaigns still ``drafting``."""
+    rows = await session.execute(
+        select(_c.id, _c.updated_at).where(_c.policy_id == policy_id, _c.state == CampaignState.DRAFTING.value)
+    )
+    return [(i, at) for i, at in rows]
+
+
+async def add_recipients(
+    session: AsyncSession, campaign_id: str, rows: Sequence[dict[str, Any]], *, written: int, now: dt.datetime
+) -> bool:
+    """One chunk of a draft's recipients; False (and nothing written) once the campaign is no longer
+    ``drafting`` (a newer draft superseded it). The campaign row is touched first: on PostgreSQL that
+    row lock orders this chunk after a concurrent cancel; its ``updated_at`` tells a later drafter the
+    draft is alive. A profile already on the list (named twice by the match) keeps its first row."""
+    moved = await session.execute(
+        update(campaigns)
+        .where(_c.id == campaign_id, _c.state == CampaignState.DRAFTING.value)
+        .values(updated_at=now, summary={"drafting": {"recipients_written": written}})
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(moved, "rowcount", 0):
+        return False
+    if rows:
+        await session.execute(insert_ignore(session, recipients, ["campaign_id", "profile_id"]), list(rows))
+    return True
+
+
+async def delete_some_recipients(session: AsyncSession, campaign_id: str, limit: int) -> int:
+    """Delete up to ``limit`` of the campaign's recipients (a discarded draft is emptied in short
+    transactions, as it was filled); returns how many."""
+    some = select(_r.profile_id).where(_r.campaign_id == campaign_id).limit(limit).scalar_subquery()
+    result = await session.execute(
+        delete(recipients).where(_r.campaign_id == campaign_id, _r.profile_id.in_(some))
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_campaign(session: AsyncSession, campaign_id: str) -> None:
+    """The campaign row and its messages (its recipients deleted beforehand, in chunks)."""
+    await session.execute(delete(messages).where(_m.campaign_id == campaign_id))
+    await session.execute(delete(campaigns).where(_c.id == campaign_id))
 
 
 async def bodies(session: AsyncSession, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -160,8 +223,12 @@ async def due_scheduled(session: AsyncSession, *, now: dt.datetime) -> list[tupl
 
 
 async def policies_without_campaign(session: AsyncSession, *, on: dt.date) -> list[str]:
-    """Open policies whose current version has no campaign (oldest change first)."""
-    has = exists().where(and_(CampaignRow.policy_id == PolicyRow.id, CampaignRow.policy_version == PolicyRow.version))
+    """Open policies whose current version has no campaign (oldest change first). A draft still being
+    written counts as none: if its writer died, the next look starts it again."""
+    has = exists().where(and_(
+        CampaignRow.policy_id == PolicyRow.id, CampaignRow.policy_version == PolicyRow.version,
+        CampaignRow.state != CampaignState.DRAFTING.value,
+    ))  # fmt: skip
     rows = await session.execute(
         select(PolicyRow.id)
         .where(or_(PolicyRow.apply_until.is_(None), PolicyRow.apply_until >= on), ~has)
@@ -233,14 +300,17 @@ async def recipient_rows(session: AsyncSession, campaign_id: str, profile_ids: S
 
 async def stream_recipients(session: AsyncSession, campaign_id: str) -> AsyncIterator[Any]:
     """(kind, profile id, channel, skip reason, reasons, message reason) of every recipient by profile
-    id, streamed."""
+    id, streamed: a server-side cursor (PostgreSQL) read ``STREAM_ROWS`` rows at a time, so memory
+    stays flat and the driver is crossed once per batch, not once per row."""
     rows = await session.stream(
         select(_r.profile_kind, _r.profile_id, _r.channel, _r.skip_reason, _r.reasons, _r.message_reason)
         .where(_r.campaign_id == campaign_id)
         .order_by(_r.profile_id)
+        .execution_options(yield_per=STREAM_ROWS)
     )
-    async for row in rows:
-        yield row
+    async for part in rows.partitions():
+        for row in part:
+            yield row
 
 
 async def recipients_after(session: AsyncSession, campaign_id: str, after: str, limit: int) -> list[Any]:
@@ -293,15 +363,33 @@ def recipient_filters(campaign_id: str, *, eligible: bool | None = None, skip_re
     return out
 
 
-async def recipient_page(session: AsyncSession, conditions: list[ColumnElement[bool]], *, limit: int, offset: int
-                         ) -> tuple[list[CampaignRecipientRow], int]:  # fmt: skip
-    """A page of recipients, best score first, and the total for the conditions."""
-    total = await session.scalar(select(func.count()).select_from(CampaignRecipientRow).where(*conditions))
+class RankCursor(NamedTuple):
+    """Where a page of recipients in the preview's order (best score first, ties by id) ends: the next
+    page starts after it."""
+
+    score: float
+    profile_id: str
+
+
+async def recipient_page(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], *, limit: int, offset: int = 0,
+    after: RankCursor | None = None,
+) -> list[CampaignRecipientRow]:
+    """A page of recipients, best score first, ties by id. ``after`` (keyset) reads the index from that
+    point, so the page at row 900,000 costs what the first does; ``offset`` skips rows one by one."""
+    r = CampaignRecipientRow
+    keyset: list[ColumnElement[bool]] = []
+    if after is not None:
+        # ``score <= s`` is the index range; the OR drops the ties already shown
+        keyset = [r.score <= after.score, or_(r.score < after.score, r.profile_id > after.profile_id)]
     rows = await session.scalars(
-        select(CampaignRecipientRow).where(*conditions)
-        .order_by(CampaignRecipientRow.score.desc(), CampaignRecipientRow.profile_id).limit(limit).offset(offset)
-    )  # fmt: skip
-    return list(rows), int(total or 0)
+        select(r).where(*conditions, *keyset).order_by(r.score.desc(), r.profile_id).limit(limit).offset(offset)
+    )
+    return list(rows)
+
+
+async def recipient_count(session: AsyncSession, conditions: list[ColumnElement[bool]]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(CampaignRecipientRow).where(*conditions)) or 0)
 
 
 async def sms_reason_counts(session: AsyncSession, campaign_id: str) -> list[tuple[str | None, int]]:
@@ -383,7 +471,9 @@ async def states(session: AsyncSession, campaign_ids: Collection[str]) -> dict[s
 
 async def announcement_funnel(session: AsyncSession) -> tuple[int, int, int]:
     """Over the announcement campaigns not cancelled: recipients eligible, may-qualify, and to be messaged."""
-    live = select(_c.id).where(_c.purpose == Purpose.ANNOUNCE.value, _c.state != CampaignState.CANCELLED.value)
+    live = select(_c.id).where(
+        _c.purpose == Purpose.ANNOUNCE.value, _c.state.not_in([CampaignState.CANCELLED.value, CampaignState.DRAFTING.value])
+    )
     base = select(func.count()).select_from(recipients).where(_r.campaign_id.in_(live))
     eligible = await session.scalar(base.where(_r.eligible.is_(True)))
     may = await session.scalar(base.where(_r.eligible.is_(False)))

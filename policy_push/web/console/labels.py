@@ -10,7 +10,7 @@ from policy_push.staff import StaffDirectory
 __all__ = ["CHANNEL_LABELS", "STATE_LABELS", "STATUS_LABELS", "failure_reason", "mask_name", "names_of", "wechat_labels"]
 
 CHANNEL_LABELS = {"sms": "短信", "wechat": "微信", "app": "App"}
-STATE_LABELS = {"draft": "草稿", "approved": "已审批", "scheduled": "已排期", "sending": "发送中", "done": "已完成",
+STATE_LABELS = {"drafting": "生成中", "draft": "草稿", "approved": "已审批", "scheduled": "已排期", "sending": "发送中", "done": "已完成",
                 "cancelled": "已取消"}  # fmt: skip
 STATUS_LABELS = {
     "created": "待发送", "sending": "发送中", "sent": "已发出（待回执）", "delivered": "已送达",

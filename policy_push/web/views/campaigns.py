@@ -18,6 +18,9 @@ from policy_push.campaigns import (
     approve,
     campaign_json,
     cancel,
+    cursor_of,
+    decode_cursor,
+    encode_cursor,
     exclude_recipients,
     include_recipients,
     list_recipients,
@@ -146,6 +149,9 @@ class RecipientPage(_Out):
     total: int
     limit: int
     offset: int
+    next: str | None = Field(
+        description="Pass as `after` for the next page (read by the index, the same cost at any depth); null on the last page."
+    )
 
 
 class RecipientChange(_Out):
@@ -180,6 +186,8 @@ RECIPIENT_PARAMS: tuple[QueryParam, ...] = (
     enum_param("channel", "Only recipients on this channel.", list(CHANNELS)),
     _LIMIT,
     _OFFSET,
+    pattern_param("after", "The `next` of the previous page: the page after it, read by the index (the same cost at "
+                  "any depth of a million-recipient list, unlike `offset`).", r"[A-Za-z0-9_=-]{1,200}", "a `next` value"),
 )  # fmt: skip
 APPROVE_PARAMS: tuple[QueryParam, ...] = (
     enum_param("schedule", "`true`: approve and schedule in one step.", ("true", "false")),
@@ -238,8 +246,10 @@ async def campaign_recipients(request: web.Request) -> web.Response:
         lines, total = await list_recipients(
             session, request.app[cipher_key], _campaign_id(request), eligible=eligible,
             skip_reason=q["skip_reason"], channel=q["channel"], limit=q["limit"], offset=q["offset"],
+            after=None if q["after"] is None else decode_cursor(q["after"]),
         )  # fmt: skip
-    body = {"items": [ln.as_dict() for ln in lines], "total": total, "limit": q["limit"], "offset": q["offset"]}
+    body = {"items": [ln.as_dict() for ln in lines], "total": total, "limit": q["limit"], "offset": q["offset"],
+            "next": encode_cursor(cursor_of(lines[-1])) if len(lines) == q["limit"] else None}  # fmt: skip
     return json_response(body)
 
 

@@ -73,6 +73,12 @@ async def test_campaign_life_through_the_api(client: Client, world: dict[str, An
     page = await (await client.get(f"/api/v1/campaigns/{cid}/recipients?limit=2", headers=AUTH)).json()
     _check(doc, "GET", "/api/v1/campaigns/{id}/recipients", 200, page)
     assert page["total"] == 3 and len(page["items"]) == 2
+    rest = await (await client.get(f"/api/v1/campaigns/{cid}/recipients?limit=2&after={page['next']}", headers=AUTH)).json()
+    _check(doc, "GET", "/api/v1/campaigns/{id}/recipients", 200, rest)
+    everyone = await (await client.get(f"/api/v1/campaigns/{cid}/recipients", headers=AUTH)).json()
+    # the page after the cursor is the rest of the list, in the same order; the last page has no next
+    assert [i["profile_id"] for i in page["items"] + rest["items"]] == [i["profile_id"] for i in everyone["items"]]
+    assert rest["next"] is None and rest["total"] == 3
     for item in page["items"]:
         assert "****" in (item["contacts"]["sms"] or "****") and item["reasons"]
     _no_plaintext(page, docs)
@@ -126,6 +132,7 @@ async def test_campaign_errors(client: Client, world: dict[str, Any], staff: Sta
         ("GET", "/api/v1/campaigns/nope", None, AUTH, 404, ["path", "id"]),
         ("GET", "/api/v1/campaigns/nope/recipients", None, AUTH, 404, ["path", "id"]),
         ("GET", "/api/v1/campaigns?state=lost", None, AUTH, 422, ["query", "state"]),
+        ("GET", "/api/v1/campaigns/nope/recipients?after=bm90LWEtY3Vyc29y", None, AUTH, 422, ["query", "after"]),
         ("POST", "/api/v1/campaigns/nope/approve", None, BOB, 404, ["path", "id"]),
         ("POST", "/api/v1/campaigns/nope/cancel", None, AUTH, 403, ["path"]),
     ]
