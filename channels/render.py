@@ -54,6 +54,7 @@ __all__ = [
     "check_sms_variable",
     "check_wechat_value",
     "compact_sms_layouts",
+    "fit_sms",
     "link_code",
     "render_app",
     "render_sms",
@@ -308,7 +309,15 @@ def link_code(n: int = LINK_CODE_LEN) -> str:
     the resolver limits its rate, and free of look-alike characters."""
     if not 1 <= n <= LINK_CODE_LEN:
         raise ValueError(f"a link code has 1..{LINK_CODE_LEN} characters, not {n}")
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(n))
+    # one read of the system's random source per code, not one per character (the outbox writes a code
+    # per row); bytes at or above the largest multiple of the alphabet's size are skipped, so each
+    # character stays uniform, as secrets.choice would give
+    size = len(_CODE_ALPHABET)
+    top = 256 - 256 % size
+    out: list[str] = []
+    while len(out) < n:
+        out += [_CODE_ALPHABET[b % size] for b in secrets.token_bytes(2 * n) if b < top]
+    return "".join(out[:n])
 
 
 def compact_sms_layouts(sign_name: str, link_base: str, opt_out: str = "回复TD退订",
@@ -334,14 +343,24 @@ def render_sms_fitted(n: Notification, layouts: Sequence[SmsLayout], *, max_segm
     shorter than ``TITLE_MIN``); failing that, the richest that fits ``max_segments``.  A
     template whose slots ``n`` leaves empty (no reason given) is skipped.  Raises
     ``InvalidMessageError`` (code ``CONTENT_LENGTH``) when nothing fits ``max_segments``."""
+    return fit_sms(n, layouts, max_segments=max_segments, is_sensitive=is_sensitive, neutral_title=neutral_title)[2]
+
+
+def fit_sms(n: Notification, layouts: Sequence[SmsLayout], *, max_segments: int = 2,
+            is_sensitive: Callable[[str], bool] | None = None,
+            neutral_title: str = NEUTRAL_TITLE) -> tuple[int, str, RenderedSms]:
+    """:func:`render_sms_fitted` with its choice: (index of the layout in ``layouts``, the title shown, the
+    SMS). The choice depends on the lengths of ``n``'s fields, not on the characters of its link, so a
+    sender may render the next recipient with the same reason and link length in that layout and title
+    at once (``render_sms``, whose checks still run on the whole text)."""
     title = shorten_title(n.policy_title)
     if is_sensitive is not None and (is_sensitive(title) or is_sensitive(n.policy_title)):
         title = neutral_title
-    usable = [lay for lay in layouts
+    usable = [(i, lay) for i, lay in enumerate(layouts)
               if all(n.has(lay.sources.get(v, v)) for v in lay.variables if v != "title")]
     for goal in dict.fromkeys((1, max_segments)):
         budget = SMS_SINGLE_MAX if goal == 1 else goal * SMS_SEGMENT
-        for layout in usable:
+        for index, layout in usable:
             fixed = render_sms(replace(n, policy_title="题"), layout).length - 1  # all but the title
             room = min(budget - fixed, layout.max_var_len)
             if room < min(len(title), TITLE_MIN):
@@ -349,6 +368,6 @@ def render_sms_fitted(n: Notification, layouts: Sequence[SmsLayout], *, max_segm
             shown = title if len(title) <= room else title[: room - 1] + _ELLIPSIS
             rendered = render_sms(replace(n, policy_title=shown), layout)
             if rendered.segments <= goal:
-                return rendered
+                return index, shown, rendered
     raise InvalidMessageError(f"no SMS template fits {max_segments} segments for {n.policy_title!r}",
                               code="CONTENT_LENGTH")

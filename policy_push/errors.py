@@ -252,12 +252,12 @@ class MatchIndexUnavailable(PolicyPushError):
 
 
 class ShardUnavailable(MatchIndexUnavailable):
-    """A shard holding some of a policy's regions did not answer: the match list would be partial, so
-    there is none (``shard`` names it; ``policy-push shards list`` shows where it should be)."""
+    """A shard holding some of a policy's regions, or the profile asked about, did not answer: the
+    answer would be partial or another shard's guess, so there is none (``shard`` names it; ``policy-push shards list`` shows where it should be)."""
 
     @classmethod
-    def of(cls, shard: str, url: str, why: str) -> ShardUnavailable:
-        return cls(f"shard {shard!r} ({url}) did not answer ({why}); a partial match list is never given, "
+    def of(cls, shard: str, url: str, why: str, *, instead: str = "a partial match list is never given") -> ShardUnavailable:
+        return cls(f"shard {shard!r} ({url}) did not answer ({why}); {instead}, "
                    "try again when it is up", loc=["shard"], shard=shard)  # fmt: skip
 
 

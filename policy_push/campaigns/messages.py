@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from channels import (
@@ -48,7 +48,7 @@ from channels import (
     sms_segments,
 )
 from channels.errors import InvalidMessageError
-from channels.render import NEUTRAL_TITLE, RenderedSms, compact_sms_layouts, render_sms_fitted
+from channels.render import NEUTRAL_TITLE, RenderedSms, compact_sms_layouts, fit_sms
 from matchers import is_sensitive
 from policy_push.config import Settings
 from policy_push.domain import Policy
@@ -206,22 +206,35 @@ def _sms_layouts(body: Mapping[str, Any]) -> list[SmsLayout]:
                       sources=dict(x.get("sources") or {})) for x in listed]
 
 
-def _render_sms(body: Mapping[str, Any], n: Notification) -> RenderedSms:
+#: per campaign body: (reason, link length) -> (index of the SMS layout, title shown) that fitted
+SmsFits = dict[tuple[str, int], tuple[int, str]]
+
+
+def _render_sms(body: Mapping[str, Any], n: Notification, fits: SmsFits | None = None) -> RenderedSms:
     layouts = _sms_layouts(body)
+    key = (n.reason, len(n.link))
+    if fits is not None and (hit := fits.get(key)) is not None:
+        index, shown = hit  # what fitted for this reason fits again: only the link's characters differ
+        return render_sms(replace(n, policy_title=shown), layouts[index])
     try:
-        return render_sms_fitted(n, layouts, max_segments=2, is_sensitive=is_sensitive)
+        index, shown, rendered = fit_sms(n, layouts, max_segments=2, is_sensitive=is_sensitive)
     except InvalidMessageError:
         if len(layouts) > 1:
             raise
         return render_sms(n, layouts[0])  # the long template alone: as it was approved, however long
+    if fits is not None:
+        fits[key] = (index, shown)
+    return rendered
 
 
 def render_for_recipient(
-    body: Mapping[str, Any], *, reason: str | None, delivery_id: str, address: str, code: str, token: str
+    body: Mapping[str, Any], *, reason: str | None, delivery_id: str, address: str, code: str, token: str,
+    fits: SmsFits | None = None,
 ) -> OutboundMessage:
     """The message for one recipient: ``body`` from ``campaign_messages``, ``reason`` the recipient's
     ``message_reason`` (None: none may be quoted), ``code`` the delivery's link code (SMS), ``token``
     its signed link token (WeChat, app), ``address`` the decrypted phone/openid/registration id.
+    ``fits``: a dict kept by the caller for this one body, so an SMS is fitted once per reason.
     Raises ``channels.InvalidMessageError`` when the text breaks a channel rule (a permanent failure)."""
     if reason is not None and is_sensitive(reason):
         reason = None  # belt and braces: a stored line is checked again against today's word list
@@ -230,7 +243,7 @@ def render_for_recipient(
         # the one-segment templates include one without a reason; the long template alone needs a line
         fallback = "" if len(_sms_layouts(body)) > 1 else NEUTRAL_REASON
         n = _notification(body, reason or fallback, _link(body, code, token))
-        return _render_sms(body, n).message(delivery_id, address)
+        return _render_sms(body, n, fits).message(delivery_id, address)
     n = _notification(body, reason or NEUTRAL_REASON, _link(body, code, token))
     if body.get("sensitive"):
         n = Notification(NEUTRAL_TITLE, "", n.reason, n.link, n.deadline, n.benefit)

@@ -7,12 +7,20 @@ A shard that does not answer, answers late or answers something else fails the w
 ``ShardUnavailable`` naming it (503 and the JSON error shape): never a silently partial list.  So
 does a part taken from another shard map than the one read for the request (a node still taking up
 a moved region, ``service_reshard``).
+
+A profile's own policies are answered by the node holding the profile: asked of another shard node,
+that node finds the profile's home (``storage.shards.home_of``: the map and the profile's region) and
+asks it over ``POST /internal/shards/{name}/profile-policies`` (staff's view) or ``.../me-policies``
+(the subscriber's), the profile's id in the body, and returns its answer's bytes as they came. The
+asking node keeps no copy: the home node's own answer cache (``AnswerCache``) is the only one, so a
+change there is never hidden by a copy here. A home that does not answer is a 503 naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import aiohttp
@@ -30,10 +38,13 @@ from .results import PolicyMatchResult
 from .service import MatchService
 from .shards import merge, part_of, shards_for
 
-__all__ = ["SHARD_PATH", "ShardRouter"]
+__all__ = ["ME_POLICIES_PATH", "PROFILE_POLICIES_PATH", "SHARD_PATH", "ShardRouter"]
 
 #: the route of one shard's part (``web.routes``); a template for ``str.format``
 SHARD_PATH = "/internal/shards/{name}/matches"
+#: the routes of a profile's policies asked of its home shard: staff's view and the subscriber's
+PROFILE_POLICIES_PATH = "/internal/shards/{name}/profile-policies"
+ME_POLICIES_PATH = "/internal/shards/{name}/me-policies"
 
 
 class ShardRouter:
@@ -98,18 +109,39 @@ class ShardRouter:
                 profiles = int(await session.scalar(select(func.count()).select_from(table)) or 0)
         return merge(policy.id, parts, top_k=top_k, profiles=profiles)
 
+    async def ask_home(self, path: str, audience: str, profile_id: str, *, on: dt.date, limit: int) -> bytes | None:
+        """The answer of the profile's home shard to ``path`` (its body's bytes), or None when this node
+        is the home (or there is none: no such profile): answer here."""
+        async with self._sessions() as session:
+            home = await shard_store.home_of(session, audience, profile_id)
+        if home is None or home.name == self.name:
+            return None
+        ask = {"audience": audience, "profile_id": profile_id, "date": on.isoformat(), "limit": limit}
+        return await self.ask(home, path, ask, instead="a profile's policies are answered by the shard holding it alone")
+
     async def _remote(self, shard: Shard, policy: Policy, *, on: dt.date, top_k: int | None,
                       min_score: float | None) -> dict[str, Any]:
         ask = {"policy": policy.to_json(), "date": on.isoformat(), "top_k": top_k, "min_score": min_score}
-        url = shard.url + SHARD_PATH.format(name=shard.name)
+        raw = await self.ask(shard, SHARD_PATH, ask)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("shard") != shard.name:
+            got = body.get("shard") if isinstance(body, dict) else None
+            raise ShardUnavailable.of(shard.name, shard.url, f"the node there holds shard {got!r}")
+        return body
+
+    async def ask(self, shard: Shard, path: str, ask: dict[str, Any], *,
+                  instead: str = "a partial match list is never given") -> bytes:
+        """The body of a 200 answer to ``ask`` POSTed to ``path`` (a template naming the shard) on
+        ``shard``'s node with the service token; ``ShardUnavailable`` naming it for anything else."""
+        url = shard.url + path.format(name=shard.name)
         try:
             async with self._http.post(url, json=ask, headers={"Authorization": f"Bearer {self._token}"},
                                        timeout=self._timeout) as resp:
                 if resp.status != 200:
-                    raise ShardUnavailable.of(shard.name, shard.url, f"it answered HTTP {resp.status}")
-                body: dict[str, Any] = await resp.json()
+                    raise ShardUnavailable.of(shard.name, shard.url, f"it answered HTTP {resp.status}", instead=instead)
+                return await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ShardUnavailable.of(shard.name, shard.url, f"{type(exc).__name__}") from exc
-        if body.get("shard") != shard.name:
-            raise ShardUnavailable.of(shard.name, shard.url, f"the node there holds shard {body.get('shard')!r}")
-        return body
+            raise ShardUnavailable.of(shard.name, shard.url, f"{type(exc).__name__}", instead=instead) from exc

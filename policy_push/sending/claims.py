@@ -106,7 +106,8 @@ async def claim(
             else:
                 cancel.append(Move(r.id, DeliveryStatus.CANCELLED, {"waiting_for": None}, code=why))
         keep = await _hold_personal_cap(s, keep, reach, now)
-        await deliveries.move(s, cancel, allowed_from={DeliveryStatus.CREATED}, source=EventSource.CANCEL, now=now)
+        # the due rows are locked by this transaction (FOR UPDATE SKIP LOCKED; SQLite's write lock): not read again
+        await deliveries.move(s, cancel, allowed_from={DeliveryStatus.CREATED}, source=EventSource.CANCEL, now=now, locked=due)
         lease_until = db_now + timedelta(seconds=rules.lease_s)
         taken = [
             dataclasses.replace(
@@ -121,7 +122,8 @@ async def claim(
             }, text=worker)
             for r in taken
         ]  # fmt: skip
-        applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.CREATED}, source=EventSource.CLAIM, now=now)
+        applied = await deliveries.move(s, moves, allowed_from={DeliveryStatus.CREATED}, source=EventSource.CLAIM, now=now,
+                                        locked=due)
         taken = [r for r in taken if r.id in applied]
         reasons = await campaign_store.reasons_of(s, {(r.campaign_id, r.profile_id) for r in taken})
         # decrypted for this batch only, held in these objects while it is sent

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import ChannelError, OutboundMessage, Outcome, SendResult
 from policy_push.campaigns import quoted_reason, render_for_recipient
-from policy_push.campaigns.messages import short_code
+from policy_push.campaigns.messages import SmsFits, short_code
 from policy_push.security.links import LinkSigner
 from policy_push.statuses import Code
 from policy_push.storage import campaigns as campaign_store
@@ -34,6 +34,8 @@ class Renderer:
         self.sessions = sessions
         self.links = links
         self._bodies: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+        #: per (campaign, channel): the SMS layout and title that fitted each reason (``render_for_recipient``)
+        self._fits: dict[tuple[str, str], SmsFits] = {}
 
     async def prepare(self, rows: Sequence[Outgoing]) -> tuple[dict[str, SendResult], dict[str, list[OutboundMessage]]]:
         """Each row's message, by channel kind; rows that cannot be sent get their result at once."""
@@ -54,7 +56,8 @@ class Renderer:
                 code = row.link_code or short_code(row.id)
                 token = self.links.sign(code, now=dt.datetime.now(dt.UTC))
                 msg = render_for_recipient(body, reason=quoted_reason(o.reasons), delivery_id=row.id,
-                                           address=o.address, code=code, token=token)
+                                           address=o.address, code=code, token=token,
+                                           fits=self._fits.setdefault((row.campaign_id, row.channel), {}))
             except ChannelError as exc:  # breaks a channel rule: never sendable as it is
                 results[row.id] = SendResult(row.id, Outcome.PERMANENT, "", code=exc.code, text=str(exc))
                 continue

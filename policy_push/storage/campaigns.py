@@ -25,7 +25,7 @@ from policy_push.statuses import (
 
 from .campaign_tables import CampaignRecipientRow, CampaignRow, campaigns, messages, recipients
 from .campaign_tables import deliveries as _deliveries
-from .sql import chunks, is_postgres
+from .sql import among, chunks, is_postgres
 from .tables import PolicyRow, PolicyVersionRow
 
 __all__ = [
@@ -271,7 +271,7 @@ async def reasons_of(session: AsyncSession, pairs: Collection[tuple[str, str]]) 
         for part in chunks(ids):
             for pid, reasons, quoted, public in await session.execute(
                 select(_r.profile_id, _r.reasons, _r.message_reason, _r.public_reasons)
-                .where(_r.campaign_id == campaign_id, _r.profile_id.in_(part))
+                .where(_r.campaign_id == campaign_id, among(session, _r.profile_id, part))
             ):
                 out[(campaign_id, pid)] = RecipientLines(
                     list(reasons or []), quoted, None if public is None else list(public)

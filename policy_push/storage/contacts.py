@@ -21,7 +21,7 @@ from policy_push.statuses import CAMPAIGN_OPEN, DELIVERY_UNSENT, OptOutSource
 
 from .audit import AuditLog
 from .campaign_tables import campaigns, deliveries, opt_outs, recipients
-from .sql import chunks, insert_ignore
+from .sql import among, chunks, insert_ignore
 from .subscriber_tables import SubscriberAccountRow, SubscriberLinkRow, SubscriberPreferenceRow
 from .tables import Base
 
@@ -68,7 +68,7 @@ async def _opt_outs(session: AsyncSession, profiles: Collection[tuple[str, str]]
     for kind, ids in _by_kind(profiles).items():
         for part in chunks(ids):
             for pid, channel in await session.execute(
-                select(_o.profile_id, _o.channel).where(_o.profile_kind == kind, _o.profile_id.in_(part))
+                select(_o.profile_id, _o.channel).where(_o.profile_kind == kind, among(session, _o.profile_id, part))
             ):
                 out.setdefault((kind, pid), set()).add(channel)
     return out
@@ -82,7 +82,7 @@ async def _subscribed(session: AsyncSession, kind: str, ids: Sequence[str]) -> d
         rows = await session.execute(
             select(_l.profile_id, _a.phone_hash, _a.wechat_openid_hash)
             .join_from(SubscriberLinkRow, SubscriberAccountRow, _a.id == _l.account_id)
-            .where(_l.profile_kind == kind, _l.profile_id.in_(part), _l.state == "active", _a.state == "active")
+            .where(_l.profile_kind == kind, among(session, _l.profile_id, part), _l.state == "active", _a.state == "active")
         )
         for pid, phone_hash, openid_hash in rows:
             phones, openids = out.setdefault(pid, (set(), set()))
@@ -97,7 +97,7 @@ async def _weekly_max(session: AsyncSession, kind: str, ids: Sequence[str]) -> d
     out: dict[str, int] = {}
     for part in chunks(ids):
         rows = await session.execute(select(_p.profile_id, _p.weekly_max).where(
-            _p.profile_kind == kind, _p.profile_id.in_(part), _p.weekly_max.is_not(None)))  # fmt: skip
+            _p.profile_kind == kind, among(session, _p.profile_id, part), _p.weekly_max.is_not(None)))  # fmt: skip
         out.update({pid: int(n) for pid, n in rows})
     return out
 
@@ -129,7 +129,7 @@ async def load_reach(session: AsyncSession, profiles: Collection[tuple[str, str]
         weekly = await _weekly_max(session, kind, ids)
         for part in chunks(ids):
             for pid, consent, doc, phone_source, *present in await session.execute(
-                select(t.c.id, t.c.consent, t.c.document, t.c.phone_source, *hashes).where(t.c.id.in_(part))
+                select(t.c.id, t.c.consent, t.c.document, t.c.phone_source, *hashes).where(among(session, t.c.id, part))
             ):
                 doc = doc or {}
                 preference = tuple(ch for ch in doc.get("channels") or [] if ch in CONTACT_FIELD)
@@ -158,7 +158,7 @@ async def addresses(
         fields = sorted({CONTACT_FIELD[ch] for _, ch in pairs})
         cols = [t.c[f"{f}_enc"] for f in fields]
         for part in chunks(sorted({pid for pid, _ in pairs})):
-            for pid, *blobs in await session.execute(select(t.c.id, *cols).where(t.c.id.in_(part))):
+            for pid, *blobs in await session.execute(select(t.c.id, *cols).where(among(session, t.c.id, part))):
                 found = dict(zip(fields, blobs, strict=True))
                 for channel in CHANNELS:
                     blob = found.get(CONTACT_FIELD[channel])
@@ -217,7 +217,7 @@ async def purge_stale_contacts(session: AsyncSession, kind: str, *, cutoff: dt.d
     ids = list((await session.execute(select(t.c.id).where(t.c.updated_at < cutoff, has_contact, ~in_open, ~in_flight))).scalars())
     cleared: dict[str, Any] = {f"{f}_{suffix}": None for f in fields for suffix in ("enc", "hash")} | {"phone_source": None}
     for part in chunks(ids):
-        await session.execute(update(t).where(t.c.id.in_(part)).values(**cleared))
+        await session.execute(update(t).where(among(session, t.c.id, part)).values(**cleared))
     await AuditLog(session).record_many(
         [{"actor": "scheduler", "action": f"{kind}.contact_purged", "entity_type": kind, "entity_id": i, "detail": detail}
          for i in ids]
@@ -233,7 +233,7 @@ async def contact_hashes(session: AsyncSession, profiles: Collection[tuple[str, 
         t = profile_table(kind)
         hashes = [t.c[f"{CONTACT_FIELD[ch]}_hash"] for ch in CHANNELS]
         for part in chunks(ids):
-            for pid, *found in await session.execute(select(t.c.id, *hashes).where(t.c.id.in_(part))):
+            for pid, *found in await session.execute(select(t.c.id, *hashes).where(among(session, t.c.id, part))):
                 out[(kind, pid)] = {ch: h for ch, h in zip(CHANNELS, found, strict=True) if h}
     return out
 
@@ -254,5 +254,6 @@ async def policy_categories(session: AsyncSession, policy_ids: Collection[str]) 
     t = Base.metadata.tables["policies"]
     out: dict[str, list[str]] = {}
     for part in chunks(sorted(policy_ids)):
-        out.update({pid: list(cats or []) for pid, cats in await session.execute(select(t.c.id, t.c.categories).where(t.c.id.in_(part)))})
+        rows = await session.execute(select(t.c.id, t.c.categories).where(among(session, t.c.id, part)))
+        out.update({pid: list(cats or []) for pid, cats in rows})
     return out

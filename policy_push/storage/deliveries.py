@@ -35,7 +35,7 @@ from policy_push.statuses import (
 
 from .campaign_tables import deliveries, provider_switches
 from .campaign_tables import delivery_events as events
-from .sql import chunks, insert_ignore, is_postgres
+from .sql import among, chunks, insert_append, insert_ignore, is_postgres
 
 __all__ = [
     "Delivery",
@@ -152,18 +152,24 @@ async def move(
     source: EventSource,
     now: dt.datetime,
     lapsed_before: dt.datetime | None = None,
+    locked: Collection[Delivery] = (),
 ) -> dict[str, DeliveryStatus]:
     """Apply ``moves`` to rows currently in ``allowed_from``; return {id: previous status} of those applied.
 
     ``lapsed_before`` (a database time): move only rows whose lease ended before it (settle's moves).
     A move whose row is elsewhere (already final, moved or claimed by someone else, its lease renewed)
     changes nothing and is recorded as an event with ``to_status`` NULL, so duplicates stay visible.
+    ``locked``: rows this transaction read and locked itself (``select_due``), whose state is then known
+    without reading them again; the others are read and locked here.
     """
     if not moves:
         return {}
     current: dict[str, tuple[DeliveryStatus, str | None, dt.datetime | None]] = {}
-    for part in chunks([m.delivery_id for m in moves]):
-        stmt = select(_d.id, _d.status, _d.claim_id, _d.lease_until).where(_d.id.in_(part))
+    mine = {r.id: r for r in locked}
+    for r in mine.values():
+        current[r.id] = (r.status, r.claim_id, None)
+    for part in chunks([m.delivery_id for m in moves if m.delivery_id not in mine]):
+        stmt = select(_d.id, _d.status, _d.claim_id, _d.lease_until).where(among(session, _d.id, part))
         if is_postgres(session):
             stmt = stmt.with_for_update()
         current.update((i, (DeliveryStatus(s), c, lease)) for i, s, c, lease in await session.execute(stmt))
@@ -210,7 +216,7 @@ async def move(
         for part in chunks(ids):
             await session.execute(
                 update(deliveries)
-                .where(_d.id.in_(part), _d.status == was_value)
+                .where(among(session, _d.id, part), _d.status == was_value)
                 .values(status=to_value, updated_at=now, **dict(items))
                 .execution_options(synchronize_session=False)
             )
@@ -253,16 +259,15 @@ async def hold(
 
 
 async def record_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Events that record no status change of their own (``MAYBE_SENT``, a lease lost …)."""
-    for part in chunks(rows):
-        await session.execute(events.insert(), list(part))
+    """Events, appended (by COPY on PostgreSQL when there are many: a batch records one per row)."""
+    await insert_append(session, events, rows)
 
 
 async def set_values(session: AsyncSession, ids: Collection[str], *, status: DeliveryStatus, **values: Any) -> None:
     """Set columns other than the status on rows still in ``status`` (a postponed ``not_before``, a touch)."""
     for part in chunks(sorted(ids)):
         await session.execute(
-            update(deliveries).where(_d.id.in_(part), _d.status == status.value).values(**values)
+            update(deliveries).where(among(session, _d.id, part), _d.status == status.value).values(**values)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
 
@@ -300,7 +305,7 @@ async def renew(
         for part in chunks(sorted(ids)):
             stmt = (
                 update(deliveries)
-                .where(_d.claim_id == claim_id, _d.id.in_(part), _d.status == DeliveryStatus.SENDING.value)
+                .where(_d.claim_id == claim_id, among(session, _d.id, part), _d.status == DeliveryStatus.SENDING.value)
                 .values(**values)
                 .returning(_d.id)
                 .execution_options(synchronize_session=False)

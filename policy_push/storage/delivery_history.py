@@ -15,7 +15,7 @@ from policy_push.statuses import DELIVERY_IN_FLIGHT, DELIVERY_REACHED, DeliveryS
 
 from .campaign_tables import deliveries as _deliveries
 from .campaign_tables import recipients as _recipients
-from .sql import chunks
+from .sql import among, chunks
 
 __all__ = [
     "counts",
@@ -45,7 +45,7 @@ async def used_channels(
     for part in chunks(sorted({p for _, p in wanted})):
         rows = await session.execute(
             select(_d.policy_id, _d.profile_kind, _d.profile_id, _d.purpose, _d.channel).where(
-                _d.profile_kind.in_(kinds), _d.profile_id.in_(part)
+                _d.profile_kind.in_(kinds), among(session, _d.profile_id, part)
             )
         )
         for pol, kind, pid, purpose, ch in rows:
@@ -61,7 +61,7 @@ async def notified_channels(
     for part in chunks(list(ids)):
         rows = await session.execute(
             select(_d.profile_id, _d.channel, _d.status).where(
-                _d.policy_id == policy_id, _d.profile_kind == kind, _d.purpose == purpose.value, _d.profile_id.in_(part)
+                _d.policy_id == policy_id, _d.profile_kind == kind, _d.purpose == purpose.value, among(session, _d.profile_id, part)
             )
         )
         for pid, channel, status in rows:
@@ -85,7 +85,7 @@ async def previous_sends(
         # profile_kind first, so ix_deliveries_profile (kind, id, sent_at) serves the look-up
         rows = await session.execute(
             select(_d.profile_kind, _d.profile_id, _d.sent_at, _d.not_before).where(
-                _d.profile_kind.in_(kinds), _d.profile_id.in_(part), _d.status.in_(_CAP_COUNTS)
+                _d.profile_kind.in_(kinds), among(session, _d.profile_id, part), _d.status.in_(_CAP_COUNTS)
             )
         )
         for kind, pid, sent_at, not_before in rows:
@@ -161,7 +161,7 @@ async def sent_since(
     for part in chunks(sorted({pid for _, pid in wanted})):
         rows = await session.execute(
             select(_d.profile_kind, _d.profile_id, went).where(
-                _d.profile_kind.in_(kinds), _d.profile_id.in_(part),
+                _d.profile_kind.in_(kinds), among(session, _d.profile_id, part),
                 _d.status.in_([s.value for s in DELIVERY_IN_FLIGHT]), went >= since,
             )
         )  # fmt: skip

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .campaign_tables import early_receipts
-from .sql import chunks, is_postgres
+from .sql import among, chunks, is_postgres
 
 __all__ = ["count_early", "drop_early", "expire_early", "keep_early", "take_early"]
 
@@ -38,7 +38,7 @@ async def take_early(
         return list(await session.execute(stmt))
     rows: list[Any] = []
     for part in chunks(sorted(set(message_ids))):
-        rows += list(await session.execute(stmt.where(_e.provider_message_id.in_(part))))
+        rows += list(await session.execute(stmt.where(among(session, _e.provider_message_id, part))))
     return rows
 
 

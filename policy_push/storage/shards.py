@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policy_push.errors import InvalidInput
 
 from .changes import CHANNEL
+from .contacts import profile_table
 from .tables import ShardRow, utcnow
 
-__all__ = ["Shard", "ShardMap", "load", "put", "remove", "validate"]
+__all__ = ["Shard", "ShardMap", "home_of", "load", "put", "remove", "validate"]
 
 shards: Table = ShardRow.__table__  # type: ignore[assignment]
 
@@ -92,6 +93,17 @@ def validate(name: str, url: str, prefixes: Iterable[str]) -> Shard:
 async def load(session: AsyncSession) -> ShardMap:
     rows = await session.execute(select(shards.c.name, shards.c.url, shards.c.region_prefixes).order_by(shards.c.name))
     return ShardMap(tuple(Shard(name, url, tuple(prefixes)) for name, url, prefixes in rows))
+
+
+async def home_of(session: AsyncSession, kind: str, profile_id: str) -> Shard | None:
+    """The shard holding a profile (``ShardMap.holder`` of its plain region column, as the shards
+    themselves decide), or None: no map (every node holds every profile) or no such profile."""
+    current = await load(session)
+    table = profile_table(kind)
+    found = (await session.execute(select(table.c.region).where(table.c.id == profile_id))).first()
+    if not current or found is None:
+        return None
+    return current.get(current.holder(found[0]))
 
 
 async def put(session: AsyncSession, shard: Shard) -> bool:

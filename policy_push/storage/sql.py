@@ -7,12 +7,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
-    "CHUNK", "COPY_MIN_ROWS", "TWICE_IN_A_BATCH", "begin_write", "chunks", "copy_records", "database_now",
+    "CHUNK", "COPY_MIN_ROWS", "TWICE_IN_A_BATCH", "among", "begin_write", "chunks", "copy_records", "database_now",
     "insert_append", "insert_ignore", "is_postgres", "once_each",
 ]  # fmt: skip
 
@@ -41,6 +41,15 @@ def once_each(ids: Iterable[str], conflict: Callable[[str], Exception]) -> None:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
+    """``column IN (values)`` for a chunk of string keys. On PostgreSQL ``column = ANY(:array)``: one bound
+    array, so the statement is compiled once and prepared once, where an IN list renders one placeholder
+    per value on every execution (in a profile of the dispatcher, the largest single cost in SQLAlchemy)."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
+    return column.in_(list(values))
 
 
 async def begin_write(session: AsyncSession) -> None:

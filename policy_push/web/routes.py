@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from policy_push.matching.fanout import SHARD_PATH
+from policy_push.matching.fanout import ME_POLICIES_PATH, PROFILE_POLICIES_PATH, SHARD_PATH
 from policy_push.staff import Role
 
 from . import console
@@ -125,7 +125,8 @@ _MATCHES_NOTE = (
 )
 _PROFILE_POLICIES_NOTE = (
     "Token required (it describes one enterprise or person). Only policies open on `date` (no deadline, or "
-    "`apply_until` not before it), best text match first."
+    "`apply_until` not before it), best text match first. Asked of a shard node not holding the profile, the "
+    "node holding it answers (a 503 naming that shard when it does not: docs/scaling.md)."
 )
 
 
@@ -438,7 +439,7 @@ def _me_routes() -> list[Route]:
         Route("GET", f"{base}/profile", m.get_profile, "me_get_profile", "Your profile, whole", "me",
               (Reply(200, "MeProfile", "The profile."),), query=m.ME_PARAMS, errors=(401, 404, 422), subscriber=True, description=_ME_NOTE),
         Route("GET", f"{base}/policies", m.my_policies, "me_policies", "Policies for me now (惠企政策指尖查)", "me",
-              policies_reply, query=m.ME_POLICY_PARAMS, errors=(401, 404, 422),
+              policies_reply, query=m.ME_POLICY_PARAMS, errors=(401, 404, 422, 503),
               subscriber=True, description="Open policies your profile qualifies for, best first, with the reasons that may be shown, "
               "deadline, benefit and how to apply; then `may_qualify` with the fields to add. " + _ME_NOTE),
         Route("GET", f"{base}/preferences", m.get_preferences, "me_get_preferences", "Your push preferences", "me",
@@ -564,7 +565,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/profiles/{{id}}/policies", matches.profile_policies, "list_profile_policies",
           "Open policies that fit a profile (enterprise or resident id)", "matching",
           (Reply(200, "ProfilePolicies", "Open policies the profile qualifies for, and those it may qualify for."),),
-          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422), path_params=_ID,
+          auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 409, 422, 503), path_params=_ID,
           description=_PROFILE_POLICIES_NOTE + " An id held by both an enterprise and a resident is a 409: "
           "ask /enterprises/{id}/policies or /residents/{id}/policies."),
     Route("POST", SHARD_PATH, matches.shard_part, "shard_part",
@@ -576,10 +577,27 @@ ROUTES: tuple[Route, ...] = (
           "'Authorization: Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (not a staff token); the asking node merges "
           "the parts (docs/scaling.md)."),
     *(
+        Route("POST", path, view, op, summary, "service", (Reply(200, schema, "The answer of the public route it stands for."),),
+              body=Body("ProfileAsk"), errors=(401, 403, 409, 413, 415, 422, 503),
+              path_params={"name": "The shard this node holds (the profile's home)."},
+              description=f"Asked by a shard node not holding the profile's region, for {public}, with 'Authorization: "
+              "Bearer' the shared POLICY_PUSH_SERVICE_TOKEN (staff and subscriber tokens are refused); the profile's id "
+              "goes in the body. Answered from this node's index and never forwarded again: a profile this node does "
+              "not hold is a 409 (docs/scaling.md).")
+        for path, view, op, summary, schema, public in (
+            (PROFILE_POLICIES_PATH, matches.home_profile_policies, "home_profile_policies",
+             "A profile's policies as staff see them, from its home shard (between shard nodes)", "ProfilePolicies",
+             "GET /api/v1/profiles/{id}/policies and the enterprise and resident forms"),
+            (ME_POLICIES_PATH, matches.home_me_policies, "home_me_policies",
+             "A subscriber's policies for me, from the profile's home shard (between shard nodes)", "MePolicies",
+             "GET /api/v1/me/policies"),
+        )
+    ),
+    *(
         Route("GET", f"{API_PREFIX}/{kind}s/{{id}}/policies", view, f"list_{kind}_policies",
               f"Open policies that fit {a_kind}", "matching",
               (Reply(200, "ProfilePolicies", f"Open policies the {kind} qualifies for, and those it may qualify for."),),
-              auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422), path_params=_ID,
+              auth=True, query=matches.PROFILE_POLICY_PARAMS, errors=(404, 422, 503), path_params=_ID,
               description=_PROFILE_POLICIES_NOTE)
         for kind, a_kind, view in (("enterprise", "an enterprise", matches.enterprise_policies),
                                    ("resident", "a resident", matches.resident_policies))

@@ -21,12 +21,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.domain import ValidationContext, local_today, parse_policy
-from policy_push.errors import Conflict, InvalidInput, NotFound
+from policy_push.errors import Conflict, HeldByAnotherShard, InvalidInput, NotFound
 from policy_push.matching import MatchService
+from policy_push.matching.fanout import PROFILE_POLICIES_PATH, ShardRouter
 from policy_push.storage import profile_repository
+from policy_push.subscribers.for_me import policies_for_me_encoded
 
 from ..auth import check_service_token
-from ..bodies import json_response, read_json
+from ..bodies import encode_json, json_bytes_response, json_response, read_json
 from ..keys import cipher_key, match_service_key, service_key, shard_router_key
 from ..params import MAX_PAGE_SIZE, QueryParam, enum_param, int_param, parse_query
 from ._common import stored_policy, transaction
@@ -36,6 +38,9 @@ __all__ = [
     "MATCH_SCHEMAS",
     "PROFILE_POLICY_PARAMS",
     "enterprise_policies",
+    "home_answer",
+    "home_me_policies",
+    "home_profile_policies",
     "policy_matches",
     "profile_policies",
     "resident_policies",
@@ -99,6 +104,13 @@ class ShardAsk(_Out):
     min_score: float | None = Field(None, ge=0, le=1, description="Leave out eligible profiles scoring below this.")
 
 
+class ProfileAsk(_Out):
+    audience: str = Field(description="enterprise or resident.")
+    profile_id: str = Field(description="The profile's id (in the body, not the URL).")
+    date: dt.date = Field(description="The day to match on (the asking node's).")
+    limit: int = Field(ge=1, le=MAX_PAGE_SIZE, description="At most this many policies in each list.")
+
+
 class ShardPart(_Out):
     shard: str = Field(description="The shard that answered.")
     eligible: list[tuple[float, MatchRecordOut, str | None, list[str]]] = Field(
@@ -113,7 +125,7 @@ class ShardPart(_Out):
                             "null while it is taking up a changed map (the asking node then answers 503).")
 
 
-MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfilePolicies, ShardAsk, ShardPart)}
+MATCH_SCHEMAS: dict[str, type[BaseModel]] = {m.__name__: m for m in (PolicyMatchPage, ProfileAsk, ProfilePolicies, ShardAsk, ShardPart)}
 
 
 # -- query parameters ---------------------------------------------------------------------------
@@ -196,8 +208,8 @@ async def policy_matches(request: web.Request) -> web.Response:
 _AUDIENCE_CN = {"enterprise": "企业", "resident": "居民"}
 
 
-async def shard_part(request: web.Request) -> web.Response:
-    """This shard's part of a policy's match list, for the shard node that fans the policy out."""
+def _this_shard(request: web.Request) -> ShardRouter:
+    """The router of the shard this node holds, for a request between shard nodes naming it."""
     check_service_token(request)
     router = request.app.get(shard_router_key)
     name = request.match_info["name"]
@@ -205,6 +217,12 @@ async def shard_part(request: web.Request) -> web.Response:
         raise Conflict(f"this node holds every profile, not shard {name[:64]!r} (POLICY_PUSH_SHARD is empty)", loc=["path", "name"])
     if name != router.name:
         raise Conflict(f"this node holds shard {router.name!r}, not {name[:64]!r}: check the shard map's URLs", loc=["path", "name"])
+    return router
+
+
+async def shard_part(request: web.Request) -> web.Response:
+    """This shard's part of a policy's match list, for the shard node that fans the policy out."""
+    router = _this_shard(request)
     ask = await read_json(request)
     if not isinstance(ask, dict) or not isinstance(ask.get("policy"), dict):
         raise InvalidInput("the body must be {\"policy\": {...}, \"date\": ..., \"top_k\": ..., \"min_score\": ...}", loc=["body"])
@@ -222,22 +240,79 @@ async def shard_part(request: web.Request) -> web.Response:
     return json_response(part)
 
 
+async def _home_ask(request: web.Request) -> tuple[str, str, dt.date, int]:
+    """audience, profile id, day and limit of a profile's policies asked of its home shard."""
+    ask = await read_json(request)
+    try:
+        if not isinstance(ask, dict):
+            raise ValueError("the body must be {\"audience\": ..., \"profile_id\": ..., \"date\": ..., \"limit\": ...}")
+        audience, profile_id, limit = ask.get("audience"), ask.get("profile_id"), ask.get("limit")
+        if audience not in ("enterprise", "resident"):
+            raise ValueError(f"audience must be enterprise or resident; got {str(audience)[:40]!r}")
+        if not isinstance(profile_id, str) or not 0 < len(profile_id) <= 128:
+            raise ValueError("profile_id must be a string of 1 to 128 characters")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got {str(limit)[:40]!r}")
+        on = _date(str(ask.get("date")))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), loc=["body"]) from None
+    return audience, profile_id, on, limit
+
+
+async def home_profile_policies(request: web.Request) -> web.Response:
+    """A profile's policies as staff see them, asked by another shard node of the one holding it; never
+    forwarded again (a profile this node does not hold is its 409)."""
+    _this_shard(request)
+    audience, profile_id, on, limit = await _home_ask(request)
+    return json_response(await _profile_body(request, audience, profile_id, on=on, limit=limit))
+
+
+async def home_me_policies(request: web.Request) -> web.Response:
+    """``GET /api/v1/me/policies``'s answer for a profile this node holds, asked by another shard node."""
+    _this_shard(request)
+    audience, profile_id, on, limit = await _home_ask(request)
+    body = await policies_for_me_encoded(_service(request), audience, profile_id, on=on, limit=limit, encode=encode_json,
+                                         catch_up=request.app[service_key].follow_changes)  # fmt: skip
+    return json_bytes_response(body)
+
+
+async def home_answer(request: web.Request, path: str, audience: str, profile_id: str, *, on: dt.date,
+                      limit: int) -> bytes | None:
+    """The body the node of the shard holding the profile answers (``path``: one of ``fanout``'s), as it
+    came; None when this node holds no shard or is the profile's home."""
+    router = request.app.get(shard_router_key)
+    if router is None:
+        return None
+    return await router.ask_home(path, audience, profile_id, on=on, limit=limit)
+
+
 async def _in_database(request: web.Request, audience: str, profile_id: str) -> bool:
     async with transaction(request) as session:
         return await profile_repository(audience, session, request.app[cipher_key]).get(profile_id) is not None
 
 
-async def _profile_answer(request: web.Request, audience: str, profile_id: str) -> web.Response:
-    query = parse_query(request, PROFILE_POLICY_PARAMS)
-    on: dt.date = query["date"] or local_today()
-    records = await _service(request).policies_for_profile(audience, profile_id, on=on, top_k=query["limit"], include_unknown=True)
-    body = {
+async def _profile_body(request: web.Request, audience: str, profile_id: str, *, on: dt.date, limit: int) -> dict[str, Any]:
+    records = await _service(request).policies_for_profile(audience, profile_id, on=on, top_k=limit, include_unknown=True)
+    return {
         "profile_id": profile_id,
         "audience": audience,
         "date": on.isoformat(),
         "items": [r for r in records if r["eligible"]],
         "may_qualify": [r for r in records if not r["eligible"]],
     }
+
+
+async def _profile_answer(request: web.Request, audience: str, profile_id: str) -> web.Response:
+    query = parse_query(request, PROFILE_POLICY_PARAMS)
+    on: dt.date = query["date"] or local_today()
+    try:
+        body = await _profile_body(request, audience, profile_id, on=on, limit=query["limit"])
+    except HeldByAnotherShard:
+        # another shard's region: the node holding it answers (matching.fanout)
+        answer = await home_answer(request, PROFILE_POLICIES_PATH, audience, profile_id, on=on, limit=query["limit"])
+        if answer is None:
+            raise
+        return json_bytes_response(answer)
     return json_response(body)
 
 

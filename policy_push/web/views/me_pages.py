@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field
 
 from policy_push.domain import local_today
-from policy_push.errors import InvalidInput, NotFound, PolicyPushError
+from policy_push.errors import HeldByAnotherShard, InvalidInput, NotFound, PolicyPushError
+from policy_push.matching.fanout import ME_POLICIES_PATH
 from policy_push.security import mask_contact
 from policy_push.storage import profile_repository
 from policy_push.subscribers import preferences as prefs
@@ -35,6 +37,7 @@ from ..keys import match_service_key, service_key, settings_key, subscribers_key
 from ..middlewares import status_of
 from ..pages import render_page
 from ._common import transaction
+from .matches import home_answer
 from .me_profile_form import FIELDS, form_record, form_values, split_list
 
 __all__ = ["CONSENT_TEXT", "ME_PAGE_SCHEMAS"]
@@ -43,6 +46,8 @@ CONSENT_TEXT = (
     "我同意政策找人服务根据我填写的资料，为我匹配政策，并通过我选择的方式（短信、微信、App）告诉我可能符合的政策。"
     "我的资料只用于匹配政策，不会公开。"
 )
+#: policies in each list of the home page (the API's default too)
+_POLICIES_SHOWN = 20
 _CHANNELS = [("sms", "短信"), ("wechat", "微信"), ("app", "App 通知")]
 
 
@@ -148,8 +153,16 @@ async def me_home(request: web.Request) -> web.StreamResponse:
             link = links[0]
     answer = None
     if link is not None:
-        answer = await policies_for_me(request.app[match_service_key], link.profile_kind, link.profile_id, on=local_today(),
-                                       catch_up=request.app[service_key].follow_changes)
+        on = local_today()
+        try:
+            answer = await policies_for_me(request.app[match_service_key], link.profile_kind, link.profile_id, on=on,
+                                           limit=_POLICIES_SHOWN, catch_up=request.app[service_key].follow_changes)  # fmt: skip
+        except HeldByAnotherShard:
+            # held by another shard: its node answers what the API would (the same fields page and limit)
+            raw = await home_answer(request, ME_POLICIES_PATH, link.profile_kind, link.profile_id, on=on, limit=_POLICIES_SHOWN)
+            if raw is None:
+                raise
+            answer = json.loads(raw)
     notice = {"profile": "资料已保存，下面是重新查找的结果。", "approved": "已处理。"}.get(request.query.get("done", ""), "")
     return _page(request, "me_home.html", view=_signed_view(notice=notice), answer=answer, links=links, pending=pending,
                  csrf=_csrf(request, token))  # fmt: skip

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from policy_push.cli.demo import prepare
@@ -29,6 +29,12 @@ from policy_push.matching import MatchService
 from policy_push.runtime import open_runtime
 from policy_push.security import generate_key
 from policy_push.storage import PolicyRepository, create_engine
+from policy_push.storage import shards as shard_store
+from policy_push.storage.contacts import profile_table
+from policy_push.storage.subscriber_tables import SubscriberAccountRow, SubscriberLinkRow
+from policy_push.subscribers.for_me import policies_for_me
+from policy_push.subscribers.sessions import open_session
+from policy_push.web.bodies import encode_json
 from policy_push.web.params import MAX_PAGE_SIZE
 from tests.conftest import DEFAULT_PG_URL, PG_URL_ENV, run_async
 
@@ -187,3 +193,52 @@ async def single_node_answers(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def comparable(body: dict[str, Any]) -> dict[str, Any]:
     return {k: body[k] for k in ("counts", "histogram", "no_criteria", "items", "total")}
+
+
+#: the answers a profile's own policies are compared on: staff's view and the subscriber's (their defaults)
+STAFF_LIMIT, ME_LIMIT = 50, 20
+
+
+async def one_node_profile_answers(settings: Settings, picks: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """Per (audience, id) of ``picks``, what one node holding every profile answers to staff's
+    ``/{audience}s/{id}/policies`` and to the subscriber's ``/me/policies`` on ``ON``, as decoded JSON."""
+    out: dict[tuple[str, str], tuple[Any, Any]] = {}
+    async with open_runtime(settings) as runtime:
+        service = MatchService(runtime.sessions, runtime.cipher, runtime.ref)
+        await service.start()
+        try:
+            for audience, pid in picks:
+                records = await service.policies_for_profile(audience, pid, on=ON, top_k=STAFF_LIMIT, include_unknown=True)
+                staff = {"profile_id": pid, "audience": audience, "date": ON.isoformat(),
+                         "items": [r for r in records if r["eligible"]], "may_qualify": [r for r in records if not r["eligible"]]}
+                me = await policies_for_me(service, audience, pid, on=ON, limit=ME_LIMIT)
+                out[(audience, pid)] = json.loads(encode_json(staff)), json.loads(encode_json(me))
+        finally:
+            await service.close()
+    return out
+
+
+async def profiles_by_shard(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Every profile's (audience, id), by the shard holding it under the stored map, in id order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    async with open_runtime(settings) as runtime, runtime.sessions() as session:
+        current = await shard_store.load(session)
+        for audience in ("enterprise", "resident"):
+            table = profile_table(audience)
+            for pid, region in await session.execute(select(table.c.id, table.c.region).order_by(table.c.id)):
+                out.setdefault(current.holder(region), []).append((audience, pid))
+    return out
+
+
+async def subscriber_token(settings: Settings, audience: str, profile_id: str) -> str:
+    """A signed-in app session of a new account linked (owner, active) to the profile: the rows the
+    sign-in and link flows write (their own tests cover those flows), so the test needs no SMS."""
+    now = dt.datetime.now(dt.UTC)
+    account_id = secrets.token_hex(16)
+    async with open_runtime(settings) as runtime, runtime.sessions() as session, session.begin():
+        session.add(SubscriberAccountRow(id=account_id, state="active", created_at=now, updated_at=now))
+        session.add(SubscriberLinkRow(account_id=account_id, profile_kind=audience, profile_id=profile_id, role="owner",
+                                      state="active", created_at=now))  # fmt: skip
+        await session.flush()
+        token, _ = await open_session(session, account_id, client="app", now=now)
+    return token

@@ -3,19 +3,23 @@ some of Panjin's districts (the shard map set with ``policy-push shards set``), 
 policy's match list exactly as one node holding every profile, and draft campaigns with exactly its
 recipients; a shard node restarted loads its saved index (no text cut) and answers the same; a region
 moved with ``policy-push shards set`` while the nodes run is taken up within seconds, answers equal to
-one node's again; a write lands only in the index of the shard holding its region; a shard that is
-down fails a request that needs it with a 503 naming it, while a policy whose regions it does not
-hold is still answered."""
+one node's again; a write lands only in the index of the shard holding its region; a profile's own
+policies (staff's view and the subscriber's ``/me/policies``) asked of either node answer as one node
+does, the other node forwarding to the profile's home; a shard that is down fails a request that needs
+it with a 503 naming it, while a policy whose regions it does not hold is still answered."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -25,6 +29,7 @@ from policy_push.config import Settings
 from policy_push.matching import MatchService
 from policy_push.runtime import open_runtime
 from policy_push.storage import shards as shard_store
+from policy_push.subscribers.sessions import COOKIE_NAME, CookieSealer
 from tests.factories import enterprise_doc
 
 from .cluster import (
@@ -36,12 +41,15 @@ from .cluster import (
     free_port,
     get_json,
     health,
+    one_node_profile_answers,
     page,
+    profiles_by_shard,
     run_async,
     sample_database,
     single_node_answers,
     start_node,
     stop,
+    subscriber_token,
     wait_ready,
 )
 
@@ -132,6 +140,87 @@ def test_two_shards_answer_exactly_as_one_node(shards: dict[str, Node], expected
     began = time.perf_counter()
     _all_as_one_node(list(shards.values()), expected)
     print(f"48 merged match lists in {time.perf_counter() - began:.2f} s; profiles held: {held}")
+
+
+#: profiles compared per shard and audience (each with some policy in its answer), of the first few in id order
+PER_GROUP, TRIED = 3, 15
+
+
+@dataclass
+class Homes:
+    """Profiles of each shard, one node's answers for them (staff's, the subscriber's), and a subscriber
+    session for one profile per shard and audience."""
+
+    picked: dict[str, list[tuple[str, str]]]
+    answers: dict[tuple[str, str], tuple[Any, Any]]
+    tokens: dict[tuple[str, str], str]
+
+
+@pytest.fixture(scope="module")
+def homes(database: Settings, shards: dict[str, Node]) -> Homes:
+    groups = run_async(lambda: profiles_by_shard(database))
+    first = {(name, aud): [p for p in groups[name] if p[0] == aud][:TRIED] for name in shards for aud in ("enterprise", "resident")}
+    answers = run_async(lambda: one_node_profile_answers(database, [p for ps in first.values() for p in ps]))
+    picked: dict[str, list[tuple[str, str]]] = {name: [] for name in shards}
+    tokens = {}
+    for (name, aud), tried in first.items():
+        fit = [p for p in tried if answers[p][0]["items"] or answers[p][0]["may_qualify"]]
+        assert len(fit) >= PER_GROUP, (name, aud, len(fit))
+        picked[name] += fit[:PER_GROUP]
+        tokens[fit[0]] = run_async(lambda p=fit[0]: subscriber_token(database, *p))  # type: ignore[misc]
+    return Homes(picked, answers, tokens)
+
+
+def _get_as(url: str, token: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return int(resp.status), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read() or b"null")
+
+
+def _staff_url(node: Node, audience: str, pid: str, route: str | None = None) -> str:
+    return f"{node.base}/api/v1/{route or audience + 's'}/{pid}/policies?date={ON.isoformat()}"
+
+
+def test_a_profiles_policies_are_answered_by_either_node_as_one_node(shards: dict[str, Node], homes: Homes) -> None:
+    began, asked = time.perf_counter(), 0
+    for home, picked in homes.picked.items():
+        for audience, pid in picked:
+            staff, me = homes.answers[(audience, pid)]
+            for node in shards.values():  # the home answers itself; the other forwards to it
+                status, body = get_json(_staff_url(node, audience, pid))
+                assert (status, body) == (200, staff), f"{node.name} on {audience} {pid} (held by {home}): {status} {body}"
+                status, body = get_json(_staff_url(node, audience, pid, "profiles"))
+                assert (status, body) == (200, staff), f"{node.name} on profiles/{pid} (held by {home}): {status} {body}"
+                asked += 2
+                token = homes.tokens.get((audience, pid))
+                if token is not None:
+                    status, body = _get_as(f"{node.base}/api/v1/me/policies?date={ON.isoformat()}", token)
+                    assert (status, body) == (200, me), f"{node.name} on me/policies of {pid} (held by {home}): {status} {body}"
+                    asked += 1
+    print(f"{asked} profile answers equal to one node's on both nodes in {time.perf_counter() - began:.2f} s; "
+          f"profiles {homes.picked}")
+
+
+def _page_as(node: Node, cookie: str) -> str:
+    request = urllib.request.Request(f"{node.base}/me", headers={"Cookie": f"{COOKIE_NAME}={cookie}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(resp.read().decode())
+
+
+def test_a_subscribers_page_is_the_same_on_either_node(database: Settings, shards: dict[str, Node], homes: Homes) -> None:
+    """The /me page (policies for me, today) of a profile of each shard: the node not holding it shows
+    what the home shows, every policy of the home's answer in it."""
+    sealer = CookieSealer(database.pii_key.get_secret_value())  # type: ignore[union-attr]
+    for (audience, pid), token in homes.tokens.items():
+        cookie = sealer.seal(token, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        pages = {name: _page_as(node, cookie) for name, node in shards.items()}
+        status, me = _get_as(f"{shards['dawa'].base}/api/v1/me/policies", token)
+        assert status == 200 and me["items"] + me["may_qualify"], me
+        assert all(f"/p/{item['policy_id']}" in pages["dawa"] for item in me["items"] + me["may_qualify"]), pid
+        assert pages["dawa"] == pages["xinglongtai"], f"the /me page of {audience} {pid} differs between the nodes"
 
 
 def _recipients(node: Node, campaign_id: str) -> list[dict[str, object]]:
@@ -278,7 +367,7 @@ def test_a_region_moved_while_the_nodes_run_is_followed_within_seconds(
           f"after the commit; {statuses.count(503)} answers 503 and {statuses.count(200)} 200 meanwhile")
 
 
-def test_a_shard_part_needs_the_service_token(shards: dict[str, Node]) -> None:
+def test_a_shard_part_needs_the_service_token(shards: dict[str, Node], homes: Homes) -> None:
     base = shards["dawa"].base + "/internal/shards/dawa/matches"
     policy = get_json(f"{shards['dawa'].base}/api/v1/policies/pj-gxj-2026-012")[1]["policy"]
     ask = json.dumps({"policy": policy, "date": ON.isoformat(), "top_k": 5, "min_score": None}).encode()
@@ -297,6 +386,16 @@ def test_a_shard_part_needs_the_service_token(shards: dict[str, Node]) -> None:
     assert status(service) == 200
     assert status(service, base.replace("/shards/dawa/", "/shards/xinglongtai/")) == 409  # not the shard it holds
 
+    # a profile's policies asked of its home: the id in the body; only the service token; never forwarded again
+    (held, *_), (elsewhere, *_) = homes.picked["dawa"], homes.picked["xinglongtai"]
+    subscriber = {"Authorization": f"Bearer {next(iter(homes.tokens.values()))}"}
+    for route in ("profile-policies", "me-policies"):
+        url = f"{shards['dawa'].base}/internal/shards/dawa/{route}"
+        for pid, audience in ((held[1], held[0]), (elsewhere[1], elsewhere[0])):
+            ask = json.dumps({"audience": audience, "profile_id": pid, "date": ON.isoformat(), "limit": 20}).encode()
+            assert [status(h, url) for h in ({}, AUTH, subscriber)] == [401, 403, 403], route
+            assert status(service, url) == (200 if pid == held[1] else 409), (route, pid)
+
 
 def test_a_write_is_indexed_by_the_shard_holding_its_region(shards: dict[str, Node]) -> None:
     before = {name: health(node)["match_index"]["profiles"]["enterprise"] for name, node in shards.items()}
@@ -311,15 +410,14 @@ def test_a_write_is_indexed_by_the_shard_holding_its_region(shards: dict[str, No
         time.sleep(0.1)
     # written through dawa, held by xinglongtai only
     assert health(shards["dawa"])["match_index"]["profiles"]["enterprise"] == before["dawa"]
-    # its policies are answered by the node holding it; the other says so rather than "none"
+    # its policies are answered by the node holding it; the other asks that node, never answering "none"
     asked = f"/api/v1/enterprises/{firm['id']}/policies?date={ON.isoformat()}"
     status, body = get_json(shards["xinglongtai"].base + asked)
     assert status == 200 and body["items"], body
-    status, body = get_json(shards["dawa"].base + asked)
-    assert status == 409 and "xinglongtai" not in body["errors"][0]["msg"] and "dawa" in body["errors"][0]["msg"], body
+    assert get_json(shards["dawa"].base + asked) == (200, body)
 
 
-def test_a_shard_that_is_down_is_a_503_naming_it(shards: dict[str, Node]) -> None:
+def test_a_shard_that_is_down_is_a_503_naming_it(shards: dict[str, Node], homes: Homes) -> None:
     status, whole = page(shards["dawa"], DAWA_ONLY)  # asked while both are up
     assert status == 200, whole
     down = shards["xinglongtai"]
@@ -334,3 +432,13 @@ def test_a_shard_that_is_down_is_a_503_naming_it(shards: dict[str, Node]) -> Non
     assert status == 200, body
     assert comparable(body) == comparable(whole)
     assert body["counts"]["profiles"] == 401  # the sample's 400 firms and the one written above, held by either shard
+    # a profile xinglongtai holds: its policies are a 503 naming it on dawa, never an empty list
+    audience, pid = next(p for p in homes.picked["xinglongtai"] if p in homes.tokens)
+    for status, body in (get_json(_staff_url(shards["dawa"], audience, pid)),
+                         _get_as(f"{shards['dawa'].base}/api/v1/me/policies?date={ON.isoformat()}", homes.tokens[(audience, pid)])):
+        assert status == 503, body
+        (error,) = body["errors"]
+        assert error["shard"] == "xinglongtai" and "xinglongtai" in error["msg"], error
+    # and dawa's own still answer
+    audience, pid = homes.picked["dawa"][0]
+    assert get_json(_staff_url(shards["dawa"], audience, pid))[0] == 200

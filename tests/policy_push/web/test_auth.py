@@ -26,9 +26,10 @@ def _url(path: str) -> str:
 def test_every_write_and_every_personal_route_needs_a_role() -> None:
     #: writes without a staff role: a recipient's feedback form (their delivery id identifies them), the
     #: login form, and provider pushes (WeChat's are signed; Aliyun's are matched to our deliveries); a shard's
-    #: part of a match list takes the service token, not a staff role (tests/policy_push/matching/test_shards.py)
+    #: part of a match list and a profile's policies asked of its home shard take the service token, not a staff role (tests/policy_push/matching/test_shards.py)
     open_writes = {("POST", "/p/{policy_id}/feedback"), ("POST", "/staff/login"), ("POST", "/callbacks/wechat"),
-                   ("POST", "/internal/shards/{name}/matches"),
+                   ("POST", "/internal/shards/{name}/matches"), ("POST", "/internal/shards/{name}/profile-policies"),
+                   ("POST", "/internal/shards/{name}/me-policies"),
                    ("POST", "/api/v1/me/codes"), ("POST", "/api/v1/me/sessions"),
                    *(("POST", f"/callbacks/{p}/{{secret}}/{what}") for p, what in
                      (("aliyun", "sms-report"), ("aliyun", "sms-up"), ("tencent", "sms-status"), ("tencent", "sms-reply")))}  # fmt: skip
