@@ -206,39 +206,25 @@ class PolicyMatching(Scoring):
         if not presorted:
             order = np.lexsort((rows, -scores))  # best score first, then oldest row: stable output
             rows, scores = rows[order], scores[order]
-        out = []
         if explainer is None:
             explainer = Explainer(p.criteria, self.hierarchies)
-        if p.criteria.root is not None:
-            leaves = ev.leaf_values(rows)
-            columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
         eligible = ev.true[rows].tolist()
-        ids, scores_l = self.row_ids_, scores.tolist()
+        ids = [self.row_ids_[r] for r in rows.tolist()]
+        scores_l = scores.tolist()
         if p.criteria.root is None:
-            shared = self._shared_terms_rows(query, rows)
-        for j, r in enumerate(rows.tolist()):
-            if p.criteria.root is None:
-                line = text_reason(shared[j], self.audience.value)
+            out = []
+            for j, shared in enumerate(self._shared_terms_rows(query, rows)):
+                line = text_reason(shared, self.audience.value)
                 details: tuple[Reason, ...] = (line,) if line else ()
-                out.append(
-                    MatchRecord(
-                        p.id, ids[r], eligible[j], scores_l[j], tuple(d.text for d in details), (), details
-                    )
-                )
-            else:
-                done = explainer.columns(columns, j, leaves[j])
-                out.append(
-                    MatchRecord(
-                        p.id,
-                        ids[r],
-                        eligible[j],
-                        scores_l[j],
-                        done.texts,
-                        () if eligible[j] else done.missing,
-                        done.details,
-                    )
-                )
-        return out
+                out.append(MatchRecord(p.id, ids[j], eligible[j], scores_l[j], tuple(d.text for d in details), (), details))
+            return out
+        # explained a pattern of condition values at a time (``Explainer.rows``), not row by row
+        columns = self.table_.values_of(self._fields(p.criteria.fields), rows, on_ymd)
+        done = explainer.rows(columns, ev.leaf_values(rows))
+        return [
+            MatchRecord(p.id, pid, ok, score, d.texts, () if ok else d.missing, d.details)
+            for pid, ok, score, d in zip(ids, eligible, scores_l, done, strict=True)
+        ]
 
 
 def _pick(mask: np.ndarray, scores: np.ndarray, k: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -325,6 +325,51 @@ class Explainer:
             done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
         return done
 
+    def rows(self, columns: Mapping[str, Sequence[Any]], keys: Sequence[tuple[int, ...]]) -> list[Explained]:
+        """``columns(columns, j, keys[j])`` for every row ``j``, built a pattern at a time: the rows
+        sharing their conditions' values share the fields to read, so each field is read for all of
+        them in one pass and the cache keys are zipped together in C, not assembled row by row."""
+        out: list[Explained | None] = [None] * len(keys)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for j, key in enumerate(keys):
+            got = groups.get(key)
+            if got is None:
+                groups[key] = [j]
+            else:
+                got.append(j)
+        for key, js in groups.items():
+            conds, missing, fields, figures = self._pattern(key)
+            parts = [self._key_values(f, columns[f], js) for f in fields]
+            parts += [[columns[f][j] is None for j in js] for f in figures]
+            for j, whole in zip(js, zip([key] * len(js), *parts, strict=True), strict=True):
+                done = self._done.get(whole)
+                if done is None:
+                    if len(self._done) >= self.cache_max:
+                        self._done.clear()
+                        self._lines.clear()
+                    values = dict(zip(fields, whole[1 : 1 + len(fields)], strict=True))
+                    values.update((f, columns[f][j]) for f in figures)
+                    details, _ = self._explain(conds, missing, values, key)
+                    done = self._done[whole] = Explained(tuple(details), tuple(d.text for d in details), tuple(missing))
+                out[j] = done
+        return out  # type: ignore[return-value]  # every row was filled in
+
+    def _key_values(self, field: str, column: Sequence[Any], js: list[int]) -> list[Any]:
+        """``_key_value(field, column[j])`` for each of ``js``; a tag set repeats across rows, so its
+        filtered form is worked out once per distinct set."""
+        named = self._named_tags.get(field)
+        if named is None:
+            return [column[j] for j in js]
+        seen: dict[Any, Any] = {}
+        out = []
+        for j in js:
+            v = column[j]
+            got = seen.get(v, seen)
+            if got is seen:
+                got = seen[v] = None if v is None else tuple(t for t in v if t in named)
+            out.append(got)
+        return out
+
     def _explain(self, conds: list[Condition], missing: list[str], values: Mapping[str, Any],
                  key: tuple[int, ...]) -> tuple[list[Reason], list[str]]:
         seen: dict[str, int] = {}

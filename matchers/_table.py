@@ -169,7 +169,7 @@ class ProfileTable:
             src = DERIVED_YEARS.get(name, name)
             col = self.columns[src]
             if isinstance(col, TagColumn):
-                per_field[name] = [col.get(int(r)) for r in rows]
+                per_field[name] = col.get_rows(rows)
                 continue
             raw = col.v.a[rows]
             if isinstance(col, CodeColumn):
