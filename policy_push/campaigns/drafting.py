@@ -22,10 +22,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +40,7 @@ from policy_push.statuses import CampaignState, Purpose
 from policy_push.storage import AuditLog, PolicyRepository, contacts, delivery_history
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage.campaigns import RecipientLines
-from policy_push.storage.sql import begin_write
+from policy_push.storage.sql import begin_write, chunks
 from policy_push.storage.tables import PolicyRow, utcnow
 
 from .approval import list_hash
@@ -263,12 +262,6 @@ class _Lists:
         return [] if self.best_reachable is None else [self.best_reachable[1]]
 
 
-def _batches(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    it = iter(items)
-    while part := list(itertools.islice(it, size)):
-        yield part
-
-
 async def _write_recipients(
     sessions: async_sessionmaker[AsyncSession], campaign_id: str, policy: Policy, result: PolicyMatchResult, chunk: int
 ) -> _Lists:
@@ -277,7 +270,7 @@ async def _write_recipients(
     kind = policy.audience
     lists = _Lists()
     written = 0
-    for part in _batches(itertools.chain(result.eligible, result.unknown), chunk):
+    for part in chunks([*result.eligible, *result.unknown], chunk):
         ids = list(dict.fromkeys(r["profile_id"] for r in part))
         async with sessions() as session:
             reach = await contacts.load_reach(session, [(kind, pid) for pid in ids])
