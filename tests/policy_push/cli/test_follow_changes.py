@@ -98,7 +98,8 @@ async def test_an_import_by_another_process_reaches_the_running_index(db_setting
             async def drafted() -> bool:
                 async with http.get(f"{base}/api/v1/campaigns", params={"policy_id": "pj-follow-1"},
                                     headers={"Authorization": f"Bearer {TOKEN}"}) as resp:  # fmt: skip
-                    return bool((await resp.json())["items"])
+                    # a draft still being written (``drafting``) is listed too: wait for the finished one
+                    return any(c["state"] != "drafting" for c in (await resp.json())["items"])
 
             drafted_after = await _wait(drafted, timeout_s=15)
             async with http.get(f"{base}/api/v1/campaigns", params={"policy_id": "pj-follow-1"},
