@@ -54,7 +54,7 @@ def test_every_check_of_the_pinned_version_is_known() -> None:
 
 def test_the_hooks_drop_a_rejected_valid_request_only_when_its_path_broke_the_document() -> None:
     """A stateful link fed a resident's id into PUT /enterprises/{id}: not a schema-valid request, so its 422 is
-    no broken promise; a well-formed credit code (or any id of the right shape) is kept to the promise."""
+    no broken promise; a real credit code (or any resident id of the right shape) is kept to the promise."""
     from policy_push.web.openapi import build_openapi
 
     from .schemathesis_hooks import path_parameters_breaking_their_schema
@@ -63,7 +63,10 @@ def test_the_hooks_drop_a_rejected_valid_request_only_when_its_path_broke_the_do
     put_enterprise, put_resident = paths["/api/v1/enterprises/{id}"]["put"], paths["/api/v1/residents/{id}"]["put"]
     assert path_parameters_breaking_their_schema(put_enterprise, {"id": "Apfgi"}) == ["id"]
     assert path_parameters_breaking_their_schema(put_enterprise, {"id": ""}) == ["id"]
-    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "91211100MA0XXXXXXX"}) == []
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "91211103MANFREJA0B"}) == []
+    # the right length, but not a credit code: a character outside GB 32100's set, or a wrong check character
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "KeEI1-L0-S4dMwcPRM"}) == ["id"]
+    assert path_parameters_breaking_their_schema(put_enterprise, {"id": "91211103MANFREJA0C"}) == ["id"]
     assert path_parameters_breaking_their_schema(put_resident, {"id": "Apfgi"}) == []
     assert path_parameters_breaking_their_schema(put_resident, {"id": "a/b"}) == ["id"]
 
