@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy import String, Table, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = [
     "CHUNK", "COPY_MIN_ROWS", "TWICE_IN_A_BATCH", "among", "begin_write", "chunks", "copy_records", "database_now",
-    "insert_append", "insert_ignore", "is_postgres", "once_each",
+    "insert_append", "insert_ignore", "is_busy", "is_postgres", "once_each",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -50,6 +51,22 @@ def among(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
     if is_postgres(session):
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(String)))
     return column.in_(list(values))
+
+
+#: PostgreSQL's lock_not_available, deadlock_detected and serialization_failure: a writer that lost a wait, not a fault
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a driver error says only that another writer held what this one needed for too long (SQLite's
+    "database is locked" after busy_timeout, a PostgreSQL lock or deadlock timeout): the same request succeeds
+    when retried a moment later."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if "database is locked" in str(orig) or "database table is locked" in str(orig):
+        return True
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in _BUSY_SQLSTATES
 
 
 async def begin_write(session: AsyncSession) -> None:

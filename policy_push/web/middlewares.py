@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from policy_push.errors import (
     ConfigurationError,
@@ -37,6 +37,7 @@ from policy_push.errors import (
     UnsupportedMediaType,
 )
 from policy_push.logs import REQUEST_ID, mask_personal
+from policy_push.storage.sql import is_busy
 
 from .bodies import json_response, read_body, too_large
 from .keys import request_id_key, route_spec, settings_key
@@ -95,6 +96,10 @@ def _from_error(exc: PolicyPushError, request_id: str) -> web.Response:
     return _errors_response(status, exc.as_errors(), headers)
 
 
+#: seconds a client should wait after a 503 for a busy database (a lock held past the busy timeout)
+BUSY_RETRY_AFTER_S = 2
+_BUSY = f"the database is busy with another write; retry in {BUSY_RETRY_AFTER_S} s"
+
 _SERVER_SIDE = {503: "the service cannot do this right now; see /healthz", 500: "internal error"}
 
 
@@ -114,6 +119,11 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.St
     return _errors_response(exc.status, [{"loc": [], "msg": exc.reason}], headers)
 
 
+def _where(request: web.Request) -> str:
+    """The route's path template (never the path itself, which may hold an id)."""
+    return request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
+
+
 def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -> None:
     where = "".join(traceback.format_tb(exc.__traceback__))
     log.error(
@@ -121,7 +131,7 @@ def _log_unexpected(request: web.Request, exc: BaseException, request_id: str) -
         type(exc).__name__,
         mask_personal(str(exc))[:500],
         request.method,
-        request.match_info.route.resource.canonical if request.match_info.route.resource else request.path,
+        _where(request),
         request_id,
         where,
     )
@@ -144,6 +154,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except IntegrityError:
         # two requests raced to write the same record; the loser may simply retry
         response = _errors_response(409, [{"loc": ["body"], "msg": "conflicting concurrent write; retry the request"}])
+    except DBAPIError as exc:
+        if not is_busy(exc):
+            _log_unexpected(request, exc, request_id)
+            response = _errors_response(500, [{"loc": [], "msg": "internal error", "request_id": request_id}])
+        else:
+            # a writer held the database past the busy timeout: the request is sound and a retry will do (the
+            # providers retry a callback that is not answered 200); one line, no traceback
+            log.warning("database busy in %s %s, answered 503 [request_id=%s]", request.method, _where(request), request_id)
+            response = _errors_response(503, [{"loc": [], "msg": _BUSY, "request_id": request_id}], {"Retry-After": str(BUSY_RETRY_AFTER_S)})
     except web.HTTPException as exc:
         response = _from_http_exception(request, exc)
     except Exception as exc:

@@ -54,8 +54,9 @@ _ERROR_TEXT = {
     422: "Invalid input: each error names the location (`loc`), the field and the reason.",
     429: "Too many requests (logins or link look-ups from one address, sign-in codes for one phone): wait the seconds of `Retry-After` (also `retry_after_s` in the error).",
     500: "Internal error; the body carries a request id.",
-    503: "Matching is unavailable: the match index failed, or a shard holding some of the policy's regions did not "
-    "answer (`shard` in the error names it); a partial list is never given.",
+    503: "The service cannot do this now. The database is busy with another write (retry after the seconds of "
+    "`Retry-After`); or, for matching, the match index failed or a shard holding some of the policy's regions did "
+    "not answer (`shard` in the error names it; a partial list is never given).",
 }
 
 _PARAM_RE = re.compile(r"\{(\w+)\}")
@@ -214,7 +215,8 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         if reply.schema is not None:
             entry["content"] = {reply.content_type: {"schema": _ref(reply.schema)}}
         responses[str(reply.status)] = entry
-    statuses = set(route.errors) | {400, 500}
+    # any write can meet a database held past its busy timeout (503 with Retry-After)
+    statuses = set(route.errors) | {400, 500, 503}
     if shadowed_words(route.path):  # the parameter is one of those words: that is the other route's path
         statuses.add(405)
     if route.auth:

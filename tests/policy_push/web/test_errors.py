@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
+from typing import Any
 
 import pytest
 from aiohttp import web
 
+from policy_push.config import Settings
+from policy_push.storage import create_engine
 from policy_push.web import create_app
 
 from .conftest import AUTH, Client, sample_enterprise, sample_policy, snapshot
@@ -202,3 +206,35 @@ async def test_deep_structures_anywhere_are_422_not_a_crash(client: Client, dept
     for what, body in bodies.items():
         resp = await client.post("/api/v1/policies", data=body, headers={**AUTH, "Content-Type": "application/json"})
         assert resp.status == 422, (what, depth, await resp.text())
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+async def test_a_write_meeting_a_database_locked_too_long_is_503_with_retry_after_and_one_log_line(
+    aiohttp_client: Any, settings: Settings, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds SQLite's write lock past the busy timeout: the request was sound, so the answer is
+    503 with Retry-After (a provider retries its callback, a person their form), one warning line, no traceback;
+    once the lock is gone the same request succeeds."""
+    engine = create_engine(db_url, busy_timeout_ms=100)
+    client = await aiohttp_client(create_app(settings, engine=engine))
+    record = sample_enterprise()
+    holder = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with caplog.at_level(logging.WARNING, logger="policy_push.web"):
+            resp = await client.put(f"/api/v1/enterprises/{record['id']}", json=record, headers=AUTH)
+    finally:
+        holder.rollback()
+        holder.close()
+    try:
+        assert resp.status == 503, await resp.text()
+        assert int(resp.headers["Retry-After"]) > 0
+        assert "busy" in (await resp.json())["errors"][0]["msg"]
+        busy = [r for r in caplog.records if "database busy" in r.getMessage()]
+        assert len(busy) == 1 and "\n" not in busy[0].getMessage() and busy[0].exc_info is None
+        assert "/api/v1/enterprises/{id}" in busy[0].getMessage() and record["id"] not in busy[0].getMessage()
+        assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+        again = await client.put(f"/api/v1/enterprises/{record['id']}", json=record, headers=AUTH)
+        assert again.status == 201, await again.text()
+    finally:
+        await engine.dispose()
