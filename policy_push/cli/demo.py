@@ -36,8 +36,9 @@ from policy_push.statuses import DELIVERY_FAILED_FOR_GOOD, DELIVERY_REACHED, Del
 from policy_push.storage import campaigns as campaign_store
 from policy_push.storage import create_engine, delivery_history, upgrade
 
+from .failures import CommandFailed, Exit
 from .help import add_documented
-from .listen import check_port_free
+from .listen import bind_listener, check_port_free
 from .records import import_file
 
 SAMPLE_FILES = (("policies", "policies.jsonl"), ("enterprises", "enterprises.jsonl"), ("residents", "residents.jsonl"))
@@ -65,7 +66,7 @@ DEMO_FAULTS = {
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = add_documented(sub, "demo", "run the whole flow on embedded SQLite with the Panjin sample and local provider simulators", _demo.__doc__)
     p.add_argument("--data-dir", type=Path, help="keep the demo's data here (default: a new temporary directory)")
-    p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080)")
+    p.add_argument("--port", type=int, default=8080, help="port for the API (default 8080; 0 = any free port)")
     p.add_argument("--exit", action="store_true", help="stop after the demo run instead of serving")
     p.set_defaults(handler=_demo)
 
@@ -377,7 +378,17 @@ def _demo(args: argparse.Namespace) -> int:
       policy-push demo --exit
       policy-push demo --port 8081 --data-dir demo-data
     """
+    if args.port == 0:  # any free port, as for serve; the simulators are told the real one
+        with bind_listener("127.0.0.1", 0) as sock:
+            args.port = sock.getsockname()[1]
     check_port_free("127.0.0.1", args.port)  # before ten seconds of work, not after
+    if args.data_dir is not None and (args.data_dir / "policy_push.db").exists():
+        # a second run would find the first run's campaigns already approved and sent: the story needs a clean start
+        raise CommandFailed(
+            Exit.FILES,
+            f"--data-dir {args.data_dir} already holds an earlier demo's database; give a new folder, or remove "
+            f"{args.data_dir / 'policy_push.db'} to start again",
+        )
     temporary = args.data_dir is None
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policy_push_demo_"))
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -5,23 +5,17 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_demo_shows_the_whole_flow(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_PUSH_")}
     proc = subprocess.run(
         [sys.executable, "-m", "policy_push", "demo", "--exit", "--data-dir", str(tmp_path / "demo"),
-         "--port", str(_free_port())],
+         # any free port: the simulators' callbacks (the TD reply, the unfollow below) must reach the real one
+         "--port", "0"],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     out = proc.stdout
@@ -53,3 +47,17 @@ def test_demo_shows_the_whole_flow(tmp_path: Path) -> None:
     assert re.search(r"waiting\s+\d+\s+for the frequency cap", funnel)
     # personal data never printed whole
     assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", out + proc.stderr)
+
+
+def test_the_demo_refuses_a_data_dir_holding_an_earlier_run_in_one_line(tmp_path: Path) -> None:
+    """A second run on the first run's folder would find its campaigns already approved and sent (it ended in a
+    traceback): refused before any work, with what to do."""
+    (tmp_path / "policy_push.db").write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_PUSH_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy_push", "demo", "--exit", "--data-dir", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 9, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "already holds an earlier demo's database" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
