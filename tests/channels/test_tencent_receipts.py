@@ -81,7 +81,10 @@ async def test_pull_by_phone_and_settle_after_a_timeout(start_sim, session) -> N
     # the lookup behind settle, in the shape of an inquiry: sent, SerialNo and the carrier's verdict
     from datetime import UTC, datetime
 
-    found = await ch.find_send(phone(1), "d-1", since=datetime.now(UTC).replace(microsecond=0))
+    # the first whole second after the simulator recorded the send (Tencent's times are whole seconds), not "now":
+    # on a loaded machine the send can be recorded late enough to fall in the second "now" was cut to
+    after = datetime.fromtimestamp(int(sim.records[0].at) + 1, UTC)
+    found = await ch.find_send(phone(1), "d-1", since=after)
     assert found.sent is None  # sent before "since": outside the window asked about
     found = await ch.find_send(phone(1), "d-1", since=datetime.fromtimestamp(time.time() - 60, UTC))
     assert (found.sent, found.serial_no) == (True, sim.records[0].message_id)
