@@ -85,7 +85,7 @@ def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live:
         # the JSON API and the callbacks; the HTML pages (staff console, /me, people's links) are fuzzed for
         # server errors by test_fuzz_routes, and their redirects and form answers are not all documented yet
         "--include-path-regex", "^/(api|callbacks)/",
-        "--max-examples", "5", "--seed", "1", "--workers", "1", "--max-time", "150", "--request-timeout", "30",
+        "--max-examples", "5", "--seed", "1", "--workers", "1", "--max-time", "120", "--request-timeout", "30",
     ]  # fmt: skip
     # the hooks module teaches schemathesis the document's own string formats (codes of reference tables,
     # check characters, dates in the past or future)
