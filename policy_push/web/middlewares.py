@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from policy_push.errors import (
     ConfigurationError,
@@ -154,20 +154,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except IntegrityError:
         # two requests raced to write the same record; the loser may simply retry
         response = _errors_response(409, [{"loc": ["body"], "msg": "conflicting concurrent write; retry the request"}])
-    except DBAPIError as exc:
-        if not is_busy(exc):
-            _log_unexpected(request, exc, request_id)
-            response = _errors_response(500, [{"loc": [], "msg": "internal error", "request_id": request_id}])
-        else:
-            # a writer held the database past the busy timeout: the request is sound and a retry will do (the
-            # providers retry a callback that is not answered 200); one line, no traceback
-            log.warning("database busy in %s %s, answered 503 [request_id=%s]", request.method, _where(request), request_id)
-            response = _errors_response(503, [{"loc": [], "msg": _BUSY, "request_id": request_id}], {"Retry-After": str(BUSY_RETRY_AFTER_S)})
     except web.HTTPException as exc:
         response = _from_http_exception(request, exc)
     except Exception as exc:
-        _log_unexpected(request, exc, request_id)
-        response = _errors_response(500, [{"loc": [], "msg": "internal error", "request_id": request_id}])
+        if is_busy(exc):
+            # a writer held the database past the busy timeout: the request is sound and a retry will do (the
+            # providers retry a callback that is not answered 200); one line, no traceback
+            log.warning("database busy in %s %s, answered 503 [request_id=%s]", request.method, _where(request), request_id)
+            busy = [{"loc": [], "msg": _BUSY, "request_id": request_id}]
+            response = _errors_response(503, busy, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
+        else:
+            _log_unexpected(request, exc, request_id)
+            response = _errors_response(500, [{"loc": [], "msg": "internal error", "request_id": request_id}])
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
