@@ -71,6 +71,26 @@ def test_the_hooks_drop_a_rejected_valid_request_only_when_its_path_broke_the_do
     assert path_parameters_breaking_their_schema(put_resident, {"id": "a/b"}) == ["id"]
 
 
+def test_the_hooks_drop_a_rejected_valid_request_only_when_its_body_broke_the_document() -> None:
+    """CI's run sent 18 random characters as a resident's id_number (the generator lost the format under the
+    schema's if/then): not a schema-valid body, so its 422 is no broken promise; a real ID number is kept."""
+    from policy_push.web.openapi import build_openapi
+
+    from .schemathesis_hooks import body_breaking_its_schema
+
+    document = build_openapi()
+    post_resident = document["paths"]["/api/v1/residents"]["post"]
+    sent = "\U0001f3fb\u1c288\U0004e696\u0097#_\u00fdJ|\u00c2\u0017M\U00085929\u00af\U000bfceb~\U0001444f"
+    assert len(sent) == 18
+    body = {"id": "g", "name": "\u00a7", "gender": None, "consent": True, "interests": None}
+    assert body_breaking_its_schema(document, post_resident, {**body, "id_number": sent})
+    assert body_breaking_its_schema(document, post_resident, {**body, "id_number": "21110219900101001X"})  # check digit
+    assert not body_breaking_its_schema(document, post_resident, {**body, "id_number": "211102199001010016"})
+    assert not body_breaking_its_schema(document, post_resident, {**body, "id_number": None})
+    assert body_breaking_its_schema(document, post_resident, {**body, "id_number": None, "unknown": 1})
+    assert not body_breaking_its_schema(document, document["paths"]["/api/v1/me"]["get"], None)
+
+
 @pytest.mark.parametrize("db_kind", ["sqlite", "postgres"], indirect=True)
 def test_schemathesis_finds_no_server_error_and_every_answer_is_documented(live: LiveServer, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("st")
